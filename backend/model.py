@@ -1,0 +1,37 @@
+"""Plain data that crosses module boundaries: what a connector hands to ingest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    """Who wrote a post, as the platform identifies them."""
+
+    platform_id: str            # stable id on the platform (Mastodon account id, Bluesky DID)
+    handle: str                 # @name as shown to people, without the leading @
+    display_name: str = ""
+    followers: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class InboundPost:
+    """One post from a platform, normalised. Connectors produce these; ingest
+    matches, enriches, threads and stores them."""
+
+    platform: str               # "mastodon", "bluesky", "simulator", or a webhook source name
+    post_id: str                # the platform's id; unique together with platform
+    author: Author
+    text: str
+    created_at: datetime        # timezone-aware
+    url: str = ""
+    in_reply_to: str | None = None   # platform post id this replies to
+    thread_root: str | None = None   # platform post id of the thread's first post
+    is_direct: bool = False          # a private/direct message rather than a public post
+    language: str | None = None      # as the platform declares it, if it does
+    mentioned_handles: tuple[str, ...] = ()   # @handles the platform says were tagged
+    hashtags: tuple[str, ...] = ()            # tags the platform extracted, without '#'
+    raw: dict[str, Any] = field(default_factory=dict)  # the platform's payload, kept as jsonb
