@@ -35,3 +35,24 @@ class InboundPost:
     mentioned_handles: tuple[str, ...] = ()   # @handles the platform says were tagged
     hashtags: tuple[str, ...] = ()            # tags the platform extracted, without '#'
     raw: dict[str, Any] = field(default_factory=dict)  # the platform's payload, kept as jsonb
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """A reply or DM the team queued; the outbox publisher hands it to a connector."""
+
+    idempotency_key: str        # ours, unique per message; sent as the platform's key where it has one
+    platform: str
+    text: str
+    is_direct: bool = False     # DM rather than a public reply
+    in_reply_to: str | None = None   # platform post id we answer (public replies)
+    thread_root: str | None = None   # platform post id of the thread's root (Bluesky needs both)
+    recipient: Author | None = None  # who a DM goes to
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """What the platform gave back for a published message."""
+
+    post_id: str
+    url: str = ""
