@@ -62,7 +62,7 @@ def _to_python(node: yaml.Node, prefix: str, lines: dict[str, int], path: str) -
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = str(_construct_scalar(key_node))
+            key = str(_construct_scalar(key_node, path, prefix))
             dotted = f"{prefix}.{key}" if prefix else key
             if key in out:
                 raise FileError(path, dotted, "appears twice", key_node.start_mark.line + 1)
@@ -77,13 +77,16 @@ def _to_python(node: yaml.Node, prefix: str, lines: dict[str, int], path: str) -
             items.append(_to_python(item, dotted, lines, path))
         return items
     # Scalars: let the safe constructor resolve ints, bools, nulls, dates.
-    return _construct_scalar(node)
+    return _construct_scalar(node, path, prefix)
 
 
-def _construct_scalar(node: yaml.Node) -> Any:
+def _construct_scalar(node: yaml.Node, path: str = "<string>", key: str = "") -> Any:
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_object(node, deep=True)
+    except (ValueError, yaml.YAMLError) as exc:
+        # e.g. a date that does not exist (2026-02-30)
+        raise FileError(path, key, f"{node.value!r} is not valid: {exc}", node.start_mark.line + 1) from None
     finally:
         loader.dispose()
 

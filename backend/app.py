@@ -1,0 +1,224 @@
+"""The backend's aiohttp application: operator API, event stream, background work."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+import asyncpg
+from aiohttp import web
+
+from . import actions as actions_mod
+from .actions import Actions, NotFound
+from .clock import Clock
+from .config import Config
+from .db.pool import create_pool
+from .fanout import EventHub
+from .ingest import Ingest, Processor, accept_all
+from .lifecycle import NotAllowed
+from .operators import Operator, authenticate
+from .outbox import OutboxPublisher, Publisher
+from .queue import UnknownFilter
+from .simulator import SimulatedPlatform, Simulator, opening_delay
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Everything handlers share; one per application."""
+
+    config: Config
+    db_url: str
+    clock: Clock
+    publishers: dict[str, Publisher]
+    processor: Processor = accept_all
+    pool: asyncpg.Pool | None = None
+    hub: EventHub | None = None
+    ingest: Ingest | None = None
+    actions: Actions | None = None
+    outbox: OutboxPublisher | None = None
+    simulated: SimulatedPlatform | None = None
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+
+SERVICES = web.AppKey("services", Services)
+OPERATOR = "operator"   # request key for the signed-in operator
+
+
+class ApiError(Exception):
+    """An error for the client: HTTP status and a sentence a person understands."""
+
+    def __init__(self, status: int, message: str, **extra: Any):
+        self.status = status
+        self.message = message
+        self.extra = extra
+        super().__init__(message)
+
+
+def json_error(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": message, **extra}, status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return json_error(exc.status, exc.message, **exc.extra)
+    except NotAllowed as exc:
+        holder = {"id": exc.holder.operator_id, "name": exc.holder.name} if exc.holder else None
+        return json_error(exc.status, exc.message, state=exc.state.value, holder=holder)
+    except NotFound as exc:
+        return json_error(404, str(exc))
+    except UnknownFilter as exc:
+        return json_error(400, str(exc))
+    except web.HTTPException as exc:
+        if exc.empty_body or exc.content_type != "application/json":
+            return json_error(exc.status, exc.reason)
+        raise
+    except asyncio.CancelledError:
+        raise
+    except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+        log.warning("database unavailable for %s %s: %s", request.method, request.path, exc)
+        return json_error(503, "The database is not reachable right now; try again in a moment.")
+    except Exception:
+        log.exception("unexpected error in %s %s", request.method, request.path)
+        return json_error(500, "Something went wrong on the server; it has been logged.")
+
+
+PUBLIC_PATHS = ("/healthz",)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+    if request.path.startswith("/api/"):
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "Sign in: send your operator token as 'Authorization: Bearer <token>'.")
+        op = await authenticate(request.app[SERVICES].pool, token.strip())
+        if op is None:
+            raise ApiError(401, "That operator token is not valid (unknown or revoked).")
+        request[OPERATOR] = op
+    return await handler(request)
+
+
+def operator_of(request: web.Request) -> Operator:
+    return request[OPERATOR]
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    return body
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    svc = app[SERVICES]
+    cfg = svc.config
+    svc.pool = await create_pool(svc.db_url, cfg.database.pool_min, cfg.database.pool_max)
+    svc.hub = EventHub(svc.db_url, svc.pool)
+    yield
+    await svc.pool.close()
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    svc = app[SERVICES]
+    cfg = svc.config
+    assert svc.pool is not None and svc.hub is not None
+    svc.tasks.append(asyncio.create_task(svc.hub.run(), name="event-hub"))
+    svc.tasks.append(asyncio.create_task(
+        svc.outbox.run(cfg.outbox.poll_interval_seconds), name="outbox"))  # type: ignore[union-attr]
+    svc.tasks.append(asyncio.create_task(_reap_leases(svc), name="lease-reaper"))
+    if cfg.simulator.enabled:
+        svc.tasks.append(asyncio.create_task(_run_simulator(svc), name="simulator"))
+    yield
+    for task in svc.tasks:
+        task.cancel()
+    for task in svc.tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    svc.tasks.clear()
+
+
+async def _reap_leases(svc: Services) -> None:
+    assert svc.pool is not None
+    while True:
+        try:
+            async with svc.pool.acquire() as conn:
+                await actions_mod.expire_leases(conn, svc.clock.now())
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+            log.warning("lease reaper: database unavailable (%s)", exc)
+        await asyncio.sleep(svc.config.claims.reap_interval_seconds)
+
+
+async def _run_simulator(svc: Services) -> None:
+    """Feed the simulator's mentions through ingest, its cursor stored with them."""
+    cfg = svc.config.simulator
+    assert svc.pool is not None and svc.ingest is not None
+    name = f"simulator:{cfg.scenario}:{cfg.seed}"
+    sim = Simulator(cfg.scenario, cfg.seed, svc.clock, svc.config.brand.handle, svc.config.brand.name)
+    async with svc.pool.acquire() as conn:
+        cursor = await conn.fetchval("SELECT cursor FROM connector_state WHERE connector = $1", name) or {}
+    sim.skip_to(int(cursor.get("sequence", 0)))
+    rng = random.Random(cfg.seed)
+    if sim.sequence < cfg.burst:
+        posts = list(sim.posts(cfg.burst - sim.sequence))
+        async with svc.pool.acquire() as conn:
+            await svc.ingest.store(conn, posts, (name, {"sequence": sim.sequence}))
+    while cfg.rate > 0:
+        await asyncio.sleep(opening_delay(cfg.rate, rng).total_seconds())
+        posts = list(sim.posts(1))
+        try:
+            async with svc.pool.acquire() as conn:
+                await svc.ingest.store(conn, posts, (name, {"sequence": sim.sequence}))
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+            log.warning("simulator: database unavailable (%s)", exc)
+            sim.sequence -= 1   # not stored: the cursor stays, the post comes again
+
+
+def init_app(config: Config, db_url: str, *, clock: Clock | None = None,
+             publishers: dict[str, Publisher] | None = None, processor: Processor | None = None,
+             background: bool = True) -> web.Application:
+    """Build the backend application; `db_url` must point at a migrated database."""
+    from .api import setup_routes
+
+    clock = clock or Clock()
+    simulated = SimulatedPlatform(clock, config.simulator.publish_failure_rate, config.simulator.seed)
+    svc = Services(config, db_url, clock, {"simulator": simulated, **(publishers or {})},
+                   processor or accept_all, simulated=simulated)
+    svc.ingest = Ingest(svc.processor, _fixed_target(config), clock)
+    svc.actions = Actions(clock, timedelta(seconds=config.claims.lease_seconds))
+
+    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=1024 ** 2)
+    app[SERVICES] = svc
+    app.cleanup_ctx.append(_database)
+
+    async def _outbox(app: web.Application) -> AsyncIterator[None]:
+        assert svc.pool is not None and svc.hub is not None
+        svc.outbox = OutboxPublisher(svc.pool, svc.publishers, clock, config.outbox.max_attempts,
+                                     config.outbox.backoff_base_seconds, config.outbox.backoff_cap_seconds)
+        svc.hub.on_event(lambda e: svc.outbox.wake.set() if e["kind"] == "message.queued" else None)
+        yield
+
+    app.cleanup_ctx.append(_outbox)
+    if background:
+        app.cleanup_ctx.append(_background)
+    setup_routes(app)
+    return app
+
+
+def _fixed_target(config: Config) -> Callable[[int, str, str], timedelta]:
+    target = timedelta(minutes=config.sla.first_response_minutes)
+    return lambda priority, platform, kind: target

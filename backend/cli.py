@@ -1,0 +1,279 @@
+"""The `shiftdesk` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from .config import DEFAULT_CONFIG, REPO_ROOT, Config, load_config
+from .yamlfile import FileError, FileErrors
+
+DEMO_CONFIG = REPO_ROOT / "config" / "demo.yaml"
+
+
+class CliError(Exception):
+    """Stops the command with a one-line message and exit status 2."""
+
+
+def _configs(args: argparse.Namespace, *extra: Path) -> list[Path]:
+    base = [DEFAULT_CONFIG, *extra]
+    return base + [Path(p) for p in args.config or []]
+
+
+def _load(args: argparse.Namespace, *extra: Path) -> Config:
+    return load_config(_configs(args, *extra))
+
+
+def _stop_on_signals(stop: Callable[[], Any]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop)
+
+
+async def _with_database(cfg: Config, body: Callable[[str], Awaitable[Any]]) -> Any:
+    from .db.setup import database_server, prepare
+
+    with database_server(cfg) as (admin_url, embedded):
+        url = await prepare(cfg, admin_url, embedded)
+        return await body(url)
+
+
+# -- serve -----------------------------------------------------------------------
+
+async def _serve(cfg: Config, url: str) -> None:
+    from aiohttp import web
+
+    from .app import init_app
+
+    app = init_app(cfg, url)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, cfg.server.host, cfg.server.port)
+    await site.start()
+    logging.getLogger("shiftdesk").info("serving on http://%s:%s", cfg.server.host, cfg.server.port)
+    stop = asyncio.Event()
+    _stop_on_signals(stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(_with_database(cfg, lambda url: _serve(cfg, url)))
+    return 0
+
+
+# -- db ----------------------------------------------------------------------------
+
+def cmd_db_migrate(args: argparse.Namespace) -> int:
+    from .db.migrate import migrate_url
+    from .db.setup import database_server, with_database
+    from .db.embedded import ensure_database
+
+    cfg = _load(args)
+
+    async def run() -> list[str]:
+        with database_server(cfg) as (admin_url, embedded):
+            url = admin_url
+            if embedded is not None:
+                await ensure_database(admin_url, cfg.database.name)
+                url = with_database(admin_url, cfg.database.name)
+            return await migrate_url(url)
+
+    applied = asyncio.run(run())
+    print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    return 0
+
+
+# -- operators -----------------------------------------------------------------------
+
+def cmd_operators(args: argparse.Namespace) -> int:
+    from . import operators
+    from .db.pool import connect
+
+    cfg = _load(args)
+
+    async def run(url: str) -> None:
+        conn = await connect(url)
+        try:
+            if args.operators_command == "add":
+                op, token = await operators.add(conn, args.name, args.display_name or "", args.role)
+                print(f"added {op.role} {op.name} ({op.display_name})")
+                print(f"token: {token}")
+                print("Give the token to the operator now: it is stored only as a hash and cannot be shown again.")
+            elif args.operators_command == "list":
+                for item in await operators.list_all(conn):
+                    state = f"revoked {item.revoked_at:%Y-%m-%d}" if item.revoked_at else "active"
+                    print(f"{item.operator.name:<16} {item.operator.role:<9} {state:<18} {item.operator.display_name}")
+            elif args.operators_command == "revoke":
+                await operators.revoke(conn, args.name)
+                print(f"revoked {args.name}: their token no longer works")
+        except operators.OperatorError as exc:
+            raise CliError(str(exc)) from None
+        finally:
+            await conn.close()
+
+    asyncio.run(_with_database(cfg, run))
+    return 0
+
+
+# -- tui -------------------------------------------------------------------------------
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    from tui.app import ShiftdeskApp
+    from tui.client import BackendClient
+
+    cfg = _load(args)
+    url = args.url or cfg.tui.backend_url
+    token = args.token or cfg.tui.token
+    if args.token_file:
+        token = Path(args.token_file).read_text().strip()
+    if not token:
+        raise CliError("no operator token: set SHIFTDESK_TUI_TOKEN, or pass --token-file FILE "
+                       "(ask a lead for one: shiftdesk operators add NAME)")
+    app = ShiftdeskApp(BackendClient(url, token))
+    app.run()
+    return app.return_code or 0
+
+
+# -- demo ------------------------------------------------------------------------------
+
+async def _demo(cfg: Config, admin_url: str, embedded: Any) -> int:
+    from aiohttp import web
+
+    from tui.app import ShiftdeskApp
+    from tui.client import BackendClient
+
+    from . import operators
+    from .app import init_app
+    from .db.migrate import migrate_url
+    from .db.pool import connect
+    from .db.setup import with_database
+
+    # A fresh demo every time: the crisis plays from the start.
+    name = cfg.database.name
+    admin = await connect(admin_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = with_database(admin_url, name) if embedded is not None else admin_url
+    await migrate_url(url)
+    conn = await connect(url)
+    try:
+        _, token = await operators.add(conn, "demo", "Demo Lead", "lead")
+    finally:
+        await conn.close()
+
+    backend = init_app(cfg, url)
+    runner = web.AppRunner(backend, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)   # a free loopback port
+    await site.start()
+    port = runner.addresses[0][1]
+    app = ShiftdeskApp(BackendClient(f"http://127.0.0.1:{port}", token))
+    _stop_on_signals(app.exit)
+    try:
+        await app.run_async()
+    finally:
+        await runner.cleanup()
+    return app.return_code or 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .db.setup import database_server
+
+    cfg = _load(args, DEMO_CONFIG)
+    if cfg.database.url:
+        raise CliError("the demo runs on the embedded PostgreSQL; unset SHIFTDESK_DATABASE_URL / database.url")
+    log_dir = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "shiftdesk"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    # The terminal belongs to the console: backend logs go to a file.
+    logging.basicConfig(filename=log_dir / "demo.log", level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with database_server(cfg) as (admin_url, embedded):
+        return asyncio.run(_demo(cfg, admin_url, embedded))
+
+
+# -- parser ------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shiftdesk",
+        description="Social-media customer care in shared shifts: a backend that listens to the platforms "
+                    "and a keyboard-driven console for the operators.",
+    )
+    parser.add_argument("--config", action="append", metavar="FILE",
+                        help="extra config file read after config/shiftdesk.yaml (repeatable)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="run the backend: API, event stream, connectors, outbox",
+                       description="Run the backend. Without database.url it starts the embedded PostgreSQL.")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("tui", help="open the operator console against a running backend",
+                       description="Open the operator console. The token comes from --token-file, "
+                                   "SHIFTDESK_TUI_TOKEN or tui.token in config.")
+    p.add_argument("--url", help="backend URL (default: tui.backend_url)")
+    p.add_argument("--token", help=argparse.SUPPRESS)
+    p.add_argument("--token-file", metavar="FILE", help="file holding the operator token")
+    p.set_defaults(func=cmd_tui)
+
+    p = sub.add_parser("demo", help="try it: embedded database, simulated crisis, backend and console in one",
+                       description="Start everything for a first look: the embedded PostgreSQL, a backend on a "
+                                   "free loopback port, the simulator playing a crisis, a demo operator and the "
+                                   "console. q, ctrl+q or ctrl+c stops all of it.")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("db", help="database maintenance", description="Database maintenance.")
+    db_sub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    m = db_sub.add_parser("migrate", help="apply pending migrations", description="Apply pending SQL migrations in order.")
+    m.set_defaults(func=cmd_db_migrate)
+
+    p = sub.add_parser("operators", help="add, list and revoke operators",
+                       description="Manage operators and their tokens.")
+    op_sub = p.add_subparsers(dest="operators_command", required=True, metavar="ACTION")
+    a = op_sub.add_parser("add", help="add an operator and print their token",
+                          description="Add an operator; prints a token once (only its hash is stored).")
+    a.add_argument("name", help="login name, e.g. anna")
+    a.add_argument("--display-name", help="name shown to colleagues, e.g. 'Anna K.'")
+    a.add_argument("--role", choices=["operator", "lead"], default="operator")
+    a.set_defaults(func=cmd_operators)
+    ls = op_sub.add_parser("list", help="list operators", description="List operators and whether they are active.")
+    ls.set_defaults(func=cmd_operators)
+    rv = op_sub.add_parser("revoke", help="revoke an operator's token", description="Revoke an operator's token.")
+    rv.add_argument("name")
+    rv.set_defaults(func=cmd_operators)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileErrors, FileError) as exc:
+        print("shiftdesk: the configuration has problems:", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"  {line}", file=sys.stderr)
+        return 2
+    except CliError as exc:
+        print(f"shiftdesk: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The events table: audit log and live feed in one.
+
+Every state change writes its event in the same transaction. Writers take
+a transaction-scoped advisory lock just before inserting events, so event
+ids commit in id order; a client that saw event N and asks for "after N"
+can never miss one committed later with a smaller id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable
+
+import asyncpg
+
+EVENTS_LOCK = 0x5D1F7002
+CHANNEL = "shiftdesk_events"
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    kind: str
+    conversation_id: int | None = None
+    operator_id: int | None = None
+    state_before: str | None = None
+    state_after: str | None = None
+    data: dict[str, Any] | None = None
+
+
+async def record(conn: asyncpg.Connection, *events: NewEvent) -> list[int]:
+    """Insert events; call as the last step of the transaction that made the change."""
+    return await record_many(conn, events)
+
+
+async def record_many(conn: asyncpg.Connection, events: Iterable[NewEvent]) -> list[int]:
+    rows = [(e.kind, e.conversation_id, e.operator_id, e.state_before, e.state_after, e.data or {})
+            for e in events]
+    if not rows:
+        return []
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", EVENTS_LOCK)
+    kinds, convs, ops, before, after, data = (list(col) for col in zip(*rows))
+    ids = await conn.fetch(
+        """INSERT INTO events (kind, conversation_id, operator_id, state_before, state_after, data)
+           SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[])
+           RETURNING id""",
+        kinds, convs, ops, before, after, data,
+    )
+    return [r["id"] for r in ids]
+
+
+def event_json(row: asyncpg.Record) -> dict[str, Any]:
+    at: datetime = row["at"]
+    return {
+        "id": row["id"],
+        "at": at.isoformat(),
+        "kind": row["kind"],
+        "conversation_id": row["conversation_id"],
+        "operator_id": row["operator_id"],
+        "state_before": row["state_before"],
+        "state_after": row["state_after"],
+        "data": row["data"],
+    }
+
+
+SELECT_AFTER = """
+    SELECT id, at, kind, conversation_id, operator_id, state_before, state_after, data
+    FROM events WHERE id > $1 ORDER BY id LIMIT $2
+"""
+
+
+async def events_after(conn: asyncpg.Connection | asyncpg.Pool, after: int, limit: int = 1000) -> list[dict[str, Any]]:
+    return [event_json(r) for r in await conn.fetch(SELECT_AFTER, after, limit)]
+
+
+async def last_event_id(conn: asyncpg.Connection | asyncpg.Pool) -> int:
+    return await conn.fetchval("SELECT coalesce(max(id), 0) FROM events")

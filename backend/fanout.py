@@ -1,0 +1,111 @@
+"""Live events: one LISTEN connection per backend, fanned out to its consoles.
+
+A notification only says "there is something new"; the hub then reads
+every event after the last one it delivered, so nothing is lost when
+notifications are folded together or the connection drops and comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Callable
+
+import asyncpg
+
+from . import events
+from .db.pool import connect
+
+log = logging.getLogger(__name__)
+
+CLIENT_BUFFER = 10_000   # events a console may fall behind by before it is told to resync
+
+
+class Subscription:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(CLIENT_BUFFER)
+        self.overflowed = False
+
+    def put(self, event: dict[str, Any]) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            # Too slow to keep up: end its stream; it reconnects and resumes from its last id.
+            self.overflowed = True
+            self.queue.get_nowait()
+            self.queue.put_nowait(None)
+
+
+class EventHub:
+    def __init__(self, url: str, pool: asyncpg.Pool):
+        self.url = url
+        self.pool = pool
+        self.last_id = 0
+        self._subs: set[Subscription] = set()
+        self._wake = asyncio.Event()
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.connected = asyncio.Event()
+
+    def subscribe(self) -> Subscription:
+        sub = Subscription()
+        self._subs.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._subs.discard(sub)
+
+    def on_event(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        """Call `callback` for every event this backend sees (e.g. to wake the outbox)."""
+        self._listeners.append(callback)
+
+    def publish_local(self, event: dict[str, Any]) -> None:
+        """Deliver an event that is not stored (presence) to this backend's consoles."""
+        for sub in list(self._subs):
+            sub.put(event)
+
+    async def run(self) -> None:
+        self.last_id = await events.last_event_id(self.pool)
+        delay = 0.5
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await connect(self.url)
+                await conn.add_listener(events.CHANNEL, self._notified)
+                self.connected.set()
+                delay = 0.5
+                await self._drain()   # anything committed while we were not listening
+                while not conn.is_closed():
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), timeout=5)
+                    except asyncio.TimeoutError:
+                        # Cheap liveness check, so a dead connection is noticed without traffic.
+                        await conn.fetchval("SELECT 1")
+                    self._wake.clear()
+                    await self._drain()
+            except asyncio.CancelledError:
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                self.connected.clear()
+                log.warning("event stream: lost the database (%s); reconnecting in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+            finally:
+                if conn is not None and not conn.is_closed():
+                    await conn.close()
+
+    def _notified(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def _drain(self) -> None:
+        while True:
+            batch = await events.events_after(self.pool, self.last_id, 1000)
+            for event in batch:
+                self.last_id = event["id"]
+                for sub in list(self._subs):
+                    sub.put(event)
+                for cb in self._listeners:
+                    cb(event)
+            if len(batch) < 1000:
+                return

@@ -1,0 +1,346 @@
+"""Store a batch of inbound posts: dedupe, thread into conversations, record
+events and the connector's cursor, all in one transaction.
+
+Batches are set-based (a handful of statements per batch, COPY for the
+mentions), so a crisis of thousands of mentions a second is a few dozen
+round trips, and one NOTIFY.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable, Sequence
+
+import asyncpg
+
+from . import events
+from .clock import Clock
+from .lifecycle import State
+from .model import InboundPost
+
+INGEST_LOCK = 0x5D1F7003  # one batch threads at a time, so two batches never open the same conversation twice
+
+
+@dataclass(frozen=True)
+class Processed:
+    """What listening found out about a post, before it is stored."""
+
+    post: InboundPost
+    ours: bool = False                      # the brand's own post: stored, never queued
+    match_how: tuple[str, ...] = ()         # tagged, hashtag, name, direct
+    language: str | None = None
+    sentiment: float | None = None
+    priority: int = 3
+    priority_reasons: tuple[str, ...] = ()
+    flags: tuple[dict[str, Any], ...] = ()
+
+
+# A processor decides whether a post concerns us and enriches it; None drops it.
+Processor = Callable[[InboundPost], Processed | None]
+
+
+def accept_all(post: InboundPost) -> Processed:
+    """The processor for sources that only deliver posts already about us."""
+    return Processed(post, match_how=("direct",) if post.is_direct else (), language=post.language)
+
+
+@dataclass
+class BatchResult:
+    stored: int = 0                 # new mentions written
+    duplicates: int = 0             # already stored before (replayed batch)
+    dropped: int = 0                # not about us (no match, excluded)
+    new_conversations: int = 0
+    conversation_ids: list[int] = field(default_factory=list)
+
+
+SlaTarget = Callable[[int, str, str], timedelta]   # (priority, platform, kind "first"|"next") -> target
+
+
+@dataclass
+class Ingest:
+    """Turns posts into stored mentions and conversations."""
+
+    process: Processor
+    sla_target: SlaTarget
+    clock: Clock
+
+    async def store(self, conn: asyncpg.Connection, posts: Sequence[InboundPost],
+                    cursor: tuple[str, dict] | None = None) -> BatchResult:
+        """Store `posts` (and the connector cursor that produced them) atomically."""
+        result = BatchResult()
+        processed: list[Processed] = []
+        seen: set[tuple[str, str]] = set()
+        for post in posts:
+            key = (post.platform, post.post_id)
+            if key in seen:
+                result.duplicates += 1
+                continue
+            seen.add(key)
+            p = self.process(post)
+            if p is None:
+                result.dropped += 1
+            else:
+                processed.append(p)
+        processed.sort(key=lambda p: p.post.created_at)
+        async with conn.transaction():
+            if processed:
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", INGEST_LOCK)
+                await self._store(conn, processed, result)
+            if cursor is not None:
+                name, state = cursor
+                await conn.execute(
+                    """INSERT INTO connector_state (connector, cursor, updated_at) VALUES ($1, $2, now())
+                       ON CONFLICT (connector) DO UPDATE SET cursor = EXCLUDED.cursor, updated_at = now()""",
+                    name, state,
+                )
+        return result
+
+    async def _store(self, conn: asyncpg.Connection, batch: list[Processed], result: BatchResult) -> None:
+        now = self.clock.now()
+        existing = await conn.fetch(
+            """SELECT m.platform, m.post_id FROM mentions m
+               JOIN unnest($1::text[], $2::text[]) AS k(platform, post_id)
+                 ON m.platform = k.platform AND m.post_id = k.post_id""",
+            [p.post.platform for p in batch], [p.post.post_id for p in batch],
+        )
+        known = {(r["platform"], r["post_id"]) for r in existing}
+        fresh = [p for p in batch if (p.post.platform, p.post.post_id) not in known]
+        result.duplicates += len(batch) - len(fresh)
+        if not fresh:
+            return
+
+        author_ids = await self._upsert_authors(conn, fresh)
+        thread_of = await self._conversations_of_posts(conn, fresh)
+        open_of = await self._open_conversations_of_authors(conn, fresh, author_ids)
+
+        # Decide each post's conversation in arrival order, so a follow-up in the
+        # same batch joins the conversation its first post opened.
+        new_convs: list[dict[str, Any]] = []     # conversations to create
+        assign: list[Any] = []                    # per post: existing id, or ("new", index)
+        touched: dict[int, dict[str, Any]] = {}  # existing conversation id -> inbound summary
+        for p in fresh:
+            post = p.post
+            author_id = author_ids[(post.platform, post.author.platform_id)]
+            if p.ours:
+                conv: Any = thread_of.get((post.platform, post.in_reply_to or "")) \
+                    or thread_of.get((post.platform, post.thread_root or ""))
+                assign.append(conv)   # our own post: joins its thread if known, never queued
+                if conv is not None:
+                    thread_of[(post.platform, post.post_id)] = conv
+                continue
+            conv = None
+            for ref in (post.in_reply_to, post.thread_root):
+                if ref and (post.platform, ref) in thread_of:
+                    conv = thread_of[(post.platform, ref)]
+                    break
+            if conv is None:
+                conv = open_of.get((author_id, post.is_direct))
+            if conv is None:
+                conv = ("new", len(new_convs))
+                new_convs.append({"p": p, "author_id": author_id, "last": post.created_at,
+                                  "priority": p.priority, "reasons": list(p.priority_reasons),
+                                  "flags": list(p.flags)})
+                open_of[(author_id, post.is_direct)] = conv
+            elif isinstance(conv, tuple):
+                nc = new_convs[conv[1]]
+                nc["last"] = max(nc["last"], post.created_at)
+                self._raise_priority(nc, p)
+            else:
+                t = touched.setdefault(conv, {"last": post.created_at, "priority": p.priority,
+                                              "reasons": list(p.priority_reasons), "flags": list(p.flags)})
+                t["last"] = max(t["last"], post.created_at)
+                self._raise_priority(t, p)
+            thread_of[(post.platform, post.post_id)] = conv
+            assign.append(conv)
+
+        new_ids = await self._create_conversations(conn, new_convs, now)
+        result.new_conversations = len(new_ids)
+
+        def conv_id(a: Any) -> int | None:
+            if isinstance(a, tuple):
+                return new_ids[a[1]]
+            return a
+
+        records = []
+        for p, a in zip(fresh, assign):
+            post = p.post
+            records.append((
+                post.platform, post.post_id, conv_id(a), author_ids[(post.platform, post.author.platform_id)],
+                post.text, post.url, post.created_at, now, post.in_reply_to, post.thread_root, post.is_direct,
+                p.ours, list(p.match_how), p.language, p.sentiment, post.author.followers, p.priority,
+                list(p.priority_reasons), list(p.flags), post.raw,
+            ))
+        await conn.copy_records_to_table(
+            "mentions", records=records,
+            columns=["platform", "post_id", "conversation_id", "author_id", "text", "url", "created_at",
+                     "received_at", "in_reply_to", "thread_root", "is_direct", "is_ours", "match_how",
+                     "language", "sentiment", "followers", "priority", "priority_reasons", "flags", "raw"],
+        )
+        result.stored = len(records)
+
+        state_events = await self._touch_conversations(conn, touched, now)
+        evs = [events.NewEvent("conversation.opened", cid, state_after=State.NEW.value,
+                               data={"priority": nc["priority"], "platform": nc["p"].post.platform})
+               for cid, nc in zip(new_ids, new_convs)]
+        evs += state_events
+        per_conv: dict[int, int] = {}
+        for p, a in zip(fresh, assign):
+            cid = conv_id(a)
+            if cid is not None and not p.ours:
+                per_conv[cid] = per_conv.get(cid, 0) + 1
+        evs += [events.NewEvent("mention.received", cid, data={"count": n}) for cid, n in per_conv.items()]
+        await events.record_many(conn, evs)
+        result.conversation_ids = list(per_conv)
+
+    @staticmethod
+    def _raise_priority(summary: dict[str, Any], p: Processed) -> None:
+        if p.priority < summary["priority"]:
+            summary["priority"] = p.priority
+            summary["reasons"] = list(p.priority_reasons)
+        summary["flags"].extend(p.flags)
+
+    async def _upsert_authors(self, conn: asyncpg.Connection, batch: list[Processed]) -> dict[tuple[str, str], int]:
+        latest: dict[tuple[str, str], InboundPost] = {}
+        for p in batch:
+            latest[(p.post.platform, p.post.author.platform_id)] = p.post
+        keys = list(latest)
+        rows = await conn.fetch(
+            """INSERT INTO authors (platform, platform_id, handle, display_name, followers)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[])
+               ON CONFLICT (platform, platform_id) DO UPDATE
+                 SET handle = EXCLUDED.handle, display_name = EXCLUDED.display_name,
+                     followers = EXCLUDED.followers, updated_at = now()
+               RETURNING id, platform, platform_id""",
+            [k[0] for k in keys], [k[1] for k in keys],
+            [latest[k].author.handle for k in keys], [latest[k].author.display_name for k in keys],
+            [latest[k].author.followers for k in keys],
+        )
+        return {(r["platform"], r["platform_id"]): r["id"] for r in rows}
+
+    async def _conversations_of_posts(self, conn: asyncpg.Connection, batch: list[Processed]) -> dict[tuple[str, str], int]:
+        """Conversation of every post these posts reply to: a mention we stored, or one of our replies."""
+        refs = {(p.post.platform, r) for p in batch for r in (p.post.in_reply_to, p.post.thread_root) if r}
+        if not refs:
+            return {}
+        plats, ids = [r[0] for r in refs], [r[1] for r in refs]
+        rows = await conn.fetch(
+            """SELECT m.platform, m.post_id, m.conversation_id FROM mentions m
+               JOIN unnest($1::text[], $2::text[]) AS k(platform, post_id)
+                 ON m.platform = k.platform AND m.post_id = k.post_id
+               WHERE m.conversation_id IS NOT NULL
+               UNION ALL
+               SELECT c.platform, g.platform_post_id, g.conversation_id FROM messages g
+               JOIN conversations c ON c.id = g.conversation_id
+               JOIN unnest($1::text[], $2::text[]) AS k(platform, post_id)
+                 ON c.platform = k.platform AND g.platform_post_id = k.post_id""",
+            plats, ids,
+        )
+        return {(r["platform"], r["post_id"]): r["conversation_id"] for r in rows}
+
+    async def _open_conversations_of_authors(self, conn: asyncpg.Connection, batch: list[Processed],
+                                             author_ids: dict[tuple[str, str], int]) -> dict[tuple[int, bool], int]:
+        """Each author's latest conversation that a new post should join: one still
+        open, or one resolved (a new post reopens it). Dismissed ones stay closed."""
+        ids = list({author_ids[(p.post.platform, p.post.author.platform_id)] for p in batch if not p.ours})
+        if not ids:
+            return {}
+        rows = await conn.fetch(
+            """SELECT DISTINCT ON (author_id, is_direct) author_id, is_direct, id, state
+               FROM conversations WHERE author_id = ANY($1::bigint[])
+               ORDER BY author_id, is_direct, last_inbound_at DESC, id DESC""",
+            ids,
+        )
+        return {(r["author_id"], r["is_direct"]): r["id"] for r in rows if r["state"] != State.DISMISSED.value}
+
+    async def _create_conversations(self, conn: asyncpg.Connection, new: list[dict[str, Any]], now: datetime) -> list[int]:
+        if not new:
+            return []
+        cols: dict[str, list[Any]] = {k: [] for k in (
+            "platform", "author_id", "thread_root", "is_direct", "priority", "reasons", "first", "last",
+            "due", "language", "sentiment", "flags")}
+        for nc in new:
+            post = nc["p"].post
+            started = min(post.created_at, now)   # the customer has waited since they posted
+            cols["platform"].append(post.platform)
+            cols["author_id"].append(nc["author_id"])
+            cols["thread_root"].append(post.thread_root or post.post_id)
+            cols["is_direct"].append(post.is_direct)
+            cols["priority"].append(nc["priority"])
+            cols["reasons"].append(json.dumps(nc["reasons"]))
+            cols["first"].append(started)
+            cols["last"].append(nc["last"])
+            cols["due"].append(started + self.sla_target(nc["priority"], post.platform, "first"))
+            cols["language"].append(nc["p"].language)
+            cols["sentiment"].append(nc["p"].sentiment)
+            cols["flags"].append(json.dumps(nc["flags"]))
+        rows = await conn.fetch(
+            """INSERT INTO conversations (platform, author_id, thread_root, is_direct, priority, priority_reasons,
+                   first_inbound_at, last_inbound_at, sla_kind, sla_started_at, sla_due_at, language, sentiment, flags)
+               SELECT platform, author_id, thread_root, is_direct, priority,
+                      ARRAY(SELECT jsonb_array_elements_text(reasons::jsonb)), first, last, 'first', first, due,
+                      language, sentiment, flags::jsonb
+               FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bool[], $5::smallint[], $6::text[],
+                           $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::text[], $11::real[],
+                           $12::text[]) WITH ORDINALITY
+                    AS n(platform, author_id, thread_root, is_direct, priority, reasons, first, last, due,
+                         language, sentiment, flags, ord)
+               ORDER BY ord
+               RETURNING id""",
+            *cols.values(),
+        )
+        # INSERT ... SELECT ... ORDER BY keeps serial ids in input order.
+        return sorted(r["id"] for r in rows)
+
+    async def _touch_conversations(self, conn: asyncpg.Connection, touched: dict[int, dict[str, Any]],
+                                   now: datetime) -> list[events.NewEvent]:
+        """New posts in existing conversations: reopen or restart the clock where the
+        customer had the turn, raise the priority if the new post is more urgent."""
+        if not touched:
+            return []
+        ids = list(touched)
+        rows = await conn.fetch(
+            "SELECT id, state, priority, platform, claimed_by FROM conversations WHERE id = ANY($1::bigint[]) FOR UPDATE",
+            ids,
+        )
+        upd_ids, states, prios, reasons, lasts, dues, flags, evs = [], [], [], [], [], [], [], []
+        for r in rows:
+            t = touched[r["id"]]
+            state = r["state"]
+            prio = min(r["priority"], t["priority"])
+            due = None
+            if state in (State.AWAITING_CUSTOMER.value, State.RESOLVED.value):
+                started = min(t["last"], now)
+                due = started + self.sla_target(prio, r["platform"], "next")
+                kind = "conversation.reopened" if state == State.RESOLVED.value else "conversation.customer_replied"
+                evs.append(events.NewEvent(kind, r["id"], state_before=state, state_after=State.NEW.value))
+                state = State.NEW.value
+            upd_ids.append(r["id"])
+            states.append(state)
+            prios.append(prio)
+            reasons.append(json.dumps(t["reasons"] if t["priority"] < r["priority"] else None))
+            lasts.append(t["last"])
+            dues.append(due)
+            flags.append(json.dumps(t["flags"]))
+        await conn.execute(
+            """UPDATE conversations c SET
+                   state = u.state,
+                   priority = u.priority,
+                   priority_reasons = CASE WHEN u.reasons::jsonb = 'null'::jsonb THEN c.priority_reasons
+                                           ELSE ARRAY(SELECT jsonb_array_elements_text(u.reasons::jsonb)) END,
+                   last_inbound_at = greatest(c.last_inbound_at, u.last),
+                   sla_kind = CASE WHEN u.due IS NULL THEN c.sla_kind ELSE 'next' END,
+                   sla_started_at = CASE WHEN u.due IS NULL THEN c.sla_started_at ELSE u.last END,
+                   sla_due_at = coalesce(u.due, c.sla_due_at),
+                   sla_warned = CASE WHEN u.due IS NULL THEN c.sla_warned ELSE false END,
+                   sla_breached = CASE WHEN u.due IS NULL THEN c.sla_breached ELSE false END,
+                   resolved_at = CASE WHEN u.due IS NULL THEN c.resolved_at ELSE NULL END,
+                   flags = c.flags || u.flags::jsonb,
+                   updated_at = now()
+               FROM unnest($1::bigint[], $2::text[], $3::smallint[], $4::text[], $5::timestamptz[],
+                           $6::timestamptz[], $7::text[]) AS u(id, state, priority, reasons, last, due, flags)
+               WHERE c.id = u.id""",
+            upd_ids, states, prios, reasons, lasts, dues, flags,
+        )
+        return evs

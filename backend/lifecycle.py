@@ -1,0 +1,222 @@
+"""The conversation lifecycle: which action is allowed in which state, by whom,
+and what it leads to. Pure: no I/O, so every rule is tested directly.
+
+    new ──claim──▶ claimed ──reply publicly──▶ awaiting_customer ──customer writes──▶ new
+     │               │ └──move to DM──▶ in_dm ──resolve publicly──▶ resolved
+     │               └──release / lease expires──▶ new
+     └─(abusive)─▶ flagged_conduct ──answer with house rules──▶ awaiting_customer
+    resolved ──customer writes again──▶ new (reopened)
+    dismiss (spam, not about us, duplicate) ──▶ dismissed
+
+Who holds a conversation (the claim) is kept apart from its state: a claim
+turns `new` into `claimed`, and an operator may also hold a conversation that
+is in DM or flagged for conduct.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+
+class State(str, Enum):
+    NEW = "new"
+    CLAIMED = "claimed"
+    AWAITING_CUSTOMER = "awaiting_customer"
+    IN_DM = "in_dm"
+    FLAGGED_CONDUCT = "flagged_conduct"
+    RESOLVED = "resolved"
+    DISMISSED = "dismissed"
+
+
+OPEN_STATES = frozenset({State.NEW, State.CLAIMED, State.AWAITING_CUSTOMER, State.IN_DM, State.FLAGGED_CONDUCT})
+CLOSED_STATES = frozenset({State.RESOLVED, State.DISMISSED})
+DISMISS_REASONS = ("spam", "not_about_us", "duplicate")
+
+
+class Sla(str, Enum):
+    """What an action does to the SLA clock."""
+
+    KEEP = "keep"
+    PAUSE = "pause"            # we answered; now we wait for the customer
+    START_NEXT = "start_next"  # the customer wrote again: next-response target from now
+    CLEAR = "clear"            # closed: no clock at all
+
+
+@dataclass(frozen=True)
+class Holder:
+    operator_id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class ConversationView:
+    """What the rules need to know about a conversation."""
+
+    state: State
+    holder: Holder | None = None
+    claim_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    operator_id: int
+    name: str
+    is_lead: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    state: State
+    holder_id: int | None      # operator holding it afterwards (None: nobody)
+    sla: Sla = Sla.KEEP
+
+
+class NotAllowed(Exception):
+    """An action that the lifecycle forbids; the message is for a person.
+
+    `status` is the HTTP status the API answers with: 409 for a conflict
+    with the conversation's state or holder, 403 for a missing role.
+    """
+
+    def __init__(self, message: str, state: State, holder: Holder | None = None, status: int = 409):
+        self.message = message
+        self.state = state
+        self.holder = holder
+        self.status = status
+        super().__init__(message)
+
+
+_STATE_WORDS = {
+    State.NEW: "new",
+    State.CLAIMED: "claimed",
+    State.AWAITING_CUSTOMER: "waiting for the customer",
+    State.IN_DM: "in direct messages",
+    State.FLAGGED_CONDUCT: "flagged for the house rules",
+    State.RESOLVED: "resolved",
+    State.DISMISSED: "dismissed",
+}
+
+
+def describe(state: State) -> str:
+    return _STATE_WORDS[state]
+
+
+def _held_by_other(conv: ConversationView, actor: Actor, now: datetime) -> bool:
+    h = conv.holder
+    if h is None or h.operator_id == actor.operator_id:
+        return False
+    # A lapsed lease no longer protects the conversation, even before the reaper runs.
+    return conv.claim_expires_at is None or conv.claim_expires_at > now
+
+
+def _require_holder(conv: ConversationView, actor: Actor, now: datetime, doing: str) -> None:
+    if conv.holder is None or (conv.claim_expires_at is not None and conv.claim_expires_at <= now
+                               and conv.holder.operator_id != actor.operator_id):
+        raise NotAllowed(f"Claim this conversation before you {doing}.", conv.state)
+    if conv.holder.operator_id != actor.operator_id:
+        raise NotAllowed(
+            f"{conv.holder.name} holds this conversation; only they can {doing}.",
+            conv.state, conv.holder, status=403,
+        )
+
+
+def _require_state(conv: ConversationView, allowed: set[State], doing: str) -> None:
+    if conv.state not in allowed:
+        raise NotAllowed(f"Cannot {doing}: the conversation is {describe(conv.state)}.", conv.state, conv.holder)
+
+
+def claim(conv: ConversationView, actor: Actor, now: datetime) -> Decision:
+    _require_state(conv, set(OPEN_STATES), "claim it")
+    if _held_by_other(conv, actor, now):
+        assert conv.holder is not None
+        raise NotAllowed(f"{conv.holder.name} already holds this conversation.", conv.state, conv.holder)
+    state = State.CLAIMED if conv.state in (State.NEW, State.CLAIMED) else conv.state
+    return Decision(state, actor.operator_id)
+
+
+def release(conv: ConversationView, actor: Actor, now: datetime) -> Decision:
+    _require_holder(conv, actor, now, "release it")
+    return Decision(State.NEW if conv.state == State.CLAIMED else conv.state, None)
+
+
+def force_release(conv: ConversationView, actor: Actor, now: datetime) -> Decision:
+    if not actor.is_lead:
+        raise NotAllowed("Only a lead can force-release a conversation.", conv.state, conv.holder, status=403)
+    if conv.holder is None:
+        raise NotAllowed("Nobody holds this conversation.", conv.state)
+    return Decision(State.NEW if conv.state == State.CLAIMED else conv.state, None)
+
+
+def reassign(conv: ConversationView, actor: Actor, to_operator_id: int, now: datetime) -> Decision:
+    if not actor.is_lead:
+        raise NotAllowed("Only a lead can reassign a conversation.", conv.state, conv.holder, status=403)
+    _require_state(conv, set(OPEN_STATES), "reassign it")
+    state = State.CLAIMED if conv.state in (State.NEW, State.CLAIMED) else conv.state
+    return Decision(state, to_operator_id)
+
+
+def lease_expired(conv: ConversationView) -> Decision:
+    return Decision(State.NEW if conv.state == State.CLAIMED else conv.state, None)
+
+
+def reply_publicly(conv: ConversationView, actor: Actor, now: datetime) -> Decision:
+    """A public answer hands the turn to the customer and frees the operator."""
+    _require_holder(conv, actor, now, "reply")
+    _require_state(conv, {State.CLAIMED, State.AWAITING_CUSTOMER, State.FLAGGED_CONDUCT}, "reply publicly")
+    return Decision(State.AWAITING_CUSTOMER, None, Sla.PAUSE)
+
+
+def move_to_dm(conv: ConversationView, actor: Actor, now: datetime) -> Decision:
+    """Public acknowledgement plus opening DM; the operator keeps the conversation."""
+    _require_holder(conv, actor, now, "move it to DM")
+    _require_state(conv, {State.CLAIMED, State.AWAITING_CUSTOMER, State.FLAGGED_CONDUCT}, "move it to DM")
+    return Decision(State.IN_DM, actor.operator_id, Sla.PAUSE)
+
+
+def reply_in_dm(conv: ConversationView, actor: Actor, now: datetime) -> Decision:
+    _require_holder(conv, actor, now, "reply in DM")
+    _require_state(conv, {State.IN_DM}, "reply in DM")
+    return Decision(State.IN_DM, actor.operator_id, Sla.PAUSE)
+
+
+def resolve(conv: ConversationView, actor: Actor, now: datetime, closing_text: str) -> Decision:
+    """Closing the loop publicly is habit 4: no closing text, no resolve."""
+    _require_holder(conv, actor, now, "resolve it")
+    _require_state(conv, {State.CLAIMED, State.AWAITING_CUSTOMER, State.IN_DM}, "resolve it")
+    if not closing_text.strip():
+        raise NotAllowed("Resolving needs a public closing message.", conv.state, conv.holder, status=422)
+    return Decision(State.RESOLVED, None, Sla.CLEAR)
+
+
+def dismiss(conv: ConversationView, actor: Actor, now: datetime, reason: str) -> Decision:
+    if reason not in DISMISS_REASONS:
+        raise NotAllowed(
+            f"Dismiss needs a reason: one of {', '.join(DISMISS_REASONS)}.", conv.state, conv.holder, status=422
+        )
+    _require_state(conv, {State.NEW, State.CLAIMED, State.FLAGGED_CONDUCT, State.AWAITING_CUSTOMER}, "dismiss it")
+    if _held_by_other(conv, actor, now) and not actor.is_lead:
+        assert conv.holder is not None
+        raise NotAllowed(f"{conv.holder.name} holds this conversation.", conv.state, conv.holder, status=403)
+    return Decision(State.DISMISSED, None, Sla.CLEAR)
+
+
+def answer_conduct(conv: ConversationView, actor: Actor, now: datetime) -> Decision:
+    """Answer an abusive post with the house rules, once, without arguing."""
+    _require_holder(conv, actor, now, "answer it")
+    _require_state(conv, {State.FLAGGED_CONDUCT}, "answer with the house rules")
+    return Decision(State.AWAITING_CUSTOMER, None, Sla.PAUSE)
+
+
+def customer_writes(conv: ConversationView) -> Decision:
+    """A new inbound post in the conversation."""
+    if conv.state in (State.AWAITING_CUSTOMER, State.RESOLVED):
+        return Decision(State.NEW, None, Sla.START_NEXT)
+    holder = conv.holder.operator_id if conv.holder else None
+    return Decision(conv.state, holder)
+
+
+def require_open_for_notes(conv: ConversationView) -> None:
+    if conv.state == State.DISMISSED:
+        raise NotAllowed("The conversation was dismissed.", conv.state)

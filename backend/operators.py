@@ -1,0 +1,89 @@
+"""Operators and their tokens. Only a hash of each token is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+ROLES = ("operator", "lead")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
+
+
+@dataclass(frozen=True)
+class Operator:
+    id: int
+    name: str
+    display_name: str
+    role: str
+
+    @property
+    def is_lead(self) -> bool:
+        return self.role == "lead"
+
+
+class OperatorError(Exception):
+    pass
+
+
+def hash_token(token: str) -> bytes:
+    # Tokens are 256 random bits, so a plain fast hash is enough: nothing to brute-force.
+    return hashlib.sha256(token.encode()).digest()
+
+
+def new_token() -> str:
+    return "sd_" + secrets.token_urlsafe(32)
+
+
+async def add(conn: asyncpg.Connection | asyncpg.Pool, name: str, display_name: str = "",
+              role: str = "operator", token: str | None = None) -> tuple[Operator, str]:
+    """Create an operator; returns it with its token (shown once, never stored)."""
+    if not _NAME.match(name):
+        raise OperatorError(f"operator name {name!r}: use 1-32 lower-case letters, digits, '.', '_' or '-'")
+    if role not in ROLES:
+        raise OperatorError(f"role {role!r}: must be one of {', '.join(ROLES)}")
+    token = token or new_token()
+    try:
+        row = await conn.fetchrow(
+            """INSERT INTO operators (name, display_name, role, token_hash) VALUES ($1, $2, $3, $4)
+               RETURNING id, name, display_name, role""",
+            name, display_name or name.capitalize(), role, hash_token(token),
+        )
+    except asyncpg.UniqueViolationError:
+        raise OperatorError(f"an operator named {name!r} already exists") from None
+    return Operator(**dict(row)), token
+
+
+async def authenticate(conn: asyncpg.Connection | asyncpg.Pool, token: str) -> Operator | None:
+    row = await conn.fetchrow(
+        "SELECT id, name, display_name, role FROM operators WHERE token_hash = $1 AND revoked_at IS NULL",
+        hash_token(token),
+    )
+    return Operator(**dict(row)) if row else None
+
+
+@dataclass(frozen=True)
+class OperatorListing:
+    operator: Operator
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+async def list_all(conn: asyncpg.Connection | asyncpg.Pool) -> list[OperatorListing]:
+    rows = await conn.fetch(
+        "SELECT id, name, display_name, role, created_at, revoked_at FROM operators ORDER BY name"
+    )
+    return [OperatorListing(Operator(r["id"], r["name"], r["display_name"], r["role"]), r["created_at"], r["revoked_at"])
+            for r in rows]
+
+
+async def revoke(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> None:
+    status = await conn.execute(
+        "UPDATE operators SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL", name
+    )
+    if status == "UPDATE 0":
+        raise OperatorError(f"no active operator named {name!r}")

@@ -1,0 +1,144 @@
+"""Reading the queue and a conversation's thread: named queries, plain dicts out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+# Saved filters: name -> SQL condition on conversations c (no parameters but $1 = operator id).
+FILTERS: dict[str, str] = {
+    "open": "c.state IN ('new', 'claimed', 'flagged_conduct', 'in_dm', 'awaiting_customer')",
+    "needs_us": "c.state IN ('new', 'claimed', 'flagged_conduct', 'in_dm')",
+    "mine": "c.claimed_by = $1",
+    "unclaimed": "c.state IN ('new', 'flagged_conduct') AND c.claimed_by IS NULL",
+    "breaching": "c.state IN ('new', 'claimed', 'flagged_conduct', 'in_dm') AND c.sla_due_at <= now()",
+    "p1": "c.state IN ('new', 'claimed', 'flagged_conduct', 'in_dm', 'awaiting_customer') AND c.priority = 1",
+    "in_dm": "c.state = 'in_dm'",
+    "awaiting_customer": "c.state = 'awaiting_customer'",
+}
+
+_ROW = """
+    c.id, c.platform, c.state, c.priority, c.priority_reasons, c.is_direct, c.escalated,
+    c.sla_kind, c.sla_due_at, c.claim_expires_at, c.last_inbound_at, c.flags, c.language, c.sentiment,
+    a.handle AS author_handle, a.display_name AS author_name, a.followers AS author_followers,
+    o.id AS holder_id, o.display_name AS holder_name,
+    (SELECT m.text FROM mentions m WHERE m.conversation_id = c.id AND NOT m.is_ours
+      ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS latest_text
+"""
+
+_FROM = """
+    FROM conversations c
+    JOIN authors a ON a.id = c.author_id
+    LEFT JOIN operators o ON o.id = c.claimed_by
+"""
+
+ORDER = "ORDER BY c.sla_due_at ASC NULLS LAST, c.priority, c.id"
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat() if t else None
+
+
+def queue_row(r: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": r["id"],
+        "platform": r["platform"],
+        "state": r["state"],
+        "priority": r["priority"],
+        "priority_reasons": list(r["priority_reasons"]),
+        "is_direct": r["is_direct"],
+        "escalated": r["escalated"],
+        "sla_kind": r["sla_kind"],
+        "sla_due_at": _iso(r["sla_due_at"]),
+        "claim_expires_at": _iso(r["claim_expires_at"]),
+        "last_inbound_at": _iso(r["last_inbound_at"]),
+        "flags": r["flags"],
+        "language": r["language"],
+        "sentiment": r["sentiment"],
+        "author": {"handle": r["author_handle"], "name": r["author_name"], "followers": r["author_followers"]},
+        "holder": {"id": r["holder_id"], "name": r["holder_name"]} if r["holder_id"] else None,
+        "latest_text": r["latest_text"] or "",
+    }
+
+
+class UnknownFilter(ValueError):
+    pass
+
+
+async def page(conn: asyncpg.Connection | asyncpg.Pool, operator_id: int, *, filter: str = "needs_us",
+               offset: int = 0, limit: int = 50) -> dict[str, Any]:
+    """One window of the queue in SLA order, with the total it is a window of."""
+    if filter not in FILTERS:
+        raise UnknownFilter(f"unknown filter {filter!r}; use one of: {', '.join(FILTERS)}")
+    cond = FILTERS[filter]
+    rows = await conn.fetch(
+        f"SELECT {_ROW} {_FROM} WHERE {cond} AND $1::bigint IS NOT NULL {ORDER} OFFSET $2 LIMIT $3",
+        operator_id, offset, limit,
+    )
+    total = await conn.fetchval(
+        f"SELECT count(*) FROM conversations c WHERE {cond} AND $1::bigint IS NOT NULL", operator_id
+    )
+    return {"filter": filter, "offset": offset, "total": total, "rows": [queue_row(r) for r in rows]}
+
+
+async def counts(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, int]:
+    """Header figures: queue depth and how many are past their SLA."""
+    r = await conn.fetchrow(
+        """SELECT count(*) FILTER (WHERE state IN ('new', 'claimed', 'flagged_conduct', 'in_dm')) AS queue,
+                  count(*) FILTER (WHERE state IN ('new', 'claimed', 'flagged_conduct', 'in_dm')
+                                   AND sla_due_at <= now()) AS breaching
+           FROM conversations WHERE state NOT IN ('resolved', 'dismissed')"""
+    )
+    return {"queue": r["queue"], "breaching": r["breaching"]}
+
+
+async def conversation(conn: asyncpg.Connection | asyncpg.Pool, conversation_id: int) -> dict[str, Any] | None:
+    """A conversation with its whole thread: inbound mentions and our messages, oldest first."""
+    row = await conn.fetchrow(f"SELECT {_ROW} {_FROM} WHERE c.id = $1", conversation_id)
+    if row is None:
+        return None
+    out = queue_row(row)
+    mentions = await conn.fetch(
+        """SELECT m.id, m.post_id, m.text, m.url, m.created_at, m.is_direct, m.is_ours, m.match_how,
+                  m.priority, m.priority_reasons, m.flags, m.language, m.sentiment, a.handle, a.display_name
+           FROM mentions m JOIN authors a ON a.id = m.author_id
+           WHERE m.conversation_id = $1 ORDER BY m.created_at, m.id""",
+        conversation_id,
+    )
+    messages = await conn.fetch(
+        """SELECT g.id, g.channel, g.purpose, g.text, g.status, g.platform_post_id, g.url, g.error,
+                  g.created_at, g.published_at, o.display_name AS operator_name
+           FROM messages g LEFT JOIN operators o ON o.id = g.operator_id
+           WHERE g.conversation_id = $1 ORDER BY g.created_at, g.id""",
+        conversation_id,
+    )
+    notes = await conn.fetch(
+        """SELECT n.id, n.text, n.pinned, n.created_at, o.display_name AS operator_name
+           FROM notes n JOIN operators o ON o.id = n.operator_id
+           WHERE n.conversation_id = $1 ORDER BY n.created_at, n.id""",
+        conversation_id,
+    )
+    thread: list[dict[str, Any]] = []
+    for m in mentions:
+        thread.append({
+            "kind": "inbound", "id": m["id"], "post_id": m["post_id"], "at": _iso(m["created_at"]),
+            "channel": "dm" if m["is_direct"] else "public", "ours": m["is_ours"],
+            "author": {"handle": m["handle"], "name": m["display_name"]}, "text": m["text"], "url": m["url"],
+            "match_how": list(m["match_how"]), "priority": m["priority"],
+            "priority_reasons": list(m["priority_reasons"]), "flags": m["flags"],
+            "language": m["language"], "sentiment": m["sentiment"],
+        })
+    for g in messages:
+        thread.append({
+            "kind": "outbound", "id": g["id"], "at": _iso(g["created_at"]), "channel": g["channel"],
+            "purpose": g["purpose"], "text": g["text"], "status": g["status"], "operator": g["operator_name"],
+            "platform_post_id": g["platform_post_id"], "url": g["url"], "error": g["error"],
+            "published_at": _iso(g["published_at"]),
+        })
+    thread.sort(key=lambda e: (e["at"], e["kind"] == "outbound", e["id"]))
+    out["thread"] = thread
+    out["notes"] = [{"id": n["id"], "text": n["text"], "pinned": n["pinned"], "at": _iso(n["created_at"]),
+                     "operator": n["operator_name"]} for n in notes]
+    return out

@@ -1,0 +1,184 @@
+"""The simulator: a pretend platform full of customers talking about Acme.
+
+It writes realistic mentions (English and German; tagged @acme, #hashtags and
+plain "Acme"; angry, neutral and happy; customers following up in their own
+threads) and records the replies we publish to it. Seeded, so a scenario plays
+the same way every time, and post ids repeat with the seed: replaying a batch
+stores nothing twice.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Iterator
+
+from .clock import Clock
+from .model import Author, InboundPost, OutboundMessage, Published
+
+PLATFORM = "simulator"
+
+# (language, mood, text). {tag} is how the brand is named in this post.
+LINES: list[tuple[str, str, str]] = [
+    ("en", "angry", "{tag} your app ate my order AGAIN. Third time this week. Where is my refund?"),
+    ("en", "angry", "{tag} been on hold for 45 minutes, nobody answers. Cancelling my subscription."),
+    ("en", "angry", "{tag} the delivery was supposed to come yesterday. Still nothing. Tracking says 'in transit' since Monday"),
+    ("en", "angry", "Honestly {tag} is the worst. Charged twice for one order and support just closes my tickets"),
+    ("en", "angry", "{tag} outage again?? The app won't even log me in. I have a presentation in 20 min"),
+    ("en", "angry", "{tag} I want to talk to someone who can actually fix this, not a bot"),
+    ("en", "neutral", "{tag} do you ship to Ireland? Couldn't find it on the website"),
+    ("en", "neutral", "Does anyone know if {tag} still does the student discount?"),
+    ("en", "neutral", "{tag} how do I change the email address on my account?"),
+    ("en", "neutral", "{tag} is the store in Leeds open on Sunday?"),
+    ("en", "happy", "Shout-out to {tag} support, sorted my broken charger in 5 minutes. Impressed!"),
+    ("en", "happy", "New {tag} Go app update is so much faster, well done"),
+    ("en", "happy", "{tag} thanks for the quick replacement, arrived this morning :)"),
+    ("de", "angry", "{tag} meine Bestellung ist seit zwei Wochen nicht da. Ich will mein Geld zurück!"),
+    ("de", "angry", "{tag} schon wieder doppelt abgebucht. Ich überlege ernsthaft die Kündigung."),
+    ("de", "angry", "Die App von {tag} stürzt bei jedem Start ab. Seit dem Update geht gar nichts mehr"),
+    ("de", "angry", "{tag} seit einer Stunde in der Warteschleife. Das ist einfach nur frech."),
+    ("de", "neutral", "{tag} liefert ihr auch nach Österreich?"),
+    ("de", "neutral", "Weiß jemand, ob {tag} Rechnungen auch per Post schickt?"),
+    ("de", "neutral", "{tag} wie ändere ich meine Lieferadresse nach der Bestellung?"),
+    ("de", "happy", "Danke {tag}, das Ersatzgerät kam super schnell an!"),
+    ("de", "happy", "Muss mal sagen: der Kundenservice von {tag} war heute richtig gut."),
+]
+
+FOLLOW_UPS: dict[str, list[str]] = {
+    "en": ["Still waiting...", "Hello?? Anyone there?", "Any update on this?", "Thanks, that helped!",
+           "It's been an hour. Seriously.", "ok I sent you the details"],
+    "de": ["Immer noch nichts...", "Hallo? Jemand da?", "Gibt es schon was Neues?", "Danke, hat geklappt!",
+           "Seit einer Stunde keine Antwort.", "Hab euch die Daten geschickt"],
+}
+
+NAMES = ["Jo Kamara", "Lena Vogt", "Max Berger", "Priya Shah", "Tom Walsh", "Anja Krüger", "Sam Okafor",
+         "Mia Hoffmann", "Ravi Patel", "Claire Dubois", "Jonas Weber", "Ella Fischer", "Noah Brown",
+         "Lea Schmitt", "Omar Haddad", "Kate Morgan", "Felix Wagner", "Hannah Becker", "Luca Rossi", "Zoe Clarke"]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    angry_share: float        # of new posts
+    follow_up_share: float    # chance a post is a follow-up in an existing thread
+    tag_style: tuple[float, float, float]   # tagged, hashtag, plain name
+
+
+SCENARIOS = {
+    "calm": Scenario("calm", angry_share=0.25, follow_up_share=0.15, tag_style=(0.6, 0.15, 0.25)),
+    "crisis": Scenario("crisis", angry_share=0.8, follow_up_share=0.3, tag_style=(0.5, 0.3, 0.2)),
+}
+
+
+@dataclass
+class _Customer:
+    author: Author
+    language: str
+    posts: list[str] = field(default_factory=list)
+
+
+class Simulator:
+    """Generates mentions for a scenario; deterministic for a seed and a sequence number."""
+
+    def __init__(self, scenario: str, seed: int, clock: Clock, brand_handle: str = "acme",
+                 brand_name: str = "Acme"):
+        if scenario not in SCENARIOS:
+            raise ValueError(f"unknown scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
+        self.scenario = SCENARIOS[scenario]
+        self.seed = seed
+        self.clock = clock
+        self.brand_handle = brand_handle
+        self.brand_name = brand_name
+        self._rng = random.Random(seed)
+        self._customers: list[_Customer] = []
+        self.sequence = 0
+
+    def skip_to(self, sequence: int) -> None:
+        """Resume after a restart: replay the generator silently up to `sequence`."""
+        while self.sequence < sequence:
+            next(self.posts(1))
+
+    def _new_customer(self, language: str) -> _Customer:
+        i = len(self._customers)
+        name = NAMES[i % len(NAMES)]
+        handle = name.split()[0].lower() + ("_" + str(i // len(NAMES)) if i >= len(NAMES) else "") + \
+            self._rng.choice(["", "_k", "93", "_de", "x"])
+        followers = int(self._rng.lognormvariate(5.0, 1.8))
+        c = _Customer(Author(f"sim-user-{self.seed}-{i}", handle, name, followers), language)
+        self._customers.append(c)
+        return c
+
+    def _name_brand(self) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+        tagged, hashtag, _ = self.scenario.tag_style
+        r = self._rng.random()
+        if r < tagged:
+            return f"@{self.brand_handle}", (self.brand_handle,), ()
+        if r < tagged + hashtag:
+            tag = self._rng.choice([self.brand_name.lower(), self.brand_name.lower() + "fail"])
+            return f"#{tag}", (), (tag,)
+        return self.brand_name, (), ()
+
+    def posts(self, n: int) -> Iterator[InboundPost]:
+        for _ in range(n):
+            seq = self.sequence
+            self.sequence += 1
+            now = self.clock.now()
+            open_threads = [c for c in self._customers if c.posts]
+            if open_threads and self._rng.random() < self.scenario.follow_up_share:
+                c = self._rng.choice(open_threads[-30:])
+                text = self._rng.choice(FOLLOW_UPS[c.language])
+                post = InboundPost(
+                    PLATFORM, f"sim-{self.seed}-{seq}", c.author, f"@{self.brand_handle} {text}", now,
+                    url=f"https://simulator.invalid/{c.author.handle}/{seq}",
+                    in_reply_to=c.posts[-1], thread_root=c.posts[0], language=c.language,
+                    mentioned_handles=(self.brand_handle,),
+                )
+            else:
+                mood = "angry" if self._rng.random() < self.scenario.angry_share else self._rng.choice(["neutral", "happy"])
+                language = "de" if self._rng.random() < 0.35 else "en"
+                choices = [t for lang, m, t in LINES if lang == language and m == mood]
+                tag, handles, hashtags = self._name_brand()
+                c = self._new_customer(language)
+                post = InboundPost(
+                    PLATFORM, f"sim-{self.seed}-{seq}", c.author, self._rng.choice(choices).format(tag=tag), now,
+                    url=f"https://simulator.invalid/{c.author.handle}/{seq}",
+                    language=language, mentioned_handles=handles, hashtags=hashtags,
+                )
+            c.posts.append(post.post_id)
+            yield post
+
+
+class SimulatedPlatform:
+    """The far side of the simulator: records what we publish, like a platform would.
+
+    Idempotent by key, as Mastodon is: sending the same message twice
+    publishes it once.
+    """
+
+    platform = PLATFORM
+
+    def __init__(self, clock: Clock, failure_rate: float = 0.0, seed: int = 7):
+        self.clock = clock
+        self.failure_rate = failure_rate
+        self._rng = random.Random(seed)
+        self.published: dict[str, tuple[OutboundMessage, Published, datetime]] = {}
+
+    async def publish(self, msg: OutboundMessage) -> Published:
+        if msg.idempotency_key in self.published:
+            return self.published[msg.idempotency_key][1]
+        if self.failure_rate and self._rng.random() < self.failure_rate:
+            raise ConnectionError("simulator: the platform did not answer (simulated outage)")
+        n = len(self.published) + 1
+        result = Published(f"sim-reply-{n}", f"https://simulator.invalid/acme/reply-{n}")
+        self.published[msg.idempotency_key] = (msg, result, self.clock.now())
+        return result
+
+    async def find_published(self, msg: OutboundMessage) -> Published | None:
+        found = self.published.get(msg.idempotency_key)
+        return found[1] if found else None
+
+
+def opening_delay(rate: float, rng: random.Random) -> timedelta:
+    """Time to the next mention for a Poisson stream of `rate` per second."""
+    return timedelta(seconds=rng.expovariate(rate)) if rate > 0 else timedelta(days=1)

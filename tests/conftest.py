@@ -1,0 +1,154 @@
+"""Test fixtures on a real PostgreSQL.
+
+The server is SHIFTDESK_TEST_DATABASE_URL if set, else the embedded one
+(started once per test session in a temporary directory). A template
+database is migrated once; every test gets its own copy, so tests never
+see each other's rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+from aiohttp import web
+
+from backend.clock import FrozenClock
+from backend.config import Config, load_config
+from backend.db.migrate import migrate_url
+from backend.db.pool import connect, create_pool
+from backend.db.setup import with_database
+
+TEMPLATE = f"shiftdesk_test_template_{os.getpid()}"
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> Iterator[str]:
+    url = os.environ.get("SHIFTDESK_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    from backend.db.embedded import start_embedded
+
+    with tempfile.TemporaryDirectory(prefix="shiftdesk-test-pg-") as tmp:
+        server = start_embedded(Path(tmp) / "pgdata")
+        try:
+            yield server.url
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_admin_url: str) -> Iterator[str]:
+    async def create() -> None:
+        conn = await asyncpg.connect(pg_admin_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}"')
+            await conn.execute(f'CREATE DATABASE "{TEMPLATE}"')
+        finally:
+            await conn.close()
+        await migrate_url(with_database(pg_admin_url, TEMPLATE))
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(pg_admin_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    yield TEMPLATE
+    asyncio.run(drop())
+
+
+@pytest.fixture
+async def db_url(pg_admin_url: str, pg_template: str) -> AsyncIterator[str]:
+    """A freshly migrated database of this test's own."""
+    name = f"t_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+    conn = await asyncpg.connect(pg_admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    finally:
+        await conn.close()
+    yield with_database(pg_admin_url, name)
+    conn = await asyncpg.connect(pg_admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await connect(db_url)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await create_pool(db_url, 1, 5)
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def config() -> Config:
+    return load_config(env={})
+
+
+@dataclass
+class RunningBackend:
+    """A backend application serving real HTTP on a loopback port."""
+
+    app: web.Application
+    url: str
+    db_url: str
+    runner: web.AppRunner
+
+    @property
+    def services(self) -> Any:
+        from backend.app import SERVICES
+
+        return self.app[SERVICES]
+
+    async def add_operator(self, name: str, role: str = "operator") -> tuple[Any, str]:
+        from backend import operators
+
+        return await operators.add(self.services.pool, name, name.capitalize(), role)
+
+
+async def start_backend(config: Config, db_url: str, **kw: Any) -> RunningBackend:
+    from backend.app import init_app
+
+    app = init_app(config, db_url, **kw)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    backend = RunningBackend(app, f"http://127.0.0.1:{port}", db_url, runner)
+    hub = backend.services.hub
+    await asyncio.wait_for(hub.connected.wait(), 10)
+    return backend
+
+
+@pytest.fixture
+async def backend(config: Config, db_url: str) -> AsyncIterator[RunningBackend]:
+    b = await start_backend(config, db_url)
+    yield b
+    await b.runner.cleanup()

@@ -1,0 +1,98 @@
+"""Ingest on a real PostgreSQL: dedupe, threading, reopening, cursor with the rows."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from backend.clock import FrozenClock
+from backend.ingest import Ingest, accept_all
+from backend.model import Author, InboundPost
+from backend.simulator import Simulator
+
+
+def make_ingest(clock: FrozenClock) -> Ingest:
+    return Ingest(accept_all, lambda prio, platform, kind: timedelta(minutes=60 if kind == "first" else 30), clock)
+
+
+def post(clock: FrozenClock, pid: str, author: str = "jo", text: str = "@acme help", **kw) -> InboundPost:
+    return InboundPost("simulator", pid, Author(f"id-{author}", author, author.title(), 10), text, clock.now(), **kw)
+
+
+async def test_replaying_a_batch_stores_nothing_twice(db, clock):
+    ingest = make_ingest(clock)
+    sim = Simulator("crisis", seed=3, clock=clock)
+    batch = list(sim.posts(200))
+    first = await ingest.store(db, batch)
+    again = await ingest.store(db, batch)
+    assert first.stored == 200
+    assert again.stored == 0 and again.duplicates == 200
+    assert await db.fetchval("SELECT count(*) FROM mentions") == 200
+    # Every non-follow-up post opened a conversation; follow-ups joined their thread.
+    follow_ups = sum(1 for p in batch if p.in_reply_to)
+    assert follow_ups > 0
+    assert await db.fetchval("SELECT count(*) FROM conversations") == 200 - follow_ups
+
+
+async def test_replies_join_the_thread_and_new_posts_join_the_open_conversation(db, clock):
+    ingest = make_ingest(clock)
+    await ingest.store(db, [post(clock, "1")])
+    clock.advance(minutes=1)
+    await ingest.store(db, [post(clock, "2", text="hello??", in_reply_to="1", thread_root="1"),
+                            post(clock, "3", text="@acme also this")])
+    convs = await db.fetch("SELECT id FROM conversations")
+    assert len(convs) == 1
+    ids = await db.fetch("SELECT DISTINCT conversation_id FROM mentions")
+    assert [r["conversation_id"] for r in ids] == [convs[0]["id"]]
+
+
+async def test_direct_messages_thread_by_participant_apart_from_public(db, clock):
+    ingest = make_ingest(clock)
+    await ingest.store(db, [post(clock, "1"), post(clock, "2", text="my order number", is_direct=True),
+                            post(clock, "3", text="and the address", is_direct=True)])
+    rows = await db.fetch("SELECT is_direct, count(*) AS n FROM mentions GROUP BY is_direct ORDER BY is_direct")
+    convs = await db.fetch("SELECT is_direct FROM conversations ORDER BY is_direct")
+    assert [r["is_direct"] for r in convs] == [False, True]
+    assert [r["n"] for r in rows] == [1, 2]
+
+
+async def test_customer_writing_after_resolution_reopens_with_next_response_clock(db, clock):
+    ingest = make_ingest(clock)
+    await ingest.store(db, [post(clock, "1")])
+    await db.execute("UPDATE conversations SET state = 'resolved', sla_due_at = NULL, resolved_at = now()")
+    clock.advance(hours=2)
+    await ingest.store(db, [post(clock, "2", text="it broke again")])
+    conv = await db.fetchrow("SELECT state, sla_kind, sla_due_at, resolved_at FROM conversations")
+    assert conv["state"] == "new"
+    assert conv["sla_kind"] == "next"
+    assert conv["sla_due_at"] == clock.now() + timedelta(minutes=30)
+    assert conv["resolved_at"] is None
+    kinds = [r["kind"] for r in await db.fetch("SELECT kind FROM events ORDER BY id")]
+    assert "conversation.reopened" in kinds
+
+
+async def test_cursor_commits_with_the_rows_or_not_at_all(db, clock):
+    ingest = make_ingest(clock)
+    await ingest.store(db, [post(clock, "1")], cursor=("sim", {"sequence": 1}))
+    assert await db.fetchval("SELECT cursor FROM connector_state WHERE connector = 'sim'") == {"sequence": 1}
+    bad = post(clock, "2", text="x\x00y")   # PostgreSQL text cannot hold NUL: the batch fails
+    with pytest.raises(Exception):
+        await ingest.store(db, [bad], cursor=("sim", {"sequence": 2}))
+    assert await db.fetchval("SELECT cursor FROM connector_state WHERE connector = 'sim'") == {"sequence": 1}
+    assert await db.fetchval("SELECT count(*) FROM mentions") == 1
+
+
+async def test_one_notification_per_batch(db, db_url, clock):
+    from backend.db.pool import connect
+
+    listener = await connect(db_url)
+    got = []
+    await listener.add_listener("shiftdesk_events", lambda *a: got.append(a))
+    try:
+        await make_ingest(clock).store(db, list(Simulator("calm", 1, clock).posts(50)))
+        await listener.fetchval("SELECT 1")  # notifications are delivered before the next reply
+        assert len(got) == 1
+        assert await db.fetchval("SELECT count(*) FROM events") >= 50
+    finally:
+        await listener.close()
