@@ -33,16 +33,19 @@ class Actions:
         return Actor(op.id, op.display_name, op.is_lead)
 
     async def _load(self, conn: asyncpg.Connection, conversation_id: int) -> tuple[asyncpg.Record, ConversationView]:
+        # Lock first, then look up the holder: a join evaluated before waiting
+        # for the lock would name the holder from before the wait.
         row = await conn.fetchrow(
-            """SELECT c.id, c.state, c.claimed_by, c.claim_expires_at, c.platform, c.thread_root,
-                      o.display_name AS holder_name
-               FROM conversations c LEFT JOIN operators o ON o.id = c.claimed_by
-               WHERE c.id = $1 FOR UPDATE OF c""",
+            """SELECT id, state, claimed_by, claim_expires_at, platform, thread_root
+               FROM conversations WHERE id = $1 FOR UPDATE""",
             conversation_id,
         )
         if row is None:
             raise NotFound(f"conversation {conversation_id} does not exist")
-        holder = Holder(row["claimed_by"], row["holder_name"]) if row["claimed_by"] else None
+        holder = None
+        if row["claimed_by"]:
+            name = await conn.fetchval("SELECT display_name FROM operators WHERE id = $1", row["claimed_by"])
+            holder = Holder(row["claimed_by"], name)
         return row, ConversationView(State(row["state"]), holder, row["claim_expires_at"])
 
     async def _apply(self, conn: asyncpg.Connection, row: asyncpg.Record, decision: Decision, kind: str,
@@ -103,8 +106,7 @@ class Actions:
         """Claim the top unclaimed conversation of the queue; concurrent callers skip each other's rows."""
         async with conn.transaction():
             row = await conn.fetchrow(
-                """SELECT c.id, c.state, c.claimed_by, c.claim_expires_at, c.platform, c.thread_root,
-                          NULL::text AS holder_name
+                """SELECT c.id, c.state, c.claimed_by, c.claim_expires_at, c.platform, c.thread_root
                    FROM conversations c
                    WHERE c.state IN ('new', 'flagged_conduct')
                      AND (c.claimed_by IS NULL OR c.claim_expires_at <= $1)

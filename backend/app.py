@@ -49,7 +49,7 @@ class Services:
 
 
 SERVICES = web.AppKey("services", Services)
-OPERATOR = "operator"   # request key for the signed-in operator
+OPERATOR = web.RequestKey("operator", Operator)   # the signed-in operator
 
 
 class ApiError(Exception):

@@ -1,0 +1,140 @@
+"""The operator API over real HTTP against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+
+from backend.simulator import Simulator
+
+
+async def seed(backend, n: int = 5) -> list[int]:
+    svc = backend.services
+    sim = Simulator("crisis", seed=5, clock=svc.clock)
+    async with svc.pool.acquire() as conn:
+        await svc.ingest.store(conn, list(sim.posts(n)))
+        return [r["id"] for r in await conn.fetch("SELECT id FROM conversations ORDER BY sla_due_at, priority, id")]
+
+
+def client(token: str) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"})
+
+
+async def test_requests_without_a_valid_token_are_refused(backend):
+    async with aiohttp.ClientSession() as s:
+        async with s.get(backend.url + "/api/queue") as r:
+            assert r.status == 401
+            assert "token" in (await r.json())["error"]
+    async with client("sd_not-a-token") as s:
+        async with s.get(backend.url + "/api/queue") as r:
+            assert r.status == 401
+    async with aiohttp.ClientSession() as s:
+        async with s.get(backend.url + "/healthz") as r:
+            assert r.status == 200 and (await r.json())["database"] is True
+
+
+async def test_queue_is_ordered_by_sla_due_time(backend):
+    ids = await seed(backend, 8)
+    _, token = await backend.add_operator("anna")
+    async with client(token) as s:
+        async with s.get(backend.url + "/api/queue") as r:
+            page = await r.json()
+    assert [row["id"] for row in page["rows"]] == ids
+    dues = [row["sla_due_at"] for row in page["rows"]]
+    assert dues == sorted(dues)
+    assert page["total"] == len(ids)
+
+
+async def test_claim_race_has_one_winner_and_the_loser_is_told_who(backend):
+    ids = await seed(backend, 1)
+    _, anna = await backend.add_operator("anna")
+    _, ben = await backend.add_operator("ben")
+    async with client(anna) as a, client(ben) as b:
+        responses = await asyncio.gather(
+            a.post(f"{backend.url}/api/conversations/{ids[0]}/claim"),
+            b.post(f"{backend.url}/api/conversations/{ids[0]}/claim"),
+        )
+        statuses = sorted(r.status for r in responses)
+        bodies = [await r.json() for r in responses]
+    assert statuses == [200, 409]
+    loser = next(body for body in bodies if "error" in body)
+    winner = next(body for body in bodies if "error" not in body)
+    assert loser["holder"]["id"] == winner["holder_id"]
+    assert loser["holder"]["name"] in loser["error"]
+
+
+async def test_reply_goes_through_the_outbox_and_is_published(backend):
+    ids = await seed(backend, 1)
+    _, token = await backend.add_operator("anna")
+    async with client(token) as s:
+        async with s.post(f"{backend.url}/api/conversations/{ids[0]}/reply", json={"text": "Hi!"}) as r:
+            assert r.status == 409
+            assert "Claim" in (await r.json())["error"]
+        await s.post(f"{backend.url}/api/conversations/{ids[0]}/claim")
+        async with s.post(f"{backend.url}/api/conversations/{ids[0]}/reply",
+                          json={"text": "Sorry about that, Jo — we're on it."}) as r:
+            assert r.status == 201
+            message_id = (await r.json())["message_id"]
+        # Wait for the publish event on the live stream, not a timer.
+        async with s.ws_connect(f"{backend.url}/api/stream?after=0") as ws:
+            async for msg in ws:
+                data = msg.json()
+                if data["type"] == "event" and data["event"]["kind"] == "message.published":
+                    assert data["event"]["data"]["message_id"] == message_id
+                    break
+        async with s.get(f"{backend.url}/api/conversations/{ids[0]}") as r:
+            conv = await r.json()
+    assert conv["state"] == "awaiting_customer"
+    ours = [t for t in conv["thread"] if t["kind"] == "outbound"]
+    assert ours[0]["status"] == "published" and ours[0]["platform_post_id"].startswith("sim-reply-")
+    published = backend.services.simulated.published
+    assert [m.text for m, _, _ in published.values()] == ["Sorry about that, Jo — we're on it."]
+
+
+async def test_bad_requests_get_clear_errors(backend):
+    ids = await seed(backend, 1)
+    _, token = await backend.add_operator("anna")
+    async with client(token) as s:
+        async with s.post(f"{backend.url}/api/conversations/{ids[0]}/reply", data=b"{not json") as r:
+            assert r.status == 400 and "not valid JSON" in (await r.json())["error"]
+        async with s.get(f"{backend.url}/api/queue?limit=abc") as r:
+            assert r.status == 400 and "limit" in (await r.json())["error"]
+        async with s.get(f"{backend.url}/api/queue?filter=nope") as r:
+            assert r.status == 400 and "unknown filter" in (await r.json())["error"]
+        async with s.get(f"{backend.url}/api/conversations/999999") as r:
+            assert r.status == 404
+
+
+async def test_stream_resumes_after_the_last_event_seen(backend):
+    await seed(backend, 3)
+    _, token = await backend.add_operator("anna")
+    async with client(token) as s:
+        async with s.get(f"{backend.url}/api/events?after=0") as r:
+            all_events = (await r.json())["events"]
+        middle = all_events[1]["id"]
+        async with s.ws_connect(f"{backend.url}/api/stream?after={middle}") as ws:
+            got = []
+            async for msg in ws:
+                data = msg.json()
+                if data["type"] == "live":
+                    break
+                got.append(data["event"]["id"])
+    assert got == [e["id"] for e in all_events if e["id"] > middle]
+
+
+async def test_expired_lease_goes_back_to_the_queue_with_an_event(backend, db):
+    from datetime import timedelta
+
+    from backend.actions import expire_leases
+
+    ids = await seed(backend, 1)
+    _, token = await backend.add_operator("anna")
+    async with client(token) as s:
+        await s.post(f"{backend.url}/api/conversations/{ids[0]}/claim")
+    later = backend.services.clock.now() + timedelta(seconds=backend.services.config.claims.lease_seconds + 1)
+    assert await expire_leases(db, later) == [ids[0]]
+    row = await db.fetchrow("SELECT state, claimed_by FROM conversations WHERE id = $1", ids[0])
+    assert row["state"] == "new" and row["claimed_by"] is None
+    assert await db.fetchval("SELECT kind FROM events ORDER BY id DESC LIMIT 1") == "conversation.lease_expired"
