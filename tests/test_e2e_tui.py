@@ -113,4 +113,4 @@ async def test_countdown_ticks_every_second(backend):
         assert str(queue.get_row_at(0)[1]).strip() == "53:59"
         now[0] += timedelta(minutes=54)
         queue.tick()
-        assert str(queue.get_row_at(0)[1]).strip() == "-01:01"   # breached: counts up
+        assert str(queue.get_row_at(0)[1]).strip() == "-00:01"   # breached: counts up
