@@ -242,7 +242,8 @@ def render_markdown(summary: Summary, zone: tzinfo = timezone.utc, max_items: in
     if d.breaches:
         out.append("By operator: " + ", ".join(f"{_plain(k)} {v}" for k, v in summary.breaches_by_operator.items()))
         lines = [f"- #{_plain(b.conversation_id)} @{_plain(b.handle)} ({_plain(b.platform)}) {_plain(b.priority)} "
-                 f"{_plain(b.kind)} response, due {_when(b.due_at, zone)}, held by {_plain(b.operator or UNCLAIMED)}"
+                 f"{_plain(b.kind)} response, due {_when(b.due_at, zone)}, "
+                 + (f"held by {_plain(b.operator)}" if b.operator else UNCLAIMED)
                  for b in sorted(d.breaches, key=lambda b: b.due_at)]
         out += _limited(lines, max_items, len(lines))
     out.append("")
@@ -254,7 +255,8 @@ def render_markdown(summary: Summary, zone: tzinfo = timezone.utc, max_items: in
         far = datetime.max.replace(tzinfo=timezone.utc)
         ordered = sorted(d.open_conversations, key=lambda c: (c.due_at or far, c.priority))
         lines = [f"- #{_plain(c.conversation_id)} @{_plain(c.handle)} ({_plain(c.platform)}) {_plain(c.priority)} "
-                 f"{_plain(c.state)}, due {_when(c.due_at, zone)}, {_plain(c.holder or UNCLAIMED)}"
+                 f"{_plain(c.state)}, " + (f"due {_when(c.due_at, zone)}" if c.due_at else "clock stopped")
+                 + f", {_plain(c.holder or UNCLAIMED)}"
                  for c in ordered]
         out += _limited(lines, max_items, len(lines))
     out.append("")

@@ -98,11 +98,13 @@ def test_markdown_for_the_next_shift():
     assert "## First response: median 11m 00s, p90 22m 12s (10 conversations)" in lines
     # Breaches in the order they happened, with who held them.
     breach_lines = [l for l in lines if l.startswith("- #") and "response, due" in l]
-    assert breach_lines[0] == "- #9 @max (bluesky) P2 next response, due Wed 25 Nov 07:00, held by unclaimed"
+    assert breach_lines[0] == "- #9 @max (bluesky) P2 next response, due Wed 25 Nov 07:00, unclaimed"
     assert [l.split()[1] for l in breach_lines] == ["#9", "#17", "#21"]
     # Open conversations soonest due first; the pipe in a handle cannot break the table.
     assert "- #32 @ann\\|e (mastodon) P1 claimed, due Wed 25 Nov 14:05, Anna" in lines
     assert "By holder: Anna 2, unclaimed 1" in lines
+    assert "- #33 @kim (mastodon) P3 awaiting_customer, clock stopped, Anna" in lines
+    assert "- #17 @lena (mastodon) P1 first response, due Wed 25 Nov 08:00, held by Ben" in lines
     assert "- #40 @jo_k (mastodon) in DM since Wed 25 Nov 11:00, Ben" in lines
     # Escape sequences from text never reach the terminal.
     assert "\x1b" not in text
