@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import Iterable, Iterator, Literal, Mapping, Sequence
+from typing import Iterable, Iterator, Literal, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from backend import yamlfile
@@ -260,7 +260,7 @@ def next_deadline_events(conversations: Iterable[Watched], now: datetime) -> Dea
                 events.append(SlaEvent(row.id, "sla_breach", due))
                 continue
             later(due)
-        if warn is not None and not row.warned:
+        if warn is not None and not row.warned and not row.breached:
             if warn <= now:
                 events.append(SlaEvent(row.id, "sla_warning", warn))
             else:

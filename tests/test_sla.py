@@ -205,6 +205,8 @@ def rows(now: datetime):
         sla.Watched("warned-late", warn_at=now - 9 * m, due_at=now - 1 * m, warned=True),
         sla.Watched("done", warn_at=now - 9 * m, due_at=now - 4 * m, warned=True, breached=True),
         sla.Watched("paused", warn_at=None, due_at=None),
+        # Breached but never marked warned: a warning now would be noise after the breach.
+        sla.Watched("breached-only", warn_at=now - 9 * m, due_at=now - 8 * m, breached=True),
     ]
 
 
