@@ -70,7 +70,7 @@ def read_config(doc: Located, key: str = "connectors.mastodon") -> MastodonConfi
     s.check(cfg.reply_visibility in ("public", "unlisted"), "reply_visibility",
             "expected public or unlisted")
     s.check(cfg.timeout_s > 0, "timeout_s", "expected a positive number of seconds")
-    s.check(bool(re.fullmatch(r"[A-Z_][A-Z0-9_]*", cfg.token_env or "")), "token_env",
+    s.check(not cfg.token_env or bool(re.fullmatch(r"[A-Z_][A-Z0-9_]*", cfg.token_env)), "token_env",
             "expected the NAME of an environment variable (the token itself never goes in a file)")
     s.done()
     return cfg
@@ -238,7 +238,8 @@ class MastodonConnector:
     async def _forward(self, path: str, params: list[tuple[str, str]], since: str | None,
                        notifications: bool = False) -> tuple[list[tuple[Response, int, dict]], str | None, bool]:
         """Items newer than `since`, oldest page first, following Link rel="prev".
-        With no cursor yet, only the newest page: listening starts now."""
+        With no cursor yet, only the newest page: listening starts now.
+        Mastodon ids are positive, so "0" means "from the very first"."""
         limit = str(self.config.page_limit)
         url = self.config.base_url + path
         query: Any = params + [("limit", limit)] + ([("min_id", since)] if since else [])
@@ -263,7 +264,8 @@ class MastodonConnector:
             newest = newest_id(ids, newest)
             prev = parse_link_header(response.headers.get("Link")).get("prev")
             if since is None or len(items) < self.config.page_limit or not prev:
-                return found, newest, False
+                # "0" once listening has started on an empty stream: every later item is new.
+                return found, newest or "0", False
             url, query = prev, None
         return found, newest, True
 
@@ -293,7 +295,7 @@ class MastodonConnector:
                 found.append((response, i, item))
             newest = newest_id(ids, newest)
             if since is None or len(body["statuses"]) < self.config.page_limit or not ids:
-                return found, {"since": newest}, False
+                return found, {"since": newest or "0"}, False
             max_id = min(ids, key=_id_order)
         return found, {"since": since, "backfill": {"max_id": max_id, "newest": newest}}, True
 
