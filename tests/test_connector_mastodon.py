@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import asyncio
+import random
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import pytest_asyncio
 
 from backend.clock import FrozenClock
+from backend.connectors.backoff import Backoff, run_poller
 from backend.connectors.base import PermanentError, RateLimited, TransientError
 from backend.connectors.mastodon import (MastodonConfig, MastodonConnector, html_to_text,
                                          parse_link_header, read_config, status_to_post)
 from backend.model import Author, OutboundMessage
-from backend.yamlfile import FileError, FileErrors, parse
+from backend.yamlfile import FileErrors, parse
 from tests.fakes import serve
 from tests.fakes.mastodon import FakeMastodon, recorded
 
@@ -298,3 +301,38 @@ async def test_find_published_finds_our_reply_after_a_crash(fake):
         assert await c.find_published(other) is None     # same text, different reply target
     finally:
         await c.close()
+
+
+async def test_run_poller_over_real_http_stores_each_mention_once(fake):
+    clock = FrozenClock()
+    c = connector(fake, clock)
+    committed: dict = {"cursor": {"notifications": "0"}}
+    stored: list[str] = []
+    sleeps: list[float] = []
+    stop = asyncio.Event()
+    for i in range(5):
+        fake.post(f"user{i}", f"@acme {i}")
+    fake.fail("/api/v1/notifications", 503)
+    fake.rate_limit("/api/v1/notifications", clock.now() + timedelta(seconds=90))
+
+    async def store(posts, cursor):
+        stored.extend(p.post_id for p in posts)
+        committed["cursor"] = cursor
+
+    async def load():
+        return committed["cursor"]
+
+    async def sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) == 3:
+            fake.post("late", "@acme late one")
+        if len(sleeps) == 4:
+            stop.set()
+
+    try:
+        await run_poller(c, load, store, clock, sleep, interval=10.0,
+                         backoff=Backoff(2.0, 60.0, random.Random(3)), stop=stop)
+    finally:
+        await c.close()
+    assert 2.0 <= sleeps[0] <= 60.0 and sleeps[1] == 90.0 and sleeps[2:] == [10.0, 10.0]
+    assert len(stored) == len(set(stored)) == 6

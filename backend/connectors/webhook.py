@@ -106,7 +106,7 @@ def parse(source: str, body: bytes, max_bytes: int, content_type: str | None = N
     except json.JSONDecodeError as exc:
         raise WebhookError(400, f"body: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     if isinstance(data, dict) and "posts" in data:
-        items, prefix = data["posts"], "posts"
+        items = data["posts"]
         if not isinstance(items, list):
             raise WebhookError(422, "posts: expected a list")
         if len(items) > MAX_POSTS:
