@@ -1,0 +1,150 @@
+"""One HTTP call to a platform, with its failures sorted into the three kinds
+the runner and publisher act on: RateLimited, TransientError, PermanentError.
+
+Error messages name the method, the URL and what was wrong. URLs never carry
+credentials (tokens travel in headers), so they are safe to print.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+from multidict import CIMultiDictProxy
+
+from backend.clock import Clock
+from backend.connectors.base import PermanentError, RateLimited, TransientError
+
+# When a platform says 429 but not until when, wait this long.
+DEFAULT_RATE_LIMIT_WAIT = timedelta(seconds=60)
+
+
+@dataclass(slots=True)
+class Response:
+    """A platform's answer: status, headers and the parsed JSON body (or None)."""
+
+    method: str
+    url: str
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: Any
+
+    def error_text(self) -> str:
+        """The platform's own words for an error, short enough for a log line."""
+        body = self.body
+        if isinstance(body, dict):
+            parts = [str(body[k]) for k in ("error", "message", "error_description") if body.get(k)]
+            if parts:
+                return ": ".join(parts)[:300]
+        if isinstance(body, str) and body.strip():
+            return body.strip()[:300]
+        return "no details given"
+
+    def where(self) -> str:
+        return f"{self.method} {self.url}"
+
+
+def retry_after(headers: Mapping[str, str], now: datetime) -> datetime | None:
+    """The moment a standard Retry-After header (seconds or HTTP date) points at."""
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return now + timedelta(seconds=int(value))
+    try:
+        at = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return at if at.tzinfo else None
+
+
+class PlatformHttp:
+    """An aiohttp session for one platform, opened lazily inside the running loop."""
+
+    def __init__(self, *, timeout_s: float, clock: Clock,
+                 rate_limit_reset: Callable[[Mapping[str, str], datetime], datetime | None],
+                 user_agent: str = "shiftdesk/0.1"):
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._timeout_s = timeout_s
+        self._clock = clock
+        self._rate_limit_reset = rate_limit_reset
+        self._user_agent = user_agent
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def request(self, method: str, url: str, *, params: Any = None, json_body: Any = None,
+                      form: Mapping[str, str] | None = None,
+                      headers: Mapping[str, str] | None = None) -> Response:
+        """Send one request. Raises RateLimited on 429 and TransientError on 5xx,
+        timeouts, connection errors and non-JSON success bodies; returns every
+        other answer (the caller decides what a 4xx means, see `raise_for_status`)."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout,
+                                                  headers={"User-Agent": self._user_agent})
+        shown = url
+        try:
+            async with self._session.request(method, url, params=params, json=json_body, data=form,
+                                             headers=dict(headers or {})) as resp:
+                shown = str(resp.url)
+                raw = await resp.read()
+                status, resp_headers = resp.status, resp.headers
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+            raise TransientError(f"{method} {shown}: no answer within {self._timeout_s:g} s") from None
+        except aiohttp.ClientError as exc:
+            raise TransientError(f"{method} {shown}: connection failed ({type(exc).__name__})") from None
+
+        body = _parse_json(raw)
+        response = Response(method, shown, status, resp_headers, body)
+        if status == 429:
+            now = self._clock.now()
+            at = (self._rate_limit_reset(resp_headers, now) or retry_after(resp_headers, now)
+                  or now + DEFAULT_RATE_LIMIT_WAIT)
+            raise RateLimited(at, f"{response.where()}: rate limited until {at.isoformat()}")
+        if status >= 500:
+            raise TransientError(f"{response.where()}: server error {status}: {response.error_text()}")
+        if 200 <= status < 300 and body is _NOT_JSON:
+            raise TransientError(f"{response.where()}: malformed response: body is not JSON")
+        if body is _NOT_JSON:
+            response.body = raw.decode("utf-8", "replace")
+        return response
+
+
+def raise_for_status(response: Response) -> Response:
+    """Turn any remaining 4xx into a PermanentError naming the call and the platform's reason."""
+    if response.status >= 400:
+        raise PermanentError(f"{response.where()}: refused with {response.status}: {response.error_text()}",
+                             status=response.status)
+    return response
+
+
+class _NotJson:
+    def __repr__(self) -> str:
+        return "<not JSON>"
+
+
+_NOT_JSON: Any = _NotJson()
+
+
+def _parse_json(raw: bytes) -> Any:
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return _NOT_JSON
+
+
+def malformed(response: Response, what: str) -> TransientError:
+    """A success status with a body we cannot use: retry later, and say what was off."""
+    return TransientError(f"{response.where()}: malformed page: {what}")
