@@ -175,7 +175,8 @@ class _Reader:
 
     def raise_if_any(self) -> None:
         if self.errors:
-            raise FileErrors(self.errors)
+            # In file order, so the lead can fix them top to bottom.
+            raise FileErrors(sorted(self.errors, key=lambda e: e.line or 0))
 
 
 def _short_handles(handle: str) -> list[str]:
