@@ -8,12 +8,18 @@ excluded phrases drop a post only when our name is all that matched.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from backend.model import InboundPost
 
 from .rules import ANY_PLATFORM, ListeningRules
 from .text import fold
+
+# "@name", "@name@server" or "@name.domain" not glued to a word before it. The lookbehind
+# sits after the literal '@' so the regex engine can skip quickly to each '@'.
+TAG = re.compile(r"@(?<![\w@]@)([\w][\w.@-]*)")
+HASHTAG = re.compile(r"#(?<![\w#&]#)(\w+)")
 
 # Strongest first: someone writing to us privately, then tagging us, then using our tag, then our name.
 STRENGTH = ("direct", "tagged", "hashtag", "name")
@@ -37,25 +43,26 @@ def _handle(handle: str) -> str:
     return fold(handle.lstrip("@"))
 
 
-def is_ours(rules: ListeningRules, post: InboundPost) -> bool:
+def is_ours(rules: ListeningRules, post: InboundPost, author: str | None = None) -> bool:
     """Whether one of the brand's own accounts wrote the post."""
     own = rules.own_handles.get(post.platform)
-    return bool(own) and _handle(post.author.handle) in own
+    return bool(own) and (author or _handle(post.author.handle)) in own
 
 
-def is_excluded_account(rules: ListeningRules, post: InboundPost) -> bool:
+def is_excluded_account(rules: ListeningRules, post: InboundPost, author: str | None = None) -> bool:
     """Whether the author is on the exclusion list, for this platform or any."""
     excluded = rules.excluded_handles
     if not excluded:
         return False
-    handle = _handle(post.author.handle)
+    handle = author or _handle(post.author.handle)
     return handle in excluded.get(post.platform, ()) or handle in excluded.get(ANY_PLATFORM, ())
 
 
 def match_folded(rules: ListeningRules, post: InboundPost, folded: str) -> Match | None:
     """`match` for a caller that already folded the post's text (see text.fold)."""
-    ours = is_ours(rules, post)
-    if not ours and is_excluded_account(rules, post):
+    author = _handle(post.author.handle)
+    ours = is_ours(rules, post, author)
+    if not ours and is_excluded_account(rules, post, author):
         return None
     how: list[str] = []
     terms: list[str] = []
@@ -70,9 +77,12 @@ def match_folded(rules: ListeningRules, post: InboundPost, folded: str) -> Match
             label = own.get(_handle(handle))
             if label is not None and label not in tagged:
                 tagged.append(label)
-        for label in rules.tag_terms[post.platform].found(folded):
-            if label not in tagged:
-                tagged.append(label)
+        if "@" in folded:
+            for m in TAG.finditer(folded):
+                # A sentence may end right after a handle: "thanks @acme."
+                label = own.get(m.group(1).rstrip(".-@"))
+                if label is not None and label not in tagged:
+                    tagged.append(label)
     if tagged:
         how.append("tagged")
         terms.extend(tagged)
@@ -82,9 +92,11 @@ def match_folded(rules: ListeningRules, post: InboundPost, folded: str) -> Match
         label = rules.hashtag_labels.get(fold(tag.lstrip("#")))
         if label is not None and label not in hashtags:
             hashtags.append(label)
-    for label in rules.hashtag_terms.found(folded):
-        if label not in hashtags:
-            hashtags.append(label)
+    if "#" in folded:
+        for m in HASHTAG.finditer(folded):
+            label = rules.hashtag_labels.get(m.group(1))
+            if label is not None and label not in hashtags:
+                hashtags.append(label)
     if hashtags:
         how.append("hashtag")
         terms.extend(hashtags)

@@ -24,8 +24,6 @@ MENTION_KINDS = ("direct", "tagged", "hashtag", "name")
 PRIORITIES = ("P1", "P2", "P3", "P4")
 ANY_PLATFORM = "any"
 
-# Characters a tag may not continue with: "@acme" must not match "@acme.other.social".
-_TAG_END = r"(?![\w@-]|\.\w)"
 _HANDLE = re.compile(r"^@?[^\s@]+(@[^\s@]+)?$")
 
 
@@ -44,9 +42,7 @@ class ListeningRules:
     # Compiled at load; not part of equality.
     # platform -> folded handle (and bare name of name@server) -> "@handle" as written
     own_handles: Mapping[str, Mapping[str, str]] = field(compare=False, repr=False, default_factory=dict)
-    tag_terms: Mapping[str, TermSet] = field(compare=False, repr=False, default_factory=dict)
     hashtag_labels: Mapping[str, str] = field(compare=False, repr=False, default_factory=dict)  # folded -> "#tag"
-    hashtag_terms: TermSet | None = field(compare=False, repr=False, default=None)
     name_terms: TermSet | None = field(compare=False, repr=False, default=None)
     exclude_phrase_terms: TermSet | None = field(compare=False, repr=False, default=None)
     excluded_handles: Mapping[str, frozenset[str]] = field(compare=False, repr=False, default_factory=dict)
@@ -205,6 +201,8 @@ def listening_from_doc(doc: Located) -> ListeningRules:
     exclude = r.mapping(top.get("exclude", {}), "exclude", ("phrases", "accounts"))
     phrases = r.texts(exclude, "phrases", "exclude.phrases", required=False)
     excluded = r.handles(exclude["accounts"], "exclude.accounts") if exclude.get("accounts") else {}
+    _word_start(r, names, "names, aliases or products")
+    _word_start(r, phrases, "exclude.phrases")
     languages = r.texts(top, "languages", "languages")
     for i, lang in enumerate(languages):
         if lang not in SUPPORTED_LANGUAGES:
@@ -212,24 +210,22 @@ def listening_from_doc(doc: Located) -> ListeningRules:
     r.raise_if_any()
 
     own = {p: {short: "@" + h for h in hs for short in _short_handles(h)} for p, hs in accounts.items()}
-    tag_terms = {}
-    for platform, hs in accounts.items():
-        terms, labels = [], []
-        for h in hs:
-            for short in _short_handles(h):
-                terms.append("@" + short)
-                labels.append("@" + h)
-        tag_terms[platform] = TermSet(terms, before=r"\w@", after=_TAG_END, labels=labels)
     return ListeningRules(
         path=doc.path, brand=brand, accounts=accounts, hashtags=tuple(hashtags), names=tuple(names),
         exclude_phrases=tuple(phrases), exclude_accounts=excluded, languages=tuple(languages),
-        own_handles=own, tag_terms=tag_terms,
+        own_handles=own,
         hashtag_labels={fold(h): "#" + h for h in hashtags},
-        hashtag_terms=TermSet(["#" + h for h in hashtags], before=r"\w#&"),
-        name_terms=TermSet(names, before=r"\w#@"),
+        name_terms=TermSet(names, not_after="#@"),
         exclude_phrase_terms=TermSet(phrases),
         excluded_handles={p: frozenset(fold(h) for h in hs) for p, hs in excluded.items()},
     )
+
+
+def _word_start(r: _Reader, terms: list[str], key: str) -> None:
+    # Terms are matched from a word boundary, so they must begin like a word.
+    for term in terms:
+        if not re.match(r"\w", fold(term)):
+            r.fail(key, f"{term!r} must start with a letter or digit")
 
 
 def _number(r: _Reader, data: dict, key: str, dotted: str, low: float, high: float) -> float | None:
@@ -293,6 +289,8 @@ def triage_from_doc(doc: Located) -> TriageRules:
     urgent_points = _points(r, urgent, "points", "urgent_words.points") if urgent else 0
     urgent_words = {lang: tuple(r.texts(urgent, lang, f"urgent_words.{lang}"))
                     for lang in SUPPORTED_LANGUAGES if lang in urgent}
+    for lang, words in urgent_words.items():
+        _word_start(r, list(words), f"urgent_words.{lang}")
 
     flags: dict[str, FlagRule] = {}
     for check, item in r.mapping(top.get("flags", {}), "flags").items():
