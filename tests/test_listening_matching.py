@@ -112,3 +112,9 @@ def test_our_own_posts_are_recognised_and_not_dropped(rules):
 
 def test_unrelated_post_does_not_match(rules):
     assert match(rules, post("lovely weather in Berlin today")) is None
+
+
+def test_tag_at_sentence_end_and_in_capitals(rules):
+    assert match(rules, post("thanks @acme.")).how == ("tagged",)
+    assert match(rules, post("cc @ACME@Social.Example: help")).terms == ("@acme@social.example",)
+    assert match(rules, post("mail me at jo@acme")) is None  # an address, neither a tag nor our name

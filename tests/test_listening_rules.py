@@ -116,3 +116,10 @@ def test_missing_file_and_broken_yaml(tmp_path):
     with pytest.raises(FileError) as broken:
         load_listening(path)
     assert str(broken.value).startswith(f"{path}:2: not valid YAML")
+
+
+def test_terms_must_start_like_a_word(tmp_path):
+    path = write(tmp_path, "listening.yaml", "brand: Acme\naccounts: {}\nnames:\n  - Acme\n  - '*acme'\nlanguages: [en]\n")
+    with pytest.raises(FileErrors) as caught:
+        load_listening(path)
+    assert messages(caught.value) == [f"{path}:5: names[1]: '*acme' must start with a letter or digit"]

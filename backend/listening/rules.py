@@ -133,8 +133,12 @@ class _Reader:
                     self.fail(where, f"unknown key; expected one of {', '.join(allowed)}")
         return data
 
-    def texts(self, data: dict, key: str, dotted: str, required: bool = True) -> list[str]:
-        """A list of non-empty, distinct texts (distinct after folding)."""
+    def texts(self, data: dict, key: str, dotted: str, required: bool = True, word: bool = False) -> list[str]:
+        """A list of non-empty, distinct texts (distinct after folding).
+
+        `word`: each must start with a letter or digit, since terms are matched
+        from a word boundary.
+        """
         items = self.get(data, key, dotted, list, default=... if required else [])
         if items is None:
             return []
@@ -146,6 +150,9 @@ class _Reader:
                 self.fail(where, f"expected non-empty text, got {yamlfile.describe(item)}")
                 continue
             folded = fold(item.strip())
+            if word and not re.match(r"\w", folded):
+                self.fail(where, f"{item!r} must start with a letter or digit")
+                continue
             if folded in seen:
                 self.fail(where, f"{item!r} is listed twice (same as item {seen[folded]} once case and accents are ignored)")
                 continue
@@ -195,14 +202,12 @@ def listening_from_doc(doc: Located) -> ListeningRules:
     for i, tag in enumerate(hashtags):
         if not re.fullmatch(r"\w+", fold(tag)):
             r.fail(f"hashtags[{i}]", f"{tag!r} is not a hashtag (letters, digits and _ only)")
-    names = r.texts(top, "names", "names")
-    names += r.texts(top, "aliases", "aliases", required=False)
-    names += r.texts(top, "products", "products", required=False)
+    names = r.texts(top, "names", "names", word=True)
+    names += r.texts(top, "aliases", "aliases", required=False, word=True)
+    names += r.texts(top, "products", "products", required=False, word=True)
     exclude = r.mapping(top.get("exclude", {}), "exclude", ("phrases", "accounts"))
-    phrases = r.texts(exclude, "phrases", "exclude.phrases", required=False)
+    phrases = r.texts(exclude, "phrases", "exclude.phrases", required=False, word=True)
     excluded = r.handles(exclude["accounts"], "exclude.accounts") if exclude.get("accounts") else {}
-    _word_start(r, names, "names, aliases or products")
-    _word_start(r, phrases, "exclude.phrases")
     languages = r.texts(top, "languages", "languages")
     for i, lang in enumerate(languages):
         if lang not in SUPPORTED_LANGUAGES:
@@ -219,13 +224,6 @@ def listening_from_doc(doc: Located) -> ListeningRules:
         exclude_phrase_terms=TermSet(phrases),
         excluded_handles={p: frozenset(fold(h) for h in hs) for p, hs in excluded.items()},
     )
-
-
-def _word_start(r: _Reader, terms: list[str], key: str) -> None:
-    # Terms are matched from a word boundary, so they must begin like a word.
-    for term in terms:
-        if not re.match(r"\w", fold(term)):
-            r.fail(key, f"{term!r} must start with a letter or digit")
 
 
 def _number(r: _Reader, data: dict, key: str, dotted: str, low: float, high: float) -> float | None:
@@ -287,10 +285,8 @@ def triage_from_doc(doc: Located) -> TriageRules:
 
     urgent = r.mapping(top.get("urgent_words", {}), "urgent_words", ("points",) + SUPPORTED_LANGUAGES)
     urgent_points = _points(r, urgent, "points", "urgent_words.points") if urgent else 0
-    urgent_words = {lang: tuple(r.texts(urgent, lang, f"urgent_words.{lang}"))
+    urgent_words = {lang: tuple(r.texts(urgent, lang, f"urgent_words.{lang}", word=True))
                     for lang in SUPPORTED_LANGUAGES if lang in urgent}
-    for lang, words in urgent_words.items():
-        _word_start(r, list(words), f"urgent_words.{lang}")
 
     flags: dict[str, FlagRule] = {}
     for check, item in r.mapping(top.get("flags", {}), "flags").items():
