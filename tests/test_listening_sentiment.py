@@ -76,3 +76,19 @@ def test_lexicons_come_from_the_packages():
 def test_scores_stay_within_bounds():
     text = " ".join(["terrible horrible awful"] * 30) + "!!!!!!"
     assert -1.0 <= sentiment(text, "en") < -0.99
+
+
+def test_agrees_with_vaders_own_scorer_on_clear_posts():
+    # Our fast scorer reimplements VADER's core; on clear posts the sign must match VADER's own.
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    vader = SentimentIntensityAnalyzer()
+    posts = [
+        "I love the new Acme Go app, great work!", "@acme your service is terrible and I am angry",
+        "the app is not good", "the food was great but the delivery was terrible", "not bad at all",
+        "very disappointed with acme", "absolutely fantastic customer care", "Worst experience ever, awful app",
+        "Thanks Acme, the support team sorted it out in minutes, great service :)",
+    ]
+    for text in posts:
+        ours, theirs = sentiment(text, "en"), vader.polarity_scores(text)["compound"]
+        assert (ours > 0) == (theirs > 0) and abs(ours - theirs) < 0.5, (text, ours, theirs)

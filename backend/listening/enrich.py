@@ -8,6 +8,7 @@ they come in as a `flagger` callable so this stays pure and quick to test.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from backend.model import InboundPost
@@ -15,7 +16,7 @@ from backend.model import InboundPost
 from . import language as lang
 from . import sentiment as senti
 from .matching import Match, match_folded
-from .rules import Rules
+from .rules import Rules, load_rules
 from .text import lower, strip_accents
 from .triage import triage, urgent_words
 
@@ -77,9 +78,8 @@ class Listener:
         self.flagger = flagger
 
     @classmethod
-    def from_dir(cls, rules_dir: str, flagger: Flagger | None = None) -> "Listener":
+    def from_dir(cls, rules_dir: str | Path, flagger: Flagger | None = None) -> "Listener":
         """Load rules/listening.yaml and rules/triage.yaml; raises FileErrors when they are wrong."""
-        from .rules import load_rules
         return cls(load_rules(rules_dir), flagger)
 
     def process(self, post: InboundPost) -> ProcessedMention | None:
