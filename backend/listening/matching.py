@@ -1,0 +1,124 @@
+"""Decide whether a post mentions the brand, and how.
+
+A post mentions us when it is a DM to us, tags one of our accounts, uses one
+of our hashtags, or writes one of our names. Posts by our own accounts are
+recognised as ours (stored, never queued). Excluded accounts are dropped;
+excluded phrases drop a post only when our name is all that matched.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from backend.model import InboundPost
+
+from .rules import ANY_PLATFORM, ListeningRules
+from .text import fold
+
+# "@name", "@name@server" or "@name.domain" not glued to a word before it. The lookbehind
+# sits after the literal '@' so the regex engine can skip quickly to each '@'.
+TAG = re.compile(r"@(?<![\w@]@)([\w][\w.@-]*)")
+HASHTAG = re.compile(r"#(?<![\w#&]#)(\w+)")
+
+# Strongest first: someone writing to us privately, then tagging us, then using our tag, then our name.
+STRENGTH = ("direct", "tagged", "hashtag", "name")
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """How a post mentioned the brand."""
+
+    how: tuple[str, ...]        # every kind that applies, strongest first: direct, tagged, hashtag, name
+    terms: tuple[str, ...]      # what matched, as written in the rules: "@acme@social.example", "#acmefail", "Acme"
+    ours: bool = False          # written by one of the brand's own accounts: never queued
+
+    @property
+    def strongest(self) -> str | None:
+        """The strongest way the brand was mentioned, or None for our own post that mentions nothing."""
+        return self.how[0] if self.how else None
+
+
+def _handle(handle: str) -> str:
+    return fold(handle.lstrip("@"))
+
+
+def is_ours(rules: ListeningRules, post: InboundPost, author: str | None = None) -> bool:
+    """Whether one of the brand's own accounts wrote the post."""
+    own = rules.own_handles.get(post.platform)
+    return bool(own) and (author or _handle(post.author.handle)) in own
+
+
+def is_excluded_account(rules: ListeningRules, post: InboundPost, author: str | None = None) -> bool:
+    """Whether the author is on the exclusion list, for this platform or any."""
+    excluded = rules.excluded_handles
+    if not excluded:
+        return False
+    handle = author or _handle(post.author.handle)
+    return handle in excluded.get(post.platform, ()) or handle in excluded.get(ANY_PLATFORM, ())
+
+
+def match_folded(rules: ListeningRules, post: InboundPost, folded: str) -> Match | None:
+    """`match` for a caller that already folded the post's text (see text.fold)."""
+    author = _handle(post.author.handle)
+    ours = is_ours(rules, post, author)
+    if not ours and is_excluded_account(rules, post, author):
+        return None
+    how: list[str] = []
+    terms: list[str] = []
+    if post.is_direct:
+        how.append("direct")
+
+    tagged: list[str] = []
+    own = rules.own_handles.get(post.platform)
+    if own:
+        # Tags the platform reported, then tags written in the text.
+        for handle in post.mentioned_handles:
+            label = own.get(_handle(handle))
+            if label is not None and label not in tagged:
+                tagged.append(label)
+        if "@" in folded:
+            for m in TAG.finditer(folded):
+                # A sentence may end right after a handle: "thanks @acme."
+                label = own.get(m.group(1).rstrip(".-@"))
+                if label is not None and label not in tagged:
+                    tagged.append(label)
+    if tagged:
+        how.append("tagged")
+        terms.extend(tagged)
+
+    hashtags: list[str] = []
+    for tag in post.hashtags:
+        label = rules.hashtag_labels.get(fold(tag.lstrip("#")))
+        if label is not None and label not in hashtags:
+            hashtags.append(label)
+    if "#" in folded:
+        for m in HASHTAG.finditer(folded):
+            label = rules.hashtag_labels.get(m.group(1))
+            if label is not None and label not in hashtags:
+                hashtags.append(label)
+    if hashtags:
+        how.append("hashtag")
+        terms.extend(hashtags)
+
+    names = rules.name_terms.found(folded)
+    if names:
+        how.append("name")
+        terms.extend(names)
+
+    if ours:
+        return Match(tuple(how), tuple(terms), ours=True)
+    if not how:
+        return None
+    if how == ["name"] and rules.exclude_phrase_terms.search(folded):
+        return None
+    return Match(tuple(how), tuple(terms))
+
+
+def match(rules: ListeningRules, post: InboundPost) -> Match | None:
+    """How `post` mentions the brand, or None if it doesn't (or is excluded).
+
+    Our own posts always come back, with `ours=True`, so ingest can store them
+    in their thread without queueing them.
+    """
+    return match_folded(rules, post, fold(post.text))

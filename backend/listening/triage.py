@@ -1,0 +1,109 @@
+"""Give a mention its priority, P1 (drop everything) to P4 (when there is time).
+
+Points come from rules/triage.yaml: how negative it is, how many people the
+author reaches, how the brand was mentioned, urgent words (refund,
+Kündigung, lawyer…) and flags from the privacy and conduct checks. Every
+point comes with a reason the operator can read next to the priority.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from .rules import PRIORITIES, TriageRules
+
+
+@dataclass(frozen=True, slots=True)
+class Triage:
+    """A priority and why it was given."""
+
+    priority: str                # "P1".."P4"
+    score: int
+    reasons: tuple[str, ...]     # "negative (-0.72)", "reach 48k followers", "urgent word: Kündigung"
+
+
+def followers_text(count: int) -> str:
+    """A follower count the way people say it: 950, 48k, 1.3M."""
+    if count >= 1_000_000:
+        return f"{count / 1_000_000:.1f}".rstrip("0").rstrip(".") + "M"
+    if count >= 10_000:
+        return f"{count // 1000}k"
+    if count >= 1000:
+        return f"{count / 1000:.1f}".rstrip("0").rstrip(".") + "k"
+    return str(count)
+
+
+def urgent_words(rules: TriageRules, folded: str) -> list[str]:
+    """Urgent words found in a folded text (see text.fold), as the rules write them."""
+    if rules.urgent_terms is None:
+        return []
+    return [w.rstrip("*").rstrip() for w in rules.urgent_terms.found(folded)]
+
+
+def _flag_reason(label: str, flag: Mapping[str, Any]) -> str:
+    detail = flag.get("detail")
+    if isinstance(detail, dict):
+        for key in ("severity", "kind", "type"):
+            if detail.get(key):
+                return f"{label} ({detail[key]})"
+    return label
+
+
+def priority_for(rules: TriageRules, score: int) -> str:
+    """The priority a score earns under the rules' thresholds."""
+    for p in PRIORITIES[:3]:
+        if p in rules.thresholds and score >= rules.thresholds[p]:
+            return p
+    return "P4"
+
+
+def triage(rules: TriageRules, *, sentiment: float | None, followers: int, how: Iterable[str],
+           urgent: Iterable[str] = (), flags: Iterable[Mapping[str, Any]] = ()) -> Triage:
+    """Score one mention and give its priority with the reasons for it.
+
+    `how` is Match.how, `urgent` the urgent words found (see `urgent_words`),
+    `flags` the privacy/conduct flags as {"check": ..., "detail": {...}}.
+    """
+    score = 0
+    reasons: list[str] = []
+
+    if sentiment is not None:
+        for band in rules.sentiment:
+            if sentiment < band.below:
+                score += band.points
+                reasons.append(f"{band.label} ({sentiment:+.2f})")
+                break
+
+    for band in rules.reach:
+        if followers >= band.at_least:
+            score += band.points
+            reasons.append(f"reach {followers_text(followers)} followers")
+            break
+
+    for kind in how:
+        points = rules.mentioned.get(kind, 0)
+        if points:
+            score += points
+            reasons.append({"direct": "direct message", "tagged": "tagged us",
+                            "hashtag": "used our hashtag", "name": "named us"}.get(kind, kind))
+
+    found = list(dict.fromkeys(urgent))
+    if found:
+        score += rules.urgent_points
+        reasons.append(("urgent word: " if len(found) == 1 else "urgent words: ") + ", ".join(found))
+
+    seen_checks: set[str] = set()
+    for flag in flags:
+        check = str(flag.get("check", ""))
+        rule = rules.flags.get(check)
+        if check in seen_checks:
+            continue
+        seen_checks.add(check)
+        if rule is None:
+            reasons.append(_flag_reason(f"flag: {check.replace('_', ' ')}", flag))
+            continue
+        score += rule.points
+        reasons.append(_flag_reason(rule.label, flag))
+
+    return Triage(priority_for(rules, score), score, tuple(reasons))

@@ -1,0 +1,94 @@
+"""Sentiment sign and strength on clear English and German posts."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend.listening.sentiment import english_lexicon, german_lexicon, lexicon, polarity, sentiment, words
+from backend.listening.text import lower
+
+
+@pytest.mark.parametrize("text", [
+    "I love the new Acme Go app, great work!",
+    "Thanks Acme, the support was excellent :)",
+])
+def test_english_positive(text):
+    assert sentiment(text, "en") > 0.3
+
+
+@pytest.mark.parametrize("text", [
+    "@acme your service is terrible and I am angry",
+    "Worst experience ever, awful app 😡",
+])
+def test_english_negative(text):
+    assert sentiment(text, "en") < -0.3
+
+
+@pytest.mark.parametrize("text", [
+    "Danke Acme, super Service, ich bin sehr zufrieden!",
+    "Die neue App ist wirklich toll",
+])
+def test_german_positive(text):
+    assert sentiment(text, "de") > 0.3
+
+
+@pytest.mark.parametrize("text", [
+    "Acme ist echt schlecht, ich bin enttäuscht",
+    "Der Kundenservice ist eine Katastrophe und total unfreundlich",
+])
+def test_german_negative(text):
+    assert sentiment(text, "de") < -0.3
+
+
+def test_negation_flips_the_sign():
+    assert sentiment("the app is good", "en") > 0 > sentiment("the app is not good", "en")
+    assert sentiment("Die App ist gut", "de") > 0 > sentiment("Die App ist nicht gut", "de")
+
+
+def test_booster_strengthens_and_exclamation_adds_emphasis():
+    assert sentiment("Das ist sehr schlecht", "de") < sentiment("Das ist schlecht", "de") < 0
+    assert sentiment("this is bad!!!", "en") < sentiment("this is bad", "en") < 0
+
+
+def test_words_after_but_count_more():
+    assert sentiment("the food was great but the delivery was terrible", "en") < 0
+    assert sentiment("Lieferung war schlecht, aber der Service war super", "de") > 0
+
+
+def test_neutral_and_unknown_language():
+    assert sentiment("my parcel arrived, tracking 12345", "en") == 0.0
+    assert sentiment("Bonjour, ma commande", "fr") is None
+
+
+def test_team_words_extend_the_lexicon():
+    text = "Funkloch seit heute morgen"
+    assert sentiment(text, "de") == 0.0
+    extra = lexicon("de", {"Funkloch": -2.5})
+    assert polarity(extra, words(lower(text))) < -0.3
+    assert "funkloch" not in german_lexicon().valence  # the shared lexicon is untouched
+
+
+def test_lexicons_come_from_the_packages():
+    assert english_lexicon().valence["love"] == 3.2        # VADER's value
+    assert german_lexicon().valence["schlecht"] == -2.0    # textblob-de's -1.0, scaled like VADER
+
+
+def test_scores_stay_within_bounds():
+    text = " ".join(["terrible horrible awful"] * 30) + "!!!!!!"
+    assert -1.0 <= sentiment(text, "en") < -0.99
+
+
+def test_agrees_with_vaders_own_scorer_on_clear_posts():
+    # Our fast scorer reimplements VADER's core; on clear posts the sign must match VADER's own.
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    vader = SentimentIntensityAnalyzer()
+    posts = [
+        "I love the new Acme Go app, great work!", "@acme your service is terrible and I am angry",
+        "the app is not good", "the food was great but the delivery was terrible", "not bad at all",
+        "very disappointed with acme", "absolutely fantastic customer care", "Worst experience ever, awful app",
+        "Thanks Acme, the support team sorted it out in minutes, great service :)",
+    ]
+    for text in posts:
+        ours, theirs = sentiment(text, "en"), vader.polarity_scores(text)["compound"]
+        assert (ours > 0) == (theirs > 0) and abs(ours - theirs) < 0.5, (text, ours, theirs)
