@@ -29,7 +29,8 @@ IBAN_LENGTHS = {
 # at most one space or dash. Cut to length and validated afterwards.
 _IBAN_CANDIDATE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{2})(\d{2})((?:[ \-]?[A-Za-z0-9]){11,32})")
 # 13-19 digits, optionally in groups separated by one space or dash.
-_CARD_CANDIDATE = re.compile(r"(?<![\d\w.,+-])\d(?:[ \-]?\d){12,18}(?![\w]|[.,]\d)")
+# Not part of a longer digit run (a 20-digit tracking code in groups of 4).
+_CARD_CANDIDATE = re.compile(r"(?<![\w.,+-])(?<!\d[ \-])\d(?:[ \-]?\d){12,18}(?![ \-]?\d)(?!\w|[.,]\d)")
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b")
 # Card networks: Visa 4, Mastercard 51-55 and 2221-2720, Amex 34/37,
 # Discover/UnionPay 6, Diners 36/38/30, JCB 35, Maestro 50/56-69.
@@ -55,6 +56,7 @@ class PrivacyRules:
     phone_min_digits: int
     phone_max_digits: int
     numbers: tuple[NumberFormat, ...]
+    allowed: tuple[re.Pattern[str], ...]
     refusal_message: str
     refusal_suggestion: str
     flag_message: str
@@ -171,6 +173,9 @@ def find_personal_data(rules: PrivacyRules, text: str) -> list[PersonalData]:
             digits = sum(ch.isdigit() for ch in m.group())
             if rules.phone_min_digits <= digits <= rules.phone_max_digits:
                 found.append(PersonalData("phone", m.start(), m.end(), m.group()))
+    if rules.allowed:
+        spans = [(m.start(), m.end()) for p in rules.allowed for m in p.finditer(text)]
+        found = [f for f in found if not any(s <= f.start and f.end <= e for s, e in spans)]
     found.sort(key=lambda p: p.start)
     return found
 

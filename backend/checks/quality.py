@@ -79,7 +79,7 @@ def evaluate(rules: CheckRules, items: Iterable[dict[str, Any]], context: dict[s
             c.fp += have and not want
             c.fn += want and not have
             if mistakes is not None and want != have:
-                mistakes.append(("FN" if want else "FP") + " " + check, item)
+                mistakes.append((("FN" if want else "FP") + " " + check, item))
     return counts
 
 

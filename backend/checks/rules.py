@@ -177,7 +177,7 @@ def _read_tone(r: _Reader) -> tuple[ToneRules, CannedRule]:
 
 def _read_privacy(r: _Reader) -> PrivacyRules:
     data = r.doc.data
-    r.unknown_keys(data, {"iban", "card", "email", "phone", "numbers", "messages", "mask"})
+    r.unknown_keys(data, {"iban", "card", "email", "phone", "numbers", "allowed", "messages", "mask"})
     switches = {k: r.get(data, k, bool) for k in ("iban", "card", "email")}
     phone = r.get(data, "phone", dict)
     r.unknown_keys(phone, {"min_digits", "max_digits", "patterns"}, "phone")
@@ -201,6 +201,7 @@ def _read_privacy(r: _Reader) -> PrivacyRules:
         pattern = r.one_pattern(item, "pattern", f"{where}.pattern")
         if pattern is not None and name:
             numbers.append(NumberFormat(name, pattern))
+    allowed = tuple(re.compile(p, re.IGNORECASE) for p in r.patterns(data, "allowed", "allowed", required=False))
     m = r.get(data, "messages", dict)
     r.unknown_keys(m, {"refusal", "refusal_suggestion", "flag", "flag_suggestion"}, "messages")
     mask = r.get(data, "mask", dict, {}) or {}
@@ -213,7 +214,7 @@ def _read_privacy(r: _Reader) -> PrivacyRules:
         r.fail("mask.keep_last", f"must be between 0 and 4, got {keep}")
     return PrivacyRules(
         bool(switches["iban"]), bool(switches["card"]), bool(switches["email"]),
-        phone_patterns, low, high, tuple(numbers),
+        phone_patterns, low, high, tuple(numbers), allowed,
         r.text(m, "refusal", "messages.refusal"), r.text(m, "refusal_suggestion", "messages.refusal_suggestion"),
         r.text(m, "flag", "messages.flag"), r.text(m, "flag_suggestion", "messages.flag_suggestion"),
         symbol[:1] or "•", keep if keep is not None else 2)
