@@ -64,7 +64,7 @@ class _Reader:
         return value or ""
 
     def number(self, data: Any, key: str, path: str, low: float, high: float) -> float:
-        value = self.get(data, key, (int, float), path=path)
+        value = self.get(data, key, float, path=path)
         if value is None:
             return low
         if not low <= value <= high:
