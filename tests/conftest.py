@@ -152,3 +152,11 @@ async def backend(config: Config, db_url: str) -> AsyncIterator[RunningBackend]:
     b = await start_backend(config, db_url)
     yield b
     await b.runner.cleanup()
+
+
+@pytest.fixture(scope="session")
+def rules():
+    """The composer and inbound checks, loaded from this checkout's rules/."""
+    from backend.checks import load_rules
+
+    return load_rules(Path(__file__).resolve().parent.parent / "rules")

@@ -1,0 +1,96 @@
+"""Composer and queue checks for habits 3-5: tone, personal data, house rules.
+
+Pure functions on plain data. The rules come from rules/tone.yaml,
+rules/privacy.yaml and rules/conduct.yaml via `load_rules`; the backend
+calls `check_outbound` before queueing a reply and `check_inbound` when a
+post arrives.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from . import conduct as _conduct
+from . import privacy as _privacy
+from .canned import find_canned
+from .finding import ADVISORY, FLAG, REFUSAL, Finding
+from .language import languages_for
+from .rules import CheckRules, load_rules
+from .tone import check_tone
+
+__all__ = [
+    "ADVISORY", "FLAG", "REFUSAL", "CheckRules", "Finding", "bio_for", "check_inbound",
+    "check_outbound", "load_rules", "mask_personal_data", "suggested_conduct_reply",
+]
+
+CHANNELS = ("public", "dm")
+
+
+def _channel(channel: str) -> str:
+    if channel not in CHANNELS:
+        raise ValueError(f"channel must be 'public' or 'dm', got {channel!r}")
+    return channel
+
+
+def _personal_data(rules: CheckRules, text: str, kind: str) -> list[Finding]:
+    p = rules.privacy
+    message, suggestion = ((p.refusal_message, p.refusal_suggestion) if kind == REFUSAL
+                           else (p.flag_message, p.flag_suggestion))
+    findings = []
+    for item in _privacy.find_personal_data(p, text):
+        what = _privacy.describe(item)
+        findings.append(Finding(
+            "personal_data", kind, f"{message} ({what} at {item.start + 1}–{item.end})", suggestion,
+            item.start, item.end,
+            {"type": item.type, "what": what, "masked": _privacy.mask(p, item.text)}))
+    return findings
+
+
+def check_outbound(rules: CheckRules, text: str, *, channel: str, language: str | None = None,
+                   customer_name: str | None = None, customer_upset: bool = False,
+                   recent_replies: Sequence[str] = (), templates: Sequence[str] = ()) -> list[Finding]:
+    """Findings for a reply or DM the operator is about to send.
+
+    Personal data in a public reply is a refusal (the backend must not send
+    it); in a DM it is allowed. Everything else is an advisory.
+    """
+    languages = languages_for(language)
+    findings: list[Finding] = []
+    if _channel(channel) == "public":
+        findings += _personal_data(rules, text, REFUSAL)
+    findings += check_tone(rules.tone, text, languages, customer_name=customer_name,
+                           customer_upset=customer_upset)
+    canned = find_canned(rules.canned, text, templates=templates, recent_replies=recent_replies,
+                         customer_name=customer_name)
+    if canned:
+        findings.append(canned)
+    return findings
+
+
+def check_inbound(rules: CheckRules, text: str, *, channel: str, language: str | None = None) -> list[Finding]:
+    """Flags for a post that arrived: personal data in a public post (suggest
+    move-to-DM) and abusive language (move to flagged_conduct), with severity."""
+    findings: list[Finding] = []
+    if _channel(channel) == "public":
+        for f in _personal_data(rules, text, FLAG):
+            findings.append(Finding(f.check, f.kind, f.message, f.suggestion, f.start, f.end,
+                                    {**f.detail, "suggest": "move_to_dm"}))
+    for f in _conduct.find_abuse(rules.conduct, text, languages_for(language)):
+        findings.append(Finding(f.check, f.kind, f.message, f.suggestion, f.start, f.end,
+                                {**f.detail, "suggest": "flagged_conduct"}))
+    return findings
+
+
+def mask_personal_data(rules: CheckRules, text: str) -> str:
+    """The text as the console shows it before the operator reveals it."""
+    return _privacy.mask(rules.privacy, text)
+
+
+def suggested_conduct_reply(rules: CheckRules, language: str | None) -> str:
+    """The house-rules reply to an abusive post, without arguing."""
+    return _conduct.suggested_reply(rules.conduct, language)
+
+
+def bio_for(rules: CheckRules, platform: str) -> str:
+    """The house-rules statement fitted to the platform's bio length."""
+    return _conduct.bio_for(rules.conduct, platform)

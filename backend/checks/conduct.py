@@ -1,0 +1,69 @@
+"""House rules and abusive language (rules/conduct.yaml)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .finding import FLAG, Finding
+
+SEVERITIES = ("high", "medium")   # most severe first
+
+
+@dataclass(frozen=True)
+class ConductRules:
+    """The compiled contents of rules/conduct.yaml."""
+
+    house_rules: dict[str, str]
+    bio_lengths: dict[str, int]
+    bio_texts: tuple[str, ...]
+    replies: dict[str, str]
+    message: str
+    suggestion: str
+    # language -> severity -> one pattern for all its phrases
+    abusive: dict[str, dict[str, re.Pattern[str]]] = field(default_factory=dict)
+    not_abusive: dict[str, re.Pattern[str]] = field(default_factory=dict)
+
+
+def find_abuse(rules: ConductRules, text: str, languages: tuple[str, ...]) -> list[Finding]:
+    """Abusive or hateful wording: one finding, for the most severe match.
+
+    A match that lies inside a `not_abusive` phrase (self-deprecation,
+    talking about abuse) is ignored.
+    """
+    excused: list[tuple[int, int]] = []
+    for lang in languages:
+        pattern = rules.not_abusive.get(lang)
+        if pattern:
+            excused += [(m.start(), m.end()) for m in pattern.finditer(text)]
+    for severity in SEVERITIES:
+        for lang in languages:
+            pattern = rules.abusive.get(lang, {}).get(severity)
+            if pattern is None:
+                continue
+            for m in pattern.finditer(text):
+                if any(s <= m.start() and m.end() <= e for s, e in excused):
+                    continue
+                return [Finding("abusive", FLAG, rules.message, rules.suggestion, m.start(), m.end(),
+                                {"severity": severity, "language": lang, "phrase": m.group()})]
+    return []
+
+
+def bio_for(rules: ConductRules, platform: str) -> str:
+    """The longest house-rules bio text that fits the platform's bio length."""
+    try:
+        limit = rules.bio_lengths[platform]
+    except KeyError:
+        known = ", ".join(sorted(rules.bio_lengths))
+        raise ValueError(f"no bio length for platform {platform!r} (known: {known})") from None
+    for text in rules.bio_texts:
+        if len(text) <= limit:
+            return text
+    # Validation refuses this at load; keep a sane answer anyway.
+    return rules.bio_texts[-1][: limit - 1].rstrip() + "…"
+
+
+def suggested_reply(rules: ConductRules, language: str | None) -> str:
+    """The reply to an abusive post, in the post's language (English when unknown)."""
+    code = (language or "en").lower().replace("_", "-").split("-")[0]
+    return rules.replies.get(code) or rules.replies["en"]

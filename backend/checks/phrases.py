@@ -1,0 +1,45 @@
+"""Phrase lists from the rules files, compiled once and matched on whole words."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+
+def compile_phrase(phrase: str) -> re.Pattern[str]:
+    """One phrase as a case-insensitive whole-word regular expression."""
+    return re.compile(_whole_word(phrase), re.IGNORECASE)
+
+
+def compile_phrases(phrases: list[str]) -> re.Pattern[str] | None:
+    """Several phrases as one alternation (one scan of the text, not one per phrase)."""
+    if not phrases:
+        return None
+    return re.compile("|".join(_whole_word(p) for p in phrases), re.IGNORECASE)
+
+
+def _whole_word(phrase: str) -> str:
+    return rf"(?<!\w)(?:{phrase})(?!\w)"
+
+
+@dataclass(frozen=True)
+class PhraseCheck:
+    """A check that fires when any of its phrases appears (defensive, negative, blame)."""
+
+    name: str
+    message: str
+    suggestion: str
+    by_language: dict[str, re.Pattern[str]] = field(default_factory=dict)
+
+    def matches(self, text: str, languages: tuple[str, ...]) -> list[re.Match[str]]:
+        """Non-overlapping matches in the given languages, in text order."""
+        found: list[re.Match[str]] = []
+        for lang in languages:
+            pattern = self.by_language.get(lang)
+            if pattern is None:
+                continue
+            for m in pattern.finditer(text):
+                if m.end() > m.start() and not any(m.start() < f.end() and f.start() < m.end() for f in found):
+                    found.append(m)
+        found.sort(key=lambda m: m.start())
+        return found

@@ -1,0 +1,209 @@
+"""Personal data in a text: IBANs, payment cards, e-mail, phone, Acme's numbers.
+
+Pure functions on plain data. IBANs must pass mod-97 and cards must pass
+Luhn, so that ordinary long numbers (tracking codes, amounts) are not
+taken for bank details.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Length of an IBAN per country (ISO 13616 registry), so a candidate can be
+# cut to the right length when words follow it.
+IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22,
+    "BH": 22, "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22,
+    "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27,
+    "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28,
+    "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20,
+    "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24,
+    "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24,
+    "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SC": 31,
+    "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24,
+    "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}
+
+# Two letters, two check digits, then letters/digits in groups separated by
+# at most one space or dash. Cut to length and validated afterwards.
+_IBAN_CANDIDATE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{2})(\d{2})((?:[ \-]?[A-Za-z0-9]){11,32})")
+# 13-19 digits, optionally in groups separated by one space or dash.
+# Not part of a longer digit run (a 20-digit tracking code in groups of 4).
+_CARD_CANDIDATE = re.compile(r"(?<![\w.,+-])(?<!\d[ \-])\d(?:[ \-]?\d){12,18}(?![ \-]?\d)(?!\w|[.,]\d)")
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b")
+# Card networks: Visa 4, Mastercard 51-55 and 2221-2720, Amex 34/37,
+# Discover/UnionPay 6, Diners 36/38/30, JCB 35, Maestro 50/56-69.
+_CARD_PREFIX = re.compile(r"^(4|5[0-9]|2[2-7]|3[0-8]|6)")
+
+
+@dataclass(frozen=True)
+class NumberFormat:
+    """One of the brand's own formats, e.g. order numbers."""
+
+    name: str
+    pattern: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class PrivacyRules:
+    """The compiled contents of rules/privacy.yaml."""
+
+    iban: bool
+    card: bool
+    email: bool
+    phone_patterns: tuple[re.Pattern[str], ...]
+    phone_min_digits: int
+    phone_max_digits: int
+    numbers: tuple[NumberFormat, ...]
+    allowed: tuple[re.Pattern[str], ...]
+    refusal_message: str
+    refusal_suggestion: str
+    flag_message: str
+    flag_suggestion: str
+    mask_symbol: str = "•"
+    mask_keep_last: int = 2
+
+
+@dataclass(frozen=True)
+class PersonalData:
+    """One piece of personal data found in a text."""
+
+    type: str       # "iban", "card", "email", "phone", or a configured number name
+    start: int
+    end: int
+    text: str
+
+
+def iban_is_valid(candidate: str) -> bool:
+    """True when `candidate` (spaces allowed) is a well-formed IBAN passing mod-97."""
+    compact = re.sub(r"[ \-]", "", candidate).upper()
+    if not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]+", compact):
+        return False
+    expected = IBAN_LENGTHS.get(compact[:2])
+    if expected is None or len(compact) != expected:
+        return False
+    rearranged = compact[4:] + compact[:4]
+    digits = "".join(str(int(ch, 36)) for ch in rearranged)
+    return int(digits) % 97 == 1
+
+
+def luhn_is_valid(number: str) -> bool:
+    """True when the digits of `number` pass the Luhn checksum."""
+    digits = [int(d) for d in number if d.isdigit()]
+    if len(digits) < 2:
+        return False
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def _find_ibans(text: str) -> list[PersonalData]:
+    found = []
+    pos = 0
+    while True:
+        m = _IBAN_CANDIDATE.search(text, pos)
+        if not m:
+            return found
+        country = m.group(1).upper()
+        length = IBAN_LENGTHS.get(country)
+        hit = None
+        if length is not None:
+            # Walk the characters until the country's length is reached, so a
+            # following word ("DE89 … 00 thanks") is not swallowed.
+            need = length
+            end = m.start()
+            for i in range(m.start(), m.end()):
+                if text[i].isalnum():
+                    need -= 1
+                    if need == 0:
+                        end = i + 1
+                        break
+            if need == 0 and not (end < len(text) and text[end].isalnum()):
+                if iban_is_valid(text[m.start():end]):
+                    hit = PersonalData("iban", m.start(), end, text[m.start():end])
+        if hit:
+            found.append(hit)
+            pos = hit.end
+        else:
+            pos = m.start() + 1
+
+
+def _find_cards(text: str, taken: list[PersonalData]) -> list[PersonalData]:
+    found = []
+    for m in _CARD_CANDIDATE.finditer(text):
+        if _overlaps(m.start(), m.end(), taken):
+            continue
+        digits = re.sub(r"\D", "", m.group())
+        if _CARD_PREFIX.match(digits) and luhn_is_valid(digits):
+            found.append(PersonalData("card", m.start(), m.end(), m.group()))
+    return found
+
+
+def _overlaps(start: int, end: int, taken: list[PersonalData]) -> bool:
+    return any(start < t.end and t.start < end for t in taken)
+
+
+def find_personal_data(rules: PrivacyRules, text: str) -> list[PersonalData]:
+    """Every piece of personal data in `text`, in order, without overlaps.
+
+    Checksummed kinds win over patterns: an IBAN's digits are not also
+    reported as a phone number.
+    """
+    found: list[PersonalData] = []
+    if rules.iban:
+        found += _find_ibans(text)
+    if rules.email:
+        found += [PersonalData("email", m.start(), m.end(), m.group())
+                  for m in _EMAIL.finditer(text) if not _overlaps(m.start(), m.end(), found)]
+    for number in rules.numbers:
+        found += [PersonalData(number.name, m.start(), m.end(), m.group())
+                  for m in number.pattern.finditer(text) if not _overlaps(m.start(), m.end(), found)]
+    if rules.card:
+        found += _find_cards(text, found)
+    for pattern in rules.phone_patterns:
+        for m in pattern.finditer(text):
+            if _overlaps(m.start(), m.end(), found):
+                continue
+            digits = sum(ch.isdigit() for ch in m.group())
+            if rules.phone_min_digits <= digits <= rules.phone_max_digits:
+                found.append(PersonalData("phone", m.start(), m.end(), m.group()))
+    if rules.allowed:
+        spans = [(m.start(), m.end()) for p in rules.allowed for m in p.finditer(text)]
+        found = [f for f in found if not any(s <= f.start and f.end <= e for s, e in spans)]
+    found.sort(key=lambda p: p.start)
+    return found
+
+
+def mask(rules: PrivacyRules, text: str) -> str:
+    """`text` with every letter and digit of its personal data hidden.
+
+    Separators stay (so the shape is recognisable) and the last
+    `mask_keep_last` letters/digits stay visible to tell items apart.
+    """
+    pieces = []
+    last = 0
+    for item in find_personal_data(rules, text):
+        pieces.append(text[last:item.start])
+        alnum_positions = [i for i, ch in enumerate(item.text) if ch.isalnum()]
+        keep = set(alnum_positions[-rules.mask_keep_last:]) if rules.mask_keep_last else set()
+        pieces.append("".join(
+            ch if (not ch.isalnum() or i in keep) else rules.mask_symbol
+            for i, ch in enumerate(item.text)))
+        last = item.end
+    pieces.append(text[last:])
+    return "".join(pieces)
+
+
+TYPE_NAMES = {"iban": "IBAN", "card": "payment card number", "email": "e-mail address",
+              "phone": "phone number"}
+
+
+def describe(item: PersonalData) -> str:
+    """The name an operator understands: "IBAN", "order number", ..."""
+    return TYPE_NAMES.get(item.type, item.type)
