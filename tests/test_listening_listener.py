@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from backend.listening import Listener, enrich, match
 
-from listening_helpers import RULES_DIR, post, project_rules
+from tests.listening_helpers import RULES_DIR, post, project_rules
 
 
 def test_angry_german_customer_with_reach_is_p1():

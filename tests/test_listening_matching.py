@@ -7,7 +7,7 @@ import pytest
 from backend.listening import match
 from backend.listening.text import fold
 
-from listening_helpers import post, project_rules
+from tests.listening_helpers import post, project_rules
 
 
 @pytest.fixture(scope="module")

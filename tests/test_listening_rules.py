@@ -10,7 +10,7 @@ import pytest
 from backend.listening import load_listening, load_rules, load_triage
 from backend.yamlfile import FileError, FileErrors
 
-from listening_helpers import RULES_DIR, project_rules
+from tests.listening_helpers import RULES_DIR, project_rules
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

@@ -7,7 +7,7 @@ import pytest
 from backend.listening.text import fold
 from backend.listening.triage import followers_text, priority_for, triage, urgent_words
 
-from listening_helpers import project_rules
+from tests.listening_helpers import project_rules
 
 
 @pytest.fixture(scope="module")
