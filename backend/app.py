@@ -21,6 +21,8 @@ from .config import Config
 from .db.pool import create_pool
 from .fanout import EventHub
 from .ingest import Ingest, Processor, accept_all
+from .pipeline import Rulebook, load_rulebook, make_processor
+from .rules_watch import RulesWatcher
 from .lifecycle import NotAllowed
 from .operators import Operator, authenticate
 from .outbox import OutboxPublisher, Publisher
@@ -39,6 +41,7 @@ class Services:
     clock: Clock
     publishers: dict[str, Publisher]
     processor: Processor = accept_all
+    rulebook: Rulebook | None = None
     pool: asyncpg.Pool | None = None
     hub: EventHub | None = None
     ingest: Ingest | None = None
@@ -46,6 +49,13 @@ class Services:
     outbox: OutboxPublisher | None = None
     simulated: SimulatedPlatform | None = None
     tasks: list[asyncio.Task] = field(default_factory=list)
+
+    def use_rulebook(self, rulebook: Rulebook) -> None:
+        """Switch every consumer to a newly loaded set of rules."""
+        self.rulebook = rulebook
+        self.processor = make_processor(rulebook)
+        if self.ingest is not None:
+            self.ingest.process = self.processor
 
 
 SERVICES = web.AppKey("services", Services)
@@ -143,6 +153,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     svc.tasks.append(asyncio.create_task(_reap_leases(svc), name="lease-reaper"))
     if cfg.simulator.enabled:
         svc.tasks.append(asyncio.create_task(_run_simulator(svc), name="simulator"))
+    if svc.rulebook is not None:
+        watcher = RulesWatcher(cfg.rules_dir, svc.pool, svc.use_rulebook)
+        svc.tasks.append(asyncio.create_task(watcher.run(), name="rules-watcher"))
     yield
     for task in svc.tasks:
         task.cancel()
@@ -190,15 +203,18 @@ async def _run_simulator(svc: Services) -> None:
 
 def init_app(config: Config, db_url: str, *, clock: Clock | None = None,
              publishers: dict[str, Publisher] | None = None, processor: Processor | None = None,
-             background: bool = True) -> web.Application:
+             rulebook: Rulebook | None = None, background: bool = True) -> web.Application:
     """Build the backend application; `db_url` must point at a migrated database."""
     from .api import setup_routes
 
     clock = clock or Clock()
     simulated = SimulatedPlatform(clock, config.simulator.publish_failure_rate, config.simulator.seed)
-    svc = Services(config, db_url, clock, {"simulator": simulated, **(publishers or {})},
-                   processor or accept_all, simulated=simulated)
-    svc.ingest = Ingest(svc.processor, _fixed_target(config), clock)
+    svc = Services(config, db_url, clock, {"simulator": simulated, **(publishers or {})}, simulated=simulated)
+    svc.ingest = Ingest(accept_all, _fixed_target(config), clock)
+    if processor is not None:
+        svc.processor = svc.ingest.process = processor
+    else:
+        svc.use_rulebook(rulebook or load_rulebook(config.rules_dir))
     svc.actions = Actions(clock, timedelta(seconds=config.claims.lease_seconds))
 
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=1024 ** 2)

@@ -20,6 +20,9 @@ from .clock import Clock
 from .lifecycle import State
 from .model import InboundPost
 
+# States an abusive post moves into flagged_conduct (DM and closed ones stay as they are).
+CONDUCT_FROM = {State.NEW.value, State.CLAIMED.value, State.AWAITING_CUSTOMER.value, State.RESOLVED.value}
+
 INGEST_LOCK = 0x5D1F7003  # one batch threads at a time, so two batches never open the same conversation twice
 
 
@@ -35,6 +38,7 @@ class Processed:
     priority: int = 3
     priority_reasons: tuple[str, ...] = ()
     flags: tuple[dict[str, Any], ...] = ()
+    abusive: bool = False                   # conduct check fired: house rules, no SLA pressure
 
 
 # A processor decides whether a post concerns us and enriches it; None drops it.
@@ -141,16 +145,24 @@ class Ingest:
                 conv = ("new", len(new_convs))
                 new_convs.append({"p": p, "author_id": author_id, "last": post.created_at,
                                   "priority": p.priority, "reasons": list(p.priority_reasons),
-                                  "flags": list(p.flags)})
+                                  "flags": list(p.flags), "abusive": p.abusive,
+                                  "clean_first": None if p.abusive else post.created_at})
                 open_of[(author_id, post.is_direct)] = conv
             elif isinstance(conv, tuple):
                 nc = new_convs[conv[1]]
                 nc["last"] = max(nc["last"], post.created_at)
+                nc["abusive"] |= p.abusive
+                if not p.abusive and nc["clean_first"] is None:
+                    nc["clean_first"] = post.created_at
                 self._raise_priority(nc, p)
             else:
                 t = touched.setdefault(conv, {"last": post.created_at, "priority": p.priority,
-                                              "reasons": list(p.priority_reasons), "flags": list(p.flags)})
+                                              "reasons": list(p.priority_reasons), "flags": [],
+                                              "abusive": False, "clean_last": None})
                 t["last"] = max(t["last"], post.created_at)
+                t["abusive"] |= p.abusive
+                if not p.abusive:
+                    t["clean_last"] = max(t["clean_last"] or post.created_at, post.created_at)
                 self._raise_priority(t, p)
             thread_of[(post.platform, post.post_id)] = conv
             assign.append(conv)
@@ -181,7 +193,8 @@ class Ingest:
         result.stored = len(records)
 
         state_events = await self._touch_conversations(conn, touched, now)
-        evs = [events.NewEvent("conversation.opened", cid, state_after=State.NEW.value,
+        evs = [events.NewEvent("conversation.opened", cid,
+                               state_after=State.FLAGGED_CONDUCT.value if nc["abusive"] else State.NEW.value,
                                data={"priority": nc["priority"], "platform": nc["p"].post.platform})
                for cid, nc in zip(new_ids, new_convs)]
         evs += state_events
@@ -196,10 +209,12 @@ class Ingest:
 
     @staticmethod
     def _raise_priority(summary: dict[str, Any], p: Processed) -> None:
+        summary["flags"].extend(p.flags)
+        if p.abusive:
+            return   # abuse never makes a conversation more urgent
         if p.priority < summary["priority"]:
             summary["priority"] = p.priority
             summary["reasons"] = list(p.priority_reasons)
-        summary["flags"].extend(p.flags)
 
     async def _upsert_authors(self, conn: asyncpg.Connection, batch: list[Processed]) -> dict[tuple[str, str], int]:
         latest: dict[tuple[str, str], InboundPost] = {}
@@ -258,33 +273,39 @@ class Ingest:
         if not new:
             return []
         cols: dict[str, list[Any]] = {k: [] for k in (
-            "platform", "author_id", "thread_root", "is_direct", "priority", "reasons", "first", "last",
+            "platform", "author_id", "thread_root", "is_direct", "state", "priority", "reasons", "first", "last",
             "due", "language", "sentiment", "flags")}
         for nc in new:
             post = nc["p"].post
             started = min(post.created_at, now)   # the customer has waited since they posted
+            # Abuse carries no SLA pressure: the clock runs only for what else they wrote.
+            clean = nc["clean_first"]
+            due = min(clean, now) + self.sla_target(nc["priority"], post.platform, "first") if clean else None
             cols["platform"].append(post.platform)
             cols["author_id"].append(nc["author_id"])
             cols["thread_root"].append(post.thread_root or post.post_id)
             cols["is_direct"].append(post.is_direct)
+            cols["state"].append(State.FLAGGED_CONDUCT.value if nc["abusive"] else State.NEW.value)
             cols["priority"].append(nc["priority"])
             cols["reasons"].append(json.dumps(nc["reasons"]))
             cols["first"].append(started)
             cols["last"].append(nc["last"])
-            cols["due"].append(started + self.sla_target(nc["priority"], post.platform, "first"))
+            cols["due"].append(due)
             cols["language"].append(nc["p"].language)
             cols["sentiment"].append(nc["p"].sentiment)
             cols["flags"].append(json.dumps(nc["flags"]))
         rows = await conn.fetch(
-            """INSERT INTO conversations (platform, author_id, thread_root, is_direct, priority, priority_reasons,
-                   first_inbound_at, last_inbound_at, sla_kind, sla_started_at, sla_due_at, language, sentiment, flags)
-               SELECT platform, author_id, thread_root, is_direct, priority,
-                      ARRAY(SELECT jsonb_array_elements_text(reasons::jsonb)), first, last, 'first', first, due,
-                      language, sentiment, flags::jsonb
-               FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bool[], $5::smallint[], $6::text[],
-                           $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::text[], $11::real[],
-                           $12::text[]) WITH ORDINALITY
-                    AS n(platform, author_id, thread_root, is_direct, priority, reasons, first, last, due,
+            """INSERT INTO conversations (platform, author_id, thread_root, is_direct, state, priority,
+                   priority_reasons, first_inbound_at, last_inbound_at, sla_kind, sla_started_at, sla_due_at,
+                   language, sentiment, flags)
+               SELECT platform, author_id, thread_root, is_direct, state, priority,
+                      ARRAY(SELECT jsonb_array_elements_text(reasons::jsonb)), first, last,
+                      CASE WHEN due IS NULL THEN NULL ELSE 'first' END, CASE WHEN due IS NULL THEN NULL ELSE first END,
+                      due, language, sentiment, flags::jsonb
+               FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bool[], $5::text[], $6::smallint[], $7::text[],
+                           $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::real[],
+                           $13::text[]) WITH ORDINALITY
+                    AS n(platform, author_id, thread_root, is_direct, state, priority, reasons, first, last, due,
                          language, sentiment, flags, ord)
                ORDER BY ord
                RETURNING id""",
@@ -310,12 +331,16 @@ class Ingest:
             state = r["state"]
             prio = min(r["priority"], t["priority"])
             due = None
-            if state in (State.AWAITING_CUSTOMER.value, State.RESOLVED.value):
-                started = min(t["last"], now)
+            if state in (State.AWAITING_CUSTOMER.value, State.RESOLVED.value) and t["clean_last"] is not None:
+                started = min(t["clean_last"], now)
                 due = started + self.sla_target(prio, r["platform"], "next")
                 kind = "conversation.reopened" if state == State.RESOLVED.value else "conversation.customer_replied"
                 evs.append(events.NewEvent(kind, r["id"], state_before=state, state_after=State.NEW.value))
                 state = State.NEW.value
+            if t["abusive"] and state in CONDUCT_FROM:
+                evs.append(events.NewEvent("conversation.flagged_conduct", r["id"], state_before=state,
+                                           state_after=State.FLAGGED_CONDUCT.value))
+                state = State.FLAGGED_CONDUCT.value
             upd_ids.append(r["id"])
             states.append(state)
             prios.append(prio)

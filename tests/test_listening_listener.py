@@ -35,11 +35,11 @@ def test_not_about_us_is_none_and_own_posts_are_not_queued():
     assert ours.match.ours and not ours.queued and ours.enrichment is None
 
 
-def test_flagger_gets_text_and_language_and_its_flags_feed_triage():
+def test_flagger_gets_the_post_and_language_and_its_flags_feed_triage():
     calls = []
 
-    def flagger(text, language):
-        calls.append((text, language))
+    def flagger(p, language):
+        calls.append((p.text, language))
         return [{"check": "personal_data", "detail": {"kind": "phone"}}]
 
     text = "@acme please call me back on 0151 2345678, my order is missing"

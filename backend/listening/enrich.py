@@ -20,8 +20,9 @@ from .rules import Rules, load_rules
 from .text import lower, strip_accents
 from .triage import triage, urgent_words
 
-# (text, language) -> flags like {"check": "personal_data", "detail": {...}}
-Flagger = Callable[[str, "str | None"], list[dict[str, Any]]]
+# (post, language) -> flags like {"check": "personal_data", "detail": {...}}; the post
+# tells whether it was public or direct, which decides what counts as a leak.
+Flagger = Callable[[InboundPost, "str | None"], list[dict[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,7 @@ def _enrich(rules: Rules, post: InboundPost, match: Match, lowered: str,
     language = lang.detect(tokens, lowered, rules.listening.languages, post.language)
     lex = rules.triage.lexicons.get(language) if language else None
     polarity = senti.polarity(lex, tokens, lowered.count("!")) if lex is not None else None
-    flags = tuple(flagger(post.text, language)) if flagger is not None else ()
+    flags = tuple(flagger(post, language)) if flagger is not None else ()
     followers = post.author.followers
     result = triage(rules.triage, sentiment=polarity, followers=followers, how=match.how,
                     urgent=urgent_words(rules.triage, folded), flags=flags)

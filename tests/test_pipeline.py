@@ -1,0 +1,98 @@
+"""Listening and the inbound checks, wired into ingest, on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from backend.ingest import Ingest
+from backend.model import Author, InboundPost
+from backend.pipeline import load_rulebook, make_processor
+from backend.rules_watch import RulesWatcher
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def rulebook():
+    return load_rulebook(ROOT / "rules")
+
+
+def ingest_with(rulebook, clock) -> Ingest:
+    return Ingest(make_processor(rulebook), lambda p, plat, kind: timedelta(minutes=30), clock)
+
+
+def post(clock, pid, text, author="jo", **kw) -> InboundPost:
+    return InboundPost("mastodon", pid, Author(f"id-{author}", author, author.title(), 120), text, clock.now(), **kw)
+
+
+async def test_posts_not_about_us_are_dropped_and_ours_never_queued(db, clock, rulebook):
+    ingest = ingest_with(rulebook, clock)
+    result = await ingest.store(db, [
+        post(clock, "1", "Road Runner vs the ACME anvil, classic"),     # exclusion phrase
+        post(clock, "2", "acmecorp is hiring"),                          # not word-bounded
+        post(clock, "3", "@acme my order never arrived"),
+        post(clock, "4", "Sorry to hear that, Jo! Could you DM us?", author="acme", in_reply_to="3"),
+    ])
+    assert result.dropped == 2
+    assert await db.fetchval("SELECT count(*) FROM conversations") == 1
+    ours = await db.fetchrow("SELECT is_ours, conversation_id FROM mentions WHERE post_id = '4'")
+    assert ours["is_ours"] is True
+    assert ours["conversation_id"] == await db.fetchval("SELECT id FROM conversations")
+
+
+async def test_priority_and_reasons_are_recorded(db, clock, rulebook):
+    ingest = ingest_with(rulebook, clock)
+    angry = InboundPost("mastodon", "9", Author("id-big", "bigvoice", "Big Voice", 250_000),
+                        "@acme outage AGAIN, this is a disgrace. I want a refund or I call my lawyer", clock.now())
+    await ingest.store(db, [angry])
+    conv = await db.fetchrow("SELECT priority, priority_reasons FROM conversations")
+    assert conv["priority"] == 1
+    assert any("refund" in r or "lawyer" in r or "outage" in r for r in conv["priority_reasons"])
+
+
+async def test_abusive_post_goes_to_flagged_conduct_without_sla_pressure(db, clock, rulebook):
+    ingest = ingest_with(rulebook, clock)
+    await ingest.store(db, [post(clock, "1", "@acme you fucking idiots, go to hell")])
+    conv = await db.fetchrow("SELECT state, sla_due_at, flags FROM conversations")
+    assert conv["state"] == "flagged_conduct"
+    assert conv["sla_due_at"] is None
+    assert [f["check"] for f in conv["flags"]] == ["abusive"]
+
+
+async def test_ordinary_angry_complaint_is_not_abuse(db, clock, rulebook):
+    ingest = ingest_with(rulebook, clock)
+    await ingest.store(db, [post(clock, "1", "@acme Scheißservice, seit zwei Wochen keine Lieferung!")])
+    conv = await db.fetchrow("SELECT state, sla_due_at FROM conversations")
+    assert conv["state"] == "new" and conv["sla_due_at"] is not None
+
+
+async def test_personal_data_in_public_is_flagged_for_a_dm(db, clock, rulebook):
+    ingest = ingest_with(rulebook, clock)
+    await ingest.store(db, [post(clock, "1", "@acme refund to DE89 3704 0044 0532 0130 00 please")])
+    flags = await db.fetchval("SELECT flags FROM mentions")
+    assert flags[0]["check"] == "personal_data"
+    assert flags[0]["detail"]["suggest"] == "move_to_dm"
+
+
+async def test_broken_rules_edit_keeps_the_previous_rules_and_says_so(pool, tmp_path, rulebook):
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    applied = []
+    watcher = RulesWatcher(rules, pool, applied.append)
+    assert await watcher.check() is None                       # nothing changed yet
+
+    (rules / "listening.yaml").write_text((rules / "listening.yaml").read_text() + "\nbroken: [\n")
+    assert await watcher.check() is False
+    assert applied == []
+    event = await pool.fetchrow("SELECT kind, data FROM events ORDER BY id DESC LIMIT 1")
+    assert event["kind"] == "rules.invalid"
+    assert "listening.yaml" in event["data"]["errors"][0]
+
+    shutil.copy(ROOT / "rules" / "listening.yaml", rules / "listening.yaml")
+    assert await watcher.check() is True
+    assert len(applied) == 1
+    assert await pool.fetchval("SELECT kind FROM events ORDER BY id DESC LIMIT 1") == "rules.reloaded"
