@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def rules_dir(tmp_path):
-    for name in ("tone.yaml", "privacy.yaml", "conduct.yaml"):
+    for name in ("tone.yaml", "privacy.yaml", "conduct.yaml", "conduct_de_model.json"):
         shutil.copy(ROOT / "rules" / name, tmp_path / name)
     return tmp_path
 
