@@ -292,20 +292,22 @@ def _abuse_models(r: _Reader, abusive: Any) -> dict[str, tuple[AbuseModel, str, 
             continue
         r.unknown_keys(entry, {"file", "severity", "threshold"}, where)
         name = r.text(entry, "file", f"{where}.file")
+        ok = bool(name)
         severity = r.get(entry, "severity", str, "medium", path=f"{where}.severity")
         if severity not in SEVERITIES:
             r.fail(f"{where}.severity", f"must be one of {', '.join(SEVERITIES)}, got {severity!r}")
-            continue
+            ok = False
         threshold = None
         if "threshold" in entry:
             threshold = r.get(entry, "threshold", float, path=f"{where}.threshold")
             if threshold is None:
-                continue
-            if not 0 < threshold < 1:
+                ok = False
+            elif not 0 < threshold < 1:
                 r.fail(f"{where}.threshold", f"must be between 0 and 1 (exclusive), got {threshold:g}")
-                continue
+                ok = False
         if not name:
             continue
+        # Load the file even when a setting is wrong, so all mistakes show at once.
         try:
             model = load_abuse_model(Path(r.doc.path).parent / name)
         except ValueError as exc:
@@ -313,6 +315,8 @@ def _abuse_models(r: _Reader, abusive: Any) -> dict[str, tuple[AbuseModel, str, 
             continue
         if model.language != lang:
             r.fail(f"{where}.file", f"{name} is a model for {model.language!r}, not {lang!r}")
+            continue
+        if not ok:
             continue
         models[lang] = (model, severity, model.threshold if threshold is None else threshold)
     return models
