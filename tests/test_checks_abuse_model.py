@@ -74,3 +74,12 @@ def test_bad_model_files_say_what_is_wrong(tmp_path, content, reason):
     with pytest.raises(ValueError, match=reason) as caught:
         load_abuse_model(path)
     assert str(path) in str(caught.value)
+
+
+def test_fast_score_matches_the_feature_definition_the_model_was_trained_on():
+    model = load_abuse_model(ROOT / "rules" / "conduct_de_model.json")
+    for text in ("@acme Ihr seid erbärmliche Gestalten, erbärmlich!", "Danke, alles angekommen 😊",
+                 "Die Lieferung kam zu spät, die Verpackung war kaputt", "Gestalten Gestalten"):
+        for _ in range(2):   # second time from the per-word memory
+            z = model.bias + sum(model.weights.get(f, 0.0) for f in features(text, model.ignored))
+            assert model.score(text) == pytest.approx(1 / (1 + math.exp(-z)), rel=1e-9)

@@ -104,6 +104,7 @@ class AbuseModel:
     # The weights split by kind, without their "w:"/"b:"/"c:" prefixes, so
     # scoring looks features up without building prefixed strings.
     _by_kind: dict[str, dict[str, float]] = field(init=False, repr=False, compare=False)
+    _piece_memo: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_kind: dict[str, dict[str, float]] = {"w": {}, "b": {}, "c": {}}
@@ -112,19 +113,36 @@ class AbuseModel:
             if kind in by_kind:
                 by_kind[kind][key] = weight
         object.__setattr__(self, "_by_kind", by_kind)
+        object.__setattr__(self, "_piece_memo", {})
 
     def score(self, text: str) -> float:
         """Probability-like score in [0, 1] that the post is abusive."""
         ws = words(text, self.ignored)
         unique = set(ws)
-        get_w, get_b, get_c = (self._by_kind[k].get for k in "wbc")
+        get_w, get_b = self._by_kind["w"].get, self._by_kind["b"].get
         z = self.bias
         z += sum(get_w(w, 0.0) for w in unique)
-        z += sum(get_c(p, 0.0) for p in _pieces(unique))
+        pieces: set[str] = set()
+        for w in unique:
+            pieces.update(self._known_pieces(w))
+        z += sum(map(self._by_kind["c"].__getitem__, pieces))
         z += sum(get_b(pair, 0.0) for pair in {a + " " + b for a, b in zip(ws, ws[1:])})
         # Clamp so a freak post cannot overflow exp().
         z = max(-60.0, min(60.0, z))
         return 1.0 / (1.0 + math.exp(-z))
+
+    def _known_pieces(self, word: str) -> tuple[str, ...]:
+        """The word's pieces that have a weight, remembered per word: the
+        same words recur from post to post. The memory is emptied when
+        full, so a flood of new words cannot grow it without bound."""
+        known = self._piece_memo.get(word)
+        if known is None:
+            if len(self._piece_memo) >= 50_000:
+                self._piece_memo.clear()
+            weights = self._by_kind["c"]
+            known = tuple(p for p in _pieces((word,)) if p in weights)
+            self._piece_memo[word] = known
+        return known
 
     def strongest_words(self, text: str, limit: int = 3) -> list[tuple[str, int, int, float]]:
         """The words that pushed the score up most (a word's own weight plus
