@@ -216,6 +216,42 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return asyncio.run(_demo(cfg, admin_url, embedded))
 
 
+# -- rules -------------------------------------------------------------------------------
+
+def validate_rules(rules_dir: Path) -> list[str]:
+    """Every problem in every rules file, as file:line: key: reason."""
+    from .pipeline import load_rulebook
+    from .sla import load_policy
+
+    problems: list[str] = []
+    for load in (load_rulebook, lambda d: load_policy(Path(d) / "sla.yaml")):
+        try:
+            load(rules_dir)
+        except FileErrors as exc:
+            problems += [str(e) for e in exc.errors]
+        except FileError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from .checks.commands import run_bio, run_explain
+
+    cfg = _load(args)
+    rules_dir = Path(args.rules_dir) if args.rules_dir else cfg.rules_dir
+    if args.rules_command == "check":
+        problems = validate_rules(rules_dir)
+        for problem in problems:
+            print(problem)
+        if not problems:
+            files = sorted(p.name for p in rules_dir.glob("*.yaml"))
+            print(f"ok: {len(files)} rules files in {rules_dir} are valid ({', '.join(files)})")
+        return 1 if problems else 0
+    if args.rules_command == "explain":
+        return run_explain(rules_dir, sys.stdin, sys.stdout)
+    return run_bio(rules_dir, sys.stdout)
+
+
 # -- parser ------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -265,6 +301,23 @@ def build_parser() -> argparse.ArgumentParser:
     rv = op_sub.add_parser("revoke", help="revoke an operator's token", description="Revoke an operator's token.")
     rv.add_argument("name")
     rv.set_defaults(func=cmd_operators)
+
+    p = sub.add_parser("rules", help="check, explain and print what rules/ says",
+                       description="Work with the rules a care team edits (rules/*.yaml).")
+    p.add_argument("--rules-dir", metavar="DIR", help="rules folder (default: rules.dir from config)")
+    rules_sub = p.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
+    c = rules_sub.add_parser("check", help="validate every rules file",
+                             description="Validate every rules file; print file:line: key: reason per problem.")
+    c.set_defaults(func=cmd_rules)
+    e = rules_sub.add_parser("explain", help="flags and advisories for JSON lines on standard input",
+                             description='Read JSON lines {"text": ..., "channel": "public"|"dm", '
+                                         '"direction": "inbound"|"outbound"} on standard input; print the '
+                                         'flags and advisories the backend would give, one JSON line each.')
+    e.set_defaults(func=cmd_rules)
+    b = rules_sub.add_parser("bio", help="the house-rules statement fitted to each platform's bio",
+                             description="Print the house-rules statement from rules/conduct.yaml, fitted to "
+                                         "each platform's profile bio length.")
+    b.set_defaults(func=cmd_rules)
     return parser
 
 
