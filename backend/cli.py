@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -42,7 +43,8 @@ def _load(args: argparse.Namespace, *extra: Path) -> Config:
 
 def _stop_on_signals(stop: Callable[[], Any]) -> None:
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP too: a closed terminal or dropped SSH session must not leave the embedded PostgreSQL behind.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop)
 
@@ -193,12 +195,38 @@ async def _demo(cfg: Config, admin_url: str, embedded: Any) -> int:
     await site.start()
     port = runner.addresses[0][1]
     app = ShiftdeskApp(BackendClient(f"http://127.0.0.1:{port}", token))
-    _stop_on_signals(app.exit)
+    main = asyncio.current_task()
+
+    def stop() -> None:
+        app.exit()
+        # With its terminal gone (SIGHUP) the console can hang for good while
+        # shutting down its output thread; a watchdog thread then stops the
+        # database and ends the process, so nothing is left behind.
+        threading.Thread(target=_last_resort, args=(embedded,), daemon=True).start()
+        asyncio.get_running_loop().call_later(2.0, main.cancel)  # type: ignore[union-attr]
+
+    _stop_on_signals(stop)
     try:
         await app.run_async()
+    except asyncio.CancelledError:
+        pass
     finally:
         await runner.cleanup()
     return app.return_code or 0
+
+
+_demo_finished = threading.Event()
+LAST_RESORT_SECONDS = 4.0
+
+
+def _last_resort(embedded: Any) -> None:
+    if _demo_finished.wait(LAST_RESORT_SECONDS):
+        return
+    logging.getLogger("shiftdesk").warning("the console did not stop in time; stopping the database and exiting")
+    if embedded is not None:
+        with contextlib.suppress(Exception):
+            embedded.stop()
+    os._exit(129)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -212,8 +240,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # The terminal belongs to the console: backend logs go to a file.
     logging.basicConfig(filename=log_dir / "demo.log", level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    with database_server(cfg) as (admin_url, embedded):
-        return asyncio.run(_demo(cfg, admin_url, embedded))
+    try:
+        with database_server(cfg) as (admin_url, embedded):
+            return run(_demo(cfg, admin_url, embedded))
+    finally:
+        _demo_finished.set()
 
 
 # -- rules -------------------------------------------------------------------------------
