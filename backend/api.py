@@ -8,6 +8,7 @@ from aiohttp import WSMsgType, web
 
 from . import events, queue
 from .app import SERVICES, ApiError, Services, operator_of, read_json
+from .webhook_api import ingest_webhook
 
 
 def services(request: web.Request) -> Services:
@@ -191,6 +192,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/api/conversations/{id}/reply", reply)
     r.add_get("/api/events", events_page)
     r.add_get("/api/stream", stream)
+    r.add_post("/ingest/{source}", ingest_webhook)   # signed by the source, not an operator token
 
 
 def route_table(app: web.Application) -> list[tuple[str, str]]:
