@@ -83,6 +83,7 @@ async def drive(url: str, source: str, secret: str, scenario: str, rate: float, 
                 await asyncio.sleep(max(0.0, min(TICK_SECONDS, (report.sent + 1) / rate - (monotonic() - start))))
                 continue
             posts = list(sim.posts(min(owed, batch_max)))
+            report.sent += len(posts)
             await _send(session, endpoint, secret, [webhook_post(p) for p in posts], clock, report)
     report.elapsed = monotonic() - start
     return report
@@ -94,7 +95,6 @@ async def _send(session: aiohttp.ClientSession, endpoint: str, secret: str, post
     stamp = str(int(clock.now().timestamp()))
     headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: stamp,
                SIGNATURE_HEADER: sign(secret, stamp, body)}
-    report.sent += len(posts)
     report.requests += 1
     try:
         async with session.post(endpoint, data=body, headers=headers) as resp:
@@ -110,6 +110,12 @@ async def _send(session: aiohttp.ClientSession, endpoint: str, secret: str, post
         report.stored += int(answer.get("stored", 0))
         report.duplicates += int(answer.get("duplicates", 0))
         report.dropped += int(answer.get("dropped", 0))
+        return
+    if status == 413 and len(posts) > 1:
+        # The backend caps request size: send the batch again in halves.
+        half = len(posts) // 2
+        await _send(session, endpoint, secret, posts[:half], clock, report)
+        await _send(session, endpoint, secret, posts[half:], clock, report)
         return
     report.refused += len(posts)
     error = f"{status or 'no answer'}: {answer.get('error', '') if isinstance(answer, dict) else answer}"
