@@ -19,6 +19,15 @@ from .yamlfile import FileError, FileErrors
 DEMO_CONFIG = REPO_ROOT / "config" / "demo.yaml"
 
 
+def run(main: Awaitable[Any]) -> Any:
+    """Run the backend's event loop: uvloop where available (about twice the requests per core)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
 class CliError(Exception):
     """Stops the command with a one-line message and exit status 2."""
 
@@ -71,7 +80,7 @@ async def _serve(cfg: Config, url: str) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     cfg = _load(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(_with_database(cfg, lambda url: _serve(cfg, url)))
+    run(_with_database(cfg, lambda url: _serve(cfg, url)))
     return 0
 
 
