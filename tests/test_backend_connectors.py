@@ -71,10 +71,15 @@ async def stored(backend, name: str, n: int) -> None:
 
 
 async def next_event(sub, kind: str) -> dict:
+    seen = []
     while True:
-        event = await asyncio.wait_for(sub.queue.get(), 10)
-        if event and event["kind"] == kind:
-            return event
+        try:
+            event = await asyncio.wait_for(sub.queue.get(), 10)
+        except asyncio.TimeoutError:
+            raise AssertionError(f"no {kind} event; saw {seen}") from None
+        if event and event.get("type") == "event" and event["event"]["kind"] == kind:
+            return event["event"]
+        seen.append(event["event"]["kind"] if event and event.get("type") == "event" else event)
 
 
 async def test_mastodon_mentions_are_stored_with_their_cursor_and_a_restart_neither_loses_nor_repeats(
@@ -142,8 +147,8 @@ async def test_reply_is_published_to_mastodon_and_the_customers_answer_joins_the
             async with s.post(f"{backend.url}/api/conversations/{conv}/claim") as r:
                 assert r.status == 200
             async with s.post(f"{backend.url}/api/conversations/{conv}/reply",
-                              json={"text": "Sorry, Jo. Which order number?"}) as r:
-                assert r.status == 201
+                              json={"text": "Hi jo_k, sorry about that. Which order number is it?"}) as r:
+                assert r.status == 201, await r.text()
         published = await next_event(sub, "message.published")
         key = await svc.pool.fetchval("SELECT idempotency_key FROM outbox")
         sent = mastodon.published[-1]
