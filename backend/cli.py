@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -283,6 +284,36 @@ def cmd_rules(args: argparse.Namespace) -> int:
     return run_bio(rules_dir, sys.stdout)
 
 
+# -- simulate ----------------------------------------------------------------------------
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .simulate import drive
+    from .simulator import SCENARIOS
+
+    cfg = _load(args)
+    if args.scenario not in SCENARIOS:
+        raise CliError(f"unknown scenario {args.scenario!r}; choose one of: {', '.join(SCENARIOS)}")
+    rate = args.rate if args.rate is not None else SCENARIOS[args.scenario].rate
+    if rate <= 0 or args.duration <= 0:
+        raise CliError("--rate and --duration must be more than 0")
+    var = cfg.webhook.sources.get(args.source)
+    if var is None:
+        known = ", ".join(cfg.webhook.sources) or "none"
+        raise CliError(f"webhook source {args.source!r} is not in webhook.sources of the config (known: {known})")
+    secret = os.environ.get(var, "").strip()
+    if not secret:
+        raise CliError(f"environment variable {var} is not set (it holds the secret of webhook source "
+                       f"{args.source!r}; the backend needs the same value)")
+    url = args.url or cfg.tui.backend_url
+    seed = args.seed if args.seed is not None else int(time.time())
+    print(f"sending scenario {args.scenario} to {url}/ingest/{args.source} (seed {seed}) ...", flush=True)
+    report = asyncio.run(drive(url, args.source, secret, args.scenario, rate, args.duration, seed=seed,
+                               batch_max=args.batch, brand_handle=cfg.brand.handle, brand_name=cfg.brand.name))
+    for line in report.lines():
+        print(line)
+    return 0 if report.accepted == report.sent else 1
+
+
 # -- parser ------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -349,6 +380,20 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Print the house-rules statement from rules/conduct.yaml, fitted to "
                                          "each platform's profile bio length.")
     b.set_defaults(func=cmd_rules)
+    p = sub.add_parser("simulate", help="drive simulated mentions into a running backend through its webhook",
+                       description="Send a scenario's mentions (seeded, English and German, follow-ups in "
+                                   "threads) to POST /ingest/SOURCE of a running backend, signed with the "
+                                   "secret in the environment variable webhook.sources.SOURCE names. Prints "
+                                   "what was sent and what the backend accepted; exits 1 if any was refused.")
+    p.add_argument("--scenario", default="calm", help="calm or crisis (default: calm)")
+    p.add_argument("--rate", type=float, help="mentions per second (default: the scenario's own rate)")
+    p.add_argument("--duration", type=float, default=10.0, help="seconds to keep sending (default: 10)")
+    p.add_argument("--url", help="backend URL (default: tui.backend_url)")
+    p.add_argument("--source", default="simulator", help="webhook source name (default: simulator)")
+    p.add_argument("--seed", type=int, help="seed of the simulated customers (default: the current time; "
+                                            "printed, so a run can be repeated)")
+    p.add_argument("--batch", type=int, default=500, help="most mentions per request (default: 500)")
+    p.set_defaults(func=cmd_simulate)
     return parser
 
 
