@@ -20,7 +20,7 @@ from .clock import Clock
 from .config import Config
 from .db.pool import create_pool
 from .fanout import EventHub
-from .ingest import Ingest, Processor, accept_all
+from .ingest import Ingest, Processor, accept_all, fixed_deadlines, policy_deadlines
 from .pipeline import Rulebook, load_rulebook, make_processor
 from .rules_watch import RulesWatcher
 from .lifecycle import NotAllowed
@@ -73,6 +73,7 @@ class Services:
         self.processor = make_processor(rulebook)
         if self.ingest is not None:
             self.ingest.process = self.processor
+            self.ingest.deadlines = policy_deadlines(rulebook.sla)
 
 
 SERVICES = web.AppKey("services", Services)
@@ -246,11 +247,10 @@ def init_app(config: Config, db_url: str, *, clock: Clock | None = None,
     own = {connector.platform: connector for _, connector in connectors.values()}
     svc = Services(config, db_url, clock, {"simulator": simulated, **own, **(publishers or {})},
                    simulated=simulated, connectors=connectors, env=env)
-    svc.ingest = Ingest(accept_all, _fixed_target(config), clock)
+    svc.ingest = Ingest(accept_all, fixed_deadlines(timedelta(hours=1)), clock)
+    svc.use_rulebook(rulebook or load_rulebook(config.rules_dir))
     if processor is not None:
         svc.processor = svc.ingest.process = processor
-    else:
-        svc.use_rulebook(rulebook or load_rulebook(config.rules_dir))
     svc.actions = Actions(clock, timedelta(seconds=config.claims.lease_seconds),
                           checks=lambda: svc.rulebook.checks if svc.rulebook else None,
                           templates=lambda: list(svc.rulebook.templates) if svc.rulebook else [])
@@ -278,8 +278,3 @@ def init_app(config: Config, db_url: str, *, clock: Clock | None = None,
         app.cleanup_ctx.append(_background)
     setup_routes(app)
     return app
-
-
-def _fixed_target(config: Config) -> Callable[[int, str, str], timedelta]:
-    target = timedelta(minutes=config.sla.first_response_minutes)
-    return lambda priority, platform, kind: target

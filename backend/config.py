@@ -53,11 +53,6 @@ class RulesConfig:
 
 
 @dataclass(frozen=True)
-class SlaConfig:
-    first_response_minutes: int = 60
-
-
-@dataclass(frozen=True)
 class ClaimsConfig:
     lease_seconds: int = 300         # a claim lapses this long after the last heartbeat
     reap_interval_seconds: float = 5.0
@@ -138,7 +133,6 @@ class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     rules: RulesConfig = field(default_factory=RulesConfig)
-    sla: SlaConfig = field(default_factory=SlaConfig)
     claims: ClaimsConfig = field(default_factory=ClaimsConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
@@ -204,8 +198,6 @@ def _check_values(cfg: Config, origins: Mapping[str, Any]) -> None:
         errors.append(bad("server.port", f"must be between 1 and 65535, got {cfg.server.port}"))
     if cfg.database.pool_min < 1 or cfg.database.pool_max < cfg.database.pool_min:
         errors.append(bad("database.pool_max", "pool sizes need 1 <= pool_min <= pool_max"))
-    if cfg.sla.first_response_minutes <= 0:
-        errors.append(bad("sla.first_response_minutes", "must be more than 0"))
     if cfg.claims.lease_seconds < 10:
         errors.append(bad("claims.lease_seconds", "must be at least 10 seconds"))
     if cfg.simulator.rate < 0:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import asyncpg
 
@@ -19,6 +19,9 @@ from . import events
 from .clock import Clock
 from .lifecycle import State
 from .model import InboundPost
+
+if TYPE_CHECKING:
+    from .sla import SlaPolicy
 
 # States an abusive post moves into flagged_conduct (DM and closed ones stay as they are).
 CONDUCT_FROM = {State.NEW.value, State.CLAIMED.value, State.AWAITING_CUSTOMER.value, State.RESOLVED.value}
@@ -59,7 +62,26 @@ class BatchResult:
     conversation_ids: list[int] = field(default_factory=list)
 
 
-SlaTarget = Callable[[int, str, str], timedelta]   # (priority, platform, kind "first"|"next") -> target
+# (priority 1-4, platform, when the clock starts, "first"|"next") -> (warn at, due at)
+Deadlines = Callable[[int, str, datetime, str], tuple[datetime | None, datetime]]
+
+
+def fixed_deadlines(first: timedelta, next: timedelta | None = None, warn_fraction: float = 0.75) -> Deadlines:
+    """The same targets for every priority and platform, around the clock (tests, benchmarks)."""
+    def deadlines(priority: int, platform: str, started: datetime, kind: str) -> tuple[datetime | None, datetime]:
+        target = first if kind == "first" or next is None else next
+        return started + target * warn_fraction, started + target
+    return deadlines
+
+
+def policy_deadlines(policy: "SlaPolicy") -> Deadlines:
+    """Targets from rules/sla.yaml: per priority and platform, in business hours where set."""
+    from .sla import deadline
+
+    def deadlines(priority: int, platform: str, started: datetime, kind: str) -> tuple[datetime | None, datetime]:
+        d = deadline(policy, f"P{priority}", platform, started, kind)  # type: ignore[arg-type]
+        return d.warn_at, d.due_at
+    return deadlines
 
 
 @dataclass
@@ -67,7 +89,7 @@ class Ingest:
     """Turns posts into stored mentions and conversations."""
 
     process: Processor
-    sla_target: SlaTarget
+    deadlines: Deadlines
     clock: Clock
 
     async def store(self, conn: asyncpg.Connection, posts: Sequence[InboundPost],
@@ -274,13 +296,14 @@ class Ingest:
             return []
         cols: dict[str, list[Any]] = {k: [] for k in (
             "platform", "author_id", "thread_root", "is_direct", "state", "priority", "reasons", "first", "last",
-            "due", "language", "sentiment", "flags")}
+            "warn", "due", "language", "sentiment", "flags")}
         for nc in new:
             post = nc["p"].post
             started = min(post.created_at, now)   # the customer has waited since they posted
             # Abuse carries no SLA pressure: the clock runs only for what else they wrote.
             clean = nc["clean_first"]
-            due = min(clean, now) + self.sla_target(nc["priority"], post.platform, "first") if clean else None
+            warn, due = self.deadlines(nc["priority"], post.platform, min(clean, now), "first") if clean \
+                else (None, None)
             cols["platform"].append(post.platform)
             cols["author_id"].append(nc["author_id"])
             cols["thread_root"].append(post.thread_root or post.post_id)
@@ -290,23 +313,24 @@ class Ingest:
             cols["reasons"].append(json.dumps(nc["reasons"]))
             cols["first"].append(started)
             cols["last"].append(nc["last"])
+            cols["warn"].append(warn)
             cols["due"].append(due)
             cols["language"].append(nc["p"].language)
             cols["sentiment"].append(nc["p"].sentiment)
             cols["flags"].append(json.dumps(nc["flags"]))
         rows = await conn.fetch(
             """INSERT INTO conversations (platform, author_id, thread_root, is_direct, state, priority,
-                   priority_reasons, first_inbound_at, last_inbound_at, sla_kind, sla_started_at, sla_due_at,
-                   language, sentiment, flags)
+                   priority_reasons, first_inbound_at, last_inbound_at, sla_kind, sla_started_at, sla_warn_at,
+                   sla_due_at, language, sentiment, flags)
                SELECT platform, author_id, thread_root, is_direct, state, priority,
                       ARRAY(SELECT jsonb_array_elements_text(reasons::jsonb)), first, last,
                       CASE WHEN due IS NULL THEN NULL ELSE 'first' END, CASE WHEN due IS NULL THEN NULL ELSE first END,
-                      due, language, sentiment, flags::jsonb
+                      warn, due, language, sentiment, flags::jsonb
                FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bool[], $5::text[], $6::smallint[], $7::text[],
-                           $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::real[],
-                           $13::text[]) WITH ORDINALITY
-                    AS n(platform, author_id, thread_root, is_direct, state, priority, reasons, first, last, due,
-                         language, sentiment, flags, ord)
+                           $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[], $12::text[],
+                           $13::real[], $14::text[]) WITH ORDINALITY
+                    AS n(platform, author_id, thread_root, is_direct, state, priority, reasons, first, last, warn,
+                         due, language, sentiment, flags, ord)
                ORDER BY ord
                RETURNING id""",
             *cols.values(),
@@ -322,20 +346,27 @@ class Ingest:
             return []
         ids = list(touched)
         rows = await conn.fetch(
-            "SELECT id, state, priority, platform, claimed_by FROM conversations WHERE id = ANY($1::bigint[]) FOR UPDATE",
+            """SELECT id, state, priority, platform, claimed_by, sla_kind, sla_started_at, sla_due_at
+               FROM conversations WHERE id = ANY($1::bigint[]) FOR UPDATE""",
             ids,
         )
-        upd_ids, states, prios, reasons, lasts, dues, flags, evs = [], [], [], [], [], [], [], []
+        upd_ids, states, prios, reasons, lasts, warns, dues, starts, kinds, flags, evs = ([] for _ in range(11))
         for r in rows:
             t = touched[r["id"]]
             state = r["state"]
             prio = min(r["priority"], t["priority"])
-            due = None
+            warn = due = None
+            started, kind = r["sla_started_at"], r["sla_kind"]
+            if prio < r["priority"] and r["sla_due_at"] is not None and started is not None:
+                # More urgent now: a running clock tightens to the new priority's target.
+                warn, due = self.deadlines(prio, r["platform"], started, kind or "first")
+                if due >= r["sla_due_at"]:
+                    warn = due = None
             if state in (State.AWAITING_CUSTOMER.value, State.RESOLVED.value) and t["clean_last"] is not None:
-                started = min(t["clean_last"], now)
-                due = started + self.sla_target(prio, r["platform"], "next")
-                kind = "conversation.reopened" if state == State.RESOLVED.value else "conversation.customer_replied"
-                evs.append(events.NewEvent(kind, r["id"], state_before=state, state_after=State.NEW.value))
+                started, kind = min(t["clean_last"], now), "next"
+                warn, due = self.deadlines(prio, r["platform"], started, "next")
+                what = "conversation.reopened" if state == State.RESOLVED.value else "conversation.customer_replied"
+                evs.append(events.NewEvent(what, r["id"], state_before=state, state_after=State.NEW.value))
                 state = State.NEW.value
             if t["abusive"] and state in CONDUCT_FROM:
                 evs.append(events.NewEvent("conversation.flagged_conduct", r["id"], state_before=state,
@@ -346,7 +377,10 @@ class Ingest:
             prios.append(prio)
             reasons.append(json.dumps(t["reasons"] if t["priority"] < r["priority"] else None))
             lasts.append(t["last"])
+            warns.append(warn)
             dues.append(due)
+            starts.append(started)
+            kinds.append(kind)
             flags.append(json.dumps(t["flags"]))
         await conn.execute(
             """UPDATE conversations c SET
@@ -355,17 +389,19 @@ class Ingest:
                    priority_reasons = CASE WHEN u.reasons::jsonb = 'null'::jsonb THEN c.priority_reasons
                                            ELSE ARRAY(SELECT jsonb_array_elements_text(u.reasons::jsonb)) END,
                    last_inbound_at = greatest(c.last_inbound_at, u.last),
-                   sla_kind = CASE WHEN u.due IS NULL THEN c.sla_kind ELSE 'next' END,
-                   sla_started_at = CASE WHEN u.due IS NULL THEN c.sla_started_at ELSE u.last END,
+                   sla_kind = CASE WHEN u.due IS NULL THEN c.sla_kind ELSE u.kind END,
+                   sla_started_at = CASE WHEN u.due IS NULL THEN c.sla_started_at ELSE u.started END,
+                   sla_warn_at = CASE WHEN u.due IS NULL THEN c.sla_warn_at ELSE u.warn END,
                    sla_due_at = coalesce(u.due, c.sla_due_at),
                    sla_warned = CASE WHEN u.due IS NULL THEN c.sla_warned ELSE false END,
                    sla_breached = CASE WHEN u.due IS NULL THEN c.sla_breached ELSE false END,
-                   resolved_at = CASE WHEN u.due IS NULL THEN c.resolved_at ELSE NULL END,
+                   resolved_at = CASE WHEN u.state = 'new' AND c.state = 'resolved' THEN NULL ELSE c.resolved_at END,
                    flags = c.flags || u.flags::jsonb,
                    updated_at = now()
                FROM unnest($1::bigint[], $2::text[], $3::smallint[], $4::text[], $5::timestamptz[],
-                           $6::timestamptz[], $7::text[]) AS u(id, state, priority, reasons, last, due, flags)
+                           $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[])
+                    AS u(id, state, priority, reasons, last, warn, due, started, kind, flags)
                WHERE c.id = u.id""",
-            upd_ids, states, prios, reasons, lasts, dues, flags,
+            upd_ids, states, prios, reasons, lasts, warns, dues, starts, kinds, flags,
         )
         return evs

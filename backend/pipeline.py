@@ -1,7 +1,7 @@
 """The rules a backend runs with, and the ingest step built from them.
 
-Listening (match, enrich, triage) and the inbound checks (personal data,
-abuse) load from `rules/` together; a broken file anywhere reports every
+Listening (match, enrich, triage), the inbound checks (personal data,
+abuse), the SLA policy and the saved replies load from `rules/` together; a broken file anywhere reports every
 problem at once, and the backend keeps the set it had.
 """
 
@@ -17,6 +17,7 @@ from .ingest import Processed, Processor
 from .listening import Listener
 from .listening import load_rules as load_listening_rules
 from .model import InboundPost
+from .sla import SlaPolicy, load_policy
 from . import yamlfile
 from .yamlfile import FileError, FileErrors
 
@@ -32,6 +33,7 @@ class Template:
 class Rulebook:
     listener: Listener
     checks: CheckRules
+    sla: SlaPolicy
     saved: tuple[Template, ...] = ()
 
     @property
@@ -86,6 +88,13 @@ def load_rulebook(rules_dir: str | Path) -> Rulebook:
         checks = load_check_rules(Path(rules_dir))
     except FileErrors as exc:
         errors.extend(exc.errors)
+    sla = None
+    try:
+        sla = load_policy(Path(rules_dir) / "sla.yaml")
+    except FileErrors as exc:
+        errors.extend(exc.errors)
+    except FileError as exc:
+        errors.append(exc)
     saved: tuple[Template, ...] = ()
     try:
         saved = load_templates(Path(rules_dir) / "templates.yaml")
@@ -95,14 +104,14 @@ def load_rulebook(rules_dir: str | Path) -> Rulebook:
         errors.append(exc)
     if errors:
         raise FileErrors(errors)
-    assert listening is not None and checks is not None
+    assert listening is not None and checks is not None and sla is not None
     rulebook_checks = checks
 
     def flagger(post: InboundPost, language: str | None) -> list[dict[str, Any]]:
         channel = "dm" if post.is_direct else "public"
         return [f.to_dict() for f in check_inbound(rulebook_checks, post.text, channel=channel, language=language)]
 
-    return Rulebook(Listener(listening, flagger), checks, saved)
+    return Rulebook(Listener(listening, flagger), checks, sla, saved)
 
 
 def is_abusive(flags: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> bool:

@@ -26,7 +26,7 @@ from harness import backend_process, fresh_database, ms, percentile, postgres, t
 
 from backend.clock import Clock
 from backend.db.pool import connect
-from backend.ingest import Ingest, accept_all
+from backend.ingest import Ingest, accept_all, fixed_deadlines
 from backend.model import Author, InboundPost
 from backend import operators
 
@@ -35,7 +35,7 @@ async def seed(db_url: str, conversations: int, operator_count: int) -> list[str
     conn = await connect(db_url)
     try:
         clock = Clock()
-        ingest = Ingest(accept_all, lambda *a: timedelta(hours=1), clock)
+        ingest = Ingest(accept_all, fixed_deadlines(timedelta(hours=1)), clock)
         for start in range(0, conversations, 1000):
             posts = [InboundPost("simulator", f"b{i}", Author(f"a{i}", f"cust{i}", f"Customer {i}", 10),
                                  f"@acme problem {i}", clock.now()) for i in range(start, min(start + 1000, conversations))]

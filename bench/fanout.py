@@ -21,7 +21,7 @@ from harness import backend_process, fresh_database, ms, percentile, postgres, t
 from backend import operators
 from backend.clock import Clock
 from backend.db.pool import connect
-from backend.ingest import Ingest, accept_all
+from backend.ingest import Ingest, accept_all, fixed_deadlines
 from backend.model import Author, InboundPost
 
 
@@ -72,7 +72,7 @@ async def main(args: argparse.Namespace) -> None:
                                                 dones[i])) for i in range(args.clients)]
             await asyncio.wait_for(ready.wait(), 30)
             clock = Clock()
-            ingest = Ingest(accept_all, lambda *a: timedelta(hours=1), clock)
+            ingest = Ingest(accept_all, fixed_deadlines(timedelta(hours=1)), clock)
             committed: dict[int, float] = {}
             for i in range(args.mentions):
                 post = InboundPost("simulator", f"f{i}", Author(f"a{i}", f"c{i}", f"C {i}", 1), f"@acme {i}",

@@ -51,7 +51,7 @@ from backend.clock import Clock  # noqa: E402
 from backend.db.migrate import migrate_url  # noqa: E402
 from backend.db.pool import connect  # noqa: E402
 from backend.db.setup import with_database  # noqa: E402
-from backend.ingest import Ingest  # noqa: E402
+from backend.ingest import Ingest, fixed_deadlines  # noqa: E402
 from backend.model import Author, InboundPost  # noqa: E402
 from backend.pipeline import load_rulebook, make_processor  # noqa: E402
 from backend.simulator import FOLLOW_UPS, LINES, NAMES  # noqa: E402
@@ -129,7 +129,7 @@ RAW_COLUMNS = ["platform", "post_id", "conversation_id", "author_id", "text", "u
 
 async def end_to_end(url: str, n: int, batch: int, seed: int, checkpoints: int) -> tuple[float, list[tuple[int, float]]]:
     rulebook = load_rulebook(ROOT / "rules")
-    ingest = Ingest(make_processor(rulebook), lambda p, pl, k: timedelta(minutes=60), Clock())
+    ingest = Ingest(make_processor(rulebook), fixed_deadlines(timedelta(minutes=60)), Clock())
     conn = await connect(url)
     rss: list[tuple[int, float]] = [(0, rss_mb())]
     try:

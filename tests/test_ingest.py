@@ -7,13 +7,13 @@ from datetime import timedelta
 import pytest
 
 from backend.clock import FrozenClock
-from backend.ingest import Ingest, accept_all
+from backend.ingest import Ingest, accept_all, fixed_deadlines
 from backend.model import Author, InboundPost
 from backend.simulator import Simulator
 
 
 def make_ingest(clock: FrozenClock) -> Ingest:
-    return Ingest(accept_all, lambda prio, platform, kind: timedelta(minutes=60 if kind == "first" else 30), clock)
+    return Ingest(accept_all, fixed_deadlines(timedelta(minutes=60), timedelta(minutes=30)), clock)
 
 
 def post(clock: FrozenClock, pid: str, author: str = "jo", text: str = "@acme help", **kw) -> InboundPost:

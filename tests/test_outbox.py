@@ -8,7 +8,7 @@ import pytest
 
 from backend.actions import Actions
 from backend.connectors.base import PermanentError, RateLimited, TransientError
-from backend.ingest import Ingest, accept_all
+from backend.ingest import Ingest, accept_all, fixed_deadlines
 from backend.model import Author, InboundPost, OutboundMessage, Published
 from backend.operators import add as add_operator
 from backend.outbox import OutboxPublisher
@@ -43,7 +43,7 @@ class FlakyPlatform:
 
 
 async def queued_reply(pool, clock) -> int:
-    ingest = Ingest(accept_all, lambda *a: timedelta(hours=1), clock)
+    ingest = Ingest(accept_all, fixed_deadlines(timedelta(hours=1)), clock)
     post = InboundPost("simulator", "p1", Author("a1", "jo", "Jo", 1), "@acme help", clock.now())
     async with pool.acquire() as conn:
         await ingest.store(conn, [post])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.ingest import Ingest
+from backend.ingest import Ingest, fixed_deadlines
 from backend.model import Author, InboundPost
 from backend.pipeline import load_rulebook, make_processor
 from backend.rules_watch import RulesWatcher
@@ -22,7 +22,7 @@ def rulebook():
 
 
 def ingest_with(rulebook, clock) -> Ingest:
-    return Ingest(make_processor(rulebook), lambda p, plat, kind: timedelta(minutes=30), clock)
+    return Ingest(make_processor(rulebook), fixed_deadlines(timedelta(minutes=30)), clock)
 
 
 def post(clock, pid, text, author="jo", **kw) -> InboundPost:
