@@ -1,7 +1,8 @@
 """Operator actions on conversations: load, ask the lifecycle, write, record the event.
 
 Each action is one transaction: the conversation row is locked, the pure
-rule decides, the change and its event row commit together.
+rule decides, the change and its event row commit together. Anything that
+posts to a platform is queued in the outbox in that same transaction.
 """
 
 from __future__ import annotations
@@ -9,39 +10,79 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 import asyncpg
 
 from . import events, lifecycle
+from .checks import CheckRules, Finding, check_outbound, suggested_conduct_reply
 from .clock import Clock
 from .lifecycle import Actor, ConversationView, Decision, Holder, NotAllowed, Sla, State
 from .operators import Operator
+
+RECENT_REPLIES = 200                 # the team's replies a draft is compared with for canned wording
+RECENT_WINDOW = timedelta(days=7)
+UPSET_SENTIMENT = -0.25              # a customer this negative should hear an apology
+TAG_MAX = 40
 
 
 class NotFound(Exception):
     pass
 
 
+class ContentProblem(Exception):
+    """The text cannot go out as it is: refused (422) or needs the operator's confirmation (409)."""
+
+    def __init__(self, status: int, message: str, findings: list[Finding]):
+        self.status = status
+        self.message = message
+        self.findings = findings
+        super().__init__(message)
+
+
+class BadInput(Exception):
+    """A request the operator should fix (HTTP 400/422)."""
+
+    def __init__(self, message: str, status: int = 422):
+        self.message = message
+        self.status = status
+        super().__init__(message)
+
+
+@dataclass
+class Draft:
+    """Text an operator wants to post, and whether they confirmed it past the advisories."""
+
+    text: str
+    channel: str                    # public | dm
+    purpose: str                    # reply, dm_ack, dm, closing, house_rules
+    confirm: bool = False
+
+
 @dataclass
 class Actions:
     clock: Clock
     lease: timedelta
+    checks: Callable[[], CheckRules | None] = lambda: None
+    templates: Callable[[], list[str]] = lambda: []
 
     @staticmethod
     def actor(op: Operator) -> Actor:
         return Actor(op.id, op.display_name, op.is_lead)
 
+    # -- loading and applying ------------------------------------------------------
+
     async def _load(self, conn: asyncpg.Connection, conversation_id: int) -> tuple[asyncpg.Record, ConversationView]:
         # Lock first, then look up the holder: a join evaluated before waiting
         # for the lock would name the holder from before the wait.
         row = await conn.fetchrow(
-            """SELECT id, state, claimed_by, claim_expires_at, platform, thread_root
+            """SELECT id, state, claimed_by, claim_expires_at, platform, thread_root, is_direct, author_id,
+                      language, sentiment
                FROM conversations WHERE id = $1 FOR UPDATE""",
             conversation_id,
         )
         if row is None:
-            raise NotFound(f"conversation {conversation_id} does not exist")
+            raise NotFound(f"There is no conversation {conversation_id}.")
         holder = None
         if row["claimed_by"]:
             name = await conn.fetchval("SELECT display_name FROM operators WHERE id = $1", row["claimed_by"])
@@ -49,7 +90,8 @@ class Actions:
         return row, ConversationView(State(row["state"]), holder, row["claim_expires_at"])
 
     async def _apply(self, conn: asyncpg.Connection, row: asyncpg.Record, decision: Decision, kind: str,
-                     op: Operator | None, data: dict[str, Any] | None = None) -> dict[str, Any]:
+                     op: Operator | None, data: dict[str, Any] | None = None,
+                     extra_sql: str = "") -> dict[str, Any]:
         now = self.clock.now()
         expires = now + self.lease if decision.holder_id is not None else None
         sla_sql = {
@@ -58,21 +100,29 @@ class Actions:
             Sla.CLEAR: ", sla_due_at = NULL, sla_warn_at = NULL, sla_kind = NULL",
             Sla.START_NEXT: "",
         }[decision.sla]
-        resolved = ", resolved_at = $4" if decision.state == State.RESOLVED else ""
         await conn.execute(
             f"""UPDATE conversations SET state = $2, claimed_by = $3::bigint,
                     claim_expires_at = CASE WHEN $3::bigint IS NULL THEN NULL ELSE $5::timestamptz END,
-                    updated_at = $4 {sla_sql} {resolved}
+                    updated_at = $4 {sla_sql} {extra_sql}
                 WHERE id = $1""",
             row["id"], decision.state.value, decision.holder_id, now, expires,
         )
+        holder_name = None
+        if decision.holder_id is not None:
+            holder_name = await conn.fetchval("SELECT display_name FROM operators WHERE id = $1", decision.holder_id)
         await events.record(conn, events.NewEvent(
             kind, row["id"], op.id if op else None, row["state"], decision.state.value,
-            {**(data or {}), "holder_id": decision.holder_id,
-             **({"holder_name": op.display_name} if op and decision.holder_id == op.id else {})},
+            {**(data or {}), "holder_id": decision.holder_id, "holder_name": holder_name},
         ))
         return {"id": row["id"], "state": decision.state.value, "holder_id": decision.holder_id,
                 "claim_expires_at": expires.isoformat() if expires else None}
+
+    async def _renew(self, conn: asyncpg.Connection, row: asyncpg.Record, op: Operator) -> dict[str, Any]:
+        expires = self.clock.now() + self.lease
+        await conn.execute("UPDATE conversations SET claim_expires_at = $2 WHERE id = $1", row["id"], expires)
+        return {"id": row["id"], "state": row["state"], "holder_id": op.id, "claim_expires_at": expires.isoformat()}
+
+    # -- claims ----------------------------------------------------------------------
 
     async def claim(self, conn: asyncpg.Connection, op: Operator, conversation_id: int) -> dict[str, Any]:
         async with conn.transaction():
@@ -81,11 +131,6 @@ class Actions:
                 return await self._renew(conn, row, op)
             decision = lifecycle.claim(view, self.actor(op), self.clock.now())
             return await self._apply(conn, row, decision, "conversation.claimed", op)
-
-    async def _renew(self, conn: asyncpg.Connection, row: asyncpg.Record, op: Operator) -> dict[str, Any]:
-        expires = self.clock.now() + self.lease
-        await conn.execute("UPDATE conversations SET claim_expires_at = $2 WHERE id = $1", row["id"], expires)
-        return {"id": row["id"], "state": row["state"], "holder_id": op.id, "claim_expires_at": expires.isoformat()}
 
     async def heartbeat(self, conn: asyncpg.Connection, op: Operator, conversation_id: int) -> dict[str, Any]:
         """Renew the lease while the operator works the conversation. No event: it is not news."""
@@ -101,6 +146,27 @@ class Actions:
             row, view = await self._load(conn, conversation_id)
             decision = lifecycle.release(view, self.actor(op), self.clock.now())
             return await self._apply(conn, row, decision, "conversation.released", op)
+
+    async def force_release(self, conn: asyncpg.Connection, op: Operator, conversation_id: int) -> dict[str, Any]:
+        async with conn.transaction():
+            row, view = await self._load(conn, conversation_id)
+            decision = lifecycle.force_release(view, self.actor(op), self.clock.now())
+            previous = view.holder.operator_id if view.holder else None
+            return await self._apply(conn, row, decision, "conversation.force_released", op,
+                                     {"previous_holder_id": previous})
+
+    async def reassign(self, conn: asyncpg.Connection, op: Operator, conversation_id: int,
+                       to_operator_id: int) -> dict[str, Any]:
+        async with conn.transaction():
+            target = await conn.fetchrow(
+                "SELECT id, display_name FROM operators WHERE id = $1 AND revoked_at IS NULL", to_operator_id)
+            if target is None:
+                raise BadInput(f"There is no active operator {to_operator_id}.")
+            row, view = await self._load(conn, conversation_id)
+            decision = lifecycle.reassign(view, self.actor(op), to_operator_id, self.clock.now())
+            previous = view.holder.operator_id if view.holder else None
+            return await self._apply(conn, row, decision, "conversation.reassigned", op,
+                                     {"previous_holder_id": previous, "to": target["display_name"]})
 
     async def claim_next(self, conn: asyncpg.Connection, op: Operator) -> dict[str, Any] | None:
         """Claim the top unclaimed conversation of the queue; concurrent callers skip each other's rows."""
@@ -120,44 +186,218 @@ class Actions:
             decision = lifecycle.claim(view, self.actor(op), self.clock.now())
             return await self._apply(conn, row, decision, "conversation.claimed", op, {"next": True})
 
-    async def reply_publicly(self, conn: asyncpg.Connection, op: Operator, conversation_id: int, text: str,
-                             advisories: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        """Queue a public reply to the customer's latest post; the outbox publishes it."""
-        text = text.strip()
-        if not text:
-            raise NotAllowed("A reply needs some text.", State.NEW, status=422)
-        async with conn.transaction():
-            row, view = await self._load(conn, conversation_id)
-            decision = lifecycle.reply_publicly(view, self.actor(op), self.clock.now())
-            target = await conn.fetchval(
-                """SELECT post_id FROM mentions WHERE conversation_id = $1 AND NOT is_ours AND NOT is_direct
-                   ORDER BY created_at DESC, id DESC LIMIT 1""",
-                conversation_id,
-            )
-            message_id = await self._queue_message(conn, row, op, "public", "reply", text, target, advisories)
-            await conn.execute(
-                "UPDATE conversations SET first_response_at = coalesce(first_response_at, $2) WHERE id = $1",
-                conversation_id, self.clock.now(),
-            )
-            result = await self._apply(conn, row, decision, "message.queued", op,
-                                       {"message_id": message_id, "channel": "public"})
-            return {**result, "message_id": message_id}
+    # -- what we post ---------------------------------------------------------------------
 
-    async def _queue_message(self, conn: asyncpg.Connection, row: asyncpg.Record, op: Operator, channel: str,
-                             purpose: str, text: str, in_reply_to: str | None,
-                             advisories: list[dict[str, Any]] | None) -> int:
+    async def advise(self, conn: asyncpg.Connection | asyncpg.Pool, text: str, channel: str,
+                     conversation_id: int | None = None) -> list[Finding]:
+        """The checks a draft would meet, for the composer as the operator types."""
+        rules = self.checks()
+        if rules is None:
+            return []
+        context = await self._customer_context(conn, conversation_id)
+        return check_outbound(rules, text, channel=channel, recent_replies=await self._recent_replies(conn),
+                              templates=self.templates(), **context)
+
+    async def _customer_context(self, conn: asyncpg.Connection | asyncpg.Pool,
+                                conversation_id: int | None) -> dict[str, Any]:
+        if conversation_id is None:
+            return {}
+        r = await conn.fetchrow(
+            """SELECT c.language, a.display_name, a.handle,
+                      (SELECT m.sentiment FROM mentions m WHERE m.conversation_id = c.id AND NOT m.is_ours
+                        ORDER BY m.created_at DESC LIMIT 1) AS latest_sentiment
+               FROM conversations c JOIN authors a ON a.id = c.author_id WHERE c.id = $1""",
+            conversation_id,
+        )
+        if r is None:
+            return {}
+        name = (r["display_name"] or "").split()[0] if (r["display_name"] or "").strip() else r["handle"]
+        upset = r["latest_sentiment"] is not None and r["latest_sentiment"] <= UPSET_SENTIMENT
+        return {"language": r["language"], "customer_name": name, "customer_upset": upset}
+
+    async def _recent_replies(self, conn: asyncpg.Connection | asyncpg.Pool) -> list[str]:
+        rows = await conn.fetch(
+            "SELECT text FROM messages WHERE created_at > $1 ORDER BY created_at DESC LIMIT $2",
+            self.clock.now() - RECENT_WINDOW, RECENT_REPLIES,
+        )
+        return [r["text"] for r in rows]
+
+    async def _checked(self, conn: asyncpg.Connection, conversation_id: int, draft: Draft) -> list[dict[str, Any]]:
+        """Refuse what must not go out; ask for confirmation past advisories; return what was waived."""
+        text = draft.text.strip()
+        if not text:
+            raise BadInput("There is no text to send.")
+        findings = await self.advise(conn, text, draft.channel, conversation_id)
+        refusals = [f for f in findings if f.kind == "refusal"]
+        if refusals:
+            raise ContentProblem(422, "This cannot be posted publicly: " + "; ".join(f.message for f in refusals),
+                                 refusals)
+        advisories = [f for f in findings if f.kind == "advisory"]
+        if advisories and not draft.confirm:
+            raise ContentProblem(409, "Check the advisories, then send again to send anyway: "
+                                 + "; ".join(f.message for f in advisories), advisories)
+        return [f.to_dict() for f in advisories]
+
+    async def _latest_post(self, conn: asyncpg.Connection, conversation_id: int, direct: bool) -> str | None:
+        return await conn.fetchval(
+            """SELECT post_id FROM mentions WHERE conversation_id = $1 AND NOT is_ours AND is_direct = $2
+               ORDER BY created_at DESC, id DESC LIMIT 1""",
+            conversation_id, direct,
+        )
+
+    async def _queue_message(self, conn: asyncpg.Connection, row: asyncpg.Record, op: Operator, draft: Draft,
+                             in_reply_to: str | None, advisories: list[dict[str, Any]]) -> int:
+        now = self.clock.now()
         message_id = await conn.fetchval(
             """INSERT INTO messages (conversation_id, operator_id, channel, purpose, text, in_reply_to, advisories,
                                      created_at)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id""",
-            row["id"], op.id, channel, purpose, text, in_reply_to, advisories or [], self.clock.now(),
+            row["id"], op.id, draft.channel, draft.purpose, draft.text.strip(), in_reply_to, advisories, now,
         )
         await conn.execute(
-            """INSERT INTO outbox (message_id, idempotency_key, platform, next_attempt_at)
-               VALUES ($1, $2, $3, $4)""",
-            message_id, f"shiftdesk-{message_id}-{uuid.uuid4().hex[:12]}", row["platform"], self.clock.now(),
+            "INSERT INTO outbox (message_id, idempotency_key, platform, next_attempt_at) VALUES ($1, $2, $3, $4)",
+            message_id, f"shiftdesk-{message_id}-{uuid.uuid4().hex[:12]}", row["platform"], now,
         )
         return message_id
+
+    async def _post(self, conn: asyncpg.Connection, op: Operator, conversation_id: int,
+                    rule: Callable[[ConversationView, Actor, datetime], Decision], kind: str,
+                    drafts: list[Draft], extra_sql: str = "") -> dict[str, Any]:
+        """Check the drafts, apply the rule, queue the messages: one transaction."""
+        async with conn.transaction():
+            row, view = await self._load(conn, conversation_id)
+            decision = rule(view, self.actor(op), self.clock.now())
+            message_ids = []
+            for draft in drafts:
+                waived = await self._checked(conn, conversation_id, draft)
+                direct = draft.channel == "dm"
+                target = await self._latest_post(conn, conversation_id, direct) if not direct or row["is_direct"] \
+                    else None
+                message_ids.append(await self._queue_message(conn, row, op, draft, target, waived))
+            await conn.execute(
+                "UPDATE conversations SET first_response_at = coalesce(first_response_at, $2) WHERE id = $1",
+                conversation_id, self.clock.now(),
+            )
+            result = await self._apply(conn, row, decision, kind, op,
+                                       {"message_ids": message_ids, "channels": [d.channel for d in drafts]},
+                                       extra_sql)
+            await events.record(conn, *(events.NewEvent("message.queued", conversation_id, op.id,
+                                                        data={"message_id": mid, "channel": d.channel,
+                                                              "purpose": d.purpose})
+                                        for mid, d in zip(message_ids, drafts)))
+            return {**result, "message_ids": message_ids, "message_id": message_ids[0]}
+
+    async def reply_publicly(self, conn: asyncpg.Connection, op: Operator, conversation_id: int, text: str,
+                             confirm: bool = False) -> dict[str, Any]:
+        return await self._post(conn, op, conversation_id, lifecycle.reply_publicly, "conversation.replied",
+                                [Draft(text, "public", "reply", confirm)])
+
+    async def move_to_dm(self, conn: asyncpg.Connection, op: Operator, conversation_id: int, public_text: str,
+                         dm_text: str, confirm: bool = False) -> dict[str, Any]:
+        """Habit 4: a public acknowledgement and the opening DM, queued together."""
+        if not public_text.strip():
+            raise BadInput("Moving to DM needs a public acknowledgement, so the thread does not go silent.")
+        return await self._post(conn, op, conversation_id, lifecycle.move_to_dm, "conversation.moved_to_dm",
+                                [Draft(public_text, "public", "dm_ack", confirm), Draft(dm_text, "dm", "dm", confirm)],
+                                ", owes_public_close = true")
+
+    async def reply_in_dm(self, conn: asyncpg.Connection, op: Operator, conversation_id: int, text: str,
+                          confirm: bool = False) -> dict[str, Any]:
+        return await self._post(conn, op, conversation_id, lifecycle.reply_in_dm, "conversation.dm_replied",
+                                [Draft(text, "dm", "dm", confirm)])
+
+    async def resolve(self, conn: asyncpg.Connection, op: Operator, conversation_id: int, text: str,
+                      confirm: bool = False) -> dict[str, Any]:
+        """Close the loop in public: no closing text, no resolve."""
+        rule = lambda view, actor, now: lifecycle.resolve(view, actor, now, text)  # noqa: E731
+        return await self._post(conn, op, conversation_id, rule, "conversation.resolved",
+                                [Draft(text, "public", "closing", confirm)],
+                                ", owes_public_close = false, resolved_at = now()")
+
+    async def answer_conduct(self, conn: asyncpg.Connection, op: Operator, conversation_id: int,
+                             text: str | None = None) -> dict[str, Any]:
+        """Answer an abusive post once with the house rules (the suggested statement by default)."""
+        if not text:
+            rules = self.checks()
+            language = await conn.fetchval("SELECT language FROM conversations WHERE id = $1", conversation_id)
+            if rules is None:
+                raise BadInput("No house rules are loaded; write the reply yourself.")
+            text = suggested_conduct_reply(rules, language)
+        # The house-rules statement is the team's own text: it goes out as written.
+        return await self._post(conn, op, conversation_id, lifecycle.answer_conduct, "conversation.house_rules",
+                                [Draft(text, "public", "house_rules", True)])
+
+    # -- housekeeping ---------------------------------------------------------------------
+
+    async def dismiss(self, conn: asyncpg.Connection, op: Operator, conversation_id: int, reason: str) -> dict[str, Any]:
+        async with conn.transaction():
+            row, view = await self._load(conn, conversation_id)
+            decision = lifecycle.dismiss(view, self.actor(op), self.clock.now(), reason)
+            await conn.execute("UPDATE conversations SET dismissed_reason = $2 WHERE id = $1", conversation_id, reason)
+            return await self._apply(conn, row, decision, "conversation.dismissed", op, {"reason": reason})
+
+    async def escalate(self, conn: asyncpg.Connection, op: Operator, conversation_id: int, reason: str) -> dict[str, Any]:
+        if not reason.strip():
+            raise BadInput("Say why you escalate, so the lead knows what to look at.")
+        async with conn.transaction():
+            row, view = await self._load(conn, conversation_id)
+            lifecycle.require_open(view, "escalate it")
+            await conn.execute("UPDATE conversations SET escalated = true, updated_at = $2 WHERE id = $1",
+                               conversation_id, self.clock.now())
+            await events.record(conn, events.NewEvent("conversation.escalated", conversation_id, op.id,
+                                                      row["state"], row["state"], {"reason": reason.strip()}))
+            return {"id": conversation_id, "state": row["state"], "escalated": True}
+
+    async def add_note(self, conn: asyncpg.Connection, op: Operator, conversation_id: int, text: str,
+                       pinned: bool = False) -> dict[str, Any]:
+        if not text.strip():
+            raise BadInput("A note needs some text.")
+        async with conn.transaction():
+            row, view = await self._load(conn, conversation_id)
+            note_id = await conn.fetchval(
+                "INSERT INTO notes (conversation_id, operator_id, text, pinned, created_at) "
+                "VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                conversation_id, op.id, text.strip(), pinned, self.clock.now(),
+            )
+            await events.record(conn, events.NewEvent("note.added", conversation_id, op.id, row["state"], row["state"],
+                                                      {"note_id": note_id, "pinned": pinned}))
+            return {"id": note_id, "conversation_id": conversation_id, "pinned": pinned}
+
+    async def add_tag(self, conn: asyncpg.Connection, op: Operator, conversation_id: int, tag: str) -> dict[str, Any]:
+        tag = normalise_tag(tag)
+        async with conn.transaction():
+            row, _ = await self._load(conn, conversation_id)
+            tag_id = await conn.fetchval(
+                "INSERT INTO tags (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+                tag)
+            added = await conn.execute(
+                "INSERT INTO conversation_tags (conversation_id, tag_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                conversation_id, tag_id)
+            if added != "INSERT 0 0":
+                await events.record(conn, events.NewEvent("tag.added", conversation_id, op.id, row["state"],
+                                                          row["state"], {"tag": tag}))
+            return {"id": conversation_id, "tag": tag}
+
+    async def remove_tag(self, conn: asyncpg.Connection, op: Operator, conversation_id: int, tag: str) -> dict[str, Any]:
+        tag = normalise_tag(tag)
+        async with conn.transaction():
+            row, _ = await self._load(conn, conversation_id)
+            removed = await conn.execute(
+                """DELETE FROM conversation_tags ct USING tags t
+                   WHERE ct.tag_id = t.id AND t.name = $2 AND ct.conversation_id = $1""",
+                conversation_id, tag)
+            if removed == "DELETE 0":
+                raise NotFound(f"Conversation {conversation_id} has no tag {tag!r}.")
+            await events.record(conn, events.NewEvent("tag.removed", conversation_id, op.id, row["state"],
+                                                      row["state"], {"tag": tag}))
+            return {"id": conversation_id, "tag": tag}
+
+
+def normalise_tag(tag: str) -> str:
+    tag = " ".join(tag.split()).lower()
+    if not tag or len(tag) > TAG_MAX or any(ch in tag for ch in "\x00\n\r\t"):
+        raise BadInput(f"A tag is 1 to {TAG_MAX} characters of text on one line.")
+    return tag
 
 
 async def expire_leases(conn: asyncpg.Connection, now: datetime) -> list[int]:
@@ -179,6 +419,6 @@ async def expire_leases(conn: asyncpg.Connection, now: datetime) -> list[int]:
                 r["id"], d.state.value, now,
             )
             evs.append(events.NewEvent("conversation.lease_expired", r["id"], r["claimed_by"], r["state"],
-                                       d.state.value, {"holder_id": None}))
+                                       d.state.value, {"holder_id": None, "previous_holder_id": r["claimed_by"]}))
         await events.record_many(conn, evs)
         return [r["id"] for r in rows]

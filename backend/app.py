@@ -15,7 +15,7 @@ import asyncpg
 from aiohttp import web
 
 from . import actions as actions_mod
-from .actions import Actions, NotFound
+from .actions import Actions, BadInput, ContentProblem, NotFound
 from .clock import Clock
 from .config import Config
 from .db.pool import create_pool
@@ -49,6 +49,19 @@ class Services:
     outbox: OutboxPublisher | None = None
     simulated: SimulatedPlatform | None = None
     tasks: list[asyncio.Task] = field(default_factory=list)
+    crisis: dict[str, Any] | None = None     # the crisis under way, as the last crisis event said
+
+    def crisis_state(self) -> dict[str, Any]:
+        return {"active": self.crisis is not None, "since": (self.crisis or {}).get("since")}
+
+    def _follow_events(self, event: dict[str, Any]) -> None:
+        """Things this backend keeps in step with the event stream."""
+        if event["kind"] == "message.queued" and self.outbox is not None:
+            self.outbox.wake.set()
+        elif event["kind"] == "crisis.started":
+            self.crisis = {"since": event["at"], **event["data"]}
+        elif event["kind"] == "crisis.ended":
+            self.crisis = None
 
     def use_rulebook(self, rulebook: Rulebook) -> None:
         """Switch every consumer to a newly loaded set of rules."""
@@ -87,6 +100,11 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
         return json_error(exc.status, exc.message, state=exc.state.value, holder=holder)
     except NotFound as exc:
         return json_error(404, str(exc))
+    except BadInput as exc:
+        return json_error(exc.status, exc.message)
+    except ContentProblem as exc:
+        return json_error(exc.status, exc.message, findings=[f.to_dict() for f in exc.findings],
+                          needs_confirmation=exc.status == 409)
     except UnknownFilter as exc:
         return json_error(400, str(exc))
     except web.HTTPException as exc:
@@ -215,7 +233,9 @@ def init_app(config: Config, db_url: str, *, clock: Clock | None = None,
         svc.processor = svc.ingest.process = processor
     else:
         svc.use_rulebook(rulebook or load_rulebook(config.rules_dir))
-    svc.actions = Actions(clock, timedelta(seconds=config.claims.lease_seconds))
+    svc.actions = Actions(clock, timedelta(seconds=config.claims.lease_seconds),
+                          checks=lambda: svc.rulebook.checks if svc.rulebook else None,
+                          templates=lambda: list(svc.rulebook.templates) if svc.rulebook else [])
 
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=1024 ** 2)
     app[SERVICES] = svc
@@ -225,7 +245,7 @@ def init_app(config: Config, db_url: str, *, clock: Clock | None = None,
         assert svc.pool is not None and svc.hub is not None
         svc.outbox = OutboxPublisher(svc.pool, svc.publishers, clock, config.outbox.max_attempts,
                                      config.outbox.backoff_base_seconds, config.outbox.backoff_cap_seconds)
-        svc.hub.on_event(lambda e: svc.outbox.wake.set() if e["kind"] == "message.queued" else None)
+        svc.hub.on_event(svc._follow_events)
         yield
 
     app.cleanup_ctx.append(_outbox)

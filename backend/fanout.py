@@ -8,7 +8,9 @@ notifications are folded together or the connection drops and comes back.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import time
 from typing import Any, Callable
 
 import asyncpg
@@ -19,18 +21,27 @@ from .db.pool import connect
 log = logging.getLogger(__name__)
 
 CLIENT_BUFFER = 10_000   # events a console may fall behind by before it is told to resync
+PRESENCE_CHANNEL = "shiftdesk_presence"
+PRESENCE_TTL = 75.0      # seconds: an operator not heard from for this long is no longer shown online
+
+
+async def announce(pool: asyncpg.Pool, payload: dict[str, Any]) -> None:
+    """Tell every backend's consoles about presence. Not stored: presence is only ever 'now'."""
+    await pool.execute("SELECT pg_notify($1, $2)", PRESENCE_CHANNEL, json.dumps(payload))
 
 
 class Subscription:
+    """One console's stream: {"type": "event"|"presence", ...} messages; None means resync."""
+
     def __init__(self) -> None:
         self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(CLIENT_BUFFER)
         self.overflowed = False
 
-    def put(self, event: dict[str, Any]) -> None:
+    def put(self, message: dict[str, Any]) -> None:
         if self.overflowed:
             return
         try:
-            self.queue.put_nowait(event)
+            self.queue.put_nowait(message)
         except asyncio.QueueFull:
             # Too slow to keep up: end its stream; it reconnects and resumes from its last id.
             self.overflowed = True
@@ -47,6 +58,7 @@ class EventHub:
         self._wake = asyncio.Event()
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
         self.connected = asyncio.Event()
+        self._seen: dict[int, tuple[float, dict[str, Any]]] = {}   # operator id -> (monotonic time, presence)
 
     def subscribe(self) -> Subscription:
         sub = Subscription()
@@ -60,10 +72,23 @@ class EventHub:
         """Call `callback` for every event this backend sees (e.g. to wake the outbox)."""
         self._listeners.append(callback)
 
-    def publish_local(self, event: dict[str, Any]) -> None:
-        """Deliver an event that is not stored (presence) to this backend's consoles."""
+    def online(self) -> list[dict[str, Any]]:
+        """Operators heard from lately (on any backend), newest first."""
+        cutoff = time.monotonic() - PRESENCE_TTL
+        for op_id in [k for k, (t, p) in self._seen.items() if t < cutoff or p.get("status") == "offline"]:
+            del self._seen[op_id]
+        return [p["operator"] for _, p in sorted(self._seen.values(), key=lambda tp: -tp[0])]
+
+    def _presence(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            message = json.loads(payload)
+            op_id = int(message["operator"]["id"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring a malformed presence notification")
+            return
+        self._seen[op_id] = (time.monotonic(), message)
         for sub in list(self._subs):
-            sub.put(event)
+            sub.put({"type": "presence", **message})
 
     async def run(self) -> None:
         self.last_id = await events.last_event_id(self.pool)
@@ -73,6 +98,7 @@ class EventHub:
             try:
                 conn = await connect(self.url)
                 await conn.add_listener(events.CHANNEL, self._notified)
+                await conn.add_listener(PRESENCE_CHANNEL, self._presence)
                 self.connected.set()
                 delay = 0.5
                 await self._drain()   # anything committed while we were not listening
@@ -104,7 +130,7 @@ class EventHub:
             for event in batch:
                 self.last_id = event["id"]
                 for sub in list(self._subs):
-                    sub.put(event)
+                    sub.put({"type": "event", "event": event})
                 for cb in self._listeners:
                     cb(event)
             if len(batch) < 1000:

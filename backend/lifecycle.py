@@ -217,6 +217,6 @@ def customer_writes(conv: ConversationView) -> Decision:
     return Decision(conv.state, holder)
 
 
-def require_open_for_notes(conv: ConversationView) -> None:
-    if conv.state == State.DISMISSED:
-        raise NotAllowed("The conversation was dismissed.", conv.state)
+def require_open(conv: ConversationView, doing: str) -> None:
+    if conv.state in CLOSED_STATES:
+        raise NotAllowed(f"Cannot {doing}: the conversation is {describe(conv.state)}.", conv.state, conv.holder)

@@ -20,6 +20,7 @@ import asyncpg
 
 from . import events
 from .clock import Clock
+from .connectors.base import PermanentError, RateLimited
 from .model import Author, OutboundMessage, Published
 
 log = logging.getLogger(__name__)
@@ -37,12 +38,12 @@ class Publisher(Protocol):
 
 def is_permanent(exc: BaseException) -> bool:
     """A platform's final "no" (bad token, text rejected): retrying cannot help."""
-    return bool(getattr(exc, "permanent", False))
+    return isinstance(exc, (PermanentError, LookupError))
 
 
 def retry_at_of(exc: BaseException) -> datetime | None:
-    """When a rate-limited platform said to come back, if it said."""
-    return getattr(exc, "retry_at", None)
+    """When a rate-limited platform said to come back."""
+    return exc.retry_at if isinstance(exc, RateLimited) else None
 
 
 @dataclass
@@ -59,7 +60,7 @@ class OutboxPublisher:
         self.wake = asyncio.Event()
 
     def backoff(self, attempts: int) -> timedelta:
-        """Exponential backoff with full jitter."""
+        """Exponential backoff with jitter: somewhere between half and all of the doubled wait."""
         ceiling = min(self.backoff_cap, self.backoff_base * 2 ** max(attempts - 1, 0))
         return timedelta(seconds=self.rng.uniform(ceiling / 2, ceiling))
 
@@ -138,7 +139,7 @@ class OutboxPublisher:
     async def _record_failure(self, r: asyncpg.Record, attempts: int, exc: BaseException) -> None:
         now = self.clock.now()
         error = str(exc) or type(exc).__name__
-        final = is_permanent(exc) or attempts >= self.max_attempts or isinstance(exc, LookupError)
+        final = is_permanent(exc) or attempts >= self.max_attempts
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 if final:

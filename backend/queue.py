@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
+
+if TYPE_CHECKING:
+    from .checks import CheckRules
 
 # Saved filters: name -> SQL condition on conversations c (no parameters but $1 = operator id).
 FILTERS: dict[str, str] = {
@@ -25,7 +28,10 @@ _ROW = """
     a.handle AS author_handle, a.display_name AS author_name, a.followers AS author_followers,
     o.id AS holder_id, o.display_name AS holder_name,
     (SELECT m.text FROM mentions m WHERE m.conversation_id = c.id AND NOT m.is_ours
-      ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS latest_text
+      ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS latest_text,
+    c.sla_warn_at,
+    ARRAY(SELECT t.name FROM conversation_tags ct JOIN tags t ON t.id = ct.tag_id
+          WHERE ct.conversation_id = c.id ORDER BY t.name) AS tags
 """
 
 _FROM = """
@@ -52,6 +58,7 @@ def queue_row(r: asyncpg.Record) -> dict[str, Any]:
         "escalated": r["escalated"],
         "sla_kind": r["sla_kind"],
         "sla_due_at": _iso(r["sla_due_at"]),
+        "sla_warn_at": _iso(r["sla_warn_at"]),
         "claim_expires_at": _iso(r["claim_expires_at"]),
         "last_inbound_at": _iso(r["last_inbound_at"]),
         "flags": r["flags"],
@@ -60,25 +67,53 @@ def queue_row(r: asyncpg.Record) -> dict[str, Any]:
         "author": {"handle": r["author_handle"], "name": r["author_name"], "followers": r["author_followers"]},
         "holder": {"id": r["holder_id"], "name": r["holder_name"]} if r["holder_id"] else None,
         "latest_text": r["latest_text"] or "",
+        "tags": list(r["tags"]),
     }
+
+
+def _masked(checks: "CheckRules | None", text: str, flags: list[dict[str, Any]]) -> str:
+    """The post with personal data masked, for the console to show until the operator reveals it."""
+    if checks is None or not any(f.get("check") == "personal_data" for f in flags):
+        return text
+    from .checks import mask_personal_data
+
+    return mask_personal_data(checks, text)
 
 
 class UnknownFilter(ValueError):
     pass
 
 
+# Search: the author's handle or name, or any of the customer's posts, contains the text.
+def _search(param: str) -> str:
+    return f"""({param}::text = '' OR a.handle ILIKE {param} OR a.display_name ILIKE {param}
+             OR EXISTS (SELECT 1 FROM mentions s WHERE s.conversation_id = c.id AND s.text ILIKE {param}))"""
+
+
+def _like(search: str) -> str:
+    search = search.strip()
+    if not search:
+        return ""
+    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 async def page(conn: asyncpg.Connection | asyncpg.Pool, operator_id: int, *, filter: str = "needs_us",
-               offset: int = 0, limit: int = 50) -> dict[str, Any]:
+               search: str = "", offset: int = 0, limit: int = 50) -> dict[str, Any]:
     """One window of the queue in SLA order, with the total it is a window of."""
     if filter not in FILTERS:
         raise UnknownFilter(f"unknown filter {filter!r}; use one of: {', '.join(FILTERS)}")
     cond = FILTERS[filter]
+    like = _like(search)
     rows = await conn.fetch(
-        f"SELECT {_ROW} {_FROM} WHERE {cond} AND $1::bigint IS NOT NULL {ORDER} OFFSET $2 LIMIT $3",
-        operator_id, offset, limit,
+        f"SELECT {_ROW} {_FROM} WHERE {cond} AND {_search('$4')} AND $1::bigint IS NOT NULL {ORDER} "
+        "OFFSET $2 LIMIT $3",
+        operator_id, offset, limit, like,
     )
     total = await conn.fetchval(
-        f"SELECT count(*) FROM conversations c WHERE {cond} AND $1::bigint IS NOT NULL", operator_id
+        f"""SELECT count(*) FROM conversations c JOIN authors a ON a.id = c.author_id
+            WHERE {cond} AND {_search('$2')} AND $1::bigint IS NOT NULL""",
+        operator_id, like,
     )
     return {"filter": filter, "offset": offset, "total": total, "rows": [queue_row(r) for r in rows]}
 
@@ -94,7 +129,8 @@ async def counts(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, int]:
     return {"queue": r["queue"], "breaching": r["breaching"]}
 
 
-async def conversation(conn: asyncpg.Connection | asyncpg.Pool, conversation_id: int) -> dict[str, Any] | None:
+async def conversation(conn: asyncpg.Connection | asyncpg.Pool, conversation_id: int,
+                       checks: "CheckRules | None" = None) -> dict[str, Any] | None:
     """A conversation with its whole thread: inbound mentions and our messages, oldest first."""
     row = await conn.fetchrow(f"SELECT {_ROW} {_FROM} WHERE c.id = $1", conversation_id)
     if row is None:
@@ -109,7 +145,7 @@ async def conversation(conn: asyncpg.Connection | asyncpg.Pool, conversation_id:
     )
     messages = await conn.fetch(
         """SELECT g.id, g.channel, g.purpose, g.text, g.status, g.platform_post_id, g.url, g.error,
-                  g.created_at, g.published_at, o.display_name AS operator_name
+                  g.created_at, g.published_at, g.advisories, o.display_name AS operator_name
            FROM messages g LEFT JOIN operators o ON o.id = g.operator_id
            WHERE g.conversation_id = $1 ORDER BY g.created_at, g.id""",
         conversation_id,
@@ -125,7 +161,8 @@ async def conversation(conn: asyncpg.Connection | asyncpg.Pool, conversation_id:
         thread.append({
             "kind": "inbound", "id": m["id"], "post_id": m["post_id"], "at": _iso(m["created_at"]),
             "channel": "dm" if m["is_direct"] else "public", "ours": m["is_ours"],
-            "author": {"handle": m["handle"], "name": m["display_name"]}, "text": m["text"], "url": m["url"],
+            "author": {"handle": m["handle"], "name": m["display_name"]}, "text": m["text"],
+            "masked_text": _masked(checks, m["text"], m["flags"]), "url": m["url"],
             "match_how": list(m["match_how"]), "priority": m["priority"],
             "priority_reasons": list(m["priority_reasons"]), "flags": m["flags"],
             "language": m["language"], "sentiment": m["sentiment"],
@@ -135,7 +172,7 @@ async def conversation(conn: asyncpg.Connection | asyncpg.Pool, conversation_id:
             "kind": "outbound", "id": g["id"], "at": _iso(g["created_at"]), "channel": g["channel"],
             "purpose": g["purpose"], "text": g["text"], "status": g["status"], "operator": g["operator_name"],
             "platform_post_id": g["platform_post_id"], "url": g["url"], "error": g["error"],
-            "published_at": _iso(g["published_at"]),
+            "published_at": _iso(g["published_at"]), "advisories": g["advisories"],
         })
     thread.sort(key=lambda e: (e["at"], e["kind"] == "outbound", e["id"]))
     out["thread"] = thread
