@@ -27,6 +27,9 @@ class ShiftdeskApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False, id="app.quit", tooltip="Quit shiftdesk"),
         # Operators reach for ctrl+c to get out; in a terminal app it must quit, not copy.
         Binding("ctrl+c", "quit", "Quit", priority=True, show=False, id="app.quit_ctrl_c"),
+        Binding("ctrl+p", "command_palette", "Commands", priority=True, show=False, id="app.palette_ctrl_p",
+                tooltip="Every action by name"),
+        # ':' as in k9s; not a priority binding, so it types a colon in the composer.
         Binding("colon", "command_palette", "Commands", show=False, id="app.palette",
                 tooltip="Every action by name"),
     ]

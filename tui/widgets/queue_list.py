@@ -307,6 +307,7 @@ class QueueList(ScrollView, can_focus=True):
             return
         old = self.cursor
         self.cursor = max(0, min(index, self.total - 1))
+        self.cursor_id = None      # until its page arrives, the cursor is a position, not a conversation
         self._remember_cursor()
         self.scroll_to_cursor()
         # Repaint only the two lines that changed (a scroll repaints the rest itself).
