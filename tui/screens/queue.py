@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 REFRESH_COALESCE = 0.15     # seconds: a burst of events becomes one refresh
 SEND_ACTIONS = {"reply", "dm", "resolve", "move_dm"}
-FILTER_NAMES = dict(SAVED_FILTERS)
+FILTER_NAMES = {**dict(SAVED_FILTERS), "needs_us": "needs us", "awaiting_customer": "awaiting", "open": "open"}
 NOTIFY_KINDS = {"crisis.started": ("Crisis: mention volume is surging.", "warning"),
                 "crisis.ended": ("The crisis is over: volume is back to normal.", "information"),
                 "rules.invalid": ("The rules files are invalid; the backend kept the last good ones.", "error")}

@@ -111,7 +111,7 @@ class Composer(Vertical):
         return LIMITS.get(self.platform, 500)
 
     def on_mount(self) -> None:
-        self._update_status()
+        self.call_after_refresh(self._update_status)   # children are mounted by then
 
     def watch_mode(self, mode: str) -> None:
         self.set_class(MODES[mode][1] == "dm", "-dm")

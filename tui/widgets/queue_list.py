@@ -237,6 +237,10 @@ class QueueList(ScrollView, can_focus=True):
                              ).extend_cell_length(width, self.rich_style)
             return Strip.blank(width, self.rich_style)
         row = self.row_at(index)
+        if row is None and (index // PAGE) in self.pages:
+            # The page came back shorter than the total promised (the queue shrank meanwhile):
+            # the next reload brings both in step; asking again now would only loop.
+            return Strip.blank(width, self.rich_style)
         if row is None:
             self._request_page(index // PAGE)
             return Strip([Segment(" loading…", self.get_component_rich_style("queue-list--muted"))]
@@ -265,7 +269,7 @@ class QueueList(ScrollView, can_focus=True):
         add(Segment(" " + PLATFORM_MARK.get(row["platform"], row["platform"][:1].upper()), base))
         holder_style = style("queue-list--mine") if mine else style("queue-list--other")
         add(Segment(STATE_MARK.get(row["state"], "?"), base + (holder_style if holder else Style())))
-        author_w = 11 if width < 60 else 16
+        author_w = 9 if width < 45 else 11 if width < 60 else 16
         add(Segment(" " + one_line("@" + row["author"]["handle"], author_w).ljust(author_w), base))
         used = 1 + 2 + 1 + 6 + 2 + 1 + 1 + author_w
         if width >= 60:
