@@ -303,7 +303,7 @@ async def test_claim_next_help_handover_palette_and_quit(backend):
         assert "Release (u)" in titles and "Filter: breaching" in titles
         await pilot.press("escape")
         await pilot.press("q")
-        await c.until(lambda: app._exit_renderables is not None or not app.is_running, "quit")
+        await c.until(lambda: not app.is_running, "quit")
 
 
 async def test_presence_reconnect_and_live_mentions(backend):
