@@ -72,6 +72,7 @@ class QueueScreen(Screen[None]):
         self.open_conversation: dict[str, Any] | None = None
         self._refresh_timer: Timer | None = None
         self._heartbeat_timer: Timer | None = None
+        self._can_run: tuple[bool, bool] | None = None
 
     @property
     def shift_app(self) -> "ShiftdeskApp":
@@ -151,9 +152,13 @@ class QueueScreen(Screen[None]):
             title += f" · “{q.search}”"
         if q.selected:
             title += f" · {len(q.selected)} selected"
-        self.query_one("#queue-title", Static).update(title)
+        self.query_one("#queue-title", Static).update(title, layout=False)   # fixed size: no re-layout
         self.query_one("#queue-title").set_class(bool(q.selected), "-selecting")
-        self.refresh_bindings()
+        # Redrawing the footer costs more than the move itself: only when what can run changed.
+        can_run = (bool(q.selected), q.selected_id is None)
+        if can_run != self._can_run:
+            self._can_run = can_run
+            self.refresh_bindings()
 
     # -- live ------------------------------------------------------------------------
 
