@@ -108,7 +108,9 @@ class Actions:
             row["id"], decision.state.value, decision.holder_id, now, expires,
         )
         holder_name = None
-        if decision.holder_id is not None:
+        if op is not None and decision.holder_id == op.id:
+            holder_name = op.display_name
+        elif decision.holder_id is not None:
             holder_name = await conn.fetchval("SELECT display_name FROM operators WHERE id = $1", decision.holder_id)
         await events.record(conn, events.NewEvent(
             kind, row["id"], op.id if op else None, row["state"], decision.state.value,
@@ -174,12 +176,10 @@ class Actions:
             row = await conn.fetchrow(
                 """SELECT c.id, c.state, c.claimed_by, c.claim_expires_at, c.platform, c.thread_root
                    FROM conversations c
-                   WHERE c.state IN ('new', 'flagged_conduct')
-                     AND (c.claimed_by IS NULL OR c.claim_expires_at <= $1)
+                   WHERE c.state IN ('new', 'flagged_conduct') AND c.claimed_by IS NULL
                    ORDER BY c.sla_due_at ASC NULLS LAST, c.priority, c.id
                    LIMIT 1 FOR UPDATE SKIP LOCKED""",
-                self.clock.now(),
-            )
+            )   # lapsed leases come back through the reaper within seconds
             if row is None:
                 return None
             view = ConversationView(State(row["state"]), None, None)

@@ -11,6 +11,7 @@ from aiohttp import WSMsgType, web
 
 from . import events, queue
 from .app import SERVICES, ApiError, Services, operator_of, read_json
+from .webhook_api import ingest_webhook
 from .fanout import announce
 from .operators import Operator
 
@@ -362,6 +363,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/api/conversations/{id}/force-release", force_release)
     r.add_get("/api/events", events_page)
     r.add_get("/api/stream", stream)
+    r.add_post("/ingest/{source}", ingest_webhook)   # signed by the source, not an operator token
 
 
 def route_table(app: web.Application) -> list[tuple[str, str]]:

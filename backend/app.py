@@ -9,7 +9,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 
 import asyncpg
 from aiohttp import web
@@ -26,6 +26,7 @@ from .rules_watch import RulesWatcher
 from .lifecycle import NotAllowed
 from .operators import Operator, authenticate
 from .outbox import OutboxPublisher, Publisher
+from .pollers import PollerStatus, build_connectors, supervise
 from .queue import UnknownFilter
 from .simulator import SimulatedPlatform, Simulator, opening_delay
 
@@ -49,6 +50,9 @@ class Services:
     outbox: OutboxPublisher | None = None
     simulated: SimulatedPlatform | None = None
     tasks: list[asyncio.Task] = field(default_factory=list)
+    connectors: dict[str, Any] = field(default_factory=dict)        # name -> (settings, connector)
+    pollers: dict[str, PollerStatus] = field(default_factory=dict)  # name -> what its poller has done
+    env: Mapping[str, str] | None = None                           # where secrets are read (os.environ)
     crisis: dict[str, Any] | None = None     # the crisis under way, as the last crisis event said
 
     def crisis_state(self) -> dict[str, Any]:
@@ -174,6 +178,11 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     if svc.rulebook is not None:
         watcher = RulesWatcher(cfg.rules_dir, svc.pool, svc.use_rulebook)
         svc.tasks.append(asyncio.create_task(watcher.run(), name="rules-watcher"))
+    for name, (settings, connector) in svc.connectors.items():
+        status = svc.pollers[name] = PollerStatus(settings.cursor_name, connector.platform)
+        svc.tasks.append(asyncio.create_task(
+            supervise(connector, settings, svc.pool, svc.ingest, svc.clock, status),  # type: ignore[arg-type]
+            name=f"poller-{name}"))
     yield
     for task in svc.tasks:
         task.cancel()
@@ -221,13 +230,22 @@ async def _run_simulator(svc: Services) -> None:
 
 def init_app(config: Config, db_url: str, *, clock: Clock | None = None,
              publishers: dict[str, Publisher] | None = None, processor: Processor | None = None,
-             rulebook: Rulebook | None = None, background: bool = True) -> web.Application:
-    """Build the backend application; `db_url` must point at a migrated database."""
+             rulebook: Rulebook | None = None, background: bool = True,
+             env: Mapping[str, str] | None = None) -> web.Application:
+    """Build the backend application; `db_url` must point at a migrated database.
+
+    Tokens and webhook secrets are read from `env` (default: os.environ) by the
+    variable names config gives; a missing one raises FileErrors naming the key.
+    """
     from .api import setup_routes
 
     clock = clock or Clock()
     simulated = SimulatedPlatform(clock, config.simulator.publish_failure_rate, config.simulator.seed)
-    svc = Services(config, db_url, clock, {"simulator": simulated, **(publishers or {})}, simulated=simulated)
+    connectors = build_connectors(config, clock, env)
+    # Each enabled connector also publishes our replies and DMs on its platform.
+    own = {connector.platform: connector for _, connector in connectors.values()}
+    svc = Services(config, db_url, clock, {"simulator": simulated, **own, **(publishers or {})},
+                   simulated=simulated, connectors=connectors, env=env)
     svc.ingest = Ingest(accept_all, _fixed_target(config), clock)
     if processor is not None:
         svc.processor = svc.ingest.process = processor
@@ -249,6 +267,13 @@ def init_app(config: Config, db_url: str, *, clock: Clock | None = None,
         yield
 
     app.cleanup_ctx.append(_outbox)
+
+    async def _close_connectors(app: web.Application) -> AsyncIterator[None]:
+        yield
+        for _, connector in svc.connectors.values():
+            await connector.close()
+
+    app.cleanup_ctx.insert(0, _close_connectors)   # closed last, after the pollers stop
     if background:
         app.cleanup_ctx.append(_background)
     setup_routes(app)

@@ -9,6 +9,8 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -16,6 +18,15 @@ from .config import DEFAULT_CONFIG, REPO_ROOT, Config, load_config
 from .yamlfile import FileError, FileErrors
 
 DEMO_CONFIG = REPO_ROOT / "config" / "demo.yaml"
+
+
+def run(main: Awaitable[Any]) -> Any:
+    """Run the backend's event loop: uvloop where available (about twice the requests per core)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 class CliError(Exception):
@@ -33,7 +44,8 @@ def _load(args: argparse.Namespace, *extra: Path) -> Config:
 
 def _stop_on_signals(stop: Callable[[], Any]) -> None:
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP too: a closed terminal or dropped SSH session must not leave the embedded PostgreSQL behind.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop)
 
@@ -70,7 +82,7 @@ async def _serve(cfg: Config, url: str) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     cfg = _load(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(_with_database(cfg, lambda url: _serve(cfg, url)))
+    run(_with_database(cfg, lambda url: _serve(cfg, url)))
     return 0
 
 
@@ -184,12 +196,38 @@ async def _demo(cfg: Config, admin_url: str, embedded: Any) -> int:
     await site.start()
     port = runner.addresses[0][1]
     app = ShiftdeskApp(BackendClient(f"http://127.0.0.1:{port}", token))
-    _stop_on_signals(app.exit)
+    main = asyncio.current_task()
+
+    def stop() -> None:
+        app.exit()
+        # With its terminal gone (SIGHUP) the console can hang for good while
+        # shutting down its output thread; a watchdog thread then stops the
+        # database and ends the process, so nothing is left behind.
+        threading.Thread(target=_last_resort, args=(embedded,), daemon=True).start()
+        asyncio.get_running_loop().call_later(2.0, main.cancel)  # type: ignore[union-attr]
+
+    _stop_on_signals(stop)
     try:
         await app.run_async()
+    except asyncio.CancelledError:
+        pass
     finally:
         await runner.cleanup()
     return app.return_code or 0
+
+
+_demo_finished = threading.Event()
+LAST_RESORT_SECONDS = 4.0
+
+
+def _last_resort(embedded: Any) -> None:
+    if _demo_finished.wait(LAST_RESORT_SECONDS):
+        return
+    logging.getLogger("shiftdesk").warning("the console did not stop in time; stopping the database and exiting")
+    if embedded is not None:
+        with contextlib.suppress(Exception):
+            embedded.stop()
+    os._exit(129)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -203,8 +241,77 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # The terminal belongs to the console: backend logs go to a file.
     logging.basicConfig(filename=log_dir / "demo.log", level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    with database_server(cfg) as (admin_url, embedded):
-        return asyncio.run(_demo(cfg, admin_url, embedded))
+    try:
+        with database_server(cfg) as (admin_url, embedded):
+            return run(_demo(cfg, admin_url, embedded))
+    finally:
+        _demo_finished.set()
+
+
+# -- rules -------------------------------------------------------------------------------
+
+def validate_rules(rules_dir: Path) -> list[str]:
+    """Every problem in every rules file, as file:line: key: reason."""
+    from .pipeline import load_rulebook
+    from .sla import load_policy
+
+    problems: list[str] = []
+    for load in (load_rulebook, lambda d: load_policy(Path(d) / "sla.yaml")):
+        try:
+            load(rules_dir)
+        except FileErrors as exc:
+            problems += [str(e) for e in exc.errors]
+        except FileError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from .checks.commands import run_bio, run_explain
+
+    cfg = _load(args)
+    rules_dir = Path(args.rules_dir) if args.rules_dir else cfg.rules_dir
+    if args.rules_command == "check":
+        problems = validate_rules(rules_dir)
+        for problem in problems:
+            print(problem)
+        if not problems:
+            files = sorted(p.name for p in rules_dir.glob("*.yaml"))
+            print(f"ok: {len(files)} rules files in {rules_dir} are valid ({', '.join(files)})")
+        return 1 if problems else 0
+    if args.rules_command == "explain":
+        return run_explain(rules_dir, sys.stdin, sys.stdout)
+    return run_bio(rules_dir, sys.stdout)
+
+
+# -- simulate ----------------------------------------------------------------------------
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .simulate import drive
+    from .simulator import SCENARIOS
+
+    cfg = _load(args)
+    if args.scenario not in SCENARIOS:
+        raise CliError(f"unknown scenario {args.scenario!r}; choose one of: {', '.join(SCENARIOS)}")
+    rate = args.rate if args.rate is not None else SCENARIOS[args.scenario].rate
+    if rate <= 0 or args.duration <= 0:
+        raise CliError("--rate and --duration must be more than 0")
+    var = cfg.webhook.sources.get(args.source)
+    if var is None:
+        known = ", ".join(cfg.webhook.sources) or "none"
+        raise CliError(f"webhook source {args.source!r} is not in webhook.sources of the config (known: {known})")
+    secret = os.environ.get(var, "").strip()
+    if not secret:
+        raise CliError(f"environment variable {var} is not set (it holds the secret of webhook source "
+                       f"{args.source!r}; the backend needs the same value)")
+    url = args.url or cfg.tui.backend_url
+    seed = args.seed if args.seed is not None else int(time.time())
+    print(f"sending scenario {args.scenario} to {url}/ingest/{args.source} (seed {seed}) ...", flush=True)
+    report = asyncio.run(drive(url, args.source, secret, args.scenario, rate, args.duration, seed=seed,
+                               batch_max=args.batch, brand_handle=cfg.brand.handle, brand_name=cfg.brand.name))
+    for line in report.lines():
+        print(line)
+    return 0 if report.accepted == report.sent else 1
 
 
 # -- parser ------------------------------------------------------------------------------
@@ -256,6 +363,37 @@ def build_parser() -> argparse.ArgumentParser:
     rv = op_sub.add_parser("revoke", help="revoke an operator's token", description="Revoke an operator's token.")
     rv.add_argument("name")
     rv.set_defaults(func=cmd_operators)
+
+    p = sub.add_parser("rules", help="check, explain and print what rules/ says",
+                       description="Work with the rules a care team edits (rules/*.yaml).")
+    p.add_argument("--rules-dir", metavar="DIR", help="rules folder (default: rules.dir from config)")
+    rules_sub = p.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
+    c = rules_sub.add_parser("check", help="validate every rules file",
+                             description="Validate every rules file; print file:line: key: reason per problem.")
+    c.set_defaults(func=cmd_rules)
+    e = rules_sub.add_parser("explain", help="flags and advisories for JSON lines on standard input",
+                             description='Read JSON lines {"text": ..., "channel": "public"|"dm", '
+                                         '"direction": "inbound"|"outbound"} on standard input; print the '
+                                         'flags and advisories the backend would give, one JSON line each.')
+    e.set_defaults(func=cmd_rules)
+    b = rules_sub.add_parser("bio", help="the house-rules statement fitted to each platform's bio",
+                             description="Print the house-rules statement from rules/conduct.yaml, fitted to "
+                                         "each platform's profile bio length.")
+    b.set_defaults(func=cmd_rules)
+    p = sub.add_parser("simulate", help="drive simulated mentions into a running backend through its webhook",
+                       description="Send a scenario's mentions (seeded, English and German, follow-ups in "
+                                   "threads) to POST /ingest/SOURCE of a running backend, signed with the "
+                                   "secret in the environment variable webhook.sources.SOURCE names. Prints "
+                                   "what was sent and what the backend accepted; exits 1 if any was refused.")
+    p.add_argument("--scenario", default="calm", help="calm or crisis (default: calm)")
+    p.add_argument("--rate", type=float, help="mentions per second (default: the scenario's own rate)")
+    p.add_argument("--duration", type=float, default=10.0, help="seconds to keep sending (default: 10)")
+    p.add_argument("--url", help="backend URL (default: tui.backend_url)")
+    p.add_argument("--source", default="simulator", help="webhook source name (default: simulator)")
+    p.add_argument("--seed", type=int, help="seed of the simulated customers (default: the current time; "
+                                            "printed, so a run can be repeated)")
+    p.add_argument("--batch", type=int, default=500, help="most mentions per request (default: 500)")
+    p.set_defaults(func=cmd_simulate)
     return parser
 
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping, get_type_hints
+from typing import Any, Callable, Mapping, get_type_hints
 
 from . import yamlfile
-from .yamlfile import FileError, FileErrors
+from .connectors import bluesky as bluesky_connector
+from .connectors import mastodon as mastodon_connector
+from .yamlfile import FileError, FileErrors, Located
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "config" / "shiftdesk.yaml"
@@ -79,6 +82,51 @@ class SimulatorConfig:
 
 
 @dataclass(frozen=True)
+class ConnectorSettings:
+    """One polling connector: whether it runs, how often, and the connector's
+    own settings (MastodonConfig, BlueskyConfig), read by its own read_config."""
+
+    name: str                        # "mastodon", "bluesky": the config key and the platform
+    enabled: bool
+    poll_interval_seconds: float
+    settings: Any                    # MastodonConfig | BlueskyConfig
+
+    @property
+    def token_env(self) -> str:
+        """Name of the environment variable holding the token (never the token)."""
+        return getattr(self.settings, "token_env", "") or getattr(self.settings, "password_env", "")
+
+    @property
+    def cursor_name(self) -> str:
+        """The connector_state row: per platform and account, so a new account starts afresh."""
+        account = getattr(self.settings, "account", "") or getattr(self.settings, "identifier", "")
+        return f"{self.name}:{account}"
+
+
+# Polling connectors: config key -> (the connector's read_config, its settings dataclass).
+CONNECTOR_READERS: dict[str, tuple[Callable[[Located, str], Any], type]] = {
+    "mastodon": (mastodon_connector.read_config, mastodon_connector.MastodonConfig),
+    "bluesky": (bluesky_connector.read_config, bluesky_connector.BlueskyConfig),
+}
+# Keys of a connector section that belong to the runner, not to the connector.
+RUNNER_KEYS: dict[str, type] = {"enabled": bool, "poll_interval_seconds": float}
+DEFAULT_POLL_INTERVAL = 30.0
+
+_ENV_VAR = re.compile(r"[A-Z_][A-Z0-9_]*")
+_SOURCE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")   # as the /ingest/{source} route accepts
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """POST /ingest/{source}: each source signs with a secret held in an environment variable."""
+
+    max_body_bytes: int = 1024 * 1024
+    window_seconds: int = 300       # how old (or new) a signed timestamp may be
+    # source name -> NAME of the environment variable holding its secret
+    sources: dict[str, str] = field(default_factory=dict, metadata={"own_reader": True})
+
+
+@dataclass(frozen=True)
 class TuiConfig:
     backend_url: str = "http://127.0.0.1:8470"
     token: str = ""            # better given as SHIFTDESK_TUI_TOKEN than written here
@@ -95,6 +143,9 @@ class Config:
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
     tui: TuiConfig = field(default_factory=TuiConfig)
+    webhook: WebhookConfig = field(default_factory=WebhookConfig)
+    # Polling connectors by name; only the ones configured are present.
+    connectors: dict[str, ConnectorSettings] = field(default_factory=dict, metadata={"own_reader": True})
 
     @property
     def rules_dir(self) -> Path:
@@ -106,6 +157,8 @@ def _leaf_types(cls: type, prefix: str = "") -> dict[str, type]:
     out: dict[str, type] = {}
     hints = get_type_hints(cls)
     for f in fields(cls):
+        if f.metadata.get("own_reader"):
+            continue   # nested sections with their own reader (connectors, webhook.sources)
         key = f"{prefix}.{f.name}" if prefix else f.name
         t = hints[f.name]
         if is_dataclass(t):
@@ -116,7 +169,8 @@ def _leaf_types(cls: type, prefix: str = "") -> dict[str, type]:
 
 
 KEYS = _leaf_types(Config)
-SECTIONS = {k.split(".")[0] for k in KEYS}
+OWN_READERS = ("connectors", "webhook.sources")
+SECTIONS = {k.split(".")[0] for k in KEYS} | {k.split(".")[0] for k in OWN_READERS}
 
 
 def env_name(key: str) -> str:
@@ -160,6 +214,10 @@ def _check_values(cfg: Config, origins: Mapping[str, Any]) -> None:
         errors.append(bad("simulator.publish_failure_rate", "must be between 0 and 1"))
     if cfg.database.url and not cfg.database.url.startswith(("postgres://", "postgresql://")):
         errors.append(bad("database.url", "must start with postgresql://"))
+    if cfg.webhook.max_body_bytes < 1024:
+        errors.append(bad("webhook.max_body_bytes", "must be at least 1024"))
+    if cfg.webhook.window_seconds < 1:
+        errors.append(bad("webhook.window_seconds", "must be at least 1 second"))
     if errors:
         raise FileErrors(errors)
 
@@ -184,6 +242,8 @@ def load_config(paths: list[str | Path] | None = None, env: Mapping[str, str] | 
     values: dict[str, Any] = {}
     origins: dict[str, Any] = {}
     errors: list[FileError] = []
+    connector_docs: dict[str, Located] = {}   # the last file that defines each connector
+    sources: dict[str, str] = {}
 
     for path in paths:
         try:
@@ -196,7 +256,10 @@ def load_config(paths: list[str | Path] | None = None, env: Mapping[str, str] | 
         if not isinstance(doc.data, dict):
             errors.append(doc.error("", "expected a mapping of sections (brand, database, server, ...)"))
             continue
-        for key, value in yamlfile.walk(doc.data):
+        data = dict(doc.data)
+        errors += _take_connectors(doc, data, connector_docs)
+        errors += _take_webhook_sources(doc, data, sources)
+        for key, value in yamlfile.walk(data):
             if key not in KEYS:
                 section = key.split(".")[0]
                 if isinstance(value, dict) and not value and section in SECTIONS:
@@ -222,11 +285,124 @@ def load_config(paths: list[str | Path] | None = None, env: Mapping[str, str] | 
             except FileError as exc:
                 errors.append(exc)
 
+    connectors: dict[str, ConnectorSettings] = {}
+    for name in CONNECTOR_READERS:
+        try:
+            found = _read_connector(name, connector_docs.get(name), env)
+        except FileErrors as exc:
+            errors.extend(exc.errors)
+            continue
+        except FileError as exc:
+            errors.append(exc)
+            continue
+        if found is not None:
+            connectors[name] = found
+
     if errors:
         raise FileErrors(errors)
     cfg = _build(values)
+    cfg = replace(cfg, connectors=connectors, webhook=replace(cfg.webhook, sources=sources))
     _check_values(cfg, origins)
     return cfg
+
+
+def _take_connectors(doc: Located, data: dict[str, Any], found: dict[str, Located]) -> list[FileError]:
+    """Remove `connectors` from `data`, remembering each connector's section
+    (a later file's section replaces an earlier one whole)."""
+    if "connectors" not in data:
+        return []
+    section = data.pop("connectors")
+    if section is None:
+        return []
+    if not isinstance(section, dict):
+        return [doc.error("connectors", f"expected a mapping of connectors, got {yamlfile.describe(section)}")]
+    errors = []
+    for name, body in section.items():
+        if name not in CONNECTOR_READERS:
+            close = difflib.get_close_matches(name, CONNECTOR_READERS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(CONNECTOR_READERS)})"
+            errors.append(doc.error(f"connectors.{name}", f"unknown connector{hint}"))
+        elif not isinstance(body, dict):
+            errors.append(doc.error(f"connectors.{name}", f"expected a mapping, got {yamlfile.describe(body)}"))
+        else:
+            found[name] = doc
+    return errors
+
+
+def _take_webhook_sources(doc: Located, data: dict[str, Any], sources: dict[str, str]) -> list[FileError]:
+    """Remove `webhook.sources` from `data` and check it: source name -> env var NAME."""
+    webhook = data.get("webhook")
+    if not isinstance(webhook, dict) or "sources" not in webhook:
+        return []
+    webhook = dict(webhook)
+    raw = webhook.pop("sources")
+    data["webhook"] = webhook
+    if raw is None:
+        return []
+    if not isinstance(raw, dict):
+        return [doc.error("webhook.sources", f"expected a mapping of source name to environment variable name, "
+                                             f"got {yamlfile.describe(raw)}")]
+    errors = []
+    for name, var in raw.items():
+        key = f"webhook.sources.{name}"
+        if not _SOURCE.fullmatch(str(name)):
+            errors.append(doc.error(key, "a source name is 1-32 lowercase letters, digits, - or _"))
+        elif not isinstance(var, str) or not _ENV_VAR.fullmatch(var):
+            errors.append(doc.error(key, "expected the NAME of an environment variable holding the secret "
+                                         "(the secret itself never goes in a file)"))
+        else:
+            sources[str(name)] = var
+    return errors
+
+
+def _read_connector(name: str, doc: Located | None, env: Mapping[str, str]) -> ConnectorSettings | None:
+    """One connector's section: runner keys here, the rest through the connector's read_config.
+    Scalar keys can be set by SHIFTDESK_CONNECTORS_<NAME>_<KEY>."""
+    reader, settings_cls = CONNECTOR_READERS[name]
+    key = f"connectors.{name}"
+    hints = get_type_hints(settings_cls)
+    scalar = {**RUNNER_KEYS, **{f.name: hints[f.name] for f in fields(settings_cls)
+                                if hints[f.name] in (str, int, float, bool)}}
+    overrides: dict[str, Any] = {}
+    errors: list[FileError] = []
+    for item, kind in scalar.items():
+        var = env_name(f"{key}.{item}")
+        if var in env:
+            try:
+                overrides[item] = _coerce_env(var, env[var], kind)
+            except FileError as exc:
+                errors.append(exc)
+    if errors:
+        raise FileErrors(errors)
+    if doc is None:
+        if not overrides:
+            return None
+        doc = Located(f"environment variables {env_name(key)}_*", {"connectors": {name: {}}}, {})
+    body = {**doc.data["connectors"][name], **overrides}
+
+    runner: dict[str, Any] = {"enabled": True, "poll_interval_seconds": DEFAULT_POLL_INTERVAL}
+    for item, kind in RUNNER_KEYS.items():
+        if item in body:
+            value = body.pop(item)
+            try:
+                yamlfile.expect(doc, f"{key}.{item}", value, kind)
+            except FileError as exc:
+                errors.append(exc)
+                continue
+            runner[item] = float(value) if kind is float else value
+    if runner["poll_interval_seconds"] <= 0:
+        errors.append(doc.error(f"{key}.poll_interval_seconds", "must be more than 0"))
+    # The connector reads its own keys from a view of the file without the runner's.
+    view = Located(doc.path, {"connectors": {name: body}}, doc.lines)
+    try:
+        settings = reader(view, key)
+    except FileErrors as exc:
+        errors.extend(exc.errors)
+    except FileError as exc:
+        errors.append(exc)
+    if errors:
+        raise FileErrors(errors)
+    return ConnectorSettings(name, runner["enabled"], runner["poll_interval_seconds"], settings)
 
 
 def _build(values: dict[str, Any]) -> Config:

@@ -63,12 +63,33 @@ class Scenario:
     angry_share: float        # of new posts
     follow_up_share: float    # chance a post is a follow-up in an existing thread
     tag_style: tuple[float, float, float]   # tagged, hashtag, plain name
+    rate: float = 0.2         # mentions per second, unless the caller says otherwise
 
 
 SCENARIOS = {
-    "calm": Scenario("calm", angry_share=0.25, follow_up_share=0.15, tag_style=(0.6, 0.15, 0.25)),
-    "crisis": Scenario("crisis", angry_share=0.8, follow_up_share=0.3, tag_style=(0.5, 0.3, 0.2)),
+    # A calm day: a mention every few seconds, mostly questions.
+    "calm": Scenario("calm", angry_share=0.25, follow_up_share=0.15, tag_style=(0.6, 0.15, 0.25), rate=0.2),
+    # A crisis surge: an outage, hundreds of angry customers a second, chasing their threads.
+    "crisis": Scenario("crisis", angry_share=0.8, follow_up_share=0.3, tag_style=(0.5, 0.3, 0.2), rate=200.0),
 }
+
+
+def webhook_post(post: InboundPost) -> dict:
+    """A post as the body of POST /ingest/{source} carries it (see backend.connectors.webhook)."""
+    return {
+        "id": post.post_id,
+        "author": {"id": post.author.platform_id, "handle": post.author.handle,
+                   "display_name": post.author.display_name, "followers": post.author.followers},
+        "text": post.text,
+        "created_at": post.created_at.isoformat(),
+        "url": post.url,
+        "in_reply_to": post.in_reply_to,
+        "thread_root": post.thread_root,
+        "is_direct": post.is_direct,
+        "language": post.language,
+        "mentions": list(post.mentioned_handles),
+        "hashtags": list(post.hashtags),
+    }
 
 
 @dataclass

@@ -4,8 +4,9 @@
 
 Prints precision and recall per check on tests/data/rules_labelled.jsonl,
 the time to check one outbound reply (with the team's ~200 recent replies
-and templates for the canned check), and the German abusive-language check
-on the unseen half of GermEval 2018.
+and templates for the canned check), the German abusive-language check
+on both halves of GermEval 2018 (the tuning half is in-sample; only the
+unseen half counts) and the time to check one inbound German post.
 
 GermEval 2018 data: Wiegand, Siegel, Ruppenhofer, "Overview of the GermEval
 2018 Shared Task on the Identification of Offensive Language", Proceedings
@@ -24,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from backend.checks import check_outbound, load_rules  # noqa: E402
+from backend.checks import check_inbound, check_outbound, load_rules  # noqa: E402
 from backend.checks.quality import (  # noqa: E402
     Counts, evaluate, evaluate_germeval, germeval_part, load_germeval, load_labelled)
 
@@ -79,11 +80,24 @@ def main() -> int:
     rows = load_germeval(args.germeval)
     tune = sum(germeval_part(t) == "tune" for t, _ in rows)
     print("\nGermEval 2018 (Wiegand, Siegel, Ruppenhofer 2018), German abusive check vs OFFENSE")
-    print("split: SHA-256 of the tweet text, first byte < 128 = tuning part (lexicon tuned only there)")
+    print("split: SHA-256 of the tweet text, first byte < 128 = tuning part; phrase list tuned and")
+    print("model (rules/conduct_de_model.json) trained only there, its threshold by 5-fold CV inside it")
     print(f"tune size {tune}, test size {len(rows) - tune}")
     print(f"{'part':14} {'n':>4} {'TP':>4} {'FP':>4} {'FN':>4} {'precision':>9} {'recall':>7} {'F1':>6}")
+    labels = {"tune": "tune (trained)", "test": "test (unseen)"}
     for part in ("tune", "test"):
-        print(row(part + (" (unseen)" if part == "test" else ""), evaluate_germeval(rules, rows, part)))
+        print(row(labels[part], evaluate_germeval(rules, rows, part)))
+
+    # Time of the German abusive check on one inbound post (phrases, then model).
+    unseen = [t for t, _ in rows if germeval_part(t) == "test"]
+    times = []
+    for text in unseen:
+        t0 = time.perf_counter()
+        check_inbound(rules, text, channel="dm", language="de")
+        times.append((time.perf_counter() - t0) * 1e6)
+    times.sort()
+    print(f"\nOne inbound German post (unseen tweets, conduct check): median {statistics.median(times):.0f} µs, "
+          f"p99 {times[int(len(times) * 0.99)]:.0f} µs, max {times[-1]:.0f} µs over {len(times)} checks")
     return 0
 
 

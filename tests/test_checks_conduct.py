@@ -44,3 +44,43 @@ def test_bio_fits_each_platform(rules):
     assert len(mastodon) > len(bluesky)   # the roomier platform gets the fuller text
     with pytest.raises(ValueError, match="bluesky"):
         bio_for(rules, "myspace")
+
+
+# --- the German model behind the phrase list --------------------------------
+
+@pytest.mark.parametrize("text", [
+    "@acme Eure App ist der letzte Mist, ich will mein Geld zurück!",
+    "@acme Scheißservice, seit zwei Wochen keine Lieferung",
+    "@acme Scheiß App, scheiß Update, alles kaputt",
+    "@acme Das ist doch alles Scheiße, nie wieder bestelle ich bei euch",
+    "@acme Verdammt, schon wieder kaputt",
+    "@acme So ein Mist, die Lieferung ist schon wieder zu spät",
+    "@acme Euer Kundenservice ist eine Katastrophe, keiner geht ans Telefon",
+    "@acme Ich bin stinksauer. Drei Anrufe, keine Antwort.",
+    "@acme Was ist eigentlich mit Merkel und der AfD los, und wo ist mein Paket?",
+])
+def test_german_angry_complaints_pass_the_model(rules, text):
+    assert abuse(rules, text, "de") == []
+
+
+def test_model_flags_insults_the_phrase_list_misses(rules):
+    text = "@acme Was seid ihr nur für erbärmliche Gestalten"
+    [f] = abuse(rules, text, "de")
+    assert f.detail["severity"] == "medium" and f.detail["model_score"] >= rules.conduct.models["de"][2]
+    # The finding points at the word that weighed most, in the original text.
+    assert text[f.start:f.end] == f.detail["phrase"] == f.detail["model_words"][0]
+    assert "Gestalten" in f.detail["model_words"] or "erbärmliche" in f.detail["model_words"]
+
+
+def test_phrase_list_decides_before_the_model(rules):
+    [f] = abuse(rules, "@acme Die sollte man alle aufhängen, ihr erbärmlichen Gestalten", "de")
+    assert f.detail["severity"] == "high" and "model_score" not in f.detail
+
+
+def test_excused_text_is_not_scored(rules):
+    # Self-deprecation is blanked before the model scores the post.
+    assert abuse(rules, "@acme Ich war so blöd und hab die falsche Größe bestellt", "de") == []
+
+
+def test_model_only_for_its_language(rules):
+    assert abuse(rules, "@acme Was seid ihr nur für erbärmliche Gestalten", "en") == []

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def rules_dir(tmp_path):
-    for name in ("tone.yaml", "privacy.yaml", "conduct.yaml"):
+    for name in ("tone.yaml", "privacy.yaml", "conduct.yaml", "conduct_de_model.json"):
         shutil.copy(ROOT / "rules" / name, tmp_path / name)
     return tmp_path
 
@@ -62,3 +62,21 @@ def test_missing_file(tmp_path):
         load_rules(tmp_path)
     assert len(caught.value.errors) == 3
     assert all("file not found" in str(e) for e in caught.value.errors)
+
+
+def test_model_settings_are_checked_at_their_line(rules_dir):
+    missing = replace(rules_dir / "conduct.yaml", "      file: conduct_de_model.json", "      file: nowhere.json")
+    severity = replace(rules_dir / "conduct.yaml", "      severity: medium", "      severity: mild")
+    with pytest.raises(FileErrors) as caught:
+        load_rules(rules_dir)
+    text = "\n".join(str(e) for e in caught.value.errors)
+    assert f"conduct.yaml:{missing}: abusive.model.de.file: model file " in text and "not found" in text
+    assert f"conduct.yaml:{severity}: abusive.model.de.severity: must be one of high, medium, got 'mild'" in text
+
+
+def test_model_threshold_can_be_overridden(rules_dir):
+    replace(rules_dir / "conduct.yaml", "      severity: medium", "      severity: medium\n      threshold: 0.9")
+    assert load_rules(rules_dir).conduct.models["de"][2] == 0.9
+    line = replace(rules_dir / "conduct.yaml", "      threshold: 0.9", "      threshold: 1.2")
+    with pytest.raises(FileErrors, match=rf"conduct.yaml:{line}: abusive.model.de.threshold: must be between 0 and 1"):
+        load_rules(rules_dir)

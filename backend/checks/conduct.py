@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .abuse_model import AbuseModel
 from .finding import FLAG, Finding
 
 SEVERITIES = ("high", "medium")   # most severe first
@@ -23,13 +24,18 @@ class ConductRules:
     # language -> severity -> one pattern for all its phrases
     abusive: dict[str, dict[str, re.Pattern[str]]] = field(default_factory=dict)
     not_abusive: dict[str, re.Pattern[str]] = field(default_factory=dict)
+    # language -> (model, severity, threshold): catches what the phrases miss
+    models: dict[str, tuple[AbuseModel, str, float]] = field(default_factory=dict)
 
 
 def find_abuse(rules: ConductRules, text: str, languages: tuple[str, ...]) -> list[Finding]:
     """Abusive or hateful wording: one finding, for the most severe match.
 
-    A match that lies inside a `not_abusive` phrase (self-deprecation,
-    talking about abuse) is ignored.
+    The phrase lists decide first (high, then medium). When no phrase
+    matches, a language's model (if configured) flags the post when its
+    score reaches the threshold; the finding then points at the word that
+    weighed most. Text inside a `not_abusive` phrase (self-deprecation,
+    talking about abuse) is ignored by both.
     """
     excused: list[tuple[int, int]] = []
     for lang in languages:
@@ -46,6 +52,26 @@ def find_abuse(rules: ConductRules, text: str, languages: tuple[str, ...]) -> li
                     continue
                 return [Finding("abusive", FLAG, rules.message, rules.suggestion, m.start(), m.end(),
                                 {"severity": severity, "language": lang, "phrase": m.group()})]
+    if not any(lang in rules.models for lang in languages):
+        return []
+    # Blank excused text (same length, so spans stay true) before scoring.
+    scored = text
+    for s, e in excused:
+        scored = scored[:s] + " " * (e - s) + scored[e:]
+    for lang in languages:
+        if lang not in rules.models:
+            continue
+        model, severity, threshold = rules.models[lang]
+        score = model.score(scored)
+        if score < threshold:
+            continue
+        strongest = model.strongest_words(scored)
+        start, end = (strongest[0][1], strongest[0][2]) if strongest else (None, None)
+        return [Finding("abusive", FLAG, rules.message, rules.suggestion, start, end,
+                        {"severity": severity, "language": lang,
+                         "phrase": text[start:end] if start is not None else "",
+                         "model_score": round(score, 3),
+                         "model_words": [text[s:e] for _, s, e, _ in strongest]})]
     return []
 
 

@@ -11,6 +11,7 @@ from typing import Any, Callable
 from backend import yamlfile
 from backend.yamlfile import FileError, FileErrors, Located
 
+from .abuse_model import AbuseModel, load_abuse_model
 from .canned import CannedRule
 from .conduct import SEVERITIES, ConductRules
 from .language import LANGUAGES
@@ -254,7 +255,7 @@ def _read_conduct(r: _Reader) -> ConductRules:
     elif lengths and not texts:
         r.fail("bio.texts", "needs at least one text")
     a = r.get(data, "abusive", dict)
-    r.unknown_keys(a, {"message", "suggestion", "not_abusive", *LANGUAGES}, "abusive")
+    r.unknown_keys(a, {"message", "suggestion", "not_abusive", "model", *LANGUAGES}, "abusive")
     abusive: dict[str, dict[str, re.Pattern[str]]] = {}
     for lang in LANGUAGES:
         section = r.get(a, lang, dict, path=f"abusive.{lang}")
@@ -273,7 +274,52 @@ def _read_conduct(r: _Reader) -> ConductRules:
             not_abusive[lang] = pattern
     return ConductRules(house_rules, lengths, tuple(sorted(texts, key=len, reverse=True)), replies,
                         r.text(a, "message", "abusive.message"), r.text(a, "suggestion", "abusive.suggestion"),
-                        abusive, not_abusive)
+                        abusive, not_abusive, _abuse_models(r, a))
+
+
+def _abuse_models(r: _Reader, abusive: Any) -> dict[str, tuple[AbuseModel, str, float]]:
+    """abusive.model.<lang>: file (beside the rules file), severity and an
+    optional threshold overriding the one the model was trained with."""
+    section = r.get(abusive, "model", dict, {}, path="abusive.model") or {}
+    r.unknown_keys(section, set(LANGUAGES), "abusive.model")
+    models = {}
+    for lang in LANGUAGES:
+        if lang not in section:
+            continue
+        where = f"abusive.model.{lang}"
+        entry = r.get(section, lang, dict, path=where)
+        if entry is None:
+            continue
+        r.unknown_keys(entry, {"file", "severity", "threshold"}, where)
+        name = r.text(entry, "file", f"{where}.file")
+        ok = bool(name)
+        severity = r.get(entry, "severity", str, "medium", path=f"{where}.severity")
+        if severity not in SEVERITIES:
+            r.fail(f"{where}.severity", f"must be one of {', '.join(SEVERITIES)}, got {severity!r}")
+            ok = False
+        threshold = None
+        if "threshold" in entry:
+            threshold = r.get(entry, "threshold", float, path=f"{where}.threshold")
+            if threshold is None:
+                ok = False
+            elif not 0 < threshold < 1:
+                r.fail(f"{where}.threshold", f"must be between 0 and 1 (exclusive), got {threshold:g}")
+                ok = False
+        if not name:
+            continue
+        # Load the file even when a setting is wrong, so all mistakes show at once.
+        try:
+            model = load_abuse_model(Path(r.doc.path).parent / name)
+        except ValueError as exc:
+            r.fail(f"{where}.file", str(exc))
+            continue
+        if model.language != lang:
+            r.fail(f"{where}.file", f"{name} is a model for {model.language!r}, not {lang!r}")
+            continue
+        if not ok:
+            continue
+        models[lang] = (model, severity, model.threshold if threshold is None else threshold)
+    return models
 
 
 _READERS: dict[str, Callable[[_Reader], Any]] = {

@@ -71,6 +71,8 @@ class TransientError(ConnectorError):
 class PermanentError(ConnectorError):
     """Retrying will not help: bad token, rejected text, unknown post (4xx other than 429)."""
 
+    permanent = True   # what the outbox publisher looks for to stop retrying
+
     def __init__(self, message: str, status: int | None = None):
         self.status = status
         super().__init__(message)

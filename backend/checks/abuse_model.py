@@ -1,0 +1,201 @@
+"""A small linear abusive-language model, read from a plain JSON file.
+
+The German check in rules/conduct.yaml catches what its phrase list misses
+with a logistic model over words, word pairs and 4-5 letter pieces of
+words. The weights are data (rules/conduct_de_model.json, written by
+bench/train_conduct_de.py), so a team can read which words push a post
+towards "abusive" and by how much. Scoring is pure Python: no numpy or
+scikit-learn at run time.
+
+The feature extraction here is the one the training script uses, so the
+weights mean the same thing at training and at run time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from functools import lru_cache
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FORMAT = "shiftdesk-abuse-model/1"
+
+# Words: letters with inner hyphens ("links-grün"); digits and punctuation split.
+_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
+_LINK = re.compile(r"https?://\S+")
+_HANDLE = re.compile(r"@\w+")
+_REPEAT = re.compile(r"(.)\1{2,}")
+# Umlauts folded so "Idioten" and tweets typed without umlauts ("Idiotn",
+# "bloed") share features.
+_FOLD = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
+PIECE_LENGTHS = (4, 5)   # as _pieces cuts them
+
+
+def word_spans(text: str, ignored: frozenset[str] = frozenset()) -> list[tuple[str, int, int]]:
+    """(word, start, end) for each word of a post, in text order: lower case,
+    umlauts folded, "soooo" shortened to "soo"; links, @handles and
+    `ignored` words left out (an entry ending in "*" ignores every word that
+    starts with it); '#' is not a letter, so a hashtag counts as its word.
+    Start and end index the original text."""
+    prefixes = _prefixes(ignored)
+    # Blank links and handles with spaces of the same length so spans stay true.
+    text = _HANDLE.sub(lambda m: " " * len(m.group()), _LINK.sub(lambda m: " " * len(m.group()), text))
+    out = []
+    for m in _WORD.finditer(text):
+        w = _REPEAT.sub(r"\1\1", m.group().lower().translate(_FOLD))
+        if w not in ignored and not (prefixes and w.startswith(prefixes)):
+            out.append((w, m.start(), m.end()))
+    return out
+
+
+@lru_cache(maxsize=16)
+def _prefixes(ignored: frozenset[str]) -> tuple[str, ...]:
+    return tuple(w[:-1] for w in ignored if w.endswith("*"))
+
+
+def words(text: str, ignored: frozenset[str] = frozenset()) -> list[str]:
+    """The normalised words of a post, as word_spans gives them, without
+    the spans. Ignored words are removed before word pairs are formed, so
+    they never join a pair."""
+    if "@" in text or "http" in text:
+        text = _HANDLE.sub(" ", _LINK.sub(" ", text))
+    # Normalising the joined words at once is the same as word by word
+    # (a space stops a repeat) and several times faster.
+    joined = _REPEAT.sub(r"\1\1", " ".join(_WORD.findall(text)).lower().translate(_FOLD))
+    ws = joined.split()
+    if ignored:
+        prefixes = _prefixes(ignored)
+        ws = [w for w in ws if w not in ignored and not (prefixes and w.startswith(prefixes))]
+    return ws
+
+
+def _pieces(ws: set[str] | list[str]) -> set[str]:
+    out = set()
+    for w in ws:
+        padded = "<" + w + ">"
+        out.update(padded[i:i + 4] for i in range(len(padded) - 3))
+        out.update(padded[i:i + 5] for i in range(len(padded) - 4))
+    return out
+
+
+def features(text: str, ignored: frozenset[str] = frozenset()) -> set[str]:
+    """The model's binary features of a post: "w:word", "b:word word" and
+    "c:<piece>" (4 and 5 letters of a word padded with < and >)."""
+    ws = words(text, ignored)
+    out = {"w:" + w for w in ws}
+    out.update("c:" + p for p in _pieces(set(ws)))
+    out.update("b:" + a + " " + b for a, b in zip(ws, ws[1:]))
+    return out
+
+
+@dataclass(frozen=True)
+class AbuseModel:
+    """Weights of a logistic model; `threshold` is the probability from
+    which a post is flagged (chosen on the tuning data, see the file)."""
+
+    language: str
+    bias: float
+    weights: dict[str, float]
+    threshold: float
+    ignored: frozenset[str]
+    source: str = ""
+    # The weights split by kind, without their "w:"/"b:"/"c:" prefixes, so
+    # scoring looks features up without building prefixed strings.
+    _by_kind: dict[str, dict[str, float]] = field(init=False, repr=False, compare=False)
+    _piece_memo: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_kind: dict[str, dict[str, float]] = {"w": {}, "b": {}, "c": {}}
+        for name, weight in self.weights.items():
+            kind, _, key = name.partition(":")
+            if kind in by_kind:
+                by_kind[kind][key] = weight
+        object.__setattr__(self, "_by_kind", by_kind)
+        object.__setattr__(self, "_piece_memo", {})
+
+    def score(self, text: str) -> float:
+        """Probability-like score in [0, 1] that the post is abusive."""
+        ws = words(text, self.ignored)
+        unique = set(ws)
+        get_w, get_b = self._by_kind["w"].get, self._by_kind["b"].get
+        z = self.bias
+        z += sum(get_w(w, 0.0) for w in unique)
+        pieces: set[str] = set()
+        for w in unique:
+            pieces.update(self._known_pieces(w))
+        z += sum(map(self._by_kind["c"].__getitem__, pieces))
+        z += sum(get_b(pair, 0.0) for pair in {a + " " + b for a, b in zip(ws, ws[1:])})
+        # Clamp so a freak post cannot overflow exp().
+        z = max(-60.0, min(60.0, z))
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def _known_pieces(self, word: str) -> tuple[str, ...]:
+        """The word's pieces that have a weight, remembered per word: the
+        same words recur from post to post. The memory is emptied when
+        full, so a flood of new words cannot grow it without bound."""
+        known = self._piece_memo.get(word)
+        if known is None:
+            if len(self._piece_memo) >= 50_000:
+                self._piece_memo.clear()
+            weights = self._by_kind["c"]
+            known = tuple(p for p in _pieces((word,)) if p in weights)
+            self._piece_memo[word] = known
+        return known
+
+    def strongest_words(self, text: str, limit: int = 3) -> list[tuple[str, int, int, float]]:
+        """The words that pushed the score up most (a word's own weight plus
+        its letter pieces) as (word, start, end, weight), strongest first:
+        what the operator is shown as the reason for a flag."""
+        best: dict[str, tuple[str, int, int, float]] = {}
+        for w, start, end in word_spans(text, self.ignored):
+            if w in best:
+                continue
+            padded = "<" + w + ">"
+            total = self.weights.get("w:" + w, 0.0)
+            total += sum(self.weights.get("c:" + padded[i:i + n], 0.0)
+                         for n in PIECE_LENGTHS for i in range(len(padded) - n + 1))
+            if total > 0:
+                best[w] = (w, start, end, total)
+        return sorted(best.values(), key=lambda item: (-item[3], item[1]))[:limit]
+
+
+def load_abuse_model(path: Path | str) -> AbuseModel:
+    """Read a model file; raises ValueError with a reason a person can act on."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"model file {path} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"model file {path} cannot be read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"model file {path} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"model file {path} is not a {FORMAT} file (its \"format\" must be {FORMAT!r})")
+    problems = []
+    language = data.get("language")
+    if not isinstance(language, str) or not language:
+        problems.append("\"language\" must be a language code such as \"de\"")
+    bias = data.get("bias")
+    if isinstance(bias, bool) or not isinstance(bias, (int, float)):
+        problems.append("\"bias\" must be a number")
+    threshold = data.get("threshold")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
+        problems.append("\"threshold\" must be a number between 0 and 1")
+    weights = data.get("weights")
+    if not isinstance(weights, dict) or not weights:
+        problems.append("\"weights\" must be a non-empty mapping of feature to number")
+        weights = {}
+    bad = [k for k, v in weights.items() if isinstance(v, bool) or not isinstance(v, (int, float))]
+    if bad:
+        problems.append(f"weight of {bad[0]!r} is not a number")
+    ignored = data.get("ignored_words", [])
+    if not isinstance(ignored, list) or not all(isinstance(w, str) for w in ignored):
+        problems.append("\"ignored_words\" must be a list of words")
+        ignored = []
+    if problems:
+        raise ValueError(f"model file {path}: " + "; ".join(problems))
+    return AbuseModel(language, float(bias), {k: float(v) for k, v in weights.items()}, float(threshold),
+                      frozenset(ignored), str(path))

@@ -1,0 +1,122 @@
+"""`shiftdesk simulate`: drive a scenario's mentions into a running backend
+through its webhook, signed like any pushing platform, at a steady rate.
+
+Posts come from the seeded simulator, so a run is reproducible; post ids
+carry the seed, so the same seed twice stores nothing twice (the second run
+reports duplicates) and another seed brings fresh customers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import aiohttp
+
+from .clock import Clock
+from .connectors.webhook import MAX_POSTS, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from .simulator import Simulator, webhook_post
+
+TICK_SECONDS = 0.05   # how often the sender checks what is due
+
+
+@dataclass
+class SimulateReport:
+    """What a run sent and what the backend said about it."""
+
+    scenario: str
+    seed: int
+    rate: float
+    duration: float
+    sent: int = 0             # posts sent
+    requests: int = 0
+    accepted: int = 0         # posts in requests answered 202
+    stored: int = 0
+    duplicates: int = 0
+    dropped: int = 0          # not about us
+    refused: int = 0          # posts in requests answered with an error
+    errors: dict[str, int] = field(default_factory=dict)   # "status: message" -> requests
+    elapsed: float = 0.0
+
+    def lines(self) -> list[str]:
+        """The summary a person reads at the end of a run."""
+        per_s = self.sent / self.elapsed if self.elapsed else 0.0
+        out = [
+            f"scenario {self.scenario} (seed {self.seed}): {self.rate:g} mentions/s for {self.duration:g} s",
+            f"sent      {self.sent} mentions in {self.requests} requests over {self.elapsed:.1f} s ({per_s:.1f}/s)",
+            f"accepted  {self.accepted}: stored {self.stored}, duplicates {self.duplicates}, "
+            f"not about us {self.dropped}",
+        ]
+        if self.refused:
+            out.append(f"refused   {self.refused}")
+            out += [f"  {n} x {error}" for error, n in self.errors.items()]
+        return out
+
+
+def due(rate: float, elapsed: float) -> int:
+    """How many mentions a steady `rate` has owed by `elapsed` seconds."""
+    return int(rate * elapsed)
+
+
+async def drive(url: str, source: str, secret: str, scenario: str, rate: float, duration: float, *,
+                seed: int = 7, batch_max: int = 500, brand_handle: str = "acme", brand_name: str = "Acme",
+                clock: Clock | None = None, monotonic: Callable[[], float] = time.monotonic,
+                timeout_s: float = 30.0) -> SimulateReport:
+    """Send the scenario's mentions to `url`/ingest/`source` at `rate` per second for `duration` seconds."""
+    if rate <= 0 or duration <= 0:
+        raise ValueError("rate and duration must be more than 0")
+    clock = clock or Clock()
+    sim = Simulator(scenario, seed, clock, brand_handle, brand_name)
+    report = SimulateReport(scenario, seed, rate, duration)
+    batch_max = max(1, min(batch_max, MAX_POSTS))
+    endpoint = f"{url.rstrip('/')}/ingest/{source}"
+    total = due(rate, duration)
+    start = monotonic()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session:
+        while report.sent < total:
+            owed = min(total, due(rate, monotonic() - start)) - report.sent
+            if owed <= 0:
+                # The next mention is due at (sent + 1) / rate seconds after the start.
+                await asyncio.sleep(max(0.0, min(TICK_SECONDS, (report.sent + 1) / rate - (monotonic() - start))))
+                continue
+            posts = list(sim.posts(min(owed, batch_max)))
+            report.sent += len(posts)
+            await _send(session, endpoint, secret, [webhook_post(p) for p in posts], clock, report)
+    report.elapsed = monotonic() - start
+    return report
+
+
+async def _send(session: aiohttp.ClientSession, endpoint: str, secret: str, posts: list[dict[str, Any]],
+                clock: Clock, report: SimulateReport) -> None:
+    body = json.dumps({"posts": posts}, ensure_ascii=False).encode("utf-8")
+    stamp = str(int(clock.now().timestamp()))
+    headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: stamp,
+               SIGNATURE_HEADER: sign(secret, stamp, body)}
+    report.requests += 1
+    try:
+        async with session.post(endpoint, data=body, headers=headers) as resp:
+            try:
+                answer = await resp.json(content_type=None)
+            except ValueError:
+                answer = {"error": (await resp.text())[:200]}
+            status = resp.status
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        status, answer = 0, {"error": f"no answer ({type(exc).__name__})"}
+    if status == 202:
+        report.accepted += len(posts)
+        report.stored += int(answer.get("stored", 0))
+        report.duplicates += int(answer.get("duplicates", 0))
+        report.dropped += int(answer.get("dropped", 0))
+        return
+    if status == 413 and len(posts) > 1:
+        # The backend caps request size: send the batch again in halves.
+        half = len(posts) // 2
+        await _send(session, endpoint, secret, posts[:half], clock, report)
+        await _send(session, endpoint, secret, posts[half:], clock, report)
+        return
+    report.refused += len(posts)
+    error = f"{status or 'no answer'}: {answer.get('error', '') if isinstance(answer, dict) else answer}"
+    report.errors[error] = report.errors.get(error, 0) + 1

@@ -1,0 +1,121 @@
+"""Shared set-up for benchmarks: a real PostgreSQL and a real backend process.
+
+The backend runs as `shiftdesk serve` in its own process, so the load
+generator (this process) and the server do not share an event loop, as in
+production. With SHIFTDESK_TEST_DATABASE_URL set, that server is used;
+otherwise the embedded PostgreSQL starts in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import AsyncIterator, Iterator, Sequence
+
+import aiohttp
+import asyncpg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from backend.db.migrate import migrate_url  # noqa: E402
+from backend.db.setup import with_database  # noqa: E402
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[str]:
+    url = os.environ.get("SHIFTDESK_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    from backend.db.embedded import start_embedded
+
+    with tempfile.TemporaryDirectory(prefix="shiftdesk-bench-") as tmp:
+        server = start_embedded(Path(tmp) / "pgdata")
+        try:
+            yield server.url
+        finally:
+            server.stop()
+
+
+async def fresh_database(admin_url: str) -> str:
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = with_database(admin_url, name)
+    await migrate_url(url)
+    return url
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.asynccontextmanager
+async def backend_process(db_url: str, **env: str) -> AsyncIterator[str]:
+    """`shiftdesk serve` on a free loopback port; yields its base URL once healthy."""
+    port = free_port()
+    environ = {**os.environ, "SHIFTDESK_DATABASE_URL": db_url, "SHIFTDESK_SERVER_PORT": str(port),
+               "SHIFTDESK_SERVER_HOST": "127.0.0.1", **env}
+    proc = subprocess.Popen([sys.executable, "-m", "backend.cli", "serve"], cwd=ROOT, env=environ,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as s:
+            for _ in range(300):
+                if proc.poll() is not None:
+                    raise RuntimeError(f"backend exited: {proc.stderr.read().decode()[-2000:]}")
+                try:
+                    async with s.get(url + "/healthz") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError("backend did not become healthy")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(c) for c in header]] + [[f"{c:.2f}" if isinstance(c, float) else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    line = lambda r: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    out = [title, line(cells[0]), "  ".join("-" * w for w in widths)] + [line(r) for r in cells[1:]]
+    return "\n".join(out)
+
+
+def ms(seconds: float) -> float:
+    return seconds * 1000.0
+
+
+__all__ = ["postgres", "fresh_database", "backend_process", "percentile", "table", "ms", "statistics", "time"]

@@ -1,0 +1,233 @@
+"""Ingest speed: N mentions through the whole pipeline — match, enrich, thread,
+store, notify — and, in the same run, raw COPY of the same mention rows into
+an equivalent table. Prints mentions per second for both and their ratio.
+
+    .venv/bin/python bench/ingest.py [--n 100000] [--batch 1000] [--seed 7]
+    .venv/bin/python bench/ingest.py --memory          # 1,000,000 mentions, RSS at checkpoints
+
+End to end is `Ingest.store` with the rules of this checkout (Listener.process
+for every post, authors upserted, threads and open conversations looked up,
+conversations created or touched, mentions COPYed, events written, one NOTIFY
+per batch, cursor committed), one batch per transaction.
+
+Only the time inside those calls counts (the post generator is not the
+pipeline); raw COPY's time includes turning posts into rows.
+
+Raw COPY writes the same rows (the posts' own fields, fixed enrichment) with
+`copy_records_to_table` into `bench_raw_mentions`, created LIKE mentions
+INCLUDING INDEXES: the same primary key, unique (platform, post_id) and
+indexes, no foreign keys and no triggers. It is the floor: what PostgreSQL
+costs for the rows alone.
+
+Posts come from a seeded generator with bounded state (a window of recent
+customers to follow up on), so memory measures ingest, not the generator:
+English and German; tagged @acme, #hashtags and plain names; follow-ups in
+threads; DMs; the brand's own replies; about 8 % not about us.
+
+The database is SHIFTDESK_TEST_DATABASE_URL if set, else an embedded
+PostgreSQL in a temporary directory; a fresh database is created and dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import tempfile
+import time
+from collections import deque
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterator
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import asyncpg  # noqa: E402
+
+from backend.clock import Clock  # noqa: E402
+from backend.db.migrate import migrate_url  # noqa: E402
+from backend.db.pool import connect  # noqa: E402
+from backend.db.setup import with_database  # noqa: E402
+from backend.ingest import Ingest  # noqa: E402
+from backend.model import Author, InboundPost  # noqa: E402
+from backend.pipeline import load_rulebook, make_processor  # noqa: E402
+from backend.simulator import FOLLOW_UPS, LINES, NAMES  # noqa: E402
+
+START = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+NOT_ABOUT_US = [
+    "lovely weather in Berlin today, going for a walk",
+    "Wile E. Coyote just ordered another Acme anvil",
+    "Heute gibt es Kuchen im Büro",
+    "anyone watching the match tonight?",
+]
+BRAND_AS = {"mastodon": ["@acme", "#acmefail", "Acme", "#acme"], "bluesky": ["@acme.bsky.social", "#acmefail", "Acme"]}
+OURS = {"mastodon": "acme@social.example", "bluesky": "acme.bsky.social"}
+FOLLOW_WINDOW = 2000          # recent customers a follow-up may come from
+
+
+def generate(count: int, seed: int, start: int = 0) -> Iterator[InboundPost]:
+    """`count` posts, the same for the same seed; state stays bounded however many."""
+    rng = random.Random(seed)
+    recent: deque[tuple[Author, str, str, str, str]] = deque(maxlen=FOLLOW_WINDOW)  # author, platform, lang, root, last
+    for i in range(start, start + count):
+        at = START + timedelta(milliseconds=i)
+        roll = rng.random()
+        platform = "mastodon" if rng.random() < 0.7 else "bluesky"
+        pid = f"b{seed}-{i}"
+        if roll < 0.08:
+            author = Author(f"{platform}-u{rng.randrange(1_000_000)}", f"passer{rng.randrange(10_000)}")
+            yield InboundPost(platform, pid, author, rng.choice(NOT_ABOUT_US), at)
+            continue
+        if roll < 0.33 and recent:
+            k = rng.randrange(len(recent))
+            author, plat, lang, root, last = recent[k]
+            if rng.random() < 0.15:          # our reply in their thread
+                us = Author(f"{plat}-acme", OURS[plat], "Acme Support", 5000)
+                yield InboundPost(plat, pid, us, "Sorry about that, we're on it. ^Ben", at, in_reply_to=last,
+                                  thread_root=root, language=lang)
+            else:
+                direct = rng.random() < 0.1
+                text = rng.choice(FOLLOW_UPS[lang])
+                if not direct:
+                    text = f"{BRAND_AS[plat][0]} {text}"
+                yield InboundPost(plat, pid, author, text, at, in_reply_to=None if direct else last,
+                                  thread_root=None if direct else root, is_direct=direct, language=lang)
+            recent[k] = (author, plat, lang, root, pid)
+            continue
+        lang = "de" if rng.random() < 0.35 else "en"
+        mood = rng.choice(["angry", "angry", "neutral", "happy"])
+        template = rng.choice([t for language, m, t in LINES if language == lang and m == mood])
+        n = rng.randrange(len(NAMES))
+        author = Author(f"{platform}-c{i}", f"{NAMES[n].split()[0].lower()}{i}", NAMES[n],
+                        int(rng.lognormvariate(5.0, 1.8)))
+        tag = rng.choice(BRAND_AS[platform])
+        yield InboundPost(platform, pid, author, template.format(tag=tag), at,
+                          mentioned_handles=(tag[1:],) if tag.startswith("@") else (),
+                          hashtags=(tag[1:],) if tag.startswith("#") else ())
+        recent.append((author, platform, lang, pid, pid))
+
+
+def rss_mb() -> float:
+    """This process's resident memory now, in MB (Linux)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+
+
+RAW_COLUMNS = ["platform", "post_id", "conversation_id", "author_id", "text", "url", "created_at", "received_at",
+               "in_reply_to", "thread_root", "is_direct", "is_ours", "match_how", "language", "sentiment",
+               "followers", "priority", "priority_reasons", "flags", "raw"]
+
+
+async def end_to_end(url: str, n: int, batch: int, seed: int, checkpoints: int) -> tuple[float, list[tuple[int, float]]]:
+    rulebook = load_rulebook(ROOT / "rules")
+    ingest = Ingest(make_processor(rulebook), lambda p, pl, k: timedelta(minutes=60), Clock())
+    conn = await connect(url)
+    rss: list[tuple[int, float]] = [(0, rss_mb())]
+    try:
+        posts = generate(n, seed)
+        done = 0
+        elapsed = 0.0   # time inside Ingest.store only: the generator is not the pipeline
+        while done < n:
+            chunk = [next(posts) for _ in range(min(batch, n - done))]
+            t0 = time.perf_counter()
+            await ingest.store(conn, chunk, cursor=("bench", {"sequence": done + len(chunk)}))
+            elapsed += time.perf_counter() - t0
+            done += len(chunk)
+            if checkpoints and done % checkpoints == 0:
+                rss.append((done, rss_mb()))
+        stored = await conn.fetchval("SELECT count(*) FROM mentions")
+        print(f"  end to end: {stored} mentions stored of {n} posts "
+              f"({await conn.fetchval('SELECT count(*) FROM conversations')} conversations, "
+              f"{await conn.fetchval('SELECT count(*) FROM events')} events)", file=sys.stderr)
+    finally:
+        await conn.close()
+    return elapsed, rss
+
+
+async def raw_copy(url: str, n: int, batch: int, seed: int) -> float:
+    conn = await connect(url)
+    try:
+        await conn.execute("CREATE TABLE bench_raw_mentions (LIKE mentions INCLUDING DEFAULTS INCLUDING INDEXES)")
+        posts = generate(n, seed)
+        now = datetime.now(timezone.utc)
+        done = 0
+        elapsed = 0.0
+        while done < n:
+            chunk = [next(posts) for _ in range(min(batch, n - done))]
+            t0 = time.perf_counter()
+            records = [(p.platform, p.post_id, 1, 1, p.text, p.url, p.created_at, now, p.in_reply_to,
+                        p.thread_root, p.is_direct, False, ["tagged"], p.language, 0.0, p.author.followers, 3,
+                        [], [], p.raw) for p in chunk]
+            async with conn.transaction():
+                await conn.copy_records_to_table("bench_raw_mentions", records=records, columns=RAW_COLUMNS)
+            elapsed += time.perf_counter() - t0
+            done += len(chunk)
+        return elapsed
+    finally:
+        await conn.close()
+
+
+async def run(admin_url: str, args: argparse.Namespace) -> None:
+    name = f"bench_ingest_{os.getpid()}"
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = with_database(admin_url, name)
+    try:
+        await migrate_url(url)
+        e2e, rss = await end_to_end(url, args.n, args.batch, args.seed, args.checkpoint)
+        raw = await raw_copy(url, args.n, args.batch, args.seed)
+    finally:
+        admin = await asyncpg.connect(admin_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+    e2e_rate, raw_rate = args.n / e2e, args.n / raw
+    print(f"{'N':>9} {'batch':>6} {'end to end/s':>13} {'raw COPY/s':>11} {'ratio':>6}")
+    print(f"{args.n:>9} {args.batch:>6} {e2e_rate:>13,.0f} {raw_rate:>11,.0f} {raw_rate / e2e_rate:>5.1f}x")
+    print(f"end to end {e2e:.1f} s, raw COPY {raw:.1f} s (raw: same rows into an equally indexed table, "
+          f"no foreign keys, no triggers)")
+    if len(rss) > 1:
+        print("RSS (MB) after mentions:  " + "  ".join(f"{done:,}: {mb:.0f}" for done, mb in rss))
+    print(f"peak RSS {peak_rss_mb():.0f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=100_000, help="mentions (default 100,000)")
+    parser.add_argument("--batch", type=int, default=1000, help="mentions per transaction (default 1,000)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--memory", action="store_true", help="1,000,000 mentions, RSS every 100,000")
+    parser.add_argument("--checkpoint", type=int, default=0, help="RSS every this many mentions")
+    args = parser.parse_args()
+    if args.memory:
+        args.n = 1_000_000
+        args.checkpoint = args.checkpoint or 100_000
+    url = os.environ.get("SHIFTDESK_TEST_DATABASE_URL")
+    if url:
+        asyncio.run(run(url, args))
+        return
+    from backend.db.embedded import start_embedded
+
+    with tempfile.TemporaryDirectory(prefix="shiftdesk-bench-pg-") as tmp:
+        server = start_embedded(Path(tmp) / "pgdata")
+        try:
+            asyncio.run(run(server.url, args))
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""The `shiftdesk` command: help, config errors without tracebacks, rules, operators."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def shiftdesk(*args: str, env: dict | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "backend.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          input=stdin, env={**os.environ, **(env or {})}, timeout=120)
+
+
+def test_help_names_every_command():
+    out = shiftdesk("--help")
+    assert out.returncode == 0
+    for command in ("serve", "tui", "demo", "db", "operators", "rules"):
+        assert command in out.stdout
+    for sub in (["serve"], ["tui"], ["demo"], ["db", "migrate"], ["operators", "add"], ["operators", "list"],
+                ["operators", "revoke"], ["rules", "check"], ["rules", "explain"], ["rules", "bio"]):
+        result = shiftdesk(*sub, "--help")
+        assert result.returncode == 0 and "usage: shiftdesk" in result.stdout, sub
+        assert len(result.stdout.splitlines()) > 3
+
+
+def test_broken_config_stops_with_file_line_and_key_not_a_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("server:\n  prot: 8080\ndatabase:\n  pool_max: lots\n")
+    out = shiftdesk("--config", str(bad), "db", "migrate")
+    assert out.returncode == 2
+    assert f"{bad}:2: server.prot: unknown setting (did you mean server.port?)" in out.stderr
+    assert f"{bad}:4: database.pool_max: expected a whole number, got 'lots'" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_bad_environment_override_is_named():
+    out = shiftdesk("db", "migrate", env={"SHIFTDESK_SERVER_PORT": "eighty"})
+    assert out.returncode == 2
+    assert "SHIFTDESK_SERVER_PORT: expected a whole number, got 'eighty'" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_rules_check_reports_every_broken_file_with_line(tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    (rules / "sla.yaml").write_text((rules / "sla.yaml").read_text().replace("time_zone:", "time_zone: Mars/Olympus\n#", 1))
+    text = (rules / "listening.yaml").read_text()
+    (rules / "listening.yaml").write_text(text + "\nunexpected_key: 1\n")
+    out = shiftdesk("rules", "--rules-dir", str(rules), "check")
+    assert out.returncode == 1
+    lines = out.stdout.splitlines()
+    assert any(l.startswith(f"{rules / 'listening.yaml'}:") and "unexpected_key" in l for l in lines), out.stdout
+    assert any(l.startswith(f"{rules / 'sla.yaml'}:") and "Mars/Olympus" in l for l in lines), out.stdout
+    assert "Traceback" not in out.stderr
+
+
+def test_rules_check_passes_on_the_shipped_rules():
+    out = shiftdesk("rules", "check")
+    assert out.returncode == 0 and out.stdout.startswith("ok:")
+
+
+def test_rules_explain_answers_each_line_and_survives_a_bad_one():
+    lines = [
+        {"text": "@acme DE89 3704 0044 0532 0130 00 is my IBAN", "channel": "public", "direction": "inbound"},
+        "this is not json",
+        {"text": "As we already said, that's not our fault.", "channel": "public", "direction": "outbound"},
+    ]
+    stdin = "\n".join(l if isinstance(l, str) else json.dumps(l) for l in lines) + "\n"
+    out = shiftdesk("rules", "explain", stdin=stdin)
+    answers = [json.loads(l) for l in out.stdout.splitlines()]
+    assert [a["line"] for a in answers] == [1, 2, 3]
+    assert answers[0]["findings"][0]["check"] == "personal_data"
+    assert "error" in answers[1]
+    assert "defensive" in {f["check"] for f in answers[2]["findings"]}
+
+
+def test_operators_add_list_revoke(db_url):
+    env = {"SHIFTDESK_DATABASE_URL": db_url}
+    added = shiftdesk("operators", "add", "anna", "--display-name", "Anna K.", "--role", "lead", env=env)
+    assert added.returncode == 0, added.stderr
+    token = next(l.split()[-1] for l in added.stdout.splitlines() if l.startswith("token:"))
+    assert token.startswith("sd_")
+    again = shiftdesk("operators", "add", "anna", env=env)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    listed = shiftdesk("operators", "list", env=env)
+    assert "anna" in listed.stdout and "lead" in listed.stdout and "active" in listed.stdout
+    assert token not in listed.stdout
+    assert shiftdesk("operators", "revoke", "anna", env=env).returncode == 0
+    assert "revoked" in shiftdesk("operators", "list", env=env).stdout
