@@ -320,8 +320,10 @@ async def test_presence_reconnect_and_live_mentions(backend):
         try:
             await ben_client.presence(cid, True)
             await c.until(lambda: "Ben is typing here" in c.thread_text(), "Ben's presence")
+            assert "✎" in c.queue.row_text(0)                # the queue shows where Ben is writing
             await ben_client.presence(cid, False)
             await c.until(lambda: "Ben is typing" not in c.thread_text(), "Ben stopped typing")
+            assert "✎" not in c.queue.row_text(0)
         finally:
             await ben_client.close()
 

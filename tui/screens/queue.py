@@ -197,6 +197,7 @@ class QueueScreen(Screen[None]):
     def on_presence_changed(self, message: PresenceChanged) -> None:
         if message.operator_id == self.shift_app.me.get("id"):
             return
+        self.queue.set_typing(message.conversation_id, message.operator_name, message.typing)
         conv = self.open_conversation
         typing = message.typing and conv is not None and message.conversation_id == conv["id"]
         self.thread.set_typing(message.operator_id, message.operator_name, typing)

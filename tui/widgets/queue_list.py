@@ -113,6 +113,7 @@ class QueueList(ScrollView, can_focus=True):
         self.cursor = 0
         self.cursor_id: int | None = None
         self.selected: set[int] = set()
+        self.typing: dict[int, set[str]] = {}     # conversation id -> operators typing there now
         self.operator_id: int | None = None
         self.loaded = False        # the first window has arrived
         self._generation = 0
@@ -268,7 +269,10 @@ class QueueList(ScrollView, can_focus=True):
         add(Segment(format_remaining(seconds), base + style(f"queue-list--{level}")))
         add(Segment(" " + PLATFORM_MARK.get(row["platform"], row["platform"][:1].upper()), base))
         holder_style = style("queue-list--mine") if mine else style("queue-list--other")
-        add(Segment(STATE_MARK.get(row["state"], "?"), base + (holder_style if holder else Style())))
+        if self.typing.get(row["id"]):
+            add(Segment("✎", base + style("queue-list--selected")))   # someone is writing an answer
+        else:
+            add(Segment(STATE_MARK.get(row["state"], "?"), base + (holder_style if holder else Style())))
         author_w = 9 if width < 45 else 11 if width < 60 else 16
         add(Segment(" " + one_line("@" + row["author"]["handle"], author_w).ljust(author_w), base))
         used = 1 + 2 + 1 + 6 + 2 + 1 + 1 + author_w
@@ -345,6 +349,15 @@ class QueueList(ScrollView, can_focus=True):
         self.selected ^= {cid}
         self.refresh_line(self.cursor)
         self.post_message(self.Changed(self))
+
+    def set_typing(self, conversation_id: int | None, operator: str, typing: bool) -> None:
+        """Mark (or unmark) the row another operator is typing in; an operator types in one place at a time."""
+        for names in self.typing.values():
+            names.discard(operator)
+        if typing and conversation_id is not None:
+            self.typing.setdefault(conversation_id, set()).add(operator)
+        self.typing = {cid: names for cid, names in self.typing.items() if names}
+        self.refresh()
 
     def clear_selection(self) -> None:
         self.selected.clear()
