@@ -44,7 +44,7 @@ async def test_mention_claimed_answered_and_published_from_the_keyboard(backend)
         first = next(sim.posts(1))
         await ingest(backend, [first])
         await wait_for(pilot, lambda: queue.row_count == 1, "the new mention in the queue")
-        assert "@" + first.author.handle in str(queue.get_row_at(0)[3])
+        assert "@" + first.author.handle in queue.row_text(0)
 
         # Open it, claim it by key, write a reply, send it.
         await pilot.press("enter")
@@ -107,10 +107,10 @@ async def test_countdown_ticks_every_second(backend):
         due = datetime.fromisoformat(queue.rows_by_id[queue.selected_id]["sla_due_at"])
         now[0] = due - timedelta(minutes=55)
         queue.tick()
-        assert str(queue.get_row_at(0)[1]).strip() == "55:00"
+        assert " 55:00 " in queue.row_text(0)
         now[0] += timedelta(seconds=61)
         queue.tick()
-        assert str(queue.get_row_at(0)[1]).strip() == "53:59"
+        assert " 53:59 " in queue.row_text(0)
         now[0] += timedelta(minutes=54)
         queue.tick()
-        assert str(queue.get_row_at(0)[1]).strip() == "-00:01"   # breached: counts up
+        assert "-00:01 " in queue.row_text(0)   # breached: counts up

@@ -29,8 +29,20 @@ class StreamStatus:
     retry_in: float = 0.0
 
 
+@dataclass
+class Presence:
+    """Another operator started or stopped typing in a conversation (never stored by the backend)."""
+
+    operator_id: int
+    operator_name: str
+    conversation_id: int | None
+    typing: bool
+
+
 class BackendClient:
-    def __init__(self, base_url: str, token: str, timeout: float = 10.0):
+    def __init__(self, base_url: str, token: str, timeout: float = 10.0, rng: random.Random | None = None):
+        # Seeded by tests; the jitter only spreads reconnects of many consoles after a backend restart.
+        self._rng = rng or random.Random()
         self.base_url = base_url.rstrip("/")
         self._token = token
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -71,32 +83,105 @@ class BackendClient:
     async def summary(self) -> dict[str, Any]:
         return await self._call("GET", "/api/summary")
 
-    async def queue(self, filter: str = "needs_us", offset: int = 0, limit: int = 100) -> dict[str, Any]:
-        return await self._call("GET", "/api/queue", params={"filter": filter, "offset": offset, "limit": limit})
+    async def operators(self) -> list[dict[str, Any]]:
+        return (await self._call("GET", "/api/operators"))["operators"]
+
+    async def queue(self, filter: str = "needs_us", offset: int = 0, limit: int = 100,
+                    q: str = "") -> dict[str, Any]:
+        params: dict[str, Any] = {"filter": filter, "offset": offset, "limit": limit}
+        if q:
+            params["q"] = q
+        return await self._call("GET", "/api/queue", params=params)
 
     async def conversation(self, conversation_id: int) -> dict[str, Any]:
         return await self._call("GET", f"/api/conversations/{conversation_id}")
 
+    async def _act(self, conversation_id: int, verb: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        return await self._call("POST", f"/api/conversations/{conversation_id}/{verb}",
+                                json=body if body is not None else None)
+
     async def claim(self, conversation_id: int) -> dict[str, Any]:
-        return await self._call("POST", f"/api/conversations/{conversation_id}/claim")
+        return await self._act(conversation_id, "claim")
 
     async def release(self, conversation_id: int) -> dict[str, Any]:
-        return await self._call("POST", f"/api/conversations/{conversation_id}/release")
+        return await self._act(conversation_id, "release")
 
     async def heartbeat(self, conversation_id: int) -> dict[str, Any]:
-        return await self._call("POST", f"/api/conversations/{conversation_id}/heartbeat")
+        return await self._act(conversation_id, "heartbeat")
 
     async def claim_next(self) -> dict[str, Any]:
         return await self._call("POST", "/api/claim-next")
 
-    async def reply(self, conversation_id: int, text: str) -> dict[str, Any]:
-        return await self._call("POST", f"/api/conversations/{conversation_id}/reply", json={"text": text})
+    async def advise(self, text: str, channel: str, conversation_id: int | None = None) -> list[dict[str, Any]]:
+        """The backend's advisories for a draft (tone, personal data); the console never judges text itself."""
+        body: dict[str, Any] = {"text": text, "channel": channel}
+        if conversation_id is not None:
+            body["conversation_id"] = conversation_id
+        return (await self._call("POST", "/api/advise", json=body))["findings"]
 
-    async def stream(self, after: int) -> AsyncIterator[dict[str, Any] | StreamStatus]:
+    async def reply(self, conversation_id: int, text: str, confirm: bool = False) -> dict[str, Any]:
+        return await self._act(conversation_id, "reply", {"text": text, "confirm": confirm})
+
+    async def move_to_dm(self, conversation_id: int, public_text: str, dm_text: str,
+                         confirm: bool = False) -> dict[str, Any]:
+        return await self._act(conversation_id, "move-to-dm",
+                               {"public_text": public_text, "dm_text": dm_text, "confirm": confirm})
+
+    async def dm(self, conversation_id: int, text: str, confirm: bool = False) -> dict[str, Any]:
+        return await self._act(conversation_id, "dm", {"text": text, "confirm": confirm})
+
+    async def resolve(self, conversation_id: int, text: str, confirm: bool = False) -> dict[str, Any]:
+        return await self._act(conversation_id, "resolve", {"text": text, "confirm": confirm})
+
+    async def house_rules(self, conversation_id: int, text: str | None = None) -> dict[str, Any]:
+        return await self._act(conversation_id, "house-rules", {"text": text} if text else {})
+
+    async def dismiss(self, conversation_id: int, reason: str) -> dict[str, Any]:
+        return await self._act(conversation_id, "dismiss", {"reason": reason})
+
+    async def add_note(self, conversation_id: int, text: str, pinned: bool = False) -> dict[str, Any]:
+        return await self._act(conversation_id, "notes", {"text": text, "pinned": pinned})
+
+    async def add_tag(self, conversation_id: int, tag: str) -> dict[str, Any]:
+        return await self._act(conversation_id, "tags", {"tag": tag})
+
+    async def remove_tag(self, conversation_id: int, tag: str) -> dict[str, Any]:
+        from urllib.parse import quote
+
+        return await self._call("DELETE", f"/api/conversations/{conversation_id}/tags/{quote(tag, safe='')}")
+
+    async def escalate(self, conversation_id: int, reason: str) -> dict[str, Any]:
+        return await self._act(conversation_id, "escalate", {"reason": reason})
+
+    async def reassign(self, conversation_id: int, operator_id: int) -> dict[str, Any]:
+        return await self._act(conversation_id, "reassign", {"operator_id": operator_id})
+
+    async def bulk(self, action: str, ids: list[int], *, tag: str | None = None,
+                   operator_id: int | None = None) -> list[dict[str, Any]]:
+        body: dict[str, Any] = {"action": action, "ids": ids}
+        if tag is not None:
+            body["tag"] = tag
+        if operator_id is not None:
+            body["operator_id"] = operator_id
+        return (await self._call("POST", "/api/bulk", json=body))["results"]
+
+    async def presence(self, conversation_id: int | None, typing: bool) -> None:
+        await self._call("POST", "/api/presence", json={"conversation_id": conversation_id, "typing": typing})
+
+    async def handover(self, since: str | None = None) -> dict[str, Any]:
+        params = {"format": "json"}
+        if since:
+            params["since"] = since
+        return await self._call("GET", "/api/handover", params=params)
+
+    async def events(self, after: int, limit: int = 500) -> list[dict[str, Any]]:
+        return (await self._call("GET", "/api/events", params={"after": after, "limit": limit}))["events"]
+
+    async def stream(self, after: int) -> AsyncIterator[dict[str, Any] | StreamStatus | Presence]:
         """Events after `after`, forever; reconnects with backoff and resumes from the last id seen."""
         last = after
         delay = 0.5
-        rng = random.Random()
+        rng = self._rng
         while True:
             try:
                 async with self.session.ws_connect(
@@ -113,6 +198,10 @@ class BackendClient:
                         elif data["type"] == "event":
                             last = max(last, data["event"]["id"])
                             yield data["event"]
+                        elif data["type"] == "presence":
+                            op = data.get("operator") or {}
+                            yield Presence(op.get("id", 0), op.get("display_name", ""),
+                                           data.get("conversation_id"), bool(data.get("typing")))
                         elif data["type"] == "resync":
                             break
                 detail = "the backend closed the event stream"

@@ -1,4 +1,4 @@
-"""The top line: brand, who is signed in, queue depth, breaches, connection."""
+"""The top line: brand, who is on shift, queue depth, breaches, crisis and connection banners."""
 
 from __future__ import annotations
 
@@ -12,25 +12,48 @@ from ..literal import literal
 class ShiftHeader(Static):
     brand: reactive[str] = reactive("")
     operator: reactive[str] = reactive("")
+    on_shift: reactive[tuple[str, ...]] = reactive(tuple)
     queue: reactive[int] = reactive(0)
     breaching: reactive[int] = reactive(0)
+    crisis: reactive[bool] = reactive(False)
     connected: reactive[bool] = reactive(True)
+    offline_detail: reactive[str] = reactive("")
 
     def render(self) -> Text:
         t = Text()
+        if not self.connected:
+            # The first thing an operator must know: what they see may be stale.
+            t.append(" OFFLINE — reconnecting, nothing is lost ", "bold reverse")
+            t.append(" ")
+        if self.crisis:
+            t.append(" CRISIS ", "bold reverse")
+            t.append(" ")
         t.append("shiftdesk", "bold")
         if self.brand:
             t.append(f" · @{literal(self.brand)}")
-        if self.operator:
-            t.append(f" · {literal(self.operator)}")
+        names = list(self.on_shift) or ([self.operator] if self.operator else [])
+        if names:
+            t.append(" · shift: " + literal(", ".join(names)))
         t.append(f" · queue {self.queue}")
         t.append(f" · breaching {self.breaching}", "bold" if self.breaching else "")
-        if not self.connected:
-            t.append(" · OFFLINE, reconnecting…", "bold reverse")
+        t.truncate(max(self.size.width, 1), overflow="ellipsis")
         return t
 
     def watch_breaching(self, value: int) -> None:
         self.set_class(value > 0, "-breaching")
 
+    def watch_crisis(self, value: bool) -> None:
+        self.set_class(value, "-crisis")
+
     def watch_connected(self, value: bool) -> None:
         self.set_class(not value, "-offline")
+
+    def show_summary(self, summary: dict) -> None:
+        """Take the header figures from GET /api/summary."""
+        self.brand = (summary.get("brand") or {}).get("handle", "")
+        self.queue = summary.get("queue", 0)
+        self.breaching = summary.get("breaching", 0)
+        self.crisis = bool((summary.get("crisis") or {}).get("active"))
+        online = summary.get("online")
+        if online is not None:
+            self.on_shift = tuple(o.get("display_name") or o.get("name", "") for o in online)

@@ -1,4 +1,8 @@
-"""The conversation thread: what the customer wrote and what we answered, oldest first."""
+"""The conversation thread: what the customer wrote and what we answered, oldest first.
+
+Public and DM are marked on every message; flags say why they were raised; our replies
+show whether they are published. Personal data stays masked until the operator reveals it.
+"""
 
 from __future__ import annotations
 
@@ -7,83 +11,159 @@ from typing import Any
 
 from rich.console import Group
 from rich.text import Text
+from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.reactive import reactive
 from textual.widgets import Static
 
 from ..literal import literal, one_line
 
-STATUS_WORDS = {"queued": "sending…", "published": "published", "failed": "FAILED"}
+STATUS_WORDS = {"queued": "⧗ sending…", "published": "✓ published", "failed": "✖ FAILED"}
+PURPOSE_WORDS = {"reply": "reply", "dm_ack": "DM acknowledgement", "dm": "DM", "closing": "closing message",
+                 "house_rules": "house rules"}
+EMPTY = "Open a conversation from the queue (enter)."
 
 
-def _clock(at: str | None) -> str:
-    return datetime.fromisoformat(at).astimezone().strftime("%H:%M") if at else "--:--"
+def clock_time(at: str | None) -> str:
+    return datetime.fromisoformat(at).strftime("%H:%M") if at else "--:--"
 
 
 class ThreadView(VerticalScroll, can_focus=True):
     """Scrolls with j/k and arrows when focused; all platform text is shown literally."""
 
     COMPONENT_CLASSES = {"thread-view--title", "thread-view--customer", "thread-view--ours",
-                         "thread-view--dm", "thread-view--failed", "thread-view--muted"}
+                         "thread-view--dm", "thread-view--public", "thread-view--failed",
+                         "thread-view--muted", "thread-view--flag", "thread-view--note", "thread-view--typing"}
 
     DEFAULT_CSS = """
     ThreadView > .thread-view--title { text-style: bold; }
     ThreadView > .thread-view--customer { text-style: bold; }
     ThreadView > .thread-view--ours { color: $accent; text-style: bold; }
-    ThreadView > .thread-view--dm { color: $warning; }
+    ThreadView > .thread-view--dm { color: $warning; text-style: bold; }
+    ThreadView > .thread-view--public { color: $success; }
     ThreadView > .thread-view--failed { color: $error; text-style: bold; }
     ThreadView > .thread-view--muted { color: $text-muted; }
+    ThreadView > .thread-view--flag { color: $error; }
+    ThreadView > .thread-view--note { color: $secondary; text-style: italic; }
+    ThreadView > .thread-view--typing { color: $warning; text-style: italic; }
     """
 
     BINDINGS = [
-        ("j", "scroll_down", "Scroll down"),
-        ("k", "scroll_up", "Scroll up"),
+        Binding("j", "scroll_down", "Scroll down", show=False, id="thread.down", tooltip="Scroll the thread down"),
+        Binding("k", "scroll_up", "Scroll up", show=False, id="thread.up", tooltip="Scroll the thread up"),
     ]
 
+    revealed: reactive[bool] = reactive(False)
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.conversation: dict[str, Any] | None = None
+        self.typing: dict[int, str] = {}      # operator id -> name, typing in this conversation
+
     def compose(self):
-        yield Static(Text("Open a conversation from the queue (enter).", style="dim"), id="thread-body")
+        yield Static(Text(EMPTY, style="dim"), id="thread-body")
 
     @property
     def body(self) -> Static:
         return self.query_one("#thread-body", Static)
 
+    def watch_revealed(self, revealed: bool) -> None:
+        self.set_class(revealed, "-revealed")
+        if self.conversation is not None:
+            self._redraw()
+
     def show(self, conv: dict[str, Any]) -> None:
+        if self.conversation is None or self.conversation["id"] != conv["id"]:
+            self.revealed = False        # personal data is masked again for each new conversation
+            self.typing = {}
+        self.conversation = conv
+        self._redraw()
+        self.scroll_end(animate=False)
+
+    def set_typing(self, operator_id: int, name: str, typing: bool) -> None:
+        if typing:
+            self.typing[operator_id] = name
+        else:
+            self.typing.pop(operator_id, None)
+        if self.conversation is not None:
+            self._redraw()
+
+    def has_masked_text(self) -> bool:
+        conv = self.conversation or {}
+        return any(i.get("kind") == "inbound" and i.get("masked_text") not in (None, i.get("text"))
+                   for i in conv.get("thread", []))
+
+    def _redraw(self) -> None:
+        conv = self.conversation
+        assert conv is not None
         style = self.get_component_rich_style
         parts: list[Any] = []
         holder = conv.get("holder")
         title = Text()
         title.append(one_line("@" + conv["author"]["handle"], 30), style("thread-view--title"))
         title.append(f" ({conv['platform']}) P{conv['priority']} · {conv['state'].replace('_', ' ')}")
-        if holder:
-            title.append(f" · held by {literal(holder['name'])}")
+        title.append(f" · held by {literal(holder['name'])}" if holder else " · unclaimed")
+        if conv.get("escalated"):
+            title.append(" · ESCALATED", style("thread-view--failed"))
         parts.append(title)
         if conv.get("priority_reasons"):
-            parts.append(Text("why P%d: %s" % (conv["priority"], literal("; ".join(conv["priority_reasons"]))),
+            parts.append(Text(f"why P{conv['priority']}: " + literal("; ".join(map(str, conv["priority_reasons"]))),
                               style("thread-view--muted")))
-        for item in conv["thread"]:
-            line = Text()
-            line.append(_clock(item["at"]) + " ", style("thread-view--muted"))
-            channel = "DM" if item["channel"] == "dm" else "public"
-            if item["kind"] == "inbound":
-                line.append(literal(item["author"]["handle"]), style("thread-view--customer"))
-                if item["channel"] == "dm":
-                    line.append(" [DM]", style("thread-view--dm"))
-                line.append(": " + literal(item["text"]))
-                for flag in item.get("flags") or []:
-                    line.append(f"\n   ⚑ {literal(str(flag.get('check', flag)))}", style("thread-view--failed"))
-            else:
-                who = literal(item.get("operator") or "team")
-                line.append(f"us ({who}, {channel})", style("thread-view--ours"))
-                line.append(": " + literal(item["text"]))
-                status = STATUS_WORDS.get(item["status"], item["status"])
-                status_style = style("thread-view--failed") if item["status"] == "failed" else style("thread-view--muted")
-                line.append(f"\n   {status}", status_style)
-                if item.get("error"):
-                    line.append(": " + literal(item["error"]), status_style)
-            parts.append(line)
-        for note in conv.get("notes") or []:
-            parts.append(Text(f"note ({literal(note['operator'])}): {literal(note['text'])}", style("thread-view--muted")))
+        if conv.get("tags"):
+            parts.append(Text("tags: " + literal(", ".join(map(str, conv["tags"]))), style("thread-view--muted")))
+        notes = sorted(conv.get("notes") or [], key=lambda n: not n.get("pinned"))
+        for note in notes:
+            label = "pinned note" if note.get("pinned") else "note"
+            parts.append(Text(f"✎ {label} ({literal(note.get('operator') or '?')}): {literal(note['text'])}",
+                              style("thread-view--note")))
+        for item in conv.get("thread", []):
+            parts.append(self._item(item))
+        if self.has_masked_text():
+            hint = "personal data shown — v to mask" if self.revealed else "personal data masked — v to reveal"
+            parts.append(Text(hint, style("thread-view--muted")))
+        for name in self.typing.values():
+            parts.append(Text(f"{literal(name)} is typing here…", style("thread-view--typing")))
         self.body.update(Group(*parts))
-        self.scroll_end(animate=False)
+
+    def _channel(self, channel: str) -> Text:
+        if channel == "dm":
+            return Text(" [DM]", self.get_component_rich_style("thread-view--dm"))
+        return Text(" [public]", self.get_component_rich_style("thread-view--public"))
+
+    def _item(self, item: dict[str, Any]) -> Text:
+        style = self.get_component_rich_style
+        line = Text()
+        line.append(clock_time(item.get("at")) + " ", style("thread-view--muted"))
+        if item["kind"] == "inbound":
+            line.append("@" + literal(item["author"]["handle"]), style("thread-view--customer"))
+            line.append_text(self._channel(item.get("channel", "public")))
+            text = item["text"] if self.revealed else item.get("masked_text", item["text"])
+            line.append(": " + literal(text))
+            for flag in item.get("flags") or []:
+                if isinstance(flag, dict):
+                    why = flag.get("message") or flag.get("check") or ""
+                    what = f"{flag.get('check', 'flag')}: {why}" if flag.get("check") else str(why)
+                else:
+                    what = str(flag)
+                line.append("\n   ⚑ " + literal(what), style("thread-view--flag"))
+        else:
+            who = literal(item.get("operator") or "team")
+            line.append(f"us ({who}, {PURPOSE_WORDS.get(item.get('purpose', 'reply'), item.get('purpose'))})",
+                        style("thread-view--ours"))
+            line.append_text(self._channel(item.get("channel", "public")))
+            line.append(": " + literal(item["text"]))
+            failed = item.get("status") == "failed"
+            status_style = style("thread-view--failed") if failed else style("thread-view--muted")
+            line.append("\n   " + STATUS_WORDS.get(item.get("status", ""), str(item.get("status"))), status_style)
+            if item.get("error"):
+                line.append(": " + literal(str(item["error"])), status_style)
+            if item.get("advisories"):
+                sent_despite = "; ".join(literal(str(a.get("message") or a.get("check") or a))
+                                         if isinstance(a, dict) else literal(str(a)) for a in item["advisories"])
+                line.append("\n   sent despite: " + sent_despite, style("thread-view--muted"))
+        return line
 
     def clear(self) -> None:
-        self.body.update(Text("Open a conversation from the queue (enter).", style="dim"))
+        self.conversation = None
+        self.typing = {}
+        self.body.update(Text(EMPTY, style="dim"))

@@ -1,0 +1,88 @@
+"""The H screen: what the next shift needs to know.
+
+Shows GET /api/handover when the backend has it; an older backend without it gets the
+summary figures instead, with a line saying the full handover is not available.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.worker import Worker
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from ..client import BackendError
+from ..failures import report_worker_failure
+from ..literal import literal
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_value(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_value(v) for v in value)
+    return str(value)
+
+
+def handover_text(report: dict[str, Any]) -> Group:
+    """Each top-level section of the handover report as a heading and its lines, all literal."""
+    parts: list[Text] = []
+    for key, value in report.items():
+        parts.append(Text(key.replace("_", " ").capitalize(), style="bold"))
+        if isinstance(value, list):
+            parts.extend(Text("  • " + literal(_value(v))) for v in value) if value else parts.append(
+                Text("  none", style="dim"))
+        else:
+            parts.append(Text("  " + literal(_value(value))))
+    return Group(*parts)
+
+
+def summary_text(summary: dict[str, Any]) -> Group:
+    brand = summary.get("brand") or {}
+    crisis = summary.get("crisis") or {}
+    online = ", ".join(o.get("display_name", "") for o in summary.get("online") or []) or "—"
+    lines = [
+        Text("The backend has no handover report yet; the figures it does give:", style="dim"),
+        Text(f"Brand: {literal(brand.get('name', ''))} @{literal(brand.get('handle', ''))}"),
+        Text(f"Open and needing us: {summary.get('queue', 0)}"),
+        Text(f"Past their SLA: {summary.get('breaching', 0)}"),
+        Text("Crisis: " + ("yes, since " + str(crisis.get("since")) if crisis.get("active") else "no")),
+        Text("On shift: " + literal(online)),
+    ]
+    return Group(*lines)
+
+
+class HandoverScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,H", "close", "Close", id="handover.close", tooltip="Back to the queue")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="handover"):
+            yield Static("SHIFT HANDOVER", id="handover-title")
+            yield Static("loading…", id="handover-body")
+
+    def on_mount(self) -> None:
+        self.load()
+
+    @work(exclusive=True, exit_on_error=False)
+    async def load(self) -> None:
+        client = self.app.client  # type: ignore[attr-defined]
+        body = self.query_one("#handover-body", Static)
+        try:
+            body.update(handover_text(await client.handover()))
+        except BackendError as exc:
+            if exc.status != 404:
+                raise
+            body.update(summary_text(await client.summary()))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_worker_failure(self, event)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
