@@ -123,3 +123,19 @@ async def collect(conn: asyncpg.Connection | asyncpg.Pool, start: datetime, end:
                                                                THEME_SAMPLE)],
                           limit=THEMES, ignore=ignore),
     )
+
+
+async def report(conn: asyncpg.Connection | asyncpg.Pool, now: datetime, since: datetime | None, fmt: str, *,
+                 negative_below: float = NEGATIVE_BELOW, ignore: Iterable[str] = ()) -> str | dict:
+    """The handover from `since` (default: the end of the last handover, else 8 hours) until `now`,
+    as Markdown text (fmt "md") or JSON-ready data (fmt "json")."""
+    from .handover import render_json, render_markdown, summarise
+    from .shifts import default_since
+
+    if fmt not in ("md", "json"):
+        raise ValueError(f"format must be md or json, not {fmt!r}")
+    start = since or await default_since(conn, now)
+    if start > now:
+        raise ValueError(f"'since' ({start.isoformat()}) is in the future")
+    summary = summarise(await collect(conn, start, now, negative_below=negative_below, ignore=ignore))
+    return render_markdown(summary) if fmt == "md" else render_json(summary)
