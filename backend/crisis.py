@@ -49,6 +49,7 @@ class CrisisWatch:
         self.wake = asyncio.Event()
         self._started = False
         self._calm_open_since: datetime | None = None
+        self._checking = asyncio.Lock()
 
     def on_event(self, event: dict[str, Any]) -> None:
         """Hub callback: new mentions mean something to count."""
@@ -62,38 +63,38 @@ class CrisisWatch:
             return None
         return {"since": row["started_at"].isoformat(), **(row["data"] or {})}
 
-    async def warm_start(self) -> None:
+    async def warm_start(self) -> list[Transition]:
         """Feed the last window + baseline of negative mentions, so a busy normal hour is not a surge."""
         cfg = self.detector.config
         since = self.clock.now() - cfg.window - cfg.baseline_window
         self.last_mention_id = 0
-        await self._read_new(since)
+        transitions = await self._read_new(since)
         self._started = True
+        return transitions
 
-    async def _read_new(self, since: datetime | None = None) -> int:
+    async def _read_new(self, since: datetime | None = None) -> list[Transition]:
         cfg = self.detector.config
         floor = since or datetime(1970, 1, 1, tzinfo=timezone.utc)
         # Ingest commits mentions in id order (its advisory lock), so "up to the newest id" misses none.
         latest = await self.pool.fetchval(LAST_MENTION)
         rows = await self.pool.fetch(NEW_NEGATIVE, self.last_mention_id, self.config.negative_below,
                                      cfg.bucket, floor, latest)
+        transitions: list[Transition] = []
         for r in rows:
-            self.detector.observe(r["n"], r["bucket"])
+            transitions += self.detector.observe(r["n"], r["bucket"])   # observe evaluates too
         self.last_mention_id = max(self.last_mention_id, latest)
-        return sum(r["n"] for r in rows)
+        return transitions
 
     async def check(self) -> list[Transition]:
         """Count new negative mentions, evaluate at the clock's now, record any transition."""
-        if not self._started:
-            await self.warm_start()
-        else:
-            await self._read_new()
-        transitions = self.detector.check()
-        for t in transitions:
-            await self.record(t)
-        if not transitions:
-            await self._end_orphan()
-        return transitions
+        async with self._checking:   # the task and a caller (a test, a trigger) take turns
+            read = await (self._read_new() if self._started else self.warm_start())
+            transitions = read + self.detector.check()
+            for t in transitions:
+                await self.record(t)
+            if not transitions:
+                await self._end_orphan()
+            return transitions
 
     async def _end_orphan(self) -> None:
         """A crisis left open by a backend that stopped: end it once this detector has been calm a cool-down."""

@@ -25,8 +25,8 @@ WORKED = """
     SELECT o.display_name FROM operators o
     WHERE EXISTS (SELECT 1 FROM shifts s WHERE s.operator_id = o.id
                     AND s.started_at < $2 AND (s.ended_at IS NULL OR s.ended_at > $1))
-       OR EXISTS (SELECT 1 FROM events e WHERE e.operator_id = o.id AND e.at >= $1 AND e.at < $2
-                    AND e.kind LIKE 'conversation.%')
+       OR EXISTS (SELECT 1 FROM messages m WHERE m.operator_id = o.id AND m.created_at >= $1 AND m.created_at < $2)
+       OR EXISTS (SELECT 1 FROM notes n WHERE n.operator_id = o.id AND n.created_at >= $1 AND n.created_at < $2)
     ORDER BY o.display_name
 """
 
