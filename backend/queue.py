@@ -20,6 +20,7 @@ FILTERS: dict[str, str] = {
     "p1": "c.state IN ('new', 'claimed', 'flagged_conduct', 'in_dm', 'awaiting_customer') AND c.priority = 1",
     "in_dm": "c.state = 'in_dm'",
     "awaiting_customer": "c.state = 'awaiting_customer'",
+    "escalated": "c.escalated AND c.state NOT IN ('resolved', 'dismissed')",
 }
 
 _ROW = """
