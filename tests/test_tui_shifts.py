@@ -37,8 +37,12 @@ async def test_sign_in_starts_the_shift_and_shows_the_last_handover_until_dismis
     async with run as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, LatestHandoverScreen), "the last handover")
         widget = app.screen.query_one("#handover-body")
-        body = "\n".join(s.text for s in widget.render_lines(widget.region.reset_offset))
-        assert "From Ben" in body and "[bold]keep[/] an eye on it" in body   # markup stays literal
+
+        def body() -> str:
+            return "\n".join(s.text for s in widget.render_lines(widget.region.reset_offset))
+
+        await wait_for(pilot, lambda: "From Ben" in body(), "the handover text on screen")
+        assert "[bold]keep[/] an eye on it" in body()   # markup stays literal
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, QueueScreen), "the queue")
     assert await svc.pool.fetchval("SELECT count(*) FROM shifts WHERE operator_id = $1 AND ended_at IS NULL",
