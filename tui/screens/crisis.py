@@ -168,7 +168,8 @@ class HoldingStatementScreen(ModalScreen[dict[str, Any] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="holding"):
-            yield Static(f"HOLDING STATEMENT · {len(self.conversation_ids)} conversations", id="holding-title")
+            n = len(self.conversation_ids)
+            yield Static(f"HOLDING STATEMENT · {n} conversation{'' if n == 1 else 's'}", id="holding-title")
             yield Input(placeholder="Hi {name}, we know about the problem with {topic} and are on it.",
                         id="holding-template")
             yield Static("{name}: their first name · {topic}: what they wrote about", id="holding-status")
