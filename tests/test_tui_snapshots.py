@@ -68,6 +68,25 @@ SUMMARY = {"brand": {"name": "Acme", "handle": "acme"}, "queue": 412, "breaching
                       {"id": 2, "display_name": "Ben", "role": "operator"}]}
 
 
+GROUPS = [
+    {"ids": [2, 5, 6, 7, 8, 9, 10], "size": 7, "topic": "app down",
+     "example": "#acmefail [bold]still[/bold] down \x1b[31m for me, third time today and nobody answers"},
+    {"ids": [3, 11, 12], "size": 3, "topic": "parcel", "example": "where is my parcel? ordered last monday"},
+    {"ids": [13], "size": 1, "topic": "refund", "example": "still waiting for my refund"},
+]
+
+HOLDING_TEMPLATE = "Hi {name}, we know about the problem with {topic} and are on it."
+HOLDING_PREVIEW = {"preview": True, "sent": 0, "results": [
+    {"id": 2, "ok": True, "text": "Hi Lena, we know about the problem with app down and are on it.",
+     "advisories": []},
+    {"id": 5, "ok": False, "needs_confirmation": True, "error": "Check the advisories before sending.",
+     "text": "Hi Sam, we know about the problem with app down and are on it.",
+     "findings": [{"check": "tone", "kind": "advisory", "message": "no apology", "suggestion": "say sorry",
+                   "start": 0, "end": 0, "detail": {}}]},
+    {"id": 6, "ok": False, "error": "Ben holds it; they answer it."},
+]}
+
+
 class RecordedBackend(BackendClient):
     """Answers from the recorded data above; the stream says 'live' (or 'lost') and then stays quiet."""
 
@@ -106,6 +125,13 @@ class RecordedBackend(BackendClient):
 
     async def shift_start(self) -> dict[str, Any]:
         return {"shift": {"id": 1, "resumed": False}, "latest_handover": None}
+
+    async def crisis_groups(self) -> list[dict[str, Any]]:
+        return GROUPS
+
+    async def holding_statement(self, template: str, conversation_ids: list[int], *, preview: bool = False,
+                                confirm: bool = False) -> dict[str, Any]:
+        return HOLDING_PREVIEW
 
     async def stream(self, after: int) -> AsyncIterator[Any]:
         yield StreamStatus(self.connected, "" if self.connected else "lost the backend (ClientOSError)")
@@ -196,5 +222,35 @@ def test_note_prompt(snap_compare, size):
         await pilot.press("m")
         await pilot.pause()
         no_blink(pilot)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_crisis_groups(snap_compare, size):
+    async def before(pilot):
+        await settle(pilot)
+        await pilot.press("x")
+        while pilot.app.screen.__class__.__name__ != "CrisisGroupsScreen" or pilot.app.screen.groups is None:
+            await pilot.pause(0.01)
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_holding_statement_preview(snap_compare, size):
+    async def before(pilot):
+        await settle(pilot)
+        await pilot.press("space")
+        await pilot.press("C")
+        while pilot.app.screen.__class__.__name__ != "HoldingStatementScreen":
+            await pilot.pause(0.01)
+        pilot.app.screen.query_one("#holding-template").value = HOLDING_TEMPLATE
+        await pilot.press("enter")
+        while pilot.app.screen.stage != "previewed":
+            await pilot.pause(0.01)
+        no_blink(pilot)
+        await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=size, run_before=before)

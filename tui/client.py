@@ -195,6 +195,17 @@ class BackendClient:
     async def shift_end(self, note: str) -> dict[str, Any]:
         return await self._call("POST", "/api/shift/end", json={"note": note})
 
+    async def crisis_groups(self) -> list[dict[str, Any]]:
+        """Conversations waiting on us grouped by near-identical complaint: ids, size, topic, example."""
+        return (await self._call("GET", "/api/crisis/groups"))["groups"]
+
+    async def holding_statement(self, template: str, conversation_ids: list[int], *, preview: bool = False,
+                                confirm: bool = False) -> dict[str, Any]:
+        """Lead only: one personalised holding statement per conversation; per-conversation results."""
+        return await self._call("POST", "/api/crisis/holding-statement",
+                                json={"template": template, "conversation_ids": conversation_ids,
+                                      "preview": preview, "confirm": confirm})
+
     async def events(self, after: int, limit: int = 500) -> list[dict[str, Any]]:
         return (await self._call("GET", "/api/events", params={"after": after, "limit": limit}))["events"]
 

@@ -20,6 +20,9 @@ KEYS = [
     ("Conversation", [("r", "reply publicly"), ("d", "move to DM: public acknowledgement, then the DM"),
                       ("R", "resolve with a public closing message"), ("m", "internal note"),
                       ("e", "escalate to a lead"), ("v", "reveal / mask personal data")]),
+    ("Crisis", [("x", "complaints grouped: size, topic, an example; enter selects a group"),
+                ("C", "leads: holding statement with {name} and {topic} to the selected ones or a group;"
+                      " enter previews, ctrl+s sends")]),
     ("Composer", [("ctrl+s", "send (again: send despite advisories)"), ("esc", "back to the queue, the draft stays")]),
     ("Anywhere", [("tab / 1 2 3", "next pane / queue, thread, composer"), ("H", "shift handover"),
                   ("ctrl+p", "command palette: every action by name"), ("?", "this help"),

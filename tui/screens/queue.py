@@ -56,6 +56,11 @@ class QueueScreen(Screen[None]):
                 tooltip="Assign the selected conversations (or this one, leads) to an operator"),
         Binding("v", "reveal", "Reveal", id="conv.reveal", tooltip="Show or mask personal data in the thread"),
         Binding("slash", "filter", "Filter", id="queue.filter", tooltip="Search and saved filters"),
+        # x and C: free letters, not ctrl+a/ctrl+b (tmux/screen) nor ctrl+s/ctrl+q (flow control).
+        Binding("x", "crisis_groups", "Groups", id="crisis.groups",
+                tooltip="Near-identical complaints grouped; enter selects a group's conversations"),
+        Binding("C", "holding_statement", "Holding", id="crisis.holding",
+                tooltip="Lead: one personalised holding statement to the selected conversations or a group"),
         Binding("H", "handover", "Handover", id="app.handover", tooltip="The shift handover"),
         Binding("question_mark", "help", "Help", id="app.help", tooltip="Every key"),
         Binding("q", "quit", "Quit", id="app.quit_q", tooltip="Quit shiftdesk"),
@@ -232,6 +237,8 @@ class QueueScreen(Screen[None]):
             available = bool(self.queue.selected) or (lead and self._target() is not None)
         elif action == "reveal":
             available = self.thread.has_masked_text()
+        elif action == "holding_statement":
+            available = self.shift_app.me.get("role") == "lead"
         else:
             return True
         return True if available else None    # None: shown greyed out in the footer
@@ -335,6 +342,35 @@ class QueueScreen(Screen[None]):
     def apply_filter(self, filter: str) -> None:
         """Switch to a saved filter (from the command palette)."""
         self.queue.filter = filter
+        self.queue.focus()
+
+    @work(exit_on_error=False)
+    async def action_crisis_groups(self) -> None:
+        from .crisis import CrisisGroupsScreen
+
+        ids = await self.app.push_screen_wait(CrisisGroupsScreen())
+        if ids:
+            self.queue.select_only(ids)
+            self.queue.focus()
+            lead = self.shift_app.me.get("role") == "lead"
+            self.notify(f"{len(ids)} conversations selected: t tags, u releases, a assigns"
+                        + (", C sends a holding statement." if lead else "."))
+
+    @work(exit_on_error=False)
+    async def action_holding_statement(self) -> None:
+        from .crisis import CrisisGroupsScreen, HoldingStatementScreen
+
+        if self.check_action("holding_statement", ()) is not True:
+            return
+        ids = sorted(self.queue.selected)
+        if not ids:   # nothing selected: the statement goes to a group
+            ids = await self.app.push_screen_wait(CrisisGroupsScreen("write a holding statement to this group"))
+            if not ids:
+                return
+        answer = await self.app.push_screen_wait(HoldingStatementScreen(ids))
+        if answer is not None:
+            self.queue.clear_selection()
+            self._refresh_now()
         self.queue.focus()
 
     def action_handover(self) -> None:

@@ -359,6 +359,12 @@ class QueueList(ScrollView, can_focus=True):
         self.typing = {cid: names for cid, names in self.typing.items() if names}
         self.refresh()
 
+    def select_only(self, ids: list[int]) -> None:
+        """Make these conversations the selection (a crisis group), for the bulk actions and the holding statement."""
+        self.selected = set(ids)
+        self.refresh()
+        self.post_message(self.Changed(self))
+
     def clear_selection(self) -> None:
         self.selected.clear()
         self.refresh()
