@@ -85,6 +85,44 @@ def policy_deadlines(policy: "SlaPolicy") -> Deadlines:
 
 
 @dataclass
+class Prepared:
+    """A batch after listening, ready to store: the posts about us (in the order
+    they were written) and what was set aside on the way."""
+
+    processed: list[Processed]
+    duplicates: int = 0             # the same post twice in this batch
+    dropped: int = 0                # not about us
+
+
+def unique_posts(posts: Sequence[InboundPost]) -> tuple[list[InboundPost], int]:
+    """The batch without repeats of a post (a replayed page), and how many were repeats."""
+    unique: list[InboundPost] = []
+    seen: set[tuple[str, str]] = set()
+    for post in posts:
+        key = (post.platform, post.post_id)
+        if key not in seen:
+            seen.add(key)
+            unique.append(post)
+    return unique, len(posts) - len(unique)
+
+
+def prepared(found: list[Processed | None], duplicates: int) -> Prepared:
+    """A Prepared from each unique post's listening result (None: not about us)."""
+    processed = [p for p in found if p is not None]
+    processed.sort(key=lambda p: p.post.created_at)
+    return Prepared(processed, duplicates, len(found) - len(processed))
+
+
+def prepare(process: Processor, posts: Sequence[InboundPost]) -> Prepared:
+    """Listening for one batch: drop repeats within it, match and enrich each post.
+
+    Pure and CPU-bound (no database), so it can also run in another process
+    while the previous batch is being stored (see pipeline.ListeningWorker)."""
+    unique, duplicates = unique_posts(posts)
+    return prepared([process(post) for post in unique], duplicates)
+
+
+@dataclass
 class Ingest:
     """Turns posts into stored mentions and conversations."""
 
@@ -95,21 +133,13 @@ class Ingest:
     async def store(self, conn: asyncpg.Connection, posts: Sequence[InboundPost],
                     cursor: tuple[str, dict] | None = None) -> BatchResult:
         """Store `posts` (and the connector cursor that produced them) atomically."""
-        result = BatchResult()
-        processed: list[Processed] = []
-        seen: set[tuple[str, str]] = set()
-        for post in posts:
-            key = (post.platform, post.post_id)
-            if key in seen:
-                result.duplicates += 1
-                continue
-            seen.add(key)
-            p = self.process(post)
-            if p is None:
-                result.dropped += 1
-            else:
-                processed.append(p)
-        processed.sort(key=lambda p: p.post.created_at)
+        return await self.store_prepared(conn, prepare(self.process, posts), cursor)
+
+    async def store_prepared(self, conn: asyncpg.Connection, prepared: Prepared,
+                             cursor: tuple[str, dict] | None = None) -> BatchResult:
+        """Store a batch `prepare` made (here or in a worker process), with its cursor, atomically."""
+        result = BatchResult(duplicates=prepared.duplicates, dropped=prepared.dropped)
+        processed = prepared.processed
         async with conn.transaction():
             if processed:
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", INGEST_LOCK)
