@@ -135,3 +135,11 @@ def test_literal_gate_handles_a_literal_list_directly():
     gate = LiteralGate({"scheiß", "ärger"})
     assert gate.may_match("SCHEIẞ") == bool(re.search("scheiß", "SCHEIẞ", re.IGNORECASE))
     assert gate.may_match("so ein ÄRGER") and not gate.may_match("alles gut")
+
+
+def test_ascii_text_takes_the_lower_case_shortcut_only_when_it_is_exact():
+    plain = LiteralGate({"idiot", "Pack"})
+    assert plain._ascii_lower and plain.may_match("IDIOT") and plain.may_match("pACK")
+    kelvin = LiteralGate({"\u212ays"})          # the Kelvin sign matches 'k' and 'K' under IGNORECASE
+    assert not kelvin._ascii_lower
+    assert kelvin.may_match("kys") and kelvin.may_match("KYS")
