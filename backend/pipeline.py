@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -171,6 +172,11 @@ def _listen_in_worker(batch: list[tuple[Any, ...]]) -> list[tuple[Any, ...] | No
     return out
 
 
+def _resident_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
 class ListeningWorker:
     """Listening (match, enrich, checks) for ingest in a process of its own.
 
@@ -195,6 +201,10 @@ class ListeningWorker:
         results = await loop.run_in_executor(self._pool, _listen_in_worker, [_listening_fields(p) for p in unique])
         return prepared([None if r is None else Processed(post, *r) for post, r in zip(unique, results)],
                         duplicates)
+
+    async def resident_mb(self) -> float:
+        """The worker process's resident memory in MB (Linux), to watch it stay flat."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, _resident_mb)
 
     def close(self) -> None:
         """Stop the worker process (waits for a batch it is working on)."""

@@ -2,16 +2,20 @@
 store, notify — and, in the same run, raw COPY of the same mention rows into
 an equivalent table. Prints mentions per second for both and their ratio.
 
-    .venv/bin/python bench/ingest.py [--n 100000] [--batch 1000] [--seed 7]
+    .venv/bin/python bench/ingest.py [--n 100000] [--batch 1000] [--seed 7] [--serial]
     .venv/bin/python bench/ingest.py --memory          # 1,000,000 mentions, RSS at checkpoints
 
-End to end is `Ingest.store` with the rules of this checkout (Listener.process
-for every post, authors upserted, threads and open conversations looked up,
-conversations created or touched, mentions COPYed, events written, one NOTIFY
-per batch, cursor committed), one batch per transaction.
+End to end is listening with the rules of this checkout (Listener.process for
+every post) then `Ingest.store_prepared` (authors upserted, threads and open
+conversations looked up, conversations created or touched, mentions COPYed,
+events written, one NOTIFY per batch, cursor committed), one batch per
+transaction. By default listening runs in a `ListeningWorker` process, batch
+N+1 there while batch N is stored here; `--serial` runs `Ingest.store`, all
+in this process.
 
-Only the time inside those calls counts (the post generator is not the
-pipeline); raw COPY's time includes turning posts into rows.
+All the pipeline's wall time counts except the post generator's (it is not
+the pipeline; it runs here between batches and its time is printed
+separately); raw COPY's time includes turning posts into rows.
 
 Raw COPY writes the same rows (the posts' own fields, fixed enrichment) with
 `copy_records_to_table` into `bench_raw_mentions`, created LIKE mentions
@@ -127,14 +131,15 @@ RAW_COLUMNS = ["platform", "post_id", "conversation_id", "author_id", "text", "u
                "followers", "priority", "priority_reasons", "flags", "raw"]
 
 
-async def end_to_end(url: str, n: int, batch: int, seed: int, checkpoints: int,
-                     serial: bool = False) -> tuple[float, float, list[tuple[int, float]]]:
-    """(seconds in the pipeline, seconds in the generator, RSS checkpoints)."""
+async def end_to_end(url: str, n: int, batch: int, seed: int, checkpoints: int, serial: bool = False
+                     ) -> tuple[float, float, list[tuple[int, float]], list[tuple[int, float]]]:
+    """(seconds in the pipeline, seconds in the generator, RSS checkpoints here and in the worker)."""
     rulebook = load_rulebook(ROOT / "rules")
     ingest = Ingest(make_processor(rulebook), fixed_deadlines(timedelta(minutes=60)), Clock())
     worker = None if serial else ListeningWorker(ROOT / "rules")
     conn = await connect(url)
     rss: list[tuple[int, float]] = [(0, rss_mb())]
+    worker_rss: list[tuple[int, float]] = []
     posts = generate(n, seed)
     generating = 0.0
 
@@ -148,6 +153,7 @@ async def end_to_end(url: str, n: int, batch: int, seed: int, checkpoints: int,
     try:
         if worker is not None:
             await worker.prepare([])   # the worker's start-up (imports, rules) is not ingest
+            worker_rss.append((0, await worker.resident_mb()))
         done = 0
         t0 = time.perf_counter()
         if worker is None:
@@ -171,6 +177,7 @@ async def end_to_end(url: str, n: int, batch: int, seed: int, checkpoints: int,
                 done += size
                 if checkpoints and done % checkpoints == 0:
                     rss.append((done, rss_mb()))
+                    worker_rss.append((done, await worker.resident_mb()))
         # The generator runs in this process between batches: its time is not the pipeline's.
         elapsed = time.perf_counter() - t0 - generating
         stored = await conn.fetchval("SELECT count(*) FROM mentions")
@@ -181,7 +188,7 @@ async def end_to_end(url: str, n: int, batch: int, seed: int, checkpoints: int,
         await conn.close()
         if worker is not None:
             worker.close()
-    return elapsed, generating, rss
+    return elapsed, generating, rss, worker_rss
 
 
 async def raw_copy(url: str, n: int, batch: int, seed: int) -> float:
@@ -217,7 +224,7 @@ async def run(admin_url: str, args: argparse.Namespace) -> None:
     url = with_database(admin_url, name)
     try:
         await migrate_url(url)
-        e2e, generating, rss = await end_to_end(url, args.n, args.batch, args.seed, args.checkpoint, args.serial)
+        e2e, generating, rss, worker_rss = await end_to_end(url, args.n, args.batch, args.seed, args.checkpoint, args.serial)
         raw = await raw_copy(url, args.n, args.batch, args.seed)
     finally:
         admin = await asyncpg.connect(admin_url)
@@ -234,6 +241,8 @@ async def run(admin_url: str, args: argparse.Namespace) -> None:
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if len(rss) > 1:
         print("RSS (MB) after mentions:  " + "  ".join(f"{done:,}: {mb:.0f}" for done, mb in rss))
+    if len(worker_rss) > 1:
+        print("worker RSS (MB) after:    " + "  ".join(f"{done:,}: {mb:.0f}" for done, mb in worker_rss))
     print(f"peak RSS {peak_rss_mb():.0f} MB")
 
 
