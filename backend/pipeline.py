@@ -182,10 +182,13 @@ class ListeningWorker:
 
     Listening is pure CPU and the database round trips of storing a batch
     leave this process idle, so `prepare` for batch N+1 runs there while
-    batch N is stored here (Ingest.store_prepared): on two cores a crisis
-    goes through about twice as fast. The worker loads the rules from
-    `rules_dir` itself (a processor cannot be sent to another process);
-    when the rules change, start a new worker.
+    batch N is stored here (Ingest.store_prepared). It pays off when a core
+    is free: sending posts across costs ~10 us a post in this process, so
+    on a machine already busy with other work `Ingest.store` in one process
+    is as fast or faster (bench/ingest.py with and without --serial shows
+    which). The worker loads the rules from `rules_dir` itself (a processor
+    cannot be sent to another process); when the rules change, start a new
+    worker.
     """
 
     def __init__(self, rules_dir: str | Path):
