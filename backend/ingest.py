@@ -26,7 +26,18 @@ if TYPE_CHECKING:
 # States an abusive post moves into flagged_conduct (DM and closed ones stay as they are).
 CONDUCT_FROM = {State.NEW.value, State.CLAIMED.value, State.AWAITING_CUSTOMER.value, State.RESOLVED.value}
 
-INGEST_LOCK = 0x5D1F7003  # one batch threads at a time, so two batches never open the same conversation twice
+INGEST_LOCK = 0x5D1F7003
+
+# Priority reasons travel to SQL joined by the ASCII unit separator and are split
+# there with string_to_array: far cheaper per conversation than a JSON array
+# unpacked by a subquery. Reasons are rule labels and words from YAML, which
+# cannot hold control characters, so the separator never occurs inside one.
+REASON_SEPARATOR = "\x1f"
+
+
+def join_reasons(reasons: Sequence[str]) -> str:
+    """Reasons as one text for string_to_array (an empty list gives '', which splits to {})."""
+    return REASON_SEPARATOR.join(reasons)  # one batch threads at a time, so two batches never open the same conversation twice
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,44 @@ def policy_deadlines(policy: "SlaPolicy") -> Deadlines:
 
 
 @dataclass
+class Prepared:
+    """A batch after listening, ready to store: the posts about us (in the order
+    they were written) and what was set aside on the way."""
+
+    processed: list[Processed]
+    duplicates: int = 0             # the same post twice in this batch
+    dropped: int = 0                # not about us
+
+
+def unique_posts(posts: Sequence[InboundPost]) -> tuple[list[InboundPost], int]:
+    """The batch without repeats of a post (a replayed page), and how many were repeats."""
+    unique: list[InboundPost] = []
+    seen: set[tuple[str, str]] = set()
+    for post in posts:
+        key = (post.platform, post.post_id)
+        if key not in seen:
+            seen.add(key)
+            unique.append(post)
+    return unique, len(posts) - len(unique)
+
+
+def prepared(found: list[Processed | None], duplicates: int) -> Prepared:
+    """A Prepared from each unique post's listening result (None: not about us)."""
+    processed = [p for p in found if p is not None]
+    processed.sort(key=lambda p: p.post.created_at)
+    return Prepared(processed, duplicates, len(found) - len(processed))
+
+
+def prepare(process: Processor, posts: Sequence[InboundPost]) -> Prepared:
+    """Listening for one batch: drop repeats within it, match and enrich each post.
+
+    Pure and CPU-bound (no database), so it can also run in another process
+    while the previous batch is being stored (see pipeline.ListeningWorker)."""
+    unique, duplicates = unique_posts(posts)
+    return prepared([process(post) for post in unique], duplicates)
+
+
+@dataclass
 class Ingest:
     """Turns posts into stored mentions and conversations."""
 
@@ -95,24 +144,27 @@ class Ingest:
     async def store(self, conn: asyncpg.Connection, posts: Sequence[InboundPost],
                     cursor: tuple[str, dict] | None = None) -> BatchResult:
         """Store `posts` (and the connector cursor that produced them) atomically."""
-        result = BatchResult()
-        processed: list[Processed] = []
-        seen: set[tuple[str, str]] = set()
-        for post in posts:
-            key = (post.platform, post.post_id)
-            if key in seen:
-                result.duplicates += 1
-                continue
-            seen.add(key)
-            p = self.process(post)
-            if p is None:
-                result.dropped += 1
-            else:
-                processed.append(p)
-        processed.sort(key=lambda p: p.post.created_at)
+        return await self.store_prepared(conn, prepare(self.process, posts), cursor)
+
+    async def store_prepared(self, conn: asyncpg.Connection, prepared: Prepared,
+                             cursor: tuple[str, dict] | None = None) -> BatchResult:
+        """Store a batch `prepare` made (here or in a worker process), with its cursor, atomically."""
+        result = BatchResult(duplicates=prepared.duplicates, dropped=prepared.dropped)
+        processed = prepared.processed
         async with conn.transaction():
             if processed:
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", INGEST_LOCK)
+                # A batch with a cursor may commit without waiting for the WAL flush
+                # (synchronous_commit off, this transaction only). Safe: if the server
+                # crashes before the flush, the cursor rolls back with the rows, so the
+                # connector fetches the same posts again; and any later durable commit
+                # (an operator's reply to one of these) flushes this batch first. A
+                # batch without a cursor (the webhook, which has already answered 202)
+                # has no second chance, so it waits for the flush as before.
+                if cursor is not None:
+                    await conn.execute("SELECT pg_advisory_xact_lock($1), set_config('synchronous_commit', 'off', true)",
+                                       INGEST_LOCK)
+                else:
+                    await conn.execute("SELECT pg_advisory_xact_lock($1)", INGEST_LOCK)
                 await self._store(conn, processed, result)
             if cursor is not None:
                 name, state = cursor
@@ -310,7 +362,7 @@ class Ingest:
             cols["is_direct"].append(post.is_direct)
             cols["state"].append(State.FLAGGED_CONDUCT.value if nc["abusive"] else State.NEW.value)
             cols["priority"].append(nc["priority"])
-            cols["reasons"].append(json.dumps(nc["reasons"]))
+            cols["reasons"].append(join_reasons(nc["reasons"]))
             cols["first"].append(started)
             cols["last"].append(nc["last"])
             cols["warn"].append(warn)
@@ -323,7 +375,7 @@ class Ingest:
                    priority_reasons, first_inbound_at, last_inbound_at, sla_kind, sla_started_at, sla_warn_at,
                    sla_due_at, language, sentiment, flags)
                SELECT platform, author_id, thread_root, is_direct, state, priority,
-                      ARRAY(SELECT jsonb_array_elements_text(reasons::jsonb)), first, last,
+                      string_to_array(reasons, E'\x1f'), first, last,
                       CASE WHEN due IS NULL THEN NULL ELSE 'first' END, CASE WHEN due IS NULL THEN NULL ELSE first END,
                       warn, due, language, sentiment, flags::jsonb
                FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bool[], $5::text[], $6::smallint[], $7::text[],
@@ -375,7 +427,7 @@ class Ingest:
             upd_ids.append(r["id"])
             states.append(state)
             prios.append(prio)
-            reasons.append(json.dumps(t["reasons"] if t["priority"] < r["priority"] else None))
+            reasons.append(join_reasons(t["reasons"]) if t["priority"] < r["priority"] else None)
             lasts.append(t["last"])
             warns.append(warn)
             dues.append(due)
@@ -386,8 +438,8 @@ class Ingest:
             """UPDATE conversations c SET
                    state = u.state,
                    priority = u.priority,
-                   priority_reasons = CASE WHEN u.reasons::jsonb = 'null'::jsonb THEN c.priority_reasons
-                                           ELSE ARRAY(SELECT jsonb_array_elements_text(u.reasons::jsonb)) END,
+                   priority_reasons = CASE WHEN u.reasons IS NULL THEN c.priority_reasons
+                                           ELSE string_to_array(u.reasons, E'\x1f') END,
                    last_inbound_at = greatest(c.last_inbound_at, u.last),
                    sla_kind = CASE WHEN u.due IS NULL THEN c.sla_kind ELSE u.kind END,
                    sla_started_at = CASE WHEN u.due IS NULL THEN c.sla_started_at ELSE u.started END,

@@ -7,16 +7,21 @@ problem at once, and the backend keeps the set it had.
 
 from __future__ import annotations
 
+import asyncio
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from .checks import CheckRules, check_inbound
 from .checks import load_rules as load_check_rules
-from .ingest import Processed, Processor
+from .ingest import Prepared, Processed, Processor, prepared, unique_posts
 from .listening import Listener
 from .listening import load_rules as load_listening_rules
-from .model import InboundPost
+from .model import Author, InboundPost
 from .sla import SlaPolicy, load_policy
 from . import yamlfile
 from .yamlfile import FileError, FileErrors
@@ -135,3 +140,81 @@ def make_processor(rulebook: Rulebook) -> Processor:
                          abusive=is_abusive(e.flags))
 
     return process
+
+
+# The worker process's processor, built once from the rules directory it was started with.
+_worker_process: Processor | None = None
+_NOT_SENT = datetime(1970, 1, 1, tzinfo=timezone.utc)   # fields listening never reads
+
+
+def _start_worker(rules_dir: str) -> None:
+    global _worker_process
+    _worker_process = make_processor(load_rulebook(rules_dir))
+
+
+# Posts cross to the worker and results come back as plain tuples: pickling the
+# slotted dataclasses (and each post's raw payload) cost more than listening saved.
+def _listening_fields(post: InboundPost) -> tuple[Any, ...]:
+    """What listening reads of a post: matching, language, sentiment, reach, checks."""
+    return (post.platform, post.author.platform_id, post.author.handle, post.author.followers, post.text,
+            post.is_direct, post.language, post.mentioned_handles, post.hashtags)
+
+
+def _listen_in_worker(batch: list[tuple[Any, ...]]) -> list[tuple[Any, ...] | None]:
+    assert _worker_process is not None, "ListeningWorker's process was not started"
+    out: list[tuple[Any, ...] | None] = []
+    for platform, author_id, handle, followers, text, is_direct, language, handles, hashtags in batch:
+        post = InboundPost(platform, "", Author(author_id, handle, "", followers), text, _NOT_SENT,
+                           is_direct=is_direct, language=language, mentioned_handles=handles, hashtags=hashtags)
+        p = _worker_process(post)
+        out.append(None if p is None else (p.ours, p.match_how, p.language, p.sentiment, p.priority,
+                                           p.priority_reasons, p.flags, p.abusive))
+    return out
+
+
+def _resident_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+class ListeningWorker:
+    """Listening (match, enrich, checks) for ingest in a process of its own.
+
+    Listening is pure CPU and the database round trips of storing a batch
+    leave this process idle, so `prepare` for batch N+1 runs there while
+    batch N is stored here (Ingest.store_prepared). It pays off when a core
+    is free: sending posts across costs ~10 us a post in this process, so
+    on a machine already busy with other work `Ingest.store` in one process
+    is as fast or faster (bench/ingest.py with and without --serial shows
+    which). The worker loads the rules from `rules_dir` itself (a processor
+    cannot be sent to another process); when the rules change, start a new
+    worker.
+    """
+
+    def __init__(self, rules_dir: str | Path):
+        load_rulebook(rules_dir)   # broken rules raise FileErrors here, naming file and line, not in the worker
+        # spawn: a fresh interpreter, not a fork of one holding sockets and an event loop.
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_start_worker, initargs=(str(rules_dir),))
+
+    async def prepare(self, posts: Sequence[InboundPost]) -> Prepared:
+        """`ingest.prepare` for `posts`, with the listening run in the worker process."""
+        unique, duplicates = unique_posts(posts)
+        loop = asyncio.get_running_loop()
+        results = await loop.run_in_executor(self._pool, _listen_in_worker, [_listening_fields(p) for p in unique])
+        return prepared([None if r is None else Processed(post, *r) for post, r in zip(unique, results)],
+                        duplicates)
+
+    async def resident_mb(self) -> float:
+        """The worker process's resident memory in MB (Linux), to watch it stay flat."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, _resident_mb)
+
+    def close(self) -> None:
+        """Stop the worker process (waits for a batch it is working on)."""
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> "ListeningWorker":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

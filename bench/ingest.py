@@ -2,16 +2,20 @@
 store, notify — and, in the same run, raw COPY of the same mention rows into
 an equivalent table. Prints mentions per second for both and their ratio.
 
-    .venv/bin/python bench/ingest.py [--n 100000] [--batch 1000] [--seed 7]
+    .venv/bin/python bench/ingest.py [--n 100000] [--batch 1000] [--seed 7] [--serial]
     .venv/bin/python bench/ingest.py --memory          # 1,000,000 mentions, RSS at checkpoints
 
-End to end is `Ingest.store` with the rules of this checkout (Listener.process
-for every post, authors upserted, threads and open conversations looked up,
-conversations created or touched, mentions COPYed, events written, one NOTIFY
-per batch, cursor committed), one batch per transaction.
+End to end is listening with the rules of this checkout (Listener.process for
+every post) then `Ingest.store_prepared` (authors upserted, threads and open
+conversations looked up, conversations created or touched, mentions COPYed,
+events written, one NOTIFY per batch, cursor committed), one batch per
+transaction. By default listening runs in a `ListeningWorker` process, batch
+N+1 there while batch N is stored here; `--serial` runs `Ingest.store`, all
+in this process.
 
-Only the time inside those calls counts (the post generator is not the
-pipeline); raw COPY's time includes turning posts into rows.
+All the pipeline's wall time counts except the post generator's (it is not
+the pipeline; it runs here between batches and its time is printed
+separately); raw COPY's time includes turning posts into rows.
 
 Raw COPY writes the same rows (the posts' own fields, fixed enrichment) with
 `copy_records_to_table` into `bench_raw_mentions`, created LIKE mentions
@@ -53,7 +57,7 @@ from backend.db.pool import connect  # noqa: E402
 from backend.db.setup import with_database  # noqa: E402
 from backend.ingest import Ingest, fixed_deadlines  # noqa: E402
 from backend.model import Author, InboundPost  # noqa: E402
-from backend.pipeline import load_rulebook, make_processor  # noqa: E402
+from backend.pipeline import ListeningWorker, load_rulebook, make_processor  # noqa: E402
 from backend.simulator import FOLLOW_UPS, LINES, NAMES  # noqa: E402
 
 START = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
@@ -127,30 +131,64 @@ RAW_COLUMNS = ["platform", "post_id", "conversation_id", "author_id", "text", "u
                "followers", "priority", "priority_reasons", "flags", "raw"]
 
 
-async def end_to_end(url: str, n: int, batch: int, seed: int, checkpoints: int) -> tuple[float, list[tuple[int, float]]]:
+async def end_to_end(url: str, n: int, batch: int, seed: int, checkpoints: int, serial: bool = False
+                     ) -> tuple[float, float, list[tuple[int, float]], list[tuple[int, float]]]:
+    """(seconds in the pipeline, seconds in the generator, RSS checkpoints here and in the worker)."""
     rulebook = load_rulebook(ROOT / "rules")
     ingest = Ingest(make_processor(rulebook), fixed_deadlines(timedelta(minutes=60)), Clock())
+    worker = None if serial else ListeningWorker(ROOT / "rules")
     conn = await connect(url)
     rss: list[tuple[int, float]] = [(0, rss_mb())]
+    worker_rss: list[tuple[int, float]] = []
+    posts = generate(n, seed)
+    generating = 0.0
+
+    def next_chunk(done: int) -> list[InboundPost]:
+        nonlocal generating
+        t = time.perf_counter()
+        chunk = [next(posts) for _ in range(min(batch, n - done))]
+        generating += time.perf_counter() - t
+        return chunk
+
     try:
-        posts = generate(n, seed)
+        if worker is not None:
+            await worker.prepare([])   # the worker's start-up (imports, rules) is not ingest
+            worker_rss.append((0, await worker.resident_mb()))
         done = 0
-        elapsed = 0.0   # time inside Ingest.store only: the generator is not the pipeline
-        while done < n:
-            chunk = [next(posts) for _ in range(min(batch, n - done))]
-            t0 = time.perf_counter()
-            await ingest.store(conn, chunk, cursor=("bench", {"sequence": done + len(chunk)}))
-            elapsed += time.perf_counter() - t0
-            done += len(chunk)
-            if checkpoints and done % checkpoints == 0:
-                rss.append((done, rss_mb()))
+        t0 = time.perf_counter()
+        if worker is None:
+            while done < n:
+                chunk = next_chunk(done)
+                await ingest.store(conn, chunk, cursor=("bench", {"sequence": done + len(chunk)}))
+                done += len(chunk)
+                if checkpoints and done % checkpoints == 0:
+                    rss.append((done, rss_mb()))
+        else:
+            # Listening for batch N+1 runs in the worker while batch N is stored here.
+            chunk = next_chunk(0)
+            pending = asyncio.ensure_future(worker.prepare(chunk))
+            while done < n:
+                prepared = await pending
+                size = len(chunk)
+                if done + size < n:
+                    chunk = next_chunk(done + size)
+                    pending = asyncio.ensure_future(worker.prepare(chunk))
+                await ingest.store_prepared(conn, prepared, cursor=("bench", {"sequence": done + size}))
+                done += size
+                if checkpoints and done % checkpoints == 0:
+                    rss.append((done, rss_mb()))
+                    worker_rss.append((done, await worker.resident_mb()))
+        # The generator runs in this process between batches: its time is not the pipeline's.
+        elapsed = time.perf_counter() - t0 - generating
         stored = await conn.fetchval("SELECT count(*) FROM mentions")
         print(f"  end to end: {stored} mentions stored of {n} posts "
               f"({await conn.fetchval('SELECT count(*) FROM conversations')} conversations, "
               f"{await conn.fetchval('SELECT count(*) FROM events')} events)", file=sys.stderr)
     finally:
         await conn.close()
-    return elapsed, rss
+        if worker is not None:
+            worker.close()
+    return elapsed, generating, rss, worker_rss
 
 
 async def raw_copy(url: str, n: int, batch: int, seed: int) -> float:
@@ -186,7 +224,7 @@ async def run(admin_url: str, args: argparse.Namespace) -> None:
     url = with_database(admin_url, name)
     try:
         await migrate_url(url)
-        e2e, rss = await end_to_end(url, args.n, args.batch, args.seed, args.checkpoint)
+        e2e, generating, rss, worker_rss = await end_to_end(url, args.n, args.batch, args.seed, args.checkpoint, args.serial)
         raw = await raw_copy(url, args.n, args.batch, args.seed)
     finally:
         admin = await asyncpg.connect(admin_url)
@@ -195,12 +233,16 @@ async def run(admin_url: str, args: argparse.Namespace) -> None:
         finally:
             await admin.close()
     e2e_rate, raw_rate = args.n / e2e, args.n / raw
-    print(f"{'N':>9} {'batch':>6} {'end to end/s':>13} {'raw COPY/s':>11} {'ratio':>6}")
-    print(f"{args.n:>9} {args.batch:>6} {e2e_rate:>13,.0f} {raw_rate:>11,.0f} {raw_rate / e2e_rate:>5.1f}x")
-    print(f"end to end {e2e:.1f} s, raw COPY {raw:.1f} s (raw: same rows into an equally indexed table, "
-          f"no foreign keys, no triggers)")
+    mode = "one process" if args.serial else "listening worker"
+    print(f"{'N':>9} {'batch':>6} {'end to end/s':>13} {'raw COPY/s':>11} {'ratio':>6}  mode")
+    print(f"{args.n:>9} {args.batch:>6} {e2e_rate:>13,.0f} {raw_rate:>11,.0f} {raw_rate / e2e_rate:>5.1f}x  {mode}")
+    print(f"end to end {e2e:.1f} s (+ {generating:.1f} s generating posts, not counted), raw COPY {raw:.1f} s "
+          f"(raw: same rows into an equally indexed table, no foreign keys, no triggers)")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if len(rss) > 1:
         print("RSS (MB) after mentions:  " + "  ".join(f"{done:,}: {mb:.0f}" for done, mb in rss))
+    if len(worker_rss) > 1:
+        print("worker RSS (MB) after:    " + "  ".join(f"{done:,}: {mb:.0f}" for done, mb in worker_rss))
     print(f"peak RSS {peak_rss_mb():.0f} MB")
 
 
@@ -211,6 +253,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--memory", action="store_true", help="1,000,000 mentions, RSS every 100,000")
     parser.add_argument("--checkpoint", type=int, default=0, help="RSS every this many mentions")
+    parser.add_argument("--serial", action="store_true",
+                        help="listening in this process (Ingest.store), not in a worker process")
     args = parser.parse_args()
     if args.memory:
         args.n = 1_000_000

@@ -96,3 +96,36 @@ async def test_one_notification_per_batch(db, db_url, clock):
         assert await db.fetchval("SELECT count(*) FROM events") >= 50
     finally:
         await listener.close()
+
+
+async def test_relaxed_commit_stays_inside_a_cursor_batch(db, clock):
+    """A connector batch commits without waiting for the WAL flush (its cursor rolls
+    back with it); that setting must not outlive the transaction, or a webhook
+    batch on the same pooled connection would lose its durability."""
+    ingest = make_ingest(clock)
+    before = await db.fetchval("SHOW synchronous_commit")
+    await ingest.store(db, [post(clock, "1")], cursor=("sim", {"sequence": 1}))
+    assert await db.fetchval("SHOW synchronous_commit") == before == "on"
+    await ingest.store(db, [post(clock, "2", author="ana")])
+    assert await db.fetchval("SHOW synchronous_commit") == "on"
+    assert await db.fetchval("SELECT count(*) FROM mentions") == 2
+
+
+async def test_priority_reasons_survive_the_trip_to_sql(db, clock):
+    from backend.ingest import Processed
+
+    def urgent(p):
+        return Processed(p, priority=1, priority_reasons=("negative (-0.72)", "urgent words: refund, Kündigung"))
+
+    ingest = Ingest(urgent, fixed_deadlines(timedelta(minutes=60)), clock)
+    await ingest.store(db, [post(clock, "1")])
+    assert await db.fetchval("SELECT priority_reasons FROM conversations") == \
+        ["negative (-0.72)", "urgent words: refund, Kündigung"]
+    quiet = Ingest(lambda p: Processed(p, priority=3), fixed_deadlines(timedelta(minutes=60)), clock)
+    await quiet.store(db, [post(clock, "2")])     # less urgent: reasons stay
+    assert await db.fetchval("SELECT priority_reasons FROM conversations") == \
+        ["negative (-0.72)", "urgent words: refund, Kündigung"]
+    none = Ingest(lambda p: Processed(p, priority=1), fixed_deadlines(timedelta(minutes=60)), clock)
+    await none.store(db, [post(clock, "3", author="ana")])
+    assert await db.fetchval("SELECT priority_reasons FROM conversations WHERE priority = 1 AND "
+                             "author_id = (SELECT id FROM authors WHERE handle = 'ana')") == []

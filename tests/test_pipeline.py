@@ -96,3 +96,43 @@ async def test_broken_rules_edit_keeps_the_previous_rules_and_says_so(pool, tmp_
     assert await watcher.check() is True
     assert len(applied) == 1
     assert await pool.fetchval("SELECT kind FROM events ORDER BY id DESC LIMIT 1") == "rules.reloaded"
+
+
+def test_listening_worker_prepares_exactly_what_listening_here_does(rulebook):
+    """The worker gets only the fields listening reads; every result must still
+    be the one the in-process processor gives, on every kind of post."""
+    import asyncio
+    import sys
+
+    from backend.ingest import prepare
+    from backend.pipeline import ListeningWorker
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from ingest import generate   # the ingest bench's mix: en/de, tags, names, DMs, our replies, noise
+
+    posts = list(generate(600, seed=11))
+    posts += posts[:5]   # repeats within the batch
+    posts.append(InboundPost("mastodon", "x1", Author("id-x", "x", "X", 99_000),
+                             "@acme Ihr Vollidioten, meine IBAN ist DE89 3704 0044 0532 0130 00", posts[0].created_at))
+    here = prepare(make_processor(rulebook), posts)
+
+    async def there():
+        with ListeningWorker(ROOT / "rules") as worker:
+            return await worker.prepare(posts)
+
+    worker_result = asyncio.run(there())
+    assert worker_result == here
+    assert here.duplicates == 5 and here.dropped > 0
+    assert any(p.abusive for p in here.processed) and any(p.ours for p in here.processed)
+    assert any(f["check"] == "personal_data" for p in here.processed for f in p.flags)
+
+
+def test_listening_worker_refuses_broken_rules_with_the_file_and_line(tmp_path):
+    from backend.pipeline import ListeningWorker
+    from backend.yamlfile import FileErrors
+
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    (tmp_path / "rules" / "triage.yaml").write_text("thresholds: [oops\n")
+    with pytest.raises(FileErrors) as err:
+        ListeningWorker(tmp_path / "rules")
+    assert "triage.yaml:" in str(err.value)

@@ -7,8 +7,16 @@ from dataclasses import dataclass, field
 
 from .abuse_model import AbuseModel
 from .finding import FLAG, Finding
+from .prefilter import literal_gate
 
 SEVERITIES = ("high", "medium")   # most severe first
+
+
+def _may_match(pattern: re.Pattern[str], text: str) -> bool:
+    # Ingest checks every post; a literal scan skips the phrase regexes on the
+    # many posts that contain none of the words they need (same findings).
+    gate = literal_gate(pattern)
+    return gate is None or gate.may_match(text)
 
 
 @dataclass(frozen=True)
@@ -40,12 +48,12 @@ def find_abuse(rules: ConductRules, text: str, languages: tuple[str, ...]) -> li
     excused: list[tuple[int, int]] = []
     for lang in languages:
         pattern = rules.not_abusive.get(lang)
-        if pattern:
+        if pattern and _may_match(pattern, text):
             excused += [(m.start(), m.end()) for m in pattern.finditer(text)]
     for severity in SEVERITIES:
         for lang in languages:
             pattern = rules.abusive.get(lang, {}).get(severity)
-            if pattern is None:
+            if pattern is None or not _may_match(pattern, text):
                 continue
             for m in pattern.finditer(text):
                 if any(s <= m.start() and m.end() <= e for s, e in excused):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .prefilter import has_digit, needs_digit
+
 # Length of an IBAN per country (ISO 13616 registry), so a candidate can be
 # cut to the right length when words follow it.
 IBAN_LENGTHS = {
@@ -155,25 +157,33 @@ def find_personal_data(rules: PrivacyRules, text: str) -> list[PersonalData]:
     Checksummed kinds win over patterns: an IBAN's digits are not also
     reported as a phone number.
     """
+    # Most posts have no digit and no '@': the patterns that need one are
+    # skipped for them (IBANs, cards and e-mail by their shape, configured
+    # patterns by reading them, see prefilter.needs_digit), same findings.
+    digits = has_digit(text)
     found: list[PersonalData] = []
-    if rules.iban:
+    if rules.iban and digits:
         found += _find_ibans(text)
-    if rules.email:
+    if rules.email and "@" in text:
         found += [PersonalData("email", m.start(), m.end(), m.group())
                   for m in _EMAIL.finditer(text) if not _overlaps(m.start(), m.end(), found)]
     for number in rules.numbers:
+        if not digits and needs_digit(number.pattern):
+            continue
         found += [PersonalData(number.name, m.start(), m.end(), m.group())
                   for m in number.pattern.finditer(text) if not _overlaps(m.start(), m.end(), found)]
-    if rules.card:
+    if rules.card and digits:
         found += _find_cards(text, found)
     for pattern in rules.phone_patterns:
+        if not digits and needs_digit(pattern):
+            continue
         for m in pattern.finditer(text):
             if _overlaps(m.start(), m.end(), found):
                 continue
-            digits = sum(ch.isdigit() for ch in m.group())
-            if rules.phone_min_digits <= digits <= rules.phone_max_digits:
+            digit_count = sum(ch.isdigit() for ch in m.group())
+            if rules.phone_min_digits <= digit_count <= rules.phone_max_digits:
                 found.append(PersonalData("phone", m.start(), m.end(), m.group()))
-    if rules.allowed:
+    if rules.allowed and found:
         spans = [(m.start(), m.end()) for p in rules.allowed for m in p.finditer(text)]
         found = [f for f in found if not any(s <= f.start and f.end <= e for s, e in spans)]
     found.sort(key=lambda p: p.start)
