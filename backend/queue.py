@@ -20,6 +20,7 @@ FILTERS: dict[str, str] = {
     "p1": "c.state IN ('new', 'claimed', 'flagged_conduct', 'in_dm', 'awaiting_customer') AND c.priority = 1",
     "in_dm": "c.state = 'in_dm'",
     "awaiting_customer": "c.state = 'awaiting_customer'",
+    "escalated": "c.escalated AND c.state NOT IN ('resolved', 'dismissed')",
 }
 
 _ROW = """
@@ -41,6 +42,8 @@ _FROM = """
 """
 
 ORDER = "ORDER BY c.sla_due_at ASC NULLS LAST, c.priority, c.id"
+# The same order backwards: deep pages (the end of a 100,000-row queue) read from the far end.
+REVERSE = "ORDER BY c.sla_due_at DESC NULLS FIRST, c.priority DESC, c.id DESC"
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -105,16 +108,23 @@ async def page(conn: asyncpg.Connection | asyncpg.Pool, operator_id: int, *, fil
         raise UnknownFilter(f"unknown filter {filter!r}; use one of: {', '.join(FILTERS)}")
     cond = FILTERS[filter]
     like = _like(search)
-    rows = await conn.fetch(
-        f"SELECT {_ROW} {_FROM} WHERE {cond} AND {_search('$4')} AND $1::bigint IS NOT NULL {ORDER} "
-        "OFFSET $2 LIMIT $3",
-        operator_id, offset, limit, like,
-    )
     total = await conn.fetchval(
         f"""SELECT count(*) FROM conversations c JOIN authors a ON a.id = c.author_id
             WHERE {cond} AND {_search('$2')} AND $1::bigint IS NOT NULL""",
         operator_id, like,
     )
+    order, skip, take = ORDER, offset, limit
+    if offset > total // 2:
+        # OFFSET walks every skipped row; past the middle, walking from the end is shorter.
+        order, take = REVERSE, max(min(limit, total - offset), 0)
+        skip = max(total - offset - take, 0)
+    rows = await conn.fetch(
+        f"SELECT {_ROW} {_FROM} WHERE {cond} AND {_search('$4')} AND $1::bigint IS NOT NULL {order} "
+        "OFFSET $2 LIMIT $3",
+        operator_id, skip, take, like,
+    ) if take else []
+    if order is REVERSE:
+        rows = list(reversed(rows))
     return {"filter": filter, "offset": offset, "total": total, "rows": [queue_row(r) for r in rows]}
 
 

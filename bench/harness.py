@@ -15,11 +15,10 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import AsyncIterator, Iterator, Sequence
+from typing import AsyncIterator, Sequence
 
 import aiohttp
 import asyncpg
@@ -27,24 +26,13 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from backend.db.embedded import scratch_server  # noqa: E402
 from backend.db.migrate import migrate_url  # noqa: E402
 from backend.db.setup import with_database  # noqa: E402
 
 
-@contextlib.contextmanager
-def postgres() -> Iterator[str]:
-    url = os.environ.get("SHIFTDESK_TEST_DATABASE_URL")
-    if url:
-        yield url
-        return
-    from backend.db.embedded import start_embedded
-
-    with tempfile.TemporaryDirectory(prefix="shiftdesk-bench-") as tmp:
-        server = start_embedded(Path(tmp) / "pgdata")
-        try:
-            yield server.url
-        finally:
-            server.stop()
+def postgres() -> contextlib.AbstractContextManager[str]:
+    return scratch_server("shiftdesk-bench-")
 
 
 async def fresh_database(admin_url: str) -> str:

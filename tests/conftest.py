@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from aiohttp import web
 
 from backend.clock import FrozenClock
 from backend.config import Config, load_config
+from backend.db.embedded import scratch_server
 from backend.db.migrate import migrate_url
 from backend.db.pool import connect, create_pool
 from backend.db.setup import with_database
@@ -33,18 +33,8 @@ _counter = itertools.count()
 
 @pytest.fixture(scope="session")
 def pg_admin_url() -> Iterator[str]:
-    url = os.environ.get("SHIFTDESK_TEST_DATABASE_URL")
-    if url:
+    with scratch_server("shiftdesk-test-pg-") as url:
         yield url
-        return
-    from backend.db.embedded import start_embedded
-
-    with tempfile.TemporaryDirectory(prefix="shiftdesk-test-pg-") as tmp:
-        server = start_embedded(Path(tmp) / "pgdata")
-        try:
-            yield server.url
-        finally:
-            server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
-import pytest
 
 from backend.simulator import Simulator
 
@@ -138,3 +137,19 @@ async def test_expired_lease_goes_back_to_the_queue_with_an_event(backend, db):
     row = await db.fetchrow("SELECT state, claimed_by FROM conversations WHERE id = $1", ids[0])
     assert row["state"] == "new" and row["claimed_by"] is None
     assert await db.fetchval("SELECT kind FROM events ORDER BY id DESC LIMIT 1") == "conversation.lease_expired"
+
+
+async def test_deep_pages_match_the_forward_order(backend):
+    ids = await seed(backend, 40)
+    n = len(ids)
+    _, token = await backend.add_operator("anna")
+    async with client(token) as s:
+        pages = []
+        for offset in range(0, n, 7):
+            async with s.get(f"{backend.url}/api/queue?offset={offset}&limit=7") as r:
+                page = await r.json()
+            assert page["total"] == n
+            pages += [row["id"] for row in page["rows"]]
+        async with s.get(f"{backend.url}/api/queue?offset={n + 5}&limit=7") as r:
+            assert (await r.json())["rows"] == []
+    assert pages == ids

@@ -11,7 +11,6 @@ from tui.app import ShiftdeskApp
 from tui.client import BackendClient
 from tui.screens.queue import QueueScreen
 from tui.widgets.queue_list import QueueList
-from tui.widgets.thread_view import ThreadView
 
 pytestmark = pytest.mark.e2e
 
@@ -48,7 +47,6 @@ async def test_mention_claimed_answered_and_published_from_the_keyboard(backend)
 
         # Open it, claim it by key, write a reply, send it.
         await pilot.press("enter")
-        thread = app.screen.query_one(ThreadView)
         await wait_for(pilot, lambda: app.screen.open_conversation is not None, "the thread")
         await pilot.press("c")
         await wait_for(pilot, lambda: (app.screen.open_conversation or {}).get("holder") is not None, "the claim")

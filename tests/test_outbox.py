@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 
 from backend.actions import Actions
 from backend.connectors.base import PermanentError, RateLimited, TransientError

@@ -7,7 +7,6 @@ same run checks that the console's raw mode has switched off XON/XOFF (IXON), so
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import subprocess
 import sys

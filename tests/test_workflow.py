@@ -318,3 +318,12 @@ async def test_every_endpoint_refuses_missing_and_revoked_tokens(backend, team):
                 async with session.request(method, url, json={}) as r:
                     assert r.status == 401, (method, path, r.status)
                     assert "token" in (await r.json())["error"]
+
+
+async def test_leads_find_escalated_conversations(backend, team):
+    apis, _ = team
+    cid = await mention(backend, "@acme my account was hacked")
+    await mention(backend, "@acme thanks!", pid="p9", handle="happy")
+    assert (await apis["anna"].post(f"/api/conversations/{cid}/escalate", {"reason": "possible fraud"}))[0] == 200
+    status, page = await apis["lea"].get("/api/queue?filter=escalated")
+    assert status == 200 and [r["id"] for r in page["rows"]] == [cid]

@@ -6,11 +6,14 @@ pip. It listens on a Unix socket inside its data directory only.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import asyncpg
 
@@ -69,3 +72,19 @@ async def ensure_database(admin_url: str, name: str, *, template: str | None = N
                 pass  # created by a concurrent start
     finally:
         await conn.close()
+
+
+@contextlib.contextmanager
+def scratch_server(prefix: str = "shiftdesk-scratch-") -> Iterator[str]:
+    """A PostgreSQL to throw away after tests or a benchmark: SHIFTDESK_TEST_DATABASE_URL
+    if set, else an embedded server in a temporary directory. Yields its admin URL."""
+    url = os.environ.get("SHIFTDESK_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        server = start_embedded(Path(tmp) / "pgdata")
+        try:
+            yield server.url
+        finally:
+            server.stop()

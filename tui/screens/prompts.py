@@ -69,7 +69,8 @@ class ChoicePrompt(ModalScreen[str | None]):
 SAVED_FILTERS = [
     ("needs_us", "needs us (default)"), ("mine", "mine"), ("unclaimed", "unclaimed"),
     ("breaching", "breaching"), ("p1", "P1"), ("in_dm", "in DM"),
-    ("awaiting_customer", "awaiting the customer"), ("open", "everything open"),
+    ("awaiting_customer", "awaiting the customer"), ("escalated", "escalated to a lead"),
+    ("open", "everything open"),
 ]
 
 
