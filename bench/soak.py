@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import concurrent.futures
 import itertools
 import json
 import sys
@@ -72,6 +73,30 @@ class RecordingPlatform:
 
     async def me(self, request: web.Request) -> web.Response:
         return web.json_response({"id": "1", "acct": "acme"})
+
+
+CHUNK_SECONDS = 10.0
+
+
+def feed(url: str, seconds: float, rate: float, seed: int) -> dict:
+    """The feeder, in a process of its own (so generating posts does not starve the operators):
+    `shiftdesk simulate`'s sender in chunks of fresh customers until `seconds` have passed."""
+    async def run() -> dict:
+        total = {"sent": 0, "accepted": 0, "stored": 0, "duplicates": 0, "dropped": 0, "refused": 0,
+                 "errors": collections.Counter()}
+        started = time.monotonic()
+        for chunk in itertools.count():
+            left = seconds - (time.monotonic() - started)
+            if left <= 0.5:
+                break
+            r = await drive(url, "mastodon", SECRET, "crisis", rate, min(CHUNK_SECONDS, left),
+                            seed=seed * 1000 + chunk, batch_max=500, timeout_s=60)
+            for key in ("sent", "accepted", "stored", "duplicates", "dropped", "refused"):
+                total[key] += getattr(r, key)
+            total["errors"].update(r.errors)
+        total["elapsed"] = time.monotonic() - started
+        return total
+    return asyncio.run(run())
 
 
 @dataclass
@@ -153,8 +178,8 @@ async def soak(seconds: float, rate: float, n_operators: int, drain: float, seed
         idles = [asyncio.Event() for _ in tokens]
         workers = [asyncio.create_task(operator(backend.url, t, stats, stop, idle)) for t, idle in zip(tokens, idles)]
         try:
-            fed = await drive(backend.url, "mastodon", SECRET, "crisis", rate, seconds, seed=seed, batch_max=500,
-                              timeout_s=60)
+            with concurrent.futures.ProcessPoolExecutor(1) as feeder:
+                fed = await asyncio.get_running_loop().run_in_executor(feeder, feed, backend.url, seconds, rate, seed)
             feed_elapsed = time.monotonic() - started
             stop.set()
             # Drain: operators keep claiming until the queue is empty, then the outbox until it is.
@@ -182,13 +207,13 @@ async def soak(seconds: float, rate: float, n_operators: int, drain: float, seed
     await runner.cleanup()
 
     twice = sum(1 for n in platform.posts_by_key.values() if n > 1)
-    errors = sum(stats.errors.values()) + fed.refused + failed
+    errors = sum(stats.errors.values()) + fed["refused"] + failed
     print(table(f"soak: {seconds:g} s of crisis at {rate:g} mentions/s, {n_operators} operators", ["what", "count"], [
-        ["mentions sent", fed.sent],
-        ["mentions sent per s (achieved)", round(fed.sent / fed.elapsed, 1) if fed.elapsed else 0.0],
+        ["mentions sent", fed["sent"]],
+        ["mentions sent per s (achieved)", round(fed["sent"] / fed["elapsed"], 1) if fed["elapsed"] else 0.0],
         ["mentions stored", stored],
-        ["not about us (dropped)", fed.dropped],
-        ["mentions refused", fed.refused],
+        ["not about us (dropped)", fed["dropped"]],
+        ["mentions refused", fed["refused"]],
         ["claims", stats.claims],
         ["replies queued", queued],
         ["replies published", published],
@@ -202,13 +227,13 @@ async def soak(seconds: float, rate: float, n_operators: int, drain: float, seed
     ]))
     print()
     print(table("backend RSS over time", ["t (s)", "RSS (MiB)"], [[round(t, 1), round(m, 1)] for t, m in rss]))
-    for error, n in (stats.errors + collections.Counter(fed.errors)).most_common(10):
+    for error, n in (stats.errors + collections.Counter(fed["errors"])).most_common(10):
         print(f"  {n} x {error}")
     steady = [m for t, m in rss if t >= min(30.0, seconds / 3)] or [m for _, m in rss]
     growth = steady[-1] - min(steady)
     print(f"\nRSS growth after warm-up: {growth:.1f} MiB")
     ok = (errors == 0 and twice == 0 and queue == 0 and outbox_left == 0 and published == queued == stats.replies
-          and stored == fed.stored and fed.sent == fed.accepted)
+          and stored == fed["stored"] and fed["sent"] == fed["accepted"])
     print("held" if ok else "NOT HELD")
     return 0 if ok else 1
 

@@ -49,8 +49,9 @@ def api_routes(app) -> list[tuple[str, str]]:
     return sorted((m, p) for m, p in route_table(app) if p.startswith("/api/"))
 
 
-def body_for(path: str) -> dict:
-    return BODIES.get(path.rstrip("/").split("/")[-1], {})
+def body_for(path: str, **override: dict) -> dict:
+    verb = path.rstrip("/").split("/")[-1]
+    return override.get(verb.replace("-", "_"), BODIES.get(verb, {}))
 
 
 async def mention(backend, pid: str, handle: str = "jo_k") -> int:
@@ -118,7 +119,6 @@ async def test_another_operators_claim_refuses_every_conversation_action(backend
     cid = await mention(backend, "p1")
     anna_op, anna = await backend.add_operator("anna")
     _, ben = await backend.add_operator("ben")
-    BODIES["reassign"] = {"operator_id": anna_op.id}
     routes = [(m, p) for m, p in api_routes(backend.app) if "{id}" in p]
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {anna}"}) as s:
         assert (await call(s, "POST", f"{backend.url}/api/conversations/{cid}/claim", {}))[0] == 200
@@ -129,7 +129,7 @@ async def test_another_operators_claim_refuses_every_conversation_action(backend
             if (method, path) in OPEN_TO_OTHERS:
                 continue
             status, data, _ = await call(s, method, backend.url + path.format(id=cid, tag="parcel"),
-                                         body_for(path))
+                                         body_for(path, reassign={"operator_id": anna_op.id}))
             # Claiming (or renewing a claim on) a held conversation is a lost race: 409 naming the
             # holder. Anything else is forbidden: 403.
             conflict = path.endswith(("/claim", "/heartbeat"))
