@@ -125,7 +125,9 @@ async def test_kill_9_while_polling_mastodon_resumes_from_the_committed_cursor(d
         await backend.start()
         try:
             await until(lambda: _at_least(pool, "SELECT count(*) FROM connector_state", 1), "listening to start")
-            # Small pages, so catching up is many commits long and the kill lands between them.
+            # Small, slow pages, so catching up takes seconds of commits and the kill lands between them.
+            for _ in range(60):
+                fake.slow("/api/v1/notifications", 0.05)
             posted = [fake.post(f"user{i}", f"@acme order {i} never arrived") for i in range(120)]
             await until(lambda: _at_least(pool, "SELECT count(*) FROM mentions", 10), "the first pages")
             backend.kill9()
