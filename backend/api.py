@@ -369,6 +369,13 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/api/events", events_page)
     r.add_get("/api/stream", stream)
     r.add_post("/ingest/{source}", ingest_webhook)   # signed by the source, not an operator token
+    from .crisis_api import setup_crisis_routes
+    from .metrics_api import setup_metrics_routes
+    from .shift_api import setup_shift_routes
+
+    setup_shift_routes(app)
+    setup_crisis_routes(app)
+    setup_metrics_routes(app)
 
 
 def route_table(app: web.Application) -> list[tuple[str, str]]:

@@ -54,6 +54,8 @@ class Services:
     pollers: dict[str, PollerStatus] = field(default_factory=dict)  # name -> what its poller has done
     env: Mapping[str, str] | None = None                           # where secrets are read (os.environ)
     crisis: dict[str, Any] | None = None     # the crisis under way, as the last crisis event said
+    sla_clock: Any = None                    # backend.sla_clock.SlaClock: warning and breach events
+    crisis_watch: Any = None                 # backend.crisis.CrisisWatch: declares crises and their ends
 
     def crisis_state(self) -> dict[str, Any]:
         return {"active": self.crisis is not None, "since": (self.crisis or {}).get("since")}
@@ -174,6 +176,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     svc.tasks.append(asyncio.create_task(
         svc.outbox.run(cfg.outbox.poll_interval_seconds), name="outbox"))  # type: ignore[union-attr]
     svc.tasks.append(asyncio.create_task(_reap_leases(svc), name="lease-reaper"))
+    svc.tasks.append(asyncio.create_task(svc.sla_clock.run(), name="sla-clock"))
+    svc.tasks.append(asyncio.create_task(svc.crisis_watch.run(), name="crisis-watch"))
     if cfg.simulator.enabled:
         svc.tasks.append(asyncio.create_task(_run_simulator(svc), name="simulator"))
     if svc.rulebook is not None:
@@ -191,6 +195,22 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
     svc.tasks.clear()
+
+
+async def _watches(app: web.Application) -> AsyncIterator[None]:
+    """The SLA clock and the crisis watch, woken by every event this backend sees."""
+    from .crisis import CrisisWatch
+    from .sla_clock import SlaClock
+
+    svc = app[SERVICES]
+    assert svc.pool is not None and svc.hub is not None
+    svc.sla_clock = SlaClock(svc.pool, svc.clock)
+    svc.crisis_watch = CrisisWatch(svc.pool, svc.clock, svc.config.crisis, ignore=(
+        svc.config.brand.name, svc.config.brand.handle))
+    svc.hub.on_event(svc.sla_clock.on_event)
+    svc.hub.on_event(svc.crisis_watch.on_event)
+    svc.crisis = await svc.crisis_watch.open_crisis()
+    yield
 
 
 async def _reap_leases(svc: Services) -> None:
@@ -267,6 +287,7 @@ def init_app(config: Config, db_url: str, *, clock: Clock | None = None,
         yield
 
     app.cleanup_ctx.append(_outbox)
+    app.cleanup_ctx.append(_watches)
 
     async def _close_connectors(app: web.Application) -> AsyncIterator[None]:
         yield

@@ -140,6 +140,45 @@ def cmd_operators(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- handover --------------------------------------------------------------------------
+
+def cmd_handover(args: argparse.Namespace) -> int:
+    import json
+    from datetime import datetime
+
+    from . import handover_query
+    from .clock import Clock
+    from .db.pool import connect
+
+    cfg = _load(args)
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise CliError(f"--since must be an ISO 8601 time like 2026-11-25T08:00:00Z, got {args.since!r}") from None
+        if since.tzinfo is None:
+            raise CliError("--since needs a time zone, e.g. 2026-11-25T08:00:00Z or +01:00")
+
+    async def run(url: str) -> Any:
+        conn = await connect(url)
+        try:
+            return await handover_query.report(conn, Clock().now(), since, args.format,
+                                               negative_below=cfg.crisis.negative_below,
+                                               ignore=(cfg.brand.name, cfg.brand.handle))
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        finally:
+            await conn.close()
+
+    result = asyncio.run(_with_database(cfg, run))
+    if args.format == "json":
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        sys.stdout.write(result)
+    return 0
+
+
 # -- tui -------------------------------------------------------------------------------
 
 def cmd_tui(args: argparse.Namespace) -> int:
@@ -360,6 +399,13 @@ def build_parser() -> argparse.ArgumentParser:
     rv = op_sub.add_parser("revoke", help="revoke an operator's token", description="Revoke an operator's token.")
     rv.add_argument("name")
     rv.set_defaults(func=cmd_operators)
+
+    p = sub.add_parser("handover", help="the shift handover: what came in, what went out, what is still open",
+                       description="Print the handover for the period from --since (default: the end of the "
+                                   "last handover, else the last 8 hours) until now.")
+    p.add_argument("--since", metavar="TIME", help="ISO 8601 start with its zone, e.g. 2026-11-25T08:00:00Z")
+    p.add_argument("--format", choices=["md", "json"], default="md", help="Markdown (default) or JSON")
+    p.set_defaults(func=cmd_handover)
 
     p = sub.add_parser("rules", help="check, explain and print what rules/ says",
                        description="Work with the rules a care team edits (rules/*.yaml).")

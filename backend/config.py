@@ -122,6 +122,38 @@ class WebhookConfig:
 
 
 @dataclass(frozen=True)
+class CrisisConfig:
+    """Surge detection (backend/surge.py): negative mentions against a rolling baseline."""
+
+    negative_below: float = -0.25        # a mention this negative (sentiment -1..1) counts towards a surge
+    window_seconds: float = 300.0        # how far back "now" looks
+    baseline_seconds: float = 3600.0     # what "usual" is measured over
+    factor: float = 3.0                  # how many times usual counts as a surge
+    min_count: int = 20                  # fewer negatives in a window is never a crisis
+    cool_down_seconds: float = 600.0     # calm this long before the crisis ends
+    release: float = 0.5                 # calm = below this share of the start threshold
+    bucket_seconds: float = 10.0         # counting resolution, and how often the watch checks
+
+    def surge(self) -> Any:
+        """The detector's parameters (raises ValueError naming what is wrong)."""
+        from datetime import timedelta
+
+        from .surge import SurgeConfig
+
+        return SurgeConfig(timedelta(seconds=self.window_seconds), timedelta(seconds=self.baseline_seconds),
+                           self.factor, self.min_count, timedelta(seconds=self.cool_down_seconds), self.release,
+                           timedelta(seconds=self.bucket_seconds))
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """GET /metrics: aggregate numbers only. Empty token_env: open (bind the backend to a private
+    network); set it to the NAME of an environment variable and scrapers must send that bearer token."""
+
+    token_env: str = ""
+
+
+@dataclass(frozen=True)
 class TuiConfig:
     backend_url: str = "http://127.0.0.1:8470"
     token: str = ""            # better given as SHIFTDESK_TUI_TOKEN than written here
@@ -138,6 +170,8 @@ class Config:
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
     tui: TuiConfig = field(default_factory=TuiConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
+    crisis: CrisisConfig = field(default_factory=CrisisConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     # Polling connectors by name; only the ones configured are present.
     connectors: dict[str, ConnectorSettings] = field(default_factory=dict, metadata={"own_reader": True})
 
@@ -210,6 +244,19 @@ def _check_values(cfg: Config, origins: Mapping[str, Any]) -> None:
         errors.append(bad("webhook.max_body_bytes", "must be at least 1024"))
     if cfg.webhook.window_seconds < 1:
         errors.append(bad("webhook.window_seconds", "must be at least 1 second"))
+    if not -1 <= cfg.crisis.negative_below <= 1:
+        errors.append(bad("crisis.negative_below", "must be between -1 and 1 (sentiment runs from -1 to 1)"))
+    try:
+        cfg.crisis.surge()
+    except ValueError as exc:
+        # Each problem names the detector's field first; place it at the config key it came from.
+        own = {"window": "window_seconds", "baseline_window": "baseline_seconds",
+               "cool_down": "cool_down_seconds", "bucket": "bucket_seconds"}
+        for problem in str(exc).split("; "):
+            name = problem.split(" ")[0]
+            errors.append(bad(f"crisis.{own.get(name, name)}", problem))
+    if cfg.metrics.token_env and not _ENV_VAR.fullmatch(cfg.metrics.token_env):
+        errors.append(bad("metrics.token_env", "expected the NAME of an environment variable holding the token"))
     if errors:
         raise FileErrors(errors)
 

@@ -26,6 +26,7 @@ class NewEvent:
     state_before: str | None = None
     state_after: str | None = None
     data: dict[str, Any] | None = None
+    at: datetime | None = None      # when it happened, if not "now" (an SLA breach at its due time)
 
 
 async def record(conn: asyncpg.Connection, *events: NewEvent) -> list[int]:
@@ -34,17 +35,19 @@ async def record(conn: asyncpg.Connection, *events: NewEvent) -> list[int]:
 
 
 async def record_many(conn: asyncpg.Connection, events: Iterable[NewEvent]) -> list[int]:
-    rows = [(e.kind, e.conversation_id, e.operator_id, e.state_before, e.state_after, e.data or {})
+    rows = [(e.kind, e.conversation_id, e.operator_id, e.state_before, e.state_after, e.data or {}, e.at)
             for e in events]
     if not rows:
         return []
     await conn.execute("SELECT pg_advisory_xact_lock($1)", EVENTS_LOCK)
-    kinds, convs, ops, before, after, data = (list(col) for col in zip(*rows))
+    kinds, convs, ops, before, after, data, ats = (list(col) for col in zip(*rows))
     ids = await conn.fetch(
-        """INSERT INTO events (kind, conversation_id, operator_id, state_before, state_after, data)
-           SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[])
+        """INSERT INTO events (kind, conversation_id, operator_id, state_before, state_after, data, at)
+           SELECT k, c, o, b, a, d, coalesce(t, now())
+           FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[],
+                       $7::timestamptz[]) AS u(k, c, o, b, a, d, t)
            RETURNING id""",
-        kinds, convs, ops, before, after, data,
+        kinds, convs, ops, before, after, data, ats,
     )
     return [r["id"] for r in ids]
 

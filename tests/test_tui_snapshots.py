@@ -101,6 +101,12 @@ class RecordedBackend(BackendClient):
     async def handover(self, since: str | None = None) -> dict[str, Any]:
         raise BackendError("not found", 404)
 
+    async def handover_markdown(self, since: str | None = None) -> str:
+        raise BackendError("not found", 404)
+
+    async def shift_start(self) -> dict[str, Any]:
+        return {"shift": {"id": 1, "resumed": False}, "latest_handover": None}
+
     async def stream(self, after: int) -> AsyncIterator[Any]:
         yield StreamStatus(self.connected, "" if self.connected else "lost the backend (ClientOSError)")
         await asyncio.Event().wait()

@@ -300,6 +300,8 @@ ENDPOINTS = [
     ("POST", "/api/conversations/{id}/tags"), ("DELETE", "/api/conversations/{id}/tags/{tag}"),
     ("POST", "/api/conversations/{id}/reassign"), ("POST", "/api/conversations/{id}/force-release"),
     ("GET", "/api/events"), ("GET", "/api/stream"),
+    ("POST", "/api/shift/start"), ("POST", "/api/shift/end"), ("GET", "/api/handover"),
+    ("GET", "/api/handover/latest"), ("GET", "/api/crisis/groups"), ("POST", "/api/crisis/holding-statement"),
 ]
 
 

@@ -53,6 +53,19 @@ class ShiftdeskApp(App[None]):
         self.sub_title = self.me.get("display_name", "")
         await self.push_screen(QueueScreen())
         self.listen()
+        self.start_shift()
+
+    @work(exclusive=True, group="shift", exit_on_error=False)
+    async def start_shift(self) -> None:
+        """Signing in starts the shift; the last shift's handover is shown until dismissed."""
+        from .screens.handover import LatestHandoverScreen
+
+        try:
+            answer = await self.client.shift_start()
+        except BackendError:
+            return   # an older backend without shifts: the console works without them
+        if answer.get("latest_handover") and not answer.get("shift", {}).get("resumed"):
+            await self.push_screen(LatestHandoverScreen(answer["latest_handover"]))
 
     @work(exclusive=True, group="stream", exit_on_error=False)
     async def listen(self) -> None:

@@ -174,6 +174,27 @@ class BackendClient:
             params["since"] = since
         return await self._call("GET", "/api/handover", params=params)
 
+    async def handover_markdown(self, since: str | None = None) -> str:
+        """The handover report as the backend renders it in Markdown (plain text to show literally)."""
+        params = {"format": "md", **({"since": since} if since else {})}
+        try:
+            async with self.session.get(self.base_url + "/api/handover", params=params) as resp:
+                if resp.status >= 400:
+                    body = await resp.json(content_type=None)
+                    raise BackendError(body.get("error") or f"HTTP {resp.status}", resp.status, body)
+                return await resp.text()
+        except aiohttp.ClientError as exc:
+            raise BackendError(f"Cannot reach the backend at {self.base_url}: {exc}") from None
+        except asyncio.TimeoutError:
+            raise BackendError(f"The backend at {self.base_url} did not answer in time.") from None
+
+    async def shift_start(self) -> dict[str, Any]:
+        """Start (or resume) this operator's shift; answers with the latest handover, if any."""
+        return await self._call("POST", "/api/shift/start")
+
+    async def shift_end(self, note: str) -> dict[str, Any]:
+        return await self._call("POST", "/api/shift/end", json={"note": note})
+
     async def events(self, after: int, limit: int = 500) -> list[dict[str, Any]]:
         return (await self._call("GET", "/api/events", params={"after": after, "limit": limit}))["events"]
 

@@ -20,7 +20,7 @@ from textual.widgets import Static
 
 from ..client import BackendError
 from ..failures import report_worker_failure
-from ..literal import literal
+from ..literal import literal, literal_text
 
 
 def _value(value: Any) -> str:
@@ -75,7 +75,8 @@ class HandoverScreen(ModalScreen[None]):
         client = self.app.client  # type: ignore[attr-defined]
         body = self.query_one("#handover-body", Static)
         try:
-            body.update(handover_text(await client.handover()))
+            # The backend's Markdown, shown as literal text: platform text inside stays inert.
+            body.update(literal_text(await client.handover_markdown()))
         except BackendError as exc:
             if exc.status != 404:
                 raise
@@ -83,6 +84,39 @@ class HandoverScreen(ModalScreen[None]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_worker_failure(self, event)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def latest_handover_text(found: dict[str, Any]) -> Group:
+    """The handover the last shift left: who, when, their note, then the stored summary."""
+    period = found.get("period") or {}
+    parts = [
+        Text("From " + literal(str(found.get("operator", ""))) + ", "
+             + literal(str(period.get("start", ""))) + " – " + literal(str(period.get("end", ""))), style="bold"),
+        Text("Note", style="bold"),
+        literal_text(found.get("note") or "(no note)"),
+        Text(""),
+        handover_text(found.get("summary") or {}),
+    ]
+    return Group(*parts)
+
+
+class LatestHandoverScreen(ModalScreen[None]):
+    """Shown once on sign-in when a previous shift handed over; the operator dismisses it."""
+
+    BINDINGS = [Binding("escape,enter,q", "close", "Got it", id="latest_handover.close",
+                        tooltip="Close the handover and go to the queue")]
+
+    def __init__(self, found: dict[str, Any]) -> None:
+        super().__init__()
+        self.found = found
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="handover"):
+            yield Static("HANDOVER FROM THE LAST SHIFT", id="handover-title")
+            yield Static(latest_handover_text(self.found), id="handover-body")
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -1,0 +1,141 @@
+"""The facts of a handover period, read from the database into `handover.HandoverData`.
+
+`backend/handover.py` does the arithmetic and the rendering; this module only
+asks PostgreSQL. Every query is bounded by the period, except what is still
+open, which is "now" by definition.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Iterable
+
+import asyncpg
+
+from .handover import (Breach, CrisisPeriod, HandoverData, MentionCount, OpenConversation, OwedClose,
+                       PinnedNote)
+from .themes import top_themes
+
+NEGATIVE_BELOW = -0.25     # sentiment bands for the mentions table (the crisis config's threshold by default)
+POSITIVE_ABOVE = 0.25
+THEME_SAMPLE = 5000        # most recent negative posts the themes are counted over
+THEMES = 8
+
+WORKED = """
+    SELECT o.display_name FROM operators o
+    WHERE EXISTS (SELECT 1 FROM shifts s WHERE s.operator_id = o.id
+                    AND s.started_at < $2 AND (s.ended_at IS NULL OR s.ended_at > $1))
+       OR EXISTS (SELECT 1 FROM messages m WHERE m.operator_id = o.id AND m.created_at >= $1 AND m.created_at < $2)
+       OR EXISTS (SELECT 1 FROM notes n WHERE n.operator_id = o.id AND n.created_at >= $1 AND n.created_at < $2)
+    ORDER BY o.display_name
+"""
+
+MENTIONS = """
+    SELECT platform,
+           CASE WHEN sentiment < $3 THEN 'negative' WHEN sentiment > $4 THEN 'positive' ELSE 'neutral' END AS band,
+           count(*) AS n
+    FROM mentions WHERE received_at >= $1 AND received_at < $2 AND NOT is_ours
+    GROUP BY 1, 2
+"""
+
+REPLIES_OUT = """
+    SELECT channel, count(*) AS n FROM messages
+    WHERE status = 'published' AND published_at >= $1 AND published_at < $2 GROUP BY channel
+"""
+
+FIRST_RESPONSES = """
+    SELECT first_response_at - first_inbound_at AS took FROM conversations
+    WHERE first_response_at >= $1 AND first_response_at < $2
+"""
+
+BREACHES = """
+    SELECT b.conversation_id, a.handle, c.platform, b.priority, b.sla_kind, b.due_at, o.display_name AS operator
+    FROM sla_breaches b JOIN conversations c ON c.id = b.conversation_id JOIN authors a ON a.id = c.author_id
+    LEFT JOIN operators o ON o.id = b.operator_id
+    WHERE b.due_at >= $1 AND b.due_at < $2 ORDER BY b.due_at
+"""
+
+STILL_OPEN = """
+    SELECT c.id, a.handle, c.platform, c.state, c.priority, o.display_name AS holder, c.sla_due_at
+    FROM conversations c JOIN authors a ON a.id = c.author_id LEFT JOIN operators o ON o.id = c.claimed_by
+    WHERE c.state NOT IN ('resolved', 'dismissed')
+    ORDER BY c.sla_due_at NULLS LAST, c.priority, c.id
+"""
+
+OWING_CLOSE = """
+    SELECT c.id, a.handle, c.platform, o.display_name AS holder,
+           coalesce((SELECT max(e.at) FROM events e WHERE e.conversation_id = c.id
+                      AND e.kind = 'conversation.moved_to_dm'), c.updated_at) AS since
+    FROM conversations c JOIN authors a ON a.id = c.author_id LEFT JOIN operators o ON o.id = c.claimed_by
+    WHERE c.owes_public_close AND c.state NOT IN ('resolved', 'dismissed')
+"""
+
+# Pinned notes written in the period or still on an open conversation, and the
+# handover notes of shifts that ended in the period (shift-wide notes).
+PINNED = """
+    SELECT o.display_name AS author, n.text, n.created_at AS at, n.conversation_id
+    FROM notes n JOIN operators o ON o.id = n.operator_id JOIN conversations c ON c.id = n.conversation_id
+    WHERE n.pinned AND n.created_at < $2
+      AND (n.created_at >= $1 OR c.state NOT IN ('resolved', 'dismissed'))
+    UNION ALL
+    SELECT o.display_name, h.note, h.created_at, NULL
+    FROM handovers h JOIN operators o ON o.id = h.operator_id
+    WHERE h.note <> '' AND h.created_at >= $1 AND h.created_at < $2
+    ORDER BY 3
+"""
+
+CRISES = """
+    SELECT started_at, ended_at, peak_per_minute FROM crises
+    WHERE started_at < $2 AND (ended_at IS NULL OR ended_at > $1) ORDER BY started_at
+"""
+
+NEGATIVE_TEXTS = """
+    SELECT text FROM mentions WHERE received_at >= $1 AND received_at < $2 AND NOT is_ours AND sentiment < $3
+    ORDER BY received_at DESC LIMIT $4
+"""
+
+
+async def collect(conn: asyncpg.Connection | asyncpg.Pool, start: datetime, end: datetime, *,
+                  negative_below: float = NEGATIVE_BELOW, ignore: Iterable[str] = ()) -> HandoverData:
+    """Everything the handover for [start, end) needs; `ignore` keeps the brand out of the themes."""
+    replies = {r["channel"]: r["n"] for r in await conn.fetch(REPLIES_OUT, start, end)}
+    ended_at = lambda r: r["ended_at"] if r["ended_at"] is None or r["ended_at"] < end else None  # noqa: E731
+    return HandoverData(
+        period_start=start,
+        period_end=end,
+        operators=[r["display_name"] for r in await conn.fetch(WORKED, start, end)],
+        mentions=[MentionCount(r["platform"], r["band"], r["n"])
+                  for r in await conn.fetch(MENTIONS, start, end, negative_below, POSITIVE_ABOVE)],
+        replies_out=replies.get("public", 0),
+        dms_out=replies.get("dm", 0),
+        first_responses=[max(r["took"], timedelta()) for r in await conn.fetch(FIRST_RESPONSES, start, end)],
+        breaches=[Breach(r["conversation_id"], r["handle"], r["platform"], f"P{r['priority']}", r["sla_kind"],
+                         r["due_at"], r["operator"]) for r in await conn.fetch(BREACHES, start, end)],
+        open_conversations=[OpenConversation(r["id"], r["handle"], r["platform"], r["state"], f"P{r['priority']}",
+                                             r["holder"], r["sla_due_at"]) for r in await conn.fetch(STILL_OPEN)],
+        owing_public_close=[OwedClose(r["id"], r["handle"], r["platform"], r["since"], r["holder"])
+                            for r in await conn.fetch(OWING_CLOSE)],
+        notes=[PinnedNote(r["author"], r["text"], r["at"], r["conversation_id"])
+               for r in await conn.fetch(PINNED, start, end)],
+        crises=[CrisisPeriod(r["started_at"], ended_at(r), r["peak_per_minute"])
+                for r in await conn.fetch(CRISES, start, end)],
+        themes=top_themes([r["text"] for r in await conn.fetch(NEGATIVE_TEXTS, start, end, negative_below,
+                                                               THEME_SAMPLE)],
+                          limit=THEMES, ignore=ignore),
+    )
+
+
+async def report(conn: asyncpg.Connection | asyncpg.Pool, now: datetime, since: datetime | None, fmt: str, *,
+                 negative_below: float = NEGATIVE_BELOW, ignore: Iterable[str] = ()) -> str | dict:
+    """The handover from `since` (default: the end of the last handover, else 8 hours) until `now`,
+    as Markdown text (fmt "md") or JSON-ready data (fmt "json")."""
+    from .handover import render_json, render_markdown, summarise
+    from .shifts import default_since
+
+    if fmt not in ("md", "json"):
+        raise ValueError(f"format must be md or json, not {fmt!r}")
+    start = since or await default_since(conn, now)
+    if start > now:
+        raise ValueError(f"'since' ({start.isoformat()}) is in the future")
+    summary = summarise(await collect(conn, start, now, negative_below=negative_below, ignore=ignore))
+    return render_markdown(summary) if fmt == "md" else render_json(summary)
