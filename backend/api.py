@@ -66,6 +66,11 @@ def _flag(body: dict[str, Any], key: str) -> bool:
     return value
 
 
+def _is_id(value: Any) -> bool:
+    """A row id as PostgreSQL's bigint holds it (a larger number would fail in the query, as a 500)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2 ** 63
+
+
 def _require_lead(op: Operator) -> None:
     if not op.is_lead:
         raise ApiError(403, "Only a lead can do that.")
@@ -172,7 +177,7 @@ add_tag = _action(lambda s, c, op, cid, b: s.actions.add_tag(c, op, cid, _text(b
 
 def _operator_id(body: dict[str, Any]) -> int:
     value = body.get("operator_id")
-    if not isinstance(value, int) or isinstance(value, bool):
+    if not _is_id(value):
         raise ApiError(400, "Field 'operator_id' must be an operator's id.")
     return value
 
@@ -204,7 +209,7 @@ async def advise(request: web.Request) -> web.Response:
     if channel not in ("public", "dm"):
         raise ApiError(400, "Field 'channel' must be 'public' or 'dm'.")
     cid = body.get("conversation_id")
-    if cid is not None and (not isinstance(cid, int) or isinstance(cid, bool)):
+    if cid is not None and not _is_id(cid):
         raise ApiError(400, "Field 'conversation_id' must be a conversation id.")
     findings = await svc.actions.advise(svc.pool, _text(body, "text"), channel, cid)  # type: ignore[union-attr,arg-type]
     return web.json_response({"findings": [f.to_dict() for f in findings]})
@@ -222,7 +227,7 @@ async def bulk(request: web.Request) -> web.Response:
     if action not in BULK_ACTIONS:
         raise ApiError(400, f"Field 'action' must be one of: {', '.join(BULK_ACTIONS)}.")
     ids = body.get("ids")
-    if not isinstance(ids, list) or not ids or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+    if not isinstance(ids, list) or not ids or not all(_is_id(i) for i in ids):
         raise ApiError(400, "Field 'ids' must be a non-empty list of conversation ids.")
     if len(ids) > 500:
         raise ApiError(413, "At most 500 conversations at once.")
@@ -252,7 +257,7 @@ async def presence(request: web.Request) -> web.Response:
     op = operator_of(request)
     body = await read_json(request)
     cid = body.get("conversation_id")
-    if cid is not None and (not isinstance(cid, int) or isinstance(cid, bool)):
+    if cid is not None and not _is_id(cid):
         raise ApiError(400, "Field 'conversation_id' must be a conversation id or null.")
     await announce(svc.pool, _presence_payload(op, "active", cid, _flag(body, "typing")))  # type: ignore[arg-type]
     return web.Response(status=204)

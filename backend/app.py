@@ -189,12 +189,33 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
             supervise(connector, settings, svc.pool, svc.ingest, svc.clock, status),  # type: ignore[arg-type]
             name=f"poller-{name}"))
     yield
-    for task in svc.tasks:
-        task.cancel()
-    for task in svc.tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    await stop_tasks(svc.tasks)
     svc.tasks.clear()
+
+
+async def stop_tasks(tasks: list[asyncio.Task], rounds: int = 100) -> None:
+    """Cancel background tasks and wait until they have stopped.
+
+    On Python 3.11, asyncio.wait_for can swallow a cancellation that arrives as
+    the awaited event fires (the SLA clock, crisis watch and outbox loops wait
+    that way), and the loop carries on; awaiting such a task hung shutdown for
+    good. So a task still running is cancelled again until it stops.
+    """
+    pending = set(tasks)
+    for task in pending:
+        task.cancel()
+    for _ in range(rounds):
+        if not pending:
+            break
+        _, pending = await asyncio.wait(pending, timeout=0.05)
+        for task in pending:
+            task.cancel()
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                task.result()
+    if pending:
+        log.warning("background tasks did not stop: %s", ", ".join(t.get_name() for t in pending))
 
 
 async def _watches(app: web.Application) -> AsyncIterator[None]:

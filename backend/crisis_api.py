@@ -79,7 +79,9 @@ async def holding_statement(request: web.Request) -> web.Response:
     if not isinstance(template, str) or not template.strip() or "\x00" in template:
         raise ApiError(400, "Field 'template' must be the statement's text, with {name} and {topic} if you like.")
     ids = body.get("conversation_ids")
-    if not isinstance(ids, list) or not ids or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+    # Ids outside bigint would fail in the query (a 500): they are not conversation ids.
+    if not isinstance(ids, list) or not ids or not all(
+            isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2 ** 63 for i in ids):
         raise ApiError(400, "Field 'conversation_ids' must be a non-empty list of conversation ids.")
     if len(ids) > MAX_TARGETS:
         raise ApiError(413, f"At most {MAX_TARGETS} conversations at once.")

@@ -1,0 +1,255 @@
+"""Soak: minutes of simulated crisis against a real backend process.
+
+All on loopback: `shiftdesk serve` on a fresh database; a feeder pushing the
+crisis scenario through the signed webhook at --rate mentions/s; --operators
+simulated operators doing claim-next and a public reply; and a recording
+platform (Mastodon's status API, as the backend's Mastodon connector calls
+it) that counts every publish per idempotency key. Bounded: the feed runs
+--minutes, then the operators drain the queue for at most --drain seconds.
+
+    .venv/bin/python bench/soak.py                       # 3 minutes at 2,000/s, 50 operators
+    .venv/bin/python bench/soak.py --seconds 15 --rate 200 --operators 5
+
+Prints what was held: mentions in and stored, claims, replies queued,
+published and published twice, errors, the backend's RSS over time and the
+queue and outbox depth at the end. Exit status 1 if an invariant broke.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import concurrent.futures
+import itertools
+import json
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import psutil
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.harness import fresh_database, postgres, table  # noqa: E402
+from backend import operators as operators_mod  # noqa: E402
+from backend.simulate import drive  # noqa: E402
+from tests.processes import BackendProcess  # noqa: E402
+
+SECRET = "soak-webhook-secret"
+TOKEN = "soak-platform-token"
+
+
+class RecordingPlatform:
+    """Mastodon's status endpoints, recording each publish by idempotency key."""
+
+    def __init__(self) -> None:
+        self.posts_by_key: collections.Counter[str] = collections.Counter()
+        self.ids = itertools.count(1)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/api/v1/statuses", self.create)
+        app.router.add_get("/api/v1/notifications", self.empty)
+        app.router.add_get("/api/v1/accounts/verify_credentials", self.me)
+        app.router.add_get("/api/v1/accounts/{id}/statuses", self.empty)
+        return app
+
+    async def create(self, request: web.Request) -> web.Response:
+        await request.post()
+        key = request.headers.get("Idempotency-Key", "")
+        self.posts_by_key[key] += 1
+        sid = str(next(self.ids))
+        return web.json_response({"id": sid, "url": f"http://127.0.0.1/@acme/{sid}"})
+
+    async def empty(self, request: web.Request) -> web.Response:
+        return web.json_response([])
+
+    async def me(self, request: web.Request) -> web.Response:
+        return web.json_response({"id": "1", "acct": "acme"})
+
+
+CHUNK_SECONDS = 10.0
+
+
+def feed(url: str, seconds: float, rate: float, seed: int) -> dict:
+    """The feeder, in a process of its own (so generating posts does not starve the operators):
+    `shiftdesk simulate`'s sender in chunks of fresh customers until `seconds` have passed."""
+    async def run() -> dict:
+        total = {"sent": 0, "accepted": 0, "stored": 0, "duplicates": 0, "dropped": 0, "refused": 0,
+                 "errors": collections.Counter()}
+        started = time.monotonic()
+        for chunk in itertools.count():
+            left = seconds - (time.monotonic() - started)
+            if left <= 0.5:
+                break
+            r = await drive(url, "mastodon", SECRET, "crisis", rate, min(CHUNK_SECONDS, left),
+                            seed=seed * 1000 + chunk, batch_max=500, timeout_s=60)
+            for key in ("sent", "accepted", "stored", "duplicates", "dropped", "refused"):
+                total[key] += getattr(r, key)
+            total["errors"].update(r.errors)
+        total["elapsed"] = time.monotonic() - started
+        return total
+    return asyncio.run(run())
+
+
+@dataclass
+class Operators:
+    claims: int = 0
+    replies: int = 0
+    empty: int = 0                  # claim-next found nothing
+    errors: collections.Counter = field(default_factory=collections.Counter)
+
+
+async def operator(url: str, token: str, stats: Operators, stop: asyncio.Event, idle: asyncio.Event) -> None:
+    """Claim the next conversation and answer it, until told to stop and the queue is empty."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=30)) as s:
+        while True:
+            try:
+                async with s.post(f"{url}/api/claim-next") as r:
+                    body = await r.json()
+                    if r.status == 404:
+                        stats.empty += 1
+                        if stop.is_set():
+                            idle.set()
+                            return
+                        await asyncio.sleep(0.2)    # an operator glancing at an empty queue
+                        continue
+                    if r.status != 200:
+                        stats.errors[f"claim {r.status}: {body.get('error', '')[:60]}"] += 1
+                        continue
+                stats.claims += 1
+                async with s.post(f"{url}/api/conversations/{body['id']}/reply", json={
+                        "text": "Sorry about the trouble today. We're on it and will update you here.",
+                        "confirm": True}) as r:
+                    if r.status == 201:
+                        stats.replies += 1
+                    else:
+                        stats.errors[f"reply {r.status}: {(await r.text())[:60]}"] += 1
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                stats.errors[f"operator: {type(exc).__name__}"] += 1
+
+
+def config_file(directory: Path, platform_url: str) -> Path:
+    path = directory / "soak.yaml"
+    path.write_text(
+        "database:\n  pool_max: 20\n"
+        f"connectors:\n  mastodon:\n    enabled: true\n    base_url: {platform_url}\n    account: acme\n"
+        "    token_env: SHIFTDESK_MASTODON_TOKEN\n    poll_interval_seconds: 30\n"
+        "    hashtags: []\n    search_terms: []\n"
+        "webhook:\n  sources:\n    mastodon: SHIFTDESK_WEBHOOK_MASTODON_SECRET\n"
+        "outbox:\n  poll_interval_seconds: 0.5\n")
+    return path
+
+
+async def soak(seconds: float, rate: float, n_operators: int, drain: float, seed: int) -> int:
+    platform = RecordingPlatform()
+    runner = web.AppRunner(platform.app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    platform_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    tmp = Path(tempfile.mkdtemp(prefix="shiftdesk-soak-"))
+    with postgres() as admin:
+        db_url = await fresh_database(admin)
+        pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
+        tokens = [(await operators_mod.add(pool, f"op{i}", f"Operator {i}"))[1] for i in range(n_operators)]
+        backend = BackendProcess(db_url, config_files=[config_file(tmp, platform_url)], log_path=tmp / "serve.log",
+                                 env={"SHIFTDESK_WEBHOOK_MASTODON_SECRET": SECRET, "SHIFTDESK_MASTODON_TOKEN": TOKEN})
+        await backend.start()
+        proc = psutil.Process(backend.proc.pid)
+        rss: list[tuple[float, float]] = []
+        started = time.monotonic()
+
+        async def sample() -> None:
+            while True:
+                rss.append((time.monotonic() - started, proc.memory_info().rss / 2 ** 20))
+                await asyncio.sleep(max(1.0, seconds / 12))
+
+        stats = Operators()
+        stop, sampler = asyncio.Event(), asyncio.create_task(sample())
+        idles = [asyncio.Event() for _ in tokens]
+        workers = [asyncio.create_task(operator(backend.url, t, stats, stop, idle)) for t, idle in zip(tokens, idles)]
+        try:
+            with concurrent.futures.ProcessPoolExecutor(1) as feeder:
+                fed = await asyncio.get_running_loop().run_in_executor(feeder, feed, backend.url, seconds, rate, seed)
+            feed_elapsed = time.monotonic() - started
+            stop.set()
+            # Drain: operators keep claiming until the queue is empty, then the outbox until it is.
+            deadline = time.monotonic() + drain
+            while time.monotonic() < deadline and not all(i.is_set() for i in idles):
+                await asyncio.sleep(0.5)
+            while time.monotonic() < deadline and await pool.fetchval(
+                    "SELECT count(*) FROM outbox WHERE done_at IS NULL"):
+                await asyncio.sleep(0.5)
+            rss.append((time.monotonic() - started, proc.memory_info().rss / 2 ** 20))
+        finally:
+            for w in workers:
+                w.cancel()
+            sampler.cancel()
+            await asyncio.gather(*workers, sampler, return_exceptions=True)
+            backend.stop()
+        stored = await pool.fetchval("SELECT count(*) FROM mentions")
+        queue = await pool.fetchval(
+            "SELECT count(*) FROM conversations WHERE state IN ('new', 'claimed', 'flagged_conduct')")
+        outbox_left = await pool.fetchval("SELECT count(*) FROM outbox WHERE done_at IS NULL")
+        queued = await pool.fetchval("SELECT count(*) FROM messages")
+        published = await pool.fetchval("SELECT count(*) FROM messages WHERE status = 'published'")
+        failed = await pool.fetchval("SELECT count(*) FROM messages WHERE status = 'failed'")
+        await pool.close()
+    await runner.cleanup()
+
+    twice = sum(1 for n in platform.posts_by_key.values() if n > 1)
+    errors = sum(stats.errors.values()) + fed["refused"] + failed
+    print(table(f"soak: {seconds:g} s of crisis at {rate:g} mentions/s, {n_operators} operators", ["what", "count"], [
+        ["mentions sent", fed["sent"]],
+        ["mentions sent per s (achieved)", round(fed["sent"] / fed["elapsed"], 1) if fed["elapsed"] else 0.0],
+        ["mentions stored", stored],
+        ["not about us (dropped)", fed["dropped"]],
+        ["mentions refused", fed["refused"]],
+        ["claims", stats.claims],
+        ["replies queued", queued],
+        ["replies published", published],
+        ["replies failed", failed],
+        ["publishes seen by the platform", sum(platform.posts_by_key.values())],
+        ["replies published twice", twice],
+        ["operator errors", sum(stats.errors.values())],
+        ["queue left (new/claimed/flagged)", queue],
+        ["outbox left", outbox_left],
+        ["feed seconds", round(feed_elapsed, 1)],
+    ]))
+    print()
+    print(table("backend RSS over time", ["t (s)", "RSS (MiB)"], [[round(t, 1), round(m, 1)] for t, m in rss]))
+    for error, n in (stats.errors + collections.Counter(fed["errors"])).most_common(10):
+        print(f"  {n} x {error}")
+    steady = [m for t, m in rss if t >= min(30.0, seconds / 3)] or [m for _, m in rss]
+    growth = steady[-1] - min(steady)
+    print(f"\nRSS growth after warm-up: {growth:.1f} MiB")
+    ok = (errors == 0 and twice == 0 and queue == 0 and outbox_left == 0 and published == queued == stats.replies
+          and stored == fed["stored"] and fed["sent"] == fed["accepted"])
+    print("held" if ok else "NOT HELD")
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=3.0)
+    parser.add_argument("--seconds", type=float, help="overrides --minutes")
+    parser.add_argument("--rate", type=float, default=2000.0, help="mentions per second")
+    parser.add_argument("--operators", type=int, default=50)
+    parser.add_argument("--drain", type=float, default=120.0, help="seconds allowed to empty queue and outbox")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    seconds = args.seconds if args.seconds is not None else args.minutes * 60
+    return asyncio.run(soak(seconds, args.rate, args.operators, args.drain, args.seed))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
