@@ -195,7 +195,25 @@ def cmd_tui(args: argparse.Namespace) -> int:
                        "(ask a lead for one: shiftdesk operators add NAME)")
     app = ShiftdeskApp(BackendClient(url, token))
     app.run()
-    return app.return_code or 0
+    return leave(app.return_code or 0)
+
+
+def leave(code: int, grace: float = 2.0) -> int:
+    """Return `code`, or end the process outright if a console thread will not stop.
+
+    When its terminal has gone away, Textual's input thread can spin on the dead
+    pty forever and keep a finished process alive at full CPU; by now everything
+    that needed a clean stop (the database, the backend) has stopped.
+    """
+    deadline = time.monotonic() + grace
+    lingering = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    for thread in lingering:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    if any(t.is_alive() for t in lingering):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 # -- demo ------------------------------------------------------------------------------
@@ -282,9 +300,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         with database_server(cfg) as (admin_url, embedded):
-            return run(_demo(cfg, admin_url, embedded))
+            code = run(_demo(cfg, admin_url, embedded))
     finally:
         _demo_finished.set()
+    return leave(code)
 
 
 # -- rules -------------------------------------------------------------------------------

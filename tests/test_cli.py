@@ -94,3 +94,13 @@ def test_operators_add_list_revoke(db_url):
     assert token not in listed.stdout
     assert shiftdesk("operators", "revoke", "anna", env=env).returncode == 0
     assert "revoked" in shiftdesk("operators", "list", env=env).stdout
+
+
+def test_a_console_thread_that_will_not_stop_does_not_keep_the_process_alive():
+    # Stands in for Textual's input thread spinning on a terminal that has gone away.
+    code = ("import threading\n"
+            "from backend.cli import leave\n"
+            "threading.Thread(target=lambda: [None for _ in iter(int, 1)], daemon=False).start()\n"
+            "raise SystemExit(leave(3, grace=0.2))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=30)
+    assert done.returncode == 3
