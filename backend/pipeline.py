@@ -83,32 +83,13 @@ def load_templates(path: Path) -> tuple[Template, ...]:
 
 def load_rulebook(rules_dir: str | Path) -> Rulebook:
     """Load every rules file the backend needs; raises FileErrors listing all problems."""
-    errors: list[FileError] = []
-    listening = checks = None
-    try:
-        listening = load_listening_rules(rules_dir)
-    except FileErrors as exc:
-        errors.extend(exc.errors)
-    try:
-        checks = load_check_rules(Path(rules_dir))
-    except FileErrors as exc:
-        errors.extend(exc.errors)
-    sla = None
-    try:
-        sla = load_policy(Path(rules_dir) / "sla.yaml")
-    except FileErrors as exc:
-        errors.extend(exc.errors)
-    except FileError as exc:
-        errors.append(exc)
-    saved: tuple[Template, ...] = ()
-    try:
-        saved = load_templates(Path(rules_dir) / "templates.yaml")
-    except FileErrors as exc:
-        errors.extend(exc.errors)
-    except FileError as exc:
-        errors.append(exc)
-    if errors:
-        raise FileErrors(errors)
+    problems = yamlfile.Problems()
+    folder = Path(rules_dir)
+    listening = problems.attempt(load_listening_rules, folder)
+    checks = problems.attempt(load_check_rules, folder)
+    sla = problems.attempt(load_policy, folder / "sla.yaml")
+    saved = problems.attempt(load_templates, folder / "templates.yaml")
+    problems.raise_any()
     assert listening is not None and checks is not None and sla is not None
     rulebook_checks = checks
 
@@ -116,7 +97,7 @@ def load_rulebook(rules_dir: str | Path) -> Rulebook:
         channel = "dm" if post.is_direct else "public"
         return [f.to_dict() for f in check_inbound(rulebook_checks, post.text, channel=channel, language=language)]
 
-    return Rulebook(Listener(listening, flagger), checks, sla, saved)
+    return Rulebook(Listener(listening, flagger), checks, sla, saved or ())
 
 
 def is_abusive(flags: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> bool:

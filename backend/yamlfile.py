@@ -155,3 +155,24 @@ def walk(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
             yield from walk(v, f"{prefix}.{k}" if prefix else k)
     else:
         yield prefix, data
+
+
+class Problems:
+    """Collects the errors of several loads, so one pass reports every broken file."""
+
+    def __init__(self) -> None:
+        self.errors: list[FileError] = []
+
+    def attempt(self, load: Any, *args: Any) -> Any:
+        """`load(*args)`, or None with its errors kept."""
+        try:
+            return load(*args)
+        except FileErrors as exc:
+            self.errors.extend(exc.errors)
+        except FileError as exc:
+            self.errors.append(exc)
+        return None
+
+    def raise_any(self) -> None:
+        if self.errors:
+            raise FileErrors(self.errors)

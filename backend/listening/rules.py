@@ -331,15 +331,8 @@ def load_triage(path: str | Path) -> TriageRules:
 def load_rules(rules_dir: str | Path) -> Rules:
     """Load listening.yaml and triage.yaml from a rules folder, reporting both files' problems together."""
     rules_dir = Path(rules_dir)
-    errors: list[FileError] = []
-    loaded: list[Any] = []
-    for name, loader in (("listening.yaml", load_listening), ("triage.yaml", load_triage)):
-        try:
-            loaded.append(loader(rules_dir / name))
-        except FileErrors as exc:
-            errors.extend(exc.errors)
-        except FileError as exc:
-            errors.append(exc)
-    if errors:
-        raise FileErrors(errors)
-    return Rules(listening=loaded[0], triage=loaded[1])
+    problems = yamlfile.Problems()
+    listening = problems.attempt(load_listening, rules_dir / "listening.yaml")
+    triage = problems.attempt(load_triage, rules_dir / "triage.yaml")
+    problems.raise_any()
+    return Rules(listening=listening, triage=triage)
