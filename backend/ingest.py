@@ -28,6 +28,11 @@ CONDUCT_FROM = {State.NEW.value, State.CLAIMED.value, State.AWAITING_CUSTOMER.va
 
 INGEST_LOCK = 0x5D1F7003
 
+# Plain strings: an enum member's .value is a property lookup, and these run per post.
+NEW, FLAGGED, AWAITING, RESOLVED, DISMISSED = (State.NEW.value, State.FLAGGED_CONDUCT.value,
+                                               State.AWAITING_CUSTOMER.value, State.RESOLVED.value,
+                                               State.DISMISSED.value)
+
 # Priority reasons travel to SQL joined by the ASCII unit separator and are split
 # there with string_to_array: far cheaper per conversation than a JSON array
 # unpacked by a subquery. Reasons are rule labels and words from YAML, which
@@ -267,19 +272,22 @@ class Ingest:
         result.stored = len(records)
 
         state_events = await self._touch_conversations(conn, touched, now)
-        evs = [events.NewEvent("conversation.opened", cid,
-                               state_after=State.FLAGGED_CONDUCT.value if nc["abusive"] else State.NEW.value,
-                               data={"priority": nc["priority"], "platform": nc["p"].post.platform})
-               for cid, nc in zip(new_ids, new_convs)]
-        evs += state_events
         per_conv: dict[int, int] = {}
         for p, a in zip(fresh, assign):
             cid = conv_id(a)
             if cid is not None and not p.ours:
                 per_conv[cid] = per_conv.get(cid, 0) + 1
+        # A conversation this batch opened says how many mentions it opened with;
+        # mention.received is for mentions joining one that existed already. Every
+        # stored customer mention is counted exactly once across the two kinds.
+        evs = [events.NewEvent("conversation.opened", cid, state_after=FLAGGED if nc["abusive"] else NEW,
+                               data={"priority": nc["priority"], "platform": nc["p"].post.platform,
+                                     "count": per_conv.pop(cid)})
+               for cid, nc in zip(new_ids, new_convs)]
+        evs += state_events
         evs += [events.NewEvent("mention.received", cid, data={"count": n}) for cid, n in per_conv.items()]
         await events.record_many(conn, evs)
-        result.conversation_ids = list(per_conv)
+        result.conversation_ids = new_ids + list(per_conv)
 
     @staticmethod
     def _raise_priority(summary: dict[str, Any], p: Processed) -> None:
@@ -341,7 +349,7 @@ class Ingest:
                ORDER BY author_id, is_direct, last_inbound_at DESC, id DESC""",
             ids,
         )
-        return {(r["author_id"], r["is_direct"]): r["id"] for r in rows if r["state"] != State.DISMISSED.value}
+        return {(r["author_id"], r["is_direct"]): r["id"] for r in rows if r["state"] != DISMISSED}
 
     async def _create_conversations(self, conn: asyncpg.Connection, new: list[dict[str, Any]], now: datetime) -> list[int]:
         if not new:
@@ -360,7 +368,7 @@ class Ingest:
             cols["author_id"].append(nc["author_id"])
             cols["thread_root"].append(post.thread_root or post.post_id)
             cols["is_direct"].append(post.is_direct)
-            cols["state"].append(State.FLAGGED_CONDUCT.value if nc["abusive"] else State.NEW.value)
+            cols["state"].append(FLAGGED if nc["abusive"] else NEW)
             cols["priority"].append(nc["priority"])
             cols["reasons"].append(join_reasons(nc["reasons"]))
             cols["first"].append(started)
@@ -414,16 +422,16 @@ class Ingest:
                 warn, due = self.deadlines(prio, r["platform"], started, kind or "first")
                 if due >= r["sla_due_at"]:
                     warn = due = None
-            if state in (State.AWAITING_CUSTOMER.value, State.RESOLVED.value) and t["clean_last"] is not None:
+            if state in (AWAITING, RESOLVED) and t["clean_last"] is not None:
                 started, kind = min(t["clean_last"], now), "next"
                 warn, due = self.deadlines(prio, r["platform"], started, "next")
-                what = "conversation.reopened" if state == State.RESOLVED.value else "conversation.customer_replied"
-                evs.append(events.NewEvent(what, r["id"], state_before=state, state_after=State.NEW.value))
-                state = State.NEW.value
+                what = "conversation.reopened" if state == RESOLVED else "conversation.customer_replied"
+                evs.append(events.NewEvent(what, r["id"], state_before=state, state_after=NEW))
+                state = NEW
             if t["abusive"] and state in CONDUCT_FROM:
                 evs.append(events.NewEvent("conversation.flagged_conduct", r["id"], state_before=state,
-                                           state_after=State.FLAGGED_CONDUCT.value))
-                state = State.FLAGGED_CONDUCT.value
+                                           state_after=FLAGGED))
+                state = FLAGGED
             upd_ids.append(r["id"])
             states.append(state)
             prios.append(prio)

@@ -90,10 +90,15 @@ async def test_one_notification_per_batch(db, db_url, clock):
     got = []
     await listener.add_listener("shiftdesk_events", lambda *a: got.append(a))
     try:
-        await make_ingest(clock).store(db, list(Simulator("calm", 1, clock).posts(50)))
+        result = await make_ingest(clock).store(db, list(Simulator("calm", 1, clock).posts(50)))
         await listener.fetchval("SELECT 1")  # notifications are delivered before the next reply
         assert len(got) == 1
-        assert await db.fetchval("SELECT count(*) FROM events") >= 50
+        # Many events in that one notification: every conversation opened or joined,
+        # each stored customer mention counted once.
+        assert await db.fetchval("SELECT count(*) FROM events") >= result.new_conversations > 10
+        assert await db.fetchval(
+            "SELECT sum((data->>'count')::int) FROM events WHERE kind IN ('conversation.opened', 'mention.received')"
+        ) == await db.fetchval("SELECT count(*) FROM mentions WHERE NOT is_ours")
     finally:
         await listener.close()
 
