@@ -30,6 +30,7 @@ from backend.clock import Clock
 from tests.fakes import serve
 from tests.fakes.mastodon import FakeMastodon
 from tests.processes import BackendProcess, RestartablePostgres, until
+from tests.invariants import ORPHANED_REFERENCES
 from tui.client import BackendClient, StreamStatus
 
 pytestmark = pytest.mark.faults
@@ -72,6 +73,7 @@ async def assert_ingest_consistent(pool: asyncpg.Pool) -> None:
     assert dupes == 0
     orphans = await pool.fetchval("SELECT count(*) FROM mentions WHERE conversation_id IS NULL AND NOT is_ours")
     assert orphans == 0
+    assert await pool.fetchval(ORPHANED_REFERENCES) == 0
     twice_open = await pool.fetchval(
         """SELECT count(*) FROM (SELECT author_id, is_direct FROM conversations
            WHERE state NOT IN ('resolved', 'dismissed') GROUP BY author_id, is_direct HAVING count(*) > 1) d""")
