@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 from .checks import CheckRules, check_inbound
 from .checks import load_rules as load_check_rules
+from .heap import settle_after_startup
 from .ingest import Prepared, Processed, Processor, prepared, unique_posts
 from .listening import Listener
 from .listening import load_rules as load_listening_rules
@@ -131,6 +132,7 @@ _NOT_SENT = datetime(1970, 1, 1, tzinfo=timezone.utc)   # fields listening never
 def _start_worker(rules_dir: str) -> None:
     global _worker_process
     _worker_process = make_processor(load_rulebook(rules_dir))
+    settle_after_startup()
 
 
 # Posts cross to the worker and results come back as plain tuples: pickling the

@@ -55,6 +55,7 @@ from backend.clock import Clock  # noqa: E402
 from backend.db.migrate import migrate_url  # noqa: E402
 from backend.db.pool import connect  # noqa: E402
 from backend.db.setup import with_database  # noqa: E402
+from backend.heap import settle_after_startup  # noqa: E402
 from backend.ingest import Ingest, fixed_deadlines  # noqa: E402
 from backend.model import Author, InboundPost  # noqa: E402
 from backend.pipeline import ListeningWorker, load_rulebook, make_processor  # noqa: E402
@@ -138,6 +139,7 @@ async def end_to_end(url: str, n: int, batch: int, seed: int, checkpoints: int, 
     ingest = Ingest(make_processor(rulebook), fixed_deadlines(timedelta(minutes=60)), Clock())
     worker = None if serial else ListeningWorker(ROOT / "rules")
     conn = await connect(url)
+    settle_after_startup()   # as `shiftdesk serve` does once it has started
     rss: list[tuple[int, float]] = [(0, rss_mb())]
     worker_rss: list[tuple[int, float]] = []
     posts = generate(n, seed)
