@@ -377,7 +377,7 @@ class Ingest:
             cols["due"].append(due)
             cols["language"].append(nc["p"].language)
             cols["sentiment"].append(nc["p"].sentiment)
-            cols["flags"].append(json.dumps(nc["flags"]))
+            cols["flags"].append(json.dumps(nc["flags"]) if nc["flags"] else "[]")
         rows = await conn.fetch(
             """INSERT INTO conversations (platform, author_id, thread_root, is_direct, state, priority,
                    priority_reasons, first_inbound_at, last_inbound_at, sla_kind, sla_started_at, sla_warn_at,
@@ -441,7 +441,7 @@ class Ingest:
             dues.append(due)
             starts.append(started)
             kinds.append(kind)
-            flags.append(json.dumps(t["flags"]))
+            flags.append(json.dumps(t["flags"]) if t["flags"] else "[]")
         await conn.execute(
             """UPDATE conversations c SET
                    state = u.state,
