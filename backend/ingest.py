@@ -9,9 +9,10 @@ round trips, and one NOTIFY.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 import asyncpg
 
@@ -22,6 +23,8 @@ from .model import InboundPost
 
 if TYPE_CHECKING:
     from .sla import SlaPolicy
+
+log = logging.getLogger(__name__)
 
 # States an abusive post moves into flagged_conduct (DM and closed ones stay as they are).
 CONDUCT_FROM = {State.NEW.value, State.CLAIMED.value, State.AWAITING_CUSTOMER.value, State.RESOLVED.value}
@@ -138,6 +141,16 @@ def prepare(process: Processor, posts: Sequence[InboundPost]) -> Prepared:
     return prepared([process(post) for post in unique], duplicates)
 
 
+class ListeningUnavailable(Exception):
+    """The listening worker process cannot take this batch (it died, or cannot start)."""
+
+
+class Listening(Protocol):
+    """Listening in another process (pipeline.ListeningWorker)."""
+
+    async def prepare(self, posts: Sequence[InboundPost]) -> Prepared: ...
+
+
 @dataclass
 class Ingest:
     """Turns posts into stored mentions and conversations."""
@@ -145,11 +158,25 @@ class Ingest:
     process: Processor
     deadlines: Deadlines
     clock: Clock
+    worker: Listening | None = None     # listens to big batches in another process
+    worker_min_batch: int = 50          # below this, the trip to the worker costs more than it saves
+
+    async def listen(self, posts: Sequence[InboundPost]) -> Prepared:
+        """Listening for a batch, before any connection is taken: in the worker
+        process when there is one and the batch is big enough, else here (also
+        when the worker is unavailable: nothing waits for it)."""
+        worker = self.worker
+        if worker is not None and len(posts) >= self.worker_min_batch:
+            try:
+                return await worker.prepare(posts)
+            except ListeningUnavailable as exc:
+                log.warning("listening worker unavailable (%s); listening in the backend's process", exc)
+        return prepare(self.process, posts)
 
     async def store(self, conn: asyncpg.Connection, posts: Sequence[InboundPost],
                     cursor: tuple[str, dict] | None = None) -> BatchResult:
         """Store `posts` (and the connector cursor that produced them) atomically."""
-        return await self.store_prepared(conn, prepare(self.process, posts), cursor)
+        return await self.store_prepared(conn, await self.listen(posts), cursor)
 
     async def store_prepared(self, conn: asyncpg.Connection, prepared: Prepared,
                              cursor: tuple[str, dict] | None = None) -> BatchResult:
