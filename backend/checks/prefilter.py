@@ -165,6 +165,14 @@ def required(seq: Any) -> set[str] | None:
         best = _better(best, run)
         if e is not None:
             run = e
+            continue
+        repeated = _exact(av[2]) if op in _REPEATS and av[0] >= 1 else None
+        if repeated is not None:
+            # "f\*+k": the first copy joins what came before ("f*"), the last
+            # copy what comes after ("*k"), however many copies there are.
+            joined = _product(run, repeated)
+            best = _better(best, joined if joined is not None else repeated)
+            run = repeated
         else:
             run = {""}
             best = _better(best, _required_item(op, av))
@@ -262,13 +270,20 @@ class _CanonTable(dict):
         return value
 
 
-@lru_cache(maxsize=256)
-def literal_gate(pattern: re.Pattern[str]) -> LiteralGate | None:
-    """A gate for `pattern`, or None when no literal is needed by every match."""
+def required_literals(pattern: re.Pattern[str]) -> set[str] | None:
+    """Literals of which every match of `pattern` contains one, or None when
+    there are none to rely on."""
     try:
         literals = required(_p.parse(pattern.pattern, pattern.flags))
     except Exception:   # a construct this reading does not know: no shortcut
         return None
     if not literals or "" in literals or "\x00" in "".join(literals):
         return None
-    return LiteralGate(literals)
+    return literals
+
+
+@lru_cache(maxsize=256)
+def literal_gate(pattern: re.Pattern[str]) -> LiteralGate | None:
+    """A gate for `pattern`, or None when no literal is needed by every match."""
+    literals = required_literals(pattern)
+    return None if literals is None else LiteralGate(literals)
