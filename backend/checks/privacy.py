@@ -8,7 +8,7 @@ taken for bank details.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .prefilter import has_digit, needs_digit
 
@@ -34,6 +34,9 @@ _IBAN_CANDIDATE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{2})(\d{2})((?:[ \-]?[A-
 # Not part of a longer digit run (a 20-digit tracking code in groups of 4).
 _CARD_CANDIDATE = re.compile(r"(?<![\w.,+-])(?<!\d[ \-])\d(?:[ \-]?\d){12,18}(?![ \-]?\d)(?!\w|[.,]\d)")
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b")
+# Every e-mail address has "@", letters or digits, then a dot: posts that
+# merely tag someone ("@acme thanks") skip the slower full pattern.
+_EMAIL_HINT = re.compile(r"@[A-Za-z0-9-]+\.")
 # Card networks: Visa 4, Mastercard 51-55 and 2221-2720, Amex 34/37,
 # Discover/UnionPay 6, Diners 36/38/30, JCB 35, Maestro 50/56-69.
 _CARD_PREFIX = re.compile(r"^(4|5[0-9]|2[2-7]|3[0-8]|6)")
@@ -65,6 +68,16 @@ class PrivacyRules:
     flag_suggestion: str
     mask_symbol: str = "•"
     mask_keep_last: int = 2
+    # The configured patterns that can match a text without digits (most posts
+    # have none), worked out once here rather than for every post.
+    numbers_without_digits: tuple[NumberFormat, ...] = field(init=False, repr=False, compare=False)
+    phone_patterns_without_digits: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "numbers_without_digits",
+                           tuple(n for n in self.numbers if not needs_digit(n.pattern)))
+        object.__setattr__(self, "phone_patterns_without_digits",
+                           tuple(p for p in self.phone_patterns if not needs_digit(p)))
 
 
 @dataclass(frozen=True)
@@ -164,19 +177,15 @@ def find_personal_data(rules: PrivacyRules, text: str) -> list[PersonalData]:
     found: list[PersonalData] = []
     if rules.iban and digits:
         found += _find_ibans(text)
-    if rules.email and "@" in text:
+    if rules.email and "@" in text and _EMAIL_HINT.search(text):
         found += [PersonalData("email", m.start(), m.end(), m.group())
                   for m in _EMAIL.finditer(text) if not _overlaps(m.start(), m.end(), found)]
-    for number in rules.numbers:
-        if not digits and needs_digit(number.pattern):
-            continue
+    for number in rules.numbers if digits else rules.numbers_without_digits:
         found += [PersonalData(number.name, m.start(), m.end(), m.group())
                   for m in number.pattern.finditer(text) if not _overlaps(m.start(), m.end(), found)]
     if rules.card and digits:
         found += _find_cards(text, found)
-    for pattern in rules.phone_patterns:
-        if not digits and needs_digit(pattern):
-            continue
+    for pattern in rules.phone_patterns if digits else rules.phone_patterns_without_digits:
         for m in pattern.finditer(text):
             if _overlaps(m.start(), m.end(), found):
                 continue

@@ -54,6 +54,23 @@ def term_key(matched: str) -> str:
     return " ".join(matched.split())
 
 
+def by_first_letter(bodies: list[str]) -> str:
+    """An alternation of term bodies ("refund", "cancel", "chargeback") with
+    the bodies that share a first letter grouped ("c(?:ancel|hargeback)|refund").
+
+    At a word start the engine then tries one group instead of every term: a
+    third of the time for two dozen urgent words. Matches are the same: only
+    bodies starting with the letter at hand could match there, and within a
+    group they keep their order (longest first), so the same one wins.
+    Each body must start with a plain letter or digit (TermSet checks this;
+    re.escape leaves those alone).
+    """
+    groups: dict[str, list[str]] = {}
+    for body in bodies:
+        groups.setdefault(body[0], []).append(body[1:])
+    return "|".join(first + "(?:" + "|".join(rests) + ")" for first, rests in groups.items())
+
+
 class TermSet:
     """Rule terms ("Acme", "ACME Corp", "cancel*", "geht nicht") found in folded text.
 
@@ -82,7 +99,7 @@ class TermSet:
                 raise ValueError(f"{term!r} must start with a letter or digit")
             self._labels.setdefault(term_key(folded.rstrip("*")), term)
             bodies.append(term_pattern(term))
-        self.regex = re.compile(r"\b(?:" + "|".join(bodies) + ")") if bodies else None
+        self.regex = re.compile(r"\b(?:" + by_first_letter(bodies) + ")") if bodies else None
         self._not_after = not_after
 
     def found(self, folded: str) -> list[str]:
