@@ -93,6 +93,7 @@ def test_email_hint_never_skips_an_address():
     assert len(found) > 100 and all(_EMAIL_HINT.search(t) for t in found)
     assert _EMAIL_HINT.search("@acme thanks, @acme@social.example! wait")   # a handle with a server: run the full pattern
     assert _EMAIL_HINT.search("@acme thanks for nothing") is None
+    assert _EMAIL_HINT.search("@acme.bsky.social where is my parcel?") is None
 
 
 def test_patterns_that_need_digits_are_sorted_out_at_load(rules):

@@ -34,9 +34,11 @@ _IBAN_CANDIDATE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{2})(\d{2})((?:[ \-]?[A-
 # Not part of a longer digit run (a 20-digit tracking code in groups of 4).
 _CARD_CANDIDATE = re.compile(r"(?<![\w.,+-])(?<!\d[ \-])\d(?:[ \-]?\d){12,18}(?![ \-]?\d)(?!\w|[.,]\d)")
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b")
-# Every e-mail address has "@", letters or digits, then a dot: posts that
-# merely tag someone ("@acme thanks") skip the slower full pattern.
-_EMAIL_HINT = re.compile(r"@[A-Za-z0-9-]+\.")
+# Every e-mail address has a name character, "@", letters or digits, then a
+# dot: posts that merely tag someone ("@acme thanks", "@acme.bsky.social")
+# skip the slower full pattern. The lookbehind sits after the literal '@' so
+# the engine can skip quickly from '@' to '@'.
+_EMAIL_HINT = re.compile(r"@(?<=[\w.+-]@)[A-Za-z0-9-]+\.")
 # Card networks: Visa 4, Mastercard 51-55 and 2221-2720, Amex 34/37,
 # Discover/UnionPay 6, Diners 36/38/30, JCB 35, Maestro 50/56-69.
 _CARD_PREFIX = re.compile(r"^(4|5[0-9]|2[2-7]|3[0-8]|6)")

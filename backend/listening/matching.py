@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from backend.model import InboundPost
 
+from .frozen import builder
 from .rules import ANY_PLATFORM, ListeningRules
 from .text import fold
 
@@ -37,6 +38,9 @@ class Match:
     def strongest(self) -> str | None:
         """The strongest way the brand was mentioned, or None for our own post that mentions nothing."""
         return self.how[0] if self.how else None
+
+
+_new_match = builder(Match)   # one per matched post; see frozen.builder
 
 
 def _handle(handle: str) -> str:
@@ -107,12 +111,12 @@ def match_folded(rules: ListeningRules, post: InboundPost, folded: str) -> Match
         terms.extend(names)
 
     if ours:
-        return Match(tuple(how), tuple(terms), ours=True)
+        return _new_match(tuple(how), tuple(terms), True)
     if not how:
         return None
     if how == ["name"] and rules.exclude_phrase_terms.search(folded):
         return None
-    return Match(tuple(how), tuple(terms))
+    return _new_match(tuple(how), tuple(terms), False)
 
 
 def match(rules: ListeningRules, post: InboundPost) -> Match | None:

@@ -126,14 +126,15 @@ def words(lowered: str) -> list[str]:
 
 def polarity(lex: Lexicon, tokens: list[str], exclamations: int = 0) -> float:
     """Polarity in [-1, 1] of a post's tokens; 0.0 when no word carries feeling."""
-    valence, negations, boosters = lex.valence, lex.negations, lex.boosters
+    negations, boosters = lex.negations, lex.boosters
+    # Most posts have no "but": then only the words with a valence need a look.
+    contrast = lex.contrast if not lex.contrast.isdisjoint(tokens) else ()
     before = after = 0.0
     contrast_seen = False
-    for i, token in enumerate(tokens):
-        if token in lex.contrast:
+    for i, v in enumerate(map(lex.valence.get, tokens)):
+        if contrast and tokens[i] in contrast:
             contrast_seen = True
             continue
-        v = valence.get(token)
         if v is None:
             continue
         # Look back up to three words, as VADER does; nearer words weigh more.
