@@ -116,3 +116,32 @@ def test_words_shortcuts_give_the_longhand_words():
     for text in texts:
         for ig in ignored:
             assert words(text, ig) == _words_longhand(text, ig), (text, ig)
+
+
+def test_ceiling_bounds_the_score_and_skipping_never_changes_a_decision(rules):
+    import random
+
+    from backend.checks.abuse_model import CEILING_MARGIN
+    from backend.checks.quality import load_germeval
+
+    model, _, threshold = rules.conduct.models["de"]
+    germeval = ROOT.parent / "shared/data/germeval2018/germeval2018.training.txt"
+    if not germeval.exists():
+        germeval = ROOT.parent.parent / "shared/data/germeval2018/germeval2018.training.txt"
+    texts = [t for t, _ in load_germeval(germeval)] if germeval.exists() else []
+    texts += ["@acme seit einer Stunde in der Warteschleife.", "Danke, alles gut", "", "Du Depp"]
+    rng = random.Random(6)
+    skipped = 0
+    for text in texts:
+        ws = words(text, model.ignored)
+        score = model.score(text)
+        z = math.log(score / (1 - score)) if 0 < score < 1 else 0.0
+        assert model.ceiling(ws) >= z - 1e-9, text
+        for t in (threshold, rng.uniform(0.05, 0.95)):
+            reaching = model.score_reaching(text, t)
+            if reaching is None:
+                skipped += 1
+                assert score < t and model.ceiling(ws) < math.log(t / (1 - t)) - CEILING_MARGIN, text
+            else:
+                assert reaching == score
+    assert skipped > 100 or not germeval.exists()

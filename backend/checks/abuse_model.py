@@ -32,6 +32,9 @@ _REPEAT = re.compile(r"(.)\1{2,}")
 # "bloed") share features.
 _FOLD = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 PIECE_LENGTHS = (4, 5)   # as _pieces cuts them
+# How far below the threshold's logit a ceiling must stay to skip scoring:
+# far more than float rounding in either sum, far less than any weight.
+CEILING_MARGIN = 1e-6
 
 
 def word_spans(text: str, ignored: frozenset[str] = frozenset()) -> list[tuple[str, int, int]]:
@@ -139,6 +142,9 @@ class AbuseModel:
     # scoring looks features up without building prefixed strings.
     _by_kind: dict[str, dict[str, float]] = field(init=False, repr=False, compare=False)
     _piece_memo: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
+    # word -> the most it can add on its own (see ceiling); pair start -> strongest positive pair
+    _word_ceiling: dict[str, float] = field(init=False, repr=False, compare=False)
+    _pair_ceiling: dict[str, float] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_kind: dict[str, dict[str, float]] = {"w": {}, "b": {}, "c": {}}
@@ -148,10 +154,55 @@ class AbuseModel:
                 by_kind[kind][key] = weight
         object.__setattr__(self, "_by_kind", by_kind)
         object.__setattr__(self, "_piece_memo", {})
+        object.__setattr__(self, "_word_ceiling", {})
+        pairs: dict[str, float] = {}
+        for pair, weight in by_kind["b"].items():
+            first = pair.split(" ", 1)[0]
+            if weight > pairs.get(first, 0.0):
+                pairs[first] = weight
+        object.__setattr__(self, "_pair_ceiling", pairs)
 
     def score(self, text: str) -> float:
         """Probability-like score in [0, 1] that the post is abusive."""
+        return self._score(words(text, self.ignored))
+
+    def score_reaching(self, text: str, threshold: float) -> float | None:
+        """The score of `text` if it may reach `threshold`, else None.
+
+        Scoring is the costly part of the German check, and most posts could
+        not reach the threshold even if every word counted at its strongest
+        (see ceiling): those are told apart with two lookups a word. The
+        answer is the same as comparing `score` with the threshold."""
         ws = words(text, self.ignored)
+        if 0.0 < threshold < 1.0 and self.ceiling(ws) < math.log(threshold / (1.0 - threshold)) - CEILING_MARGIN:
+            return None
+        return self._score(ws)
+
+    def ceiling(self, ws: list[str]) -> float:
+        """An upper bound of the logit `_score` computes for the words `ws`:
+        the bias, each distinct word's positive weight and positive piece
+        weights (pieces shared by two words counted twice), and for each
+        word but the last the strongest positive pair it can start."""
+        memo, pair = self._word_ceiling, self._pair_ceiling
+        z = self.bias
+        for w in set(ws):
+            most = memo.get(w)
+            if most is None:
+                most = self._most_from(w)
+            z += most
+        z += sum(map(pair.get, ws[:-1], repeat(0.0)))
+        return z
+
+    def _most_from(self, word: str) -> float:
+        if len(self._word_ceiling) >= 50_000:   # bounded like _piece_memo
+            self._word_ceiling.clear()
+        pieces = self._by_kind["c"]
+        most = max(self._by_kind["w"].get(word, 0.0), 0.0)
+        most += sum(w for w in map(pieces.__getitem__, self._known_pieces(word)) if w > 0)
+        self._word_ceiling[word] = most
+        return most
+
+    def _score(self, ws: list[str]) -> float:
         unique = set(ws)
         get_w, get_b = self._by_kind["w"].get, self._by_kind["b"].get
         # The same sums in the same order as written out longhand; map() just

@@ -81,8 +81,8 @@ def find_abuse(rules: ConductRules, text: str, languages: tuple[str, ...]) -> li
         if lang not in rules.models:
             continue
         model, severity, threshold = rules.models[lang]
-        score = model.score(scored)
-        if score < threshold:
+        score = model.score_reaching(scored, threshold)
+        if score is None or score < threshold:
             continue
         strongest = model.strongest_words(scored)
         start, end = (strongest[0][1], strongest[0][2]) if strongest else (None, None)
