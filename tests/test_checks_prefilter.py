@@ -143,3 +143,19 @@ def test_ascii_text_takes_the_lower_case_shortcut_only_when_it_is_exact():
     kelvin = LiteralGate({"\u212ays"})          # the Kelvin sign matches 'k' and 'K' under IGNORECASE
     assert not kelvin._ascii_lower
     assert kelvin.may_match("kys") and kelvin.may_match("KYS")
+
+
+def test_latin1_text_gets_the_same_stand_ins_as_the_general_table():
+    # The Kelvin sign stands for k and K: no Latin-1 table, the general one still answers.
+    kelvin = LiteralGate({"\u212ays"})
+    assert kelvin._latin1 is None and kelvin.may_match("Kys, ärger") and not kelvin.may_match("ärger")
+    gate = LiteralGate({"scheiß", "ärger", "idiot", "sys"})
+    assert gate._latin1 is not None
+    rng = random.Random(9)
+    alphabet = "abcdeiknorsty ÄäÖöÜüßẞſK\u212aİı😀µ"
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 12)))
+        assert gate.may_match(text) == ("\x00" in text.translate(gate._table)
+                                        or gate._search(text.translate(gate._table)) is not None), text
+        canon = gate._latin1_canon(text)
+        assert canon is None or canon == text.translate(gate._table), text

@@ -34,3 +34,18 @@ def test_grouped_term_sets_match_like_one_flat_alternation():
             assert [(m.start(), m.group()) for m in s.regex.finditer(text)] == expected, (s.terms, text)
             hits += len(expected)
     assert hits > 5000
+
+
+def test_lower_replaces_typographic_apostrophes_like_a_translate_table():
+    import unicodedata
+
+    from backend.listening.text import lower
+
+    table = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\uff07": "'"})
+    rng = random.Random(3)
+    alphabet = "aB Ä’‘ʼ＇'ß\u0301İﬁ!"
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(12)))
+        expected = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).translate(table).casefold()
+        assert lower(text) == expected, text
+    assert lower("Acme’s DON’T") == "acme's don't"

@@ -32,6 +32,17 @@ _REPEAT = re.compile(r"(.)\1{2,}")
 # "bloed") share features.
 _FOLD = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 PIECE_LENGTHS = (4, 5)   # as _pieces cuts them
+_UMLAUTS = tuple((chr(code), folded) for code, folded in _FOLD.items())
+
+
+def fold_umlauts(text: str) -> str:
+    """text.translate(_FOLD), several times faster on non-ASCII text: four
+    replacements, each only when its letter is there (what one puts in, no
+    later one takes out)."""
+    for umlaut, folded in _UMLAUTS:
+        if umlaut in text:
+            text = text.replace(umlaut, folded)
+    return text
 # How far below the threshold's logit a ceiling must stay to skip scoring:
 # far more than float rounding in either sum, far less than any weight.
 CEILING_MARGIN = 1e-6
@@ -78,7 +89,7 @@ def words(text: str, ignored: frozenset[str] = frozenset()) -> list[str]:
     else:
         # Normalising the joined words at once is the same as word by word
         # (a space stops a repeat) and several times faster.
-        joined = " ".join(_WORD.findall(text)).lower().translate(_FOLD)
+        joined = fold_umlauts(" ".join(_WORD.findall(text)).lower())
     if _TRIPLE.search(joined):
         joined = _REPEAT.sub(r"\1\1", joined)
     ws = joined.split()

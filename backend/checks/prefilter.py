@@ -224,11 +224,29 @@ class LiteralGate:
         self._ascii_lower = all(chr(self._table[code]) == chr(code).lower()
                                 for code in range(128) if chr(self._table[code]) in reps)
         self._search = re.compile(trie_pattern(canon)).search
+        # The same stand-ins as a 256-byte table, when every Latin-1 character's
+        # stand-in is Latin-1 too: German text (umlauts, ß) is then mapped by
+        # bytes.translate in C instead of a dict lookup per character.
+        latin1 = [self._table[code] for code in range(256)]
+        latin1 = [ord(v) if isinstance(v, str) else v for v in latin1]
+        self._latin1 = bytes(latin1) if all(v < 256 for v in latin1) else None
 
     def may_match(self, text: str) -> bool:
         """False only when the gated pattern certainly does not match `text`."""
-        canon = text.lower() if self._ascii_lower and text.isascii() else text.translate(self._table)
+        if text.isascii():
+            canon = text.lower() if self._ascii_lower else text.translate(self._table)
+        else:
+            canon = self._latin1_canon(text) if self._latin1 is not None else None
+            if canon is None:
+                canon = text.translate(self._table)
         return "\x00" in canon or self._search(canon) is not None
+
+    def _latin1_canon(self, text: str) -> str | None:
+        try:
+            raw = text.encode("latin-1")
+        except UnicodeEncodeError:   # emoji, other scripts: the general table
+            return None
+        return raw.translate(self._latin1).decode("latin-1")
 
 
 def trie_pattern(literals: set[str]) -> str:
