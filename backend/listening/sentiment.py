@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from itertools import compress, count
 import re
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
@@ -126,15 +127,19 @@ def words(lowered: str) -> list[str]:
 
 def polarity(lex: Lexicon, tokens: list[str], exclamations: int = 0) -> float:
     """Polarity in [-1, 1] of a post's tokens; 0.0 when no word carries feeling."""
-    negations, boosters = lex.negations, lex.boosters
-    # Most posts have no "but": then only the words with a valence need a look.
+    valence, negations, boosters = lex.valence, lex.negations, lex.boosters
+    # Most posts have no "but": then only the words with a valence need a look,
+    # and C (compress over membership tests) finds them.
     contrast = lex.contrast if not lex.contrast.isdisjoint(tokens) else ()
+    candidates = range(len(tokens)) if contrast else compress(count(), map(valence.__contains__, tokens))
     before = after = 0.0
     contrast_seen = False
-    for i, v in enumerate(map(lex.valence.get, tokens)):
-        if contrast and tokens[i] in contrast:
+    for i in candidates:
+        token = tokens[i]
+        if contrast and token in contrast:
             contrast_seen = True
             continue
+        v = valence.get(token)
         if v is None:
             continue
         # Look back up to three words, as VADER does; nearer words weigh more.

@@ -118,7 +118,9 @@ class TermSet:
             start = m.start()
             if not_after and start and folded[start - 1] in not_after:
                 continue
-            label = self._labels[term_key(m.group())]
+            matched = m.group()
+            # Most matches are one word or already single-spaced: no need to re-space them.
+            label = self._labels.get(matched) or self._labels[term_key(matched)]
             if label not in seen:
                 seen.append(label)
         return seen
