@@ -159,3 +159,9 @@ def test_latin1_text_gets_the_same_stand_ins_as_the_general_table():
                                         or gate._search(text.translate(gate._table)) is not None), text
         canon = gate._latin1_canon(text)
         assert canon is None or canon == text.translate(gate._table), text
+
+
+def test_literals_containing_another_are_left_out():
+    from backend.checks.prefilter import shortest_needed
+
+    assert shortest_needed({"blöd", "der blöd", "blöde", "depp", "idiot", "vollidioten"}) == {"blöd", "depp", "idiot"}

@@ -216,7 +216,7 @@ class LiteralGate:
             same = [self._rep[o] for o in self._rep if re.fullmatch(re.escape(o), ch, re.IGNORECASE)]
             self._rep[ch] = same[0] if same else ch
             self._matchers.append((re.compile(re.escape(ch), re.IGNORECASE), self._rep[ch]))
-        canon = {"".join(self._rep[ch] for ch in lit) for lit in literals}
+        canon = shortest_needed({"".join(self._rep[ch] for ch in lit) for lit in literals})
         self._table = _CanonTable(self._matchers)
         # For ASCII text str.lower() gives the same stand-ins, several times faster
         # than translate: no ASCII character is equal to a letter outside its case pair.
@@ -247,6 +247,18 @@ class LiteralGate:
         except UnicodeEncodeError:   # emoji, other scripts: the general table
             return None
         return raw.translate(self._latin1).decode("latin-1")
+
+
+def shortest_needed(literals: set[str]) -> set[str]:
+    """The literals without those containing another one ("der blöd" goes when
+    "blöd" is there): a text with the longer one has the shorter one too, so
+    the gate answers the same with fewer literals to try."""
+    out = set()
+    for lit in literals:
+        n = len(lit)
+        if not any(lit[i:j] in literals for i in range(n) for j in range(i + 1, n + 1) if j - i < n):
+            out.add(lit)
+    return out
 
 
 def trie_pattern(literals: set[str]) -> str:
