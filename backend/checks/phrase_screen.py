@@ -53,6 +53,9 @@ class PhraseScreen:
         for severity, lang, p in abusive:
             literals |= required_literals(p) or {""}
         # A pattern without a gate must always run, and so must the screen.
+        # A literal's inner part is needed too: " yourself" -> "yourself", so
+        # that spaces are not among the places the scan must stop at.
+        literals = {lit.strip() or lit for lit in literals}
         self._gate = LiteralGate(literals) if literals and "" not in literals else None
 
     def may_match(self, text: str) -> bool:
