@@ -92,3 +92,15 @@ def test_agrees_with_vaders_own_scorer_on_clear_posts():
     for text in posts:
         ours, theirs = sentiment(text, "en"), vader.polarity_scores(text)["compound"]
         assert (ours > 0) == (theirs > 0) and abs(ours - theirs) < 0.5, (text, ours, theirs)
+
+
+def test_word_only_shortcut_finds_what_the_full_tokeniser_finds():
+    import random
+
+    from backend.listening.sentiment import TOKEN, words
+
+    rng = random.Random(12)
+    alphabet = ["a", "b", "don't", " ", "'", ":", "(", ")", ";", "-", "=", "<", "3", "d", "p", "😀", "é", "_", "!"]
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(15))) for _ in range(5000)]
+    assert all(words(t) == TOKEN.findall(t) for t in texts)
+    assert words("love it :) <3") == ["love", "it", ":)", "<3"] and words("don't go") == ["don't", "go"]

@@ -65,7 +65,8 @@ def is_excluded_account(rules: ListeningRules, post: InboundPost, author: str | 
 def match_folded(rules: ListeningRules, post: InboundPost, folded: str) -> Match | None:
     """`match` for a caller that already folded the post's text (see text.fold)."""
     author = _handle(post.author.handle)
-    ours = is_ours(rules, post, author)
+    own = rules.own_handles.get(post.platform)
+    ours = bool(own) and author in own   # is_ours, with the lookup shared with the tags below
     if not ours and is_excluded_account(rules, post, author):
         return None
     how: list[str] = []
@@ -74,7 +75,6 @@ def match_folded(rules: ListeningRules, post: InboundPost, folded: str) -> Match
         how.append("direct")
 
     tagged: list[str] = []
-    own = rules.own_handles.get(post.platform)
     if own:
         # Tags the platform reported, then tags written in the text.
         for handle in post.mentioned_handles:
