@@ -139,8 +139,13 @@ def polarity(lex: Lexicon, tokens: list[str], exclamations: int = 0) -> float:
     # Most posts have no "but": then only the words with a valence need a look,
     # and C (compress over membership tests) finds them.
     contrast = lex.contrast if not lex.contrast.isdisjoint(tokens) else ()
-    candidates = range(len(tokens)) if contrast else compress(count(), map(valence.__contains__, tokens))
     before = after = 0.0
+    if not contrast and negations.isdisjoint(tokens) and boosters.keys().isdisjoint(tokens):
+        # Nothing to flip, strengthen or weigh differently: the valences add up as they come.
+        for v in map(valence.__getitem__, compress(tokens, map(valence.__contains__, tokens))):
+            before += v
+        return _squash(before, exclamations)
+    candidates = range(len(tokens)) if contrast else compress(count(), map(valence.__contains__, tokens))
     contrast_seen = False
     for i in candidates:
         token = tokens[i]
@@ -164,6 +169,11 @@ def polarity(lex: Lexicon, tokens: list[str], exclamations: int = 0) -> float:
         else:
             before += v
     total = before * BEFORE_CONTRAST + after * AFTER_CONTRAST if contrast_seen else before
+    return _squash(total, exclamations)
+
+
+def _squash(total: float, exclamations: int) -> float:
+    """The summed valence with emphasis, squashed into [-1, 1] as VADER does."""
     if total and exclamations:
         emphasis = min(exclamations, 4) * EXCLAMATION
         total += emphasis if total > 0 else -emphasis
