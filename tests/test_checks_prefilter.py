@@ -165,3 +165,19 @@ def test_literals_containing_another_are_left_out():
     from backend.checks.prefilter import shortest_needed
 
     assert shortest_needed({"blöd", "der blöd", "blöde", "depp", "idiot", "vollidioten"}) == {"blöd", "depp", "idiot"}
+
+
+@pytest.mark.parametrize("regex,digits", [
+    (r"ACM-?\d{6}", 6), (r"VTR-\d{4}-\d{4}", 8), (r"(?:\+|\b00)[1-9]\d{0,2}", 1), (r"\d*x", 0),
+    (r"(12|3)[0-9]{2,}", 3), (r"(?<!\d)\w+", 0),
+])
+def test_min_digits(regex, digits):
+    from backend.checks.prefilter import min_digits
+
+    assert min_digits(re.compile(regex)) == digits
+
+
+def test_count_digits_counts_what_the_regex_sees():
+    from backend.checks.prefilter import count_digits
+
+    assert count_digits("order 12 of 345") == 5 and count_digits("٣ and 4²") == 2 and count_digits("none") == 0

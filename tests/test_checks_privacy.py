@@ -98,5 +98,9 @@ def test_email_hint_never_skips_an_address():
 
 def test_patterns_that_need_digits_are_sorted_out_at_load(rules):
     p = rules.privacy
-    assert p.numbers and not p.numbers_without_digits        # order, customer and contract numbers
-    assert p.phone_patterns and not p.phone_patterns_without_digits
+    assert [(n.name, d) for n, d in p.numbers_by_digits] == [
+        ("order number", 6), ("customer number", 8), ("contract number", 8)]
+    assert [d for _, d in p.phones_by_digits] == [4, 5, 10]
+    from backend.checks import privacy
+
+    assert (privacy._IBAN_DIGITS, privacy._CARD_DIGITS) == (2, 13)

@@ -53,6 +53,38 @@ def needs_digit(pattern: re.Pattern[str]) -> bool:
         return False
 
 
+def min_digits(pattern: re.Pattern[str]) -> int:
+    """How many digits (as \\d sees them) every match of `pattern` contains at
+    least: 6 for "ACM-?\\d{6}", 0 when this reading cannot tell."""
+    try:
+        return _seq_min_digits(_p.parse(pattern.pattern, pattern.flags))
+    except Exception:   # a construct this reading does not know: no shortcut
+        return 0
+
+
+def _seq_min_digits(seq: Any) -> int:
+    return sum(_item_min_digits(op, av) for op, av in seq)
+
+
+def _item_min_digits(op: Any, av: Any) -> int:
+    if op is _c.LITERAL or op is _c.IN:
+        return 1 if _item_needs_digit(op, av) else 0
+    if op in _GROUPS:
+        return _seq_min_digits(_body(op, av))
+    if op in _REPEATS:
+        return av[0] * _seq_min_digits(av[2])
+    if op is _c.BRANCH:
+        return min(_seq_min_digits(branch) for branch in av[1])
+    return 0
+
+
+def count_digits(text: str) -> int:
+    """How many characters of `text` the regex `\\d` matches."""
+    if text.isascii():
+        return sum(map(text.count, "0123456789"))
+    return len(_DIGIT.findall(text))
+
+
 def _seq_needs_digit(seq: Any) -> bool:
     return any(_item_needs_digit(op, av) for op, av in seq)
 
