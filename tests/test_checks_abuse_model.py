@@ -83,3 +83,65 @@ def test_fast_score_matches_the_feature_definition_the_model_was_trained_on():
         for _ in range(2):   # second time from the per-word memory
             z = model.bias + sum(model.weights.get(f, 0.0) for f in features(text, model.ignored))
             assert model.score(text) == pytest.approx(1 / (1 + math.exp(-z)), rel=1e-9)
+
+
+def _words_longhand(text, ignored=frozenset()):
+    """words() as first written: one regex for every text, every word tested."""
+    import re
+
+    from backend.checks import abuse_model as am
+
+    if "@" in text or "http" in text:
+        text = am._HANDLE.sub(" ", am._LINK.sub(" ", text))
+    ws = re.sub(r"(.)\1{2,}", r"\1\1", " ".join(am._WORD.findall(text)).lower().translate(am._FOLD)).split()
+    prefixes = tuple(w[:-1] for w in ignored if w.endswith("*"))
+    return [w for w in ws if w not in ignored and not (prefixes and w.startswith(prefixes))]
+
+
+def test_words_shortcuts_give_the_longhand_words():
+    import random
+
+    from backend.checks.quality import load_germeval
+
+    rng = random.Random(4)
+    texts = [json.loads(line)["text"] for line in (ROOT / "tests/data/rules_labelled.jsonl").read_text().splitlines()]
+    germeval = ROOT.parent / "shared/data/germeval2018/germeval2018.training.txt"
+    if not germeval.exists():
+        germeval = ROOT.parent.parent / "shared/data/germeval2018/germeval2018.training.txt"
+    if germeval.exists():
+        texts += [t for t, _ in load_germeval(germeval)][::4]
+    odd = list("_-0123456789²½ AaaaÄß@#'.!\n\t") + ["http://x.y", "aaaa", "--", "fuck", "kackladen", "ß-x"]
+    texts += ["".join(rng.choice(odd) for _ in range(rng.randrange(30))) for _ in range(3000)]
+    ignored = [frozenset(), frozenset({"merkel", "fuck*", "kack*"}), frozenset({"a b*", "x"})]
+    for text in texts:
+        for ig in ignored:
+            assert words(text, ig) == _words_longhand(text, ig), (text, ig)
+
+
+def test_ceiling_bounds_the_score_and_skipping_never_changes_a_decision(rules):
+    import random
+
+    from backend.checks.abuse_model import CEILING_MARGIN
+    from backend.checks.quality import load_germeval
+
+    model, _, threshold = rules.conduct.models["de"]
+    germeval = ROOT.parent / "shared/data/germeval2018/germeval2018.training.txt"
+    if not germeval.exists():
+        germeval = ROOT.parent.parent / "shared/data/germeval2018/germeval2018.training.txt"
+    texts = [t for t, _ in load_germeval(germeval)] if germeval.exists() else []
+    texts += ["@acme seit einer Stunde in der Warteschleife.", "Danke, alles gut", "", "Du Depp"]
+    rng = random.Random(6)
+    skipped = 0
+    for text in texts:
+        ws = words(text, model.ignored)
+        score = model.score(text)
+        z = math.log(score / (1 - score)) if 0 < score < 1 else 0.0
+        assert model.ceiling(ws) >= z - 1e-9, text
+        for t in (threshold, rng.uniform(0.05, 0.95)):
+            reaching = model.score_reaching(text, t)
+            if reaching is None:
+                skipped += 1
+                assert score < t and model.ceiling(ws) < math.log(t / (1 - t)) - CEILING_MARGIN, text
+            else:
+                assert reaching == score
+    assert skipped > 100 or not germeval.exists()

@@ -143,3 +143,41 @@ def test_ascii_text_takes_the_lower_case_shortcut_only_when_it_is_exact():
     kelvin = LiteralGate({"\u212ays"})          # the Kelvin sign matches 'k' and 'K' under IGNORECASE
     assert not kelvin._ascii_lower
     assert kelvin.may_match("kys") and kelvin.may_match("KYS")
+
+
+def test_latin1_text_gets_the_same_stand_ins_as_the_general_table():
+    # The Kelvin sign stands for k and K: no Latin-1 table, the general one still answers.
+    kelvin = LiteralGate({"\u212ays"})
+    assert kelvin._latin1 is None and kelvin.may_match("Kys, ärger") and not kelvin.may_match("ärger")
+    gate = LiteralGate({"scheiß", "ärger", "idiot", "sys"})
+    assert gate._latin1 is not None
+    rng = random.Random(9)
+    alphabet = "abcdeiknorsty ÄäÖöÜüßẞſK\u212aİı😀µ"
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 12)))
+        assert gate.may_match(text) == ("\x00" in text.translate(gate._table)
+                                        or gate._search(text.translate(gate._table)) is not None), text
+        canon = gate._latin1_canon(text)
+        assert canon is None or canon == text.translate(gate._table), text
+
+
+def test_literals_containing_another_are_left_out():
+    from backend.checks.prefilter import shortest_needed
+
+    assert shortest_needed({"blöd", "der blöd", "blöde", "depp", "idiot", "vollidioten"}) == {"blöd", "depp", "idiot"}
+
+
+@pytest.mark.parametrize("regex,digits", [
+    (r"ACM-?\d{6}", 6), (r"VTR-\d{4}-\d{4}", 8), (r"(?:\+|\b00)[1-9]\d{0,2}", 1), (r"\d*x", 0),
+    (r"(12|3)[0-9]{2,}", 3), (r"(?<!\d)\w+", 0),
+])
+def test_min_digits(regex, digits):
+    from backend.checks.prefilter import min_digits
+
+    assert min_digits(re.compile(regex)) == digits
+
+
+def test_count_digits_counts_what_the_regex_sees():
+    from backend.checks.prefilter import count_digits
+
+    assert count_digits("order 12 of 345") == 5 and count_digits("٣ and 4²") == 2 and count_digits("none") == 0

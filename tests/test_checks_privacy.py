@@ -80,3 +80,27 @@ def test_inbound_public_post_is_flagged_for_dm(rules):
 def test_masking_hides_all_but_the_last_characters(rules):
     masked = mask_personal_data(rules, "IBAN DE89 3704 0044 0532 0130 00 and jo@example.org, thanks")
     assert masked == "IBAN •••• •••• •••• •••• •••• 00 and ••@•••••••.•rg, thanks"
+
+
+def test_email_hint_never_skips_an_address():
+    import random
+
+    from backend.checks.privacy import _EMAIL, _EMAIL_HINT
+
+    rng = random.Random(8)
+    texts = ["".join(rng.choice("ab1@@..-+_ Zé") for _ in range(rng.randrange(25))) for _ in range(50000)]
+    found = [t for t in texts if _EMAIL.search(t)]
+    assert len(found) > 100 and all(_EMAIL_HINT.search(t) for t in found)
+    assert _EMAIL_HINT.search("@acme thanks, @acme@social.example! wait")   # a handle with a server: run the full pattern
+    assert _EMAIL_HINT.search("@acme thanks for nothing") is None
+    assert _EMAIL_HINT.search("@acme.bsky.social where is my parcel?") is None
+
+
+def test_patterns_that_need_digits_are_sorted_out_at_load(rules):
+    p = rules.privacy
+    assert [(n.name, d) for n, d in p.numbers_by_digits] == [
+        ("order number", 6), ("customer number", 8), ("contract number", 8)]
+    assert [d for _, d in p.phones_by_digits] == [4, 5, 10]
+    from backend.checks import privacy
+
+    assert (privacy._IBAN_DIGITS, privacy._CARD_DIGITS) == (2, 13)

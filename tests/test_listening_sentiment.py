@@ -92,3 +92,65 @@ def test_agrees_with_vaders_own_scorer_on_clear_posts():
     for text in posts:
         ours, theirs = sentiment(text, "en"), vader.polarity_scores(text)["compound"]
         assert (ours > 0) == (theirs > 0) and abs(ours - theirs) < 0.5, (text, ours, theirs)
+
+
+def test_word_only_shortcut_finds_what_the_full_tokeniser_finds():
+    import random
+
+    from backend.listening.sentiment import TOKEN, words
+
+    rng = random.Random(12)
+    alphabet = ["a", "b", "don't", " ", "'", ":", "(", ")", ";", "-", "=", "<", "3", "d", "p", "😀", "é", "_", "!"]
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(15))) for _ in range(5000)]
+    assert all(words(t) == TOKEN.findall(t) for t in texts)
+    assert words("love it :) <3") == ["love", "it", ":)", "<3"] and words("don't go") == ["don't", "go"]
+
+
+def _polarity_longhand(lex, tokens, exclamations=0):
+    """polarity() as first written: every token, every look-back."""
+    import math
+
+    from backend.listening import sentiment as s
+
+    before = after = 0.0
+    contrast_seen = False
+    for i, token in enumerate(tokens):
+        if token in lex.contrast:
+            contrast_seen = True
+            continue
+        v = lex.valence.get(token)
+        if v is None:
+            continue
+        for distance, j in enumerate(range(i - 1, max(i - 4, -1), -1)):
+            boost = lex.boosters.get(tokens[j])
+            if boost is not None:
+                b = boost * (1.0 - 0.05 * distance)
+                v += b if v > 0 else -b
+            elif tokens[j] in lex.negations:
+                v *= s.NEGATION_FACTOR
+        if contrast_seen:
+            after += v
+        else:
+            before += v
+    total = before * s.BEFORE_CONTRAST + after * s.AFTER_CONTRAST if contrast_seen else before
+    if total and exclamations:
+        emphasis = min(exclamations, 4) * s.EXCLAMATION
+        total += emphasis if total > 0 else -emphasis
+    if not total:
+        return 0.0
+    return max(-1.0, min(1.0, total / math.sqrt(total * total + s.SQUASH_ALPHA)))
+
+
+def test_polarity_shortcuts_give_the_longhand_scores():
+    import random
+
+    from backend.listening.sentiment import english_lexicon, german_lexicon, polarity
+
+    rng = random.Random(21)
+    for lex in (english_lexicon(), german_lexicon()):
+        feeling = sorted(lex.valence)[::97][:60]
+        vocabulary = feeling + sorted(lex.boosters)[:8] + sorted(lex.negations)[:6] + sorted(lex.contrast) + ["the", "app"]
+        for _ in range(4000):
+            tokens = [rng.choice(vocabulary) for _ in range(rng.randrange(12))]
+            bangs = rng.randrange(3)
+            assert polarity(lex, tokens, bangs) == _polarity_longhand(lex, tokens, bangs), tokens

@@ -7,16 +7,10 @@ from dataclasses import dataclass, field
 
 from .abuse_model import AbuseModel
 from .finding import FLAG, Finding
-from .prefilter import literal_gate
+from .language import LANGUAGES
+from .phrase_screen import PhraseScreen
 
 SEVERITIES = ("high", "medium")   # most severe first
-
-
-def _may_match(pattern: re.Pattern[str], text: str) -> bool:
-    # Ingest checks every post; a literal scan skips the phrase regexes on the
-    # many posts that contain none of the words they need (same findings).
-    gate = literal_gate(pattern)
-    return gate is None or gate.may_match(text)
 
 
 @dataclass(frozen=True)
@@ -34,6 +28,24 @@ class ConductRules:
     not_abusive: dict[str, re.Pattern[str]] = field(default_factory=dict)
     # language -> (model, severity, threshold): catches what the phrases miss
     models: dict[str, tuple[AbuseModel, str, float]] = field(default_factory=dict)
+    # languages -> the phrase patterns find_abuse runs for them, gates resolved (see phrase_screen)
+    _screens: dict[tuple[str, ...], PhraseScreen] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Every language set languages_for gives, built now rather than on the first post.
+        object.__setattr__(self, "_screens", {})
+        for languages in [(lang,) for lang in LANGUAGES] + [LANGUAGES]:
+            self.screen(languages)
+
+    def screen(self, languages: tuple[str, ...]) -> PhraseScreen:
+        """The phrase patterns for `languages` in the order find_abuse tries them."""
+        found = self._screens.get(languages)
+        if found is None:
+            excuses = [(lang, self.not_abusive[lang]) for lang in languages if lang in self.not_abusive]
+            abusive = [(severity, lang, self.abusive[lang][severity]) for severity in SEVERITIES
+                       for lang in languages if severity in self.abusive.get(lang, {})]
+            found = self._screens[languages] = PhraseScreen(excuses, abusive)
+        return found
 
 
 def find_abuse(rules: ConductRules, text: str, languages: tuple[str, ...]) -> list[Finding]:
@@ -46,16 +58,15 @@ def find_abuse(rules: ConductRules, text: str, languages: tuple[str, ...]) -> li
     talking about abuse) is ignored by both.
     """
     excused: list[tuple[int, int]] = []
-    for lang in languages:
-        pattern = rules.not_abusive.get(lang)
-        if pattern and _may_match(pattern, text):
-            excused += [(m.start(), m.end()) for m in pattern.finditer(text)]
-    for severity in SEVERITIES:
-        for lang in languages:
-            pattern = rules.abusive.get(lang, {}).get(severity)
-            if pattern is None or not _may_match(pattern, text):
+    screen = rules.screen(languages)
+    if screen.may_match(text):
+        for lang, excuse in screen.excuses:
+            if excuse.may_match(text):
+                excused += [(m.start(), m.end()) for m in excuse.pattern.finditer(text)]
+        for severity, lang, phrases in screen.abusive:
+            if not phrases.may_match(text):
                 continue
-            for m in pattern.finditer(text):
+            for m in phrases.pattern.finditer(text):
                 if any(s <= m.start() and m.end() <= e for s, e in excused):
                     continue
                 return [Finding("abusive", FLAG, rules.message, rules.suggestion, m.start(), m.end(),
@@ -70,8 +81,8 @@ def find_abuse(rules: ConductRules, text: str, languages: tuple[str, ...]) -> li
         if lang not in rules.models:
             continue
         model, severity, threshold = rules.models[lang]
-        score = model.score(scored)
-        if score < threshold:
+        score = model.score_reaching(scored, threshold)
+        if score is None or score < threshold:
             continue
         strongest = model.strongest_words(scored)
         start, end = (strongest[0][1], strongest[0][2]) if strongest else (None, None)

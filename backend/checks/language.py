@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 LANGUAGES = ("en", "de")
+_SINGLE = {lang: (lang,) for lang in LANGUAGES}
 
 
 def languages_for(language: str | None) -> tuple[str, ...]:
@@ -14,5 +15,7 @@ def languages_for(language: str | None) -> tuple[str, ...]:
     """
     if not language:
         return LANGUAGES
+    if language in _SINGLE:   # the common case, "en" or "de" from detection: no parsing
+        return _SINGLE[language]
     code = language.strip().lower().replace("_", "-").split("-")[0]
     return (code,) if code in LANGUAGES else LANGUAGES

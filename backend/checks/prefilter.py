@@ -53,6 +53,38 @@ def needs_digit(pattern: re.Pattern[str]) -> bool:
         return False
 
 
+def min_digits(pattern: re.Pattern[str]) -> int:
+    """How many digits (as \\d sees them) every match of `pattern` contains at
+    least: 6 for "ACM-?\\d{6}", 0 when this reading cannot tell."""
+    try:
+        return _seq_min_digits(_p.parse(pattern.pattern, pattern.flags))
+    except Exception:   # a construct this reading does not know: no shortcut
+        return 0
+
+
+def _seq_min_digits(seq: Any) -> int:
+    return sum(_item_min_digits(op, av) for op, av in seq)
+
+
+def _item_min_digits(op: Any, av: Any) -> int:
+    if op is _c.LITERAL or op is _c.IN:
+        return 1 if _item_needs_digit(op, av) else 0
+    if op in _GROUPS:
+        return _seq_min_digits(_body(op, av))
+    if op in _REPEATS:
+        return av[0] * _seq_min_digits(av[2])
+    if op is _c.BRANCH:
+        return min(_seq_min_digits(branch) for branch in av[1])
+    return 0
+
+
+def count_digits(text: str) -> int:
+    """How many characters of `text` the regex `\\d` matches."""
+    if text.isascii():
+        return sum(map(text.count, "0123456789"))
+    return len(_DIGIT.findall(text))
+
+
 def _seq_needs_digit(seq: Any) -> bool:
     return any(_item_needs_digit(op, av) for op, av in seq)
 
@@ -165,6 +197,14 @@ def required(seq: Any) -> set[str] | None:
         best = _better(best, run)
         if e is not None:
             run = e
+            continue
+        repeated = _exact(av[2]) if op in _REPEATS and av[0] >= 1 else None
+        if repeated is not None:
+            # "f\*+k": the first copy joins what came before ("f*"), the last
+            # copy what comes after ("*k"), however many copies there are.
+            joined = _product(run, repeated)
+            best = _better(best, joined if joined is not None else repeated)
+            run = repeated
         else:
             run = {""}
             best = _better(best, _required_item(op, av))
@@ -208,7 +248,7 @@ class LiteralGate:
             same = [self._rep[o] for o in self._rep if re.fullmatch(re.escape(o), ch, re.IGNORECASE)]
             self._rep[ch] = same[0] if same else ch
             self._matchers.append((re.compile(re.escape(ch), re.IGNORECASE), self._rep[ch]))
-        canon = {"".join(self._rep[ch] for ch in lit) for lit in literals}
+        canon = shortest_needed({"".join(self._rep[ch] for ch in lit) for lit in literals})
         self._table = _CanonTable(self._matchers)
         # For ASCII text str.lower() gives the same stand-ins, several times faster
         # than translate: no ASCII character is equal to a letter outside its case pair.
@@ -216,11 +256,41 @@ class LiteralGate:
         self._ascii_lower = all(chr(self._table[code]) == chr(code).lower()
                                 for code in range(128) if chr(self._table[code]) in reps)
         self._search = re.compile(trie_pattern(canon)).search
+        # The same stand-ins as a 256-byte table, when every Latin-1 character's
+        # stand-in is Latin-1 too: German text (umlauts, ß) is then mapped by
+        # bytes.translate in C instead of a dict lookup per character.
+        latin1 = [self._table[code] for code in range(256)]
+        latin1 = [ord(v) if isinstance(v, str) else v for v in latin1]
+        self._latin1 = bytes(latin1) if all(v < 256 for v in latin1) else None
 
     def may_match(self, text: str) -> bool:
         """False only when the gated pattern certainly does not match `text`."""
-        canon = text.lower() if self._ascii_lower and text.isascii() else text.translate(self._table)
+        if text.isascii():
+            canon = text.lower() if self._ascii_lower else text.translate(self._table)
+        else:
+            canon = self._latin1_canon(text) if self._latin1 is not None else None
+            if canon is None:
+                canon = text.translate(self._table)
         return "\x00" in canon or self._search(canon) is not None
+
+    def _latin1_canon(self, text: str) -> str | None:
+        try:
+            raw = text.encode("latin-1")
+        except UnicodeEncodeError:   # emoji, other scripts: the general table
+            return None
+        return raw.translate(self._latin1).decode("latin-1")
+
+
+def shortest_needed(literals: set[str]) -> set[str]:
+    """The literals without those containing another one ("der blöd" goes when
+    "blöd" is there): a text with the longer one has the shorter one too, so
+    the gate answers the same with fewer literals to try."""
+    out = set()
+    for lit in literals:
+        n = len(lit)
+        if not any(lit[i:j] in literals for i in range(n) for j in range(i + 1, n + 1) if j - i < n):
+            out.add(lit)
+    return out
 
 
 def trie_pattern(literals: set[str]) -> str:
@@ -262,13 +332,20 @@ class _CanonTable(dict):
         return value
 
 
-@lru_cache(maxsize=256)
-def literal_gate(pattern: re.Pattern[str]) -> LiteralGate | None:
-    """A gate for `pattern`, or None when no literal is needed by every match."""
+def required_literals(pattern: re.Pattern[str]) -> set[str] | None:
+    """Literals of which every match of `pattern` contains one, or None when
+    there are none to rely on."""
     try:
         literals = required(_p.parse(pattern.pattern, pattern.flags))
     except Exception:   # a construct this reading does not know: no shortcut
         return None
     if not literals or "" in literals or "\x00" in "".join(literals):
         return None
-    return LiteralGate(literals)
+    return literals
+
+
+@lru_cache(maxsize=256)
+def literal_gate(pattern: re.Pattern[str]) -> LiteralGate | None:
+    """A gate for `pattern`, or None when no literal is needed by every match."""
+    literals = required_literals(pattern)
+    return None if literals is None else LiteralGate(literals)

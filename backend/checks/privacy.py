@@ -8,9 +8,9 @@ taken for bank details.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from .prefilter import has_digit, needs_digit
+from .prefilter import count_digits, has_digit, min_digits
 
 # Length of an IBAN per country (ISO 13616 registry), so a candidate can be
 # cut to the right length when words follow it.
@@ -34,6 +34,13 @@ _IBAN_CANDIDATE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{2})(\d{2})((?:[ \-]?[A-
 # Not part of a longer digit run (a 20-digit tracking code in groups of 4).
 _CARD_CANDIDATE = re.compile(r"(?<![\w.,+-])(?<!\d[ \-])\d(?:[ \-]?\d){12,18}(?![ \-]?\d)(?!\w|[.,]\d)")
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b")
+# Every e-mail address has a name character, "@", letters or digits, then a
+# dot: posts that merely tag someone ("@acme thanks", "@acme.bsky.social")
+# skip the slower full pattern. The lookbehind sits after the literal '@' so
+# the engine can skip quickly from '@' to '@'.
+_EMAIL_HINT = re.compile(r"@(?<=[\w.+-]@)[A-Za-z0-9-]+\.")
+_IBAN_DIGITS = min_digits(_IBAN_CANDIDATE)   # 2: the check digits
+_CARD_DIGITS = min_digits(_CARD_CANDIDATE)   # 13
 # Card networks: Visa 4, Mastercard 51-55 and 2221-2720, Amex 34/37,
 # Discover/UnionPay 6, Diners 36/38/30, JCB 35, Maestro 50/56-69.
 _CARD_PREFIX = re.compile(r"^(4|5[0-9]|2[2-7]|3[0-8]|6)")
@@ -65,6 +72,15 @@ class PrivacyRules:
     flag_suggestion: str
     mask_symbol: str = "•"
     mask_keep_last: int = 2
+    # Each configured pattern with the digits every match of it has (see
+    # prefilter.min_digits), worked out once here rather than for every post:
+    # most posts have no digit or one or two, too few for any of them.
+    numbers_by_digits: tuple[tuple[NumberFormat, int], ...] = field(init=False, repr=False, compare=False)
+    phones_by_digits: tuple[tuple[re.Pattern[str], int], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "numbers_by_digits", tuple((n, min_digits(n.pattern)) for n in self.numbers))
+        object.__setattr__(self, "phones_by_digits", tuple((p, min_digits(p)) for p in self.phone_patterns))
 
 
 @dataclass(frozen=True)
@@ -157,25 +173,25 @@ def find_personal_data(rules: PrivacyRules, text: str) -> list[PersonalData]:
     Checksummed kinds win over patterns: an IBAN's digits are not also
     reported as a phone number.
     """
-    # Most posts have no digit and no '@': the patterns that need one are
-    # skipped for them (IBANs, cards and e-mail by their shape, configured
-    # patterns by reading them, see prefilter.needs_digit), same findings.
-    digits = has_digit(text)
+    # Most posts have no digit and no '@', or a digit or two: the patterns that
+    # need more digits than the text has are skipped (IBANs, cards and e-mail
+    # by their shape, configured patterns by reading them), same findings.
+    digits = count_digits(text) if has_digit(text) else 0
     found: list[PersonalData] = []
-    if rules.iban and digits:
+    if rules.iban and digits >= _IBAN_DIGITS:
         found += _find_ibans(text)
-    if rules.email and "@" in text:
+    if rules.email and "@" in text and _EMAIL_HINT.search(text):
         found += [PersonalData("email", m.start(), m.end(), m.group())
                   for m in _EMAIL.finditer(text) if not _overlaps(m.start(), m.end(), found)]
-    for number in rules.numbers:
-        if not digits and needs_digit(number.pattern):
+    for number, needed in rules.numbers_by_digits:
+        if digits < needed:
             continue
         found += [PersonalData(number.name, m.start(), m.end(), m.group())
                   for m in number.pattern.finditer(text) if not _overlaps(m.start(), m.end(), found)]
-    if rules.card and digits:
+    if rules.card and digits >= _CARD_DIGITS:
         found += _find_cards(text, found)
-    for pattern in rules.phone_patterns:
-        if not digits and needs_digit(pattern):
+    for pattern, needed in rules.phones_by_digits:
+        if digits < needed:
             continue
         for m in pattern.finditer(text):
             if _overlaps(m.start(), m.end(), found):

@@ -15,6 +15,7 @@ from backend.model import InboundPost
 
 from . import language as lang
 from . import sentiment as senti
+from .frozen import builder
 from .matching import Match, match_folded
 from .rules import Rules, load_rules
 from .text import lower, strip_accents
@@ -52,6 +53,11 @@ class ProcessedMention:
         return not self.match.ours
 
 
+# Built once per post each; see frozen.builder for why not through __init__.
+_new_enrichment = builder(Enrichment)
+_new_mention = builder(ProcessedMention)
+
+
 def _enrich(rules: Rules, post: InboundPost, match: Match, lowered: str,
             folded: str, flagger: Flagger | None) -> Enrichment:
     tokens = senti.words(lowered)
@@ -62,7 +68,7 @@ def _enrich(rules: Rules, post: InboundPost, match: Match, lowered: str,
     followers = post.author.followers
     result = triage(rules.triage, sentiment=polarity, followers=followers, how=match.how,
                     urgent=urgent_words(rules.triage, folded), flags=flags)
-    return Enrichment(language, polarity, followers, flags, result.priority, result.score, result.reasons)
+    return _new_enrichment(language, polarity, followers, flags, result.priority, result.score, result.reasons)
 
 
 def enrich(rules: Rules, post: InboundPost, match: Match, flagger: Flagger | None = None) -> Enrichment:
@@ -91,6 +97,5 @@ class Listener:
         if found is None:
             return None
         if found.ours:
-            return ProcessedMention(post, found, None)
-        return ProcessedMention(post, found, _enrich(self.rules, post, found, lowered,
-                                                     folded, self.flagger))
+            return _new_mention(post, found, None)
+        return _new_mention(post, found, _enrich(self.rules, post, found, lowered, folded, self.flagger))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from backend.model import InboundPost
 
+from .frozen import builder
 from .rules import ANY_PLATFORM, ListeningRules
 from .text import fold
 
@@ -39,6 +40,9 @@ class Match:
         return self.how[0] if self.how else None
 
 
+_new_match = builder(Match)   # one per matched post; see frozen.builder
+
+
 def _handle(handle: str) -> str:
     return fold(handle.lstrip("@"))
 
@@ -61,7 +65,8 @@ def is_excluded_account(rules: ListeningRules, post: InboundPost, author: str | 
 def match_folded(rules: ListeningRules, post: InboundPost, folded: str) -> Match | None:
     """`match` for a caller that already folded the post's text (see text.fold)."""
     author = _handle(post.author.handle)
-    ours = is_ours(rules, post, author)
+    own = rules.own_handles.get(post.platform)
+    ours = bool(own) and author in own   # is_ours, with the lookup shared with the tags below
     if not ours and is_excluded_account(rules, post, author):
         return None
     how: list[str] = []
@@ -70,7 +75,6 @@ def match_folded(rules: ListeningRules, post: InboundPost, folded: str) -> Match
         how.append("direct")
 
     tagged: list[str] = []
-    own = rules.own_handles.get(post.platform)
     if own:
         # Tags the platform reported, then tags written in the text.
         for handle in post.mentioned_handles:
@@ -107,12 +111,12 @@ def match_folded(rules: ListeningRules, post: InboundPost, folded: str) -> Match
         terms.extend(names)
 
     if ours:
-        return Match(tuple(how), tuple(terms), ours=True)
+        return _new_match(tuple(how), tuple(terms), True)
     if not how:
         return None
     if how == ["name"] and rules.exclude_phrase_terms.search(folded):
         return None
-    return Match(tuple(how), tuple(terms))
+    return _new_match(tuple(how), tuple(terms), False)
 
 
 def match(rules: ListeningRules, post: InboundPost) -> Match | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from .frozen import builder
 from .rules import PRIORITIES, TriageRules
 
 
@@ -21,6 +22,12 @@ class Triage:
     priority: str                # "P1".."P4"
     score: int
     reasons: tuple[str, ...]     # "negative (-0.72)", "reach 48k followers", "urgent word: Kündigung"
+
+
+_new_triage = builder(Triage)   # one per mention; see frozen.builder
+# The reason shown for each way the brand was mentioned.
+MENTION_REASONS = {"direct": "direct message", "tagged": "tagged us", "hashtag": "used our hashtag",
+                   "name": "named us"}
 
 
 def followers_text(count: int) -> str:
@@ -85,8 +92,7 @@ def triage(rules: TriageRules, *, sentiment: float | None, followers: int, how: 
         points = rules.mentioned.get(kind, 0)
         if points:
             score += points
-            reasons.append({"direct": "direct message", "tagged": "tagged us",
-                            "hashtag": "used our hashtag", "name": "named us"}.get(kind, kind))
+            reasons.append(MENTION_REASONS.get(kind, kind))
 
     found = list(dict.fromkeys(urgent))
     if found:
@@ -106,4 +112,4 @@ def triage(rules: TriageRules, *, sentiment: float | None, followers: int, how: 
         score += rule.points
         reasons.append(_flag_reason(rule.label, flag))
 
-    return Triage(priority_for(rules, score), score, tuple(reasons))
+    return _new_triage(priority_for(rules, score), score, tuple(reasons))
