@@ -43,6 +43,9 @@ from backend.simulate import drive  # noqa: E402
 from tests.processes import BackendProcess  # noqa: E402
 
 SECRET = "soak-webhook-secret"
+NEW_CUSTOMERS_PER_S = 10.0
+SHAPE = ("(see backend.simulator's pileon scenario): 25 % not about us (dropped), and in the 100 most recent "
+         "customers' threads 25 % strangers replying, 15 % customers quoting each other, 35 % customers chasing")
 TOKEN = "soak-platform-token"
 
 
@@ -75,27 +78,19 @@ class RecordingPlatform:
         return web.json_response({"id": "1", "acct": "acme"})
 
 
-CHUNK_SECONDS = 10.0
+IN_FLIGHT = 4          # webhook requests the feeder keeps outstanding
+BATCH = 250            # mentions per request
 
 
-def feed(url: str, seconds: float, rate: float, seed: int) -> dict:
+def feed(url: str, seconds: float, rate: float, new_per_s: float, seed: int) -> dict:
     """The feeder, in a process of its own (so generating posts does not starve the operators):
-    `shiftdesk simulate`'s sender in chunks of fresh customers until `seconds` have passed."""
+    `shiftdesk simulate`'s sender playing the pile-on for `seconds`."""
     async def run() -> dict:
-        total = {"sent": 0, "accepted": 0, "stored": 0, "duplicates": 0, "dropped": 0, "refused": 0,
-                 "errors": collections.Counter()}
-        started = time.monotonic()
-        for chunk in itertools.count():
-            left = seconds - (time.monotonic() - started)
-            if left <= 0.5:
-                break
-            r = await drive(url, "mastodon", SECRET, "crisis", rate, min(CHUNK_SECONDS, left),
-                            seed=seed * 1000 + chunk, batch_max=500, timeout_s=60)
-            for key in ("sent", "accepted", "stored", "duplicates", "dropped", "refused"):
-                total[key] += getattr(r, key)
-            total["errors"].update(r.errors)
-        total["elapsed"] = time.monotonic() - started
-        return total
+        r = await drive(url, "mastodon", SECRET, "pileon", rate, seconds, seed=seed, batch_max=BATCH,
+                        timeout_s=60, in_flight=IN_FLIGHT, new_customers_per_s=new_per_s)
+        return {"sent": r.sent, "accepted": r.accepted, "stored": r.stored, "duplicates": r.duplicates,
+                "dropped": r.dropped, "refused": r.refused, "errors": collections.Counter(r.errors),
+                "elapsed": r.elapsed, "requests": r.requests}
     return asyncio.run(run())
 
 
@@ -149,7 +144,8 @@ def config_file(directory: Path, platform_url: str) -> Path:
     return path
 
 
-async def soak(seconds: float, rate: float, n_operators: int, drain: float, seed: int) -> int:
+async def soak(seconds: float, rate: float, n_operators: int, drain: float, seed: int,
+               new_per_s: float = NEW_CUSTOMERS_PER_S) -> int:
     platform = RecordingPlatform()
     runner = web.AppRunner(platform.app(), access_log=None)
     await runner.setup()
@@ -179,7 +175,8 @@ async def soak(seconds: float, rate: float, n_operators: int, drain: float, seed
         workers = [asyncio.create_task(operator(backend.url, t, stats, stop, idle)) for t, idle in zip(tokens, idles)]
         try:
             with concurrent.futures.ProcessPoolExecutor(1) as feeder:
-                fed = await asyncio.get_running_loop().run_in_executor(feeder, feed, backend.url, seconds, rate, seed)
+                fed = await asyncio.get_running_loop().run_in_executor(
+                    feeder, feed, backend.url, seconds, rate, new_per_s, seed)
             feed_elapsed = time.monotonic() - started
             stop.set()
             # Drain: operators keep claiming until the queue is empty, then the outbox until it is.
@@ -203,17 +200,26 @@ async def soak(seconds: float, rate: float, n_operators: int, drain: float, seed
         queued = await pool.fetchval("SELECT count(*) FROM messages")
         published = await pool.fetchval("SELECT count(*) FROM messages WHERE status = 'published'")
         failed = await pool.fetchval("SELECT count(*) FROM messages WHERE status = 'failed'")
+        opened = await pool.fetchval("SELECT count(*) FROM conversations")
+        reopened = await pool.fetchval(
+            "SELECT count(*) FROM events WHERE kind IN ('conversation.customer_replied', 'conversation.reopened')")
         await pool.close()
     await runner.cleanup()
 
     twice = sum(1 for n in platform.posts_by_key.values() if n > 1)
     errors = sum(stats.errors.values()) + fed["refused"] + failed
+    print(f"pile-on: {rate:g} mentions/s, of them {new_per_s:g}/s a new customer's first post; the rest "
+          f"{SHAPE}")
     print(table(f"soak: {seconds:g} s of crisis at {rate:g} mentions/s, {n_operators} operators", ["what", "count"], [
         ["mentions sent", fed["sent"]],
         ["mentions sent per s (achieved)", round(fed["sent"] / fed["elapsed"], 1) if fed["elapsed"] else 0.0],
         ["mentions stored", stored],
         ["not about us (dropped)", fed["dropped"]],
         ["mentions refused", fed["refused"]],
+        ["conversations opened", opened],
+        ["conversations reopened (customer wrote after our reply)", reopened],
+        ["share of stored mentions joining a conversation (%)",
+         round(100.0 * (stored - opened) / stored, 1) if stored else 0.0],
         ["claims", stats.claims],
         ["replies queued", queued],
         ["replies published", published],
@@ -246,9 +252,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--operators", type=int, default=50)
     parser.add_argument("--drain", type=float, default=120.0, help="seconds allowed to empty queue and outbox")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--new-customers-per-s", type=float, default=NEW_CUSTOMERS_PER_S,
+                        help="how many of the mentions per second are a new customer's first post")
     args = parser.parse_args(argv)
     seconds = args.seconds if args.seconds is not None else args.minutes * 60
-    return asyncio.run(soak(seconds, args.rate, args.operators, args.drain, args.seed))
+    return asyncio.run(soak(seconds, args.rate, args.operators, args.drain, args.seed, args.new_customers_per_s))
 
 
 if __name__ == "__main__":
