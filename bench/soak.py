@@ -23,6 +23,7 @@ import collections
 import concurrent.futures
 import itertools
 import json
+import random
 import sys
 import tempfile
 import time
@@ -44,6 +45,7 @@ from tests.processes import BackendProcess  # noqa: E402
 
 SECRET = "soak-webhook-secret"
 NEW_CUSTOMERS_PER_S = 10.0
+THINK_S = 1.0          # far quicker than a person; 50 operators at most 50 replies/s
 SHAPE = ("(see backend.simulator's pileon scenario): 25 % not about us (dropped), and in the 100 most recent "
          "customers' threads 25 % strangers replying, 15 % customers quoting each other, 35 % customers chasing")
 TOKEN = "soak-platform-token"
@@ -102,8 +104,11 @@ class Operators:
     errors: collections.Counter = field(default_factory=collections.Counter)
 
 
-async def operator(url: str, token: str, stats: Operators, stop: asyncio.Event, idle: asyncio.Event) -> None:
-    """Claim the next conversation and answer it, until told to stop and the queue is empty."""
+async def operator(url: str, token: str, stats: Operators, stop: asyncio.Event, idle: asyncio.Event,
+                   think_s: float = 0.0, rng: random.Random | None = None) -> None:
+    """Claim the next conversation, read it and type for about `think_s` seconds, answer it;
+    until told to stop and the queue is empty."""
+    rng = rng or random.Random(0)
     headers = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=30)) as s:
         while True:
@@ -121,6 +126,8 @@ async def operator(url: str, token: str, stats: Operators, stop: asyncio.Event, 
                         stats.errors[f"claim {r.status}: {body.get('error', '')[:60]}"] += 1
                         continue
                 stats.claims += 1
+                if think_s:
+                    await asyncio.sleep(think_s * rng.uniform(0.5, 1.5))   # reading the thread, typing
                 async with s.post(f"{url}/api/conversations/{body['id']}/reply", json={
                         "text": "Sorry about the trouble today. We're on it and will update you here.",
                         "confirm": True}) as r:
@@ -145,7 +152,7 @@ def config_file(directory: Path, platform_url: str) -> Path:
 
 
 async def soak(seconds: float, rate: float, n_operators: int, drain: float, seed: int,
-               new_per_s: float = NEW_CUSTOMERS_PER_S) -> int:
+               new_per_s: float = NEW_CUSTOMERS_PER_S, think_s: float = THINK_S) -> int:
     platform = RecordingPlatform()
     runner = web.AppRunner(platform.app(), access_log=None)
     await runner.setup()
@@ -172,7 +179,8 @@ async def soak(seconds: float, rate: float, n_operators: int, drain: float, seed
         stats = Operators()
         stop, sampler = asyncio.Event(), asyncio.create_task(sample())
         idles = [asyncio.Event() for _ in tokens]
-        workers = [asyncio.create_task(operator(backend.url, t, stats, stop, idle)) for t, idle in zip(tokens, idles)]
+        workers = [asyncio.create_task(operator(backend.url, t, stats, stop, idle, think_s, random.Random(seed * 100 + i)))
+                   for i, (t, idle) in enumerate(zip(tokens, idles))]
         try:
             with concurrent.futures.ProcessPoolExecutor(1) as feeder:
                 fed = await asyncio.get_running_loop().run_in_executor(
@@ -210,6 +218,7 @@ async def soak(seconds: float, rate: float, n_operators: int, drain: float, seed
     errors = sum(stats.errors.values()) + fed["refused"] + failed
     print(f"pile-on: {rate:g} mentions/s, of them {new_per_s:g}/s a new customer's first post; the rest "
           f"{SHAPE}")
+    print(f"operators: {n_operators}, each claim-next, about {think_s:g} s reading and typing, public reply")
     print(table(f"soak: {seconds:g} s of crisis at {rate:g} mentions/s, {n_operators} operators", ["what", "count"], [
         ["mentions sent", fed["sent"]],
         ["mentions sent per s (achieved)", round(fed["sent"] / fed["elapsed"], 1) if fed["elapsed"] else 0.0],
@@ -252,11 +261,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--operators", type=int, default=50)
     parser.add_argument("--drain", type=float, default=120.0, help="seconds allowed to empty queue and outbox")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--think-s", type=float, default=THINK_S,
+                        help="seconds an operator spends on one reply, on average (0: none at all)")
     parser.add_argument("--new-customers-per-s", type=float, default=NEW_CUSTOMERS_PER_S,
                         help="how many of the mentions per second are a new customer's first post")
     args = parser.parse_args(argv)
     seconds = args.seconds if args.seconds is not None else args.minutes * 60
-    return asyncio.run(soak(seconds, args.rate, args.operators, args.drain, args.seed, args.new_customers_per_s))
+    return asyncio.run(soak(seconds, args.rate, args.operators, args.drain, args.seed, args.new_customers_per_s,
+                            args.think_s))
 
 
 if __name__ == "__main__":
