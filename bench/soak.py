@@ -1,18 +1,30 @@
 """Soak: minutes of simulated crisis against a real backend process.
 
 All on loopback: `shiftdesk serve` on a fresh database; a feeder pushing the
-crisis scenario through the signed webhook at --rate mentions/s; --operators
-simulated operators doing claim-next and a public reply; and a recording
-platform (Mastodon's status API, as the backend's Mastodon connector calls
-it) that counts every publish per idempotency key. Bounded: the feed runs
---minutes, then the operators drain the queue for at most --drain seconds.
+simulator's pile-on scenario through the signed webhook at --rate mentions/s
+(several requests in flight, so it keeps the rate while the backend answers);
+--operators simulated operators doing claim-next, about --think-s seconds of
+reading and typing, and a public reply; and a recording platform
+(Mastodon's status API, as the backend's Mastodon connector calls it) that
+counts every publish per idempotency key. Bounded: the feed runs --minutes,
+then the operators drain the queue for at most --drain seconds.
+
+The crisis's shape (backend.simulator, scenario "pileon"): of the 2,000
+mentions a second only --new-customers-per-s (10) are a new customer's first
+post; 25 % name Acme but are not about us (cartoon anvils; the listening
+rules drop them); the rest lands on the 100 most recent customers: 35 % the
+customer chasing in their own thread, 25 % strangers replying inside that
+thread (joining its conversation), 15 % customers quoting each other ("same
+here"). A post in an answered conversation reopens it, so operators answer
+hot threads again and again: the table prints conversations opened, reopened
+and the share of mentions that joined an existing conversation.
 
     .venv/bin/python bench/soak.py                       # 3 minutes at 2,000/s, 50 operators
     .venv/bin/python bench/soak.py --seconds 15 --rate 200 --operators 5
 
-Prints what was held: mentions in and stored, claims, replies queued,
-published and published twice, errors, the backend's RSS over time and the
-queue and outbox depth at the end. Exit status 1 if an invariant broke.
+Prints what was held: mentions in and stored, conversations, claims, replies
+queued, published and published twice, errors, the backend's RSS over time and
+the queue and outbox depth at the end. Exit status 1 if an invariant broke.
 """
 
 from __future__ import annotations
@@ -81,7 +93,7 @@ class RecordingPlatform:
 
 
 IN_FLIGHT = 4          # webhook requests the feeder keeps outstanding
-BATCH = 250            # mentions per request
+BATCH = 500            # mentions per request
 
 
 def feed(url: str, seconds: float, rate: float, new_per_s: float, seed: int) -> dict:
@@ -217,7 +229,7 @@ async def soak(seconds: float, rate: float, n_operators: int, drain: float, seed
     twice = sum(1 for n in platform.posts_by_key.values() if n > 1)
     errors = sum(stats.errors.values()) + fed["refused"] + failed
     print(f"pile-on: {rate:g} mentions/s, of them {new_per_s:g}/s a new customer's first post; the rest "
-          f"{SHAPE}")
+          f"{SHAPE}; signed webhook requests of {BATCH}, {IN_FLIGHT} in flight")
     print(f"operators: {n_operators}, each claim-next, about {think_s:g} s reading and typing, public reply")
     print(table(f"soak: {seconds:g} s of crisis at {rate:g} mentions/s, {n_operators} operators", ["what", "count"], [
         ["mentions sent", fed["sent"]],
