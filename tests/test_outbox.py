@@ -207,3 +207,32 @@ async def test_a_batch_is_recorded_in_one_transaction_each_message_with_its_own_
         "SELECT kind FROM events WHERE kind LIKE 'message.%' AND kind <> 'message.queued' ORDER BY id")]
     assert sorted(kinds) == ["message.failed"] + ["message.published"] * 3
     assert [r["id"] for r in rows] == message_ids
+
+
+class PoolDownOnce:
+    """The real pool, except that the `n`-th acquire finds the database unavailable."""
+
+    def __init__(self, pool, n: int):
+        self.pool, self.n, self.calls = pool, n, 0
+
+    def acquire(self):
+        self.calls += 1
+        if self.calls == self.n:
+            raise ConnectionRefusedError("database unavailable")
+        return self.pool.acquire()
+
+
+async def test_a_result_the_database_could_not_take_is_recorded_later_not_sent_again(pool, clock):
+    message_id = await queued_reply(pool, clock)
+    platform = FlakyPlatform()
+    # Acquire 1 leases, 2 would record the send: the database is down just then.
+    outbox = OutboxPublisher(PoolDownOnce(pool, 2), {"simulator": platform}, clock)
+    task = asyncio.create_task(outbox.run(poll_interval=0.05))
+    try:
+        await until(lambda: _equals(pool, "SELECT count(*) FROM messages WHERE status = 'published'", 1),
+                    "the reply recorded once the database is back")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert platform.publish_calls == 1 and platform.lookups == 0      # kept the result, did not send again
+    assert await pool.fetchval("SELECT platform_post_id FROM messages WHERE id = $1", message_id) == "post-1"
