@@ -21,7 +21,7 @@ from .config import Config
 from .db.pool import create_pool
 from .fanout import EventHub
 from .ingest import Ingest, Processor, accept_all, fixed_deadlines, policy_deadlines
-from .pipeline import Rulebook, load_rulebook, make_processor
+from .pipeline import ListeningWorker, Rulebook, load_rulebook, make_processor
 from .rules_watch import RulesWatcher
 from .lifecycle import NotAllowed
 from .operators import Operator, authenticate
@@ -76,6 +76,12 @@ class Services:
         if self.ingest is not None:
             self.ingest.process = self.processor
             self.ingest.deadlines = policy_deadlines(rulebook.sla)
+            old = self.ingest.worker
+            if isinstance(old, ListeningWorker):
+                # The worker reads the rules itself: a new one reads the new files
+                # (already checked by the load that gave us `rulebook`).
+                self.ingest.worker = ListeningWorker(self.config.rules_dir, validate=False)
+                old.close(wait=False)
 
 
 SERVICES = web.AppKey("services", Services)
@@ -292,6 +298,9 @@ def init_app(config: Config, db_url: str, *, clock: Clock | None = None,
     svc.use_rulebook(rulebook or load_rulebook(config.rules_dir))
     if processor is not None:
         svc.processor = svc.ingest.process = processor
+    elif config.ingest.listening_worker:
+        svc.ingest.worker = ListeningWorker(config.rules_dir, validate=False)
+        svc.ingest.worker_min_batch = config.ingest.worker_min_batch
     svc.actions = Actions(clock, timedelta(seconds=config.claims.lease_seconds),
                           checks=lambda: svc.rulebook.checks if svc.rulebook else None,
                           templates=lambda: list(svc.rulebook.templates) if svc.rulebook else [])
@@ -316,6 +325,14 @@ def init_app(config: Config, db_url: str, *, clock: Clock | None = None,
             await connector.close()
 
     app.cleanup_ctx.insert(0, _close_connectors)   # closed last, after the pollers stop
+
+    async def _close_listening_worker(app: web.Application) -> AsyncIterator[None]:
+        yield
+        worker = svc.ingest.worker if svc.ingest is not None else None
+        if isinstance(worker, ListeningWorker):
+            await asyncio.to_thread(worker.close)
+
+    app.cleanup_ctx.insert(0, _close_listening_worker)
     if background:
         app.cleanup_ctx.append(_background)
     setup_routes(app)

@@ -64,12 +64,14 @@ async def _serve(cfg: Config, url: str) -> None:
     from aiohttp import web
 
     from .app import init_app
+    from .heap import settle_after_startup
 
     app = init_app(cfg, url)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, cfg.server.host, cfg.server.port)
     await site.start()
+    settle_after_startup()
     logging.getLogger("shiftdesk").info("serving on http://%s:%s", cfg.server.host, cfg.server.port)
     stop = asyncio.Event()
     _stop_on_signals(stop.set)

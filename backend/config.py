@@ -67,6 +67,15 @@ class OutboxConfig:
 
 
 @dataclass(frozen=True)
+class IngestConfig:
+    # Listening (matching, enrichment, checks) for big batches runs in a second
+    # process, on another core, while the backend stores the previous batch and
+    # answers operators; small batches are cheaper to listen to in place.
+    listening_worker: bool = True
+    worker_min_batch: int = 50
+
+
+@dataclass(frozen=True)
 class SimulatorConfig:
     enabled: bool = False
     scenario: str = "calm"
@@ -167,6 +176,7 @@ class Config:
     rules: RulesConfig = field(default_factory=RulesConfig)
     claims: ClaimsConfig = field(default_factory=ClaimsConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
     tui: TuiConfig = field(default_factory=TuiConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)

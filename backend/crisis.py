@@ -53,7 +53,7 @@ class CrisisWatch:
 
     def on_event(self, event: dict[str, Any]) -> None:
         """Hub callback: new mentions mean something to count."""
-        if event["kind"] == "mention.received":
+        if event["kind"] in ("mention.received", "conversation.opened"):
             self.wake.set()
 
     async def open_crisis(self) -> dict[str, Any] | None:

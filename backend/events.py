@@ -35,21 +35,26 @@ async def record(conn: asyncpg.Connection, *events: NewEvent) -> list[int]:
 
 
 async def record_many(conn: asyncpg.Connection, events: Iterable[NewEvent]) -> list[int]:
-    rows = [(e.kind, e.conversation_id, e.operator_id, e.state_before, e.state_after, e.data or {}, e.at)
-            for e in events]
+    # The whole batch travels as one JSON document: one encoder call instead of
+    # seven typed arrays checked element by element (the cost that dominated
+    # ingest, which writes a thousand events a batch).
+    rows = [{"k": e.kind, "c": e.conversation_id, "o": e.operator_id, "b": e.state_before, "a": e.state_after,
+             "d": e.data or {}, "t": e.at.isoformat() if e.at is not None else None} for e in events]
     if not rows:
         return []
     await conn.execute("SELECT pg_advisory_xact_lock($1)", EVENTS_LOCK)
-    kinds, convs, ops, before, after, data, ats = (list(col) for col in zip(*rows))
     ids = await conn.fetch(
         """INSERT INTO events (kind, conversation_id, operator_id, state_before, state_after, data, at)
            SELECT k, c, o, b, a, d, coalesce(t, now())
-           FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[],
-                       $7::timestamptz[]) AS u(k, c, o, b, a, d, t)
+           FROM ROWS FROM (json_to_recordset($1::json)
+                           AS (k text, c bigint, o bigint, b text, a text, d jsonb, t timestamptz))
+                WITH ORDINALITY AS u(k, c, o, b, a, d, t, i)
+           ORDER BY i
            RETURNING id""",
-        kinds, convs, ops, before, after, data, ats,
+        rows,
     )
-    return [r["id"] for r in ids]
+    # INSERT ... SELECT ... ORDER BY takes serial ids in input order.
+    return sorted(r["id"] for r in ids)
 
 
 def event_json(row: asyncpg.Record) -> dict[str, Any]:

@@ -9,9 +9,10 @@ round trips, and one NOTIFY.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 import asyncpg
 
@@ -23,10 +24,17 @@ from .model import InboundPost
 if TYPE_CHECKING:
     from .sla import SlaPolicy
 
+log = logging.getLogger(__name__)
+
 # States an abusive post moves into flagged_conduct (DM and closed ones stay as they are).
 CONDUCT_FROM = {State.NEW.value, State.CLAIMED.value, State.AWAITING_CUSTOMER.value, State.RESOLVED.value}
 
 INGEST_LOCK = 0x5D1F7003
+
+# Plain strings: an enum member's .value is a property lookup, and these run per post.
+NEW, FLAGGED, AWAITING, RESOLVED, DISMISSED = (State.NEW.value, State.FLAGGED_CONDUCT.value,
+                                               State.AWAITING_CUSTOMER.value, State.RESOLVED.value,
+                                               State.DISMISSED.value)
 
 # Priority reasons travel to SQL joined by the ASCII unit separator and are split
 # there with string_to_array: far cheaper per conversation than a JSON array
@@ -133,6 +141,16 @@ def prepare(process: Processor, posts: Sequence[InboundPost]) -> Prepared:
     return prepared([process(post) for post in unique], duplicates)
 
 
+class ListeningUnavailable(Exception):
+    """The listening worker process cannot take this batch (it died, or cannot start)."""
+
+
+class Listening(Protocol):
+    """Listening in another process (pipeline.ListeningWorker)."""
+
+    async def prepare(self, posts: Sequence[InboundPost]) -> Prepared: ...
+
+
 @dataclass
 class Ingest:
     """Turns posts into stored mentions and conversations."""
@@ -140,11 +158,25 @@ class Ingest:
     process: Processor
     deadlines: Deadlines
     clock: Clock
+    worker: Listening | None = None     # listens to big batches in another process
+    worker_min_batch: int = 50          # below this, the trip to the worker costs more than it saves
+
+    async def listen(self, posts: Sequence[InboundPost]) -> Prepared:
+        """Listening for a batch, before any connection is taken: in the worker
+        process when there is one and the batch is big enough, else here (also
+        when the worker is unavailable: nothing waits for it)."""
+        worker = self.worker
+        if worker is not None and len(posts) >= self.worker_min_batch:
+            try:
+                return await worker.prepare(posts)
+            except ListeningUnavailable as exc:
+                log.warning("listening worker unavailable (%s); listening in the backend's process", exc)
+        return prepare(self.process, posts)
 
     async def store(self, conn: asyncpg.Connection, posts: Sequence[InboundPost],
                     cursor: tuple[str, dict] | None = None) -> BatchResult:
         """Store `posts` (and the connector cursor that produced them) atomically."""
-        return await self.store_prepared(conn, prepare(self.process, posts), cursor)
+        return await self.store_prepared(conn, await self.listen(posts), cursor)
 
     async def store_prepared(self, conn: asyncpg.Connection, prepared: Prepared,
                              cursor: tuple[str, dict] | None = None) -> BatchResult:
@@ -267,19 +299,22 @@ class Ingest:
         result.stored = len(records)
 
         state_events = await self._touch_conversations(conn, touched, now)
-        evs = [events.NewEvent("conversation.opened", cid,
-                               state_after=State.FLAGGED_CONDUCT.value if nc["abusive"] else State.NEW.value,
-                               data={"priority": nc["priority"], "platform": nc["p"].post.platform})
-               for cid, nc in zip(new_ids, new_convs)]
-        evs += state_events
         per_conv: dict[int, int] = {}
         for p, a in zip(fresh, assign):
             cid = conv_id(a)
             if cid is not None and not p.ours:
                 per_conv[cid] = per_conv.get(cid, 0) + 1
+        # A conversation this batch opened says how many mentions it opened with;
+        # mention.received is for mentions joining one that existed already. Every
+        # stored customer mention is counted exactly once across the two kinds.
+        evs = [events.NewEvent("conversation.opened", cid, state_after=FLAGGED if nc["abusive"] else NEW,
+                               data={"priority": nc["priority"], "platform": nc["p"].post.platform,
+                                     "count": per_conv.pop(cid)})
+               for cid, nc in zip(new_ids, new_convs)]
+        evs += state_events
         evs += [events.NewEvent("mention.received", cid, data={"count": n}) for cid, n in per_conv.items()]
         await events.record_many(conn, evs)
-        result.conversation_ids = list(per_conv)
+        result.conversation_ids = new_ids + list(per_conv)
 
     @staticmethod
     def _raise_priority(summary: dict[str, Any], p: Processed) -> None:
@@ -341,7 +376,7 @@ class Ingest:
                ORDER BY author_id, is_direct, last_inbound_at DESC, id DESC""",
             ids,
         )
-        return {(r["author_id"], r["is_direct"]): r["id"] for r in rows if r["state"] != State.DISMISSED.value}
+        return {(r["author_id"], r["is_direct"]): r["id"] for r in rows if r["state"] != DISMISSED}
 
     async def _create_conversations(self, conn: asyncpg.Connection, new: list[dict[str, Any]], now: datetime) -> list[int]:
         if not new:
@@ -360,7 +395,7 @@ class Ingest:
             cols["author_id"].append(nc["author_id"])
             cols["thread_root"].append(post.thread_root or post.post_id)
             cols["is_direct"].append(post.is_direct)
-            cols["state"].append(State.FLAGGED_CONDUCT.value if nc["abusive"] else State.NEW.value)
+            cols["state"].append(FLAGGED if nc["abusive"] else NEW)
             cols["priority"].append(nc["priority"])
             cols["reasons"].append(join_reasons(nc["reasons"]))
             cols["first"].append(started)
@@ -369,7 +404,7 @@ class Ingest:
             cols["due"].append(due)
             cols["language"].append(nc["p"].language)
             cols["sentiment"].append(nc["p"].sentiment)
-            cols["flags"].append(json.dumps(nc["flags"]))
+            cols["flags"].append(json.dumps(nc["flags"]) if nc["flags"] else "[]")
         rows = await conn.fetch(
             """INSERT INTO conversations (platform, author_id, thread_root, is_direct, state, priority,
                    priority_reasons, first_inbound_at, last_inbound_at, sla_kind, sla_started_at, sla_warn_at,
@@ -414,16 +449,16 @@ class Ingest:
                 warn, due = self.deadlines(prio, r["platform"], started, kind or "first")
                 if due >= r["sla_due_at"]:
                     warn = due = None
-            if state in (State.AWAITING_CUSTOMER.value, State.RESOLVED.value) and t["clean_last"] is not None:
+            if state in (AWAITING, RESOLVED) and t["clean_last"] is not None:
                 started, kind = min(t["clean_last"], now), "next"
                 warn, due = self.deadlines(prio, r["platform"], started, "next")
-                what = "conversation.reopened" if state == State.RESOLVED.value else "conversation.customer_replied"
-                evs.append(events.NewEvent(what, r["id"], state_before=state, state_after=State.NEW.value))
-                state = State.NEW.value
+                what = "conversation.reopened" if state == RESOLVED else "conversation.customer_replied"
+                evs.append(events.NewEvent(what, r["id"], state_before=state, state_after=NEW))
+                state = NEW
             if t["abusive"] and state in CONDUCT_FROM:
                 evs.append(events.NewEvent("conversation.flagged_conduct", r["id"], state_before=state,
-                                           state_after=State.FLAGGED_CONDUCT.value))
-                state = State.FLAGGED_CONDUCT.value
+                                           state_after=FLAGGED))
+                state = FLAGGED
             upd_ids.append(r["id"])
             states.append(state)
             prios.append(prio)
@@ -433,7 +468,7 @@ class Ingest:
             dues.append(due)
             starts.append(started)
             kinds.append(kind)
-            flags.append(json.dumps(t["flags"]))
+            flags.append(json.dumps(t["flags"]) if t["flags"] else "[]")
         await conn.execute(
             """UPDATE conversations c SET
                    state = u.state,

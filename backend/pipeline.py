@@ -11,6 +11,7 @@ import asyncio
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,7 +19,8 @@ from typing import Any, Sequence
 
 from .checks import CheckRules, check_inbound
 from .checks import load_rules as load_check_rules
-from .ingest import Prepared, Processed, Processor, prepared, unique_posts
+from .heap import settle_after_startup
+from .ingest import ListeningUnavailable, Prepared, Processed, Processor, prepared, unique_posts
 from .listening import Listener
 from .listening import load_rules as load_listening_rules
 from .model import Author, InboundPost
@@ -131,6 +133,7 @@ _NOT_SENT = datetime(1970, 1, 1, tzinfo=timezone.utc)   # fields listening never
 def _start_worker(rules_dir: str) -> None:
     global _worker_process
     _worker_process = make_processor(load_rulebook(rules_dir))
+    settle_after_startup()
 
 
 # Posts cross to the worker and results come back as plain tuples: pickling the
@@ -169,20 +172,41 @@ class ListeningWorker:
     is as fast or faster (bench/ingest.py with and without --serial shows
     which). The worker loads the rules from `rules_dir` itself (a processor
     cannot be sent to another process); when the rules change, start a new
-    worker.
+    worker (Services.use_rulebook does).
     """
 
-    def __init__(self, rules_dir: str | Path):
-        load_rulebook(rules_dir)   # broken rules raise FileErrors here, naming file and line, not in the worker
+    RETRY_AFTER = 30.0   # seconds before starting a process again after one could not start or died
+
+    def __init__(self, rules_dir: str | Path, *, validate: bool = True):
+        if validate:
+            load_rulebook(rules_dir)   # broken rules raise FileErrors here, naming file and line, not in the worker
+        self._rules_dir = str(rules_dir)
+        self._pool = self._start()
+        self._down_until = 0.0
+
+    def _start(self) -> ProcessPoolExecutor:
         # spawn: a fresh interpreter, not a fork of one holding sockets and an event loop.
-        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_start_worker, initargs=(str(rules_dir),))
+        # The process itself starts on the first batch.
+        return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start_worker, initargs=(self._rules_dir,))
 
     async def prepare(self, posts: Sequence[InboundPost]) -> Prepared:
-        """`ingest.prepare` for `posts`, with the listening run in the worker process."""
-        unique, duplicates = unique_posts(posts)
+        """`ingest.prepare` for `posts`, with the listening run in the worker process.
+
+        Raises ListeningUnavailable when the process died (killed, out of
+        memory) or cannot start; a new one is started for a later batch."""
         loop = asyncio.get_running_loop()
-        results = await loop.run_in_executor(self._pool, _listen_in_worker, [_listening_fields(p) for p in unique])
+        if loop.time() < self._down_until:
+            raise ListeningUnavailable("the worker process failed recently")
+        unique, duplicates = unique_posts(posts)
+        try:
+            results = await loop.run_in_executor(self._pool, _listen_in_worker,
+                                                 [_listening_fields(p) for p in unique])
+        except BrokenProcessPool as exc:
+            self._pool.shutdown(wait=False)
+            self._pool = self._start()
+            self._down_until = loop.time() + self.RETRY_AFTER
+            raise ListeningUnavailable(f"the worker process stopped ({exc})") from None
         return prepared([None if r is None else Processed(post, *r) for post, r in zip(unique, results)],
                         duplicates)
 
@@ -190,9 +214,9 @@ class ListeningWorker:
         """The worker process's resident memory in MB (Linux), to watch it stay flat."""
         return await asyncio.get_running_loop().run_in_executor(self._pool, _resident_mb)
 
-    def close(self) -> None:
-        """Stop the worker process (waits for a batch it is working on)."""
-        self._pool.shutdown(wait=True)
+    def close(self, wait: bool = True) -> None:
+        """Stop the worker process; with wait=False it ends after the batch it is on."""
+        self._pool.shutdown(wait=wait)
 
     def __enter__(self) -> "ListeningWorker":
         return self

@@ -110,8 +110,9 @@ async def supervise(connector: Connector, settings: ConnectorSettings, pool: asy
     interval = settings.poll_interval_seconds
 
     async def store(posts: list, cursor: dict[str, Any]) -> None:
+        prepared = await ingest.listen(posts)
         async with pool.acquire() as conn:
-            result = await ingest.store(conn, posts, cursor=(status.name, cursor))
+            result = await ingest.store_prepared(conn, prepared, cursor=(status.name, cursor))
         restart.reset()
         await status._bump(result.stored)
 

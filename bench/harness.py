@@ -36,6 +36,7 @@ def postgres() -> contextlib.AbstractContextManager[str]:
 
 
 async def fresh_database(admin_url: str) -> str:
+    """A new, migrated database on the server at `admin_url`; its URL."""
     name = f"bench_{uuid.uuid4().hex[:8]}"
     conn = await asyncpg.connect(admin_url)
     try:
@@ -45,6 +46,16 @@ async def fresh_database(admin_url: str) -> str:
     url = with_database(admin_url, name)
     await migrate_url(url)
     return url
+
+
+async def drop_database(admin_url: str, url: str) -> None:
+    """Remove a database fresh_database made (it matters on a shared SHIFTDESK_TEST_DATABASE_URL)."""
+    name = url.rsplit("/", 1)[1].split("?", 1)[0]
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 def free_port() -> int:

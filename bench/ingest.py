@@ -39,7 +39,6 @@ import asyncio
 import os
 import random
 import sys
-import tempfile
 import time
 from collections import deque
 from datetime import datetime, timedelta, timezone
@@ -49,12 +48,10 @@ from typing import Iterator
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import asyncpg  # noqa: E402
-
+from bench.harness import drop_database, fresh_database, postgres  # noqa: E402
 from backend.clock import Clock  # noqa: E402
-from backend.db.migrate import migrate_url  # noqa: E402
 from backend.db.pool import connect  # noqa: E402
-from backend.db.setup import with_database  # noqa: E402
+from backend.heap import settle_after_startup  # noqa: E402
 from backend.ingest import Ingest, fixed_deadlines  # noqa: E402
 from backend.model import Author, InboundPost  # noqa: E402
 from backend.pipeline import ListeningWorker, load_rulebook, make_processor  # noqa: E402
@@ -138,6 +135,7 @@ async def end_to_end(url: str, n: int, batch: int, seed: int, checkpoints: int, 
     ingest = Ingest(make_processor(rulebook), fixed_deadlines(timedelta(minutes=60)), Clock())
     worker = None if serial else ListeningWorker(ROOT / "rules")
     conn = await connect(url)
+    settle_after_startup()   # as `shiftdesk serve` does once it has started
     rss: list[tuple[int, float]] = [(0, rss_mb())]
     worker_rss: list[tuple[int, float]] = []
     posts = generate(n, seed)
@@ -215,23 +213,12 @@ async def raw_copy(url: str, n: int, batch: int, seed: int) -> float:
 
 
 async def run(admin_url: str, args: argparse.Namespace) -> None:
-    name = f"bench_ingest_{os.getpid()}"
-    admin = await asyncpg.connect(admin_url)
+    url = await fresh_database(admin_url)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = with_database(admin_url, name)
-    try:
-        await migrate_url(url)
         e2e, generating, rss, worker_rss = await end_to_end(url, args.n, args.batch, args.seed, args.checkpoint, args.serial)
         raw = await raw_copy(url, args.n, args.batch, args.seed)
     finally:
-        admin = await asyncpg.connect(admin_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_database(admin_url, url)
     e2e_rate, raw_rate = args.n / e2e, args.n / raw
     mode = "one process" if args.serial else "listening worker"
     print(f"{'N':>9} {'batch':>6} {'end to end/s':>13} {'raw COPY/s':>11} {'ratio':>6}  mode")
@@ -259,18 +246,8 @@ def main() -> None:
     if args.memory:
         args.n = 1_000_000
         args.checkpoint = args.checkpoint or 100_000
-    url = os.environ.get("SHIFTDESK_TEST_DATABASE_URL")
-    if url:
-        asyncio.run(run(url, args))
-        return
-    from backend.db.embedded import start_embedded
-
-    with tempfile.TemporaryDirectory(prefix="shiftdesk-bench-pg-") as tmp:
-        server = start_embedded(Path(tmp) / "pgdata")
-        try:
-            asyncio.run(run(server.url, args))
-        finally:
-            server.stop()
+    with postgres() as admin_url:
+        asyncio.run(run(admin_url, args))
 
 
 if __name__ == "__main__":

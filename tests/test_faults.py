@@ -30,6 +30,7 @@ from backend.clock import Clock
 from tests.fakes import serve
 from tests.fakes.mastodon import FakeMastodon
 from tests.processes import BackendProcess, RestartablePostgres, until
+from tests.invariants import ORPHANED_REFERENCES
 from tui.client import BackendClient, StreamStatus
 
 pytestmark = pytest.mark.faults
@@ -66,18 +67,20 @@ async def count(pool: asyncpg.Pool, sql: str, *args) -> int:
 
 async def assert_ingest_consistent(pool: asyncpg.Pool) -> None:
     """Invariants a crash must not break: one row per post, one open conversation
-    per customer and channel, one mention.received count per stored mention."""
+    per customer and channel, each stored mention counted once (conversation.opened or mention.received)."""
     dupes = await pool.fetchval(
         "SELECT count(*) FROM (SELECT 1 FROM mentions GROUP BY platform, post_id HAVING count(*) > 1) d")
     assert dupes == 0
     orphans = await pool.fetchval("SELECT count(*) FROM mentions WHERE conversation_id IS NULL AND NOT is_ours")
     assert orphans == 0
+    assert await pool.fetchval(ORPHANED_REFERENCES) == 0
     twice_open = await pool.fetchval(
         """SELECT count(*) FROM (SELECT author_id, is_direct FROM conversations
            WHERE state NOT IN ('resolved', 'dismissed') GROUP BY author_id, is_direct HAVING count(*) > 1) d""")
     assert twice_open == 0
     received = await pool.fetchval(
-        "SELECT coalesce(sum((data->>'count')::int), 0) FROM events WHERE kind = 'mention.received'")
+        "SELECT coalesce(sum((data->>'count')::int), 0) FROM events"
+        " WHERE kind IN ('mention.received', 'conversation.opened')")
     assert received == await pool.fetchval("SELECT count(*) FROM mentions WHERE NOT is_ours")
 
 
@@ -244,7 +247,13 @@ async def test_postgres_restart_the_backend_reconnects_relistens_and_the_stream_
         try:
             first = await drive(backend.url, "simulator", SECRET, "crisis", rate=200, duration=0.5, seed=3)
             assert first.refused == 0
-            await until(lambda: len(seen) >= first.stored, "the first events on the stream")
+            assert first.stored > 0
+            before = await asyncpg.connect(url)
+            try:
+                last_before = await before.fetchval("SELECT max(id) FROM events")
+            finally:
+                await before.close()
+            await until(lambda: seen and seen[-1] >= last_before, "the first events on the stream")
 
             await asyncio.to_thread(pg.stop)
             health = await until(lambda: _down(backend), "/healthz to report the database down")

@@ -10,6 +10,7 @@ from backend.clock import FrozenClock
 from backend.ingest import Ingest, accept_all, fixed_deadlines
 from backend.model import Author, InboundPost
 from backend.simulator import Simulator
+from tests.invariants import ORPHANED_REFERENCES
 
 
 def make_ingest(clock: FrozenClock) -> Ingest:
@@ -90,10 +91,15 @@ async def test_one_notification_per_batch(db, db_url, clock):
     got = []
     await listener.add_listener("shiftdesk_events", lambda *a: got.append(a))
     try:
-        await make_ingest(clock).store(db, list(Simulator("calm", 1, clock).posts(50)))
+        result = await make_ingest(clock).store(db, list(Simulator("calm", 1, clock).posts(50)))
         await listener.fetchval("SELECT 1")  # notifications are delivered before the next reply
         assert len(got) == 1
-        assert await db.fetchval("SELECT count(*) FROM events") >= 50
+        # Many events in that one notification: every conversation opened or joined,
+        # each stored customer mention counted once.
+        assert await db.fetchval("SELECT count(*) FROM events") >= result.new_conversations > 10
+        assert await db.fetchval(
+            "SELECT sum((data->>'count')::int) FROM events WHERE kind IN ('conversation.opened', 'mention.received')"
+        ) == await db.fetchval("SELECT count(*) FROM mentions WHERE NOT is_ours")
     finally:
         await listener.close()
 
@@ -129,3 +135,21 @@ async def test_priority_reasons_survive_the_trip_to_sql(db, clock):
     await none.store(db, [post(clock, "3", author="ana")])
     assert await db.fetchval("SELECT priority_reasons FROM conversations WHERE priority = 1 AND "
                              "author_id = (SELECT id FROM authors WHERE handle = 'ana')") == []
+
+
+async def test_every_stored_reference_points_at_a_stored_row(db, clock):
+    """Mentions and conversations have no foreign keys on the ingest path (migration
+    0004): over batches that open, join, reopen and thread conversations, with our
+    own posts among them, every author and conversation referenced is stored."""
+    ingest = make_ingest(clock)
+    for seed, scenario in ((5, "calm"), (6, "crisis")):
+        posts = list(Simulator(scenario, seed, clock).posts(600))
+        for i in range(0, len(posts), 150):      # follow-ups land in later batches than their threads
+            await ingest.store(db, posts[i:i + 150])
+            clock.advance(minutes=5)
+    assert await db.fetchval("SELECT count(*) FROM mentions") == 1200
+    assert await db.fetchval("SELECT count(*) FROM mentions WHERE conversation_id IS NULL AND NOT is_ours") == 0
+    assert await db.fetchval(
+        "SELECT count(*) FROM mentions m JOIN conversations c ON c.id = m.conversation_id"
+        " WHERE c.author_id <> m.author_id AND m.in_reply_to IS NULL AND NOT m.is_ours") == 0
+    assert await db.fetchval(ORPHANED_REFERENCES) == 0

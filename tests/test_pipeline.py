@@ -136,3 +136,52 @@ def test_listening_worker_refuses_broken_rules_with_the_file_and_line(tmp_path):
     with pytest.raises(FileErrors) as err:
         ListeningWorker(tmp_path / "rules")
     assert "triage.yaml:" in str(err.value)
+
+
+async def test_ingest_listens_to_big_batches_in_the_worker_and_carries_on_when_it_dies(rulebook, clock, caplog):
+    """A killed worker process costs nothing: that batch listens in the backend's
+    process (same result) and a later batch gets a new worker process."""
+    import os
+    import signal
+
+    from backend.ingest import prepare
+    from backend.pipeline import ListeningWorker
+
+    posts = [post(clock, f"w{i}", f"@acme order {i} still missing, refund please", author=f"c{i}") for i in range(60)]
+    here = prepare(make_processor(rulebook), posts)
+    worker = ListeningWorker(ROOT / "rules", validate=False)
+    ingest = Ingest(make_processor(rulebook), fixed_deadlines(timedelta(minutes=30)), clock,
+                    worker=worker, worker_min_batch=50)
+    try:
+        assert await ingest.listen(posts) == here
+        first = set(worker._pool._processes)          # the process that listened
+        assert len(first) == 1
+        assert await ingest.listen(posts[:10]) == prepare(make_processor(rulebook), posts[:10])  # small: here
+        os.kill(first.pop(), signal.SIGKILL)
+        assert await ingest.listen(posts) == here     # listened here instead
+        assert "listening worker unavailable" in caplog.text
+        worker._down_until = 0.0                      # as after RETRY_AFTER
+        assert await ingest.listen(posts) == here
+        assert len(worker._pool._processes) == 1
+    finally:
+        worker.close()
+
+
+def test_the_backend_listens_in_a_worker_that_follows_rule_changes(rulebook, db_url):
+    from backend.app import SERVICES, init_app
+    from backend.config import Config, IngestConfig
+    from backend.ingest import accept_all
+    from backend.pipeline import ListeningWorker
+
+    svc = init_app(Config(), db_url, background=False)[SERVICES]
+    first = svc.ingest.worker
+    assert isinstance(first, ListeningWorker)
+    svc.use_rulebook(rulebook)                  # what the rules watcher does after an edit
+    assert isinstance(svc.ingest.worker, ListeningWorker) and svc.ingest.worker is not first
+    assert first._pool._shutdown_thread          # the old one was told to stop
+    svc.ingest.worker.close()
+
+    # A backend given its own processor (tests) or configured without one listens in place.
+    assert init_app(Config(), db_url, processor=accept_all, background=False)[SERVICES].ingest.worker is None
+    off = Config(ingest=IngestConfig(listening_worker=False))
+    assert init_app(off, db_url, background=False)[SERVICES].ingest.worker is None

@@ -7,7 +7,15 @@ import json
 import asyncpg
 
 
+# Most flags and many payloads are empty: ingest encodes one per stored mention.
+_EMPTY_JSONB = {list: b"\x01[]", tuple: b"\x01[]", dict: b"\x01{}"}
+
+
 def _jsonb_encode(value: object) -> bytes:
+    if not value:
+        empty = _EMPTY_JSONB.get(type(value))
+        if empty is not None:
+            return empty
     return b"\x01" + json.dumps(value).encode()   # jsonb binary format: version 1, then the text
 
 
