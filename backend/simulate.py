@@ -18,7 +18,7 @@ import aiohttp
 
 from .clock import Clock
 from .connectors.webhook import MAX_POSTS, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-from .simulator import Simulator, webhook_post
+from .simulator import SCENARIOS, Simulator, webhook_post
 
 TICK_SECONDS = 0.05   # how often the sender checks what is due
 
@@ -77,6 +77,8 @@ async def drive(url: str, source: str, secret: str, scenario: str, rate: float, 
         raise ValueError("in_flight must be at least 1")
     clock = clock or Clock()
     batch_max = max(1, min(batch_max, MAX_POSTS))
+    if new_customers_per_s is None and scenario in SCENARIOS:
+        new_customers_per_s = SCENARIOS[scenario].new_customers_per_s
     share = None if new_customers_per_s is None else min(1.0, new_customers_per_s / rate)
     # Pile-on lands only in threads older than what may still be in flight (see Simulator).
     sim = Simulator(scenario, seed, clock, brand_handle, brand_name, new_customer_share=share,

@@ -90,6 +90,7 @@ class Scenario:
     bystander_share: float = 0.0     # a stranger replying inside a recent customer's thread
     not_about_us_share: float = 0.0  # names Acme, but not about us (dropped by the exclusions)
     hot_threads: int = 30            # the most recent customers whose threads the pile-on lands in
+    new_customers_per_s: float | None = None   # pile-on: new customers a second, unless the caller says
 
 
 SCENARIOS = {
@@ -102,7 +103,8 @@ SCENARIOS = {
     # affected chase in their threads, quote each other, strangers reply in
     # their threads, and a quarter is not about us at all.
     "pileon": Scenario("pileon", angry_share=0.8, follow_up_share=0.0, tag_style=(0.5, 0.3, 0.2), rate=2000.0,
-                       same_here_share=0.15, bystander_share=0.25, not_about_us_share=0.25, hot_threads=100),
+                       same_here_share=0.15, bystander_share=0.25, not_about_us_share=0.25, hot_threads=100,
+                       new_customers_per_s=10.0),
 }
 
 
@@ -154,8 +156,8 @@ class Simulator:
         self.sequence = 0
         self.new_customer_share = new_customer_share
         self.settle_posts = settle_posts
-        if self.scenario.name == "pileon" and new_customer_share is None:
-            raise ValueError("the pileon scenario needs new_customer_share (new customers per s / mentions per s)")
+        if new_customer_share is None and self.scenario.new_customers_per_s is not None:
+            self.new_customer_share = min(1.0, self.scenario.new_customers_per_s / self.scenario.rate)
 
     def skip_to(self, sequence: int) -> None:
         """Resume after a restart: replay the generator silently up to `sequence`."""

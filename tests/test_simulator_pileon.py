@@ -7,7 +7,6 @@ import asyncio
 import json
 from pathlib import Path
 
-import pytest
 from aiohttp import web
 
 from backend.clock import FrozenClock
@@ -52,9 +51,9 @@ def test_what_is_not_about_us_is_dropped_by_the_listening_rules_and_the_rest_mat
     assert all(match(rules, p) is not None for p in posts if p not in noise)
 
 
-def test_the_pileon_scenario_needs_its_new_customer_rate():
-    with pytest.raises(ValueError, match="new_customer_share"):
-        Simulator("pileon", 1, FrozenClock())
+def test_without_a_rate_of_its_own_the_pileon_brings_the_scenarios_new_customers():
+    posts = list(Simulator("pileon", 1, FrozenClock()).posts(2000))   # 10/s of 2,000/s
+    assert len({p.author.platform_id for p in posts if p.author.platform_id.startswith("sim-user")}) == 10
 
 
 async def test_the_sender_keeps_several_requests_in_flight():
