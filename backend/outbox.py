@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 ATTEMPT_LEASE = timedelta(seconds=60)   # how long one attempt may take before another publisher retries
 WINDOW = 64                             # sends in flight at once, per publisher
 LEASE_BATCH = 200                       # most rows leased in one query
+GATHER_SECONDS = 0.02                   # a finished send waits at most this long to be recorded with others
 
 DUE = """
     SELECT o.id, o.idempotency_key, o.platform, o.attempts, m.id AS message_id, m.text,
@@ -113,13 +114,18 @@ class OutboxPublisher:
         """Publish until cancelled: up to `window` sends in flight, results recorded in batches."""
         in_flight: set[asyncio.Task[Attempt]] = set()
         finished: list[Attempt] = []
+        loop = asyncio.get_running_loop()
+        first_finished = 0.0      # loop time the oldest unrecorded result came in
         try:
             while True:
                 # Cleared before looking, so a message queued while we look still wakes us.
                 self.wake.clear()
                 free = self.window - len(in_flight)
                 try:
-                    if finished:
+                    # Against a slow platform sends finish one by one: gather a few
+                    # results (or a few ms) per transaction, not one commit each.
+                    if finished and (len(finished) >= self.window // 4 or not in_flight
+                                     or loop.time() - first_finished >= GATHER_SECONDS):
                         await self.record(finished)
                         finished = []
                     # Lease in batches, not one row per finished send.
@@ -131,8 +137,13 @@ class OutboxPublisher:
                     finished += self._harvest(in_flight)
                     continue
                 in_flight |= {asyncio.create_task(self._attempt(r)) for r in leased}
-                # Wait for a send to finish (at once if one has), new work, or the poll interval.
-                await self._pause(in_flight, poll_interval)
+                # Wait for a send to finish (at once if one has), new work, or the poll
+                # interval; with results waiting, no longer than their gathering time.
+                timeout = poll_interval if not finished else \
+                    max(0.0, min(poll_interval, first_finished + GATHER_SECONDS - loop.time()))
+                await self._pause(in_flight, timeout)
+                if not finished:
+                    first_finished = loop.time()
                 finished += self._harvest(in_flight)
         finally:
             for task in in_flight:

@@ -11,6 +11,9 @@ Idempotency-Key. Against it, in this process:
 - window: `OutboxPublisher.run()` with --window sends in flight and results
   recorded in batches, as `shiftdesk serve` runs it.
 
+"record commits" counts the transactions that recorded results (each takes
+the events lock that every writer shares).
+
 Every publisher run starts from --replies queued replies in a real
 PostgreSQL (the embedded one, or SHIFTDESK_TEST_DATABASE_URL) and must end
 with each published exactly once.
@@ -164,7 +167,7 @@ async def main(args: argparse.Namespace) -> None:
             await reset()
             seconds = await floor(base_url, args.replies, args.window)
             rows.append([f"floor: bare POSTs, {args.window} at a time", args.replies, seconds,
-                         args.replies / seconds, "-"])
+                         args.replies / seconds, "-", "-"])
             with postgres() as admin:
                 db_url = await fresh_database(admin)
                 pool = await create_pool(db_url, 2, 10)
@@ -182,11 +185,15 @@ async def main(args: argparse.Namespace) -> None:
                         finally:
                             await connector.close()
                         seen = await platform_stats()
+                        # Rows recorded by one transaction share its xmin: how many commits recording took.
+                        commits = await pool.fetchval(
+                            "SELECT count(DISTINCT xmin::text) FROM outbox WHERE idempotency_key LIKE $1",
+                            f"bench-{name.split()[0]}-%")
                         published = await pool.fetchval(
                             "SELECT count(*) FROM messages WHERE status = 'published'")
                         await pool.execute("UPDATE messages SET status = 'failed' WHERE status = 'published'")
                         ok = seen["published"] == published == args.replies and seen["twice"] == 0
-                        rows.append([name, args.replies, seconds, args.replies / seconds,
+                        rows.append([name, args.replies, seconds, args.replies / seconds, commits,
                                      "yes" if ok else f"NO ({seen}, {published} recorded)"])
                 finally:
                     await pool.close()
@@ -194,7 +201,7 @@ async def main(args: argparse.Namespace) -> None:
         platform.terminate()
         platform.join(5)
     print(table(f"outbox: {args.replies} replies against a platform answering in {args.latency_ms:g} ms",
-                ["how", "replies", "seconds", "per s", "each once"], rows))
+                ["how", "replies", "seconds", "per s", "record commits", "each once"], rows))
 
 
 if __name__ == "__main__":
