@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import asyncpg
 
@@ -72,26 +72,33 @@ class Actions:
 
     # -- loading and applying ------------------------------------------------------
 
-    async def _load(self, conn: asyncpg.Connection, conversation_id: int) -> tuple[asyncpg.Record, ConversationView]:
+    async def _load(self, conn: asyncpg.Connection, conversation_id: int,
+                    op: Operator | None = None) -> tuple[asyncpg.Record, ConversationView]:
         # Lock first, then look up the holder: a join evaluated before waiting
         # for the lock would name the holder from before the wait.
+        # NO KEY UPDATE: serialises actions on the conversation, yet lets ingest
+        # keep adding mentions to it (their foreign-key check only needs KEY SHARE).
         row = await conn.fetchrow(
             """SELECT id, state, claimed_by, claim_expires_at, platform, thread_root, is_direct, author_id,
                       language, sentiment
-               FROM conversations WHERE id = $1 FOR UPDATE""",
+               FROM conversations WHERE id = $1 FOR NO KEY UPDATE""",
             conversation_id,
         )
         if row is None:
             raise NotFound(f"There is no conversation {conversation_id}.")
         holder = None
-        if row["claimed_by"]:
+        if op is not None and row["claimed_by"] == op.id:
+            holder = Holder(op.id, op.display_name)     # the caller holds it: no need to look the name up
+        elif row["claimed_by"]:
             name = await conn.fetchval("SELECT display_name FROM operators WHERE id = $1", row["claimed_by"])
             holder = Holder(row["claimed_by"], name)
         return row, ConversationView(State(row["state"]), holder, row["claim_expires_at"])
 
     async def _apply(self, conn: asyncpg.Connection, row: asyncpg.Record, decision: Decision, kind: str,
                      op: Operator | None, data: dict[str, Any] | None = None,
-                     extra_sql: str = "") -> dict[str, Any]:
+                     extra_sql: str = "", more_events: Sequence[events.NewEvent] = ()) -> dict[str, Any]:
+        """Write the decision and its event (plus `more_events`) as the transaction's last step.
+        `extra_sql` may use $4, the time of the change."""
         now = self.clock.now()
         expires = now + self.lease if decision.holder_id is not None else None
         sla_sql = {
@@ -112,10 +119,11 @@ class Actions:
             holder_name = op.display_name
         elif decision.holder_id is not None:
             holder_name = await conn.fetchval("SELECT display_name FROM operators WHERE id = $1", decision.holder_id)
+        # One call, last: the events lock is held from here to the commit, so keep that short.
         await events.record(conn, events.NewEvent(
             kind, row["id"], op.id if op else None, row["state"], decision.state.value,
             {**(data or {}), "holder_id": decision.holder_id, "holder_name": holder_name},
-        ))
+        ), *more_events)
         return {"id": row["id"], "state": decision.state.value, "holder_id": decision.holder_id,
                 "claim_expires_at": expires.isoformat() if expires else None}
 
@@ -128,7 +136,7 @@ class Actions:
 
     async def claim(self, conn: asyncpg.Connection, op: Operator, conversation_id: int) -> dict[str, Any]:
         async with conn.transaction():
-            row, view = await self._load(conn, conversation_id)
+            row, view = await self._load(conn, conversation_id, op)
             if view.holder and view.holder.operator_id == op.id:
                 return await self._renew(conn, row, op)
             decision = lifecycle.claim(view, self.actor(op), self.clock.now())
@@ -137,7 +145,7 @@ class Actions:
     async def heartbeat(self, conn: asyncpg.Connection, op: Operator, conversation_id: int) -> dict[str, Any]:
         """Renew the lease while the operator works the conversation. No event: it is not news."""
         async with conn.transaction():
-            row, view = await self._load(conn, conversation_id)
+            row, view = await self._load(conn, conversation_id, op)
             if view.holder is None or view.holder.operator_id != op.id:
                 who = f"{view.holder.name} holds it now" if view.holder else "nobody holds it now"
                 raise NotAllowed(f"Your claim on this conversation has lapsed; {who}.", view.state, view.holder)
@@ -178,7 +186,7 @@ class Actions:
                    FROM conversations c
                    WHERE c.state IN ('new', 'flagged_conduct') AND c.claimed_by IS NULL
                    ORDER BY c.sla_due_at ASC NULLS LAST, c.priority, c.id
-                   LIMIT 1 FOR UPDATE SKIP LOCKED""",
+                   LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED""",
             )   # lapsed leases come back through the reaper within seconds
             if row is None:
                 return None
@@ -216,8 +224,11 @@ class Actions:
         return {"language": r["language"], "customer_name": name, "customer_upset": upset}
 
     async def _recent_replies(self, conn: asyncpg.Connection | asyncpg.Pool) -> list[str]:
+        """The team's latest replies, newest first, each text once (a copy compares the same)."""
         rows = await conn.fetch(
-            "SELECT text FROM messages WHERE created_at > $1 ORDER BY created_at DESC LIMIT $2",
+            """SELECT text FROM (SELECT text, created_at, id FROM messages WHERE created_at > $1
+                                 ORDER BY created_at DESC, id DESC LIMIT $2) r
+               GROUP BY text ORDER BY max(created_at) DESC, max(id) DESC""",
             self.clock.now() - RECENT_WINDOW, RECENT_REPLIES,
         )
         return [r["text"] for r in rows]
@@ -248,43 +259,52 @@ class Actions:
     async def _queue_message(self, conn: asyncpg.Connection, row: asyncpg.Record, op: Operator, draft: Draft,
                              in_reply_to: str | None, advisories: list[dict[str, Any]]) -> int:
         now = self.clock.now()
-        message_id = await conn.fetchval(
-            """INSERT INTO messages (conversation_id, operator_id, channel, purpose, text, in_reply_to, advisories,
-                                     created_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id""",
+        # One statement for the message and its outbox row: one round trip less under the lock.
+        return await conn.fetchval(
+            """WITH m AS (
+                   INSERT INTO messages (conversation_id, operator_id, channel, purpose, text, in_reply_to,
+                                         advisories, created_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id)
+               INSERT INTO outbox (message_id, idempotency_key, platform, next_attempt_at)
+               SELECT id, 'shiftdesk-' || id || '-' || $9, $10, $8 FROM m RETURNING message_id""",
             row["id"], op.id, draft.channel, draft.purpose, draft.text.strip(), in_reply_to, advisories, now,
+            uuid.uuid4().hex[:12], row["platform"],
         )
-        await conn.execute(
-            "INSERT INTO outbox (message_id, idempotency_key, platform, next_attempt_at) VALUES ($1, $2, $3, $4)",
-            message_id, f"shiftdesk-{message_id}-{uuid.uuid4().hex[:12]}", row["platform"], now,
-        )
-        return message_id
 
     async def _post(self, conn: asyncpg.Connection, op: Operator, conversation_id: int,
                     rule: Callable[[ConversationView, Actor, datetime], Decision], kind: str,
                     drafts: list[Draft], extra_sql: str = "") -> dict[str, Any]:
         """Check the drafts, apply the rule, queue the messages: one transaction."""
+        # The checks read, and take most of the time: run them before locking the
+        # conversation (which ingest waits for), but report them only after the
+        # lifecycle has had its say, as before.
+        checked: list[list[dict[str, Any]] | BadInput | ContentProblem] = []
+        targets: dict[bool, str | None] = {}
+        for draft in drafts:
+            try:
+                checked.append(await self._checked(conn, conversation_id, draft))
+            except (BadInput, ContentProblem) as exc:
+                checked.append(exc)
+            direct = draft.channel == "dm"
+            if direct not in targets:
+                targets[direct] = await self._latest_post(conn, conversation_id, direct)
         async with conn.transaction():
-            row, view = await self._load(conn, conversation_id)
+            row, view = await self._load(conn, conversation_id, op)
             decision = rule(view, self.actor(op), self.clock.now())
             message_ids = []
-            for draft in drafts:
-                waived = await self._checked(conn, conversation_id, draft)
+            for draft, waived in zip(drafts, checked):
+                if isinstance(waived, Exception):
+                    raise waived
                 direct = draft.channel == "dm"
-                target = await self._latest_post(conn, conversation_id, direct) if not direct or row["is_direct"] \
-                    else None
+                target = targets[direct] if not direct or row["is_direct"] else None
                 message_ids.append(await self._queue_message(conn, row, op, draft, target, waived))
-            await conn.execute(
-                "UPDATE conversations SET first_response_at = coalesce(first_response_at, $2) WHERE id = $1",
-                conversation_id, self.clock.now(),
-            )
+            queued = [events.NewEvent("message.queued", conversation_id, op.id,
+                                      data={"message_id": mid, "channel": d.channel, "purpose": d.purpose})
+                      for mid, d in zip(message_ids, drafts)]
             result = await self._apply(conn, row, decision, kind, op,
                                        {"message_ids": message_ids, "channels": [d.channel for d in drafts]},
-                                       extra_sql)
-            await events.record(conn, *(events.NewEvent("message.queued", conversation_id, op.id,
-                                                        data={"message_id": mid, "channel": d.channel,
-                                                              "purpose": d.purpose})
-                                        for mid, d in zip(message_ids, drafts)))
+                                       extra_sql + ", first_response_at = coalesce(first_response_at, $4)",
+                                       more_events=queued)
             return {**result, "message_ids": message_ids, "message_id": message_ids[0]}
 
     async def reply_publicly(self, conn: asyncpg.Connection, op: Operator, conversation_id: int, text: str,

@@ -18,7 +18,7 @@ import aiohttp
 
 from .clock import Clock
 from .connectors.webhook import MAX_POSTS, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-from .simulator import Simulator, webhook_post
+from .simulator import SCENARIOS, Simulator, webhook_post
 
 TICK_SECONDS = 0.05   # how often the sender checks what is due
 
@@ -64,17 +64,38 @@ def due(rate: float, elapsed: float) -> int:
 async def drive(url: str, source: str, secret: str, scenario: str, rate: float, duration: float, *,
                 seed: int = 7, batch_max: int = 500, brand_handle: str = "acme", brand_name: str = "Acme",
                 clock: Clock | None = None, monotonic: Callable[[], float] = time.monotonic,
-                timeout_s: float = 30.0) -> SimulateReport:
-    """Send the scenario's mentions to `url`/ingest/`source` at `rate` per second for `duration` seconds."""
+                timeout_s: float = 30.0, in_flight: int = 1,
+                new_customers_per_s: float | None = None) -> SimulateReport:
+    """Send the scenario's mentions to `url`/ingest/`source` at `rate` per second for `duration` seconds.
+
+    Up to `in_flight` requests are outstanding at once, so the sender keeps the
+    rate while the backend answers the last batch. `new_customers_per_s` bounds
+    how many of the mentions are a new customer's first (pile-on scenarios)."""
     if rate <= 0 or duration <= 0:
         raise ValueError("rate and duration must be more than 0")
+    if in_flight < 1:
+        raise ValueError("in_flight must be at least 1")
     clock = clock or Clock()
-    sim = Simulator(scenario, seed, clock, brand_handle, brand_name)
-    report = SimulateReport(scenario, seed, rate, duration)
     batch_max = max(1, min(batch_max, MAX_POSTS))
+    if new_customers_per_s is None and scenario in SCENARIOS:
+        new_customers_per_s = SCENARIOS[scenario].new_customers_per_s
+    share = None if new_customers_per_s is None else min(1.0, new_customers_per_s / rate)
+    # Pile-on lands only in threads older than what may still be in flight (see Simulator).
+    sim = Simulator(scenario, seed, clock, brand_handle, brand_name, new_customer_share=share,
+                    settle_posts=in_flight * batch_max)
+    report = SimulateReport(scenario, seed, rate, duration)
     endpoint = f"{url.rstrip('/')}/ingest/{source}"
     total = due(rate, duration)
     start = monotonic()
+    slots = asyncio.Semaphore(in_flight)
+    sending: set[asyncio.Task[None]] = set()
+
+    async def send(posts: list[dict[str, Any]]) -> None:
+        try:
+            await _send(session, endpoint, secret, posts, clock, report)
+        finally:
+            slots.release()
+
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session:
         while report.sent < total:
             owed = min(total, due(rate, monotonic() - start)) - report.sent
@@ -82,9 +103,15 @@ async def drive(url: str, source: str, secret: str, scenario: str, rate: float, 
                 # The next mention is due at (sent + 1) / rate seconds after the start.
                 await asyncio.sleep(max(0.0, min(TICK_SECONDS, (report.sent + 1) / rate - (monotonic() - start))))
                 continue
+            await slots.acquire()
+            # Whatever fell due while we waited for a slot goes in this batch.
+            owed = min(total, due(rate, monotonic() - start)) - report.sent
             posts = list(sim.posts(min(owed, batch_max)))
             report.sent += len(posts)
-            await _send(session, endpoint, secret, [webhook_post(p) for p in posts], clock, report)
+            task = asyncio.create_task(send([webhook_post(p) for p in posts]))
+            sending.add(task)
+            task.add_done_callback(sending.discard)
+        await asyncio.gather(*sending)
     report.elapsed = monotonic() - start
     return report
 

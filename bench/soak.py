@@ -1,18 +1,30 @@
 """Soak: minutes of simulated crisis against a real backend process.
 
 All on loopback: `shiftdesk serve` on a fresh database; a feeder pushing the
-crisis scenario through the signed webhook at --rate mentions/s; --operators
-simulated operators doing claim-next and a public reply; and a recording
-platform (Mastodon's status API, as the backend's Mastodon connector calls
-it) that counts every publish per idempotency key. Bounded: the feed runs
---minutes, then the operators drain the queue for at most --drain seconds.
+simulator's pile-on scenario through the signed webhook at --rate mentions/s
+(several requests in flight, so it keeps the rate while the backend answers);
+--operators simulated operators doing claim-next, about --think-s seconds of
+reading and typing, and a public reply; and a recording platform
+(Mastodon's status API, as the backend's Mastodon connector calls it) that
+counts every publish per idempotency key. Bounded: the feed runs --minutes,
+then the operators drain the queue for at most --drain seconds.
+
+The crisis's shape (backend.simulator, scenario "pileon"): of the 2,000
+mentions a second only --new-customers-per-s (10) are a new customer's first
+post; 25 % name Acme but are not about us (cartoon anvils; the listening
+rules drop them); the rest lands on the 100 most recent customers: 35 % the
+customer chasing in their own thread, 25 % strangers replying inside that
+thread (joining its conversation), 15 % customers quoting each other ("same
+here"). A post in an answered conversation reopens it, so operators answer
+hot threads again and again: the table prints conversations opened, reopened
+and the share of mentions that joined an existing conversation.
 
     .venv/bin/python bench/soak.py                       # 3 minutes at 2,000/s, 50 operators
     .venv/bin/python bench/soak.py --seconds 15 --rate 200 --operators 5
 
-Prints what was held: mentions in and stored, claims, replies queued,
-published and published twice, errors, the backend's RSS over time and the
-queue and outbox depth at the end. Exit status 1 if an invariant broke.
+Prints what was held: mentions in and stored, conversations, claims, replies
+queued, published and published twice, errors, the backend's RSS over time and
+the queue and outbox depth at the end. Exit status 1 if an invariant broke.
 """
 
 from __future__ import annotations
@@ -23,6 +35,7 @@ import collections
 import concurrent.futures
 import itertools
 import json
+import random
 import sys
 import tempfile
 import time
@@ -43,6 +56,10 @@ from backend.simulate import drive  # noqa: E402
 from tests.processes import BackendProcess  # noqa: E402
 
 SECRET = "soak-webhook-secret"
+NEW_CUSTOMERS_PER_S = 10.0
+THINK_S = 1.0          # far quicker than a person; 50 operators at most 50 replies/s
+SHAPE = ("(see backend.simulator's pileon scenario): 25 % not about us (dropped), and in the 100 most recent "
+         "customers' threads 25 % strangers replying, 15 % customers quoting each other, 35 % customers chasing")
 TOKEN = "soak-platform-token"
 
 
@@ -75,27 +92,19 @@ class RecordingPlatform:
         return web.json_response({"id": "1", "acct": "acme"})
 
 
-CHUNK_SECONDS = 10.0
+IN_FLIGHT = 4          # webhook requests the feeder keeps outstanding
+BATCH = 500            # mentions per request
 
 
-def feed(url: str, seconds: float, rate: float, seed: int) -> dict:
+def feed(url: str, seconds: float, rate: float, new_per_s: float, seed: int) -> dict:
     """The feeder, in a process of its own (so generating posts does not starve the operators):
-    `shiftdesk simulate`'s sender in chunks of fresh customers until `seconds` have passed."""
+    `shiftdesk simulate`'s sender playing the pile-on for `seconds`."""
     async def run() -> dict:
-        total = {"sent": 0, "accepted": 0, "stored": 0, "duplicates": 0, "dropped": 0, "refused": 0,
-                 "errors": collections.Counter()}
-        started = time.monotonic()
-        for chunk in itertools.count():
-            left = seconds - (time.monotonic() - started)
-            if left <= 0.5:
-                break
-            r = await drive(url, "mastodon", SECRET, "crisis", rate, min(CHUNK_SECONDS, left),
-                            seed=seed * 1000 + chunk, batch_max=500, timeout_s=60)
-            for key in ("sent", "accepted", "stored", "duplicates", "dropped", "refused"):
-                total[key] += getattr(r, key)
-            total["errors"].update(r.errors)
-        total["elapsed"] = time.monotonic() - started
-        return total
+        r = await drive(url, "mastodon", SECRET, "pileon", rate, seconds, seed=seed, batch_max=BATCH,
+                        timeout_s=60, in_flight=IN_FLIGHT, new_customers_per_s=new_per_s)
+        return {"sent": r.sent, "accepted": r.accepted, "stored": r.stored, "duplicates": r.duplicates,
+                "dropped": r.dropped, "refused": r.refused, "errors": collections.Counter(r.errors),
+                "elapsed": r.elapsed, "requests": r.requests}
     return asyncio.run(run())
 
 
@@ -107,8 +116,11 @@ class Operators:
     errors: collections.Counter = field(default_factory=collections.Counter)
 
 
-async def operator(url: str, token: str, stats: Operators, stop: asyncio.Event, idle: asyncio.Event) -> None:
-    """Claim the next conversation and answer it, until told to stop and the queue is empty."""
+async def operator(url: str, token: str, stats: Operators, stop: asyncio.Event, idle: asyncio.Event,
+                   think_s: float = 0.0, rng: random.Random | None = None) -> None:
+    """Claim the next conversation, read it and type for about `think_s` seconds, answer it;
+    until told to stop and the queue is empty."""
+    rng = rng or random.Random(0)
     headers = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=30)) as s:
         while True:
@@ -126,6 +138,8 @@ async def operator(url: str, token: str, stats: Operators, stop: asyncio.Event, 
                         stats.errors[f"claim {r.status}: {body.get('error', '')[:60]}"] += 1
                         continue
                 stats.claims += 1
+                if think_s:
+                    await asyncio.sleep(think_s * rng.uniform(0.5, 1.5))   # reading the thread, typing
                 async with s.post(f"{url}/api/conversations/{body['id']}/reply", json={
                         "text": "Sorry about the trouble today. We're on it and will update you here.",
                         "confirm": True}) as r:
@@ -149,7 +163,8 @@ def config_file(directory: Path, platform_url: str) -> Path:
     return path
 
 
-async def soak(seconds: float, rate: float, n_operators: int, drain: float, seed: int) -> int:
+async def soak(seconds: float, rate: float, n_operators: int, drain: float, seed: int,
+               new_per_s: float = NEW_CUSTOMERS_PER_S, think_s: float = THINK_S) -> int:
     platform = RecordingPlatform()
     runner = web.AppRunner(platform.app(), access_log=None)
     await runner.setup()
@@ -176,10 +191,12 @@ async def soak(seconds: float, rate: float, n_operators: int, drain: float, seed
         stats = Operators()
         stop, sampler = asyncio.Event(), asyncio.create_task(sample())
         idles = [asyncio.Event() for _ in tokens]
-        workers = [asyncio.create_task(operator(backend.url, t, stats, stop, idle)) for t, idle in zip(tokens, idles)]
+        workers = [asyncio.create_task(operator(backend.url, t, stats, stop, idle, think_s, random.Random(seed * 100 + i)))
+                   for i, (t, idle) in enumerate(zip(tokens, idles))]
         try:
             with concurrent.futures.ProcessPoolExecutor(1) as feeder:
-                fed = await asyncio.get_running_loop().run_in_executor(feeder, feed, backend.url, seconds, rate, seed)
+                fed = await asyncio.get_running_loop().run_in_executor(
+                    feeder, feed, backend.url, seconds, rate, new_per_s, seed)
             feed_elapsed = time.monotonic() - started
             stop.set()
             # Drain: operators keep claiming until the queue is empty, then the outbox until it is.
@@ -203,17 +220,27 @@ async def soak(seconds: float, rate: float, n_operators: int, drain: float, seed
         queued = await pool.fetchval("SELECT count(*) FROM messages")
         published = await pool.fetchval("SELECT count(*) FROM messages WHERE status = 'published'")
         failed = await pool.fetchval("SELECT count(*) FROM messages WHERE status = 'failed'")
+        opened = await pool.fetchval("SELECT count(*) FROM conversations")
+        reopened = await pool.fetchval(
+            "SELECT count(*) FROM events WHERE kind IN ('conversation.customer_replied', 'conversation.reopened')")
         await pool.close()
     await runner.cleanup()
 
     twice = sum(1 for n in platform.posts_by_key.values() if n > 1)
     errors = sum(stats.errors.values()) + fed["refused"] + failed
+    print(f"pile-on: {rate:g} mentions/s, of them {new_per_s:g}/s a new customer's first post; the rest "
+          f"{SHAPE}; signed webhook requests of {BATCH}, {IN_FLIGHT} in flight")
+    print(f"operators: {n_operators}, each claim-next, about {think_s:g} s reading and typing, public reply")
     print(table(f"soak: {seconds:g} s of crisis at {rate:g} mentions/s, {n_operators} operators", ["what", "count"], [
         ["mentions sent", fed["sent"]],
         ["mentions sent per s (achieved)", round(fed["sent"] / fed["elapsed"], 1) if fed["elapsed"] else 0.0],
         ["mentions stored", stored],
         ["not about us (dropped)", fed["dropped"]],
         ["mentions refused", fed["refused"]],
+        ["conversations opened", opened],
+        ["conversations reopened (customer wrote after our reply)", reopened],
+        ["share of stored mentions joining a conversation (%)",
+         round(100.0 * (stored - opened) / stored, 1) if stored else 0.0],
         ["claims", stats.claims],
         ["replies queued", queued],
         ["replies published", published],
@@ -246,9 +273,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--operators", type=int, default=50)
     parser.add_argument("--drain", type=float, default=120.0, help="seconds allowed to empty queue and outbox")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--think-s", type=float, default=THINK_S,
+                        help="seconds an operator spends on one reply, on average (0: none at all)")
+    parser.add_argument("--new-customers-per-s", type=float, default=NEW_CUSTOMERS_PER_S,
+                        help="how many of the mentions per second are a new customer's first post")
     args = parser.parse_args(argv)
     seconds = args.seconds if args.seconds is not None else args.minutes * 60
-    return asyncio.run(soak(seconds, args.rate, args.operators, args.drain, args.seed))
+    return asyncio.run(soak(seconds, args.rate, args.operators, args.drain, args.seed, args.new_customers_per_s,
+                            args.think_s))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 
@@ -11,6 +12,7 @@ from backend.ingest import Ingest, accept_all, fixed_deadlines
 from backend.model import Author, InboundPost, OutboundMessage, Published
 from backend.operators import add as add_operator
 from backend.outbox import OutboxPublisher
+from tests.processes import until
 
 
 class FlakyPlatform:
@@ -126,3 +128,111 @@ async def test_attempt_in_flight_is_not_taken_by_a_second_publisher(pool, clock)
     second = FlakyPlatform()
     assert await publisher(pool, clock, second).publish_due() is False   # still inside the attempt lease
     assert second.publish_calls == 0
+
+
+async def queued_replies(pool, clock, n: int) -> list[int]:
+    """`n` customers, each answered once: `n` messages waiting in the outbox."""
+    ingest = Ingest(accept_all, fixed_deadlines(timedelta(hours=1)), clock)
+    posts = [InboundPost("simulator", f"p{i}", Author(f"a{i}", f"cust{i}", f"Customer {i}", 1), "@acme help",
+                         clock.now()) for i in range(n)]
+    async with pool.acquire() as conn:
+        await ingest.store(conn, posts)
+        op, _ = await add_operator(conn, "anna")
+        actions = Actions(clock, timedelta(minutes=5))
+        ids = []
+        for cid in [r["id"] for r in await conn.fetch("SELECT id FROM conversations ORDER BY id")]:
+            await actions.claim(conn, op, cid)
+            ids.append((await actions.reply_publicly(conn, op, cid, "Hi, sorry! Looking now."))["message_id"])
+        return ids
+
+
+class GatedPlatform(FlakyPlatform):
+    """Holds the first send until `gate` is set; counts sends in flight at once."""
+
+    def __init__(self):
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.in_flight = self.most_in_flight = 0
+        self.held = False
+
+    async def publish(self, msg):
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if not self.held:
+                self.held = True
+                await self.gate.wait()
+            else:
+                await asyncio.sleep(0)      # an answer that takes a turn of the loop
+            return await super().publish(msg)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_a_slow_send_holds_one_slot_while_the_rest_publish(pool, clock):
+    message_ids = await queued_replies(pool, clock, 12)
+    platform = GatedPlatform()
+    outbox = publisher(pool, clock, platform, window=3)
+    published = "SELECT count(*) FROM messages WHERE status = 'published'"
+    task = asyncio.create_task(outbox.run(poll_interval=0.05))
+    try:
+        await until(lambda: _equals(pool, published, 11),
+                    "every reply but the held one published")
+        held = await pool.fetchval("SELECT id FROM messages WHERE status = 'queued'")
+        assert held == message_ids[0]
+        platform.gate.set()
+        await until(lambda: _equals(pool, published, 12), "the held reply published")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert platform.most_in_flight == 3                  # the window, never more
+    assert len(platform.sent) == 12 and platform.publish_calls == 12
+    assert await pool.fetchval("SELECT count(*) FROM events WHERE kind = 'message.published'") == 12
+
+
+async def _equals(pool, sql: str, n: int) -> bool:
+    return await pool.fetchval(sql) == n
+
+
+async def test_a_batch_is_recorded_in_one_transaction_each_message_with_its_own_outcome(pool, clock):
+    message_ids = await queued_replies(pool, clock, 5)
+    platform = FlakyPlatform([TransientError("HTTP 503"), PermanentError("422: text too long", 422)])
+    assert await publisher(pool, clock, platform).publish_due() is True
+    rows = await pool.fetch("SELECT m.id, m.status, o.done_at IS NOT NULL AS done, o.next_attempt_at, o.xmin::text "
+                            "AS tx FROM messages m JOIN outbox o ON o.message_id = m.id ORDER BY m.id")
+    assert [r["status"] for r in rows] == ["queued", "failed", "published", "published", "published"]
+    assert rows[0]["next_attempt_at"] > clock.now() and not rows[0]["done"]   # backs off on its own
+    assert len({r["tx"] for r in rows}) == 1                                   # one commit for the batch
+    kinds = [r["kind"] for r in await pool.fetch(
+        "SELECT kind FROM events WHERE kind LIKE 'message.%' AND kind <> 'message.queued' ORDER BY id")]
+    assert sorted(kinds) == ["message.failed"] + ["message.published"] * 3
+    assert [r["id"] for r in rows] == message_ids
+
+
+class PoolDownOnce:
+    """The real pool, except that the `n`-th acquire finds the database unavailable."""
+
+    def __init__(self, pool, n: int):
+        self.pool, self.n, self.calls = pool, n, 0
+
+    def acquire(self):
+        self.calls += 1
+        if self.calls == self.n:
+            raise ConnectionRefusedError("database unavailable")
+        return self.pool.acquire()
+
+
+async def test_a_result_the_database_could_not_take_is_recorded_later_not_sent_again(pool, clock):
+    message_id = await queued_reply(pool, clock)
+    platform = FlakyPlatform()
+    # Acquire 1 leases, 2 would record the send: the database is down just then.
+    outbox = OutboxPublisher(PoolDownOnce(pool, 2), {"simulator": platform}, clock)
+    task = asyncio.create_task(outbox.run(poll_interval=0.05))
+    try:
+        await until(lambda: _equals(pool, "SELECT count(*) FROM messages WHERE status = 'published'", 1),
+                    "the reply recorded once the database is back")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert platform.publish_calls == 1 and platform.lookups == 0      # kept the result, did not send again
+    assert await pool.fetchval("SELECT platform_post_id FROM messages WHERE id = $1", message_id) == "post-1"
