@@ -330,13 +330,31 @@ class Ingest:
         for p in batch:
             latest[(p.post.platform, p.post.author.platform_id)] = p.post
         keys = list(latest)
+        # Known authors are updated only when their profile changed (in a pile-on
+        # nearly every author is known and unchanged: no new row versions), new
+        # ones inserted plainly: only ingest writes authors, under INGEST_LOCK,
+        # so no other writer can insert the same author in between.
         rows = await conn.fetch(
-            """INSERT INTO authors (platform, platform_id, handle, display_name, followers)
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[])
-               ON CONFLICT (platform, platform_id) DO UPDATE
-                 SET handle = EXCLUDED.handle, display_name = EXCLUDED.display_name,
-                     followers = EXCLUDED.followers, updated_at = now()
-               RETURNING id, platform, platform_id""",
+            """WITH given AS (
+                   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[])
+                            AS g(platform, platform_id, handle, display_name, followers)),
+               known AS (
+                   SELECT a.id, g.platform, g.platform_id FROM authors a
+                   JOIN given g ON a.platform = g.platform AND a.platform_id = g.platform_id),
+               changed AS (
+                   UPDATE authors a SET handle = g.handle, display_name = g.display_name,
+                          followers = g.followers, updated_at = now()
+                   FROM given g
+                   WHERE a.platform = g.platform AND a.platform_id = g.platform_id
+                     AND (a.handle, a.display_name, a.followers)
+                         IS DISTINCT FROM (g.handle, g.display_name, g.followers)),
+               added AS (
+                   INSERT INTO authors (platform, platform_id, handle, display_name, followers)
+                   SELECT g.* FROM given g WHERE NOT EXISTS (
+                       SELECT 1 FROM known k WHERE k.platform = g.platform AND k.platform_id = g.platform_id)
+                   RETURNING id, platform, platform_id)
+               SELECT id, platform, platform_id FROM known
+               UNION ALL SELECT id, platform, platform_id FROM added""",
             [k[0] for k in keys], [k[1] for k in keys],
             [latest[k].author.handle for k in keys], [latest[k].author.display_name for k in keys],
             [latest[k].author.followers for k in keys],

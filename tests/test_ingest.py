@@ -153,3 +153,16 @@ async def test_every_stored_reference_points_at_a_stored_row(db, clock):
         "SELECT count(*) FROM mentions m JOIN conversations c ON c.id = m.conversation_id"
         " WHERE c.author_id <> m.author_id AND m.in_reply_to IS NULL AND NOT m.is_ours") == 0
     assert await db.fetchval(ORPHANED_REFERENCES) == 0
+
+
+async def test_an_author_row_changes_only_when_their_profile_did(db, clock):
+    ingest = make_ingest(clock)
+    await ingest.store(db, [post(clock, "1")])
+    version = await db.fetchrow("SELECT id, xmin::text AS v FROM authors WHERE platform_id = 'id-jo'")
+    await ingest.store(db, [post(clock, "2")])                       # same profile: row untouched
+    assert await db.fetchval("SELECT xmin::text FROM authors WHERE id = $1", version["id"]) == version["v"]
+    renamed = InboundPost("simulator", "3", Author("id-jo", "jo_new", "Jo N.", 5000), "@acme still waiting", clock.now())
+    await ingest.store(db, [renamed])
+    row = await db.fetchrow("SELECT id, handle, display_name, followers FROM authors WHERE platform_id = 'id-jo'")
+    assert tuple(row) == (version["id"], "jo_new", "Jo N.", 5000)
+    assert await db.fetchval("SELECT count(DISTINCT author_id) FROM mentions") == 1
