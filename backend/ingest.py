@@ -31,6 +31,17 @@ CONDUCT_FROM = {State.NEW.value, State.CLAIMED.value, State.AWAITING_CUSTOMER.va
 
 INGEST_LOCK = 0x5D1F7003
 
+# The start of every stored batch: one batch at a time, the commit setting (see
+# store_prepared), and keyed lookups planned as keyed lookups. The planner takes
+# every unnest() for 100 rows and, for the ~1,000 keys of a batch, hashed whole
+# tables (mentions, authors, conversations) or started parallel workers: work
+# that grows with the database, per batch. Transaction-local, like the rest.
+BEGIN_BATCH = """
+    SELECT pg_advisory_xact_lock($1), set_config('synchronous_commit', $2, true),
+           set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true),
+           set_config('enable_seqscan', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)
+"""
+
 # Plain strings: an enum member's .value is a property lookup, and these run per post.
 NEW, FLAGGED, AWAITING, RESOLVED, DISMISSED = (State.NEW.value, State.FLAGGED_CONDUCT.value,
                                                State.AWAITING_CUSTOMER.value, State.RESOLVED.value,
@@ -192,11 +203,7 @@ class Ingest:
                 # (an operator's reply to one of these) flushes this batch first. A
                 # batch without a cursor (the webhook, which has already answered 202)
                 # has no second chance, so it waits for the flush as before.
-                if cursor is not None:
-                    await conn.execute("SELECT pg_advisory_xact_lock($1), set_config('synchronous_commit', 'off', true)",
-                                       INGEST_LOCK)
-                else:
-                    await conn.execute("SELECT pg_advisory_xact_lock($1)", INGEST_LOCK)
+                await conn.execute(BEGIN_BATCH, INGEST_LOCK, "off" if cursor is not None else "on")
                 await self._store(conn, processed, result)
             if cursor is not None:
                 name, state = cursor
@@ -351,7 +358,7 @@ class Ingest:
                added AS (
                    INSERT INTO authors (platform, platform_id, handle, display_name, followers)
                    SELECT g.* FROM given g WHERE NOT EXISTS (
-                       SELECT 1 FROM known k WHERE k.platform = g.platform AND k.platform_id = g.platform_id)
+                       SELECT 1 FROM authors a WHERE a.platform = g.platform AND a.platform_id = g.platform_id)
                    RETURNING id, platform, platform_id)
                SELECT id, platform, platform_id FROM known
                UNION ALL SELECT id, platform, platform_id FROM added""",
