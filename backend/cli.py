@@ -353,6 +353,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     rate = args.rate if args.rate is not None else SCENARIOS[args.scenario].rate
     if rate <= 0 or args.duration <= 0:
         raise CliError("--rate and --duration must be more than 0")
+    if args.in_flight < 1:
+        raise CliError("--in-flight must be at least 1")
+    if args.new_customers_per_s is not None and args.new_customers_per_s < 0:
+        raise CliError("--new-customers-per-s cannot be negative")
     var = cfg.webhook.sources.get(args.source)
     if var is None:
         known = ", ".join(cfg.webhook.sources) or "none"
@@ -365,7 +369,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else int(time.time())
     print(f"sending scenario {args.scenario} to {url}/ingest/{args.source} (seed {seed}) ...", flush=True)
     report = asyncio.run(drive(url, args.source, secret, args.scenario, rate, args.duration, seed=seed,
-                               batch_max=args.batch, brand_handle=cfg.brand.handle, brand_name=cfg.brand.name))
+                               batch_max=args.batch, brand_handle=cfg.brand.handle, brand_name=cfg.brand.name,
+                               in_flight=args.in_flight, new_customers_per_s=args.new_customers_per_s))
     for line in report.lines():
         print(line)
     return 0 if report.accepted == report.sent else 1
@@ -449,7 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "threads) to POST /ingest/SOURCE of a running backend, signed with the "
                                    "secret in the environment variable webhook.sources.SOURCE names. Prints "
                                    "what was sent and what the backend accepted; exits 1 if any was refused.")
-    p.add_argument("--scenario", default="calm", help="calm or crisis (default: calm)")
+    p.add_argument("--scenario", default="calm",
+                   help="calm, crisis or pileon (a crisis at its peak: mostly people chasing and piling onto "
+                        "open threads, a bounded rate of new customers); default: calm")
     p.add_argument("--rate", type=float, help="mentions per second (default: the scenario's own rate)")
     p.add_argument("--duration", type=float, default=10.0, help="seconds to keep sending (default: 10)")
     p.add_argument("--url", help="backend URL (default: tui.backend_url)")
@@ -457,6 +464,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed of the simulated customers (default: the current time; "
                                             "printed, so a run can be repeated)")
     p.add_argument("--batch", type=int, default=500, help="most mentions per request (default: 500)")
+    p.add_argument("--in-flight", type=int, default=1,
+                   help="requests outstanding at once, so a high rate keeps up while the backend answers "
+                        "(default: 1)")
+    p.add_argument("--new-customers-per-s", type=float,
+                   help="new customers a second (default: the scenario's own; pileon has one)")
     p.set_defaults(func=cmd_simulate)
     return parser
 

@@ -123,3 +123,17 @@ async def test_shiftdesk_simulate_drives_a_running_backend_through_the_webhook(p
     # The same seed again: the backend recognises every mention.
     code = await asyncio.to_thread(cli.main, args)
     assert code == 0 and "stored 0, duplicates 200" in capsys.readouterr().out
+
+
+async def test_shiftdesk_simulate_plays_the_pileon_with_requests_in_flight(pushed, monkeypatch, capsys):
+    monkeypatch.setenv("SHIFTDESK_WEBHOOK_SIMULATOR_SECRET", SECRET)
+    args = ["simulate", "--scenario", "pileon", "--rate", "400", "--duration", "0.5", "--url", pushed.url,
+            "--seed", "12", "--batch", "40", "--in-flight", "3", "--new-customers-per-s", "20"]
+    code = await asyncio.to_thread(cli.main, args)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "sent      200 mentions" in out
+    # 20 new customers a second for half a second: the rest chase or pile onto their threads.
+    assert await pushed.services.pool.fetchval("SELECT count(*) FROM conversations") <= 12
+    assert await asyncio.to_thread(cli.main, ["simulate", "--url", pushed.url, "--in-flight", "0"]) == 2
+    assert "--in-flight must be at least 1" in capsys.readouterr().err
