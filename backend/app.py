@@ -263,14 +263,12 @@ async def _run_simulator(svc: Services) -> None:
     rng = random.Random(cfg.seed)
     if sim.sequence < cfg.burst:
         posts = list(sim.posts(cfg.burst - sim.sequence))
-        async with svc.pool.acquire() as conn:
-            await svc.ingest.store(conn, posts, (name, {"sequence": sim.sequence}))
+        await svc.ingest.store_from(svc.pool, posts, (name, {"sequence": sim.sequence}))
     while cfg.rate > 0:
         await asyncio.sleep(opening_delay(cfg.rate, rng).total_seconds())
         posts = list(sim.posts(1))
         try:
-            async with svc.pool.acquire() as conn:
-                await svc.ingest.store(conn, posts, (name, {"sequence": sim.sequence}))
+            await svc.ingest.store_from(svc.pool, posts, (name, {"sequence": sim.sequence}))
         except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
             log.warning("simulator: database unavailable (%s)", exc)
             sim.sequence -= 1   # not stored: the cursor stays, the post comes again
@@ -298,7 +296,8 @@ def init_app(config: Config, db_url: str, *, clock: Clock | None = None,
     svc.use_rulebook(rulebook or load_rulebook(config.rules_dir))
     if processor is not None:
         svc.processor = svc.ingest.process = processor
-    elif config.ingest.listening_worker:
+    elif rulebook is None and config.ingest.listening_worker:
+        # The worker reads config.rules_dir itself: only when that is where our rules came from.
         svc.ingest.worker = ListeningWorker(config.rules_dir, validate=False)
         svc.ingest.worker_min_batch = config.ingest.worker_min_batch
     svc.actions = Actions(clock, timedelta(seconds=config.claims.lease_seconds),
@@ -312,7 +311,8 @@ def init_app(config: Config, db_url: str, *, clock: Clock | None = None,
     async def _outbox(app: web.Application) -> AsyncIterator[None]:
         assert svc.pool is not None and svc.hub is not None
         svc.outbox = OutboxPublisher(svc.pool, svc.publishers, clock, config.outbox.max_attempts,
-                                     config.outbox.backoff_base_seconds, config.outbox.backoff_cap_seconds)
+                                     config.outbox.backoff_base_seconds, config.outbox.backoff_cap_seconds,
+                                     window=config.outbox.window)
         svc.hub.on_event(svc._follow_events)
         yield
 

@@ -189,6 +189,14 @@ class Ingest:
         """Store `posts` (and the connector cursor that produced them) atomically."""
         return await self.store_prepared(conn, await self.listen(posts), cursor)
 
+    async def store_from(self, pool: asyncpg.Pool, posts: Sequence[InboundPost],
+                         cursor: tuple[str, dict] | None = None) -> BatchResult:
+        """`store` for the backend's sources: listen first, then take a pooled
+        connection only for the transaction (listening is CPU, not database)."""
+        prepared = await self.listen(posts)
+        async with pool.acquire() as conn:
+            return await self.store_prepared(conn, prepared, cursor)
+
     async def store_prepared(self, conn: asyncpg.Connection, prepared: Prepared,
                              cursor: tuple[str, dict] | None = None) -> BatchResult:
         """Store a batch `prepare` made (here or in a worker process), with its cursor, atomically."""

@@ -110,9 +110,7 @@ async def supervise(connector: Connector, settings: ConnectorSettings, pool: asy
     interval = settings.poll_interval_seconds
 
     async def store(posts: list, cursor: dict[str, Any]) -> None:
-        prepared = await ingest.listen(posts)
-        async with pool.acquire() as conn:
-            result = await ingest.store_prepared(conn, prepared, cursor=(status.name, cursor))
+        result = await ingest.store_from(pool, posts, cursor=(status.name, cursor))
         restart.reset()
         await status._bump(result.stored)
 

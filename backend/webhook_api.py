@@ -57,8 +57,6 @@ async def ingest_webhook(request: web.Request) -> web.Response:
         if exc.status == 401:
             log.info("webhook %s: refused a request: %s", source, exc.message)
         raise ApiError(exc.status, exc.message) from None
-    prepared = await svc.ingest.listen(posts)     # before taking a connection: listening is CPU only
-    async with svc.pool.acquire() as conn:
-        result = await svc.ingest.store_prepared(conn, prepared)
+    result = await svc.ingest.store_from(svc.pool, posts)
     return web.json_response({"stored": result.stored, "duplicates": result.duplicates,
                               "dropped": result.dropped}, status=202)

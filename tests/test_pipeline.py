@@ -183,5 +183,7 @@ def test_the_backend_listens_in_a_worker_that_follows_rule_changes(rulebook, db_
 
     # A backend given its own processor (tests) or configured without one listens in place.
     assert init_app(Config(), db_url, processor=accept_all, background=False)[SERVICES].ingest.worker is None
+    # Rules handed in (not read from config.rules_dir) are not what a worker would read: listen in place.
+    assert init_app(Config(), db_url, rulebook=rulebook, background=False)[SERVICES].ingest.worker is None
     off = Config(ingest=IngestConfig(listening_worker=False))
     assert init_app(off, db_url, background=False)[SERVICES].ingest.worker is None
