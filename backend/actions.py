@@ -76,8 +76,9 @@ class Actions:
                     op: Operator | None = None) -> tuple[asyncpg.Record, ConversationView]:
         # Lock first, then look up the holder: a join evaluated before waiting
         # for the lock would name the holder from before the wait.
-        # NO KEY UPDATE: serialises actions on the conversation, yet lets ingest
-        # keep adding mentions to it (their foreign-key check only needs KEY SHARE).
+        # NO KEY UPDATE: serialises actions on the conversation, yet lets rows that
+        # reference it (messages, notes, tags: their foreign-key check takes KEY
+        # SHARE) be written meanwhile.
         row = await conn.fetchrow(
             """SELECT id, state, claimed_by, claim_expires_at, platform, thread_root, is_direct, author_id,
                       language, sentiment

@@ -64,6 +64,7 @@ class OutboxConfig:
     max_attempts: int = 8
     backoff_base_seconds: float = 1.0
     backoff_cap_seconds: float = 300.0
+    window: int = 64                 # replies being sent at once (a slow platform holds one slot each)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from .model import Author, OutboundMessage, Published
 log = logging.getLogger(__name__)
 
 ATTEMPT_LEASE = timedelta(seconds=60)   # how long one attempt may take before another publisher retries
-WINDOW = 64                             # sends in flight at once, per publisher
+WINDOW = 64                             # sends in flight at once, per publisher (outbox.window)
 LEASE_BATCH = 200                       # most rows leased in one query
 GATHER_SECONDS = 0.02                   # a finished send waits at most this long to be recorded with others
 

@@ -236,3 +236,14 @@ async def test_a_result_the_database_could_not_take_is_recorded_later_not_sent_a
         await asyncio.gather(task, return_exceptions=True)
     assert platform.publish_calls == 1 and platform.lookups == 0      # kept the result, did not send again
     assert await pool.fetchval("SELECT platform_post_id FROM messages WHERE id = $1", message_id) == "post-1"
+
+
+async def test_the_backend_sends_as_many_at_once_as_outbox_window_says(db_url):
+    from backend.config import load_config
+    from tests.conftest import start_backend
+
+    backend = await start_backend(load_config(env={"SHIFTDESK_OUTBOX_WINDOW": "7"}), db_url)
+    try:
+        assert backend.services.outbox.window == 7
+    finally:
+        await backend.runner.cleanup()
