@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .prefilter import LiteralGate, required_literals
+from .prefilter import LiteralGate, literal_gate, required_literals
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,7 @@ class GatedPattern:
 
 def gated(pattern: re.Pattern[str]) -> GatedPattern:
     """The pattern with its gate worked out now."""
-    literals = required_literals(pattern)
-    return GatedPattern(pattern, None if literals is None else LiteralGate(literals))
+    return GatedPattern(pattern, literal_gate(pattern))
 
 
 class PhraseScreen:
@@ -48,9 +47,7 @@ class PhraseScreen:
         self.excuses = tuple((lang, gated(p)) for lang, p in excuses)
         self.abusive = tuple((severity, lang, gated(p)) for severity, lang, p in abusive)
         literals: set[str] = set()
-        for lang, p in excuses:
-            literals |= required_literals(p) or {""}
-        for severity, lang, p in abusive:
+        for p in [p for _, p in excuses] + [p for _, _, p in abusive]:
             literals |= required_literals(p) or {""}
         # A pattern without a gate must always run, and so must the screen.
         # A literal's inner part is needed too: " yourself" -> "yourself", so

@@ -44,13 +44,9 @@ def _body(op: Any, av: Any) -> Any:
     return av[-1] if op in _GROUPS else av
 
 
-@lru_cache(maxsize=256)
 def needs_digit(pattern: re.Pattern[str]) -> bool:
     """True only when every match of `pattern` must contain a digit."""
-    try:
-        return _seq_needs_digit(_p.parse(pattern.pattern, pattern.flags))
-    except Exception:   # a construct this reading does not know: no shortcut
-        return False
+    return min_digits(pattern) > 0
 
 
 def min_digits(pattern: re.Pattern[str]) -> int:
@@ -67,8 +63,10 @@ def _seq_min_digits(seq: Any) -> int:
 
 
 def _item_min_digits(op: Any, av: Any) -> int:
-    if op is _c.LITERAL or op is _c.IN:
-        return 1 if _item_needs_digit(op, av) else 0
+    if op is _c.LITERAL:
+        return 1 if _DIGIT.match(chr(av)) is not None else 0
+    if op is _c.IN:
+        return 1 if av and all(_in_item_is_digit(o, a) for o, a in av) else 0
     if op in _GROUPS:
         return _seq_min_digits(_body(op, av))
     if op in _REPEATS:
@@ -83,24 +81,6 @@ def count_digits(text: str) -> int:
     if text.isascii():
         return sum(map(text.count, "0123456789"))
     return len(_DIGIT.findall(text))
-
-
-def _seq_needs_digit(seq: Any) -> bool:
-    return any(_item_needs_digit(op, av) for op, av in seq)
-
-
-def _item_needs_digit(op: Any, av: Any) -> bool:
-    if op is _c.LITERAL:
-        return _DIGIT.match(chr(av)) is not None
-    if op is _c.IN:
-        return bool(av) and all(_in_item_is_digit(o, a) for o, a in av)
-    if op in _GROUPS:
-        return _seq_needs_digit(_body(op, av))
-    if op in _REPEATS:
-        return av[0] >= 1 and _seq_needs_digit(av[2])
-    if op is _c.BRANCH:
-        return all(_seq_needs_digit(branch) for branch in av[1])
-    return False
 
 
 def _in_item_is_digit(op: Any, av: Any) -> bool:
