@@ -8,9 +8,10 @@ posts to a platform is queued in the outbox in that same transaction.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import asyncpg
 
@@ -20,9 +21,9 @@ from .clock import Clock
 from .lifecycle import Actor, ConversationView, Decision, Holder, NotAllowed, Sla, State
 from .operators import Operator
 
-RECENT_REPLIES = 200                 # the team's replies a draft is compared with for canned wording
+RECENT_REPLIES = 200  # the team's replies a draft is compared with for canned wording
 RECENT_WINDOW = timedelta(days=7)
-UPSET_SENTIMENT = -0.25              # a customer this negative should hear an apology
+UPSET_SENTIMENT = -0.25  # a customer this negative should hear an apology
 TAG_MAX = 40
 
 
@@ -54,8 +55,8 @@ class Draft:
     """Text an operator wants to post, and whether they confirmed it past the advisories."""
 
     text: str
-    channel: str                    # public | dm
-    purpose: str                    # reply, dm_ack, dm, closing, house_rules
+    channel: str  # public | dm
+    purpose: str  # reply, dm_ack, dm, closing, house_rules
     confirm: bool = False
 
 
@@ -72,8 +73,9 @@ class Actions:
 
     # -- loading and applying ------------------------------------------------------
 
-    async def _load(self, conn: asyncpg.Connection, conversation_id: int,
-                    op: Operator | None = None) -> tuple[asyncpg.Record, ConversationView]:
+    async def _load(
+        self, conn: asyncpg.Connection, conversation_id: int, op: Operator | None = None
+    ) -> tuple[asyncpg.Record, ConversationView]:
         # Lock first, then look up the holder: a join evaluated before waiting
         # for the lock would name the holder from before the wait.
         # NO KEY UPDATE: serialises actions on the conversation, yet lets rows that
@@ -89,15 +91,27 @@ class Actions:
             raise NotFound(f"There is no conversation {conversation_id}.")
         holder = None
         if op is not None and row["claimed_by"] == op.id:
-            holder = Holder(op.id, op.display_name)     # the caller holds it: no need to look the name up
+            holder = Holder(
+                op.id, op.display_name
+            )  # the caller holds it: no need to look the name up
         elif row["claimed_by"]:
-            name = await conn.fetchval("SELECT display_name FROM operators WHERE id = $1", row["claimed_by"])
+            name = await conn.fetchval(
+                "SELECT display_name FROM operators WHERE id = $1", row["claimed_by"]
+            )
             holder = Holder(row["claimed_by"], name)
         return row, ConversationView(State(row["state"]), holder, row["claim_expires_at"])
 
-    async def _apply(self, conn: asyncpg.Connection, row: asyncpg.Record, decision: Decision, kind: str,
-                     op: Operator | None, data: dict[str, Any] | None = None,
-                     extra_sql: str = "", more_events: Sequence[events.NewEvent] = ()) -> dict[str, Any]:
+    async def _apply(
+        self,
+        conn: asyncpg.Connection,
+        row: asyncpg.Record,
+        decision: Decision,
+        kind: str,
+        op: Operator | None,
+        data: dict[str, Any] | None = None,
+        extra_sql: str = "",
+        more_events: Sequence[events.NewEvent] = (),
+    ) -> dict[str, Any]:
         """Write the decision and its event (plus `more_events`) as the transaction's last step.
         `extra_sql` may use $4, the time of the change."""
         now = self.clock.now()
@@ -113,29 +127,58 @@ class Actions:
                     claim_expires_at = CASE WHEN $3::bigint IS NULL THEN NULL ELSE $5::timestamptz END,
                     updated_at = $4 {sla_sql} {extra_sql}
                 WHERE id = $1""",
-            row["id"], decision.state.value, decision.holder_id, now, expires,
+            row["id"],
+            decision.state.value,
+            decision.holder_id,
+            now,
+            expires,
         )
         holder_name = None
         if op is not None and decision.holder_id == op.id:
             holder_name = op.display_name
         elif decision.holder_id is not None:
-            holder_name = await conn.fetchval("SELECT display_name FROM operators WHERE id = $1", decision.holder_id)
+            holder_name = await conn.fetchval(
+                "SELECT display_name FROM operators WHERE id = $1", decision.holder_id
+            )
         # One call, last: the events lock is held from here to the commit, so keep that short.
-        await events.record(conn, events.NewEvent(
-            kind, row["id"], op.id if op else None, row["state"], decision.state.value,
-            {**(data or {}), "holder_id": decision.holder_id, "holder_name": holder_name},
-        ), *more_events)
-        return {"id": row["id"], "state": decision.state.value, "holder_id": decision.holder_id,
-                "claim_expires_at": expires.isoformat() if expires else None}
+        await events.record(
+            conn,
+            events.NewEvent(
+                kind,
+                row["id"],
+                op.id if op else None,
+                row["state"],
+                decision.state.value,
+                {**(data or {}), "holder_id": decision.holder_id, "holder_name": holder_name},
+            ),
+            *more_events,
+        )
+        return {
+            "id": row["id"],
+            "state": decision.state.value,
+            "holder_id": decision.holder_id,
+            "claim_expires_at": expires.isoformat() if expires else None,
+        }
 
-    async def _renew(self, conn: asyncpg.Connection, row: asyncpg.Record, op: Operator) -> dict[str, Any]:
+    async def _renew(
+        self, conn: asyncpg.Connection, row: asyncpg.Record, op: Operator
+    ) -> dict[str, Any]:
         expires = self.clock.now() + self.lease
-        await conn.execute("UPDATE conversations SET claim_expires_at = $2 WHERE id = $1", row["id"], expires)
-        return {"id": row["id"], "state": row["state"], "holder_id": op.id, "claim_expires_at": expires.isoformat()}
+        await conn.execute(
+            "UPDATE conversations SET claim_expires_at = $2 WHERE id = $1", row["id"], expires
+        )
+        return {
+            "id": row["id"],
+            "state": row["state"],
+            "holder_id": op.id,
+            "claim_expires_at": expires.isoformat(),
+        }
 
     # -- claims ----------------------------------------------------------------------
 
-    async def claim(self, conn: asyncpg.Connection, op: Operator, conversation_id: int) -> dict[str, Any]:
+    async def claim(
+        self, conn: asyncpg.Connection, op: Operator, conversation_id: int
+    ) -> dict[str, Any]:
         async with conn.transaction():
             row, view = await self._load(conn, conversation_id, op)
             if view.holder and view.holder.operator_id == op.id:
@@ -143,41 +186,64 @@ class Actions:
             decision = lifecycle.claim(view, self.actor(op), self.clock.now())
             return await self._apply(conn, row, decision, "conversation.claimed", op)
 
-    async def heartbeat(self, conn: asyncpg.Connection, op: Operator, conversation_id: int) -> dict[str, Any]:
+    async def heartbeat(
+        self, conn: asyncpg.Connection, op: Operator, conversation_id: int
+    ) -> dict[str, Any]:
         """Renew the lease while the operator works the conversation. No event: it is not news."""
         async with conn.transaction():
             row, view = await self._load(conn, conversation_id, op)
             if view.holder is None or view.holder.operator_id != op.id:
                 who = f"{view.holder.name} holds it now" if view.holder else "nobody holds it now"
-                raise NotAllowed(f"Your claim on this conversation has lapsed; {who}.", view.state, view.holder)
+                raise NotAllowed(
+                    f"Your claim on this conversation has lapsed; {who}.", view.state, view.holder
+                )
             return await self._renew(conn, row, op)
 
-    async def release(self, conn: asyncpg.Connection, op: Operator, conversation_id: int) -> dict[str, Any]:
+    async def release(
+        self, conn: asyncpg.Connection, op: Operator, conversation_id: int
+    ) -> dict[str, Any]:
         async with conn.transaction():
             row, view = await self._load(conn, conversation_id)
             decision = lifecycle.release(view, self.actor(op), self.clock.now())
             return await self._apply(conn, row, decision, "conversation.released", op)
 
-    async def force_release(self, conn: asyncpg.Connection, op: Operator, conversation_id: int) -> dict[str, Any]:
+    async def force_release(
+        self, conn: asyncpg.Connection, op: Operator, conversation_id: int
+    ) -> dict[str, Any]:
         async with conn.transaction():
             row, view = await self._load(conn, conversation_id)
             decision = lifecycle.force_release(view, self.actor(op), self.clock.now())
             previous = view.holder.operator_id if view.holder else None
-            return await self._apply(conn, row, decision, "conversation.force_released", op,
-                                     {"previous_holder_id": previous})
+            return await self._apply(
+                conn,
+                row,
+                decision,
+                "conversation.force_released",
+                op,
+                {"previous_holder_id": previous},
+            )
 
-    async def reassign(self, conn: asyncpg.Connection, op: Operator, conversation_id: int,
-                       to_operator_id: int) -> dict[str, Any]:
+    async def reassign(
+        self, conn: asyncpg.Connection, op: Operator, conversation_id: int, to_operator_id: int
+    ) -> dict[str, Any]:
         async with conn.transaction():
             target = await conn.fetchrow(
-                "SELECT id, display_name FROM operators WHERE id = $1 AND revoked_at IS NULL", to_operator_id)
+                "SELECT id, display_name FROM operators WHERE id = $1 AND revoked_at IS NULL",
+                to_operator_id,
+            )
             if target is None:
                 raise BadInput(f"There is no active operator {to_operator_id}.")
             row, view = await self._load(conn, conversation_id)
             decision = lifecycle.reassign(view, self.actor(op), to_operator_id, self.clock.now())
             previous = view.holder.operator_id if view.holder else None
-            return await self._apply(conn, row, decision, "conversation.reassigned", op,
-                                     {"previous_holder_id": previous, "to": target["display_name"]})
+            return await self._apply(
+                conn,
+                row,
+                decision,
+                "conversation.reassigned",
+                op,
+                {"previous_holder_id": previous, "to": target["display_name"]},
+            )
 
     async def claim_next(self, conn: asyncpg.Connection, op: Operator) -> dict[str, Any] | None:
         """Claim the top unclaimed conversation of the queue; concurrent callers skip each other's rows."""
@@ -188,27 +254,41 @@ class Actions:
                    WHERE c.state IN ('new', 'flagged_conduct') AND c.claimed_by IS NULL
                    ORDER BY c.sla_due_at ASC NULLS LAST, c.priority, c.id
                    LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED""",
-            )   # lapsed leases come back through the reaper within seconds
+            )  # lapsed leases come back through the reaper within seconds
             if row is None:
                 return None
             view = ConversationView(State(row["state"]), None, None)
             decision = lifecycle.claim(view, self.actor(op), self.clock.now())
-            return await self._apply(conn, row, decision, "conversation.claimed", op, {"next": True})
+            return await self._apply(
+                conn, row, decision, "conversation.claimed", op, {"next": True}
+            )
 
     # -- what we post ---------------------------------------------------------------------
 
-    async def advise(self, conn: asyncpg.Connection | asyncpg.Pool, text: str, channel: str,
-                     conversation_id: int | None = None) -> list[Finding]:
+    async def advise(
+        self,
+        conn: asyncpg.Connection | asyncpg.Pool,
+        text: str,
+        channel: str,
+        conversation_id: int | None = None,
+    ) -> list[Finding]:
         """The checks a draft would meet, for the composer as the operator types."""
         rules = self.checks()
         if rules is None:
             return []
         context = await self._customer_context(conn, conversation_id)
-        return check_outbound(rules, text, channel=channel, recent_replies=await self._recent_replies(conn),
-                              templates=self.templates(), **context)
+        return check_outbound(
+            rules,
+            text,
+            channel=channel,
+            recent_replies=await self._recent_replies(conn),
+            templates=self.templates(),
+            **context,
+        )
 
-    async def _customer_context(self, conn: asyncpg.Connection | asyncpg.Pool,
-                                conversation_id: int | None) -> dict[str, Any]:
+    async def _customer_context(
+        self, conn: asyncpg.Connection | asyncpg.Pool, conversation_id: int | None
+    ) -> dict[str, Any]:
         if conversation_id is None:
             return {}
         r = await conn.fetchrow(
@@ -220,7 +300,11 @@ class Actions:
         )
         if r is None:
             return {}
-        name = (r["display_name"] or "").split()[0] if (r["display_name"] or "").strip() else r["handle"]
+        name = (
+            (r["display_name"] or "").split()[0]
+            if (r["display_name"] or "").strip()
+            else r["handle"]
+        )
         upset = r["latest_sentiment"] is not None and r["latest_sentiment"] <= UPSET_SENTIMENT
         return {"language": r["language"], "customer_name": name, "customer_upset": upset}
 
@@ -230,11 +314,14 @@ class Actions:
             """SELECT text FROM (SELECT text, created_at, id FROM messages WHERE created_at > $1
                                  ORDER BY created_at DESC, id DESC LIMIT $2) r
                GROUP BY text ORDER BY max(created_at) DESC, max(id) DESC""",
-            self.clock.now() - RECENT_WINDOW, RECENT_REPLIES,
+            self.clock.now() - RECENT_WINDOW,
+            RECENT_REPLIES,
         )
         return [r["text"] for r in rows]
 
-    async def _checked(self, conn: asyncpg.Connection, conversation_id: int, draft: Draft) -> list[dict[str, Any]]:
+    async def _checked(
+        self, conn: asyncpg.Connection, conversation_id: int, draft: Draft
+    ) -> list[dict[str, Any]]:
         """Refuse what must not go out; ask for confirmation past advisories; return what was waived."""
         text = draft.text.strip()
         if not text:
@@ -242,23 +329,40 @@ class Actions:
         findings = await self.advise(conn, text, draft.channel, conversation_id)
         refusals = [f for f in findings if f.kind == "refusal"]
         if refusals:
-            raise ContentProblem(422, "This cannot be posted publicly: " + "; ".join(f.message for f in refusals),
-                                 refusals)
+            raise ContentProblem(
+                422,
+                "This cannot be posted publicly: " + "; ".join(f.message for f in refusals),
+                refusals,
+            )
         advisories = [f for f in findings if f.kind == "advisory"]
         if advisories and not draft.confirm:
-            raise ContentProblem(409, "Check the advisories, then send again to send anyway: "
-                                 + "; ".join(f.message for f in advisories), advisories)
+            raise ContentProblem(
+                409,
+                "Check the advisories, then send again to send anyway: "
+                + "; ".join(f.message for f in advisories),
+                advisories,
+            )
         return [f.to_dict() for f in advisories]
 
-    async def _latest_post(self, conn: asyncpg.Connection, conversation_id: int, direct: bool) -> str | None:
+    async def _latest_post(
+        self, conn: asyncpg.Connection, conversation_id: int, direct: bool
+    ) -> str | None:
         return await conn.fetchval(
             """SELECT post_id FROM mentions WHERE conversation_id = $1 AND NOT is_ours AND is_direct = $2
                ORDER BY created_at DESC, id DESC LIMIT 1""",
-            conversation_id, direct,
+            conversation_id,
+            direct,
         )
 
-    async def _queue_message(self, conn: asyncpg.Connection, row: asyncpg.Record, op: Operator, draft: Draft,
-                             in_reply_to: str | None, advisories: list[dict[str, Any]]) -> int:
+    async def _queue_message(
+        self,
+        conn: asyncpg.Connection,
+        row: asyncpg.Record,
+        op: Operator,
+        draft: Draft,
+        in_reply_to: str | None,
+        advisories: list[dict[str, Any]],
+    ) -> int:
         now = self.clock.now()
         # One statement for the message and its outbox row: one round trip less under the lock.
         return await conn.fetchval(
@@ -268,13 +372,28 @@ class Actions:
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id)
                INSERT INTO outbox (message_id, idempotency_key, platform, next_attempt_at)
                SELECT id, 'shiftdesk-' || id || '-' || $9, $10, $8 FROM m RETURNING message_id""",
-            row["id"], op.id, draft.channel, draft.purpose, draft.text.strip(), in_reply_to, advisories, now,
-            uuid.uuid4().hex[:12], row["platform"],
+            row["id"],
+            op.id,
+            draft.channel,
+            draft.purpose,
+            draft.text.strip(),
+            in_reply_to,
+            advisories,
+            now,
+            uuid.uuid4().hex[:12],
+            row["platform"],
         )
 
-    async def _post(self, conn: asyncpg.Connection, op: Operator, conversation_id: int,
-                    rule: Callable[[ConversationView, Actor, datetime], Decision], kind: str,
-                    drafts: list[Draft], extra_sql: str = "") -> dict[str, Any]:
+    async def _post(
+        self,
+        conn: asyncpg.Connection,
+        op: Operator,
+        conversation_id: int,
+        rule: Callable[[ConversationView, Actor, datetime], Decision],
+        kind: str,
+        drafts: list[Draft],
+        extra_sql: str = "",
+    ) -> dict[str, Any]:
         """Check the drafts, apply the rule, queue the messages: one transaction."""
         # The checks read, and take most of the time: run them before locking the
         # conversation (which ingest waits for), but report them only after the
@@ -299,78 +418,178 @@ class Actions:
                 direct = draft.channel == "dm"
                 target = targets[direct] if not direct or row["is_direct"] else None
                 message_ids.append(await self._queue_message(conn, row, op, draft, target, waived))
-            queued = [events.NewEvent("message.queued", conversation_id, op.id,
-                                      data={"message_id": mid, "channel": d.channel, "purpose": d.purpose})
-                      for mid, d in zip(message_ids, drafts)]
-            result = await self._apply(conn, row, decision, kind, op,
-                                       {"message_ids": message_ids, "channels": [d.channel for d in drafts]},
-                                       extra_sql + ", first_response_at = coalesce(first_response_at, $4)",
-                                       more_events=queued)
+            queued = [
+                events.NewEvent(
+                    "message.queued",
+                    conversation_id,
+                    op.id,
+                    data={"message_id": mid, "channel": d.channel, "purpose": d.purpose},
+                )
+                for mid, d in zip(message_ids, drafts)
+            ]
+            result = await self._apply(
+                conn,
+                row,
+                decision,
+                kind,
+                op,
+                {"message_ids": message_ids, "channels": [d.channel for d in drafts]},
+                extra_sql + ", first_response_at = coalesce(first_response_at, $4)",
+                more_events=queued,
+            )
             return {**result, "message_ids": message_ids, "message_id": message_ids[0]}
 
-    async def reply_publicly(self, conn: asyncpg.Connection, op: Operator, conversation_id: int, text: str,
-                             confirm: bool = False) -> dict[str, Any]:
-        return await self._post(conn, op, conversation_id, lifecycle.reply_publicly, "conversation.replied",
-                                [Draft(text, "public", "reply", confirm)])
+    async def reply_publicly(
+        self,
+        conn: asyncpg.Connection,
+        op: Operator,
+        conversation_id: int,
+        text: str,
+        confirm: bool = False,
+    ) -> dict[str, Any]:
+        return await self._post(
+            conn,
+            op,
+            conversation_id,
+            lifecycle.reply_publicly,
+            "conversation.replied",
+            [Draft(text, "public", "reply", confirm)],
+        )
 
-    async def move_to_dm(self, conn: asyncpg.Connection, op: Operator, conversation_id: int, public_text: str,
-                         dm_text: str, confirm: bool = False) -> dict[str, Any]:
+    async def move_to_dm(
+        self,
+        conn: asyncpg.Connection,
+        op: Operator,
+        conversation_id: int,
+        public_text: str,
+        dm_text: str,
+        confirm: bool = False,
+    ) -> dict[str, Any]:
         """Habit 4: a public acknowledgement and the opening DM, queued together."""
         if not public_text.strip():
-            raise BadInput("Moving to DM needs a public acknowledgement, so the thread does not go silent.")
-        return await self._post(conn, op, conversation_id, lifecycle.move_to_dm, "conversation.moved_to_dm",
-                                [Draft(public_text, "public", "dm_ack", confirm), Draft(dm_text, "dm", "dm", confirm)],
-                                ", owes_public_close = true")
+            raise BadInput(
+                "Moving to DM needs a public acknowledgement, so the thread does not go silent."
+            )
+        return await self._post(
+            conn,
+            op,
+            conversation_id,
+            lifecycle.move_to_dm,
+            "conversation.moved_to_dm",
+            [Draft(public_text, "public", "dm_ack", confirm), Draft(dm_text, "dm", "dm", confirm)],
+            ", owes_public_close = true",
+        )
 
-    async def reply_in_dm(self, conn: asyncpg.Connection, op: Operator, conversation_id: int, text: str,
-                          confirm: bool = False) -> dict[str, Any]:
-        return await self._post(conn, op, conversation_id, lifecycle.reply_in_dm, "conversation.dm_replied",
-                                [Draft(text, "dm", "dm", confirm)])
+    async def reply_in_dm(
+        self,
+        conn: asyncpg.Connection,
+        op: Operator,
+        conversation_id: int,
+        text: str,
+        confirm: bool = False,
+    ) -> dict[str, Any]:
+        return await self._post(
+            conn,
+            op,
+            conversation_id,
+            lifecycle.reply_in_dm,
+            "conversation.dm_replied",
+            [Draft(text, "dm", "dm", confirm)],
+        )
 
-    async def resolve(self, conn: asyncpg.Connection, op: Operator, conversation_id: int, text: str,
-                      confirm: bool = False) -> dict[str, Any]:
+    async def resolve(
+        self,
+        conn: asyncpg.Connection,
+        op: Operator,
+        conversation_id: int,
+        text: str,
+        confirm: bool = False,
+    ) -> dict[str, Any]:
         """Close the loop in public: no closing text, no resolve."""
         rule = lambda view, actor, now: lifecycle.resolve(view, actor, now, text)  # noqa: E731
-        return await self._post(conn, op, conversation_id, rule, "conversation.resolved",
-                                [Draft(text, "public", "closing", confirm)],
-                                ", owes_public_close = false, resolved_at = now()")
+        return await self._post(
+            conn,
+            op,
+            conversation_id,
+            rule,
+            "conversation.resolved",
+            [Draft(text, "public", "closing", confirm)],
+            ", owes_public_close = false, resolved_at = now()",
+        )
 
-    async def answer_conduct(self, conn: asyncpg.Connection, op: Operator, conversation_id: int,
-                             text: str | None = None) -> dict[str, Any]:
+    async def answer_conduct(
+        self, conn: asyncpg.Connection, op: Operator, conversation_id: int, text: str | None = None
+    ) -> dict[str, Any]:
         """Answer an abusive post once with the house rules (the suggested statement by default)."""
         if not text:
             rules = self.checks()
-            language = await conn.fetchval("SELECT language FROM conversations WHERE id = $1", conversation_id)
+            language = await conn.fetchval(
+                "SELECT language FROM conversations WHERE id = $1", conversation_id
+            )
             if rules is None:
                 raise BadInput("No house rules are loaded; write the reply yourself.")
             text = suggested_conduct_reply(rules, language)
         # The house-rules statement is the team's own text: it goes out as written.
-        return await self._post(conn, op, conversation_id, lifecycle.answer_conduct, "conversation.house_rules",
-                                [Draft(text, "public", "house_rules", True)])
+        return await self._post(
+            conn,
+            op,
+            conversation_id,
+            lifecycle.answer_conduct,
+            "conversation.house_rules",
+            [Draft(text, "public", "house_rules", True)],
+        )
 
     # -- housekeeping ---------------------------------------------------------------------
 
-    async def dismiss(self, conn: asyncpg.Connection, op: Operator, conversation_id: int, reason: str) -> dict[str, Any]:
+    async def dismiss(
+        self, conn: asyncpg.Connection, op: Operator, conversation_id: int, reason: str
+    ) -> dict[str, Any]:
         async with conn.transaction():
             row, view = await self._load(conn, conversation_id)
             decision = lifecycle.dismiss(view, self.actor(op), self.clock.now(), reason)
-            await conn.execute("UPDATE conversations SET dismissed_reason = $2 WHERE id = $1", conversation_id, reason)
-            return await self._apply(conn, row, decision, "conversation.dismissed", op, {"reason": reason})
+            await conn.execute(
+                "UPDATE conversations SET dismissed_reason = $2 WHERE id = $1",
+                conversation_id,
+                reason,
+            )
+            return await self._apply(
+                conn, row, decision, "conversation.dismissed", op, {"reason": reason}
+            )
 
-    async def escalate(self, conn: asyncpg.Connection, op: Operator, conversation_id: int, reason: str) -> dict[str, Any]:
+    async def escalate(
+        self, conn: asyncpg.Connection, op: Operator, conversation_id: int, reason: str
+    ) -> dict[str, Any]:
         if not reason.strip():
             raise BadInput("Say why you escalate, so the lead knows what to look at.")
         async with conn.transaction():
             row, view = await self._load(conn, conversation_id)
             lifecycle.require_open(view, "escalate it")
-            await conn.execute("UPDATE conversations SET escalated = true, updated_at = $2 WHERE id = $1",
-                               conversation_id, self.clock.now())
-            await events.record(conn, events.NewEvent("conversation.escalated", conversation_id, op.id,
-                                                      row["state"], row["state"], {"reason": reason.strip()}))
+            await conn.execute(
+                "UPDATE conversations SET escalated = true, updated_at = $2 WHERE id = $1",
+                conversation_id,
+                self.clock.now(),
+            )
+            await events.record(
+                conn,
+                events.NewEvent(
+                    "conversation.escalated",
+                    conversation_id,
+                    op.id,
+                    row["state"],
+                    row["state"],
+                    {"reason": reason.strip()},
+                ),
+            )
             return {"id": conversation_id, "state": row["state"], "escalated": True}
 
-    async def add_note(self, conn: asyncpg.Connection, op: Operator, conversation_id: int, text: str,
-                       pinned: bool = False) -> dict[str, Any]:
+    async def add_note(
+        self,
+        conn: asyncpg.Connection,
+        op: Operator,
+        conversation_id: int,
+        text: str,
+        pinned: bool = False,
+    ) -> dict[str, Any]:
         if not text.strip():
             raise BadInput("A note needs some text.")
         async with conn.transaction():
@@ -378,39 +597,74 @@ class Actions:
             note_id = await conn.fetchval(
                 "INSERT INTO notes (conversation_id, operator_id, text, pinned, created_at) "
                 "VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                conversation_id, op.id, text.strip(), pinned, self.clock.now(),
+                conversation_id,
+                op.id,
+                text.strip(),
+                pinned,
+                self.clock.now(),
             )
-            await events.record(conn, events.NewEvent("note.added", conversation_id, op.id, row["state"], row["state"],
-                                                      {"note_id": note_id, "pinned": pinned}))
+            await events.record(
+                conn,
+                events.NewEvent(
+                    "note.added",
+                    conversation_id,
+                    op.id,
+                    row["state"],
+                    row["state"],
+                    {"note_id": note_id, "pinned": pinned},
+                ),
+            )
             return {"id": note_id, "conversation_id": conversation_id, "pinned": pinned}
 
-    async def add_tag(self, conn: asyncpg.Connection, op: Operator, conversation_id: int, tag: str) -> dict[str, Any]:
+    async def add_tag(
+        self, conn: asyncpg.Connection, op: Operator, conversation_id: int, tag: str
+    ) -> dict[str, Any]:
         tag = normalise_tag(tag)
         async with conn.transaction():
             row, _ = await self._load(conn, conversation_id)
             tag_id = await conn.fetchval(
                 "INSERT INTO tags (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
-                tag)
+                tag,
+            )
             added = await conn.execute(
                 "INSERT INTO conversation_tags (conversation_id, tag_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                conversation_id, tag_id)
+                conversation_id,
+                tag_id,
+            )
             if added != "INSERT 0 0":
-                await events.record(conn, events.NewEvent("tag.added", conversation_id, op.id, row["state"],
-                                                          row["state"], {"tag": tag}))
+                await events.record(
+                    conn,
+                    events.NewEvent(
+                        "tag.added",
+                        conversation_id,
+                        op.id,
+                        row["state"],
+                        row["state"],
+                        {"tag": tag},
+                    ),
+                )
             return {"id": conversation_id, "tag": tag}
 
-    async def remove_tag(self, conn: asyncpg.Connection, op: Operator, conversation_id: int, tag: str) -> dict[str, Any]:
+    async def remove_tag(
+        self, conn: asyncpg.Connection, op: Operator, conversation_id: int, tag: str
+    ) -> dict[str, Any]:
         tag = normalise_tag(tag)
         async with conn.transaction():
             row, _ = await self._load(conn, conversation_id)
             removed = await conn.execute(
                 """DELETE FROM conversation_tags ct USING tags t
                    WHERE ct.tag_id = t.id AND t.name = $2 AND ct.conversation_id = $1""",
-                conversation_id, tag)
+                conversation_id,
+                tag,
+            )
             if removed == "DELETE 0":
                 raise NotFound(f"Conversation {conversation_id} has no tag {tag!r}.")
-            await events.record(conn, events.NewEvent("tag.removed", conversation_id, op.id, row["state"],
-                                                      row["state"], {"tag": tag}))
+            await events.record(
+                conn,
+                events.NewEvent(
+                    "tag.removed", conversation_id, op.id, row["state"], row["state"], {"tag": tag}
+                ),
+            )
             return {"id": conversation_id, "tag": tag}
 
 
@@ -437,9 +691,19 @@ async def expire_leases(conn: asyncpg.Connection, now: datetime) -> list[int]:
             await conn.execute(
                 "UPDATE conversations SET state = $2, claimed_by = NULL, claim_expires_at = NULL, updated_at = $3 "
                 "WHERE id = $1",
-                r["id"], d.state.value, now,
+                r["id"],
+                d.state.value,
+                now,
             )
-            evs.append(events.NewEvent("conversation.lease_expired", r["id"], r["claimed_by"], r["state"],
-                                       d.state.value, {"holder_id": None, "previous_holder_id": r["claimed_by"]}))
+            evs.append(
+                events.NewEvent(
+                    "conversation.lease_expired",
+                    r["id"],
+                    r["claimed_by"],
+                    r["state"],
+                    d.state.value,
+                    {"holder_id": None, "previous_holder_id": r["claimed_by"]},
+                )
+            )
         await events.record_many(conn, evs)
         return [r["id"] for r in rows]

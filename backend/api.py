@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from . import events, queue
 from .app import SERVICES, ApiError, Services, operator_of, read_json
-from .webhook_api import ingest_webhook
 from .fanout import announce
 from .operators import Operator
+from .webhook_api import ingest_webhook
 
-PRESENCE_REFRESH = 30.0   # seconds between "still online" signals from an open stream
+PRESENCE_REFRESH = 30.0  # seconds between "still online" signals from an open stream
 
 
 def services(request: web.Request) -> Services:
@@ -29,7 +30,9 @@ def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) 
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(400, f"Query parameter '{name}' must be a whole number, got {raw!r}.") from None
+        raise ApiError(
+            400, f"Query parameter '{name}' must be a whole number, got {raw!r}."
+        ) from None
     if not lo <= value <= hi:
         raise ApiError(400, f"Query parameter '{name}' must be between {lo} and {hi}, got {value}.")
     return value
@@ -41,7 +44,7 @@ def _conversation_id(request: web.Request) -> int:
         value = int(raw)
     except ValueError:
         raise ApiError(404, f"There is no conversation {raw!r}.") from None
-    if not 0 < value < 2 ** 63:
+    if not 0 < value < 2**63:
         raise ApiError(404, f"There is no conversation {raw!r}.")
     return value
 
@@ -68,7 +71,7 @@ def _flag(body: dict[str, Any], key: str) -> bool:
 
 def _is_id(value: Any) -> bool:
     """A row id as PostgreSQL's bigint holds it (a larger number would fail in the query, as a 500)."""
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2 ** 63
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
 
 
 def _require_lead(op: Operator) -> None:
@@ -85,44 +88,56 @@ async def healthz(request: web.Request) -> web.Response:
         db = False
     listening = svc.hub is not None and svc.hub.connected.is_set()
     ok = db and (listening or not svc.tasks)
-    return web.json_response({"ok": ok, "database": db, "listening": listening}, status=200 if ok else 503)
+    return web.json_response(
+        {"ok": ok, "database": db, "listening": listening}, status=200 if ok else 503
+    )
 
 
 async def me(request: web.Request) -> web.Response:
     op = operator_of(request)
-    return web.json_response({"id": op.id, "name": op.name, "display_name": op.display_name, "role": op.role})
+    return web.json_response(
+        {"id": op.id, "name": op.name, "display_name": op.display_name, "role": op.role}
+    )
 
 
 async def summary(request: web.Request) -> web.Response:
     svc = services(request)
     counts = await queue.counts(svc.pool)  # type: ignore[arg-type]
-    return web.json_response({
-        "brand": {"name": svc.config.brand.name, "handle": svc.config.brand.handle},
-        **counts,
-        "last_event_id": svc.hub.last_id if svc.hub else 0,
-        "crisis": svc.crisis_state(),
-        "online": svc.hub.online() if svc.hub else [],
-    })
+    return web.json_response(
+        {
+            "brand": {"name": svc.config.brand.name, "handle": svc.config.brand.handle},
+            **counts,
+            "last_event_id": svc.hub.last_id if svc.hub else 0,
+            "crisis": svc.crisis_state(),
+            "online": svc.hub.online() if svc.hub else [],
+        }
+    )
 
 
 async def operators_list(request: web.Request) -> web.Response:
     svc = services(request)
     online = {o["id"] for o in (svc.hub.online() if svc.hub else [])}
     rows = await svc.pool.fetch(  # type: ignore[union-attr]
-        "SELECT id, name, display_name, role FROM operators WHERE revoked_at IS NULL ORDER BY display_name")
-    return web.json_response({"operators": [{**dict(r), "online": r["id"] in online} for r in rows]})
+        "SELECT id, name, display_name, role FROM operators WHERE revoked_at IS NULL ORDER BY display_name"
+    )
+    return web.json_response(
+        {"operators": [{**dict(r), "online": r["id"] in online} for r in rows]}
+    )
 
 
 async def templates(request: web.Request) -> web.Response:
     svc = services(request)
     saved = svc.rulebook.saved if svc.rulebook else ()
-    return web.json_response({"templates": [{"name": t.name, "language": t.language, "text": t.text} for t in saved]})
+    return web.json_response(
+        {"templates": [{"name": t.name, "language": t.language, "text": t.text} for t in saved]}
+    )
 
 
 async def queue_page(request: web.Request) -> web.Response:
     svc = services(request)
     result = await queue.page(
-        svc.pool, operator_of(request).id,  # type: ignore[arg-type]
+        svc.pool,
+        operator_of(request).id,  # type: ignore[arg-type]
         filter=request.query.get("filter", "needs_us"),
         search=request.query.get("q", ""),
         offset=_int_param(request, "offset", 0, 0, 10_000_000),
@@ -141,9 +156,15 @@ async def conversation(request: web.Request) -> web.Response:
     return web.json_response(found)
 
 
-def _action(call: Callable[[Services, Any, Operator, int, dict[str, Any]], Awaitable[dict[str, Any] | None]],
-            status: int = 200, body: bool = False) -> Callable[[web.Request], Awaitable[web.Response]]:
+def _action(
+    call: Callable[
+        [Services, Any, Operator, int, dict[str, Any]], Awaitable[dict[str, Any] | None]
+    ],
+    status: int = 200,
+    body: bool = False,
+) -> Callable[[web.Request], Awaitable[web.Response]]:
     """A POST handler for one conversation action: parse, run in a pooled connection, answer JSON."""
+
     async def handler(request: web.Request) -> web.Response:
         svc = services(request)
         data = await read_json(request) if body else {}
@@ -151,6 +172,7 @@ def _action(call: Callable[[Services, Any, Operator, int, dict[str, Any]], Await
         async with svc.pool.acquire() as conn:  # type: ignore[union-attr]
             result = await call(svc, conn, operator_of(request), cid, data)
         return web.json_response(result, status=status)
+
     return handler
 
 
@@ -158,21 +180,55 @@ claim = _action(lambda s, c, op, cid, b: s.actions.claim(c, op, cid))
 release = _action(lambda s, c, op, cid, b: s.actions.release(c, op, cid))
 heartbeat = _action(lambda s, c, op, cid, b: s.actions.heartbeat(c, op, cid))
 force_release = _action(lambda s, c, op, cid, b: s.actions.force_release(c, op, cid))
-reply = _action(lambda s, c, op, cid, b: s.actions.reply_publicly(c, op, cid, _text(b, "text"), _flag(b, "confirm")),
-                201, body=True)
-move_to_dm = _action(lambda s, c, op, cid, b: s.actions.move_to_dm(
-    c, op, cid, _text(b, "public_text"), _text(b, "dm_text"), _flag(b, "confirm")), 201, body=True)
-dm = _action(lambda s, c, op, cid, b: s.actions.reply_in_dm(c, op, cid, _text(b, "text"), _flag(b, "confirm")),
-             201, body=True)
-resolve = _action(lambda s, c, op, cid, b: s.actions.resolve(c, op, cid, _text(b, "text", required=False),
-                                                             _flag(b, "confirm")), 201, body=True)
-house_rules = _action(lambda s, c, op, cid, b: s.actions.answer_conduct(c, op, cid, _text(b, "text", required=False)),
-                      201, body=True)
-dismiss = _action(lambda s, c, op, cid, b: s.actions.dismiss(c, op, cid, _text(b, "reason")), body=True)
-escalate = _action(lambda s, c, op, cid, b: s.actions.escalate(c, op, cid, _text(b, "reason")), body=True)
-add_note = _action(lambda s, c, op, cid, b: s.actions.add_note(c, op, cid, _text(b, "text"), _flag(b, "pinned")),
-                   201, body=True)
-add_tag = _action(lambda s, c, op, cid, b: s.actions.add_tag(c, op, cid, _text(b, "tag", limit=200)), 201, body=True)
+reply = _action(
+    lambda s, c, op, cid, b: s.actions.reply_publicly(
+        c, op, cid, _text(b, "text"), _flag(b, "confirm")
+    ),
+    201,
+    body=True,
+)
+move_to_dm = _action(
+    lambda s, c, op, cid, b: s.actions.move_to_dm(
+        c, op, cid, _text(b, "public_text"), _text(b, "dm_text"), _flag(b, "confirm")
+    ),
+    201,
+    body=True,
+)
+dm = _action(
+    lambda s, c, op, cid, b: s.actions.reply_in_dm(
+        c, op, cid, _text(b, "text"), _flag(b, "confirm")
+    ),
+    201,
+    body=True,
+)
+resolve = _action(
+    lambda s, c, op, cid, b: s.actions.resolve(
+        c, op, cid, _text(b, "text", required=False), _flag(b, "confirm")
+    ),
+    201,
+    body=True,
+)
+house_rules = _action(
+    lambda s, c, op, cid, b: s.actions.answer_conduct(c, op, cid, _text(b, "text", required=False)),
+    201,
+    body=True,
+)
+dismiss = _action(
+    lambda s, c, op, cid, b: s.actions.dismiss(c, op, cid, _text(b, "reason")), body=True
+)
+escalate = _action(
+    lambda s, c, op, cid, b: s.actions.escalate(c, op, cid, _text(b, "reason")), body=True
+)
+add_note = _action(
+    lambda s, c, op, cid, b: s.actions.add_note(c, op, cid, _text(b, "text"), _flag(b, "pinned")),
+    201,
+    body=True,
+)
+add_tag = _action(
+    lambda s, c, op, cid, b: s.actions.add_tag(c, op, cid, _text(b, "tag", limit=200)),
+    201,
+    body=True,
+)
 
 
 def _operator_id(body: dict[str, Any]) -> int:
@@ -182,14 +238,17 @@ def _operator_id(body: dict[str, Any]) -> int:
     return value
 
 
-reassign = _action(lambda s, c, op, cid, b: s.actions.reassign(c, op, cid, _operator_id(b)), body=True)
+reassign = _action(
+    lambda s, c, op, cid, b: s.actions.reassign(c, op, cid, _operator_id(b)), body=True
+)
 
 
 async def remove_tag(request: web.Request) -> web.Response:
     svc = services(request)
     async with svc.pool.acquire() as conn:  # type: ignore[union-attr]
-        result = await svc.actions.remove_tag(conn, operator_of(request), _conversation_id(request),
-                                              request.match_info["tag"])
+        result = await svc.actions.remove_tag(
+            conn, operator_of(request), _conversation_id(request), request.match_info["tag"]
+        )
     return web.json_response(result)
 
 
@@ -263,15 +322,20 @@ async def presence(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-def _presence_payload(op: Operator, status: str, conversation_id: int | None = None,
-                      typing: bool = False) -> dict[str, Any]:
-    return {"operator": {"id": op.id, "display_name": op.display_name, "role": op.role}, "status": status,
-            "conversation_id": conversation_id, "typing": typing,
-            "at": datetime.now(timezone.utc).isoformat()}
+def _presence_payload(
+    op: Operator, status: str, conversation_id: int | None = None, typing: bool = False
+) -> dict[str, Any]:
+    return {
+        "operator": {"id": op.id, "display_name": op.display_name, "role": op.role},
+        "status": status,
+        "conversation_id": conversation_id,
+        "typing": typing,
+        "at": datetime.now(UTC).isoformat(),
+    }
 
 
 async def events_page(request: web.Request) -> web.Response:
-    after = _int_param(request, "after", 0, 0, 2 ** 62)
+    after = _int_param(request, "after", 0, 0, 2**62)
     limit = _int_param(request, "limit", 500, 1, 5000)
     rows = await events.events_after(services(request).pool, after, limit)  # type: ignore[arg-type]
     return web.json_response({"events": rows})
@@ -281,7 +345,7 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     """Live events over a WebSocket, starting after the client's last seen id, plus presence."""
     svc = services(request)
     op = operator_of(request)
-    after = _int_param(request, "after", 0, 0, 2 ** 62)
+    after = _int_param(request, "after", 0, 0, 2**62)
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
     sub = svc.hub.subscribe()  # type: ignore[union-attr]
@@ -301,8 +365,9 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
         try:
             while not ws.closed:
                 getter = asyncio.create_task(sub.queue.get())
-                done, _ = await asyncio.wait({getter, reader}, timeout=PRESENCE_REFRESH,
-                                             return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    {getter, reader}, timeout=PRESENCE_REFRESH, return_when=asyncio.FIRST_COMPLETED
+                )
                 if not done:
                     getter.cancel()
                     await announce(svc.pool, _presence_payload(op, "online"))  # type: ignore[arg-type]
@@ -368,7 +433,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/api/conversations/{id}/force-release", force_release)
     r.add_get("/api/events", events_page)
     r.add_get("/api/stream", stream)
-    r.add_post("/ingest/{source}", ingest_webhook)   # signed by the source, not an operator token
+    r.add_post("/ingest/{source}", ingest_webhook)  # signed by the source, not an operator token
     from .crisis_api import setup_crisis_routes
     from .metrics_api import setup_metrics_routes
     from .shift_api import setup_shift_routes

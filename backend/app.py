@@ -7,9 +7,10 @@ import contextlib
 import json
 import logging
 import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
 
 import asyncpg
 from aiohttp import web
@@ -21,13 +22,13 @@ from .config import Config
 from .db.pool import create_pool
 from .fanout import EventHub
 from .ingest import Ingest, Processor, accept_all, fixed_deadlines, policy_deadlines
-from .pipeline import ListeningWorker, Rulebook, load_rulebook, make_processor
-from .rules_watch import RulesWatcher
 from .lifecycle import NotAllowed
 from .operators import Operator, authenticate
 from .outbox import OutboxPublisher, Publisher
+from .pipeline import ListeningWorker, Rulebook, load_rulebook, make_processor
 from .pollers import PollerStatus, build_connectors, supervise
 from .queue import UnknownFilter
+from .rules_watch import RulesWatcher
 from .simulator import SimulatedPlatform, Simulator, opening_delay
 
 log = logging.getLogger(__name__)
@@ -50,12 +51,14 @@ class Services:
     outbox: OutboxPublisher | None = None
     simulated: SimulatedPlatform | None = None
     tasks: list[asyncio.Task] = field(default_factory=list)
-    connectors: dict[str, Any] = field(default_factory=dict)        # name -> (settings, connector)
-    pollers: dict[str, PollerStatus] = field(default_factory=dict)  # name -> what its poller has done
-    env: Mapping[str, str] | None = None                           # where secrets are read (os.environ)
-    crisis: dict[str, Any] | None = None     # the crisis under way, as the last crisis event said
-    sla_clock: Any = None                    # backend.sla_clock.SlaClock: warning and breach events
-    crisis_watch: Any = None                 # backend.crisis.CrisisWatch: declares crises and their ends
+    connectors: dict[str, Any] = field(default_factory=dict)  # name -> (settings, connector)
+    pollers: dict[str, PollerStatus] = field(
+        default_factory=dict
+    )  # name -> what its poller has done
+    env: Mapping[str, str] | None = None  # where secrets are read (os.environ)
+    crisis: dict[str, Any] | None = None  # the crisis under way, as the last crisis event said
+    sla_clock: Any = None  # backend.sla_clock.SlaClock: warning and breach events
+    crisis_watch: Any = None  # backend.crisis.CrisisWatch: declares crises and their ends
 
     def crisis_state(self) -> dict[str, Any]:
         return {"active": self.crisis is not None, "since": (self.crisis or {}).get("since")}
@@ -85,7 +88,7 @@ class Services:
 
 
 SERVICES = web.AppKey("services", Services)
-OPERATOR = web.RequestKey("operator", Operator)   # the signed-in operator
+OPERATOR = web.RequestKey("operator", Operator)  # the signed-in operator
 
 
 class ApiError(Exception):
@@ -103,7 +106,9 @@ def json_error(status: int, message: str, **extra: Any) -> web.Response:
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+):
     try:
         return await handler(request)
     except ApiError as exc:
@@ -116,8 +121,12 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
     except BadInput as exc:
         return json_error(exc.status, exc.message)
     except ContentProblem as exc:
-        return json_error(exc.status, exc.message, findings=[f.to_dict() for f in exc.findings],
-                          needs_confirmation=exc.status == 409)
+        return json_error(
+            exc.status,
+            exc.message,
+            findings=[f.to_dict() for f in exc.findings],
+            needs_confirmation=exc.status == 409,
+        )
     except UnknownFilter as exc:
         return json_error(400, str(exc))
     except web.HTTPException as exc:
@@ -138,12 +147,16 @@ PUBLIC_PATHS = ("/healthz",)
 
 
 @web.middleware
-async def auth_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+async def auth_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+):
     if request.path.startswith("/api/"):
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(401, "Sign in: send your operator token as 'Authorization: Bearer <token>'.")
+            raise ApiError(
+                401, "Sign in: send your operator token as 'Authorization: Bearer <token>'."
+            )
         op = await authenticate(request.app[SERVICES].pool, token.strip())
         if op is None:
             raise ApiError(401, "That operator token is not valid (unknown or revoked).")
@@ -179,8 +192,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     cfg = svc.config
     assert svc.pool is not None and svc.hub is not None
     svc.tasks.append(asyncio.create_task(svc.hub.run(), name="event-hub"))
-    svc.tasks.append(asyncio.create_task(
-        svc.outbox.run(cfg.outbox.poll_interval_seconds), name="outbox"))  # type: ignore[union-attr]
+    svc.tasks.append(
+        asyncio.create_task(svc.outbox.run(cfg.outbox.poll_interval_seconds), name="outbox")
+    )  # type: ignore[union-attr]
     svc.tasks.append(asyncio.create_task(_reap_leases(svc), name="lease-reaper"))
     svc.tasks.append(asyncio.create_task(svc.sla_clock.run(), name="sla-clock"))
     svc.tasks.append(asyncio.create_task(svc.crisis_watch.run(), name="crisis-watch"))
@@ -191,9 +205,12 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
         svc.tasks.append(asyncio.create_task(watcher.run(), name="rules-watcher"))
     for name, (settings, connector) in svc.connectors.items():
         status = svc.pollers[name] = PollerStatus(settings.cursor_name, connector.platform)
-        svc.tasks.append(asyncio.create_task(
-            supervise(connector, settings, svc.pool, svc.ingest, svc.clock, status),  # type: ignore[arg-type]
-            name=f"poller-{name}"))
+        svc.tasks.append(
+            asyncio.create_task(
+                supervise(connector, settings, svc.pool, svc.ingest, svc.clock, status),  # type: ignore[arg-type]
+                name=f"poller-{name}",
+            )
+        )
     yield
     await stop_tasks(svc.tasks)
     svc.tasks.clear()
@@ -232,8 +249,12 @@ async def _watches(app: web.Application) -> AsyncIterator[None]:
     svc = app[SERVICES]
     assert svc.pool is not None and svc.hub is not None
     svc.sla_clock = SlaClock(svc.pool, svc.clock)
-    svc.crisis_watch = CrisisWatch(svc.pool, svc.clock, svc.config.crisis, ignore=(
-        svc.config.brand.name, svc.config.brand.handle))
+    svc.crisis_watch = CrisisWatch(
+        svc.pool,
+        svc.clock,
+        svc.config.crisis,
+        ignore=(svc.config.brand.name, svc.config.brand.handle),
+    )
     svc.hub.on_event(svc.sla_clock.on_event)
     svc.hub.on_event(svc.crisis_watch.on_event)
     svc.crisis = await svc.crisis_watch.open_crisis()
@@ -256,9 +277,14 @@ async def _run_simulator(svc: Services) -> None:
     cfg = svc.config.simulator
     assert svc.pool is not None and svc.ingest is not None
     name = f"simulator:{cfg.scenario}:{cfg.seed}"
-    sim = Simulator(cfg.scenario, cfg.seed, svc.clock, svc.config.brand.handle, svc.config.brand.name)
+    sim = Simulator(
+        cfg.scenario, cfg.seed, svc.clock, svc.config.brand.handle, svc.config.brand.name
+    )
     async with svc.pool.acquire() as conn:
-        cursor = await conn.fetchval("SELECT cursor FROM connector_state WHERE connector = $1", name) or {}
+        cursor = (
+            await conn.fetchval("SELECT cursor FROM connector_state WHERE connector = $1", name)
+            or {}
+        )
     sim.skip_to(int(cursor.get("sequence", 0)))
     rng = random.Random(cfg.seed)
     if sim.sequence < cfg.burst:
@@ -271,13 +297,20 @@ async def _run_simulator(svc: Services) -> None:
             await svc.ingest.store_from(svc.pool, posts, (name, {"sequence": sim.sequence}))
         except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
             log.warning("simulator: database unavailable (%s)", exc)
-            sim.sequence -= 1   # not stored: the cursor stays, the post comes again
+            sim.sequence -= 1  # not stored: the cursor stays, the post comes again
 
 
-def init_app(config: Config, db_url: str, *, clock: Clock | None = None,
-             publishers: dict[str, Publisher] | None = None, processor: Processor | None = None,
-             rulebook: Rulebook | None = None, background: bool = True,
-             env: Mapping[str, str] | None = None) -> web.Application:
+def init_app(
+    config: Config,
+    db_url: str,
+    *,
+    clock: Clock | None = None,
+    publishers: dict[str, Publisher] | None = None,
+    processor: Processor | None = None,
+    rulebook: Rulebook | None = None,
+    background: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> web.Application:
     """Build the backend application; `db_url` must point at a migrated database.
 
     Tokens and webhook secrets are read from `env` (default: os.environ) by the
@@ -286,12 +319,21 @@ def init_app(config: Config, db_url: str, *, clock: Clock | None = None,
     from .api import setup_routes
 
     clock = clock or Clock()
-    simulated = SimulatedPlatform(clock, config.simulator.publish_failure_rate, config.simulator.seed)
+    simulated = SimulatedPlatform(
+        clock, config.simulator.publish_failure_rate, config.simulator.seed
+    )
     connectors = build_connectors(config, clock, env)
     # Each enabled connector also publishes our replies and DMs on its platform.
     own = {connector.platform: connector for _, connector in connectors.values()}
-    svc = Services(config, db_url, clock, {"simulator": simulated, **own, **(publishers or {})},
-                   simulated=simulated, connectors=connectors, env=env)
+    svc = Services(
+        config,
+        db_url,
+        clock,
+        {"simulator": simulated, **own, **(publishers or {})},
+        simulated=simulated,
+        connectors=connectors,
+        env=env,
+    )
     svc.ingest = Ingest(accept_all, fixed_deadlines(timedelta(hours=1)), clock)
     svc.use_rulebook(rulebook or load_rulebook(config.rules_dir))
     if processor is not None:
@@ -300,19 +342,28 @@ def init_app(config: Config, db_url: str, *, clock: Clock | None = None,
         # The worker reads config.rules_dir itself: only when that is where our rules came from.
         svc.ingest.worker = ListeningWorker(config.rules_dir, validate=False)
         svc.ingest.worker_min_batch = config.ingest.worker_min_batch
-    svc.actions = Actions(clock, timedelta(seconds=config.claims.lease_seconds),
-                          checks=lambda: svc.rulebook.checks if svc.rulebook else None,
-                          templates=lambda: list(svc.rulebook.templates) if svc.rulebook else [])
+    svc.actions = Actions(
+        clock,
+        timedelta(seconds=config.claims.lease_seconds),
+        checks=lambda: svc.rulebook.checks if svc.rulebook else None,
+        templates=lambda: list(svc.rulebook.templates) if svc.rulebook else [],
+    )
 
-    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=1024 ** 2)
+    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=1024**2)
     app[SERVICES] = svc
     app.cleanup_ctx.append(_database)
 
     async def _outbox(app: web.Application) -> AsyncIterator[None]:
         assert svc.pool is not None and svc.hub is not None
-        svc.outbox = OutboxPublisher(svc.pool, svc.publishers, clock, config.outbox.max_attempts,
-                                     config.outbox.backoff_base_seconds, config.outbox.backoff_cap_seconds,
-                                     window=config.outbox.window)
+        svc.outbox = OutboxPublisher(
+            svc.pool,
+            svc.publishers,
+            clock,
+            config.outbox.max_attempts,
+            config.outbox.backoff_base_seconds,
+            config.outbox.backoff_cap_seconds,
+            window=config.outbox.window,
+        )
         svc.hub.on_event(svc._follow_events)
         yield
 
@@ -324,7 +375,7 @@ def init_app(config: Config, db_url: str, *, clock: Clock | None = None,
         for _, connector in svc.connectors.values():
             await connector.close()
 
-    app.cleanup_ctx.insert(0, _close_connectors)   # closed last, after the pollers stop
+    app.cleanup_ctx.insert(0, _close_connectors)  # closed last, after the pollers stop
 
     async def _close_listening_worker(app: web.Application) -> AsyncIterator[None]:
         yield

@@ -11,8 +11,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from .config import DEFAULT_CONFIG, REPO_ROOT, Config, load_config
 from .yamlfile import FileError, FileErrors
@@ -60,6 +61,7 @@ async def _with_database(cfg: Config, body: Callable[[str], Awaitable[Any]]) -> 
 
 # -- serve -----------------------------------------------------------------------
 
+
 async def _serve(cfg: Config, url: str) -> None:
     from aiohttp import web
 
@@ -83,17 +85,20 @@ async def _serve(cfg: Config, url: str) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     cfg = _load(args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     run(_with_database(cfg, lambda url: _serve(cfg, url)))
     return 0
 
 
 # -- db ----------------------------------------------------------------------------
 
+
 def cmd_db_migrate(args: argparse.Namespace) -> int:
+    from .db.embedded import ensure_database
     from .db.migrate import migrate_url
     from .db.setup import database_server, with_database
-    from .db.embedded import ensure_database
 
     cfg = _load(args)
 
@@ -112,6 +117,7 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
 
 # -- operators -----------------------------------------------------------------------
 
+
 def cmd_operators(args: argparse.Namespace) -> int:
     from . import operators
     from .db.pool import connect
@@ -125,11 +131,15 @@ def cmd_operators(args: argparse.Namespace) -> int:
                 op, token = await operators.add(conn, args.name, args.display_name or "", args.role)
                 print(f"added {op.role} {op.name} ({op.display_name})")
                 print(f"token: {token}")
-                print("Give the token to the operator now: it is stored only as a hash and cannot be shown again.")
+                print(
+                    "Give the token to the operator now: it is stored only as a hash and cannot be shown again."
+                )
             elif args.operators_command == "list":
                 for item in await operators.list_all(conn):
                     state = f"revoked {item.revoked_at:%Y-%m-%d}" if item.revoked_at else "active"
-                    print(f"{item.operator.name:<16} {item.operator.role:<9} {state:<18} {item.operator.display_name}")
+                    print(
+                        f"{item.operator.name:<16} {item.operator.role:<9} {state:<18} {item.operator.display_name}"
+                    )
             elif args.operators_command == "revoke":
                 await operators.revoke(conn, args.name)
                 print(f"revoked {args.name}: their token no longer works")
@@ -143,6 +153,7 @@ def cmd_operators(args: argparse.Namespace) -> int:
 
 
 # -- handover --------------------------------------------------------------------------
+
 
 def cmd_handover(args: argparse.Namespace) -> int:
     import json
@@ -158,16 +169,23 @@ def cmd_handover(args: argparse.Namespace) -> int:
         try:
             since = datetime.fromisoformat(args.since.strip().replace("Z", "+00:00"))
         except ValueError:
-            raise CliError(f"--since must be an ISO 8601 time like 2026-11-25T08:00:00Z, got {args.since!r}") from None
+            raise CliError(
+                f"--since must be an ISO 8601 time like 2026-11-25T08:00:00Z, got {args.since!r}"
+            ) from None
         if since.tzinfo is None:
             raise CliError("--since needs a time zone, e.g. 2026-11-25T08:00:00Z or +01:00")
 
     async def run(url: str) -> Any:
         conn = await connect(url)
         try:
-            return await handover_query.report(conn, Clock().now(), since, args.format,
-                                               negative_below=cfg.crisis.negative_below,
-                                               ignore=(cfg.brand.name, cfg.brand.handle))
+            return await handover_query.report(
+                conn,
+                Clock().now(),
+                since,
+                args.format,
+                negative_below=cfg.crisis.negative_below,
+                ignore=(cfg.brand.name, cfg.brand.handle),
+            )
         except ValueError as exc:
             raise CliError(str(exc)) from None
         finally:
@@ -183,6 +201,7 @@ def cmd_handover(args: argparse.Namespace) -> int:
 
 # -- tui -------------------------------------------------------------------------------
 
+
 def cmd_tui(args: argparse.Namespace) -> int:
     from tui.app import ShiftdeskApp
     from tui.client import BackendClient
@@ -193,8 +212,10 @@ def cmd_tui(args: argparse.Namespace) -> int:
     if args.token_file:
         token = Path(args.token_file).read_text().strip()
     if not token:
-        raise CliError("no operator token: set SHIFTDESK_TUI_TOKEN, or pass --token-file FILE "
-                       "(ask a lead for one: shiftdesk operators add NAME)")
+        raise CliError(
+            "no operator token: set SHIFTDESK_TUI_TOKEN, or pass --token-file FILE "
+            "(ask a lead for one: shiftdesk operators add NAME)"
+        )
     app = ShiftdeskApp(BackendClient(url, token))
     app.run()
     return leave(app.return_code or 0)
@@ -208,7 +229,9 @@ def leave(code: int, grace: float = 2.0) -> int:
     that needed a clean stop (the database, the backend) has stopped.
     """
     deadline = time.monotonic() + grace
-    lingering = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    lingering = [
+        t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon
+    ]
     for thread in lingering:
         thread.join(max(0.0, deadline - time.monotonic()))
     if any(t.is_alive() for t in lingering):
@@ -219,6 +242,7 @@ def leave(code: int, grace: float = 2.0) -> int:
 
 
 # -- demo ------------------------------------------------------------------------------
+
 
 async def _demo(cfg: Config, admin_url: str, embedded: Any) -> int:
     from aiohttp import web
@@ -251,7 +275,7 @@ async def _demo(cfg: Config, admin_url: str, embedded: Any) -> int:
     backend = init_app(cfg, url)
     runner = web.AppRunner(backend, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)   # a free loopback port
+    site = web.TCPSite(runner, "127.0.0.1", 0)  # a free loopback port
     await site.start()
     port = runner.addresses[0][1]
     app = ShiftdeskApp(BackendClient(f"http://127.0.0.1:{port}", token))
@@ -282,7 +306,9 @@ LAST_RESORT_SECONDS = 4.0
 def _last_resort(embedded: Any) -> None:
     if _demo_finished.wait(LAST_RESORT_SECONDS):
         return
-    logging.getLogger("shiftdesk").warning("the console did not stop in time; stopping the database and exiting")
+    logging.getLogger("shiftdesk").warning(
+        "the console did not stop in time; stopping the database and exiting"
+    )
     if embedded is not None:
         with contextlib.suppress(Exception):
             embedded.stop()
@@ -294,12 +320,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     cfg = _load(args, DEMO_CONFIG)
     if cfg.database.url:
-        raise CliError("the demo runs on the embedded PostgreSQL; unset SHIFTDESK_DATABASE_URL / database.url")
-    log_dir = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "shiftdesk"
+        raise CliError(
+            "the demo runs on the embedded PostgreSQL; unset SHIFTDESK_DATABASE_URL / database.url"
+        )
+    log_dir = (
+        Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "shiftdesk"
+    )
     log_dir.mkdir(parents=True, exist_ok=True)
     # The terminal belongs to the console: backend logs go to a file.
-    logging.basicConfig(filename=log_dir / "demo.log", level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        filename=log_dir / "demo.log",
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         with database_server(cfg) as (admin_url, embedded):
             code = run(_demo(cfg, admin_url, embedded))
@@ -309,6 +342,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # -- rules -------------------------------------------------------------------------------
+
 
 def validate_rules(rules_dir: Path) -> list[str]:
     """Every problem in every rules file, as file:line: key: reason."""
@@ -343,6 +377,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 # -- simulate ----------------------------------------------------------------------------
 
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .simulate import drive
     from .simulator import SCENARIOS
@@ -360,17 +395,37 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     var = cfg.webhook.sources.get(args.source)
     if var is None:
         known = ", ".join(cfg.webhook.sources) or "none"
-        raise CliError(f"webhook source {args.source!r} is not in webhook.sources of the config (known: {known})")
+        raise CliError(
+            f"webhook source {args.source!r} is not in webhook.sources of the config (known: {known})"
+        )
     secret = os.environ.get(var, "").strip()
     if not secret:
-        raise CliError(f"environment variable {var} is not set (it holds the secret of webhook source "
-                       f"{args.source!r}; the backend needs the same value)")
+        raise CliError(
+            f"environment variable {var} is not set (it holds the secret of webhook source "
+            f"{args.source!r}; the backend needs the same value)"
+        )
     url = args.url or cfg.tui.backend_url
     seed = args.seed if args.seed is not None else int(time.time())
-    print(f"sending scenario {args.scenario} to {url}/ingest/{args.source} (seed {seed}) ...", flush=True)
-    report = asyncio.run(drive(url, args.source, secret, args.scenario, rate, args.duration, seed=seed,
-                               batch_max=args.batch, brand_handle=cfg.brand.handle, brand_name=cfg.brand.name,
-                               in_flight=args.in_flight, new_customers_per_s=args.new_customers_per_s))
+    print(
+        f"sending scenario {args.scenario} to {url}/ingest/{args.source} (seed {seed}) ...",
+        flush=True,
+    )
+    report = asyncio.run(
+        drive(
+            url,
+            args.source,
+            secret,
+            args.scenario,
+            rate,
+            args.duration,
+            seed=seed,
+            batch_max=args.batch,
+            brand_handle=cfg.brand.handle,
+            brand_name=cfg.brand.name,
+            in_flight=args.in_flight,
+            new_customers_per_s=args.new_customers_per_s,
+        )
+    )
     for line in report.lines():
         print(line)
     return 0 if report.accepted == report.sent else 1
@@ -378,97 +433,169 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 # -- parser ------------------------------------------------------------------------------
 
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shiftdesk",
         description="Social-media customer care in shared shifts: a backend that listens to the platforms "
-                    "and a keyboard-driven console for the operators.",
+        "and a keyboard-driven console for the operators.",
     )
-    parser.add_argument("--config", action="append", metavar="FILE",
-                        help="extra config file read after config/shiftdesk.yaml (repeatable)")
+    parser.add_argument(
+        "--config",
+        action="append",
+        metavar="FILE",
+        help="extra config file read after config/shiftdesk.yaml (repeatable)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("serve", help="run the backend: API, event stream, connectors, outbox",
-                       description="Run the backend. Without database.url it starts the embedded PostgreSQL.")
+    p = sub.add_parser(
+        "serve",
+        help="run the backend: API, event stream, connectors, outbox",
+        description="Run the backend. Without database.url it starts the embedded PostgreSQL.",
+    )
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("tui", help="open the operator console against a running backend",
-                       description="Open the operator console. The token comes from --token-file, "
-                                   "SHIFTDESK_TUI_TOKEN or tui.token in config.")
+    p = sub.add_parser(
+        "tui",
+        help="open the operator console against a running backend",
+        description="Open the operator console. The token comes from --token-file, "
+        "SHIFTDESK_TUI_TOKEN or tui.token in config.",
+    )
     p.add_argument("--url", help="backend URL (default: tui.backend_url)")
     p.add_argument("--token", help=argparse.SUPPRESS)
     p.add_argument("--token-file", metavar="FILE", help="file holding the operator token")
     p.set_defaults(func=cmd_tui)
 
-    p = sub.add_parser("demo", help="try it: embedded database, simulated crisis, backend and console in one",
-                       description="Start everything for a first look: the embedded PostgreSQL, a backend on a "
-                                   "free loopback port, the simulator playing a crisis, a demo operator and the "
-                                   "console. q, ctrl+q or ctrl+c stops all of it.")
+    p = sub.add_parser(
+        "demo",
+        help="try it: embedded database, simulated crisis, backend and console in one",
+        description="Start everything for a first look: the embedded PostgreSQL, a backend on a "
+        "free loopback port, the simulator playing a crisis, a demo operator and the "
+        "console. q, ctrl+q or ctrl+c stops all of it.",
+    )
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("db", help="database maintenance", description="Database maintenance.")
     db_sub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    m = db_sub.add_parser("migrate", help="apply pending migrations", description="Apply pending SQL migrations in order.")
+    m = db_sub.add_parser(
+        "migrate",
+        help="apply pending migrations",
+        description="Apply pending SQL migrations in order.",
+    )
     m.set_defaults(func=cmd_db_migrate)
 
-    p = sub.add_parser("operators", help="add, list and revoke operators",
-                       description="Manage operators and their tokens.")
+    p = sub.add_parser(
+        "operators",
+        help="add, list and revoke operators",
+        description="Manage operators and their tokens.",
+    )
     op_sub = p.add_subparsers(dest="operators_command", required=True, metavar="ACTION")
-    a = op_sub.add_parser("add", help="add an operator and print their token",
-                          description="Add an operator; prints a token once (only its hash is stored).")
+    a = op_sub.add_parser(
+        "add",
+        help="add an operator and print their token",
+        description="Add an operator; prints a token once (only its hash is stored).",
+    )
     a.add_argument("name", help="login name, e.g. anna")
     a.add_argument("--display-name", help="name shown to colleagues, e.g. 'Anna K.'")
     a.add_argument("--role", choices=["operator", "lead"], default="operator")
     a.set_defaults(func=cmd_operators)
-    ls = op_sub.add_parser("list", help="list operators", description="List operators and whether they are active.")
+    ls = op_sub.add_parser(
+        "list", help="list operators", description="List operators and whether they are active."
+    )
     ls.set_defaults(func=cmd_operators)
-    rv = op_sub.add_parser("revoke", help="revoke an operator's token", description="Revoke an operator's token.")
+    rv = op_sub.add_parser(
+        "revoke", help="revoke an operator's token", description="Revoke an operator's token."
+    )
     rv.add_argument("name")
     rv.set_defaults(func=cmd_operators)
 
-    p = sub.add_parser("handover", help="the shift handover: what came in, what went out, what is still open",
-                       description="Print the handover for the period from --since (default: the end of the "
-                                   "last handover, else the last 8 hours) until now.")
-    p.add_argument("--since", metavar="TIME", help="ISO 8601 start with its zone, e.g. 2026-11-25T08:00:00Z")
-    p.add_argument("--format", choices=["md", "json"], default="md", help="Markdown (default) or JSON")
+    p = sub.add_parser(
+        "handover",
+        help="the shift handover: what came in, what went out, what is still open",
+        description="Print the handover for the period from --since (default: the end of the "
+        "last handover, else the last 8 hours) until now.",
+    )
+    p.add_argument(
+        "--since", metavar="TIME", help="ISO 8601 start with its zone, e.g. 2026-11-25T08:00:00Z"
+    )
+    p.add_argument(
+        "--format", choices=["md", "json"], default="md", help="Markdown (default) or JSON"
+    )
     p.set_defaults(func=cmd_handover)
 
-    p = sub.add_parser("rules", help="check, explain and print what rules/ says",
-                       description="Work with the rules a care team edits (rules/*.yaml).")
-    p.add_argument("--rules-dir", metavar="DIR", help="rules folder (default: rules.dir from config)")
+    p = sub.add_parser(
+        "rules",
+        help="check, explain and print what rules/ says",
+        description="Work with the rules a care team edits (rules/*.yaml).",
+    )
+    p.add_argument(
+        "--rules-dir", metavar="DIR", help="rules folder (default: rules.dir from config)"
+    )
     rules_sub = p.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
-    c = rules_sub.add_parser("check", help="validate every rules file",
-                             description="Validate every rules file; print file:line: key: reason per problem.")
+    c = rules_sub.add_parser(
+        "check",
+        help="validate every rules file",
+        description="Validate every rules file; print file:line: key: reason per problem.",
+    )
     c.set_defaults(func=cmd_rules)
-    e = rules_sub.add_parser("explain", help="flags and advisories for JSON lines on standard input",
-                             description='Read JSON lines {"text": ..., "channel": "public"|"dm", '
-                                         '"direction": "inbound"|"outbound"} on standard input; print the '
-                                         'flags and advisories the backend would give, one JSON line each.')
+    e = rules_sub.add_parser(
+        "explain",
+        help="flags and advisories for JSON lines on standard input",
+        description='Read JSON lines {"text": ..., "channel": "public"|"dm", '
+        '"direction": "inbound"|"outbound"} on standard input; print the '
+        "flags and advisories the backend would give, one JSON line each.",
+    )
     e.set_defaults(func=cmd_rules)
-    b = rules_sub.add_parser("bio", help="the house-rules statement fitted to each platform's bio",
-                             description="Print the house-rules statement from rules/conduct.yaml, fitted to "
-                                         "each platform's profile bio length.")
+    b = rules_sub.add_parser(
+        "bio",
+        help="the house-rules statement fitted to each platform's bio",
+        description="Print the house-rules statement from rules/conduct.yaml, fitted to "
+        "each platform's profile bio length.",
+    )
     b.set_defaults(func=cmd_rules)
-    p = sub.add_parser("simulate", help="drive simulated mentions into a running backend through its webhook",
-                       description="Send a scenario's mentions (seeded, English and German, follow-ups in "
-                                   "threads) to POST /ingest/SOURCE of a running backend, signed with the "
-                                   "secret in the environment variable webhook.sources.SOURCE names. Prints "
-                                   "what was sent and what the backend accepted; exits 1 if any was refused.")
-    p.add_argument("--scenario", default="calm",
-                   help="calm, crisis or pileon (a crisis at its peak: mostly people chasing and piling onto "
-                        "open threads, a bounded rate of new customers); default: calm")
-    p.add_argument("--rate", type=float, help="mentions per second (default: the scenario's own rate)")
-    p.add_argument("--duration", type=float, default=10.0, help="seconds to keep sending (default: 10)")
+    p = sub.add_parser(
+        "simulate",
+        help="drive simulated mentions into a running backend through its webhook",
+        description="Send a scenario's mentions (seeded, English and German, follow-ups in "
+        "threads) to POST /ingest/SOURCE of a running backend, signed with the "
+        "secret in the environment variable webhook.sources.SOURCE names. Prints "
+        "what was sent and what the backend accepted; exits 1 if any was refused.",
+    )
+    p.add_argument(
+        "--scenario",
+        default="calm",
+        help="calm, crisis or pileon (a crisis at its peak: mostly people chasing and piling onto "
+        "open threads, a bounded rate of new customers); default: calm",
+    )
+    p.add_argument(
+        "--rate", type=float, help="mentions per second (default: the scenario's own rate)"
+    )
+    p.add_argument(
+        "--duration", type=float, default=10.0, help="seconds to keep sending (default: 10)"
+    )
     p.add_argument("--url", help="backend URL (default: tui.backend_url)")
     p.add_argument("--source", default="simulator", help="webhook source name (default: simulator)")
-    p.add_argument("--seed", type=int, help="seed of the simulated customers (default: the current time; "
-                                            "printed, so a run can be repeated)")
-    p.add_argument("--batch", type=int, default=500, help="most mentions per request (default: 500)")
-    p.add_argument("--in-flight", type=int, default=1,
-                   help="requests outstanding at once, so a high rate keeps up while the backend answers "
-                        "(default: 1)")
-    p.add_argument("--new-customers-per-s", type=float,
-                   help="new customers a second (default: the scenario's own; pileon has one)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        help="seed of the simulated customers (default: the current time; "
+        "printed, so a run can be repeated)",
+    )
+    p.add_argument(
+        "--batch", type=int, default=500, help="most mentions per request (default: 500)"
+    )
+    p.add_argument(
+        "--in-flight",
+        type=int,
+        default=1,
+        help="requests outstanding at once, so a high rate keeps up while the backend answers "
+        "(default: 1)",
+    )
+    p.add_argument(
+        "--new-customers-per-s",
+        type=float,
+        help="new customers a second (default: the scenario's own; pileon has one)",
+    )
     p.set_defaults(func=cmd_simulate)
     return parser
 

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 class Clock:
     """The real clock."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class FrozenClock(Clock):
     """A clock that only moves when told to."""
 
     def __init__(self, at: datetime | None = None):
-        self._now = at or datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+        self._now = at or datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
     def now(self) -> datetime:
         return self._now

@@ -12,9 +12,10 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, get_type_hints
+from typing import Any, get_type_hints
 
 from . import yamlfile
 from .connectors import bluesky as bluesky_connector
@@ -34,8 +35,8 @@ class BrandConfig:
 
 @dataclass(frozen=True)
 class DatabaseConfig:
-    url: str = ""            # empty: start the embedded PostgreSQL
-    data_dir: str = ""       # embedded PostgreSQL's data; empty: per-user data directory
+    url: str = ""  # empty: start the embedded PostgreSQL
+    data_dir: str = ""  # embedded PostgreSQL's data; empty: per-user data directory
     name: str = "shiftdesk"  # database created on the embedded server
     pool_min: int = 2
     pool_max: int = 10
@@ -49,12 +50,12 @@ class ServerConfig:
 
 @dataclass(frozen=True)
 class RulesConfig:
-    dir: str = ""            # empty: the rules/ folder of this checkout
+    dir: str = ""  # empty: the rules/ folder of this checkout
 
 
 @dataclass(frozen=True)
 class ClaimsConfig:
-    lease_seconds: int = 300         # a claim lapses this long after the last heartbeat
+    lease_seconds: int = 300  # a claim lapses this long after the last heartbeat
     reap_interval_seconds: float = 5.0
 
 
@@ -64,7 +65,7 @@ class OutboxConfig:
     max_attempts: int = 8
     backoff_base_seconds: float = 1.0
     backoff_cap_seconds: float = 300.0
-    window: int = 64                 # replies being sent at once (a slow platform holds one slot each)
+    window: int = 64  # replies being sent at once (a slow platform holds one slot each)
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,8 @@ class IngestConfig:
 class SimulatorConfig:
     enabled: bool = False
     scenario: str = "calm"
-    rate: float = 0.2          # mentions per second after the opening burst
-    burst: int = 0             # mentions delivered at once on start
+    rate: float = 0.2  # mentions per second after the opening burst
+    burst: int = 0  # mentions delivered at once on start
     seed: int = 7
     publish_failure_rate: float = 0.0
 
@@ -91,10 +92,10 @@ class ConnectorSettings:
     """One polling connector: whether it runs, how often, and the connector's
     own settings (MastodonConfig, BlueskyConfig), read by its own read_config."""
 
-    name: str                        # "mastodon", "bluesky": the config key and the platform
+    name: str  # "mastodon", "bluesky": the config key and the platform
     enabled: bool
     poll_interval_seconds: float
-    settings: Any                    # MastodonConfig | BlueskyConfig
+    settings: Any  # MastodonConfig | BlueskyConfig
 
     @property
     def token_env(self) -> str:
@@ -118,7 +119,7 @@ RUNNER_KEYS: dict[str, type] = {"enabled": bool, "poll_interval_seconds": float}
 DEFAULT_POLL_INTERVAL = 30.0
 
 _ENV_VAR = re.compile(r"[A-Z_][A-Z0-9_]*")
-_SOURCE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")   # as the /ingest/{source} route accepts
+_SOURCE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")  # as the /ingest/{source} route accepts
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ class WebhookConfig:
     """POST /ingest/{source}: each source signs with a secret held in an environment variable."""
 
     max_body_bytes: int = 1024 * 1024
-    window_seconds: int = 300       # how old (or new) a signed timestamp may be
+    window_seconds: int = 300  # how old (or new) a signed timestamp may be
     # source name -> NAME of the environment variable holding its secret
     sources: dict[str, str] = field(default_factory=dict, metadata={"own_reader": True})
 
@@ -135,14 +136,16 @@ class WebhookConfig:
 class CrisisConfig:
     """Surge detection (backend/surge.py): negative mentions against a rolling baseline."""
 
-    negative_below: float = -0.25        # a mention this negative (sentiment -1..1) counts towards a surge
-    window_seconds: float = 300.0        # how far back "now" looks
-    baseline_seconds: float = 3600.0     # what "usual" is measured over
-    factor: float = 3.0                  # how many times usual counts as a surge
-    min_count: int = 20                  # fewer negatives in a window is never a crisis
-    cool_down_seconds: float = 600.0     # calm this long before the crisis ends
-    release: float = 0.5                 # calm = below this share of the start threshold
-    bucket_seconds: float = 10.0         # counting resolution, and how often the watch checks
+    negative_below: float = (
+        -0.25
+    )  # a mention this negative (sentiment -1..1) counts towards a surge
+    window_seconds: float = 300.0  # how far back "now" looks
+    baseline_seconds: float = 3600.0  # what "usual" is measured over
+    factor: float = 3.0  # how many times usual counts as a surge
+    min_count: int = 20  # fewer negatives in a window is never a crisis
+    cool_down_seconds: float = 600.0  # calm this long before the crisis ends
+    release: float = 0.5  # calm = below this share of the start threshold
+    bucket_seconds: float = 10.0  # counting resolution, and how often the watch checks
 
     def surge(self) -> Any:
         """The detector's parameters (raises ValueError naming what is wrong)."""
@@ -150,9 +153,15 @@ class CrisisConfig:
 
         from .surge import SurgeConfig
 
-        return SurgeConfig(timedelta(seconds=self.window_seconds), timedelta(seconds=self.baseline_seconds),
-                           self.factor, self.min_count, timedelta(seconds=self.cool_down_seconds), self.release,
-                           timedelta(seconds=self.bucket_seconds))
+        return SurgeConfig(
+            timedelta(seconds=self.window_seconds),
+            timedelta(seconds=self.baseline_seconds),
+            self.factor,
+            self.min_count,
+            timedelta(seconds=self.cool_down_seconds),
+            self.release,
+            timedelta(seconds=self.bucket_seconds),
+        )
 
 
 @dataclass(frozen=True)
@@ -166,7 +175,7 @@ class MetricsConfig:
 @dataclass(frozen=True)
 class TuiConfig:
     backend_url: str = "http://127.0.0.1:8470"
-    token: str = ""            # better given as SHIFTDESK_TUI_TOKEN than written here
+    token: str = ""  # better given as SHIFTDESK_TUI_TOKEN than written here
 
 
 @dataclass(frozen=True)
@@ -184,7 +193,9 @@ class Config:
     crisis: CrisisConfig = field(default_factory=CrisisConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     # Polling connectors by name; only the ones configured are present.
-    connectors: dict[str, ConnectorSettings] = field(default_factory=dict, metadata={"own_reader": True})
+    connectors: dict[str, ConnectorSettings] = field(
+        default_factory=dict, metadata={"own_reader": True}
+    )
 
     @property
     def rules_dir(self) -> Path:
@@ -197,7 +208,7 @@ def _leaf_types(cls: type, prefix: str = "") -> dict[str, type]:
     hints = get_type_hints(cls)
     for f in fields(cls):
         if f.metadata.get("own_reader"):
-            continue   # nested sections with their own reader (connectors, webhook.sources)
+            continue  # nested sections with their own reader (connectors, webhook.sources)
         key = f"{prefix}.{f.name}" if prefix else f.name
         t = hints[f.name]
         if is_dataclass(t):
@@ -230,11 +241,14 @@ def _coerce_env(var: str, raw: str, kind: type) -> Any:
         return kind(raw)
     except ValueError:
         what = "a whole number" if kind is int else "a number"
-        raise FileError(f"environment variable {var}", "", f"expected {what}, got {raw!r}") from None
+        raise FileError(
+            f"environment variable {var}", "", f"expected {what}, got {raw!r}"
+        ) from None
 
 
 def _check_values(cfg: Config, origins: Mapping[str, Any]) -> None:
     """Value checks beyond types, each error placed where the value came from."""
+
     def bad(key: str, reason: str) -> FileError:
         return _place(origins, key, reason)
 
@@ -256,18 +270,29 @@ def _check_values(cfg: Config, origins: Mapping[str, Any]) -> None:
     if cfg.webhook.window_seconds < 1:
         errors.append(bad("webhook.window_seconds", "must be at least 1 second"))
     if not -1 <= cfg.crisis.negative_below <= 1:
-        errors.append(bad("crisis.negative_below", "must be between -1 and 1 (sentiment runs from -1 to 1)"))
+        errors.append(
+            bad("crisis.negative_below", "must be between -1 and 1 (sentiment runs from -1 to 1)")
+        )
     try:
         cfg.crisis.surge()
     except ValueError as exc:
         # Each problem names the detector's field first; place it at the config key it came from.
-        own = {"window": "window_seconds", "baseline_window": "baseline_seconds",
-               "cool_down": "cool_down_seconds", "bucket": "bucket_seconds"}
+        own = {
+            "window": "window_seconds",
+            "baseline_window": "baseline_seconds",
+            "cool_down": "cool_down_seconds",
+            "bucket": "bucket_seconds",
+        }
         for problem in str(exc).split("; "):
             name = problem.split(" ")[0]
             errors.append(bad(f"crisis.{own.get(name, name)}", problem))
     if cfg.metrics.token_env and not _ENV_VAR.fullmatch(cfg.metrics.token_env):
-        errors.append(bad("metrics.token_env", "expected the NAME of an environment variable holding the token"))
+        errors.append(
+            bad(
+                "metrics.token_env",
+                "expected the NAME of an environment variable holding the token",
+            )
+        )
     if errors:
         raise FileErrors(errors)
 
@@ -277,12 +302,14 @@ def _place(origins: Mapping[str, Any], key: str, reason: str) -> FileError:
     if isinstance(origin, tuple):  # (Located, key) from a file
         doc, k = origin
         return doc.error(k, reason)
-    if isinstance(origin, str):    # environment variable name
+    if isinstance(origin, str):  # environment variable name
         return FileError(f"environment variable {origin}", "", reason)
     return FileError("config", key, reason)
 
 
-def load_config(paths: list[str | Path] | None = None, env: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    paths: list[str | Path] | None = None, env: Mapping[str, str] | None = None
+) -> Config:
     """Defaults, then each file in order, then SHIFTDESK_* environment variables.
 
     Raises FileErrors listing every problem found.
@@ -292,7 +319,7 @@ def load_config(paths: list[str | Path] | None = None, env: Mapping[str, str] | 
     values: dict[str, Any] = {}
     origins: dict[str, Any] = {}
     errors: list[FileError] = []
-    connector_docs: dict[str, Located] = {}   # the last file that defines each connector
+    connector_docs: dict[str, Located] = {}  # the last file that defines each connector
     sources: dict[str, str] = {}
 
     for path in paths:
@@ -304,7 +331,9 @@ def load_config(paths: list[str | Path] | None = None, env: Mapping[str, str] | 
         if doc.data is None:
             continue
         if not isinstance(doc.data, dict):
-            errors.append(doc.error("", "expected a mapping of sections (brand, database, server, ...)"))
+            errors.append(
+                doc.error("", "expected a mapping of sections (brand, database, server, ...)")
+            )
             continue
         data = dict(doc.data)
         errors += _take_connectors(doc, data, connector_docs)
@@ -356,7 +385,9 @@ def load_config(paths: list[str | Path] | None = None, env: Mapping[str, str] | 
     return cfg
 
 
-def _take_connectors(doc: Located, data: dict[str, Any], found: dict[str, Located]) -> list[FileError]:
+def _take_connectors(
+    doc: Located, data: dict[str, Any], found: dict[str, Located]
+) -> list[FileError]:
     """Remove `connectors` from `data`, remembering each connector's section
     (a later file's section replaces an earlier one whole)."""
     if "connectors" not in data:
@@ -365,21 +396,35 @@ def _take_connectors(doc: Located, data: dict[str, Any], found: dict[str, Locate
     if section is None:
         return []
     if not isinstance(section, dict):
-        return [doc.error("connectors", f"expected a mapping of connectors, got {yamlfile.describe(section)}")]
+        return [
+            doc.error(
+                "connectors", f"expected a mapping of connectors, got {yamlfile.describe(section)}"
+            )
+        ]
     errors = []
     for name, body in section.items():
         if name not in CONNECTOR_READERS:
             close = difflib.get_close_matches(name, CONNECTOR_READERS, n=1)
-            hint = f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(CONNECTOR_READERS)})"
+            hint = (
+                f" (did you mean {close[0]}?)"
+                if close
+                else f" (known: {', '.join(CONNECTOR_READERS)})"
+            )
             errors.append(doc.error(f"connectors.{name}", f"unknown connector{hint}"))
         elif not isinstance(body, dict):
-            errors.append(doc.error(f"connectors.{name}", f"expected a mapping, got {yamlfile.describe(body)}"))
+            errors.append(
+                doc.error(
+                    f"connectors.{name}", f"expected a mapping, got {yamlfile.describe(body)}"
+                )
+            )
         else:
             found[name] = doc
     return errors
 
 
-def _take_webhook_sources(doc: Located, data: dict[str, Any], sources: dict[str, str]) -> list[FileError]:
+def _take_webhook_sources(
+    doc: Located, data: dict[str, Any], sources: dict[str, str]
+) -> list[FileError]:
     """Remove `webhook.sources` from `data` and check it: source name -> env var NAME."""
     webhook = data.get("webhook")
     if not isinstance(webhook, dict) or "sources" not in webhook:
@@ -390,29 +435,47 @@ def _take_webhook_sources(doc: Located, data: dict[str, Any], sources: dict[str,
     if raw is None:
         return []
     if not isinstance(raw, dict):
-        return [doc.error("webhook.sources", f"expected a mapping of source name to environment variable name, "
-                                             f"got {yamlfile.describe(raw)}")]
+        return [
+            doc.error(
+                "webhook.sources",
+                f"expected a mapping of source name to environment variable name, "
+                f"got {yamlfile.describe(raw)}",
+            )
+        ]
     errors = []
     for name, var in raw.items():
         key = f"webhook.sources.{name}"
         if not _SOURCE.fullmatch(str(name)):
             errors.append(doc.error(key, "a source name is 1-32 lowercase letters, digits, - or _"))
         elif not isinstance(var, str) or not _ENV_VAR.fullmatch(var):
-            errors.append(doc.error(key, "expected the NAME of an environment variable holding the secret "
-                                         "(the secret itself never goes in a file)"))
+            errors.append(
+                doc.error(
+                    key,
+                    "expected the NAME of an environment variable holding the secret "
+                    "(the secret itself never goes in a file)",
+                )
+            )
         else:
             sources[str(name)] = var
     return errors
 
 
-def _read_connector(name: str, doc: Located | None, env: Mapping[str, str]) -> ConnectorSettings | None:
+def _read_connector(
+    name: str, doc: Located | None, env: Mapping[str, str]
+) -> ConnectorSettings | None:
     """One connector's section: runner keys here, the rest through the connector's read_config.
     Scalar keys can be set by SHIFTDESK_CONNECTORS_<NAME>_<KEY>."""
     reader, settings_cls = CONNECTOR_READERS[name]
     key = f"connectors.{name}"
     hints = get_type_hints(settings_cls)
-    scalar = {**RUNNER_KEYS, **{f.name: hints[f.name] for f in fields(settings_cls)
-                                if hints[f.name] in (str, int, float, bool)}}
+    scalar = {
+        **RUNNER_KEYS,
+        **{
+            f.name: hints[f.name]
+            for f in fields(settings_cls)
+            if hints[f.name] in (str, int, float, bool)
+        },
+    }
     overrides: dict[str, Any] = {}
     errors: list[FileError] = []
     for item, kind in scalar.items():

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
@@ -42,8 +43,8 @@ class CrisisWatch:
     def __init__(self, pool: asyncpg.Pool, clock: Clock, config: Any, ignore: Iterable[str] = ()):
         self.pool = pool
         self.clock = clock
-        self.config = config          # backend.config.CrisisConfig
-        self.ignore = tuple(ignore)   # words never taken for a complaint's topic (the brand)
+        self.config = config  # backend.config.CrisisConfig
+        self.ignore = tuple(ignore)  # words never taken for a complaint's topic (the brand)
         self.detector = SurgeDetector.from_config(config.surge(), clock)
         self.last_mention_id = 0
         self.wake = asyncio.Event()
@@ -74,20 +75,26 @@ class CrisisWatch:
 
     async def _read_new(self, since: datetime | None = None) -> list[Transition]:
         cfg = self.detector.config
-        floor = since or datetime(1970, 1, 1, tzinfo=timezone.utc)
+        floor = since or datetime(1970, 1, 1, tzinfo=UTC)
         # Ingest commits mentions in id order (its advisory lock), so "up to the newest id" misses none.
         latest = await self.pool.fetchval(LAST_MENTION)
-        rows = await self.pool.fetch(NEW_NEGATIVE, self.last_mention_id, self.config.negative_below,
-                                     cfg.bucket, floor, latest)
+        rows = await self.pool.fetch(
+            NEW_NEGATIVE,
+            self.last_mention_id,
+            self.config.negative_below,
+            cfg.bucket,
+            floor,
+            latest,
+        )
         transitions: list[Transition] = []
         for r in rows:
-            transitions += self.detector.observe(r["n"], r["bucket"])   # observe evaluates too
+            transitions += self.detector.observe(r["n"], r["bucket"])  # observe evaluates too
         self.last_mention_id = max(self.last_mention_id, latest)
         return transitions
 
     async def check(self) -> list[Transition]:
         """Count new negative mentions, evaluate at the clock's now, record any transition."""
-        async with self._checking:   # the task and a caller (a test, a trigger) take turns
+        async with self._checking:  # the task and a caller (a test, a trigger) take turns
             read = await (self._read_new() if self._started else self.warm_start())
             transitions = read + self.detector.check()
             for t in transitions:
@@ -111,8 +118,16 @@ class CrisisWatch:
         elif now - self._calm_open_since >= self.detector.config.cool_down:
             current, baseline = self.detector.rates(now)
             per_minute = 60.0 / self.detector.config.window.total_seconds()
-            await self.record(CrisisEnded(now, row["started_at"], current * per_minute, baseline * per_minute,
-                                          0.0, float((row["data"] or {}).get("peak_per_minute", 0.0))))
+            await self.record(
+                CrisisEnded(
+                    now,
+                    row["started_at"],
+                    current * per_minute,
+                    baseline * per_minute,
+                    0.0,
+                    float((row["data"] or {}).get("peak_per_minute", 0.0)),
+                )
+            )
             self._calm_open_since = None
 
     async def record(self, transition: Transition) -> bool:
@@ -123,23 +138,46 @@ class CrisisWatch:
             if isinstance(transition, CrisisStarted):
                 if open_row is not None:
                     return False
-                data = {"rate_per_minute": transition.rate_per_minute,
-                        "baseline_per_minute": transition.baseline_per_minute,
-                        "threshold_per_minute": transition.threshold_per_minute}
+                data = {
+                    "rate_per_minute": transition.rate_per_minute,
+                    "baseline_per_minute": transition.baseline_per_minute,
+                    "threshold_per_minute": transition.threshold_per_minute,
+                }
                 crisis_id = await conn.fetchval(
                     "INSERT INTO crises (started_at, peak_per_minute, data) VALUES ($1, $2, $3) RETURNING id",
-                    transition.at, transition.rate_per_minute, data)
-                await events.record(conn, events.NewEvent("crisis.started", data={"crisis_id": crisis_id, **data},
-                                                          at=transition.at))
+                    transition.at,
+                    transition.rate_per_minute,
+                    data,
+                )
+                await events.record(
+                    conn,
+                    events.NewEvent(
+                        "crisis.started", data={"crisis_id": crisis_id, **data}, at=transition.at
+                    ),
+                )
                 return True
             if open_row is None:
                 return False
-            await conn.execute("UPDATE crises SET ended_at = $2, peak_per_minute = greatest(peak_per_minute, $3) "
-                               "WHERE id = $1", open_row["id"], transition.at, transition.peak_per_minute)
-            await events.record(conn, events.NewEvent("crisis.ended", data={
-                "crisis_id": open_row["id"], "started_at": open_row["started_at"].isoformat(),
-                "rate_per_minute": transition.rate_per_minute, "peak_per_minute": transition.peak_per_minute},
-                at=transition.at))
+            await conn.execute(
+                "UPDATE crises SET ended_at = $2, peak_per_minute = greatest(peak_per_minute, $3) "
+                "WHERE id = $1",
+                open_row["id"],
+                transition.at,
+                transition.peak_per_minute,
+            )
+            await events.record(
+                conn,
+                events.NewEvent(
+                    "crisis.ended",
+                    data={
+                        "crisis_id": open_row["id"],
+                        "started_at": open_row["started_at"].isoformat(),
+                        "rate_per_minute": transition.rate_per_minute,
+                        "peak_per_minute": transition.peak_per_minute,
+                    },
+                    at=transition.at,
+                ),
+            )
             return True
 
     async def run(self) -> None:
@@ -153,9 +191,8 @@ class CrisisWatch:
                 log.warning("crisis watch: database unavailable (%s)", exc)
             try:
                 await asyncio.wait_for(self.wake.wait(), interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
-
 
 
 async def crisis_since(conn: asyncpg.Connection | asyncpg.Pool) -> datetime | None:

@@ -8,9 +8,10 @@ can never miss one committed later with a smaller id.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 import asyncpg
 
@@ -26,7 +27,7 @@ class NewEvent:
     state_before: str | None = None
     state_after: str | None = None
     data: dict[str, Any] | None = None
-    at: datetime | None = None      # when it happened, if not "now" (an SLA breach at its due time)
+    at: datetime | None = None  # when it happened, if not "now" (an SLA breach at its due time)
 
 
 async def record(conn: asyncpg.Connection, *events: NewEvent) -> list[int]:
@@ -38,8 +39,18 @@ async def record_many(conn: asyncpg.Connection, events: Iterable[NewEvent]) -> l
     # The whole batch travels as one JSON document: one encoder call instead of
     # seven typed arrays checked element by element (the cost that dominated
     # ingest, which writes a thousand events a batch).
-    rows = [{"k": e.kind, "c": e.conversation_id, "o": e.operator_id, "b": e.state_before, "a": e.state_after,
-             "d": e.data or {}, "t": e.at.isoformat() if e.at is not None else None} for e in events]
+    rows = [
+        {
+            "k": e.kind,
+            "c": e.conversation_id,
+            "o": e.operator_id,
+            "b": e.state_before,
+            "a": e.state_after,
+            "d": e.data or {},
+            "t": e.at.isoformat() if e.at is not None else None,
+        }
+        for e in events
+    ]
     if not rows:
         return []
     await conn.execute("SELECT pg_advisory_xact_lock($1)", EVENTS_LOCK)
@@ -77,7 +88,9 @@ SELECT_AFTER = """
 """
 
 
-async def events_after(conn: asyncpg.Connection | asyncpg.Pool, after: int, limit: int = 1000) -> list[dict[str, Any]]:
+async def events_after(
+    conn: asyncpg.Connection | asyncpg.Pool, after: int, limit: int = 1000
+) -> list[dict[str, Any]]:
     return [event_json(r) for r in await conn.fetch(SELECT_AFTER, after, limit)]
 
 

@@ -11,7 +11,8 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import asyncpg
 
@@ -20,9 +21,9 @@ from .db.pool import connect
 
 log = logging.getLogger(__name__)
 
-CLIENT_BUFFER = 10_000   # events a console may fall behind by before it is told to resync
+CLIENT_BUFFER = 10_000  # events a console may fall behind by before it is told to resync
 PRESENCE_CHANNEL = "shiftdesk_presence"
-PRESENCE_TTL = 75.0      # seconds: an operator not heard from for this long is no longer shown online
+PRESENCE_TTL = 75.0  # seconds: an operator not heard from for this long is no longer shown online
 
 
 async def announce(pool: asyncpg.Pool, payload: dict[str, Any]) -> None:
@@ -58,7 +59,9 @@ class EventHub:
         self._wake = asyncio.Event()
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
         self.connected = asyncio.Event()
-        self._seen: dict[int, tuple[float, dict[str, Any]]] = {}   # operator id -> (monotonic time, presence)
+        self._seen: dict[
+            int, tuple[float, dict[str, Any]]
+        ] = {}  # operator id -> (monotonic time, presence)
 
     def subscribe(self) -> Subscription:
         sub = Subscription()
@@ -75,7 +78,9 @@ class EventHub:
     def online(self) -> list[dict[str, Any]]:
         """Operators heard from lately (on any backend), newest first."""
         cutoff = time.monotonic() - PRESENCE_TTL
-        for op_id in [k for k, (t, p) in self._seen.items() if t < cutoff or p.get("status") == "offline"]:
+        for op_id in [
+            k for k, (t, p) in self._seen.items() if t < cutoff or p.get("status") == "offline"
+        ]:
             del self._seen[op_id]
         return [p["operator"] for _, p in sorted(self._seen.values(), key=lambda tp: -tp[0])]
 
@@ -101,11 +106,11 @@ class EventHub:
                 await conn.add_listener(PRESENCE_CHANNEL, self._presence)
                 self.connected.set()
                 delay = 0.5
-                await self._drain()   # anything committed while we were not listening
+                await self._drain()  # anything committed while we were not listening
                 while not conn.is_closed():
                     try:
                         await asyncio.wait_for(self._wake.wait(), timeout=5)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         # Cheap liveness check, so a dead connection is noticed without traffic.
                         await conn.fetchval("SELECT 1")
                     self._wake.clear()
@@ -114,7 +119,9 @@ class EventHub:
                 raise
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self.connected.clear()
-                log.warning("event stream: lost the database (%s); reconnecting in %.1fs", exc, delay)
+                log.warning(
+                    "event stream: lost the database (%s); reconnecting in %.1fs", exc, delay
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)
             finally:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Any, Sequence
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
 
 from backend.themes import Theme
 
@@ -37,7 +38,7 @@ class Breach:
     handle: str
     platform: str
     priority: str
-    kind: str                    # "first" or "next" response
+    kind: str  # "first" or "next" response
     due_at: datetime
     operator: str | None = None  # who held it when it breached; None when nobody had claimed it
 
@@ -49,9 +50,9 @@ class OpenConversation:
     conversation_id: object
     handle: str
     platform: str
-    state: str                   # new, claimed, awaiting_customer, in_dm, flagged_conduct
+    state: str  # new, claimed, awaiting_customer, in_dm, flagged_conduct
     priority: str
-    holder: str | None = None    # claimant, if any
+    holder: str | None = None  # claimant, if any
     due_at: datetime | None = None
 
 
@@ -71,13 +72,13 @@ class PinnedNote:
     author: str
     text: str
     at: datetime
-    conversation_id: object | None = None   # None for a shift-wide note
+    conversation_id: object | None = None  # None for a shift-wide note
 
 
 @dataclass(frozen=True, slots=True)
 class CrisisPeriod:
     started_at: datetime
-    ended_at: datetime | None    # None: still going at the end of the period
+    ended_at: datetime | None  # None: still going at the end of the period
     peak_per_minute: float = 0.0
 
 
@@ -89,9 +90,9 @@ class HandoverData:
     period_end: datetime
     operators: Sequence[str] = ()
     mentions: Sequence[MentionCount] = ()
-    replies_out: int = 0                         # public replies published
-    dms_out: int = 0                             # direct messages published
-    first_responses: Sequence[timedelta] = ()    # one per conversation first answered in the period
+    replies_out: int = 0  # public replies published
+    dms_out: int = 0  # direct messages published
+    first_responses: Sequence[timedelta] = ()  # one per conversation first answered in the period
     breaches: Sequence[Breach] = ()
     open_conversations: Sequence[OpenConversation] = ()
     owing_public_close: Sequence[OwedClose] = ()
@@ -108,12 +109,12 @@ class Summary:
     mentions_total: int
     mentions_by_platform: dict[str, int]
     mentions_by_sentiment: dict[str, int]
-    mentions_table: dict[str, dict[str, int]]        # platform -> sentiment -> count
+    mentions_table: dict[str, dict[str, int]]  # platform -> sentiment -> count
     first_response_median: timedelta | None
     first_response_p90: timedelta | None
-    breaches_by_operator: dict[str, int]             # "unclaimed" for breaches nobody held
+    breaches_by_operator: dict[str, int]  # "unclaimed" for breaches nobody held
     open_by_state: dict[str, int]
-    open_by_holder: dict[str, int]                   # "unclaimed" for conversations nobody holds
+    open_by_holder: dict[str, int]  # "unclaimed" for conversations nobody holds
     sentiments: tuple[str, ...] = field(default=SENTIMENT_ORDER)
 
 
@@ -209,14 +210,18 @@ def _limited(lines: list[str], limit: int, total: int) -> list[str]:
     return lines
 
 
-def render_markdown(summary: Summary, zone: tzinfo = timezone.utc, max_items: int = 20) -> str:
+def render_markdown(summary: Summary, zone: tzinfo = UTC, max_items: int = 20) -> str:
     """The summary as Markdown for a terminal: short sections, the numbers first, lists capped."""
     d = summary.data
     out: list[str] = []
     zone_name = getattr(zone, "key", None) or d.period_start.astimezone(zone).tzname() or "UTC"
-    out.append(f"# Handover {_when(d.period_start, zone)} – {_when(d.period_end, zone)} ({zone_name})")
+    out.append(
+        f"# Handover {_when(d.period_start, zone)} – {_when(d.period_end, zone)} ({zone_name})"
+    )
     out.append("")
-    out.append(f"**Worked this shift:** {', '.join(_plain(o) for o in d.operators) or 'nobody signed in'}")
+    out.append(
+        f"**Worked this shift:** {', '.join(_plain(o) for o in d.operators) or 'nobody signed in'}"
+    )
     out.append("")
 
     out.append(f"## Mentions in: {summary.mentions_total}")
@@ -226,45 +231,65 @@ def render_markdown(summary: Summary, zone: tzinfo = timezone.utc, max_items: in
         out.append("|---|" + "---:|" * (len(summary.sentiments) + 1))
         for platform, row in summary.mentions_table.items():
             cells = [str(row.get(s, 0)) for s in summary.sentiments]
-            out.append(f"| {_plain(platform)} | " + " | ".join(cells) + f" | {summary.mentions_by_platform[platform]} |")
+            out.append(
+                f"| {_plain(platform)} | "
+                + " | ".join(cells)
+                + f" | {summary.mentions_by_platform[platform]} |"
+            )
         totals = [str(summary.mentions_by_sentiment.get(s, 0)) for s in summary.sentiments]
         out.append("| **all** | " + " | ".join(totals) + f" | {summary.mentions_total} |")
     out.append("")
 
     out.append(f"## Replies out: {d.replies_out} public, {d.dms_out} DM")
     out.append("")
-    out.append(f"## First response: median {format_duration(summary.first_response_median)}, "
-               f"p90 {format_duration(summary.first_response_p90)} "
-               f"({len(d.first_responses)} conversations)")
+    out.append(
+        f"## First response: median {format_duration(summary.first_response_median)}, "
+        f"p90 {format_duration(summary.first_response_p90)} "
+        f"({len(d.first_responses)} conversations)"
+    )
     out.append("")
 
     out.append(f"## SLA breaches: {len(d.breaches)}")
     if d.breaches:
-        out.append("By operator: " + ", ".join(f"{_plain(k)} {v}" for k, v in summary.breaches_by_operator.items()))
-        lines = [f"- #{_plain(b.conversation_id)} @{_plain(b.handle)} ({_plain(b.platform)}) {_plain(b.priority)} "
-                 f"{_plain(b.kind)} response, due {_when(b.due_at, zone)}, "
-                 + (f"held by {_plain(b.operator)}" if b.operator else UNCLAIMED)
-                 for b in sorted(d.breaches, key=lambda b: b.due_at)]
+        out.append(
+            "By operator: "
+            + ", ".join(f"{_plain(k)} {v}" for k, v in summary.breaches_by_operator.items())
+        )
+        lines = [
+            f"- #{_plain(b.conversation_id)} @{_plain(b.handle)} ({_plain(b.platform)}) {_plain(b.priority)} "
+            f"{_plain(b.kind)} response, due {_when(b.due_at, zone)}, "
+            + (f"held by {_plain(b.operator)}" if b.operator else UNCLAIMED)
+            for b in sorted(d.breaches, key=lambda b: b.due_at)
+        ]
         out += _limited(lines, max_items, len(lines))
     out.append("")
 
     out.append(f"## Still open: {len(d.open_conversations)}")
     if d.open_conversations:
-        out.append("By state: " + ", ".join(f"{_plain(k)} {v}" for k, v in summary.open_by_state.items()))
-        out.append("By holder: " + ", ".join(f"{_plain(k)} {v}" for k, v in summary.open_by_holder.items()))
-        far = datetime.max.replace(tzinfo=timezone.utc)
+        out.append(
+            "By state: " + ", ".join(f"{_plain(k)} {v}" for k, v in summary.open_by_state.items())
+        )
+        out.append(
+            "By holder: " + ", ".join(f"{_plain(k)} {v}" for k, v in summary.open_by_holder.items())
+        )
+        far = datetime.max.replace(tzinfo=UTC)
         ordered = sorted(d.open_conversations, key=lambda c: (c.due_at or far, c.priority))
-        lines = [f"- #{_plain(c.conversation_id)} @{_plain(c.handle)} ({_plain(c.platform)}) {_plain(c.priority)} "
-                 f"{_plain(c.state)}, " + (f"due {_when(c.due_at, zone)}" if c.due_at else "clock stopped")
-                 + f", {_plain(c.holder or UNCLAIMED)}"
-                 for c in ordered]
+        lines = [
+            f"- #{_plain(c.conversation_id)} @{_plain(c.handle)} ({_plain(c.platform)}) {_plain(c.priority)} "
+            f"{_plain(c.state)}, "
+            + (f"due {_when(c.due_at, zone)}" if c.due_at else "clock stopped")
+            + f", {_plain(c.holder or UNCLAIMED)}"
+            for c in ordered
+        ]
         out += _limited(lines, max_items, len(lines))
     out.append("")
 
     out.append(f"## Owe a public closing message: {len(d.owing_public_close)}")
-    lines = [f"- #{_plain(c.conversation_id)} @{_plain(c.handle)} ({_plain(c.platform)}) in DM since "
-             f"{_when(c.in_dm_since, zone)}, {_plain(c.holder or UNCLAIMED)}"
-             for c in sorted(d.owing_public_close, key=lambda c: c.in_dm_since)]
+    lines = [
+        f"- #{_plain(c.conversation_id)} @{_plain(c.handle)} ({_plain(c.platform)}) in DM since "
+        f"{_when(c.in_dm_since, zone)}, {_plain(c.holder or UNCLAIMED)}"
+        for c in sorted(d.owing_public_close, key=lambda c: c.in_dm_since)
+    ]
     out += _limited(lines, max_items, len(lines))
     out.append("")
 
@@ -278,7 +303,9 @@ def render_markdown(summary: Summary, zone: tzinfo = timezone.utc, max_items: in
     for c in sorted(d.crises, key=lambda c: c.started_at):
         end = _when(c.ended_at, zone) if c.ended_at else "still going"
         length = format_duration((c.ended_at or d.period_end) - c.started_at)
-        out.append(f"- {_when(c.started_at, zone)} – {end} ({length}), peak {c.peak_per_minute:.0f} negative/min")
+        out.append(
+            f"- {_when(c.started_at, zone)} – {end} ({length}), peak {c.peak_per_minute:.0f} negative/min"
+        )
     out.append("")
 
     out.append("## Top complaint themes")
@@ -291,7 +318,7 @@ def render_markdown(summary: Summary, zone: tzinfo = timezone.utc, max_items: in
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if moment else None
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
 
 
 def _seconds(value: timedelta | None) -> float | None:
@@ -320,8 +347,15 @@ def render_json(summary: Summary) -> dict[str, Any]:
             "total": len(d.breaches),
             "by_operator": summary.breaches_by_operator,
             "conversations": [
-                {"conversation_id": b.conversation_id, "handle": b.handle, "platform": b.platform,
-                 "priority": b.priority, "kind": b.kind, "due_at": _iso(b.due_at), "operator": b.operator}
+                {
+                    "conversation_id": b.conversation_id,
+                    "handle": b.handle,
+                    "platform": b.platform,
+                    "priority": b.priority,
+                    "kind": b.kind,
+                    "due_at": _iso(b.due_at),
+                    "operator": b.operator,
+                }
                 for b in sorted(d.breaches, key=lambda b: b.due_at)
             ],
         },
@@ -330,22 +364,43 @@ def render_json(summary: Summary) -> dict[str, Any]:
             "by_state": summary.open_by_state,
             "by_holder": summary.open_by_holder,
             "conversations": [
-                {"conversation_id": c.conversation_id, "handle": c.handle, "platform": c.platform,
-                 "state": c.state, "priority": c.priority, "holder": c.holder, "due_at": _iso(c.due_at)}
+                {
+                    "conversation_id": c.conversation_id,
+                    "handle": c.handle,
+                    "platform": c.platform,
+                    "state": c.state,
+                    "priority": c.priority,
+                    "holder": c.holder,
+                    "due_at": _iso(c.due_at),
+                }
                 for c in d.open_conversations
             ],
         },
         "owing_public_close": [
-            {"conversation_id": c.conversation_id, "handle": c.handle, "platform": c.platform,
-             "in_dm_since": _iso(c.in_dm_since), "holder": c.holder}
+            {
+                "conversation_id": c.conversation_id,
+                "handle": c.handle,
+                "platform": c.platform,
+                "in_dm_since": _iso(c.in_dm_since),
+                "holder": c.holder,
+            }
             for c in d.owing_public_close
         ],
         "pinned_notes": [
-            {"author": n.author, "text": n.text, "at": _iso(n.at), "conversation_id": n.conversation_id}
+            {
+                "author": n.author,
+                "text": n.text,
+                "at": _iso(n.at),
+                "conversation_id": n.conversation_id,
+            }
             for n in d.notes
         ],
         "crises": [
-            {"started_at": _iso(c.started_at), "ended_at": _iso(c.ended_at), "peak_per_minute": c.peak_per_minute}
+            {
+                "started_at": _iso(c.started_at),
+                "ended_at": _iso(c.ended_at),
+                "peak_per_minute": c.peak_per_minute,
+            }
             for c in d.crises
         ],
         "themes": [{"term": t.term, "count": t.count} for t in d.themes],

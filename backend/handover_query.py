@@ -7,18 +7,27 @@ open, which is "now" by definition.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Iterable
 
 import asyncpg
 
-from .handover import (Breach, CrisisPeriod, HandoverData, MentionCount, OpenConversation, OwedClose,
-                       PinnedNote)
+from .handover import (
+    Breach,
+    CrisisPeriod,
+    HandoverData,
+    MentionCount,
+    OpenConversation,
+    OwedClose,
+    PinnedNote,
+)
 from .themes import top_themes
 
-NEGATIVE_BELOW = -0.25     # sentiment bands for the mentions table (the crisis config's threshold by default)
+NEGATIVE_BELOW = (
+    -0.25
+)  # sentiment bands for the mentions table (the crisis config's threshold by default)
 POSITIVE_ABOVE = 0.25
-THEME_SAMPLE = 5000        # most recent negative posts the themes are counted over
+THEME_SAMPLE = 5000  # most recent negative posts the themes are counted over
 THEMES = 8
 
 WORKED = """
@@ -95,8 +104,14 @@ NEGATIVE_TEXTS = """
 """
 
 
-async def collect(conn: asyncpg.Connection | asyncpg.Pool, start: datetime, end: datetime, *,
-                  negative_below: float = NEGATIVE_BELOW, ignore: Iterable[str] = ()) -> HandoverData:
+async def collect(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    start: datetime,
+    end: datetime,
+    *,
+    negative_below: float = NEGATIVE_BELOW,
+    ignore: Iterable[str] = (),
+) -> HandoverData:
     """Everything the handover for [start, end) needs; `ignore` keeps the brand out of the themes."""
     replies = {r["channel"]: r["n"] for r in await conn.fetch(REPLIES_OUT, start, end)}
     ended_at = lambda r: r["ended_at"] if r["ended_at"] is None or r["ended_at"] < end else None  # noqa: E731
@@ -104,29 +119,71 @@ async def collect(conn: asyncpg.Connection | asyncpg.Pool, start: datetime, end:
         period_start=start,
         period_end=end,
         operators=[r["display_name"] for r in await conn.fetch(WORKED, start, end)],
-        mentions=[MentionCount(r["platform"], r["band"], r["n"])
-                  for r in await conn.fetch(MENTIONS, start, end, negative_below, POSITIVE_ABOVE)],
+        mentions=[
+            MentionCount(r["platform"], r["band"], r["n"])
+            for r in await conn.fetch(MENTIONS, start, end, negative_below, POSITIVE_ABOVE)
+        ],
         replies_out=replies.get("public", 0),
         dms_out=replies.get("dm", 0),
-        first_responses=[max(r["took"], timedelta()) for r in await conn.fetch(FIRST_RESPONSES, start, end)],
-        breaches=[Breach(r["conversation_id"], r["handle"], r["platform"], f"P{r['priority']}", r["sla_kind"],
-                         r["due_at"], r["operator"]) for r in await conn.fetch(BREACHES, start, end)],
-        open_conversations=[OpenConversation(r["id"], r["handle"], r["platform"], r["state"], f"P{r['priority']}",
-                                             r["holder"], r["sla_due_at"]) for r in await conn.fetch(STILL_OPEN)],
-        owing_public_close=[OwedClose(r["id"], r["handle"], r["platform"], r["since"], r["holder"])
-                            for r in await conn.fetch(OWING_CLOSE)],
-        notes=[PinnedNote(r["author"], r["text"], r["at"], r["conversation_id"])
-               for r in await conn.fetch(PINNED, start, end)],
-        crises=[CrisisPeriod(r["started_at"], ended_at(r), r["peak_per_minute"])
-                for r in await conn.fetch(CRISES, start, end)],
-        themes=top_themes([r["text"] for r in await conn.fetch(NEGATIVE_TEXTS, start, end, negative_below,
-                                                               THEME_SAMPLE)],
-                          limit=THEMES, ignore=ignore),
+        first_responses=[
+            max(r["took"], timedelta()) for r in await conn.fetch(FIRST_RESPONSES, start, end)
+        ],
+        breaches=[
+            Breach(
+                r["conversation_id"],
+                r["handle"],
+                r["platform"],
+                f"P{r['priority']}",
+                r["sla_kind"],
+                r["due_at"],
+                r["operator"],
+            )
+            for r in await conn.fetch(BREACHES, start, end)
+        ],
+        open_conversations=[
+            OpenConversation(
+                r["id"],
+                r["handle"],
+                r["platform"],
+                r["state"],
+                f"P{r['priority']}",
+                r["holder"],
+                r["sla_due_at"],
+            )
+            for r in await conn.fetch(STILL_OPEN)
+        ],
+        owing_public_close=[
+            OwedClose(r["id"], r["handle"], r["platform"], r["since"], r["holder"])
+            for r in await conn.fetch(OWING_CLOSE)
+        ],
+        notes=[
+            PinnedNote(r["author"], r["text"], r["at"], r["conversation_id"])
+            for r in await conn.fetch(PINNED, start, end)
+        ],
+        crises=[
+            CrisisPeriod(r["started_at"], ended_at(r), r["peak_per_minute"])
+            for r in await conn.fetch(CRISES, start, end)
+        ],
+        themes=top_themes(
+            [
+                r["text"]
+                for r in await conn.fetch(NEGATIVE_TEXTS, start, end, negative_below, THEME_SAMPLE)
+            ],
+            limit=THEMES,
+            ignore=ignore,
+        ),
     )
 
 
-async def report(conn: asyncpg.Connection | asyncpg.Pool, now: datetime, since: datetime | None, fmt: str, *,
-                 negative_below: float = NEGATIVE_BELOW, ignore: Iterable[str] = ()) -> str | dict:
+async def report(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    now: datetime,
+    since: datetime | None,
+    fmt: str,
+    *,
+    negative_below: float = NEGATIVE_BELOW,
+    ignore: Iterable[str] = (),
+) -> str | dict:
     """The handover from `since` (default: the end of the last handover, else 8 hours) until `now`,
     as Markdown text (fmt "md") or JSON-ready data (fmt "json")."""
     from .handover import render_json, render_markdown, summarise
@@ -137,5 +194,7 @@ async def report(conn: asyncpg.Connection | asyncpg.Pool, now: datetime, since: 
     start = since or await default_since(conn, now)
     if start > now:
         raise ValueError(f"'since' ({start.isoformat()}) is in the future")
-    summary = summarise(await collect(conn, start, now, negative_below=negative_below, ignore=ignore))
+    summary = summarise(
+        await collect(conn, start, now, negative_below=negative_below, ignore=ignore)
+    )
     return render_markdown(summary) if fmt == "md" else render_json(summary)

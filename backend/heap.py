@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import gc
 
-YOUNG_THRESHOLD = 50_000          # allocations between young collections (CPython's default: 700)
+YOUNG_THRESHOLD = 50_000  # allocations between young collections (CPython's default: 700)
 
 
 def settle_after_startup() -> None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncpg
 
@@ -27,7 +28,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # States an abusive post moves into flagged_conduct (DM and closed ones stay as they are).
-CONDUCT_FROM = {State.NEW.value, State.CLAIMED.value, State.AWAITING_CUSTOMER.value, State.RESOLVED.value}
+CONDUCT_FROM = {
+    State.NEW.value,
+    State.CLAIMED.value,
+    State.AWAITING_CUSTOMER.value,
+    State.RESOLVED.value,
+}
 
 INGEST_LOCK = 0x5D1F7003
 
@@ -43,9 +49,13 @@ BEGIN_BATCH = """
 """
 
 # Plain strings: an enum member's .value is a property lookup, and these run per post.
-NEW, FLAGGED, AWAITING, RESOLVED, DISMISSED = (State.NEW.value, State.FLAGGED_CONDUCT.value,
-                                               State.AWAITING_CUSTOMER.value, State.RESOLVED.value,
-                                               State.DISMISSED.value)
+NEW, FLAGGED, AWAITING, RESOLVED, DISMISSED = (
+    State.NEW.value,
+    State.FLAGGED_CONDUCT.value,
+    State.AWAITING_CUSTOMER.value,
+    State.RESOLVED.value,
+    State.DISMISSED.value,
+)
 
 # Priority reasons travel to SQL joined by the ASCII unit separator and are split
 # there with string_to_array: far cheaper per conversation than a JSON array
@@ -56,7 +66,9 @@ REASON_SEPARATOR = "\x1f"
 
 def join_reasons(reasons: Sequence[str]) -> str:
     """Reasons as one text for string_to_array (an empty list gives '', which splits to {})."""
-    return REASON_SEPARATOR.join(reasons)  # one batch threads at a time, so two batches never open the same conversation twice
+    return REASON_SEPARATOR.join(
+        reasons
+    )  # one batch threads at a time, so two batches never open the same conversation twice
 
 
 @dataclass(frozen=True)
@@ -64,14 +76,14 @@ class Processed:
     """What listening found out about a post, before it is stored."""
 
     post: InboundPost
-    ours: bool = False                      # the brand's own post: stored, never queued
-    match_how: tuple[str, ...] = ()         # tagged, hashtag, name, direct
+    ours: bool = False  # the brand's own post: stored, never queued
+    match_how: tuple[str, ...] = ()  # tagged, hashtag, name, direct
     language: str | None = None
     sentiment: float | None = None
     priority: int = 3
     priority_reasons: tuple[str, ...] = ()
     flags: tuple[dict[str, Any], ...] = ()
-    abusive: bool = False                   # conduct check fired: house rules, no SLA pressure
+    abusive: bool = False  # conduct check fired: house rules, no SLA pressure
 
 
 # A processor decides whether a post concerns us and enriches it; None drops it.
@@ -85,9 +97,9 @@ def accept_all(post: InboundPost) -> Processed:
 
 @dataclass
 class BatchResult:
-    stored: int = 0                 # new mentions written
-    duplicates: int = 0             # already stored before (replayed batch)
-    dropped: int = 0                # not about us (no match, excluded)
+    stored: int = 0  # new mentions written
+    duplicates: int = 0  # already stored before (replayed batch)
+    dropped: int = 0  # not about us (no match, excluded)
     new_conversations: int = 0
     conversation_ids: list[int] = field(default_factory=list)
 
@@ -96,21 +108,30 @@ class BatchResult:
 Deadlines = Callable[[int, str, datetime, str], tuple[datetime | None, datetime]]
 
 
-def fixed_deadlines(first: timedelta, next: timedelta | None = None, warn_fraction: float = 0.75) -> Deadlines:
+def fixed_deadlines(
+    first: timedelta, next: timedelta | None = None, warn_fraction: float = 0.75
+) -> Deadlines:
     """The same targets for every priority and platform, around the clock (tests, benchmarks)."""
-    def deadlines(priority: int, platform: str, started: datetime, kind: str) -> tuple[datetime | None, datetime]:
+
+    def deadlines(
+        priority: int, platform: str, started: datetime, kind: str
+    ) -> tuple[datetime | None, datetime]:
         target = first if kind == "first" or next is None else next
         return started + target * warn_fraction, started + target
+
     return deadlines
 
 
-def policy_deadlines(policy: "SlaPolicy") -> Deadlines:
+def policy_deadlines(policy: SlaPolicy) -> Deadlines:
     """Targets from rules/sla.yaml: per priority and platform, in business hours where set."""
     from .sla import deadline
 
-    def deadlines(priority: int, platform: str, started: datetime, kind: str) -> tuple[datetime | None, datetime]:
+    def deadlines(
+        priority: int, platform: str, started: datetime, kind: str
+    ) -> tuple[datetime | None, datetime]:
         d = deadline(policy, f"P{priority}", platform, started, kind)  # type: ignore[arg-type]
         return d.warn_at, d.due_at
+
     return deadlines
 
 
@@ -120,8 +141,8 @@ class Prepared:
     they were written) and what was set aside on the way."""
 
     processed: list[Processed]
-    duplicates: int = 0             # the same post twice in this batch
-    dropped: int = 0                # not about us
+    duplicates: int = 0  # the same post twice in this batch
+    dropped: int = 0  # not about us
 
 
 def unique_posts(posts: Sequence[InboundPost]) -> tuple[list[InboundPost], int]:
@@ -169,8 +190,8 @@ class Ingest:
     process: Processor
     deadlines: Deadlines
     clock: Clock
-    worker: Listening | None = None     # listens to big batches in another process
-    worker_min_batch: int = 50          # below this, the trip to the worker costs more than it saves
+    worker: Listening | None = None  # listens to big batches in another process
+    worker_min_batch: int = 50  # below this, the trip to the worker costs more than it saves
 
     async def listen(self, posts: Sequence[InboundPost]) -> Prepared:
         """Listening for a batch, before any connection is taken: in the worker
@@ -181,24 +202,35 @@ class Ingest:
             try:
                 return await worker.prepare(posts)
             except ListeningUnavailable as exc:
-                log.warning("listening worker unavailable (%s); listening in the backend's process", exc)
+                log.warning(
+                    "listening worker unavailable (%s); listening in the backend's process", exc
+                )
         return prepare(self.process, posts)
 
-    async def store(self, conn: asyncpg.Connection, posts: Sequence[InboundPost],
-                    cursor: tuple[str, dict] | None = None) -> BatchResult:
+    async def store(
+        self,
+        conn: asyncpg.Connection,
+        posts: Sequence[InboundPost],
+        cursor: tuple[str, dict] | None = None,
+    ) -> BatchResult:
         """Store `posts` (and the connector cursor that produced them) atomically."""
         return await self.store_prepared(conn, await self.listen(posts), cursor)
 
-    async def store_from(self, pool: asyncpg.Pool, posts: Sequence[InboundPost],
-                         cursor: tuple[str, dict] | None = None) -> BatchResult:
+    async def store_from(
+        self,
+        pool: asyncpg.Pool,
+        posts: Sequence[InboundPost],
+        cursor: tuple[str, dict] | None = None,
+    ) -> BatchResult:
         """`store` for the backend's sources: listen first, then take a pooled
         connection only for the transaction (listening is CPU, not database)."""
         prepared = await self.listen(posts)
         async with pool.acquire() as conn:
             return await self.store_prepared(conn, prepared, cursor)
 
-    async def store_prepared(self, conn: asyncpg.Connection, prepared: Prepared,
-                             cursor: tuple[str, dict] | None = None) -> BatchResult:
+    async def store_prepared(
+        self, conn: asyncpg.Connection, prepared: Prepared, cursor: tuple[str, dict] | None = None
+    ) -> BatchResult:
         """Store a batch `prepare` made (here or in a worker process), with its cursor, atomically."""
         result = BatchResult(duplicates=prepared.duplicates, dropped=prepared.dropped)
         processed = prepared.processed
@@ -218,17 +250,21 @@ class Ingest:
                 await conn.execute(
                     """INSERT INTO connector_state (connector, cursor, updated_at) VALUES ($1, $2, now())
                        ON CONFLICT (connector) DO UPDATE SET cursor = EXCLUDED.cursor, updated_at = now()""",
-                    name, state,
+                    name,
+                    state,
                 )
         return result
 
-    async def _store(self, conn: asyncpg.Connection, batch: list[Processed], result: BatchResult) -> None:
+    async def _store(
+        self, conn: asyncpg.Connection, batch: list[Processed], result: BatchResult
+    ) -> None:
         now = self.clock.now()
         existing = await conn.fetch(
             """SELECT m.platform, m.post_id FROM mentions m
                JOIN unnest($1::text[], $2::text[]) AS k(platform, post_id)
                  ON m.platform = k.platform AND m.post_id = k.post_id""",
-            [p.post.platform for p in batch], [p.post.post_id for p in batch],
+            [p.post.platform for p in batch],
+            [p.post.post_id for p in batch],
         )
         known = {(r["platform"], r["post_id"]) for r in existing}
         fresh = [p for p in batch if (p.post.platform, p.post.post_id) not in known]
@@ -242,16 +278,17 @@ class Ingest:
 
         # Decide each post's conversation in arrival order, so a follow-up in the
         # same batch joins the conversation its first post opened.
-        new_convs: list[dict[str, Any]] = []     # conversations to create
-        assign: list[Any] = []                    # per post: existing id, or ("new", index)
+        new_convs: list[dict[str, Any]] = []  # conversations to create
+        assign: list[Any] = []  # per post: existing id, or ("new", index)
         touched: dict[int, dict[str, Any]] = {}  # existing conversation id -> inbound summary
         for p in fresh:
             post = p.post
             author_id = author_ids[(post.platform, post.author.platform_id)]
             if p.ours:
-                conv: Any = thread_of.get((post.platform, post.in_reply_to or "")) \
-                    or thread_of.get((post.platform, post.thread_root or ""))
-                assign.append(conv)   # our own post: joins its thread if known, never queued
+                conv: Any = thread_of.get((post.platform, post.in_reply_to or "")) or thread_of.get(
+                    (post.platform, post.thread_root or "")
+                )
+                assign.append(conv)  # our own post: joins its thread if known, never queued
                 if conv is not None:
                     thread_of[(post.platform, post.post_id)] = conv
                 continue
@@ -264,10 +301,18 @@ class Ingest:
                 conv = open_of.get((author_id, post.is_direct))
             if conv is None:
                 conv = ("new", len(new_convs))
-                new_convs.append({"p": p, "author_id": author_id, "last": post.created_at,
-                                  "priority": p.priority, "reasons": list(p.priority_reasons),
-                                  "flags": list(p.flags), "abusive": p.abusive,
-                                  "clean_first": None if p.abusive else post.created_at})
+                new_convs.append(
+                    {
+                        "p": p,
+                        "author_id": author_id,
+                        "last": post.created_at,
+                        "priority": p.priority,
+                        "reasons": list(p.priority_reasons),
+                        "flags": list(p.flags),
+                        "abusive": p.abusive,
+                        "clean_first": None if p.abusive else post.created_at,
+                    }
+                )
                 open_of[(author_id, post.is_direct)] = conv
             elif isinstance(conv, tuple):
                 nc = new_convs[conv[1]]
@@ -277,9 +322,17 @@ class Ingest:
                     nc["clean_first"] = post.created_at
                 self._raise_priority(nc, p)
             else:
-                t = touched.setdefault(conv, {"last": post.created_at, "priority": p.priority,
-                                              "reasons": list(p.priority_reasons), "flags": [],
-                                              "abusive": False, "clean_last": None})
+                t = touched.setdefault(
+                    conv,
+                    {
+                        "last": post.created_at,
+                        "priority": p.priority,
+                        "reasons": list(p.priority_reasons),
+                        "flags": [],
+                        "abusive": False,
+                        "clean_last": None,
+                    },
+                )
                 t["last"] = max(t["last"], post.created_at)
                 t["abusive"] |= p.abusive
                 if not p.abusive:
@@ -299,17 +352,55 @@ class Ingest:
         records = []
         for p, a in zip(fresh, assign):
             post = p.post
-            records.append((
-                post.platform, post.post_id, conv_id(a), author_ids[(post.platform, post.author.platform_id)],
-                post.text, post.url, post.created_at, now, post.in_reply_to, post.thread_root, post.is_direct,
-                p.ours, list(p.match_how), p.language, p.sentiment, post.author.followers, p.priority,
-                list(p.priority_reasons), list(p.flags), post.raw,
-            ))
+            records.append(
+                (
+                    post.platform,
+                    post.post_id,
+                    conv_id(a),
+                    author_ids[(post.platform, post.author.platform_id)],
+                    post.text,
+                    post.url,
+                    post.created_at,
+                    now,
+                    post.in_reply_to,
+                    post.thread_root,
+                    post.is_direct,
+                    p.ours,
+                    list(p.match_how),
+                    p.language,
+                    p.sentiment,
+                    post.author.followers,
+                    p.priority,
+                    list(p.priority_reasons),
+                    list(p.flags),
+                    post.raw,
+                )
+            )
         await conn.copy_records_to_table(
-            "mentions", records=records,
-            columns=["platform", "post_id", "conversation_id", "author_id", "text", "url", "created_at",
-                     "received_at", "in_reply_to", "thread_root", "is_direct", "is_ours", "match_how",
-                     "language", "sentiment", "followers", "priority", "priority_reasons", "flags", "raw"],
+            "mentions",
+            records=records,
+            columns=[
+                "platform",
+                "post_id",
+                "conversation_id",
+                "author_id",
+                "text",
+                "url",
+                "created_at",
+                "received_at",
+                "in_reply_to",
+                "thread_root",
+                "is_direct",
+                "is_ours",
+                "match_how",
+                "language",
+                "sentiment",
+                "followers",
+                "priority",
+                "priority_reasons",
+                "flags",
+                "raw",
+            ],
         )
         result.stored = len(records)
 
@@ -322,12 +413,24 @@ class Ingest:
         # A conversation this batch opened says how many mentions it opened with;
         # mention.received is for mentions joining one that existed already. Every
         # stored customer mention is counted exactly once across the two kinds.
-        evs = [events.NewEvent("conversation.opened", cid, state_after=FLAGGED if nc["abusive"] else NEW,
-                               data={"priority": nc["priority"], "platform": nc["p"].post.platform,
-                                     "count": per_conv.pop(cid)})
-               for cid, nc in zip(new_ids, new_convs)]
+        evs = [
+            events.NewEvent(
+                "conversation.opened",
+                cid,
+                state_after=FLAGGED if nc["abusive"] else NEW,
+                data={
+                    "priority": nc["priority"],
+                    "platform": nc["p"].post.platform,
+                    "count": per_conv.pop(cid),
+                },
+            )
+            for cid, nc in zip(new_ids, new_convs)
+        ]
         evs += state_events
-        evs += [events.NewEvent("mention.received", cid, data={"count": n}) for cid, n in per_conv.items()]
+        evs += [
+            events.NewEvent("mention.received", cid, data={"count": n})
+            for cid, n in per_conv.items()
+        ]
         await events.record_many(conn, evs)
         result.conversation_ids = new_ids + list(per_conv)
 
@@ -335,12 +438,14 @@ class Ingest:
     def _raise_priority(summary: dict[str, Any], p: Processed) -> None:
         summary["flags"].extend(p.flags)
         if p.abusive:
-            return   # abuse never makes a conversation more urgent
+            return  # abuse never makes a conversation more urgent
         if p.priority < summary["priority"]:
             summary["priority"] = p.priority
             summary["reasons"] = list(p.priority_reasons)
 
-    async def _upsert_authors(self, conn: asyncpg.Connection, batch: list[Processed]) -> dict[tuple[str, str], int]:
+    async def _upsert_authors(
+        self, conn: asyncpg.Connection, batch: list[Processed]
+    ) -> dict[tuple[str, str], int]:
         latest: dict[tuple[str, str], InboundPost] = {}
         for p in batch:
             latest[(p.post.platform, p.post.author.platform_id)] = p.post
@@ -370,15 +475,24 @@ class Ingest:
                    RETURNING id, platform, platform_id)
                SELECT id, platform, platform_id FROM known
                UNION ALL SELECT id, platform, platform_id FROM added""",
-            [k[0] for k in keys], [k[1] for k in keys],
-            [latest[k].author.handle for k in keys], [latest[k].author.display_name for k in keys],
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [latest[k].author.handle for k in keys],
+            [latest[k].author.display_name for k in keys],
             [latest[k].author.followers for k in keys],
         )
         return {(r["platform"], r["platform_id"]): r["id"] for r in rows}
 
-    async def _conversations_of_posts(self, conn: asyncpg.Connection, batch: list[Processed]) -> dict[tuple[str, str], int]:
+    async def _conversations_of_posts(
+        self, conn: asyncpg.Connection, batch: list[Processed]
+    ) -> dict[tuple[str, str], int]:
         """Conversation of every post these posts reply to: a mention we stored, or one of our replies."""
-        refs = {(p.post.platform, r) for p in batch for r in (p.post.in_reply_to, p.post.thread_root) if r}
+        refs = {
+            (p.post.platform, r)
+            for p in batch
+            for r in (p.post.in_reply_to, p.post.thread_root)
+            if r
+        }
         if not refs:
             return {}
         plats, ids = [r[0] for r in refs], [r[1] for r in refs]
@@ -392,15 +506,22 @@ class Ingest:
                JOIN conversations c ON c.id = g.conversation_id
                JOIN unnest($1::text[], $2::text[]) AS k(platform, post_id)
                  ON c.platform = k.platform AND g.platform_post_id = k.post_id""",
-            plats, ids,
+            plats,
+            ids,
         )
         return {(r["platform"], r["post_id"]): r["conversation_id"] for r in rows}
 
-    async def _open_conversations_of_authors(self, conn: asyncpg.Connection, batch: list[Processed],
-                                             author_ids: dict[tuple[str, str], int]) -> dict[tuple[int, bool], int]:
+    async def _open_conversations_of_authors(
+        self,
+        conn: asyncpg.Connection,
+        batch: list[Processed],
+        author_ids: dict[tuple[str, str], int],
+    ) -> dict[tuple[int, bool], int]:
         """Each author's latest conversation that a new post should join: one still
         open, or one resolved (a new post reopens it). Dismissed ones stay closed."""
-        ids = list({author_ids[(p.post.platform, p.post.author.platform_id)] for p in batch if not p.ours})
+        ids = list(
+            {author_ids[(p.post.platform, p.post.author.platform_id)] for p in batch if not p.ours}
+        )
         if not ids:
             return {}
         rows = await conn.fetch(
@@ -411,19 +532,40 @@ class Ingest:
         )
         return {(r["author_id"], r["is_direct"]): r["id"] for r in rows if r["state"] != DISMISSED}
 
-    async def _create_conversations(self, conn: asyncpg.Connection, new: list[dict[str, Any]], now: datetime) -> list[int]:
+    async def _create_conversations(
+        self, conn: asyncpg.Connection, new: list[dict[str, Any]], now: datetime
+    ) -> list[int]:
         if not new:
             return []
-        cols: dict[str, list[Any]] = {k: [] for k in (
-            "platform", "author_id", "thread_root", "is_direct", "state", "priority", "reasons", "first", "last",
-            "warn", "due", "language", "sentiment", "flags")}
+        cols: dict[str, list[Any]] = {
+            k: []
+            for k in (
+                "platform",
+                "author_id",
+                "thread_root",
+                "is_direct",
+                "state",
+                "priority",
+                "reasons",
+                "first",
+                "last",
+                "warn",
+                "due",
+                "language",
+                "sentiment",
+                "flags",
+            )
+        }
         for nc in new:
             post = nc["p"].post
-            started = min(post.created_at, now)   # the customer has waited since they posted
+            started = min(post.created_at, now)  # the customer has waited since they posted
             # Abuse carries no SLA pressure: the clock runs only for what else they wrote.
             clean = nc["clean_first"]
-            warn, due = self.deadlines(nc["priority"], post.platform, min(clean, now), "first") if clean \
+            warn, due = (
+                self.deadlines(nc["priority"], post.platform, min(clean, now), "first")
+                if clean
                 else (None, None)
+            )
             cols["platform"].append(post.platform)
             cols["author_id"].append(nc["author_id"])
             cols["thread_root"].append(post.thread_root or post.post_id)
@@ -458,8 +600,9 @@ class Ingest:
         # INSERT ... SELECT ... ORDER BY keeps serial ids in input order.
         return sorted(r["id"] for r in rows)
 
-    async def _touch_conversations(self, conn: asyncpg.Connection, touched: dict[int, dict[str, Any]],
-                                   now: datetime) -> list[events.NewEvent]:
+    async def _touch_conversations(
+        self, conn: asyncpg.Connection, touched: dict[int, dict[str, Any]], now: datetime
+    ) -> list[events.NewEvent]:
         """New posts in existing conversations: reopen or restart the clock where the
         customer had the turn, raise the priority if the new post is more urgent."""
         if not touched:
@@ -470,7 +613,9 @@ class Ingest:
                FROM conversations WHERE id = ANY($1::bigint[]) FOR UPDATE""",
             ids,
         )
-        upd_ids, states, prios, reasons, lasts, warns, dues, starts, kinds, flags, evs = ([] for _ in range(11))
+        upd_ids, states, prios, reasons, lasts, warns, dues, starts, kinds, flags, evs = (
+            [] for _ in range(11)
+        )
         for r in rows:
             t = touched[r["id"]]
             state = r["state"]
@@ -485,12 +630,22 @@ class Ingest:
             if state in (AWAITING, RESOLVED) and t["clean_last"] is not None:
                 started, kind = min(t["clean_last"], now), "next"
                 warn, due = self.deadlines(prio, r["platform"], started, "next")
-                what = "conversation.reopened" if state == RESOLVED else "conversation.customer_replied"
+                what = (
+                    "conversation.reopened"
+                    if state == RESOLVED
+                    else "conversation.customer_replied"
+                )
                 evs.append(events.NewEvent(what, r["id"], state_before=state, state_after=NEW))
                 state = NEW
             if t["abusive"] and state in CONDUCT_FROM:
-                evs.append(events.NewEvent("conversation.flagged_conduct", r["id"], state_before=state,
-                                           state_after=FLAGGED))
+                evs.append(
+                    events.NewEvent(
+                        "conversation.flagged_conduct",
+                        r["id"],
+                        state_before=state,
+                        state_after=FLAGGED,
+                    )
+                )
                 state = FLAGGED
             upd_ids.append(r["id"])
             states.append(state)
@@ -522,6 +677,15 @@ class Ingest:
                            $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[])
                     AS u(id, state, priority, reasons, last, warn, due, started, kind, flags)
                WHERE c.id = u.id""",
-            upd_ids, states, prios, reasons, lasts, warns, dues, starts, kinds, flags,
+            upd_ids,
+            states,
+            prios,
+            reasons,
+            lasts,
+            warns,
+            dues,
+            starts,
+            kinds,
+            flags,
         )
         return evs

@@ -30,7 +30,9 @@ class State(str, Enum):
     DISMISSED = "dismissed"
 
 
-OPEN_STATES = frozenset({State.NEW, State.CLAIMED, State.AWAITING_CUSTOMER, State.IN_DM, State.FLAGGED_CONDUCT})
+OPEN_STATES = frozenset(
+    {State.NEW, State.CLAIMED, State.AWAITING_CUSTOMER, State.IN_DM, State.FLAGGED_CONDUCT}
+)
 CLOSED_STATES = frozenset({State.RESOLVED, State.DISMISSED})
 DISMISS_REASONS = ("spam", "not_about_us", "duplicate")
 
@@ -39,9 +41,9 @@ class Sla(str, Enum):
     """What an action does to the SLA clock."""
 
     KEEP = "keep"
-    PAUSE = "pause"            # we answered; now we wait for the customer
+    PAUSE = "pause"  # we answered; now we wait for the customer
     START_NEXT = "start_next"  # the customer wrote again: next-response target from now
-    CLEAR = "clear"            # closed: no clock at all
+    CLEAR = "clear"  # closed: no clock at all
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ class Actor:
 @dataclass(frozen=True)
 class Decision:
     state: State
-    holder_id: int | None      # operator holding it afterwards (None: nobody)
+    holder_id: int | None  # operator holding it afterwards (None: nobody)
     sla: Sla = Sla.KEEP
 
 
@@ -112,26 +114,35 @@ def _held_by_other(conv: ConversationView, actor: Actor, now: datetime) -> bool:
 
 
 def _require_holder(conv: ConversationView, actor: Actor, now: datetime, doing: str) -> None:
-    if conv.holder is None or (conv.claim_expires_at is not None and conv.claim_expires_at <= now
-                               and conv.holder.operator_id != actor.operator_id):
+    if conv.holder is None or (
+        conv.claim_expires_at is not None
+        and conv.claim_expires_at <= now
+        and conv.holder.operator_id != actor.operator_id
+    ):
         raise NotAllowed(f"Claim this conversation before you {doing}.", conv.state)
     if conv.holder.operator_id != actor.operator_id:
         raise NotAllowed(
             f"{conv.holder.name} holds this conversation; only they can {doing}.",
-            conv.state, conv.holder, status=403,
+            conv.state,
+            conv.holder,
+            status=403,
         )
 
 
 def _require_state(conv: ConversationView, allowed: set[State], doing: str) -> None:
     if conv.state not in allowed:
-        raise NotAllowed(f"Cannot {doing}: the conversation is {describe(conv.state)}.", conv.state, conv.holder)
+        raise NotAllowed(
+            f"Cannot {doing}: the conversation is {describe(conv.state)}.", conv.state, conv.holder
+        )
 
 
 def claim(conv: ConversationView, actor: Actor, now: datetime) -> Decision:
     _require_state(conv, set(OPEN_STATES), "claim it")
     if _held_by_other(conv, actor, now):
         assert conv.holder is not None
-        raise NotAllowed(f"{conv.holder.name} already holds this conversation.", conv.state, conv.holder)
+        raise NotAllowed(
+            f"{conv.holder.name} already holds this conversation.", conv.state, conv.holder
+        )
     state = State.CLAIMED if conv.state in (State.NEW, State.CLAIMED) else conv.state
     return Decision(state, actor.operator_id)
 
@@ -143,7 +154,9 @@ def release(conv: ConversationView, actor: Actor, now: datetime) -> Decision:
 
 def force_release(conv: ConversationView, actor: Actor, now: datetime) -> Decision:
     if not actor.is_lead:
-        raise NotAllowed("Only a lead can force-release a conversation.", conv.state, conv.holder, status=403)
+        raise NotAllowed(
+            "Only a lead can force-release a conversation.", conv.state, conv.holder, status=403
+        )
     if conv.holder is None:
         raise NotAllowed("Nobody holds this conversation.", conv.state)
     return Decision(State.NEW if conv.state == State.CLAIMED else conv.state, None)
@@ -151,7 +164,9 @@ def force_release(conv: ConversationView, actor: Actor, now: datetime) -> Decisi
 
 def reassign(conv: ConversationView, actor: Actor, to_operator_id: int, now: datetime) -> Decision:
     if not actor.is_lead:
-        raise NotAllowed("Only a lead can reassign a conversation.", conv.state, conv.holder, status=403)
+        raise NotAllowed(
+            "Only a lead can reassign a conversation.", conv.state, conv.holder, status=403
+        )
     _require_state(conv, set(OPEN_STATES), "reassign it")
     state = State.CLAIMED if conv.state in (State.NEW, State.CLAIMED) else conv.state
     return Decision(state, to_operator_id)
@@ -164,14 +179,18 @@ def lease_expired(conv: ConversationView) -> Decision:
 def reply_publicly(conv: ConversationView, actor: Actor, now: datetime) -> Decision:
     """A public answer hands the turn to the customer and frees the operator."""
     _require_holder(conv, actor, now, "reply")
-    _require_state(conv, {State.CLAIMED, State.AWAITING_CUSTOMER, State.FLAGGED_CONDUCT}, "reply publicly")
+    _require_state(
+        conv, {State.CLAIMED, State.AWAITING_CUSTOMER, State.FLAGGED_CONDUCT}, "reply publicly"
+    )
     return Decision(State.AWAITING_CUSTOMER, None, Sla.PAUSE)
 
 
 def move_to_dm(conv: ConversationView, actor: Actor, now: datetime) -> Decision:
     """Public acknowledgement plus opening DM; the operator keeps the conversation."""
     _require_holder(conv, actor, now, "move it to DM")
-    _require_state(conv, {State.CLAIMED, State.AWAITING_CUSTOMER, State.FLAGGED_CONDUCT}, "move it to DM")
+    _require_state(
+        conv, {State.CLAIMED, State.AWAITING_CUSTOMER, State.FLAGGED_CONDUCT}, "move it to DM"
+    )
     return Decision(State.IN_DM, actor.operator_id, Sla.PAUSE)
 
 
@@ -186,19 +205,30 @@ def resolve(conv: ConversationView, actor: Actor, now: datetime, closing_text: s
     _require_holder(conv, actor, now, "resolve it")
     _require_state(conv, {State.CLAIMED, State.AWAITING_CUSTOMER, State.IN_DM}, "resolve it")
     if not closing_text.strip():
-        raise NotAllowed("Resolving needs a public closing message.", conv.state, conv.holder, status=422)
+        raise NotAllowed(
+            "Resolving needs a public closing message.", conv.state, conv.holder, status=422
+        )
     return Decision(State.RESOLVED, None, Sla.CLEAR)
 
 
 def dismiss(conv: ConversationView, actor: Actor, now: datetime, reason: str) -> Decision:
     if reason not in DISMISS_REASONS:
         raise NotAllowed(
-            f"Dismiss needs a reason: one of {', '.join(DISMISS_REASONS)}.", conv.state, conv.holder, status=422
+            f"Dismiss needs a reason: one of {', '.join(DISMISS_REASONS)}.",
+            conv.state,
+            conv.holder,
+            status=422,
         )
-    _require_state(conv, {State.NEW, State.CLAIMED, State.FLAGGED_CONDUCT, State.AWAITING_CUSTOMER}, "dismiss it")
+    _require_state(
+        conv,
+        {State.NEW, State.CLAIMED, State.FLAGGED_CONDUCT, State.AWAITING_CUSTOMER},
+        "dismiss it",
+    )
     if _held_by_other(conv, actor, now) and not actor.is_lead:
         assert conv.holder is not None
-        raise NotAllowed(f"{conv.holder.name} holds this conversation.", conv.state, conv.holder, status=403)
+        raise NotAllowed(
+            f"{conv.holder.name} holds this conversation.", conv.state, conv.holder, status=403
+        )
     return Decision(State.DISMISSED, None, Sla.CLEAR)
 
 
@@ -219,4 +249,6 @@ def customer_writes(conv: ConversationView) -> Decision:
 
 def require_open(conv: ConversationView, doing: str) -> None:
     if conv.state in CLOSED_STATES:
-        raise NotAllowed(f"Cannot {doing}: the conversation is {describe(conv.state)}.", conv.state, conv.holder)
+        raise NotAllowed(
+            f"Cannot {doing}: the conversation is {describe(conv.state)}.", conv.state, conv.holder
+        )

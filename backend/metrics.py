@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Literal, Mapping, Sequence, Union
+from typing import Literal
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -23,7 +24,7 @@ _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 Labels = Mapping[str, str]
-Samples = Union[float, int, Iterable[tuple[Labels, float]]]
+Samples = float | int | Iterable[tuple[Labels, float]]
 MetricType = Literal["counter", "gauge", "histogram", "untyped"]
 
 
@@ -104,8 +105,12 @@ def _bounds(buckets: Sequence[float]) -> list[float]:
     return bounds
 
 
-def histogram_counts(name: str, help: str, buckets: Sequence[float],
-                     series: Iterable[tuple[Labels, Sequence[int], float]]) -> MetricFamily:
+def histogram_counts(
+    name: str,
+    help: str,
+    buckets: Sequence[float],
+    series: Iterable[tuple[Labels, Sequence[int], float]],
+) -> MetricFamily:
     """A histogram from per-bucket counts, as SQL can produce them (e.g. with width_bucket).
 
     Each series is (labels, counts, sum): counts[i] is how many observations fell
@@ -120,20 +125,25 @@ def histogram_counts(name: str, help: str, buckets: Sequence[float],
             raise ValueError(f"{name}: the label set {dict(pairs)} appears twice")
         seen.add(pairs)
         if len(counts) != len(bounds):
-            raise ValueError(f"{name}: expected {len(bounds)} bucket counts (one per bound plus +Inf), got {len(counts)}")
+            raise ValueError(
+                f"{name}: expected {len(bounds)} bucket counts (one per bound plus +Inf), got {len(counts)}"
+            )
         cumulative = 0
         for bound, n in zip(bounds, counts):
             if n < 0:
                 raise ValueError(f"{name}: bucket counts cannot be negative")
             cumulative += n
-            out.append(Sample(f"{name}_bucket", pairs + (("le", format_value(bound)),), float(cumulative)))
+            out.append(
+                Sample(f"{name}_bucket", pairs + (("le", format_value(bound)),), float(cumulative))
+            )
         out.append(Sample(f"{name}_sum", pairs, float(total)))
         out.append(Sample(f"{name}_count", pairs, float(cumulative)))
     return MetricFamily(name, help, "histogram", tuple(out))
 
 
-def histogram_series(name: str, help: str, buckets: Sequence[float],
-                     series: Iterable[tuple[Labels, Iterable[float]]]) -> MetricFamily:
+def histogram_series(
+    name: str, help: str, buckets: Sequence[float], series: Iterable[tuple[Labels, Iterable[float]]]
+) -> MetricFamily:
     """A histogram with one set of observations per label set."""
     bounds = _bounds(buckets)
     prepared = []
@@ -156,8 +166,13 @@ def histogram_series(name: str, help: str, buckets: Sequence[float],
     return histogram_counts(name, help, bounds, prepared)
 
 
-def histogram(name: str, help: str, buckets: Sequence[float], observations: Iterable[float],
-              labels: Labels | None = None) -> MetricFamily:
+def histogram(
+    name: str,
+    help: str,
+    buckets: Sequence[float],
+    observations: Iterable[float],
+    labels: Labels | None = None,
+) -> MetricFamily:
     """A histogram of raw observations, e.g. first-response times in seconds."""
     return histogram_series(name, help, buckets, [(labels or {}, observations)])
 
@@ -168,13 +183,13 @@ def format_value(value: float) -> str:
         return "NaN"
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
-    if float(value).is_integer() and abs(value) < 2 ** 53:
+    if float(value).is_integer() and abs(value) < 2**53:
         return str(int(value))
     return repr(float(value))
 
 
 def escape_label_value(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n")
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def escape_help(text: str) -> str:
@@ -187,12 +202,17 @@ def render(families: Iterable[MetricFamily]) -> str:
     names: set[str] = set()
     for family in families:
         if family.name in names:
-            raise ValueError(f"metric {family.name} is rendered twice; give it one family with several label sets")
+            raise ValueError(
+                f"metric {family.name} is rendered twice; give it one family with several label sets"
+            )
         names.add(family.name)
         lines.append(f"# HELP {family.name} {escape_help(family.help)}")
         lines.append(f"# TYPE {family.name} {family.type}")
         for s in family.samples:
             label_text = ",".join(f'{k}="{escape_label_value(v)}"' for k, v in s.labels)
-            lines.append(f"{s.name}{{{label_text}}} {format_value(s.value)}" if label_text
-                         else f"{s.name} {format_value(s.value)}")
+            lines.append(
+                f"{s.name}{{{label_text}}} {format_value(s.value)}"
+                if label_text
+                else f"{s.name} {format_value(s.value)}"
+            )
     return "\n".join(lines) + "\n" if lines else ""

@@ -48,9 +48,13 @@ def _authorised(request: web.Request, svc: Services) -> None:
         return
     expected = (svc.env if svc.env is not None else os.environ).get(var, "")
     if not expected:
-        raise ApiError(503, f"metrics.token_env names {var}, which is not set in the backend's environment.")
+        raise ApiError(
+            503, f"metrics.token_env names {var}, which is not set in the backend's environment."
+        )
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        token.strip().encode(), expected.encode()
+    ):
         raise ApiError(401, "Send the metrics token as 'Authorization: Bearer <token>'.")
 
 
@@ -67,21 +71,45 @@ async def families(svc: Services) -> list[metrics.MetricFamily]:
     outbox = await pool.fetchrow(OUTBOX)
     crisis = await pool.fetchval(CRISIS)
     return [
-        metrics.gauge("shiftdesk_queue_depth", "Open conversations by state and priority.",
-                      [({"state": r["state"], "priority": f"P{r['priority']}"}, r["n"]) for r in depth]),
-        metrics.histogram_counts("shiftdesk_first_response_seconds",
-                                 "Time from a conversation's first mention to our first reply.",
-                                 FIRST_RESPONSE_BUCKETS, [({}, per_bucket, fr["total"])]),
-        metrics.counter("shiftdesk_sla_breaches_total", "SLA breaches by priority.",
-                        [({"priority": f"P{r['priority']}"}, r["n"]) for r in breaches]),
-        metrics.counter("shiftdesk_mentions_ingested_total", "Customer mentions stored, by platform.",
-                        [({"platform": r["platform"]}, r["n"]) for r in mentions]),
-        metrics.gauge("shiftdesk_outbox_backlog", "Replies and DMs waiting to be published.", outbox["backlog"]),
-        metrics.counter("shiftdesk_outbox_failures_total", "Messages that failed to publish for good.",
-                        outbox["failed"]),
-        metrics.gauge("shiftdesk_operators_connected", "Operators with a console open.",
-                      len(svc.hub.online()) if svc.hub else 0),
-        metrics.gauge("shiftdesk_crisis_active", "1 while a crisis is declared.", 1 if crisis else 0),
+        metrics.gauge(
+            "shiftdesk_queue_depth",
+            "Open conversations by state and priority.",
+            [({"state": r["state"], "priority": f"P{r['priority']}"}, r["n"]) for r in depth],
+        ),
+        metrics.histogram_counts(
+            "shiftdesk_first_response_seconds",
+            "Time from a conversation's first mention to our first reply.",
+            FIRST_RESPONSE_BUCKETS,
+            [({}, per_bucket, fr["total"])],
+        ),
+        metrics.counter(
+            "shiftdesk_sla_breaches_total",
+            "SLA breaches by priority.",
+            [({"priority": f"P{r['priority']}"}, r["n"]) for r in breaches],
+        ),
+        metrics.counter(
+            "shiftdesk_mentions_ingested_total",
+            "Customer mentions stored, by platform.",
+            [({"platform": r["platform"]}, r["n"]) for r in mentions],
+        ),
+        metrics.gauge(
+            "shiftdesk_outbox_backlog",
+            "Replies and DMs waiting to be published.",
+            outbox["backlog"],
+        ),
+        metrics.counter(
+            "shiftdesk_outbox_failures_total",
+            "Messages that failed to publish for good.",
+            outbox["failed"],
+        ),
+        metrics.gauge(
+            "shiftdesk_operators_connected",
+            "Operators with a console open.",
+            len(svc.hub.online()) if svc.hub else 0,
+        ),
+        metrics.gauge(
+            "shiftdesk_crisis_active", "1 while a crisis is declared.", 1 if crisis else 0
+        ),
     ]
 
 

@@ -11,8 +11,8 @@ from typing import Any
 class Author:
     """Who wrote a post, as the platform identifies them."""
 
-    platform_id: str            # stable id on the platform (Mastodon account id, Bluesky DID)
-    handle: str                 # @name as shown to people, without the leading @
+    platform_id: str  # stable id on the platform (Mastodon account id, Bluesky DID)
+    handle: str  # @name as shown to people, without the leading @
     display_name: str = ""
     followers: int = 0
 
@@ -22,18 +22,18 @@ class InboundPost:
     """One post from a platform, normalised. Connectors produce these; ingest
     matches, enriches, threads and stores them."""
 
-    platform: str               # "mastodon", "bluesky", "simulator", or a webhook source name
-    post_id: str                # the platform's id; unique together with platform
+    platform: str  # "mastodon", "bluesky", "simulator", or a webhook source name
+    post_id: str  # the platform's id; unique together with platform
     author: Author
     text: str
-    created_at: datetime        # timezone-aware
+    created_at: datetime  # timezone-aware
     url: str = ""
-    in_reply_to: str | None = None   # platform post id this replies to
-    thread_root: str | None = None   # platform post id of the thread's first post
-    is_direct: bool = False          # a private/direct message rather than a public post
-    language: str | None = None      # as the platform declares it, if it does
-    mentioned_handles: tuple[str, ...] = ()   # @handles the platform says were tagged
-    hashtags: tuple[str, ...] = ()            # tags the platform extracted, without '#'
+    in_reply_to: str | None = None  # platform post id this replies to
+    thread_root: str | None = None  # platform post id of the thread's first post
+    is_direct: bool = False  # a private/direct message rather than a public post
+    language: str | None = None  # as the platform declares it, if it does
+    mentioned_handles: tuple[str, ...] = ()  # @handles the platform says were tagged
+    hashtags: tuple[str, ...] = ()  # tags the platform extracted, without '#'
     raw: dict[str, Any] = field(default_factory=dict)  # the platform's payload, kept as jsonb
 
 
@@ -41,12 +41,12 @@ class InboundPost:
 class OutboundMessage:
     """A reply or DM the team queued; the outbox publisher hands it to a connector."""
 
-    idempotency_key: str        # ours, unique per message; sent as the platform's key where it has one
+    idempotency_key: str  # ours, unique per message; sent as the platform's key where it has one
     platform: str
     text: str
-    is_direct: bool = False     # DM rather than a public reply
-    in_reply_to: str | None = None   # platform post id we answer (public replies)
-    thread_root: str | None = None   # platform post id of the thread's root (Bluesky needs both)
+    is_direct: bool = False  # DM rather than a public reply
+    in_reply_to: str | None = None  # platform post id we answer (public replies)
+    thread_root: str | None = None  # platform post id of the thread's root (Bluesky needs both)
     recipient: Author | None = None  # who a DM goes to
 
 

@@ -39,11 +39,18 @@ def new_token() -> str:
     return "sd_" + secrets.token_urlsafe(32)
 
 
-async def add(conn: asyncpg.Connection | asyncpg.Pool, name: str, display_name: str = "",
-              role: str = "operator", token: str | None = None) -> tuple[Operator, str]:
+async def add(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    name: str,
+    display_name: str = "",
+    role: str = "operator",
+    token: str | None = None,
+) -> tuple[Operator, str]:
     """Create an operator; returns it with its token (shown once, never stored)."""
     if not _NAME.match(name):
-        raise OperatorError(f"operator name {name!r}: use 1-32 lower-case letters, digits, '.', '_' or '-'")
+        raise OperatorError(
+            f"operator name {name!r}: use 1-32 lower-case letters, digits, '.', '_' or '-'"
+        )
     if role not in ROLES:
         raise OperatorError(f"role {role!r}: must be one of {', '.join(ROLES)}")
     token = token or new_token()
@@ -51,7 +58,10 @@ async def add(conn: asyncpg.Connection | asyncpg.Pool, name: str, display_name: 
         row = await conn.fetchrow(
             """INSERT INTO operators (name, display_name, role, token_hash) VALUES ($1, $2, $3, $4)
                RETURNING id, name, display_name, role""",
-            name, display_name or name.capitalize(), role, hash_token(token),
+            name,
+            display_name or name.capitalize(),
+            role,
+            hash_token(token),
         )
     except asyncpg.UniqueViolationError:
         raise OperatorError(f"an operator named {name!r} already exists") from None
@@ -77,8 +87,14 @@ async def list_all(conn: asyncpg.Connection | asyncpg.Pool) -> list[OperatorList
     rows = await conn.fetch(
         "SELECT id, name, display_name, role, created_at, revoked_at FROM operators ORDER BY name"
     )
-    return [OperatorListing(Operator(r["id"], r["name"], r["display_name"], r["role"]), r["created_at"], r["revoked_at"])
-            for r in rows]
+    return [
+        OperatorListing(
+            Operator(r["id"], r["name"], r["display_name"], r["role"]),
+            r["created_at"],
+            r["revoked_at"],
+        )
+        for r in rows
+    ]
 
 
 async def revoke(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> None:

@@ -17,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import asyncpg
 
@@ -30,10 +31,12 @@ from .model import Author, OutboundMessage, Published
 
 log = logging.getLogger(__name__)
 
-ATTEMPT_LEASE = timedelta(seconds=60)   # how long one attempt may take before another publisher retries
-WINDOW = 64                             # sends in flight at once, per publisher (outbox.window)
-LEASE_BATCH = 200                       # most rows leased in one query
-GATHER_SECONDS = 0.02                   # a finished send waits at most this long to be recorded with others
+ATTEMPT_LEASE = timedelta(
+    seconds=60
+)  # how long one attempt may take before another publisher retries
+WINDOW = 64  # sends in flight at once, per publisher (outbox.window)
+LEASE_BATCH = 200  # most rows leased in one query
+GATHER_SECONDS = 0.02  # a finished send waits at most this long to be recorded with others
 
 DUE = """
     SELECT o.id, o.idempotency_key, o.platform, o.attempts, m.id AS message_id, m.text,
@@ -44,7 +47,9 @@ DUE = """
     WHERE o.done_at IS NULL AND o.next_attempt_at <= $1
     ORDER BY o.next_attempt_at, o.id LIMIT $2 FOR UPDATE OF o SKIP LOCKED
 """
-LEASE = "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2 WHERE id = ANY($1::bigint[])"
+LEASE = (
+    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2 WHERE id = ANY($1::bigint[])"
+)
 PUBLISHED_MESSAGES = """
     UPDATE messages m SET status = 'published', platform_post_id = u.post_id, url = u.url,
                           published_at = $4, error = NULL
@@ -115,7 +120,7 @@ class OutboxPublisher:
         in_flight: set[asyncio.Task[Attempt]] = set()
         finished: list[Attempt] = []
         loop = asyncio.get_running_loop()
-        first_finished = 0.0      # loop time the oldest unrecorded result came in
+        first_finished = 0.0  # loop time the oldest unrecorded result came in
         try:
             while True:
                 # Cleared before looking, so a message queued while we look still wakes us.
@@ -124,12 +129,17 @@ class OutboxPublisher:
                 try:
                     # Against a slow platform sends finish one by one: gather a few
                     # results (or a few ms) per transaction, not one commit each.
-                    if finished and (len(finished) >= self.window // 4 or not in_flight
-                                     or loop.time() - first_finished >= GATHER_SECONDS):
+                    if finished and (
+                        len(finished) >= self.window // 4
+                        or not in_flight
+                        or loop.time() - first_finished >= GATHER_SECONDS
+                    ):
                         await self.record(finished)
                         finished = []
                     # Lease in batches, not one row per finished send.
-                    leased = await self._lease(free) if free >= self.window // 4 or not in_flight else []
+                    leased = (
+                        await self._lease(free) if free >= self.window // 4 or not in_flight else []
+                    )
                 except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
                     # Unrecorded results stay in `finished`; their leases keep others off them meanwhile.
                     log.warning("outbox: database unavailable (%s); retrying", exc)
@@ -139,8 +149,11 @@ class OutboxPublisher:
                 in_flight |= {asyncio.create_task(self._attempt(r)) for r in leased}
                 # Wait for a send to finish (at once if one has), new work, or the poll
                 # interval; with results waiting, no longer than their gathering time.
-                timeout = poll_interval if not finished else \
-                    max(0.0, min(poll_interval, first_finished + GATHER_SECONDS - loop.time()))
+                timeout = (
+                    poll_interval
+                    if not finished
+                    else max(0.0, min(poll_interval, first_finished + GATHER_SECONDS - loop.time()))
+                )
                 await self._pause(in_flight, timeout)
                 if not finished:
                     first_finished = loop.time()
@@ -153,7 +166,9 @@ class OutboxPublisher:
         """Until a send finishes, new work is announced, or `timeout` passes."""
         waker = asyncio.ensure_future(self.wake.wait())
         try:
-            await asyncio.wait({waker, *in_flight}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                {waker, *in_flight}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             waker.cancel()
 
@@ -190,8 +205,12 @@ class OutboxPublisher:
     async def _attempt(self, r: asyncpg.Record) -> Attempt:
         """Send one message (after looking for it first on a retry); never raises."""
         msg = OutboundMessage(
-            idempotency_key=r["idempotency_key"], platform=r["platform"], text=r["text"],
-            is_direct=r["channel"] == "dm", in_reply_to=r["in_reply_to"], thread_root=r["thread_root"],
+            idempotency_key=r["idempotency_key"],
+            platform=r["platform"],
+            text=r["text"],
+            is_direct=r["channel"] == "dm",
+            in_reply_to=r["in_reply_to"],
+            thread_root=r["thread_root"],
             recipient=Author(r["author_id"], r["author_handle"], r["author_name"]),
         )
         publisher = self.publishers.get(r["platform"])
@@ -220,25 +239,57 @@ class OutboxPublisher:
                 failed.append((a.row, error, tries))
             else:
                 retry.append((a.row, error, retry_at_of(a.outcome) or now + self.backoff(tries)))
-            log.warning("outbox: message %s attempt %d failed%s: %s", a.row["message_id"], tries,
-                        " for good" if final else "", error)
-        evs = [events.NewEvent("message.published", r["conversation_id"],
-                               data={"message_id": r["message_id"], "platform_post_id": p.post_id, "url": p.url})
-               for r, p in published]
-        evs += [events.NewEvent("message.failed", r["conversation_id"],
-                                data={"message_id": r["message_id"], "error": error, "attempts": tries})
-                for r, error, tries in failed]
+            log.warning(
+                "outbox: message %s attempt %d failed%s: %s",
+                a.row["message_id"],
+                tries,
+                " for good" if final else "",
+                error,
+            )
+        evs = [
+            events.NewEvent(
+                "message.published",
+                r["conversation_id"],
+                data={"message_id": r["message_id"], "platform_post_id": p.post_id, "url": p.url},
+            )
+            for r, p in published
+        ]
+        evs += [
+            events.NewEvent(
+                "message.failed",
+                r["conversation_id"],
+                data={"message_id": r["message_id"], "error": error, "attempts": tries},
+            )
+            for r, error, tries in failed
+        ]
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 if published:
-                    await conn.execute(PUBLISHED_MESSAGES, [r["message_id"] for r, _ in published],
-                                       [p.post_id for _, p in published], [p.url for _, p in published], now)
+                    await conn.execute(
+                        PUBLISHED_MESSAGES,
+                        [r["message_id"] for r, _ in published],
+                        [p.post_id for _, p in published],
+                        [p.url for _, p in published],
+                        now,
+                    )
                     await conn.execute(PUBLISHED_OUTBOX, [r["id"] for r, _ in published], now)
                 if failed:
-                    await conn.execute(FAILED_MESSAGES, [r["message_id"] for r, _, _ in failed],
-                                       [e for _, e, _ in failed])
-                    await conn.execute(FAILED_OUTBOX, [r["id"] for r, _, _ in failed], [e for _, e, _ in failed], now)
+                    await conn.execute(
+                        FAILED_MESSAGES,
+                        [r["message_id"] for r, _, _ in failed],
+                        [e for _, e, _ in failed],
+                    )
+                    await conn.execute(
+                        FAILED_OUTBOX,
+                        [r["id"] for r, _, _ in failed],
+                        [e for _, e, _ in failed],
+                        now,
+                    )
                 if retry:
-                    await conn.execute(RETRY_OUTBOX, [r["id"] for r, _, _ in retry], [t for _, _, t in retry],
-                                       [e for _, e, _ in retry])
+                    await conn.execute(
+                        RETRY_OUTBOX,
+                        [r["id"] for r, _, _ in retry],
+                        [t for _, _, t in retry],
+                        [e for _, e, _ in retry],
+                    )
                 await events.record_many(conn, evs)

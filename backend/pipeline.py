@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
+from . import yamlfile
 from .checks import CheckRules, check_inbound
 from .checks import load_rules as load_check_rules
 from .heap import settle_after_startup
@@ -25,7 +27,6 @@ from .listening import Listener
 from .listening import load_rules as load_listening_rules
 from .model import Author, InboundPost
 from .sla import SlaPolicy, load_policy
-from . import yamlfile
 from .yamlfile import FileError, FileErrors
 
 
@@ -72,7 +73,11 @@ def load_templates(path: Path) -> tuple[Template, ...]:
         elif name in names:
             errors.append(doc.error(f"{key}.name", f"{name!r} is used twice"))
         if language not in ("en", "de"):
-            errors.append(doc.error(f"{key}.language", f"expected en or de, got {yamlfile.describe(language)}"))
+            errors.append(
+                doc.error(
+                    f"{key}.language", f"expected en or de, got {yamlfile.describe(language)}"
+                )
+            )
         if not isinstance(text, str) or not text.strip():
             errors.append(doc.error(f"{key}.text", "expected the reply text"))
         if not errors:
@@ -97,7 +102,10 @@ def load_rulebook(rules_dir: str | Path) -> Rulebook:
 
     def flagger(post: InboundPost, language: str | None) -> list[dict[str, Any]]:
         channel = "dm" if post.is_direct else "public"
-        return [f.to_dict() for f in check_inbound(rulebook_checks, post.text, channel=channel, language=language)]
+        return [
+            f.to_dict()
+            for f in check_inbound(rulebook_checks, post.text, channel=channel, language=language)
+        ]
 
     return Rulebook(Listener(listening, flagger), checks, sla, saved or ())
 
@@ -118,16 +126,23 @@ def make_processor(rulebook: Rulebook) -> Processor:
         e = found.enrichment
         if e is None:
             return Processed(post, ours=True, match_how=how)
-        return Processed(post, match_how=how, language=e.language, sentiment=e.sentiment,
-                         priority=int(e.priority[1:]), priority_reasons=tuple(e.reasons), flags=tuple(e.flags),
-                         abusive=is_abusive(e.flags))
+        return Processed(
+            post,
+            match_how=how,
+            language=e.language,
+            sentiment=e.sentiment,
+            priority=int(e.priority[1:]),
+            priority_reasons=tuple(e.reasons),
+            flags=tuple(e.flags),
+            abusive=is_abusive(e.flags),
+        )
 
     return process
 
 
 # The worker process's processor, built once from the rules directory it was started with.
 _worker_process: Processor | None = None
-_NOT_SENT = datetime(1970, 1, 1, tzinfo=timezone.utc)   # fields listening never reads
+_NOT_SENT = datetime(1970, 1, 1, tzinfo=UTC)  # fields listening never reads
 
 
 def _start_worker(rules_dir: str) -> None:
@@ -140,19 +155,59 @@ def _start_worker(rules_dir: str) -> None:
 # slotted dataclasses (and each post's raw payload) cost more than listening saved.
 def _listening_fields(post: InboundPost) -> tuple[Any, ...]:
     """What listening reads of a post: matching, language, sentiment, reach, checks."""
-    return (post.platform, post.author.platform_id, post.author.handle, post.author.followers, post.text,
-            post.is_direct, post.language, post.mentioned_handles, post.hashtags)
+    return (
+        post.platform,
+        post.author.platform_id,
+        post.author.handle,
+        post.author.followers,
+        post.text,
+        post.is_direct,
+        post.language,
+        post.mentioned_handles,
+        post.hashtags,
+    )
 
 
 def _listen_in_worker(batch: list[tuple[Any, ...]]) -> list[tuple[Any, ...] | None]:
     assert _worker_process is not None, "ListeningWorker's process was not started"
     out: list[tuple[Any, ...] | None] = []
-    for platform, author_id, handle, followers, text, is_direct, language, handles, hashtags in batch:
-        post = InboundPost(platform, "", Author(author_id, handle, "", followers), text, _NOT_SENT,
-                           is_direct=is_direct, language=language, mentioned_handles=handles, hashtags=hashtags)
+    for (
+        platform,
+        author_id,
+        handle,
+        followers,
+        text,
+        is_direct,
+        language,
+        handles,
+        hashtags,
+    ) in batch:
+        post = InboundPost(
+            platform,
+            "",
+            Author(author_id, handle, "", followers),
+            text,
+            _NOT_SENT,
+            is_direct=is_direct,
+            language=language,
+            mentioned_handles=handles,
+            hashtags=hashtags,
+        )
         p = _worker_process(post)
-        out.append(None if p is None else (p.ours, p.match_how, p.language, p.sentiment, p.priority,
-                                           p.priority_reasons, p.flags, p.abusive))
+        out.append(
+            None
+            if p is None
+            else (
+                p.ours,
+                p.match_how,
+                p.language,
+                p.sentiment,
+                p.priority,
+                p.priority_reasons,
+                p.flags,
+                p.abusive,
+            )
+        )
     return out
 
 
@@ -175,11 +230,13 @@ class ListeningWorker:
     worker (Services.use_rulebook does).
     """
 
-    RETRY_AFTER = 30.0   # seconds before starting a process again after one could not start or died
+    RETRY_AFTER = 30.0  # seconds before starting a process again after one could not start or died
 
     def __init__(self, rules_dir: str | Path, *, validate: bool = True):
         if validate:
-            load_rulebook(rules_dir)   # broken rules raise FileErrors here, naming file and line, not in the worker
+            load_rulebook(
+                rules_dir
+            )  # broken rules raise FileErrors here, naming file and line, not in the worker
         self._rules_dir = str(rules_dir)
         self._pool = self._start()
         self._down_until = 0.0
@@ -187,8 +244,12 @@ class ListeningWorker:
     def _start(self) -> ProcessPoolExecutor:
         # spawn: a fresh interpreter, not a fork of one holding sockets and an event loop.
         # The process itself starts on the first batch.
-        return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_start_worker, initargs=(self._rules_dir,))
+        return ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(self._rules_dir,),
+        )
 
     async def prepare(self, posts: Sequence[InboundPost]) -> Prepared:
         """`ingest.prepare` for `posts`, with the listening run in the worker process.
@@ -200,15 +261,18 @@ class ListeningWorker:
             raise ListeningUnavailable("the worker process failed recently")
         unique, duplicates = unique_posts(posts)
         try:
-            results = await loop.run_in_executor(self._pool, _listen_in_worker,
-                                                 [_listening_fields(p) for p in unique])
+            results = await loop.run_in_executor(
+                self._pool, _listen_in_worker, [_listening_fields(p) for p in unique]
+            )
         except BrokenProcessPool as exc:
             self._pool.shutdown(wait=False)
             self._pool = self._start()
             self._down_until = loop.time() + self.RETRY_AFTER
             raise ListeningUnavailable(f"the worker process stopped ({exc})") from None
-        return prepared([None if r is None else Processed(post, *r) for post, r in zip(unique, results)],
-                        duplicates)
+        return prepared(
+            [None if r is None else Processed(post, *r) for post, r in zip(unique, results)],
+            duplicates,
+        )
 
     async def resident_mb(self) -> float:
         """The worker process's resident memory in MB (Linux), to watch it stay flat."""
@@ -218,7 +282,7 @@ class ListeningWorker:
         """Stop the worker process; with wait=False it ends after the batch it is on."""
         self._pool.shutdown(wait=wait)
 
-    def __enter__(self) -> "ListeningWorker":
+    def __enter__(self) -> ListeningWorker:
         return self
 
     def __exit__(self, *exc: object) -> None:

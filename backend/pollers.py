@@ -43,10 +43,10 @@ _CONNECTOR_CLASSES: dict[str, Callable[..., Connector]] = {
 class PollerStatus:
     """What one poller has done, for health checks and for tests to wait on."""
 
-    name: str                     # connector_state key, e.g. "mastodon:acme"
+    name: str  # connector_state key, e.g. "mastodon:acme"
     platform: str
-    rounds: int = 0               # polls whose posts and cursor were committed
-    stored: int = 0               # mentions those rounds stored
+    rounds: int = 0  # polls whose posts and cursor were committed
+    stored: int = 0  # mentions those rounds stored
     restarts: int = 0
     last_error: str | None = None
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition, repr=False)
@@ -63,14 +63,15 @@ class PollerStatus:
             self.last_error = error
             self._changed.notify_all()
 
-    async def wait_until(self, done: Callable[["PollerStatus"], bool]) -> None:
+    async def wait_until(self, done: Callable[[PollerStatus], bool]) -> None:
         """Return once `done(self)` holds (checked after every round and restart)."""
         async with self._changed:
             await self._changed.wait_for(lambda: done(self))
 
 
-def build_connectors(config: Config, clock: Clock, env: Mapping[str, str] | None = None
-                     ) -> dict[str, tuple[ConnectorSettings, Connector]]:
+def build_connectors(
+    config: Config, clock: Clock, env: Mapping[str, str] | None = None
+) -> dict[str, tuple[ConnectorSettings, Connector]]:
     """A connector for every enabled section of config; a missing token is a config error."""
     built: dict[str, tuple[ConnectorSettings, Connector]] = {}
     errors: list[FileError] = []
@@ -98,12 +99,23 @@ def describe(exc: BaseException) -> str:
 async def load_cursor(pool: asyncpg.Pool, name: str) -> dict[str, Any]:
     """The cursor committed with the last stored batch; {} before the first poll."""
     async with pool.acquire() as conn:
-        return await conn.fetchval("SELECT cursor FROM connector_state WHERE connector = $1", name) or {}
+        return (
+            await conn.fetchval("SELECT cursor FROM connector_state WHERE connector = $1", name)
+            or {}
+        )
 
 
-async def supervise(connector: Connector, settings: ConnectorSettings, pool: asyncpg.Pool, ingest: Ingest,
-                    clock: Clock, status: PollerStatus, *, rng: random.Random | None = None,
-                    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
+async def supervise(
+    connector: Connector,
+    settings: ConnectorSettings,
+    pool: asyncpg.Pool,
+    ingest: Ingest,
+    clock: Clock,
+    status: PollerStatus,
+    *,
+    rng: random.Random | None = None,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> None:
     """Run one connector's poller for good: restart it with backoff whenever it dies."""
     rng = rng or random.Random()
     restart = Backoff(RESTART_BASE_SECONDS, RESTART_CAP_SECONDS, rng)
@@ -116,8 +128,15 @@ async def supervise(connector: Connector, settings: ConnectorSettings, pool: asy
 
     while True:
         try:
-            await run_poller(connector, lambda: load_cursor(pool, status.name), store, clock, sleep, interval,
-                             backoff=Backoff(interval, max(interval, RESTART_CAP_SECONDS), rng))
+            await run_poller(
+                connector,
+                lambda: load_cursor(pool, status.name),
+                store,
+                clock,
+                sleep,
+                interval,
+                backoff=Backoff(interval, max(interval, RESTART_CAP_SECONDS), rng),
+            )
             return
         except asyncio.CancelledError:
             raise

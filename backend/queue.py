@@ -67,14 +67,18 @@ def queue_row(r: asyncpg.Record) -> dict[str, Any]:
         "flags": r["flags"],
         "language": r["language"],
         "sentiment": r["sentiment"],
-        "author": {"handle": r["author_handle"], "name": r["author_name"], "followers": r["author_followers"]},
+        "author": {
+            "handle": r["author_handle"],
+            "name": r["author_name"],
+            "followers": r["author_followers"],
+        },
         "holder": {"id": r["holder_id"], "name": r["holder_name"]} if r["holder_id"] else None,
         "latest_text": r["latest_text"] or "",
         "tags": list(r["tags"]),
     }
 
 
-def _masked(checks: "CheckRules | None", text: str, flags: list[dict[str, Any]]) -> str:
+def _masked(checks: CheckRules | None, text: str, flags: list[dict[str, Any]]) -> str:
     """The post with personal data masked, for the console to show until the operator reveals it."""
     if checks is None or not any(f.get("check") == "personal_data" for f in flags):
         return text
@@ -101,8 +105,15 @@ def _like(search: str) -> str:
     return f"%{escaped}%"
 
 
-async def page(conn: asyncpg.Connection | asyncpg.Pool, operator_id: int, *, filter: str = "needs_us",
-               search: str = "", offset: int = 0, limit: int = 50) -> dict[str, Any]:
+async def page(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    operator_id: int,
+    *,
+    filter: str = "needs_us",
+    search: str = "",
+    offset: int = 0,
+    limit: int = 50,
+) -> dict[str, Any]:
     """One window of the queue in SLA order, with the total it is a window of."""
     if filter not in FILTERS:
         raise UnknownFilter(f"unknown filter {filter!r}; use one of: {', '.join(FILTERS)}")
@@ -110,22 +121,35 @@ async def page(conn: asyncpg.Connection | asyncpg.Pool, operator_id: int, *, fil
     like = _like(search)
     total = await conn.fetchval(
         f"""SELECT count(*) FROM conversations c JOIN authors a ON a.id = c.author_id
-            WHERE {cond} AND {_search('$2')} AND $1::bigint IS NOT NULL""",
-        operator_id, like,
+            WHERE {cond} AND {_search("$2")} AND $1::bigint IS NOT NULL""",
+        operator_id,
+        like,
     )
     order, skip, take = ORDER, offset, limit
     if offset > total // 2:
         # OFFSET walks every skipped row; past the middle, walking from the end is shorter.
         order, take = REVERSE, max(min(limit, total - offset), 0)
         skip = max(total - offset - take, 0)
-    rows = await conn.fetch(
-        f"SELECT {_ROW} {_FROM} WHERE {cond} AND {_search('$4')} AND $1::bigint IS NOT NULL {order} "
-        "OFFSET $2 LIMIT $3",
-        operator_id, skip, take, like,
-    ) if take else []
+    rows = (
+        await conn.fetch(
+            f"SELECT {_ROW} {_FROM} WHERE {cond} AND {_search('$4')} AND $1::bigint IS NOT NULL {order} "
+            "OFFSET $2 LIMIT $3",
+            operator_id,
+            skip,
+            take,
+            like,
+        )
+        if take
+        else []
+    )
     if order is REVERSE:
         rows = list(reversed(rows))
-    return {"filter": filter, "offset": offset, "total": total, "rows": [queue_row(r) for r in rows]}
+    return {
+        "filter": filter,
+        "offset": offset,
+        "total": total,
+        "rows": [queue_row(r) for r in rows],
+    }
 
 
 async def counts(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, int]:
@@ -139,8 +163,9 @@ async def counts(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, int]:
     return {"queue": r["queue"], "breaching": r["breaching"]}
 
 
-async def conversation(conn: asyncpg.Connection | asyncpg.Pool, conversation_id: int,
-                       checks: "CheckRules | None" = None) -> dict[str, Any] | None:
+async def conversation(
+    conn: asyncpg.Connection | asyncpg.Pool, conversation_id: int, checks: CheckRules | None = None
+) -> dict[str, Any] | None:
     """A conversation with its whole thread: inbound mentions and our messages, oldest first."""
     row = await conn.fetchrow(f"SELECT {_ROW} {_FROM} WHERE c.id = $1", conversation_id)
     if row is None:
@@ -168,24 +193,54 @@ async def conversation(conn: asyncpg.Connection | asyncpg.Pool, conversation_id:
     )
     thread: list[dict[str, Any]] = []
     for m in mentions:
-        thread.append({
-            "kind": "inbound", "id": m["id"], "post_id": m["post_id"], "at": _iso(m["created_at"]),
-            "channel": "dm" if m["is_direct"] else "public", "ours": m["is_ours"],
-            "author": {"handle": m["handle"], "name": m["display_name"]}, "text": m["text"],
-            "masked_text": _masked(checks, m["text"], m["flags"]), "url": m["url"],
-            "match_how": list(m["match_how"]), "priority": m["priority"],
-            "priority_reasons": list(m["priority_reasons"]), "flags": m["flags"],
-            "language": m["language"], "sentiment": m["sentiment"],
-        })
+        thread.append(
+            {
+                "kind": "inbound",
+                "id": m["id"],
+                "post_id": m["post_id"],
+                "at": _iso(m["created_at"]),
+                "channel": "dm" if m["is_direct"] else "public",
+                "ours": m["is_ours"],
+                "author": {"handle": m["handle"], "name": m["display_name"]},
+                "text": m["text"],
+                "masked_text": _masked(checks, m["text"], m["flags"]),
+                "url": m["url"],
+                "match_how": list(m["match_how"]),
+                "priority": m["priority"],
+                "priority_reasons": list(m["priority_reasons"]),
+                "flags": m["flags"],
+                "language": m["language"],
+                "sentiment": m["sentiment"],
+            }
+        )
     for g in messages:
-        thread.append({
-            "kind": "outbound", "id": g["id"], "at": _iso(g["created_at"]), "channel": g["channel"],
-            "purpose": g["purpose"], "text": g["text"], "status": g["status"], "operator": g["operator_name"],
-            "platform_post_id": g["platform_post_id"], "url": g["url"], "error": g["error"],
-            "published_at": _iso(g["published_at"]), "advisories": g["advisories"],
-        })
+        thread.append(
+            {
+                "kind": "outbound",
+                "id": g["id"],
+                "at": _iso(g["created_at"]),
+                "channel": g["channel"],
+                "purpose": g["purpose"],
+                "text": g["text"],
+                "status": g["status"],
+                "operator": g["operator_name"],
+                "platform_post_id": g["platform_post_id"],
+                "url": g["url"],
+                "error": g["error"],
+                "published_at": _iso(g["published_at"]),
+                "advisories": g["advisories"],
+            }
+        )
     thread.sort(key=lambda e: (e["at"], e["kind"] == "outbound", e["id"]))
     out["thread"] = thread
-    out["notes"] = [{"id": n["id"], "text": n["text"], "pinned": n["pinned"], "at": _iso(n["created_at"]),
-                     "operator": n["operator_name"]} for n in notes]
+    out["notes"] = [
+        {
+            "id": n["id"],
+            "text": n["text"],
+            "pinned": n["pinned"],
+            "at": _iso(n["created_at"]),
+            "operator": n["operator_name"],
+        }
+        for n in notes
+    ]
     return out

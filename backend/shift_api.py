@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+
 from aiohttp import web
 
 from . import handover_query, shifts
@@ -24,7 +25,9 @@ def parse_since(raw: str | None) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise ApiError(400, f"'since' must be an ISO 8601 time like 2026-11-25T08:00:00Z, got {raw!r}.") from None
+        raise ApiError(
+            400, f"'since' must be an ISO 8601 time like 2026-11-25T08:00:00Z, got {raw!r}."
+        ) from None
     if value.tzinfo is None:
         raise ApiError(400, "'since' needs a time zone, e.g. 2026-11-25T08:00:00Z or +01:00.")
     return value
@@ -35,7 +38,9 @@ async def shift_start(request: web.Request) -> web.Response:
     async with svc.pool.acquire() as conn:  # type: ignore[union-attr]
         shift = await shifts.start_shift(conn, operator_of(request), svc.clock.now())
         latest = await shifts.latest_handover(conn)
-    return web.json_response({"shift": shift, "latest_handover": latest}, status=200 if shift["resumed"] else 201)
+    return web.json_response(
+        {"shift": shift, "latest_handover": latest}, status=200 if shift["resumed"] else 201
+    )
 
 
 async def shift_end(request: web.Request) -> web.Response:
@@ -46,8 +51,14 @@ async def shift_end(request: web.Request) -> web.Response:
         raise ApiError(400, "Field 'note' must be text.")
     async with svc.pool.acquire() as conn:  # type: ignore[union-attr]
         try:
-            found = await shifts.end_shift(conn, operator_of(request), svc.clock.now(), note,
-                                           negative_below=svc.config.crisis.negative_below, ignore=_brand(svc))
+            found = await shifts.end_shift(
+                conn,
+                operator_of(request),
+                svc.clock.now(),
+                note,
+                negative_below=svc.config.crisis.negative_below,
+                ignore=_brand(svc),
+            )
         except shifts.NoShift as exc:
             raise ApiError(409, str(exc)) from None
         except ValueError as exc:
@@ -68,9 +79,14 @@ async def handover_get(request: web.Request) -> web.Response:
     if fmt not in ("json", "md"):
         raise ApiError(400, "'format' must be json or md.")
     try:
-        report = await handover_query.report(svc.pool, svc.clock.now(),  # type: ignore[arg-type]
-                                             parse_since(request.query.get("since")), fmt,
-                                             negative_below=svc.config.crisis.negative_below, ignore=_brand(svc))
+        report = await handover_query.report(
+            svc.pool,
+            svc.clock.now(),  # type: ignore[arg-type]
+            parse_since(request.query.get("since")),
+            fmt,
+            negative_below=svc.config.crisis.negative_below,
+            ignore=_brand(svc),
+        )
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
     if fmt == "md":

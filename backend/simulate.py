@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import aiohttp
 
@@ -20,7 +21,7 @@ from .clock import Clock
 from .connectors.webhook import MAX_POSTS, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from .simulator import SCENARIOS, Simulator, webhook_post
 
-TICK_SECONDS = 0.05   # how often the sender checks what is due
+TICK_SECONDS = 0.05  # how often the sender checks what is due
 
 
 @dataclass
@@ -31,14 +32,14 @@ class SimulateReport:
     seed: int
     rate: float
     duration: float
-    sent: int = 0             # posts sent
+    sent: int = 0  # posts sent
     requests: int = 0
-    accepted: int = 0         # posts in requests answered 202
+    accepted: int = 0  # posts in requests answered 202
     stored: int = 0
     duplicates: int = 0
-    dropped: int = 0          # not about us
-    refused: int = 0          # posts in requests answered with an error
-    errors: dict[str, int] = field(default_factory=dict)   # "status: message" -> requests
+    dropped: int = 0  # not about us
+    refused: int = 0  # posts in requests answered with an error
+    errors: dict[str, int] = field(default_factory=dict)  # "status: message" -> requests
     elapsed: float = 0.0
 
     def lines(self) -> list[str]:
@@ -61,11 +62,24 @@ def due(rate: float, elapsed: float) -> int:
     return int(rate * elapsed)
 
 
-async def drive(url: str, source: str, secret: str, scenario: str, rate: float, duration: float, *,
-                seed: int = 7, batch_max: int = 500, brand_handle: str = "acme", brand_name: str = "Acme",
-                clock: Clock | None = None, monotonic: Callable[[], float] = time.monotonic,
-                timeout_s: float = 30.0, in_flight: int = 1,
-                new_customers_per_s: float | None = None) -> SimulateReport:
+async def drive(
+    url: str,
+    source: str,
+    secret: str,
+    scenario: str,
+    rate: float,
+    duration: float,
+    *,
+    seed: int = 7,
+    batch_max: int = 500,
+    brand_handle: str = "acme",
+    brand_name: str = "Acme",
+    clock: Clock | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+    timeout_s: float = 30.0,
+    in_flight: int = 1,
+    new_customers_per_s: float | None = None,
+) -> SimulateReport:
     """Send the scenario's mentions to `url`/ingest/`source` at `rate` per second for `duration` seconds.
 
     Up to `in_flight` requests are outstanding at once, so the sender keeps the
@@ -81,8 +95,15 @@ async def drive(url: str, source: str, secret: str, scenario: str, rate: float, 
         new_customers_per_s = SCENARIOS[scenario].new_customers_per_s
     share = None if new_customers_per_s is None else min(1.0, new_customers_per_s / rate)
     # Pile-on lands only in threads older than what may still be in flight (see Simulator).
-    sim = Simulator(scenario, seed, clock, brand_handle, brand_name, new_customer_share=share,
-                    settle_posts=in_flight * batch_max)
+    sim = Simulator(
+        scenario,
+        seed,
+        clock,
+        brand_handle,
+        brand_name,
+        new_customer_share=share,
+        settle_posts=in_flight * batch_max,
+    )
     report = SimulateReport(scenario, seed, rate, duration)
     endpoint = f"{url.rstrip('/')}/ingest/{source}"
     total = due(rate, duration)
@@ -101,7 +122,9 @@ async def drive(url: str, source: str, secret: str, scenario: str, rate: float, 
             owed = min(total, due(rate, monotonic() - start)) - report.sent
             if owed <= 0:
                 # The next mention is due at (sent + 1) / rate seconds after the start.
-                await asyncio.sleep(max(0.0, min(TICK_SECONDS, (report.sent + 1) / rate - (monotonic() - start))))
+                await asyncio.sleep(
+                    max(0.0, min(TICK_SECONDS, (report.sent + 1) / rate - (monotonic() - start)))
+                )
                 continue
             await slots.acquire()
             # Whatever fell due while we waited for a slot goes in this batch.
@@ -116,12 +139,21 @@ async def drive(url: str, source: str, secret: str, scenario: str, rate: float, 
     return report
 
 
-async def _send(session: aiohttp.ClientSession, endpoint: str, secret: str, posts: list[dict[str, Any]],
-                clock: Clock, report: SimulateReport) -> None:
+async def _send(
+    session: aiohttp.ClientSession,
+    endpoint: str,
+    secret: str,
+    posts: list[dict[str, Any]],
+    clock: Clock,
+    report: SimulateReport,
+) -> None:
     body = json.dumps({"posts": posts}, ensure_ascii=False).encode("utf-8")
     stamp = str(int(clock.now().timestamp()))
-    headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: stamp,
-               SIGNATURE_HEADER: sign(secret, stamp, body)}
+    headers = {
+        "Content-Type": "application/json",
+        TIMESTAMP_HEADER: stamp,
+        SIGNATURE_HEADER: sign(secret, stamp, body),
+    }
     report.requests += 1
     try:
         async with session.post(endpoint, data=body, headers=headers) as resp:
@@ -130,7 +162,7 @@ async def _send(session: aiohttp.ClientSession, endpoint: str, secret: str, post
             except ValueError:
                 answer = {"error": (await resp.text())[:200]}
             status = resp.status
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         status, answer = 0, {"error": f"no answer ({type(exc).__name__})"}
     if status == 202:
         report.accepted += len(posts)

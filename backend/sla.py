@@ -25,10 +25,11 @@ All returned datetimes are in UTC.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Iterable, Iterator, Literal, Mapping
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from backend import yamlfile
@@ -70,14 +71,14 @@ class SlaPolicy:
     """The validated content of rules/sla.yaml."""
 
     time_zone: str
-    targets: Mapping[str, Target]                       # priority -> target
+    targets: Mapping[str, Target]  # priority -> target
     platform_targets: Mapping[tuple[str, str], Target]  # (platform, priority) -> target
-    business_hours_priorities: frozenset[str]           # priorities whose clock runs in business hours only
+    business_hours_priorities: frozenset[str]  # priorities whose clock runs in business hours only
     # Opening hours per weekday (Monday first) as (open, close) minutes since local midnight;
     # None when the team works around the clock.
     hours: tuple[tuple[tuple[int, int], ...], ...] | None
     holidays: frozenset[date] = frozenset()
-    annual_holidays: frozenset[tuple[int, int]] = frozenset()   # (month, day), every year
+    annual_holidays: frozenset[tuple[int, int]] = frozenset()  # (month, day), every year
     warning: WarningRule = field(default_factory=lambda: WarningRule(elapsed_fraction=0.75))
 
     @property
@@ -115,14 +116,14 @@ class Deadline:
 def _utc(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"datetime must be timezone-aware, got naive {moment.isoformat()}")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def _local_moment(day: date, minutes: int, zone: ZoneInfo) -> datetime:
     # Wall-clock time on that day (24:00 is the next midnight); a time skipped by a
     # DST jump resolves to the moment just after it, a repeated one to its first pass.
     wall = datetime.combine(day, time()) + timedelta(minutes=minutes)
-    return wall.replace(tzinfo=zone).astimezone(timezone.utc)
+    return wall.replace(tzinfo=zone).astimezone(UTC)
 
 
 def open_periods(policy: SlaPolicy, since: datetime) -> Iterator[tuple[datetime, datetime]]:
@@ -173,14 +174,24 @@ def _add(policy: SlaPolicy, priority: str, start: datetime, duration: timedelta)
     return _utc(start) + duration
 
 
-def due_at(policy: SlaPolicy, priority: str, platform: str | None, started_at: datetime,
-           kind: Kind = "first") -> datetime:
+def due_at(
+    policy: SlaPolicy,
+    priority: str,
+    platform: str | None,
+    started_at: datetime,
+    kind: Kind = "first",
+) -> datetime:
     """When the reply is due: the target after `started_at`, in business time if the priority uses it."""
     return _add(policy, priority, started_at, policy.target(priority, platform).for_kind(kind))
 
 
-def warn_at(policy: SlaPolicy, priority: str, platform: str | None, started_at: datetime,
-            kind: Kind = "first") -> datetime:
+def warn_at(
+    policy: SlaPolicy,
+    priority: str,
+    platform: str | None,
+    started_at: datetime,
+    kind: Kind = "first",
+) -> datetime:
     """When the conversation should raise its SLA warning."""
     target = policy.target(priority, platform).for_kind(kind)
     rule = policy.warning
@@ -191,11 +202,18 @@ def warn_at(policy: SlaPolicy, priority: str, platform: str | None, started_at: 
     return _add(policy, priority, started_at, elapsed)
 
 
-def deadline(policy: SlaPolicy, priority: str, platform: str | None, started_at: datetime,
-             kind: Kind = "first") -> Deadline:
+def deadline(
+    policy: SlaPolicy,
+    priority: str,
+    platform: str | None,
+    started_at: datetime,
+    kind: Kind = "first",
+) -> Deadline:
     """Both stored times at once, for when the clock starts or restarts."""
-    return Deadline(warn_at(policy, priority, platform, started_at, kind),
-                    due_at(policy, priority, platform, started_at, kind))
+    return Deadline(
+        warn_at(policy, priority, platform, started_at, kind),
+        due_at(policy, priority, platform, started_at, kind),
+    )
 
 
 def remaining(policy: SlaPolicy, due: datetime, now: datetime, *, priority: str) -> timedelta:
@@ -233,7 +251,7 @@ class SlaEvent:
 @dataclass(frozen=True, slots=True)
 class DeadlineCheck:
     events: tuple[SlaEvent, ...]
-    next_at: datetime | None     # the earliest future warn/due time; None when nothing is pending
+    next_at: datetime | None  # the earliest future warn/due time; None when nothing is pending
 
 
 def next_deadline_events(conversations: Iterable[Watched], now: datetime) -> DeadlineCheck:
@@ -298,13 +316,17 @@ def _parse_hours(text: object) -> tuple[tuple[int, int], ...]:
     for item in ranges:
         m = _HOURS.match(item) if isinstance(item, str) else None
         if not m:
-            raise ValueError(f"expected 'closed' or quoted hours like '08:00-20:00', got {yamlfile.describe(item)}")
+            raise ValueError(
+                f"expected 'closed' or quoted hours like '08:00-20:00', got {yamlfile.describe(item)}"
+            )
         oh, om, ch, cm = (int(g) for g in m.groups())
         if oh > 23 or om > 59 or cm > 59 or ch > 24 or (ch == 24 and cm):
             raise ValueError(f"{item!r} is not a time of day (00:00 to 24:00)")
         start, end = oh * 60 + om, ch * 60 + cm
         if end <= start:
-            raise ValueError(f"{item!r} closes before it opens (overnight hours: split them across two days)")
+            raise ValueError(
+                f"{item!r} closes before it opens (overnight hours: split them across two days)"
+            )
         out.append((start, end))
     out.sort()
     for (_, prev_end), (start, _) in zip(out, out[1:]):
@@ -330,13 +352,21 @@ def _parse_holiday(value: object) -> date | tuple[int, int]:
             except ValueError:
                 raise ValueError(f"{text!r} is not a day of the year") from None
             return (month, day)
-    raise ValueError(f"expected a date like 2026-12-25 or MM-DD for every year, got {yamlfile.describe(value)}")
+    raise ValueError(
+        f"expected a date like 2026-12-25 or MM-DD for every year, got {yamlfile.describe(value)}"
+    )
 
 
-def _parse_target(doc: Located, key: str, raw: object, base: Target | None,
-                  errors: list[FileError]) -> Target | None:
+def _parse_target(
+    doc: Located, key: str, raw: object, base: Target | None, errors: list[FileError]
+) -> Target | None:
     if not isinstance(raw, dict):
-        errors.append(doc.error(key, f"expected a mapping with first_response and next_response, got {yamlfile.describe(raw)}"))
+        errors.append(
+            doc.error(
+                key,
+                f"expected a mapping with first_response and next_response, got {yamlfile.describe(raw)}",
+            )
+        )
         return None
     values: dict[str, timedelta] = {}
     for name in ("first_response", "next_response"):
@@ -350,7 +380,11 @@ def _parse_target(doc: Located, key: str, raw: object, base: Target | None,
         else:
             errors.append(doc.error(key, f"{name} is missing"))
     for extra in sorted(set(raw) - {"first_response", "next_response", "clock"}):
-        errors.append(doc.error(f"{key}.{extra}", "unknown key (expected first_response, next_response, clock)"))
+        errors.append(
+            doc.error(
+                f"{key}.{extra}", "unknown key (expected first_response, next_response, clock)"
+            )
+        )
     if len(values) != 2:
         return None
     return Target(values["first_response"], values["next_response"])
@@ -361,7 +395,9 @@ def policy_from_document(doc: Located) -> SlaPolicy:
     errors: list[FileError] = []
     data = doc.data
     if not isinstance(data, dict):
-        raise FileErrors([doc.error("", f"expected a mapping of SLA settings, got {yamlfile.describe(data)}")])
+        raise FileErrors(
+            [doc.error("", f"expected a mapping of SLA settings, got {yamlfile.describe(data)}")]
+        )
 
     known = {"time_zone", "warning", "targets", "platforms", "business_hours", "holidays"}
     for extra in sorted(set(data) - known):
@@ -369,25 +405,49 @@ def policy_from_document(doc: Located) -> SlaPolicy:
 
     time_zone = data.get("time_zone")
     if not isinstance(time_zone, str) or not time_zone:
-        errors.append(doc.error("time_zone", f"expected a time zone name like Europe/Berlin, got {yamlfile.describe(time_zone)}"))
+        errors.append(
+            doc.error(
+                "time_zone",
+                f"expected a time zone name like Europe/Berlin, got {yamlfile.describe(time_zone)}",
+            )
+        )
         time_zone = "UTC"
     else:
         try:
             ZoneInfo(time_zone)
         except (ZoneInfoNotFoundError, ValueError):
-            errors.append(doc.error("time_zone", f"{time_zone!r} is not a known time zone (use a name like Europe/Berlin)"))
+            errors.append(
+                doc.error(
+                    "time_zone",
+                    f"{time_zone!r} is not a known time zone (use a name like Europe/Berlin)",
+                )
+            )
             time_zone = "UTC"
 
     warning = WarningRule(elapsed_fraction=0.75)
     raw_warning = data.get("warning")
     if raw_warning is not None:
-        if not isinstance(raw_warning, dict) or len(raw_warning) != 1 or not set(raw_warning) <= {"when_elapsed", "before_due"}:
-            errors.append(doc.error("warning", "expected exactly one of when_elapsed (like 75%) or before_due (like 10m)"))
+        if (
+            not isinstance(raw_warning, dict)
+            or len(raw_warning) != 1
+            or not set(raw_warning) <= {"when_elapsed", "before_due"}
+        ):
+            errors.append(
+                doc.error(
+                    "warning",
+                    "expected exactly one of when_elapsed (like 75%) or before_due (like 10m)",
+                )
+            )
         elif "when_elapsed" in raw_warning:
             value = raw_warning["when_elapsed"]
             m = _PERCENT.match(value) if isinstance(value, str) else None
             if not m or not 0 < float(m.group(1)) < 100:
-                errors.append(doc.error("warning.when_elapsed", f"expected a percentage between 0% and 100% like 75%, got {yamlfile.describe(value)}"))
+                errors.append(
+                    doc.error(
+                        "warning.when_elapsed",
+                        f"expected a percentage between 0% and 100% like 75%, got {yamlfile.describe(value)}",
+                    )
+                )
             else:
                 warning = WarningRule(elapsed_fraction=float(m.group(1)) / 100)
         else:
@@ -400,7 +460,12 @@ def policy_from_document(doc: Located) -> SlaPolicy:
     raw_hours = data.get("business_hours")
     if raw_hours is not None:
         if not isinstance(raw_hours, dict):
-            errors.append(doc.error("business_hours", f"expected a mapping of weekdays (mon..sun), got {yamlfile.describe(raw_hours)}"))
+            errors.append(
+                doc.error(
+                    "business_hours",
+                    f"expected a mapping of weekdays (mon..sun), got {yamlfile.describe(raw_hours)}",
+                )
+            )
         else:
             week: list[tuple[tuple[int, int], ...]] = [() for _ in WEEKDAYS]
             for day_name, value in raw_hours.items():
@@ -413,14 +478,23 @@ def policy_from_document(doc: Located) -> SlaPolicy:
                 except ValueError as exc:
                     errors.append(doc.error(key, str(exc)))
             if not any(week):
-                errors.append(doc.error("business_hours", "every day is closed; remove business_hours to work around the clock"))
+                errors.append(
+                    doc.error(
+                        "business_hours",
+                        "every day is closed; remove business_hours to work around the clock",
+                    )
+                )
             hours = tuple(week)
 
     holidays: set[date] = set()
     annual: set[tuple[int, int]] = set()
     raw_holidays = data.get("holidays", [])
     if not isinstance(raw_holidays, list):
-        errors.append(doc.error("holidays", f"expected a list of dates, got {yamlfile.describe(raw_holidays)}"))
+        errors.append(
+            doc.error(
+                "holidays", f"expected a list of dates, got {yamlfile.describe(raw_holidays)}"
+            )
+        )
     else:
         for i, value in enumerate(raw_holidays):
             try:
@@ -434,7 +508,12 @@ def policy_from_document(doc: Located) -> SlaPolicy:
     business_priorities: set[str] = set()
     raw_targets = data.get("targets")
     if not isinstance(raw_targets, dict) or not raw_targets:
-        errors.append(doc.error("targets", f"expected a mapping of priorities (P1, P2, ...) to targets, got {yamlfile.describe(raw_targets)}"))
+        errors.append(
+            doc.error(
+                "targets",
+                f"expected a mapping of priorities (P1, P2, ...) to targets, got {yamlfile.describe(raw_targets)}",
+            )
+        )
         raw_targets = {}
     for priority, raw in raw_targets.items():
         key = f"targets.{priority}"
@@ -444,22 +523,43 @@ def policy_from_document(doc: Located) -> SlaPolicy:
         target = _parse_target(doc, key, raw, None, errors)
         if target is not None:
             targets[priority] = target
-        clock = raw.get("clock", "around_the_clock") if isinstance(raw, dict) else "around_the_clock"
+        clock = (
+            raw.get("clock", "around_the_clock") if isinstance(raw, dict) else "around_the_clock"
+        )
         if clock not in CLOCKS:
-            errors.append(doc.error(f"{key}.clock", f"expected around_the_clock or business_hours, got {yamlfile.describe(clock)}"))
+            errors.append(
+                doc.error(
+                    f"{key}.clock",
+                    f"expected around_the_clock or business_hours, got {yamlfile.describe(clock)}",
+                )
+            )
         elif clock == "business_hours":
             if raw_hours is None:
-                errors.append(doc.error(f"{key}.clock", "counts business hours, but business_hours is not set"))
+                errors.append(
+                    doc.error(
+                        f"{key}.clock", "counts business hours, but business_hours is not set"
+                    )
+                )
             business_priorities.add(priority)
 
     platform_targets: dict[tuple[str, str], Target] = {}
     raw_platforms = data.get("platforms", {})
     if not isinstance(raw_platforms, dict):
-        errors.append(doc.error("platforms", f"expected a mapping of platform names to priorities, got {yamlfile.describe(raw_platforms)}"))
+        errors.append(
+            doc.error(
+                "platforms",
+                f"expected a mapping of platform names to priorities, got {yamlfile.describe(raw_platforms)}",
+            )
+        )
         raw_platforms = {}
     for platform, per_priority in raw_platforms.items():
         if not isinstance(per_priority, dict):
-            errors.append(doc.error(f"platforms.{platform}", f"expected a mapping of priorities to targets, got {yamlfile.describe(per_priority)}"))
+            errors.append(
+                doc.error(
+                    f"platforms.{platform}",
+                    f"expected a mapping of priorities to targets, got {yamlfile.describe(per_priority)}",
+                )
+            )
             continue
         for priority, raw in per_priority.items():
             key = f"platforms.{platform}.{priority}"
@@ -467,7 +567,12 @@ def policy_from_document(doc: Located) -> SlaPolicy:
                 errors.append(doc.error(key, f"priority {priority} has no default under targets"))
                 continue
             if isinstance(raw, dict) and "clock" in raw:
-                errors.append(doc.error(f"{key}.clock", "the clock is set per priority under targets, not per platform"))
+                errors.append(
+                    doc.error(
+                        f"{key}.clock",
+                        "the clock is set per priority under targets, not per platform",
+                    )
+                )
             base = targets.get(priority)
             if base is None:
                 continue  # its default is already reported

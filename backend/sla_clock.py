@@ -28,9 +28,11 @@ from .sla import Watched, next_deadline_events
 
 log = logging.getLogger(__name__)
 
-BATCH = 500                           # rows per transaction; more are taken at once in the next round
+BATCH = 500  # rows per transaction; more are taken at once in the next round
 LONGEST_SLEEP = timedelta(minutes=1)
-MIN_SLEEP = timedelta(milliseconds=200)  # re-read now and then even when nothing wakes us (clock steps)
+MIN_SLEEP = timedelta(
+    milliseconds=200
+)  # re-read now and then even when nothing wakes us (clock steps)
 
 PENDING = """
     SELECT c.id, c.sla_warn_at, c.sla_due_at, c.sla_warned, c.sla_breached, c.sla_kind, c.priority, c.state,
@@ -61,7 +63,9 @@ NEXT_PENDING = """
 """
 
 MARK_WARNED = "UPDATE conversations SET sla_warned = true WHERE id = ANY($1::bigint[])"
-MARK_BREACHED = "UPDATE conversations SET sla_warned = true, sla_breached = true WHERE id = ANY($1::bigint[])"
+MARK_BREACHED = (
+    "UPDATE conversations SET sla_warned = true, sla_breached = true WHERE id = ANY($1::bigint[])"
+)
 
 # The shift the accountable operator was working when the reply fell due.
 RECORD_BREACH = """
@@ -114,7 +118,9 @@ class SlaClock:
         """Write every warning and breach due at the clock's now; return when the next one falls."""
         warned: list[int] = []
         breached: list[int] = []
-        async with self._checking:   # the task and a caller take turns; other backends are kept apart by locks
+        async with (
+            self._checking
+        ):  # the task and a caller take turns; other backends are kept apart by locks
             while True:
                 w, b, full = await self._check_batch()
                 warned += w
@@ -132,8 +138,18 @@ class SlaClock:
                 return [], [], False
             by_id = {r["id"]: r for r in rows}
             found = next_deadline_events(
-                (Watched(r["id"], r["sla_warn_at"], r["sla_due_at"], r["sla_warned"], r["sla_breached"])
-                 for r in rows), now)
+                (
+                    Watched(
+                        r["id"],
+                        r["sla_warn_at"],
+                        r["sla_due_at"],
+                        r["sla_warned"],
+                        r["sla_breached"],
+                    )
+                    for r in rows
+                ),
+                now,
+            )
             warned = [e.conversation_id for e in found.events if e.kind == "sla_warning"]
             breached = [e.conversation_id for e in found.events if e.kind == "sla_breach"]
             if warned:
@@ -145,22 +161,40 @@ class SlaClock:
                 r = by_id[e.conversation_id]
                 priority = f"P{r['priority']}"
                 if e.kind == "sla_breach":
-                    await conn.execute(RECORD_BREACH, r["id"], r["sla_kind"] or "first", r["priority"],
-                                       r["sla_due_at"], r["accountable_id"])
-                new_events.append(events.NewEvent(
-                    "sla.breach" if e.kind == "sla_breach" else "sla.warning", r["id"], None, r["state"], r["state"],
-                    {"holder_id": r["claimed_by"], "holder_name": r["holder_name"],
-                     "accountable_id": r["accountable_id"], "priority": priority, "sla_kind": r["sla_kind"],
-                     "due": r["sla_due_at"].isoformat() if r["sla_due_at"] else None,
-                     "warn": r["sla_warn_at"].isoformat() if r["sla_warn_at"] else None},
-                    at=e.at))
+                    await conn.execute(
+                        RECORD_BREACH,
+                        r["id"],
+                        r["sla_kind"] or "first",
+                        r["priority"],
+                        r["sla_due_at"],
+                        r["accountable_id"],
+                    )
+                new_events.append(
+                    events.NewEvent(
+                        "sla.breach" if e.kind == "sla_breach" else "sla.warning",
+                        r["id"],
+                        None,
+                        r["state"],
+                        r["state"],
+                        {
+                            "holder_id": r["claimed_by"],
+                            "holder_name": r["holder_name"],
+                            "accountable_id": r["accountable_id"],
+                            "priority": priority,
+                            "sla_kind": r["sla_kind"],
+                            "due": r["sla_due_at"].isoformat() if r["sla_due_at"] else None,
+                            "warn": r["sla_warn_at"].isoformat() if r["sla_warn_at"] else None,
+                        },
+                        at=e.at,
+                    )
+                )
             await events.record_many(conn, new_events)
             return warned, breached, len(rows) >= self.batch
 
     async def run(self) -> None:
         """Check, then sleep until the next deadline or until something changes."""
         while True:
-            self.wake.clear()   # before the check: a change during it wakes the next wait
+            self.wake.clear()  # before the check: a change during it wakes the next wait
             try:
                 result = await self.check()
                 wait = LONGEST_SLEEP
@@ -172,18 +206,22 @@ class SlaClock:
                 wait = timedelta(seconds=5)
             try:
                 await asyncio.wait_for(self.wake.wait(), wait.total_seconds())
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
 
-async def breaches_by_operator(conn: asyncpg.Connection | asyncpg.Pool, start: datetime,
-                               end: datetime) -> dict[str, int]:
+async def breaches_by_operator(
+    conn: asyncpg.Connection | asyncpg.Pool, start: datetime, end: datetime
+) -> dict[str, int]:
     """Breaches that fell due in [start, end), by the operator accountable ('unclaimed' for nobody)."""
-    return {(r["operator"] or "unclaimed"): r["breaches"]
-            for r in await conn.fetch(BREACHES_BY_OPERATOR, start, end)}
+    return {
+        (r["operator"] or "unclaimed"): r["breaches"]
+        for r in await conn.fetch(BREACHES_BY_OPERATOR, start, end)
+    }
 
 
-async def breaches_by_shift(conn: asyncpg.Connection | asyncpg.Pool, start: datetime,
-                            end: datetime) -> dict[int, int]:
+async def breaches_by_shift(
+    conn: asyncpg.Connection | asyncpg.Pool, start: datetime, end: datetime
+) -> dict[int, int]:
     """Breaches that fell due in [start, end) inside someone's shift, by shift id."""
     return {r["shift_id"]: r["breaches"] for r in await conn.fetch(BREACHES_BY_SHIFT, start, end)}

@@ -23,27 +23,27 @@ empty history.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Union
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from backend import yamlfile
 from backend.clock import Clock
 from backend.yamlfile import FileError, FileErrors, Located
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
 class SurgeConfig:
     """Parameters of the detector; config/shiftdesk.yaml sets them under `crisis:`."""
 
-    window: timedelta = timedelta(minutes=5)            # how far back "now" looks
-    baseline_window: timedelta = timedelta(hours=1)     # what "usual" is measured over
-    factor: float = 3.0                                 # how many times usual counts as a surge
-    min_count: int = 20                                 # fewer negatives in a window is never a crisis
-    cool_down: timedelta = timedelta(minutes=10)        # calm this long before the crisis ends
-    release: float = 0.5                                # calm = below this share of the start threshold
-    bucket: timedelta = timedelta(seconds=10)           # counting resolution
+    window: timedelta = timedelta(minutes=5)  # how far back "now" looks
+    baseline_window: timedelta = timedelta(hours=1)  # what "usual" is measured over
+    factor: float = 3.0  # how many times usual counts as a surge
+    min_count: int = 20  # fewer negatives in a window is never a crisis
+    cool_down: timedelta = timedelta(minutes=10)  # calm this long before the crisis ends
+    release: float = 0.5  # calm = below this share of the start threshold
+    bucket: timedelta = timedelta(seconds=10)  # counting resolution
 
     def __post_init__(self) -> None:
         problems = []
@@ -86,7 +86,7 @@ class CrisisEnded:
     peak_per_minute: float
 
 
-Transition = Union[CrisisStarted, CrisisEnded]
+Transition = CrisisStarted | CrisisEnded
 
 _DEFAULTS = SurgeConfig()
 
@@ -94,27 +94,44 @@ _DEFAULTS = SurgeConfig()
 class SurgeDetector:
     """Declares crises and their ends from counts of negative mentions over time."""
 
-    def __init__(self, window: timedelta = _DEFAULTS.window,
-                 baseline_window: timedelta = _DEFAULTS.baseline_window,
-                 factor: float = _DEFAULTS.factor, min_count: int = _DEFAULTS.min_count,
-                 cool_down: timedelta = _DEFAULTS.cool_down, clock: Clock | None = None, *,
-                 release: float = _DEFAULTS.release, bucket: timedelta = _DEFAULTS.bucket):
-        self.config = SurgeConfig(window, baseline_window, factor, min_count, cool_down, release, bucket)
+    def __init__(
+        self,
+        window: timedelta = _DEFAULTS.window,
+        baseline_window: timedelta = _DEFAULTS.baseline_window,
+        factor: float = _DEFAULTS.factor,
+        min_count: int = _DEFAULTS.min_count,
+        cool_down: timedelta = _DEFAULTS.cool_down,
+        clock: Clock | None = None,
+        *,
+        release: float = _DEFAULTS.release,
+        bucket: timedelta = _DEFAULTS.bucket,
+    ):
+        self.config = SurgeConfig(
+            window, baseline_window, factor, min_count, cool_down, release, bucket
+        )
         self.clock = clock or Clock()
         self._counts: dict[int, int] = {}
         self._bucket_s = self.config.bucket.total_seconds()
         # History starts when the detector does, unless older counts are fed in (warm start).
         self._history_from = self._bucket_of(self.clock.now())
         self._crisis_since: datetime | None = None
-        self._frozen_baseline = 0.0     # per window, from before the crisis
-        self._start_threshold = 0.0     # per window
+        self._frozen_baseline = 0.0  # per window, from before the crisis
+        self._start_threshold = 0.0  # per window
         self._calm_since: datetime | None = None
         self._peak = 0.0
 
     @classmethod
-    def from_config(cls, config: SurgeConfig, clock: Clock | None = None) -> "SurgeDetector":
-        return cls(config.window, config.baseline_window, config.factor, config.min_count,
-                   config.cool_down, clock, release=config.release, bucket=config.bucket)
+    def from_config(cls, config: SurgeConfig, clock: Clock | None = None) -> SurgeDetector:
+        return cls(
+            config.window,
+            config.baseline_window,
+            config.factor,
+            config.min_count,
+            config.cool_down,
+            clock,
+            release=config.release,
+            bucket=config.bucket,
+        )
 
     @property
     def in_crisis(self) -> bool:
@@ -136,8 +153,11 @@ class SurgeDetector:
             raise ValueError("count must not be negative")
         at = at or self.clock.now()
         index = self._bucket_of(at)
-        oldest = self._bucket_of(self.clock.now()) - self._buckets(self.config.window) \
+        oldest = (
+            self._bucket_of(self.clock.now())
+            - self._buckets(self.config.window)
             - self._buckets(self.config.baseline_window)
+        )
         if index > oldest:  # older than anything we still compare is of no use
             self._counts[index] = self._counts.get(index, 0) + count
             self._history_from = min(self._history_from, index)
@@ -148,7 +168,7 @@ class SurgeDetector:
         now_index = self._bucket_of(now or self.clock.now())
         w = self._buckets(self.config.window)
         b = self._buckets(self.config.baseline_window)
-        current_from = now_index - w + 1          # the current window includes the current bucket
+        current_from = now_index - w + 1  # the current window includes the current bucket
         baseline_from = max(current_from - b, self._history_from)
         current = baseline = 0
         for index, n in self._counts.items():
@@ -157,7 +177,7 @@ class SurgeDetector:
                     current += n
             elif index >= baseline_from:
                 baseline += n
-        covered = current_from - baseline_from   # baseline buckets we actually have history for
+        covered = current_from - baseline_from  # baseline buckets we actually have history for
         # Less than one window of history extrapolates wildly; until then only min_count applies.
         per_window = baseline * w / covered if covered >= w else 0.0
         return float(current), per_window
@@ -177,7 +197,11 @@ class SurgeDetector:
                 self._start_threshold = threshold
                 self._calm_since = None
                 self._peak = current
-                return [CrisisStarted(now, current * per_minute, baseline * per_minute, threshold * per_minute)]
+                return [
+                    CrisisStarted(
+                        now, current * per_minute, baseline * per_minute, threshold * per_minute
+                    )
+                ]
             return []
         self._peak = max(self._peak, current)
         release_at = cfg.release * self._start_threshold
@@ -188,15 +212,24 @@ class SurgeDetector:
             self._calm_since = now
         if now - self._calm_since < cfg.cool_down:
             return []
-        ended = CrisisEnded(now, self._crisis_since, current * per_minute,
-                            self._frozen_baseline * per_minute, release_at * per_minute,
-                            self._peak * per_minute)
+        ended = CrisisEnded(
+            now,
+            self._crisis_since,
+            current * per_minute,
+            self._frozen_baseline * per_minute,
+            release_at * per_minute,
+            self._peak * per_minute,
+        )
         self._crisis_since = None
         self._calm_since = None
         return [ended]
 
     def _forget_before(self, now: datetime) -> None:
-        oldest = self._bucket_of(now) - self._buckets(self.config.window) - self._buckets(self.config.baseline_window)
+        oldest = (
+            self._bucket_of(now)
+            - self._buckets(self.config.window)
+            - self._buckets(self.config.baseline_window)
+        )
         if any(index <= oldest for index in self._counts):
             self._counts = {i: n for i, n in self._counts.items() if i > oldest}
 

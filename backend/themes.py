@@ -16,15 +16,16 @@ import hashlib
 import random
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 # @user and @user@instance.social (Mastodon), @name.bsky.social (Bluesky).
 _HANDLE = re.compile(r"(?<!\w)@[\w.\-]+(?:@[\w.\-]+)?")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
-STOPWORDS_EN = frozenset("""
+STOPWORDS_EN = frozenset(
+    """
 a about above after again against all am an and any are aren't as at be because been before being
 below between both but by can can't cannot could couldn't did didn't do does doesn't doing don't
 down during each few for from further get got had hadn't has hasn't have haven't having he her here
@@ -35,9 +36,11 @@ then there there's these they they're this those through to too under until up u
 we we're were weren't what when where which while who whom why will with won't would wouldn't you
 you're your yours yourself yourselves already also really yet ever even again anyone anything
 hi hello hey pls please thanks thank im ive dont cant wont isnt doesnt didnt
-""".split())
+""".split()
+)
 
-STOPWORDS_DE = frozenset("""
+STOPWORDS_DE = frozenset(
+    """
 aber alle allem allen aller alles als also am an ander andere anderem anderen anderer anderes auch
 auf aus bei bin bis bist da damit dann das dass daß dein deine deinem deinen deiner dem den denn der
 des dich die dies diese diesem diesen dieser dieses dir doch dort du durch ein eine einem einen
@@ -47,13 +50,14 @@ keinem keinen keiner man mehr mein meine meinem meinen meiner mich mir mit muss 
 noch nun nur ob oder ohne schon sehr sein seine seinem seinen seiner sich sie sind so soll sollte
 um und uns unser unsere unter viel vom von vor war waren warum was weil wenn wer werde werden wie
 wieder wir wird wo zu zum zur über hallo danke bitte mal gar halt eben
-""".split())
+""".split()
+)
 
 STOPWORDS = STOPWORDS_EN | STOPWORDS_DE
 
 _PRIME = (1 << 61) - 1
 _NUM_PERM = 96
-_BANDS = 32            # 32 bands of 3 rows: pairs at Jaccard 0.5 become candidates with p > 0.98
+_BANDS = 32  # 32 bands of 3 rows: pairs at Jaccard 0.5 become candidates with p > 0.98
 _ROWS = _NUM_PERM // _BANDS
 _SEED = 20261125
 
@@ -106,7 +110,9 @@ class Theme:
 class _MinHasher:
     def __init__(self, seed: int = _SEED):
         rng = random.Random(seed)
-        self.params = [(rng.randrange(1, _PRIME), rng.randrange(0, _PRIME)) for _ in range(_NUM_PERM)]
+        self.params = [
+            (rng.randrange(1, _PRIME), rng.randrange(0, _PRIME)) for _ in range(_NUM_PERM)
+        ]
         self.cache: dict[str, list[int]] = {}
 
     def token(self, word: str) -> list[int]:
@@ -138,8 +144,9 @@ class _UnionFind:
             self.parent[max(ri, rj)] = min(ri, rj)
 
 
-def group_complaints(complaints: Sequence[Complaint], threshold: float = 0.6,
-                     ignore: Iterable[str] = ()) -> list[ComplaintGroup]:
+def group_complaints(
+    complaints: Sequence[Complaint], threshold: float = 0.6, ignore: Iterable[str] = ()
+) -> list[ComplaintGroup]:
     """Group near-identical complaints (word-set Jaccard >= threshold), biggest group first.
 
     Complaints in input order (oldest first) keep that order inside a group.
@@ -168,7 +175,7 @@ def group_complaints(complaints: Sequence[Complaint], threshold: float = 0.6,
     for i in distinct:
         sig = hasher.signature(words[i])
         for band in range(_BANDS):
-            buckets[(band, tuple(sig[band * _ROWS:(band + 1) * _ROWS]))].append(i)
+            buckets[(band, tuple(sig[band * _ROWS : (band + 1) * _ROWS]))].append(i)
     for members in buckets.values():
         if len(members) < 2:
             continue
@@ -195,12 +202,14 @@ def group_complaints(complaints: Sequence[Complaint], threshold: float = 0.6,
     themes = top_themes([c.text for c in complaints], limit=50, ignore=ignore)
     out = []
     for root, members in groups.items():
-        out.append(ComplaintGroup(
-            ids=tuple(complaints[i].id for i in members),
-            example=complaints[root].text,
-            topic=topic_of(complaints[root].text, themes, ignore),
-        ))
-    out.sort(key=lambda g: -g.size)   # stable: equal sizes stay in order of their first post
+        out.append(
+            ComplaintGroup(
+                ids=tuple(complaints[i].id for i in members),
+                example=complaints[root].text,
+                topic=topic_of(complaints[root].text, themes, ignore),
+            )
+        )
+    out.sort(key=lambda g: -g.size)  # stable: equal sizes stay in order of their first post
     return out
 
 
@@ -208,8 +217,9 @@ def _terms(words: Sequence[str]) -> set[str]:
     return set(words) | {f"{a} {b}" for a, b in zip(words, words[1:]) if a != b}
 
 
-def top_themes(texts: Iterable[str], limit: int = 10, min_count: int = 2,
-               ignore: Iterable[str] = ()) -> list[Theme]:
+def top_themes(
+    texts: Iterable[str], limit: int = 10, min_count: int = 2, ignore: Iterable[str] = ()
+) -> list[Theme]:
     """The most frequent complaint terms, counted once per post.
 
     A two-word phrase replaces its words when it carries at least half of
@@ -226,8 +236,10 @@ def top_themes(texts: Iterable[str], limit: int = 10, min_count: int = 2,
             for word in term.split(" "):
                 if n * 2 >= frequent.get(word, 0):
                     covered.add(word)
-    ranked = sorted(((t, n) for t, n in frequent.items() if t not in covered),
-                    key=lambda tn: (-tn[1], " " not in tn[0], tn[0]))
+    ranked = sorted(
+        ((t, n) for t, n in frequent.items() if t not in covered),
+        key=lambda tn: (-tn[1], " " not in tn[0], tn[0]),
+    )
     return [Theme(term, n) for term, n in ranked[:limit]]
 
 
@@ -247,8 +259,9 @@ def topic_of(text: str, themes: Sequence[Theme] = (), ignore: Iterable[str] = ()
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
-def personalise_holding_statement(template: str, name: str, topic: str,
-                                  fallback_name: str = "there") -> str:
+def personalise_holding_statement(
+    template: str, name: str, topic: str, fallback_name: str = "there"
+) -> str:
     """Fill {name} and {topic} in a lead's holding statement.
 
     A leading '@' is dropped from the name and an empty name becomes
@@ -256,8 +269,10 @@ def personalise_holding_statement(template: str, name: str, topic: str,
     typo never reaches a customer as literal braces."""
     unknown = sorted({m.group(1) for m in _PLACEHOLDER.finditer(template)} - {"name", "topic"})
     if unknown:
-        raise ValueError(f"holding statement has unknown placeholder(s): {', '.join('{' + u + '}' for u in unknown)}"
-                         " (use {name} and {topic})")
+        raise ValueError(
+            f"holding statement has unknown placeholder(s): {', '.join('{' + u + '}' for u in unknown)}"
+            " (use {name} and {topic})"
+        )
     clean_name = " ".join(name.split()).lstrip("@") or fallback_name
     clean_topic = " ".join(topic.split()) or "your message"
     values = {"name": clean_name, "topic": clean_topic}

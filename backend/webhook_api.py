@@ -26,7 +26,9 @@ async def read_capped(request: web.Request, max_bytes: int) -> bytes:
     """The request body, refusing with 413 as soon as it passes `max_bytes`."""
     too_big = f"body: more than the {max_bytes} bytes allowed"
     if request.content_length is not None and request.content_length > max_bytes:
-        raise ApiError(413, f"body: {request.content_length} bytes, more than the {max_bytes} allowed")
+        raise ApiError(
+            413, f"body: {request.content_length} bytes, more than the {max_bytes} allowed"
+        )
     body = bytearray()
     async for chunk in request.content.iter_chunked(CHUNK):
         body += chunk
@@ -46,17 +48,29 @@ async def ingest_webhook(request: web.Request) -> web.Response:
     secret = (os.environ if svc.env is None else svc.env).get(var, "").strip()
     if not secret:
         # The caller learns only that the source is not ready; the log names the variable.
-        log.warning("webhook %s: environment variable %s is not set; refusing its posts", source, var)
-        raise ApiError(503, f"Webhook source {source!r} is not ready on this server (no secret configured).")
+        log.warning(
+            "webhook %s: environment variable %s is not set; refusing its posts", source, var
+        )
+        raise ApiError(
+            503, f"Webhook source {source!r} is not ready on this server (no secret configured)."
+        )
     body = await read_capped(request, cfg.max_body_bytes)
     try:
-        verify(secret, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER), body,
-               svc.clock.now(), cfg.window_seconds)
+        verify(
+            secret,
+            request.headers.get(TIMESTAMP_HEADER),
+            request.headers.get(SIGNATURE_HEADER),
+            body,
+            svc.clock.now(),
+            cfg.window_seconds,
+        )
         posts = parse(source, body, cfg.max_body_bytes, request.headers.get("Content-Type", ""))
     except WebhookError as exc:
         if exc.status == 401:
             log.info("webhook %s: refused a request: %s", source, exc.message)
         raise ApiError(exc.status, exc.message) from None
     result = await svc.ingest.store_from(svc.pool, posts)
-    return web.json_response({"stored": result.stored, "duplicates": result.duplicates,
-                              "dropped": result.dropped}, status=202)
+    return web.json_response(
+        {"stored": result.stored, "duplicates": result.duplicates, "dropped": result.dropped},
+        status=202,
+    )

@@ -7,9 +7,10 @@ never as a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
@@ -86,7 +87,9 @@ def _construct_scalar(node: yaml.Node, path: str = "<string>", key: str = "") ->
         return loader.construct_object(node, deep=True)
     except (ValueError, yaml.YAMLError) as exc:
         # e.g. a date that does not exist (2026-02-30)
-        raise FileError(path, key, f"{node.value!r} is not valid: {exc}", node.start_mark.line + 1) from None
+        raise FileError(
+            path, key, f"{node.value!r} is not valid: {exc}", node.start_mark.line + 1
+        ) from None
     finally:
         loader.dispose()
 
@@ -122,8 +125,14 @@ def load(path: str | Path) -> Located:
     return parse(text, p)
 
 
-_TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false",
-               list: "a list", dict: "a mapping"}
+_TYPE_NAMES = {
+    str: "text",
+    int: "a whole number",
+    float: "a number",
+    bool: "true or false",
+    list: "a list",
+    dict: "a mapping",
+}
 
 
 def describe(value: Any) -> str:

@@ -15,7 +15,6 @@ import time
 from datetime import timedelta
 
 import aiohttp
-
 from harness import backend_process, fresh_database, ms, percentile, postgres, table
 
 from backend import operators
@@ -41,8 +40,15 @@ async def notify_floor(db_url: str, n: int) -> list[float]:
     return out
 
 
-async def client(url: str, token: str, arrivals: dict[int, float], ready: asyncio.Event,
-                 ready_count: list[int], total: int, done: asyncio.Event) -> None:
+async def client(
+    url: str,
+    token: str,
+    arrivals: dict[int, float],
+    ready: asyncio.Event,
+    ready_count: list[int],
+    total: int,
+    done: asyncio.Event,
+) -> None:
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as s:
         async with s.ws_connect(f"{url}/api/stream?after=0", max_msg_size=0) as ws:
             async for msg in ws:
@@ -68,21 +74,30 @@ async def main(args: argparse.Namespace) -> None:
             arrivals = [dict() for _ in range(args.clients)]
             ready, ready_count = asyncio.Event(), [args.clients]
             dones = [asyncio.Event() for _ in range(args.clients)]
-            tasks = [asyncio.create_task(client(url, tokens[i], arrivals[i], ready, ready_count, args.mentions,
-                                                dones[i])) for i in range(args.clients)]
+            tasks = [
+                asyncio.create_task(
+                    client(url, tokens[i], arrivals[i], ready, ready_count, args.mentions, dones[i])
+                )
+                for i in range(args.clients)
+            ]
             await asyncio.wait_for(ready.wait(), 30)
             clock = Clock()
             ingest = Ingest(accept_all, fixed_deadlines(timedelta(hours=1)), clock)
             committed: dict[int, float] = {}
             for i in range(args.mentions):
-                post = InboundPost("simulator", f"f{i}", Author(f"a{i}", f"c{i}", f"C {i}", 1), f"@acme {i}",
-                                   clock.now())
+                post = InboundPost(
+                    "simulator",
+                    f"f{i}",
+                    Author(f"a{i}", f"c{i}", f"C {i}", 1),
+                    f"@acme {i}",
+                    clock.now(),
+                )
                 result = await ingest.store(conn, [post])
                 committed[result.conversation_ids[0]] = time.perf_counter()
                 await asyncio.sleep(1 / args.rate)
             try:
                 await asyncio.wait_for(asyncio.gather(*(d.wait() for d in dones)), 30)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             for t in tasks:
                 t.cancel()
@@ -90,18 +105,37 @@ async def main(args: argparse.Namespace) -> None:
     latencies = [a[cid] - t for a in arrivals for cid, t in committed.items() if cid in a]
     missing = sum(1 for a in arrivals for cid in committed if cid not in a)
     rows = [
-        ("bare LISTEN/NOTIFY (floor)", len(floor), ms(percentile(floor, .5)), ms(percentile(floor, .99)),
-         ms(max(floor)), 0),
-        (f"mention commit -> {args.clients} consoles", len(latencies), ms(percentile(latencies, .5)),
-         ms(percentile(latencies, .99)), ms(max(latencies)), missing),
+        (
+            "bare LISTEN/NOTIFY (floor)",
+            len(floor),
+            ms(percentile(floor, 0.5)),
+            ms(percentile(floor, 0.99)),
+            ms(max(floor)),
+            0,
+        ),
+        (
+            f"mention commit -> {args.clients} consoles",
+            len(latencies),
+            ms(percentile(latencies, 0.5)),
+            ms(percentile(latencies, 0.99)),
+            ms(max(latencies)),
+            missing,
+        ),
     ]
-    print(table(f"event fan-out: {args.mentions} mentions at {args.rate}/s, {args.clients} WebSocket consoles",
-                ["path", "deliveries", "p50 ms", "p99 ms", "max ms", "missing"], rows))
+    print(
+        table(
+            f"event fan-out: {args.mentions} mentions at {args.rate}/s, {args.clients} WebSocket consoles",
+            ["path", "deliveries", "p50 ms", "p99 ms", "max ms", "missing"],
+            rows,
+        )
+    )
     print("target: p99 under 250 ms, none missing")
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--clients", type=int, default=50)
     p.add_argument("--mentions", type=int, default=300)
     p.add_argument("--rate", type=float, default=30.0)

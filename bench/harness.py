@@ -17,8 +17,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import AsyncIterator, Sequence
 
 import aiohttp
 import asyncpg
@@ -68,10 +68,20 @@ def free_port() -> int:
 async def backend_process(db_url: str, **env: str) -> AsyncIterator[str]:
     """`shiftdesk serve` on a free loopback port; yields its base URL once healthy."""
     port = free_port()
-    environ = {**os.environ, "SHIFTDESK_DATABASE_URL": db_url, "SHIFTDESK_SERVER_PORT": str(port),
-               "SHIFTDESK_SERVER_HOST": "127.0.0.1", **env}
-    proc = subprocess.Popen([sys.executable, "-m", "backend.cli", "serve"], cwd=ROOT, env=environ,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    environ = {
+        **os.environ,
+        "SHIFTDESK_DATABASE_URL": db_url,
+        "SHIFTDESK_SERVER_PORT": str(port),
+        "SHIFTDESK_SERVER_HOST": "127.0.0.1",
+        **env,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "serve"],
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as s:
@@ -106,9 +116,13 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    cells = [[str(c) for c in header]] + [[f"{c:.2f}" if isinstance(c, float) else str(c) for c in r] for r in rows]
+    cells = [[str(c) for c in header]] + [
+        [f"{c:.2f}" if isinstance(c, float) else str(c) for c in r] for r in rows
+    ]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    line = lambda r: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    line = lambda r: "  ".join(
+        c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
+    )  # noqa: E731
     out = [title, line(cells[0]), "  ".join("-" * w for w in widths)] + [line(r) for r in cells[1:]]
     return "\n".join(out)
 
@@ -117,4 +131,13 @@ def ms(seconds: float) -> float:
     return seconds * 1000.0
 
 
-__all__ = ["postgres", "fresh_database", "backend_process", "percentile", "table", "ms", "statistics", "time"]
+__all__ = [
+    "postgres",
+    "fresh_database",
+    "backend_process",
+    "percentile",
+    "table",
+    "ms",
+    "statistics",
+    "time",
+]

@@ -15,7 +15,7 @@ import argparse
 import random
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +27,7 @@ from backend.listening.matching import match_folded  # noqa: E402
 from backend.listening.text import lower, strip_accents  # noqa: E402
 from backend.model import Author, InboundPost  # noqa: E402
 
-AT = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 ENGLISH = [
     "{brand} your app ate my order AGAIN. I want a refund now!",
@@ -55,7 +55,17 @@ NOT_ABOUT_US = [
     "acmecorp is hiring engineers, apply now",
     "Heute gibt es Kuchen im Büro",
 ]
-BRANDS = ["@acme", "@acme@social.example", "Acme", "ACME", "Acme's", "Ａｃｍｅ", "Acmé", "ACME Corp", "Acmes"]
+BRANDS = [
+    "@acme",
+    "@acme@social.example",
+    "Acme",
+    "ACME",
+    "Acme's",
+    "Ａｃｍｅ",
+    "Acmé",
+    "ACME Corp",
+    "Acmes",
+]
 TAGS = ["", "", "#acme", "#acmefail", "#AcmeHilfe", "#Kundenservice"]
 
 
@@ -80,11 +90,17 @@ def make_posts(count: int, seed: int) -> list[InboundPost]:
             text = template.format(brand=rng.choice(BRANDS), tag=rng.choice(TAGS))
             is_direct = rng.random() < 0.05
         followers = int(rng.lognormvariate(5, 2.2))
-        posts.append(InboundPost(
-            platform=platform, post_id=str(i), author=Author(str(i), handle, followers=followers),
-            text=text, created_at=AT, is_direct=is_direct,
-            language=rng.choice((None, None, "en", "de")) if platform == "mastodon" else None,
-        ))
+        posts.append(
+            InboundPost(
+                platform=platform,
+                post_id=str(i),
+                author=Author(str(i), handle, followers=followers),
+                text=text,
+                created_at=AT,
+                is_direct=is_direct,
+                language=rng.choice((None, None, "en", "de")) if platform == "mastodon" else None,
+            )
+        )
     return posts
 
 
@@ -126,7 +142,9 @@ def main() -> None:
     print(f"{n} posts ({kept} mentions, {len(matched)} enriched; seed {args.seed})")
     print(f"{'step':<28}{'µs/post':>10}{'posts/s':>12}")
     print(f"{'match (fold + match)':<28}{match_s / n * 1e6:>10.1f}{n / match_s:>12,.0f}")
-    print(f"{'enrich (per enriched)':<28}{enrich_s / len(matched) * 1e6:>10.1f}{len(matched) / enrich_s:>12,.0f}")
+    print(
+        f"{'enrich (per enriched)':<28}{enrich_s / len(matched) * 1e6:>10.1f}{len(matched) / enrich_s:>12,.0f}"
+    )
     print(f"{'total (Listener.process)':<28}{total_s / n * 1e6:>10.1f}{n / total_s:>12,.0f}")
     print("priorities: " + ", ".join(f"{k} {priorities[k]}" for k in sorted(priorities)))
 

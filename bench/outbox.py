@@ -38,13 +38,13 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import free_port, fresh_database, postgres, table  # noqa: E402
 from backend.clock import Clock  # noqa: E402
 from backend.connectors.mastodon import MastodonConfig, MastodonConnector  # noqa: E402
 from backend.db.pool import create_pool  # noqa: E402
 from backend.ingest import Ingest, accept_all, fixed_deadlines  # noqa: E402
 from backend.model import Author, InboundPost  # noqa: E402
 from backend.outbox import OutboxPublisher  # noqa: E402
+from bench.harness import free_port, fresh_database, postgres, table  # noqa: E402
 
 TOKEN_ENV = "BENCH_MASTODON_TOKEN"
 TEXT = "Sorry about the trouble today. We're on it and will update you here."
@@ -62,8 +62,9 @@ def serve_platform(port: int, latency_s: float) -> None:
         return web.json_response({"id": sid, "url": f"http://127.0.0.1/@acme/{sid}"})
 
     async def stats(request: web.Request) -> web.Response:
-        return web.json_response({"published": sum(posts.values()),
-                                  "twice": sum(1 for n in posts.values() if n > 1)})
+        return web.json_response(
+            {"published": sum(posts.values()), "twice": sum(1 for n in posts.values() if n > 1)}
+        )
 
     async def reset(request: web.Request) -> web.Response:
         posts.clear()
@@ -83,20 +84,33 @@ async def queue_replies(pool, n: int, round_name: str) -> None:
         ingest = Ingest(accept_all, fixed_deadlines(timedelta(hours=1)), clock)
         async with pool.acquire() as conn:
             for start in range(0, n, 1000):
-                await ingest.store(conn, [
-                    InboundPost("mastodon", f"m{i}", Author(f"a{i}", f"cust{i}", f"Customer {i}", 10),
-                                f"@acme problem {i}", clock.now()) for i in range(start, min(start + 1000, n))])
+                await ingest.store(
+                    conn,
+                    [
+                        InboundPost(
+                            "mastodon",
+                            f"m{i}",
+                            Author(f"a{i}", f"cust{i}", f"Customer {i}", 10),
+                            f"@acme problem {i}",
+                            clock.now(),
+                        )
+                        for i in range(start, min(start + 1000, n))
+                    ],
+                )
     async with pool.acquire() as conn:
         async with conn.transaction():
             await conn.execute(
                 """INSERT INTO messages (conversation_id, channel, text, in_reply_to)
                    SELECT c.id, 'public', $1, c.thread_root FROM conversations c ORDER BY c.id LIMIT $2""",
-                TEXT, n)
+                TEXT,
+                n,
+            )
             await conn.execute(
                 """INSERT INTO outbox (message_id, idempotency_key, platform)
                    SELECT m.id, $1 || m.id, 'mastodon' FROM messages m
                    WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.message_id = m.id)""",
-                f"bench-{round_name}-")
+                f"bench-{round_name}-",
+            )
 
 
 async def floor(base_url: str, n: int, window: int) -> float:
@@ -104,11 +118,16 @@ async def floor(base_url: str, n: int, window: int) -> float:
     gate = asyncio.Semaphore(window)
     headers = {"Authorization": "Bearer x", "User-Agent": "shiftdesk/0.1"}
     async with aiohttp.ClientSession() as s:
+
         async def one(i: int) -> None:
             async with gate:
-                async with s.post(f"{base_url}/api/v1/statuses", data={"status": TEXT, "visibility": "public"},
-                                  headers={**headers, "Idempotency-Key": f"floor-{i}"}) as r:
+                async with s.post(
+                    f"{base_url}/api/v1/statuses",
+                    data={"status": TEXT, "visibility": "public"},
+                    headers={**headers, "Idempotency-Key": f"floor-{i}"},
+                ) as r:
                     await r.json()
+
         t0 = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(n)))
         return time.perf_counter() - t0
@@ -141,7 +160,8 @@ async def windowed(outbox: OutboxPublisher, pool) -> float:
 async def main(args: argparse.Namespace) -> None:
     port = free_port()
     platform = multiprocessing.get_context("spawn").Process(
-        target=serve_platform, args=(port, args.latency_ms / 1000), daemon=True)
+        target=serve_platform, args=(port, args.latency_ms / 1000), daemon=True
+    )
     platform.start()
     base_url = f"http://127.0.0.1:{port}"
     rows = []
@@ -163,23 +183,37 @@ async def main(args: argparse.Namespace) -> None:
                 async with s.post(base_url + "/reset") as r:
                     await r.read()
 
-            await floor(base_url, 200, args.window)     # warm up
+            await floor(base_url, 200, args.window)  # warm up
             await reset()
             seconds = await floor(base_url, args.replies, args.window)
-            rows.append([f"floor: bare POSTs, {args.window} at a time", args.replies, seconds,
-                         args.replies / seconds, "-", "-"])
+            rows.append(
+                [
+                    f"floor: bare POSTs, {args.window} at a time",
+                    args.replies,
+                    seconds,
+                    args.replies / seconds,
+                    "-",
+                    "-",
+                ]
+            )
             with postgres() as admin:
                 db_url = await fresh_database(admin)
                 pool = await create_pool(db_url, 2, 10)
                 try:
-                    for name, run, window in (("rounds of 20 (publish_due in a loop)", rounds, args.window),
-                                              (f"window of {args.window} (run)", windowed, args.window)):
+                    for name, run, window in (
+                        ("rounds of 20 (publish_due in a loop)", rounds, args.window),
+                        (f"window of {args.window} (run)", windowed, args.window),
+                    ):
                         await reset()
                         await queue_replies(pool, args.replies, name.split()[0])
                         connector = MastodonConnector(
-                            MastodonConfig(base_url=base_url, account="acme", token_env=TOKEN_ENV), Clock(),
-                            env={TOKEN_ENV: "bench-token"})
-                        outbox = OutboxPublisher(pool, {"mastodon": connector}, Clock(), window=window)
+                            MastodonConfig(base_url=base_url, account="acme", token_env=TOKEN_ENV),
+                            Clock(),
+                            env={TOKEN_ENV: "bench-token"},
+                        )
+                        outbox = OutboxPublisher(
+                            pool, {"mastodon": connector}, Clock(), window=window
+                        )
                         try:
                             seconds = await run(outbox, pool)
                         finally:
@@ -188,20 +222,37 @@ async def main(args: argparse.Namespace) -> None:
                         # Rows recorded by one transaction share its xmin: how many commits recording took.
                         commits = await pool.fetchval(
                             "SELECT count(DISTINCT xmin::text) FROM outbox WHERE idempotency_key LIKE $1",
-                            f"bench-{name.split()[0]}-%")
+                            f"bench-{name.split()[0]}-%",
+                        )
                         published = await pool.fetchval(
-                            "SELECT count(*) FROM messages WHERE status = 'published'")
-                        await pool.execute("UPDATE messages SET status = 'failed' WHERE status = 'published'")
+                            "SELECT count(*) FROM messages WHERE status = 'published'"
+                        )
+                        await pool.execute(
+                            "UPDATE messages SET status = 'failed' WHERE status = 'published'"
+                        )
                         ok = seen["published"] == published == args.replies and seen["twice"] == 0
-                        rows.append([name, args.replies, seconds, args.replies / seconds, commits,
-                                     "yes" if ok else f"NO ({seen}, {published} recorded)"])
+                        rows.append(
+                            [
+                                name,
+                                args.replies,
+                                seconds,
+                                args.replies / seconds,
+                                commits,
+                                "yes" if ok else f"NO ({seen}, {published} recorded)",
+                            ]
+                        )
                 finally:
                     await pool.close()
     finally:
         platform.terminate()
         platform.join(5)
-    print(table(f"outbox: {args.replies} replies against a platform answering in {args.latency_ms:g} ms",
-                ["how", "replies", "seconds", "per s", "record commits", "each once"], rows))
+    print(
+        table(
+            f"outbox: {args.replies} replies against a platform answering in {args.latency_ms:g} ms",
+            ["how", "replies", "seconds", "per s", "record commits", "each once"],
+            rows,
+        )
+    )
 
 
 if __name__ == "__main__":

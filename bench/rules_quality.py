@@ -27,7 +27,13 @@ sys.path.insert(0, str(ROOT))
 
 from backend.checks import check_inbound, check_outbound, load_rules  # noqa: E402
 from backend.checks.quality import (  # noqa: E402
-    Counts, evaluate, evaluate_germeval, germeval_part, load_germeval, load_labelled)
+    Counts,
+    evaluate,
+    evaluate_germeval,
+    germeval_part,
+    load_germeval,
+    load_labelled,
+)
 
 GERMEVAL = Path("shared/data/germeval2018/germeval2018.training.txt")
 
@@ -65,14 +71,23 @@ def main() -> int:
     for _ in range(5):
         for item in outbound:
             t0 = time.perf_counter()
-            check_outbound(rules, item["text"], channel=item["channel"], language=item["language"],
-                           customer_name=item.get("customer_name"), customer_upset=item.get("customer_upset", False),
-                           recent_replies=context["recent_replies"], templates=context["templates"])
+            check_outbound(
+                rules,
+                item["text"],
+                channel=item["channel"],
+                language=item["language"],
+                customer_name=item.get("customer_name"),
+                customer_upset=item.get("customer_upset", False),
+                recent_replies=context["recent_replies"],
+                templates=context["templates"],
+            )
             times.append((time.perf_counter() - t0) * 1e6)
     times.sort()
-    print(f"\nOne outbound reply ({len(context['recent_replies'])} recent replies, "
-          f"{len(context['templates'])} templates): median {statistics.median(times):.0f} µs, "
-          f"p99 {times[int(len(times) * 0.99)]:.0f} µs, max {times[-1]:.0f} µs over {len(times)} checks")
+    print(
+        f"\nOne outbound reply ({len(context['recent_replies'])} recent replies, "
+        f"{len(context['templates'])} templates): median {statistics.median(times):.0f} µs, "
+        f"p99 {times[int(len(times) * 0.99)]:.0f} µs, max {times[-1]:.0f} µs over {len(times)} checks"
+    )
 
     if not args.germeval.exists():
         print(f"\nGermEval 2018: {args.germeval} not found, skipped (pass --germeval PATH)")
@@ -81,9 +96,13 @@ def main() -> int:
     tune = sum(germeval_part(t) == "tune" for t, _ in rows)
     print("\nGermEval 2018 (Wiegand, Siegel, Ruppenhofer 2018), German abusive check vs OFFENSE")
     print("split: SHA-256 of the tweet text, first byte < 128 = tuning part; phrase list tuned and")
-    print("model (rules/conduct_de_model.json) trained only there, its threshold by 5-fold CV inside it")
+    print(
+        "model (rules/conduct_de_model.json) trained only there, its threshold by 5-fold CV inside it"
+    )
     print(f"tune size {tune}, test size {len(rows) - tune}")
-    print(f"{'part':14} {'n':>4} {'TP':>4} {'FP':>4} {'FN':>4} {'precision':>9} {'recall':>7} {'F1':>6}")
+    print(
+        f"{'part':14} {'n':>4} {'TP':>4} {'FP':>4} {'FN':>4} {'precision':>9} {'recall':>7} {'F1':>6}"
+    )
     labels = {"tune": "tune (trained)", "test": "test (unseen)"}
     for part in ("tune", "test"):
         print(row(labels[part], evaluate_germeval(rules, rows, part)))
@@ -96,8 +115,10 @@ def main() -> int:
         check_inbound(rules, text, channel="dm", language="de")
         times.append((time.perf_counter() - t0) * 1e6)
     times.sort()
-    print(f"\nOne inbound German post (unseen tweets, conduct check): median {statistics.median(times):.0f} µs, "
-          f"p99 {times[int(len(times) * 0.99)]:.0f} µs, max {times[-1]:.0f} µs over {len(times)} checks")
+    print(
+        f"\nOne inbound German post (unseen tweets, conduct check): median {statistics.median(times):.0f} µs, "
+        f"p99 {times[int(len(times) * 0.99)]:.0f} µs, max {times[-1]:.0f} µs over {len(times)} checks"
+    )
     return 0
 
 

@@ -62,7 +62,9 @@ from backend.checks.quality import germeval_part, load_germeval  # noqa: E402
 # GermEval counts swearing as OFFENSE, but "Scheißservice" or "so ein Mist"
 # from a customer is an angry complaint, not abuse. Insults built on them
 # ("Scheißkerl", "Drecksverein") are in the phrase list.
-IGNORED_WORDS = sorted(set("""
+IGNORED_WORDS = sorted(
+    set(
+        """
 merkel merkels afd spd cdu csu fdp gruene gruenen linke linken npd
 islam islams muslim muslime muslimen moslem moslems fluechtling fluechtlinge
 fluechtlingen migrant migranten asyl deutschland deutsche deutschen deutscher
@@ -70,14 +72,16 @@ tuerkei tuerkische erdogan israel juden jude usa trump putin russland europa
 eu schulz seehofer gauland weidel petry maas nahles regierung politik
 politiker partei parteien
 scheiss* scheis* beschissen* kacke* kack* mist verdammt* fuck* shit*
-""".split()))
+""".split()
+    )
+)
 MIN_TWEETS = 2
-SMOOTHING = 1.0       # add-one counts for the log-count ratio
-C = 0.1               # inverse L2 strength; small C: many weak weights, few strong ones
+SMOOTHING = 1.0  # add-one counts for the log-count ratio
+C = 0.1  # inverse L2 strength; small C: many weak weights, few strong ones
 FOLDS = 5
 SEED = 7
 PRECISION_FLOOR = 0.78
-THRESHOLDS = [round(0.30 + 0.01 * i, 2) for i in range(66)]   # 0.30 .. 0.95
+THRESHOLDS = [round(0.30 + 0.01 * i, 2) for i in range(66)]  # 0.30 .. 0.95
 DECIMALS = 5
 
 
@@ -129,8 +133,12 @@ def choose_threshold(rows, labels, phrase_hits) -> tuple[float, dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--germeval", type=Path, required=True, help="germeval2018.training.txt")
-    parser.add_argument("--rules", type=Path, default=ROOT / "rules",
-                        help="rules folder whose German phrase list the model complements")
+    parser.add_argument(
+        "--rules",
+        type=Path,
+        default=ROOT / "rules",
+        help="rules folder whose German phrase list the model complements",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "rules" / "conduct_de_model.json")
     args = parser.parse_args()
 
@@ -148,24 +156,32 @@ def main() -> int:
     ordered = dict(sorted(kept.items(), key=lambda kv: (-kv[1], kv[0])))
     doc = {
         "format": FORMAT,
-        "about": ("German abusive-language model for the conduct check (rules/conduct.yaml). "
-                  "Score = 1 / (1 + exp(-(bias + sum of the weights of the post's features))); "
-                  "a post is flagged (severity medium) from `threshold`. Features: w:word, "
-                  "b:word pair, c:4-5 letter piece of a word padded with < and >; words are lower "
-                  "case with umlauts folded (ä->ae, ß->ss); ignored_words are dropped first. "
-                  "Regenerate with bench/train_conduct_de.py; do not edit weights by hand."),
-        "attribution": ("Weights derived from the GermEval 2018 training data: Michael Wiegand, "
-                        "Melanie Siegel, Josef Ruppenhofer, 'Overview of the GermEval 2018 Shared "
-                        "Task on the Identification of Offensive Language', Proceedings of GermEval "
-                        "2018, Vienna. Data licensed CC BY 4.0 (uds-lsv/GermEval-2018-Data); only "
-                        "the tuning half (SHA-256 of the text, first byte < 128) was used."),
+        "about": (
+            "German abusive-language model for the conduct check (rules/conduct.yaml). "
+            "Score = 1 / (1 + exp(-(bias + sum of the weights of the post's features))); "
+            "a post is flagged (severity medium) from `threshold`. Features: w:word, "
+            "b:word pair, c:4-5 letter piece of a word padded with < and >; words are lower "
+            "case with umlauts folded (ä->ae, ß->ss); ignored_words are dropped first. "
+            "Regenerate with bench/train_conduct_de.py; do not edit weights by hand."
+        ),
+        "attribution": (
+            "Weights derived from the GermEval 2018 training data: Michael Wiegand, "
+            "Melanie Siegel, Josef Ruppenhofer, 'Overview of the GermEval 2018 Shared "
+            "Task on the Identification of Offensive Language', Proceedings of GermEval "
+            "2018, Vienna. Data licensed CC BY 4.0 (uds-lsv/GermEval-2018-Data); only "
+            "the tuning half (SHA-256 of the text, first byte < 128) was used."
+        ),
         "licence": "CC BY 4.0 (derived from GermEval 2018 data)",
         "language": "de",
         "training": {
-            "tweets": len(tune), "offense": int(labels.sum()), "min_tweets_per_feature": MIN_TWEETS,
-            "method": "NB-weighted logistic regression", "C": C, "smoothing": SMOOTHING,
+            "tweets": len(tune),
+            "offense": int(labels.sum()),
+            "min_tweets_per_feature": MIN_TWEETS,
+            "method": "NB-weighted logistic regression",
+            "C": C,
+            "smoothing": SMOOTHING,
             "threshold_rule": f"best F1 with precision >= {PRECISION_FLOOR}, {FOLDS}-fold CV "
-                              f"(seed {SEED}) inside the tuning half, phrase list OR model",
+            f"(seed {SEED}) inside the tuning half, phrase list OR model",
             "cross_validated": cv,
         },
         "threshold": threshold,

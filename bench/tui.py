@@ -78,7 +78,7 @@ class Trivial(App[None]):
 class TimedConsole(ShiftdeskApp):
     """The real console, stamping each key event and the end of the repaint that follows it."""
 
-    CSS_PATH = str(ROOT / "tui" / "app.tcss")    # resolved against this module otherwise
+    CSS_PATH = str(ROOT / "tui" / "app.tcss")  # resolved against this module otherwise
 
     def __init__(self, *a, **kw) -> None:
         super().__init__(*a, **kw)
@@ -89,8 +89,11 @@ class TimedConsole(ShiftdeskApp):
             started = time.perf_counter()
             # Two refresh cycles: the key's own repaint, then the one for the messages it posted
             # (the queue title); the latency ends when both are on screen.
-            self.call_after_refresh(lambda: self.call_after_refresh(
-                lambda: self.latencies.append(time.perf_counter() - started)))
+            self.call_after_refresh(
+                lambda: self.call_after_refresh(
+                    lambda: self.latencies.append(time.perf_counter() - started)
+                )
+            )
         await super().on_event(event)
 
 
@@ -115,10 +118,15 @@ async def measure(url: str, token: str, presses: int) -> dict[str, float]:
     app = TimedConsole(BackendClient(url, token))
     started = time.perf_counter()
     async with app.run_test(size=(80, 24)) as pilot:
-        await until(pilot, lambda: app.screen.__class__.__name__ == "QueueScreen"
-                    and app.screen.query_one(QueueList).loaded)
+        await until(
+            pilot,
+            lambda: (
+                app.screen.__class__.__name__ == "QueueScreen"
+                and app.screen.query_one(QueueList).loaded
+            ),
+        )
         queue = app.screen.query_one(QueueList)
-        await pilot.pause()     # the repaint that draws the rows
+        await pilot.pause()  # the repaint that draws the rows
         out["first_paint_s"] = time.perf_counter() - started
         out["total"] = queue.total
 
@@ -129,7 +137,11 @@ async def measure(url: str, token: str, presses: int) -> dict[str, float]:
         out["pilot_console_press_ms"] = (time.perf_counter() - started) / presses * 1000
         await pilot.pause()
         lat = [x * 1000 for x in app.latencies]
-        out["key_p50_ms"], out["key_p99_ms"], out["key_max_ms"] = pct(lat, 50), pct(lat, 99), max(lat)
+        out["key_p50_ms"], out["key_p99_ms"], out["key_max_ms"] = (
+            pct(lat, 50),
+            pct(lat, 99),
+            max(lat),
+        )
 
         started = time.perf_counter()
         await pilot.press("G")
@@ -162,7 +174,10 @@ async def run(admin_url: str, n: int, presses: int) -> dict[str, float]:
         started = time.perf_counter()
         await conn.execute(SEED_SQL.replace("$N", str(int(n))))
         await conn.close()
-        print(f"seeded {n} open conversations in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        print(
+            f"seeded {n} open conversations in {time.perf_counter() - started:.1f} s",
+            file=sys.stderr,
+        )
 
         from backend.app import SERVICES, init_app
 
@@ -210,8 +225,16 @@ def main() -> None:
         ("Pilot press, trivial app", f"{r['pilot_press_ms']:.1f} ms", "(Pilot's own cost)"),
         ("Pilot press, console", f"{r['pilot_console_press_ms']:.1f} ms", ""),
         ("G: jump to the last row, page fetched", f"{r['jump_to_last_s'] * 1000:.0f} ms", ""),
-        (f"countdown tick CPU p50 ({int(r['tick_lines'])} lines)", f"{r['tick_p50_ms']:.2f} ms", ""),
-        (f"countdown tick CPU p99 ({int(r['tick_lines'])} lines)", f"{r['tick_p99_ms']:.2f} ms", "< 5 ms"),
+        (
+            f"countdown tick CPU p50 ({int(r['tick_lines'])} lines)",
+            f"{r['tick_p50_ms']:.2f} ms",
+            "",
+        ),
+        (
+            f"countdown tick CPU p99 ({int(r['tick_lines'])} lines)",
+            f"{r['tick_p99_ms']:.2f} ms",
+            "< 5 ms",
+        ),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':<{width}}  {'value':>10}  target")

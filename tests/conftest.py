@@ -12,9 +12,10 @@ import asyncio
 import itertools
 import os
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any
 
 import asyncpg
 import pytest

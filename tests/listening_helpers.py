@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
@@ -10,7 +10,7 @@ from backend.listening import Rules, load_rules
 from backend.model import Author, InboundPost
 
 RULES_DIR = Path(__file__).resolve().parents[1] / "rules"
-AT = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 
 @cache
@@ -19,8 +19,15 @@ def project_rules() -> Rules:
     return load_rules(RULES_DIR)
 
 
-def post(text: str, *, platform: str = "mastodon", handle: str = "jo_k", followers: int = 120,
-         **fields) -> InboundPost:
+def post(
+    text: str, *, platform: str = "mastodon", handle: str = "jo_k", followers: int = 120, **fields
+) -> InboundPost:
     """A post as a connector would hand it over."""
-    return InboundPost(platform=platform, post_id="1", author=Author("a1", handle, followers=followers),
-                       text=text, created_at=AT, **fields)
+    return InboundPost(
+        platform=platform,
+        post_id="1",
+        author=Author("a1", handle, followers=followers),
+        text=text,
+        created_at=AT,
+        **fields,
+    )

@@ -12,8 +12,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 
@@ -26,8 +27,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def until(check: Callable[[], Awaitable[Any] | Any], what: str, timeout: float = 20.0,
-                every: float = 0.05) -> Any:
+async def until(
+    check: Callable[[], Awaitable[Any] | Any], what: str, timeout: float = 20.0, every: float = 0.05
+) -> Any:
     """Poll `check` until it returns something truthy; fail naming `what` after `timeout` s."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -38,7 +40,9 @@ async def until(check: Callable[[], Awaitable[Any] | Any], what: str, timeout: f
         if last:
             return last
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+            raise AssertionError(
+                f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})"
+            )
         await asyncio.sleep(every)
 
 
@@ -49,14 +53,22 @@ class BackendProcess:
     to the same URL, as they would to a restarted server.
     """
 
-    def __init__(self, db_url: str, *, config_files: list[Path] = (), env: dict[str, str] | None = None,
-                 log_path: Path | None = None):
+    def __init__(
+        self,
+        db_url: str,
+        *,
+        config_files: list[Path] = (),
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+    ):
         self.db_url = db_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config_files = list(config_files)
         self.env = env or {}
-        self.log_path = log_path or Path(tempfile.mkstemp(prefix="shiftdesk-serve-", suffix=".log")[1])
+        self.log_path = log_path or Path(
+            tempfile.mkstemp(prefix="shiftdesk-serve-", suffix=".log")[1]
+        )
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 
@@ -68,10 +80,17 @@ class BackendProcess:
 
     async def start(self, timeout: float = 30.0) -> None:
         """Start the process and wait until /healthz says it is serving and listening."""
-        environ = {**os.environ, "SHIFTDESK_DATABASE_URL": self.db_url, "SHIFTDESK_SERVER_PORT": str(self.port),
-                   "SHIFTDESK_SERVER_HOST": "127.0.0.1", **self.env}
+        environ = {
+            **os.environ,
+            "SHIFTDESK_DATABASE_URL": self.db_url,
+            "SHIFTDESK_SERVER_PORT": str(self.port),
+            "SHIFTDESK_SERVER_HOST": "127.0.0.1",
+            **self.env,
+        }
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self._command(), cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            self._command(), cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT
+        )
         log.close()
         self.starts += 1
         await self.healthy(timeout)
@@ -79,8 +98,11 @@ class BackendProcess:
     async def healthy(self, timeout: float = 30.0) -> None:
         async def ok() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"backend exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
+                raise AssertionError(
+                    f"backend exited with {self.proc.returncode}:\n{self.log()[-3000:]}"
+                )
             return (await self.health()).get("ok", False)
+
         await until(ok, "the backend's /healthz", timeout)
 
     async def health(self) -> dict[str, Any]:
@@ -88,7 +110,7 @@ class BackendProcess:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as s:
                 async with s.get(self.url + "/healthz") as r:
                     return await r.json()
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        except (TimeoutError, aiohttp.ClientError, ValueError):
             return {}
 
     def kill9(self) -> None:
@@ -132,7 +154,7 @@ class RestartablePostgres:
 
     def start(self) -> None:
         server = self.embedded._server  # type: ignore[attr-defined]
-        with server._lock:   # not server.start(): that would register this process a second time
+        with server._lock:  # not server.start(): that would register this process a second time
             server.ensure_postgres_running()
 
     def close(self) -> None:

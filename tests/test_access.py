@@ -25,23 +25,37 @@ pytestmark = pytest.mark.faults
 ROOT = Path(__file__).resolve().parent.parent
 
 # Routes only a lead may call (an operator gets 403).
-LEAD_ONLY = {("POST", "/api/conversations/{id}/reassign"), ("POST", "/api/conversations/{id}/force-release")}
+LEAD_ONLY = {
+    ("POST", "/api/conversations/{id}/reassign"),
+    ("POST", "/api/conversations/{id}/force-release"),
+}
 
 # What another operator may do to a conversation Anna holds: read it and annotate it (notes,
 # tags, escalation; each recorded in the audit log under their own name). Everything that
 # speaks to the customer or moves the conversation is refused, naming Anna.
-OPEN_TO_OTHERS = {("GET", "/api/conversations/{id}"), ("POST", "/api/conversations/{id}/notes"),
-                  ("POST", "/api/conversations/{id}/tags"), ("DELETE", "/api/conversations/{id}/tags/{tag}"),
-                  ("POST", "/api/conversations/{id}/escalate")}
+OPEN_TO_OTHERS = {
+    ("GET", "/api/conversations/{id}"),
+    ("POST", "/api/conversations/{id}/notes"),
+    ("POST", "/api/conversations/{id}/tags"),
+    ("DELETE", "/api/conversations/{id}/tags/{tag}"),
+    ("POST", "/api/conversations/{id}/escalate"),
+}
 
 BODIES = {
     "reply": {"text": "Hi Jo, sorry about that. I'm looking into it now.", "confirm": True},
     "dm": {"text": "Hi Jo, could you send me your order number?", "confirm": True},
-    "move-to-dm": {"public_text": "Hi Jo, sorry! We've sent you a DM.",
-                   "dm_text": "Hi Jo, could you send me your order number?", "confirm": True},
+    "move-to-dm": {
+        "public_text": "Hi Jo, sorry! We've sent you a DM.",
+        "dm_text": "Hi Jo, could you send me your order number?",
+        "confirm": True,
+    },
     "resolve": {"text": "Glad that's sorted, Jo. Have a good day!", "confirm": True},
-    "house-rules": {}, "dismiss": {"reason": "spam"}, "escalate": {"reason": "needs a lead"},
-    "notes": {"text": "called the depot"}, "tags": {"tag": "parcel"}, "reassign": {"operator_id": 0},
+    "house-rules": {},
+    "dismiss": {"reason": "spam"},
+    "escalate": {"reason": "needs a lead"},
+    "notes": {"text": "called the depot"},
+    "tags": {"tag": "parcel"},
+    "reassign": {"operator_id": 0},
 }
 
 
@@ -56,14 +70,21 @@ def body_for(path: str, **override: dict) -> dict:
 
 async def mention(backend, pid: str, handle: str = "jo_k") -> int:
     svc = backend.services
-    post = InboundPost("simulator", pid, Author(f"id-{handle}", handle, "Jo", 5), "@acme my parcel is lost",
-                       svc.clock.now())
+    post = InboundPost(
+        "simulator",
+        pid,
+        Author(f"id-{handle}", handle, "Jo", 5),
+        "@acme my parcel is lost",
+        svc.clock.now(),
+    )
     async with svc.pool.acquire() as conn:
         await svc.ingest.store(conn, [post])
         return await conn.fetchval("SELECT conversation_id FROM mentions WHERE post_id = $1", pid)
 
 
-async def call(session: aiohttp.ClientSession, method: str, url: str, body: dict) -> tuple[int, dict | None, str]:
+async def call(
+    session: aiohttp.ClientSession, method: str, url: str, body: dict
+) -> tuple[int, dict | None, str]:
     kw = {"json": body} if method in ("POST", "PUT", "PATCH") else {}
     async with session.request(method, url, **kw) as r:
         text = await r.text()
@@ -80,18 +101,29 @@ async def test_every_api_route_refuses_missing_malformed_and_revoked_tokens(back
     await operators.revoke(backend.services.pool, "gone")
     routes = api_routes(backend.app)
     assert len(routes) >= 25
-    headers = [{}, {"Authorization": "Basic YW5uYTpzZWNyZXQ="}, {"Authorization": "Bearer "},
-               {"Authorization": f"Bearer {revoked}"}, {"Authorization": "Bearer sd_not-a-real-token"}]
+    headers = [
+        {},
+        {"Authorization": "Basic YW5uYTpzZWNyZXQ="},
+        {"Authorization": "Bearer "},
+        {"Authorization": f"Bearer {revoked}"},
+        {"Authorization": "Bearer sd_not-a-real-token"},
+    ]
     for h in headers:
         async with aiohttp.ClientSession(headers=h) as s:
             for method, path in routes:
-                status, data, text = await call(s, method, backend.url + path.format(id=cid, tag="x"),
-                                                body_for(path))
+                status, data, text = await call(
+                    s, method, backend.url + path.format(id=cid, tag="x"), body_for(path)
+                )
                 assert status == 401, (h, method, path, status)
                 assert "token" in data["error"]
                 assert revoked not in text
     # Nothing any of that touched was changed.
-    assert await backend.services.pool.fetchval("SELECT claimed_by FROM conversations WHERE id = $1", cid) is None
+    assert (
+        await backend.services.pool.fetchval(
+            "SELECT claimed_by FROM conversations WHERE id = $1", cid
+        )
+        is None
+    )
     assert await backend.services.pool.fetchval("SELECT count(*) FROM messages") == 0
 
 
@@ -102,17 +134,28 @@ async def test_lead_only_routes_refuse_an_operator_and_let_a_lead(backend):
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {anna}"}) as s:
         assert (await call(s, "POST", f"{backend.url}/api/conversations/{cid}/claim", {}))[0] == 200
         for method, path in sorted(LEAD_ONLY):
-            status, data, _ = await call(s, method, backend.url + path.format(id=cid),
-                                         {"operator_id": anna_op.id})
+            status, data, _ = await call(
+                s, method, backend.url + path.format(id=cid), {"operator_id": anna_op.id}
+            )
             assert status == 403 and "lead" in data["error"], (path, status, data)
-        status, data, _ = await call(s, "POST", f"{backend.url}/api/bulk",
-                                     {"action": "assign", "ids": [cid], "operator_id": anna_op.id})
+        status, data, _ = await call(
+            s,
+            "POST",
+            f"{backend.url}/api/bulk",
+            {"action": "assign", "ids": [cid], "operator_id": anna_op.id},
+        )
         assert status == 403
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {lea}"}) as s:
-        status, data, _ = await call(s, "POST", f"{backend.url}/api/conversations/{cid}/reassign",
-                                     {"operator_id": anna_op.id})
+        status, data, _ = await call(
+            s,
+            "POST",
+            f"{backend.url}/api/conversations/{cid}/reassign",
+            {"operator_id": anna_op.id},
+        )
         assert status == 200, data
-        assert (await call(s, "POST", f"{backend.url}/api/conversations/{cid}/force-release", {}))[0] == 200
+        assert (await call(s, "POST", f"{backend.url}/api/conversations/{cid}/force-release", {}))[
+            0
+        ] == 200
 
 
 async def test_another_operators_claim_refuses_every_conversation_action(backend):
@@ -122,14 +165,20 @@ async def test_another_operators_claim_refuses_every_conversation_action(backend
     routes = [(m, p) for m, p in api_routes(backend.app) if "{id}" in p]
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {anna}"}) as s:
         assert (await call(s, "POST", f"{backend.url}/api/conversations/{cid}/claim", {}))[0] == 200
-        assert (await call(s, "POST", f"{backend.url}/api/conversations/{cid}/tags", {"tag": "parcel"}))[0] == 201
+        assert (
+            await call(s, "POST", f"{backend.url}/api/conversations/{cid}/tags", {"tag": "parcel"})
+        )[0] == 201
     before = await backend.services.pool.fetchval("SELECT count(*) FROM events")
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {ben}"}) as s:
         for method, path in routes:
             if (method, path) in OPEN_TO_OTHERS:
                 continue
-            status, data, _ = await call(s, method, backend.url + path.format(id=cid, tag="parcel"),
-                                         body_for(path, reassign={"operator_id": anna_op.id}))
+            status, data, _ = await call(
+                s,
+                method,
+                backend.url + path.format(id=cid, tag="parcel"),
+                body_for(path, reassign={"operator_id": anna_op.id}),
+            )
             # Claiming (or renewing a claim on) a held conversation is a lost race: 409 naming the
             # holder. Anything else is forbidden: 403.
             conflict = path.endswith(("/claim", "/heartbeat"))
@@ -138,27 +187,40 @@ async def test_another_operators_claim_refuses_every_conversation_action(backend
                 assert "Anna" in data["error"], (path, data)
         status, data, _ = await call(s, "GET", f"{backend.url}/api/conversations/{cid}", {})
         assert status == 200 and data["holder"]["name"] == "Anna"
-    row = await backend.services.pool.fetchrow("SELECT state, claimed_by FROM conversations WHERE id = $1", cid)
+    row = await backend.services.pool.fetchrow(
+        "SELECT state, claimed_by FROM conversations WHERE id = $1", cid
+    )
     assert (row["state"], row["claimed_by"]) == ("claimed", anna_op.id)
     assert await backend.services.pool.fetchval("SELECT count(*) FROM messages") == 0
     assert await backend.services.pool.fetchval("SELECT count(*) FROM events") == before
     # The annotations another operator may make go on record under their own name.
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {ben}"}) as s:
         for method, path in sorted(OPEN_TO_OTHERS - {("GET", "/api/conversations/{id}")}):
-            status, data, _ = await call(s, method, backend.url + path.format(id=cid, tag="parcel"),
-                                         body_for(path))
+            status, data, _ = await call(
+                s, method, backend.url + path.format(id=cid, tag="parcel"), body_for(path)
+            )
             assert status in (200, 201), (method, path, status, data)
     actors = await backend.services.pool.fetch(
-        "SELECT DISTINCT o.name FROM events e JOIN operators o ON o.id = e.operator_id WHERE e.id > $1", before)
+        "SELECT DISTINCT o.name FROM events e JOIN operators o ON o.id = e.operator_id WHERE e.id > $1",
+        before,
+    )
     assert [r["name"] for r in actors] == ["ben"]
-    assert await backend.services.pool.fetchval("SELECT claimed_by FROM conversations WHERE id = $1", cid) == anna_op.id
+    assert (
+        await backend.services.pool.fetchval(
+            "SELECT claimed_by FROM conversations WHERE id = $1", cid
+        )
+        == anna_op.id
+    )
 
 
 async def test_tokens_and_secrets_never_reach_logs_events_or_error_bodies(config, db_url, caplog):
     from dataclasses import replace
 
     secret = "whsec-very-secret-value-1234"
-    cfg = replace(config, webhook=replace(config.webhook, sources={"partner": "SHIFTDESK_WEBHOOK_PARTNER_SECRET"}))
+    cfg = replace(
+        config,
+        webhook=replace(config.webhook, sources={"partner": "SHIFTDESK_WEBHOOK_PARTNER_SECRET"}),
+    )
     caplog.set_level(logging.DEBUG)
     backend = await start_backend(cfg, db_url, env={"SHIFTDESK_WEBHOOK_PARTNER_SECRET": secret})
     try:
@@ -170,7 +232,11 @@ async def test_tokens_and_secrets_never_reach_logs_events_or_error_bodies(config
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {anna}"}) as s:
             for method, path, body in [
                 ("POST", f"/api/conversations/{cid}/claim", {}),
-                ("POST", f"/api/conversations/{cid}/reply", {"text": f"my token is {anna}"}),   # personal-data check?
+                (
+                    "POST",
+                    f"/api/conversations/{cid}/reply",
+                    {"text": f"my token is {anna}"},
+                ),  # personal-data check?
                 ("POST", f"/api/conversations/{cid}/notes", {"text": "fine"}),
                 ("POST", "/api/conversations/999999/claim", {}),
             ]:
@@ -179,15 +245,26 @@ async def test_tokens_and_secrets_never_reach_logs_events_or_error_bodies(config
             bodies.append((await call(s, "GET", backend.url + "/api/me", {}))[2])
         async with aiohttp.ClientSession() as s:
             payload = b'{"id": "1"}'
-            for headers in ({TIMESTAMP_HEADER: "1", SIGNATURE_HEADER: sign("wrong", "1", payload)},
-                            {TIMESTAMP_HEADER: str(int(backend.services.clock.now().timestamp())),
-                             SIGNATURE_HEADER: sign("wrong", "1", payload)}):
-                async with s.post(backend.url + "/ingest/partner", data=payload,
-                                  headers={"Content-Type": "application/json", **headers}) as r:
+            for headers in (
+                {TIMESTAMP_HEADER: "1", SIGNATURE_HEADER: sign("wrong", "1", payload)},
+                {
+                    TIMESTAMP_HEADER: str(int(backend.services.clock.now().timestamp())),
+                    SIGNATURE_HEADER: sign("wrong", "1", payload),
+                },
+            ):
+                async with s.post(
+                    backend.url + "/ingest/partner",
+                    data=payload,
+                    headers={"Content-Type": "application/json", **headers},
+                ) as r:
                     assert r.status == 401
                     bodies.append(await r.text())
-        events = "\n".join(r["d"] for r in await backend.services.pool.fetch(
-            "SELECT row_to_json(e)::text AS d FROM events e"))
+        events = "\n".join(
+            r["d"]
+            for r in await backend.services.pool.fetch(
+                "SELECT row_to_json(e)::text AS d FROM events e"
+            )
+        )
         # The reply above quoted Anna's token as text; only that message may hold it.
         for text in bodies[:1] + bodies[2:] + [caplog.text]:
             assert anna not in text
@@ -195,7 +272,9 @@ async def test_tokens_and_secrets_never_reach_logs_events_or_error_bodies(config
             assert secret not in text and gone not in text
         assert "whsec" not in caplog.text
         stored = await backend.services.pool.fetch("SELECT token_hash FROM operators")
-        assert all(isinstance(r["token_hash"], bytes) and len(r["token_hash"]) == 32 for r in stored)
+        assert all(
+            isinstance(r["token_hash"], bytes) and len(r["token_hash"]) == 32 for r in stored
+        )
         assert anna.encode() not in b"".join(r["token_hash"] for r in stored)
     finally:
         await backend.runner.cleanup()
@@ -204,13 +283,21 @@ async def test_tokens_and_secrets_never_reach_logs_events_or_error_bodies(config
 def test_webhook_signatures_are_compared_in_constant_time_within_a_window():
     source = (ROOT / "backend" / "connectors" / "webhook.py").read_text()
     tree = ast.parse(source)
-    verify = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "verify")
+    verify = next(
+        n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "verify"
+    )
     calls = {ast.unparse(n.func) for n in ast.walk(verify) if isinstance(n, ast.Call)}
     assert "hmac.compare_digest" in calls
-    compares = [n for n in ast.walk(verify) if isinstance(n, ast.Compare)
-                and any(isinstance(op, (ast.Eq, ast.NotEq)) for op in n.ops)
-                and any("signature" in ast.unparse(side) or "expected" in ast.unparse(side)
-                        for side in [n.left, *n.comparators])]
+    compares = [
+        n
+        for n in ast.walk(verify)
+        if isinstance(n, ast.Compare)
+        and any(isinstance(op, (ast.Eq, ast.NotEq)) for op in n.ops)
+        and any(
+            "signature" in ast.unparse(side) or "expected" in ast.unparse(side)
+            for side in [n.left, *n.comparators]
+        )
+    ]
     assert not compares, "signature compared with == (timing leak)"
 
 
@@ -219,11 +306,19 @@ def test_webhook_signatures_are_compared_in_constant_time_within_a_window():
 # fixed tables by a checked key, never request data. A new one fails here until someone
 # checks it and adds it.
 REVIEWED_SQL = {
-    ("backend/actions.py", "_apply"): {"sla_sql", "extra_sql"},   # fixed fragments chosen by the lifecycle
-    ("backend/cli.py", "_demo"): {"name"},                         # demo database name, generated
-    ("backend/db/embedded.py", "ensure_database"): {"sql"},        # CREATE DATABASE of a configured name
-    ("backend/db/migrate.py", "migrate"): {"sql"},                 # the migration files' own text
-    ("backend/queue.py", "page"): {"cond", "_search('$4')", "_search('$2')", "order"},  # FILTERS[key], ORDER/REVERSE
+    ("backend/actions.py", "_apply"): {
+        "sla_sql",
+        "extra_sql",
+    },  # fixed fragments chosen by the lifecycle
+    ("backend/cli.py", "_demo"): {"name"},  # demo database name, generated
+    ("backend/db/embedded.py", "ensure_database"): {"sql"},  # CREATE DATABASE of a configured name
+    ("backend/db/migrate.py", "migrate"): {"sql"},  # the migration files' own text
+    ("backend/queue.py", "page"): {
+        "cond",
+        "_search('$4')",
+        "_search('$2')",
+        "order",
+    },  # FILTERS[key], ORDER/REVERSE
 }
 SQL_METHODS = {"execute", "executemany", "fetch", "fetchrow", "fetchval", "copy_records_to_table"}
 
@@ -236,10 +331,17 @@ def _module_constants(tree: ast.Module) -> set[str]:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             value = node.value
             literal = (isinstance(value, ast.Constant) and isinstance(value.value, str)) or (
-                isinstance(value, ast.JoinedStr) and all(
-                    isinstance(v, ast.Constant) or (isinstance(v, ast.FormattedValue)
-                                                    and isinstance(v.value, ast.Name) and v.value.id in consts)
-                    for v in value.values))
+                isinstance(value, ast.JoinedStr)
+                and all(
+                    isinstance(v, ast.Constant)
+                    or (
+                        isinstance(v, ast.FormattedValue)
+                        and isinstance(v.value, ast.Name)
+                        and v.value.id in consts
+                    )
+                    for v in value.values
+                )
+            )
             if literal:
                 consts |= {t.id for t in targets if isinstance(t, ast.Name)}
     return consts
@@ -254,17 +356,25 @@ def sql_sites() -> dict[tuple[str, str], set[str]]:
             if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 continue
             for node in ast.walk(fn):
-                if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                        and node.func.attr in SQL_METHODS and node.args):
+                if not (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in SQL_METHODS
+                    and node.args
+                ):
                     continue
                 sql = node.args[0]
                 if isinstance(sql, ast.Constant):
                     continue
                 if isinstance(sql, ast.JoinedStr):
-                    parts = {ast.unparse(v.value) for v in sql.values if isinstance(v, ast.FormattedValue)}
+                    parts = {
+                        ast.unparse(v.value)
+                        for v in sql.values
+                        if isinstance(v, ast.FormattedValue)
+                    }
                 elif isinstance(sql, ast.Name):
                     parts = {sql.id}
-                else:   # .format(), %, + on SQL text: never acceptable
+                else:  # .format(), %, + on SQL text: never acceptable
                     parts = {f"<{type(sql).__name__}: {ast.unparse(sql)[:60]}>"}
                 parts -= consts
                 if parts:
@@ -274,11 +384,21 @@ def sql_sites() -> dict[tuple[str, str], set[str]]:
 
 def test_sql_is_parameterised_and_every_interpolation_was_reviewed():
     found = sql_sites()
-    unreviewed = {k: v - REVIEWED_SQL.get(k, set()) for k, v in found.items() if v - REVIEWED_SQL.get(k, set())}
-    assert not unreviewed, f"SQL built from non-literal text; check it carries no request data: {unreviewed}"
+    unreviewed = {
+        k: v - REVIEWED_SQL.get(k, set())
+        for k, v in found.items()
+        if v - REVIEWED_SQL.get(k, set())
+    }
+    assert not unreviewed, (
+        f"SQL built from non-literal text; check it carries no request data: {unreviewed}"
+    )
     # The static check sees what it should: a call built with .format() is caught.
     sample = ast.parse('async def f(conn, x):\n    await conn.execute("SELECT {}".format(x))\n')
-    call = next(n for n in ast.walk(sample) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "execute")
+    call = next(
+        n
+        for n in ast.walk(sample)
+        if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "execute"
+    )
     assert not isinstance(call.args[0], (ast.Constant, ast.JoinedStr, ast.Name))
 
 

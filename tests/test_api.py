@@ -14,7 +14,12 @@ async def seed(backend, n: int = 5) -> list[int]:
     sim = Simulator("crisis", seed=5, clock=svc.clock)
     async with svc.pool.acquire() as conn:
         await svc.ingest.store(conn, list(sim.posts(n)))
-        return [r["id"] for r in await conn.fetch("SELECT id FROM conversations ORDER BY sla_due_at, priority, id")]
+        return [
+            r["id"]
+            for r in await conn.fetch(
+                "SELECT id FROM conversations ORDER BY sla_due_at, priority, id"
+            )
+        ]
 
 
 def client(token: str) -> aiohttp.ClientSession:
@@ -68,12 +73,16 @@ async def test_reply_goes_through_the_outbox_and_is_published(backend):
     ids = await seed(backend, 1)
     _, token = await backend.add_operator("anna")
     async with client(token) as s:
-        async with s.post(f"{backend.url}/api/conversations/{ids[0]}/reply", json={"text": "Hi!"}) as r:
+        async with s.post(
+            f"{backend.url}/api/conversations/{ids[0]}/reply", json={"text": "Hi!"}
+        ) as r:
             assert r.status == 409
             assert "Claim" in (await r.json())["error"]
         await s.post(f"{backend.url}/api/conversations/{ids[0]}/claim")
-        async with s.post(f"{backend.url}/api/conversations/{ids[0]}/reply",
-                          json={"text": "Sorry about that, Jo — we're on it."}) as r:
+        async with s.post(
+            f"{backend.url}/api/conversations/{ids[0]}/reply",
+            json={"text": "Sorry about that, Jo — we're on it."},
+        ) as r:
             assert r.status == 201
             message_id = (await r.json())["message_id"]
         # Wait for the publish event on the live stream, not a timer.
@@ -96,7 +105,9 @@ async def test_bad_requests_get_clear_errors(backend):
     ids = await seed(backend, 1)
     _, token = await backend.add_operator("anna")
     async with client(token) as s:
-        async with s.post(f"{backend.url}/api/conversations/{ids[0]}/reply", data=b"{not json") as r:
+        async with s.post(
+            f"{backend.url}/api/conversations/{ids[0]}/reply", data=b"{not json"
+        ) as r:
             assert r.status == 400 and "not valid JSON" in (await r.json())["error"]
         async with s.get(f"{backend.url}/api/queue?limit=abc") as r:
             assert r.status == 400 and "limit" in (await r.json())["error"]
@@ -132,11 +143,16 @@ async def test_expired_lease_goes_back_to_the_queue_with_an_event(backend, db):
     _, token = await backend.add_operator("anna")
     async with client(token) as s:
         await s.post(f"{backend.url}/api/conversations/{ids[0]}/claim")
-    later = backend.services.clock.now() + timedelta(seconds=backend.services.config.claims.lease_seconds + 1)
+    later = backend.services.clock.now() + timedelta(
+        seconds=backend.services.config.claims.lease_seconds + 1
+    )
     assert await expire_leases(db, later) == [ids[0]]
     row = await db.fetchrow("SELECT state, claimed_by FROM conversations WHERE id = $1", ids[0])
     assert row["state"] == "new" and row["claimed_by"] is None
-    assert await db.fetchval("SELECT kind FROM events ORDER BY id DESC LIMIT 1") == "conversation.lease_expired"
+    assert (
+        await db.fetchval("SELECT kind FROM events ORDER BY id DESC LIMIT 1")
+        == "conversation.lease_expired"
+    )
 
 
 async def test_deep_pages_match_the_forward_order(backend):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -23,7 +23,10 @@ from tests.fakes.mastodon import FakeMastodon
 
 MASTODON_TOKEN = "s3cret-mastodon-token"
 BLUESKY_PASSWORD = "s3cret-app-password"
-ENV = {"SHIFTDESK_MASTODON_TOKEN": MASTODON_TOKEN, "SHIFTDESK_BLUESKY_APP_PASSWORD": BLUESKY_PASSWORD}
+ENV = {
+    "SHIFTDESK_MASTODON_TOKEN": MASTODON_TOKEN,
+    "SHIFTDESK_BLUESKY_APP_PASSWORD": BLUESKY_PASSWORD,
+}
 
 
 @pytest_asyncio.fixture(loop_scope="function")
@@ -42,17 +45,23 @@ async def bluesky():
         yield server
 
 
-def config_for(tmp_path: Path, *, mastodon: FakeMastodon | None = None, bluesky: FakeBluesky | None = None):
+def config_for(
+    tmp_path: Path, *, mastodon: FakeMastodon | None = None, bluesky: FakeBluesky | None = None
+):
     """The shipped config plus a file that points the connectors at the fakes."""
     text = "connectors:\n"
     if mastodon is not None:
-        text += (f"  mastodon:\n    enabled: true\n    base_url: {mastodon.url}\n    account: acme\n"
-                 "    token_env: SHIFTDESK_MASTODON_TOKEN\n    page_limit: 2\n    timeout_s: 2\n"
-                 "    poll_interval_seconds: 0.05\n")
+        text += (
+            f"  mastodon:\n    enabled: true\n    base_url: {mastodon.url}\n    account: acme\n"
+            "    token_env: SHIFTDESK_MASTODON_TOKEN\n    page_limit: 2\n    timeout_s: 2\n"
+            "    poll_interval_seconds: 0.05\n"
+        )
     if bluesky is not None:
-        text += (f"  bluesky:\n    enabled: true\n    service_url: {bluesky.url}\n"
-                 "    identifier: acme.bsky.social\n    password_env: SHIFTDESK_BLUESKY_APP_PASSWORD\n"
-                 "    page_limit: 2\n    timeout_s: 2\n    poll_interval_seconds: 0.05\n")
+        text += (
+            f"  bluesky:\n    enabled: true\n    service_url: {bluesky.url}\n"
+            "    identifier: acme.bsky.social\n    password_env: SHIFTDESK_BLUESKY_APP_PASSWORD\n"
+            "    page_limit: 2\n    timeout_s: 2\n    poll_interval_seconds: 0.05\n"
+        )
     path = tmp_path / "fakes.yaml"
     path.write_text(text)
     return load_config([DEFAULT_CONFIG, path], env={})
@@ -75,7 +84,7 @@ async def next_event(sub, kind: str) -> dict:
     while True:
         try:
             event = await asyncio.wait_for(sub.queue.get(), 10)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AssertionError(f"no {kind} event; saw {seen}") from None
         if event and event.get("type") == "event" and event["event"]["kind"] == kind:
             return event["event"]
@@ -83,16 +92,19 @@ async def next_event(sub, kind: str) -> dict:
 
 
 async def test_mastodon_mentions_are_stored_with_their_cursor_and_a_restart_neither_loses_nor_repeats(
-        db_url, tmp_path, mastodon):
+    db_url, tmp_path, mastodon
+):
     config = config_for(tmp_path, mastodon=mastodon)
     backend = await start_backend(config, db_url, env=ENV)
     try:
-        await rounds(backend, "mastodon")                      # listening has started
+        await rounds(backend, "mastodon")  # listening has started
         posted = [mastodon.post(f"user{i}", f"@acme my order {i} is late") for i in range(5)]
         mastodon.post("bystander", "nothing about anyone")
-        await stored(backend, "mastodon", 5)                   # three pages of two
+        await stored(backend, "mastodon", 5)  # three pages of two
         pool = backend.services.pool
-        cursor = await pool.fetchval("SELECT cursor FROM connector_state WHERE connector = 'mastodon:acme'")
+        cursor = await pool.fetchval(
+            "SELECT cursor FROM connector_state WHERE connector = 'mastodon:acme'"
+        )
         assert cursor["notifications"] == mastodon.notifications[-1]["id"]
     finally:
         await backend.runner.cleanup()
@@ -105,11 +117,17 @@ async def test_mastodon_mentions_are_stored_with_their_cursor_and_a_restart_neit
         await stored(backend, "mastodon", 2)
         await rounds(backend, "mastodon")
         pool = backend.services.pool
-        rows = await pool.fetch("SELECT post_id FROM mentions WHERE platform = 'mastodon' ORDER BY post_id")
+        rows = await pool.fetch(
+            "SELECT post_id FROM mentions WHERE platform = 'mastodon' ORDER BY post_id"
+        )
         assert sorted(r["post_id"] for r in rows) == sorted(s["id"] for s in posted + later)
-        assert backend.services.pollers["mastodon"].stored == 2   # nothing stored a second time
+        assert backend.services.pollers["mastodon"].stored == 2  # nothing stored a second time
         # The restarted poller asked from the committed cursor, not from the start.
-        first = next(path for _, path in mastodon.requests[seen_before:] if path.startswith("/api/v1/notifications"))
+        first = next(
+            path
+            for _, path in mastodon.requests[seen_before:]
+            if path.startswith("/api/v1/notifications")
+        )
         assert f"min_id={cursor['notifications']}" in first
     finally:
         await backend.runner.cleanup()
@@ -119,35 +137,42 @@ async def test_rate_limits_and_server_errors_lose_no_mention(db_url, tmp_path, m
     backend = await start_backend(config_for(tmp_path, mastodon=mastodon), db_url, env=ENV)
     try:
         await rounds(backend, "mastodon")
-        reset = datetime.now(timezone.utc) + timedelta(seconds=0.2)
+        reset = datetime.now(UTC) + timedelta(seconds=0.2)
         mastodon.rate_limit("/api/v1/notifications", reset)
         mastodon.fail("/api/v1/notifications", 503)
         mastodon.malformed("/api/v1/notifications", "<html>gateway</html>")
         posted = [mastodon.post(f"user{i}", f"@acme help {i}") for i in range(3)]
         await stored(backend, "mastodon", 3)
-        assert not mastodon.faults.pending                         # every fault was served
-        ids = {r["post_id"] for r in await backend.services.pool.fetch("SELECT post_id FROM mentions")}
+        assert not mastodon.faults.pending  # every fault was served
+        ids = {
+            r["post_id"] for r in await backend.services.pool.fetch("SELECT post_id FROM mentions")
+        }
         assert ids == {s["id"] for s in posted}
     finally:
         await backend.runner.cleanup()
 
 
 async def test_reply_is_published_to_mastodon_and_the_customers_answer_joins_the_conversation(
-        db_url, tmp_path, mastodon):
+    db_url, tmp_path, mastodon
+):
     backend = await start_backend(config_for(tmp_path, mastodon=mastodon), db_url, env=ENV)
     try:
         svc = backend.services
         await rounds(backend, "mastodon")
         mention = mastodon.post("jo_k", "@acme your app ate my order")
         await stored(backend, "mastodon", 1)
-        conv = await svc.pool.fetchval("SELECT conversation_id FROM mentions WHERE post_id = $1", mention["id"])
+        conv = await svc.pool.fetchval(
+            "SELECT conversation_id FROM mentions WHERE post_id = $1", mention["id"]
+        )
         _, token = await backend.add_operator("anna")
         sub = svc.hub.subscribe()
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as s:
             async with s.post(f"{backend.url}/api/conversations/{conv}/claim") as r:
                 assert r.status == 200
-            async with s.post(f"{backend.url}/api/conversations/{conv}/reply",
-                              json={"text": "Hi jo_k, sorry about that. Which order number is it?"}) as r:
+            async with s.post(
+                f"{backend.url}/api/conversations/{conv}/reply",
+                json={"text": "Hi jo_k, sorry about that. Which order number is it?"},
+            ) as r:
                 assert r.status == 201, await r.text()
         published = await next_event(sub, "message.published")
         key = await svc.pool.fetchval("SELECT idempotency_key FROM outbox")
@@ -162,28 +187,37 @@ async def test_reply_is_published_to_mastodon_and_the_customers_answer_joins_the
         dm = mastodon.post("jo_k", "@acme my address is in here", visibility="direct")
         before = svc.pollers["mastodon"].stored
         await stored(backend, "mastodon", before + 2)
-        rows = {r["post_id"]: r for r in await svc.pool.fetch("SELECT post_id, conversation_id FROM mentions")}
+        rows = {
+            r["post_id"]: r
+            for r in await svc.pool.fetch("SELECT post_id, conversation_id FROM mentions")
+        }
         assert rows[answer["id"]]["conversation_id"] == conv
         assert rows[dm["id"]]["conversation_id"] != conv
         state = await svc.pool.fetchval("SELECT state FROM conversations WHERE id = $1", conv)
         assert state == "new"
         assert await svc.pool.fetchval(
-            "SELECT is_direct FROM conversations WHERE id = $1", rows[dm["id"]]["conversation_id"])
+            "SELECT is_direct FROM conversations WHERE id = $1", rows[dm["id"]]["conversation_id"]
+        )
     finally:
         await backend.runner.cleanup()
 
 
-async def test_bluesky_mentions_and_thread_replies_with_cursor_across_a_restart(db_url, tmp_path, bluesky):
+async def test_bluesky_mentions_and_thread_replies_with_cursor_across_a_restart(
+    db_url, tmp_path, bluesky
+):
     config = config_for(tmp_path, bluesky=bluesky)
     backend = await start_backend(config, db_url, env=ENV)
     try:
         await rounds(backend, "bluesky")
         first = bluesky.post("lena.bsky.social", "@acme.bsky.social the app is down again")
-        follow = bluesky.post("lena.bsky.social", "@acme.bsky.social hello?? still down", reply_to=first["uri"])
+        follow = bluesky.post(
+            "lena.bsky.social", "@acme.bsky.social hello?? still down", reply_to=first["uri"]
+        )
         other = bluesky.post("max.bsky.social", "@acme.bsky.social where is my parcel")
         await stored(backend, "bluesky", 3)
         cursor = await backend.services.pool.fetchval(
-            "SELECT cursor FROM connector_state WHERE connector = 'bluesky:acme.bsky.social'")
+            "SELECT cursor FROM connector_state WHERE connector = 'bluesky:acme.bsky.social'"
+        )
         seen_at = datetime.fromisoformat(cursor["notifications"]["seen_at"])
         assert seen_at == datetime.fromisoformat(other["indexedAt"])
     finally:
@@ -195,7 +229,10 @@ async def test_bluesky_mentions_and_thread_replies_with_cursor_across_a_restart(
         await stored(backend, "bluesky", 1)
         await rounds(backend, "bluesky")
         pool = backend.services.pool
-        rows = {r["post_id"]: r["conversation_id"] for r in await pool.fetch("SELECT post_id, conversation_id FROM mentions")}
+        rows = {
+            r["post_id"]: r["conversation_id"]
+            for r in await pool.fetch("SELECT post_id, conversation_id FROM mentions")
+        }
         assert set(rows) == {first["uri"], follow["uri"], other["uri"], late["uri"]}
         # Lena's thread is one conversation; Max has his own.
         assert rows[first["uri"]] == rows[follow["uri"]] == rows[late["uri"]] != rows[other["uri"]]
@@ -204,8 +241,10 @@ async def test_bluesky_mentions_and_thread_replies_with_cursor_across_a_restart(
         await backend.runner.cleanup()
 
 
-async def test_a_failing_poller_is_restarted_and_its_log_never_shows_the_token(db_url, tmp_path, mastodon, caplog):
-    mastodon.token = "a-different-token"     # the platform refuses ours: 401 on every poll
+async def test_a_failing_poller_is_restarted_and_its_log_never_shows_the_token(
+    db_url, tmp_path, mastodon, caplog
+):
+    mastodon.token = "a-different-token"  # the platform refuses ours: 401 on every poll
     caplog.set_level(logging.WARNING)
     backend = await start_backend(config_for(tmp_path, mastodon=mastodon), db_url, env=ENV)
     try:
@@ -219,7 +258,9 @@ async def test_a_failing_poller_is_restarted_and_its_log_never_shows_the_token(d
         await backend.runner.cleanup()
 
 
-async def test_an_enabled_connector_without_its_token_stops_start_up_naming_the_key(db_url, tmp_path, mastodon):
+async def test_an_enabled_connector_without_its_token_stops_start_up_naming_the_key(
+    db_url, tmp_path, mastodon
+):
     with pytest.raises(FileErrors) as err:
         await start_backend(config_for(tmp_path, mastodon=mastodon), db_url, env={})
     assert "connectors.mastodon.token_env" in str(err.value)

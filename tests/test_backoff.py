@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 
@@ -18,18 +18,21 @@ def test_backoff_grows_to_the_cap_with_seeded_jitter():
     b = Backoff(base=1.0, cap=30.0, rng=random.Random(7))
     delays = [b.next_delay() for _ in range(12)]
     assert all(1.0 <= d <= 30.0 for d in delays)
-    ceilings = [min(30.0, 2.0 ** i) for i in range(12)]
+    ceilings = [min(30.0, 2.0**i) for i in range(12)]
     assert all(d <= c for d, c in zip(delays, ceilings))
-    assert max(delays[6:]) > 8        # it did grow
+    assert max(delays[6:]) > 8  # it did grow
     again = Backoff(base=1.0, cap=30.0, rng=random.Random(7))
-    assert [again.next_delay() for _ in range(12)] == delays       # seeded: repeatable
+    assert [again.next_delay() for _ in range(12)] == delays  # seeded: repeatable
     b.reset()
     assert b.next_delay() == 1.0
 
 
 def post(n: int) -> InboundPost:
-    from datetime import datetime, timezone
-    return InboundPost("mastodon", str(n), Author("a", "jo"), "hi", datetime(2026, 1, 1, tzinfo=timezone.utc))
+    from datetime import datetime
+
+    return InboundPost(
+        "mastodon", str(n), Author("a", "jo"), "hi", datetime(2026, 1, 1, tzinfo=UTC)
+    )
 
 
 class Scripted:
@@ -64,8 +67,16 @@ async def run(connector, clock, limit):
     async def load():
         return {"n": 0}
 
-    await run_poller(connector, load, store, clock, sleep, interval=5.0,
-                     backoff=Backoff(1.0, 60.0, random.Random(1)), stop=stop)
+    await run_poller(
+        connector,
+        load,
+        store,
+        clock,
+        sleep,
+        interval=5.0,
+        backoff=Backoff(1.0, 60.0, random.Random(1)),
+        stop=stop,
+    )
     return sleeps, stored
 
 
@@ -78,14 +89,20 @@ async def test_polls_store_and_resume_from_the_stored_cursor():
 
 async def test_rate_limit_waits_until_reset_then_transient_errors_back_off():
     clock = FrozenClock()
-    c = Scripted([RateLimited(clock.now() + timedelta(seconds=42)),
-                  TransientError("GET x: server error 503"), TransientError("GET x: server error 503"),
-                  TransientError("GET x: server error 503"), PollResult([post(1)], {"n": 1})])
+    c = Scripted(
+        [
+            RateLimited(clock.now() + timedelta(seconds=42)),
+            TransientError("GET x: server error 503"),
+            TransientError("GET x: server error 503"),
+            TransientError("GET x: server error 503"),
+            PollResult([post(1)], {"n": 1}),
+        ]
+    )
     sleeps, stored = await run(c, clock, limit=5)
     assert sleeps[0] == 42.0
-    assert all(s >= 1.0 for s in sleeps[1:4])          # never a busy loop
+    assert all(s >= 1.0 for s in sleeps[1:4])  # never a busy loop
     assert sleeps[4] == 5.0 and stored == [(["1"], {"n": 1})]
-    assert c.cursors == [{"n": 0}] * 5                  # failures never advance the cursor
+    assert c.cursors == [{"n": 0}] * 5  # failures never advance the cursor
 
 
 async def test_reset_in_the_past_still_sleeps():

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from backend import operators
 from backend.checks import check_outbound
@@ -29,20 +30,43 @@ from tests.processes import BackendProcess
 pytestmark = pytest.mark.faults
 
 ROOT = Path(__file__).resolve().parent.parent
-PURE = settings(max_examples=150, derandomize=True, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow])
+PURE = settings(
+    max_examples=150,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 RULEBOOK = load_rulebook(RULES_DIR)
 PROCESS = make_processor(RULEBOOK)
 
 # Text as platforms send it, including what must stay literal: control characters,
 # ANSI escapes, Rich/HTML markup, right-to-left marks, emoji, surrogates excluded.
-NASTY = st.sampled_from(["\x1b[31m", "\x1b]0;title\x07", "[bold red]", "[/]", "<script>", "&amp;", "\u202e",
-                         "\r\n", "\t", "\x7f", "💥", "Ａｃｍｅ", "'; DROP TABLE mentions; --", "%s", "{0}"])
+NASTY = st.sampled_from(
+    [
+        "\x1b[31m",
+        "\x1b]0;title\x07",
+        "[bold red]",
+        "[/]",
+        "<script>",
+        "&amp;",
+        "\u202e",
+        "\r\n",
+        "\t",
+        "\x7f",
+        "💥",
+        "Ａｃｍｅ",
+        "'; DROP TABLE mentions; --",
+        "%s",
+        "{0}",
+    ]
+)
 TEXT = st.lists(st.one_of(st.text(max_size=20), NASTY), max_size=8).map("".join)
 CLEAN_TEXT = TEXT.filter(lambda t: "\x00" not in t)
 
 
 # -- matchers -------------------------------------------------------------------------
+
 
 @PURE
 @given(TEXT)
@@ -51,23 +75,36 @@ def test_the_matcher_never_fails_and_a_tag_of_our_handle_always_matches(text):
     assert match(rules, post(text)) is None or match(rules, post(text)).how
     tagged = "@acme " + text
     excluded = rules.exclude_phrase_terms is not None and any(
-        fold(p) in fold(tagged) for p in rules.exclude_phrases)
+        fold(p) in fold(tagged) for p in rules.exclude_phrases
+    )
     found = match(rules, post(tagged))
     if not excluded:
         assert found is not None and "tagged" in found.how
 
 
 @PURE
-@given(TEXT, st.sampled_from(["mastodon", "bluesky", "simulator", "partner"]),
-       st.integers(min_value=0, max_value=10 ** 9), st.booleans())
-def test_the_rules_engine_classifies_any_post_within_bounds_and_deterministically(text, platform, followers, direct):
-    p = InboundPost(platform, "1", Author("a1", "jo_k", "Jo", followers), text,
-                    datetime(2026, 11, 25, 9, tzinfo=timezone.utc), is_direct=direct)
+@given(
+    TEXT,
+    st.sampled_from(["mastodon", "bluesky", "simulator", "partner"]),
+    st.integers(min_value=0, max_value=10**9),
+    st.booleans(),
+)
+def test_the_rules_engine_classifies_any_post_within_bounds_and_deterministically(
+    text, platform, followers, direct
+):
+    p = InboundPost(
+        platform,
+        "1",
+        Author("a1", "jo_k", "Jo", followers),
+        text,
+        datetime(2026, 11, 25, 9, tzinfo=UTC),
+        is_direct=direct,
+    )
     first, second = PROCESS(p), PROCESS(p)
     assert first == second
     if first is not None:
         assert 1 <= first.priority <= 4
-        assert first.post.text == text                     # kept literally, nothing stripped
+        assert first.post.text == text  # kept literally, nothing stripped
         assert all(isinstance(f, dict) and f.get("check") for f in first.flags)
 
 
@@ -80,9 +117,13 @@ def test_composer_checks_accept_any_text(text, channel, language):
 
 # -- webhook parser -------------------------------------------------------------------
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
-                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                    max_leaves=20)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
 
 
 def refused_cleanly(body: bytes) -> list[InboundPost] | WebhookError:
@@ -108,8 +149,12 @@ def test_the_webhook_parser_answers_any_json_with_posts_or_a_4xx_naming_the_fiel
 
 
 def valid(pid: str, text: str, handle: str, name: str) -> dict:
-    return {"id": pid, "author": {"id": "u1", "handle": handle, "display_name": name}, "text": text,
-            "created_at": "2026-11-25T09:00:00Z"}
+    return {
+        "id": pid,
+        "author": {"id": "u1", "handle": handle, "display_name": name},
+        "text": text,
+        "created_at": "2026-11-25T09:00:00Z",
+    }
 
 
 @PURE
@@ -117,7 +162,9 @@ def valid(pid: str, text: str, handle: str, name: str) -> dict:
 def test_every_text_field_is_kept_literally(text, handle, name):
     body = json.dumps({"posts": [valid("1", text, handle, name)]}).encode()
     [p] = parse("partner", body, 64 * 1024, "application/json")
-    assert p.text == text and p.author.display_name == name and p.author.handle == handle.lstrip("@")
+    assert (
+        p.text == text and p.author.display_name == name and p.author.handle == handle.lstrip("@")
+    )
 
 
 @PURE
@@ -132,16 +179,21 @@ def test_a_nul_in_any_text_field_refuses_the_whole_batch(field, before, after):
 
 
 def test_too_many_posts_and_too_many_bytes_are_413():
-    many = json.dumps({"posts": [valid(str(i), "x", "h", "") for i in range(MAX_POSTS + 1)]}).encode()
+    many = json.dumps(
+        {"posts": [valid(str(i), "x", "h", "") for i in range(MAX_POSTS + 1)]}
+    ).encode()
     assert refused_cleanly(many).status == 413
     assert refused_cleanly(b" " * (64 * 1024 + 1)).status == 413
 
 
 # -- the API over HTTP ------------------------------------------------------------------
 
+
 async def test_bad_bodies_get_a_clear_4xx_and_store_nothing(backend):
     svc = backend.services
-    p = InboundPost("simulator", "p1", Author("id-jo", "jo_k", "Jo", 5), "@acme help", svc.clock.now())
+    p = InboundPost(
+        "simulator", "p1", Author("id-jo", "jo_k", "Jo", 5), "@acme help", svc.clock.now()
+    )
     async with svc.pool.acquire() as conn:
         await svc.ingest.store(conn, [p])
     cid = await svc.pool.fetchval("SELECT id FROM conversations")
@@ -152,13 +204,18 @@ async def test_bad_bodies_get_a_clear_4xx_and_store_nothing(backend):
             assert r.status == 200
         cases = [
             (b"{not json", "application/json", 400, "not valid JSON"),
-            (b"\xff\xfe{}", "application/json", 400, "not valid JSON"),          # not UTF-8
+            (b"\xff\xfe{}", "application/json", 400, "not valid JSON"),  # not UTF-8
             (b"[1, 2]", "application/json", 400, "JSON object"),
             (json.dumps({"text": 5}).encode(), "application/json", 400, "'text' must be text"),
             (json.dumps({"text": "hi\x00there"}).encode(), "application/json", 400, "NUL"),
             (json.dumps({"text": "x" * 10_001}).encode(), "application/json", 413, "longer than"),
-            (json.dumps({"text": "hi", "confirm": "yes", "pinned": "yes"}).encode(), "application/json", 400, "true or false"),
-            (b"{" + b" " * (1024 ** 2 + 10) + b"}", "application/json", 413, ""),
+            (
+                json.dumps({"text": "hi", "confirm": "yes", "pinned": "yes"}).encode(),
+                "application/json",
+                400,
+                "true or false",
+            ),
+            (b"{" + b" " * (1024**2 + 10) + b"}", "application/json", 413, ""),
         ]
         for body, ctype, status, words in cases:
             for verb in ("reply", "notes"):
@@ -171,10 +228,12 @@ async def test_bad_bodies_get_a_clear_4xx_and_store_nothing(backend):
         assert await svc.pool.fetchval("SELECT count(*) FROM outbox") == 0
 
         # Ids past PostgreSQL's bigint were a 500 (found by the fuzz test below); now a 400.
-        for path, body in [("/api/advise", {"text": "hi", "conversation_id": 2 ** 63}),
-                           ("/api/bulk", {"action": "tag", "ids": [2 ** 63], "tag": "x"}),
-                           ("/api/presence", {"conversation_id": 2 ** 64}),
-                           (f"/api/conversations/{cid}/reassign", {"operator_id": 10 ** 19})]:
+        for path, body in [
+            ("/api/advise", {"text": "hi", "conversation_id": 2**63}),
+            ("/api/bulk", {"action": "tag", "ids": [2**63], "tag": "x"}),
+            ("/api/presence", {"conversation_id": 2**64}),
+            (f"/api/conversations/{cid}/reassign", {"operator_id": 10**19}),
+        ]:
             async with s.post(backend.url + path, json=body) as r:
                 assert r.status == 400, (path, await r.text())
 
@@ -187,7 +246,7 @@ async def test_bad_bodies_get_a_clear_4xx_and_store_nothing(backend):
 
 
 OPENAPI = ROOT / "backend" / "openapi.yaml"
-SKIP_FUZZ = {("GET", "/api/stream")}   # a WebSocket; its parameters are covered by test_workflow
+SKIP_FUZZ = {("GET", "/api/stream")}  # a WebSocket; its parameters are covered by test_workflow
 
 
 def fuzz(url: str, token: str, examples: int) -> list[str]:
@@ -201,34 +260,58 @@ def fuzz(url: str, token: str, examples: int) -> list[str]:
         if (operation.method.upper(), operation.path) in SKIP_FUZZ:
             continue
 
-        @settings(max_examples=examples, derandomize=True, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=examples,
+            derandomize=True,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy())
         def run(case) -> None:
-            response = case.call(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+            response = case.call(
+                base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10
+            )
             if response.status_code >= 500:
-                failures.append(f"{case.method} {case.formatted_path} {case.body!r:.200} -> "
-                                f"{response.status_code} {response.text[:200]}")
+                failures.append(
+                    f"{case.method} {case.formatted_path} {case.body!r:.200} -> "
+                    f"{response.status_code} {response.text[:200]}"
+                )
 
         run()
     return failures
 
 
 async def test_the_http_api_fuzzed_from_its_openapi_spec_never_answers_5xx(db_url, tmp_path):
-    backend = BackendProcess(db_url, log_path=tmp_path / "serve.log",
-                             env={"SHIFTDESK_WEBHOOK_SIMULATOR_SECRET": "fuzz-secret"})
+    backend = BackendProcess(
+        db_url,
+        log_path=tmp_path / "serve.log",
+        env={"SHIFTDESK_WEBHOOK_SIMULATOR_SECRET": "fuzz-secret"},
+    )
+    from datetime import timedelta
+
+    from backend.clock import Clock
     from backend.db.pool import create_pool
     from backend.ingest import Ingest, accept_all, fixed_deadlines
-    from backend.clock import Clock
-    from datetime import timedelta
 
     pool = await create_pool(db_url, 1, 2)
     try:
         _, token = await operators.add(pool, "lea", "Lea", role="lead")
         ingest = Ingest(accept_all, fixed_deadlines(timedelta(hours=1)), Clock())
-        async with pool.acquire() as conn:   # conversations 1..3, so generated ids sometimes exist
-            await ingest.store(conn, [InboundPost("simulator", f"p{i}", Author(f"a{i}", f"user{i}", "U", 1),
-                                                  "@acme help", Clock().now()) for i in range(3)])
+        async with pool.acquire() as conn:  # conversations 1..3, so generated ids sometimes exist
+            await ingest.store(
+                conn,
+                [
+                    InboundPost(
+                        "simulator",
+                        f"p{i}",
+                        Author(f"a{i}", f"user{i}", "U", 1),
+                        "@acme help",
+                        Clock().now(),
+                    )
+                    for i in range(3)
+                ],
+            )
         await backend.start()
         failures = await asyncio.to_thread(fuzz, backend.url, token, 25)
         assert not failures, "\n".join(failures[:10])

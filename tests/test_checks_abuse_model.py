@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from backend.checks.abuse_model import FORMAT, AbuseModel, features, load_abuse_model, word_spans, words
+from backend.checks.abuse_model import (
+    FORMAT,
+    AbuseModel,
+    features,
+    load_abuse_model,
+    word_spans,
+    words,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -14,7 +21,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_words_are_normalised_and_skip_links_handles_and_ignored():
     text = "@acme Sooooo BLÖDE Leute!!! #Lügenpresse https://x.y/z Merkel Scheißladen"
     assert words(text) == ["soo", "bloede", "leute", "luegenpresse", "merkel", "scheissladen"]
-    assert words(text, frozenset({"merkel", "scheiss*"})) == ["soo", "bloede", "leute", "luegenpresse"]
+    assert words(text, frozenset({"merkel", "scheiss*"})) == [
+        "soo",
+        "bloede",
+        "leute",
+        "luegenpresse",
+    ]
     # word_spans gives the same words with spans into the original text.
     spans = word_spans(text, frozenset({"merkel"}))
     assert [w for w, _, _ in spans] == words(text, frozenset({"merkel"}))
@@ -23,8 +35,16 @@ def test_words_are_normalised_and_skip_links_handles_and_ignored():
 
 def test_features_are_words_pairs_and_pieces():
     assert features("Du Depp") == {
-        "w:du", "w:depp", "b:du depp",
-        "c:<du>", "c:<dep", "c:depp", "c:epp>", "c:<depp", "c:depp>"}
+        "w:du",
+        "w:depp",
+        "b:du depp",
+        "c:<du>",
+        "c:<dep",
+        "c:depp",
+        "c:epp>",
+        "c:<depp",
+        "c:depp>",
+    }
     # Ignored words neither count nor join their neighbours into a pair.
     assert "b:du depp" in features("Du Merkel Depp", frozenset({"merkel"}))
 
@@ -60,14 +80,37 @@ def test_shipped_model_is_attributed_and_loads():
     assert not any(k.startswith("w:merkel") or k.startswith("w:scheiss") for k in model.weights)
 
 
-@pytest.mark.parametrize("content,reason", [
-    ("{", "not valid JSON"),
-    ('{"format": "other"}', "is not a shiftdesk-abuse-model/1 file"),
-    (json.dumps({"format": FORMAT, "language": "de", "bias": 0, "threshold": 1.5, "weights": {"w:a": 1}}),
-     '"threshold" must be a number between 0 and 1'),
-    (json.dumps({"format": FORMAT, "language": "de", "bias": 0, "threshold": 0.5, "weights": {"w:a": "x"}}),
-     "weight of 'w:a' is not a number"),
-])
+@pytest.mark.parametrize(
+    "content,reason",
+    [
+        ("{", "not valid JSON"),
+        ('{"format": "other"}', "is not a shiftdesk-abuse-model/1 file"),
+        (
+            json.dumps(
+                {
+                    "format": FORMAT,
+                    "language": "de",
+                    "bias": 0,
+                    "threshold": 1.5,
+                    "weights": {"w:a": 1},
+                }
+            ),
+            '"threshold" must be a number between 0 and 1',
+        ),
+        (
+            json.dumps(
+                {
+                    "format": FORMAT,
+                    "language": "de",
+                    "bias": 0,
+                    "threshold": 0.5,
+                    "weights": {"w:a": "x"},
+                }
+            ),
+            "weight of 'w:a' is not a number",
+        ),
+    ],
+)
 def test_bad_model_files_say_what_is_wrong(tmp_path, content, reason):
     path = tmp_path / "m.json"
     path.write_text(content, encoding="utf-8")
@@ -78,9 +121,13 @@ def test_bad_model_files_say_what_is_wrong(tmp_path, content, reason):
 
 def test_fast_score_matches_the_feature_definition_the_model_was_trained_on():
     model = load_abuse_model(ROOT / "rules" / "conduct_de_model.json")
-    for text in ("@acme Ihr seid erbärmliche Gestalten, erbärmlich!", "Danke, alles angekommen 😊",
-                 "Die Lieferung kam zu spät, die Verpackung war kaputt", "Gestalten Gestalten"):
-        for _ in range(2):   # second time from the per-word memory
+    for text in (
+        "@acme Ihr seid erbärmliche Gestalten, erbärmlich!",
+        "Danke, alles angekommen 😊",
+        "Die Lieferung kam zu spät, die Verpackung war kaputt",
+        "Gestalten Gestalten",
+    ):
+        for _ in range(2):  # second time from the per-word memory
             z = model.bias + sum(model.weights.get(f, 0.0) for f in features(text, model.ignored))
             assert model.score(text) == pytest.approx(1 / (1 + math.exp(-z)), rel=1e-9)
 
@@ -93,7 +140,9 @@ def _words_longhand(text, ignored=frozenset()):
 
     if "@" in text or "http" in text:
         text = am._HANDLE.sub(" ", am._LINK.sub(" ", text))
-    ws = re.sub(r"(.)\1{2,}", r"\1\1", " ".join(am._WORD.findall(text)).lower().translate(am._FOLD)).split()
+    ws = re.sub(
+        r"(.)\1{2,}", r"\1\1", " ".join(am._WORD.findall(text)).lower().translate(am._FOLD)
+    ).split()
     prefixes = tuple(w[:-1] for w in ignored if w.endswith("*"))
     return [w for w in ws if w not in ignored and not (prefixes and w.startswith(prefixes))]
 
@@ -104,13 +153,23 @@ def test_words_shortcuts_give_the_longhand_words():
     from backend.checks.quality import load_germeval
 
     rng = random.Random(4)
-    texts = [json.loads(line)["text"] for line in (ROOT / "tests/data/rules_labelled.jsonl").read_text().splitlines()]
+    texts = [
+        json.loads(line)["text"]
+        for line in (ROOT / "tests/data/rules_labelled.jsonl").read_text().splitlines()
+    ]
     germeval = ROOT.parent / "shared/data/germeval2018/germeval2018.training.txt"
     if not germeval.exists():
         germeval = ROOT.parent.parent / "shared/data/germeval2018/germeval2018.training.txt"
     if germeval.exists():
         texts += [t for t, _ in load_germeval(germeval)][::4]
-    odd = list("_-0123456789²½ AaaaÄß@#'.!\n\t") + ["http://x.y", "aaaa", "--", "fuck", "kackladen", "ß-x"]
+    odd = list("_-0123456789²½ AaaaÄß@#'.!\n\t") + [
+        "http://x.y",
+        "aaaa",
+        "--",
+        "fuck",
+        "kackladen",
+        "ß-x",
+    ]
     texts += ["".join(rng.choice(odd) for _ in range(rng.randrange(30))) for _ in range(3000)]
     ignored = [frozenset(), frozenset({"merkel", "fuck*", "kack*"}), frozenset({"a b*", "x"})]
     for text in texts:
@@ -141,7 +200,9 @@ def test_ceiling_bounds_the_score_and_skipping_never_changes_a_decision(rules):
             reaching = model.score_reaching(text, t)
             if reaching is None:
                 skipped += 1
-                assert score < t and model.ceiling(ws) < math.log(t / (1 - t)) - CEILING_MARGIN, text
+                assert score < t and model.ceiling(ws) < math.log(t / (1 - t)) - CEILING_MARGIN, (
+                    text
+                )
             else:
                 assert reaching == score
     assert skipped > 100 or not germeval.exists()

@@ -15,17 +15,39 @@ def test_check_ok_and_errors(tmp_path):
     out = io.StringIO()
     assert run_check(tmp_path, out) == 1
     lines = out.getvalue().splitlines()
-    assert any(line.startswith(f"{tmp_path / 'tone.yaml'}:") and "not valid YAML" in line for line in lines)
-    assert any(line.startswith(f"{tmp_path / 'privacy.yaml'}:") and "file not found" in line for line in lines)
+    assert any(
+        line.startswith(f"{tmp_path / 'tone.yaml'}:") and "not valid YAML" in line for line in lines
+    )
+    assert any(
+        line.startswith(f"{tmp_path / 'privacy.yaml'}:") and "file not found" in line
+        for line in lines
+    )
 
 
 def test_explain_json_lines_with_a_malformed_line():
-    inp = io.StringIO("\n".join([
-        json.dumps({"text": "As we already said, no.", "channel": "public", "direction": "outbound"}),
-        "{not json",
-        json.dumps({"text": "hi", "channel": "fax", "direction": "outbound"}),
-        json.dumps({"text": "my IBAN DE89370400440532013000", "channel": "public", "direction": "inbound"}),
-    ]) + "\n")
+    inp = io.StringIO(
+        "\n".join(
+            [
+                json.dumps(
+                    {
+                        "text": "As we already said, no.",
+                        "channel": "public",
+                        "direction": "outbound",
+                    }
+                ),
+                "{not json",
+                json.dumps({"text": "hi", "channel": "fax", "direction": "outbound"}),
+                json.dumps(
+                    {
+                        "text": "my IBAN DE89370400440532013000",
+                        "channel": "public",
+                        "direction": "inbound",
+                    }
+                ),
+            ]
+        )
+        + "\n"
+    )
     out = io.StringIO()
     assert run_explain(RULES, inp, out) == 1
     results = [json.loads(line) for line in out.getvalue().splitlines()]

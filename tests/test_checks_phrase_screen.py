@@ -23,12 +23,20 @@ ODD_CASES = {"s": "ſS", "k": "\u212aK", "i": "ıİI", "u": "Uü"}
 
 
 def _texts():
-    texts = [json.loads(line)["text"] for line in (ROOT / "tests/data/rules_labelled.jsonl").read_text().splitlines()]
+    texts = [
+        json.loads(line)["text"]
+        for line in (ROOT / "tests/data/rules_labelled.jsonl").read_text().splitlines()
+    ]
     if GERMEVAL.exists():
         texts += [t for t, _ in load_germeval(GERMEVAL)][::3]
     rng = random.Random(11)
-    texts += ["".join(rng.choice(ODD_CASES.get(ch.lower(), ch)) if rng.random() < 0.5 else ch.upper()
-                      for ch in t) for t in texts[:400]]
+    texts += [
+        "".join(
+            rng.choice(ODD_CASES.get(ch.lower(), ch)) if rng.random() < 0.5 else ch.upper()
+            for ch in t
+        )
+        for t in texts[:400]
+    ]
     return texts
 
 
@@ -42,10 +50,19 @@ def _find_abuse_ungated(rules, text, languages):
     for severity in SEVERITIES:
         for lang in languages:
             pattern = rules.abusive.get(lang, {}).get(severity)
-            for m in (pattern.finditer(text) if pattern else ()):
+            for m in pattern.finditer(text) if pattern else ():
                 if not any(s <= m.start() and m.end() <= e for s, e in excused):
-                    return [Finding("abusive", FLAG, rules.message, rules.suggestion, m.start(), m.end(),
-                                    {"severity": severity, "language": lang, "phrase": m.group()})]
+                    return [
+                        Finding(
+                            "abusive",
+                            FLAG,
+                            rules.message,
+                            rules.suggestion,
+                            m.start(),
+                            m.end(),
+                            {"severity": severity, "language": lang, "phrase": m.group()},
+                        )
+                    ]
     return None
 
 
@@ -65,10 +82,12 @@ def test_screen_never_turns_away_a_text_a_phrase_matches(rules):
 
 
 def test_screen_turns_away_ordinary_posts(rules):
-    ordinary = ["@acme my parcel is three weeks late, where is it?",
-                "@acme your app ate my order AGAIN. Where is my refund?",
-                "Heute gibt es Kuchen im Büro, danke @acme",
-                "#acmefail the app crashes on login again"]
+    ordinary = [
+        "@acme my parcel is three weeks late, where is it?",
+        "@acme your app ate my order AGAIN. Where is my refund?",
+        "Heute gibt es Kuchen im Büro, danke @acme",
+        "#acmefail the app crashes on login again",
+    ]
     for languages in LANGUAGE_SETS:
         assert not any(rules.conduct.screen(languages).may_match(t) for t in ordinary), languages
 
@@ -89,7 +108,9 @@ def test_a_pattern_without_a_gate_keeps_the_screen_open():
     anything = re.compile(r"(?<!\w)\w+ing(?!\w)", re.IGNORECASE)
     idiot = re.compile(r"(?<!\w)idiot\w*(?!\w)", re.IGNORECASE)
     assert not PhraseScreen([], [("medium", "en", idiot)]).may_match("waiting for my parcel")
-    assert PhraseScreen([], [("medium", "en", idiot), ("high", "en", anything)]).may_match("waiting")
+    assert PhraseScreen([], [("medium", "en", idiot), ("high", "en", anything)]).may_match(
+        "waiting"
+    )
 
 
 def test_a_repeat_joins_its_neighbours_in_the_required_literals():

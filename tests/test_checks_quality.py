@@ -30,9 +30,18 @@ def test_quality_targets(rules):
 
 
 GERMEVAL = Path("/work/shared/data/germeval2018/germeval2018.training.txt")
-GERMEVAL = next((p for p in (GERMEVAL, ROOT.parent / "shared/data/germeval2018/germeval2018.training.txt",
-                             ROOT.parent.parent / "shared/data/germeval2018/germeval2018.training.txt")
-                 if p.exists()), GERMEVAL)
+GERMEVAL = next(
+    (
+        p
+        for p in (
+            GERMEVAL,
+            ROOT.parent / "shared/data/germeval2018/germeval2018.training.txt",
+            ROOT.parent.parent / "shared/data/germeval2018/germeval2018.training.txt",
+        )
+        if p.exists()
+    ),
+    GERMEVAL,
+)
 
 
 @pytest.mark.skipif(not GERMEVAL.exists(), reason="GermEval 2018 data not found beside the repo")

@@ -29,15 +29,25 @@ def test_shipped_rules_load(rules_dir):
 
 
 def test_errors_name_file_line_and_key_and_are_all_collected(rules_dir):
-    bad_pattern = replace(rules_dir / "tone.yaml", "    - like we (already )?said", "    - like we (already said")
-    bad_number = replace(rules_dir / "tone.yaml", "  template_similarity: 0.9", "  template_similarity: high")
+    bad_pattern = replace(
+        rules_dir / "tone.yaml", "    - like we (already )?said", "    - like we (already said"
+    )
+    bad_number = replace(
+        rules_dir / "tone.yaml", "  template_similarity: 0.9", "  template_similarity: high"
+    )
     bad_switch = replace(rules_dir / "privacy.yaml", "iban: true", "iban: yes please")
     with pytest.raises(FileErrors) as caught:
         load_rules(rules_dir)
     messages = [str(e) for e in caught.value.errors]
     tone, privacy = str(rules_dir / "tone.yaml"), str(rules_dir / "privacy.yaml")
-    assert any(m.startswith(f"{tone}:{bad_pattern}: defensive.en[") and "not a valid pattern" in m for m in messages)
-    assert f"{tone}:{bad_number}: canned.template_similarity: expected a number, got 'high'" in messages
+    assert any(
+        m.startswith(f"{tone}:{bad_pattern}: defensive.en[") and "not a valid pattern" in m
+        for m in messages
+    )
+    assert (
+        f"{tone}:{bad_number}: canned.template_similarity: expected a number, got 'high'"
+        in messages
+    )
     assert f"{privacy}:{bad_switch}: iban: expected true or false, got 'yes please'" in messages
 
 
@@ -53,7 +63,9 @@ def test_unknown_key_and_pattern_matching_everything(rules_dir):
 
 def test_bio_that_fits_no_platform_is_refused(rules_dir):
     line = replace(rules_dir / "conduct.yaml", "    bluesky: 256", "    bluesky: 40")
-    with pytest.raises(FileErrors, match=rf"conduct.yaml:{line}: bio.lengths.bluesky: no bio text fits"):
+    with pytest.raises(
+        FileErrors, match=rf"conduct.yaml:{line}: bio.lengths.bluesky: no bio text fits"
+    ):
         load_rules(rules_dir)
 
 
@@ -65,18 +77,33 @@ def test_missing_file(tmp_path):
 
 
 def test_model_settings_are_checked_at_their_line(rules_dir):
-    missing = replace(rules_dir / "conduct.yaml", "      file: conduct_de_model.json", "      file: nowhere.json")
+    missing = replace(
+        rules_dir / "conduct.yaml", "      file: conduct_de_model.json", "      file: nowhere.json"
+    )
     severity = replace(rules_dir / "conduct.yaml", "      severity: medium", "      severity: mild")
     with pytest.raises(FileErrors) as caught:
         load_rules(rules_dir)
     text = "\n".join(str(e) for e in caught.value.errors)
-    assert f"conduct.yaml:{missing}: abusive.model.de.file: model file " in text and "not found" in text
-    assert f"conduct.yaml:{severity}: abusive.model.de.severity: must be one of high, medium, got 'mild'" in text
+    assert (
+        f"conduct.yaml:{missing}: abusive.model.de.file: model file " in text
+        and "not found" in text
+    )
+    assert (
+        f"conduct.yaml:{severity}: abusive.model.de.severity: must be one of high, medium, got 'mild'"
+        in text
+    )
 
 
 def test_model_threshold_can_be_overridden(rules_dir):
-    replace(rules_dir / "conduct.yaml", "      severity: medium", "      severity: medium\n      threshold: 0.9")
+    replace(
+        rules_dir / "conduct.yaml",
+        "      severity: medium",
+        "      severity: medium\n      threshold: 0.9",
+    )
     assert load_rules(rules_dir).conduct.models["de"][2] == 0.9
     line = replace(rules_dir / "conduct.yaml", "      threshold: 0.9", "      threshold: 1.2")
-    with pytest.raises(FileErrors, match=rf"conduct.yaml:{line}: abusive.model.de.threshold: must be between 0 and 1"):
+    with pytest.raises(
+        FileErrors,
+        match=rf"conduct.yaml:{line}: abusive.model.de.threshold: must be between 0 and 1",
+    ):
         load_rules(rules_dir)

@@ -9,13 +9,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def shiftdesk(*args: str, env: dict | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "backend.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          input=stdin, env={**os.environ, **(env or {})}, timeout=120)
+def shiftdesk(
+    *args: str, env: dict | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "backend.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
 
 
 def test_help_names_every_command():
@@ -23,8 +31,18 @@ def test_help_names_every_command():
     assert out.returncode == 0
     for command in ("serve", "tui", "demo", "db", "operators", "rules"):
         assert command in out.stdout
-    for sub in (["serve"], ["tui"], ["demo"], ["db", "migrate"], ["operators", "add"], ["operators", "list"],
-                ["operators", "revoke"], ["rules", "check"], ["rules", "explain"], ["rules", "bio"]):
+    for sub in (
+        ["serve"],
+        ["tui"],
+        ["demo"],
+        ["db", "migrate"],
+        ["operators", "add"],
+        ["operators", "list"],
+        ["operators", "revoke"],
+        ["rules", "check"],
+        ["rules", "explain"],
+        ["rules", "bio"],
+    ):
         result = shiftdesk(*sub, "--help")
         assert result.returncode == 0 and "usage: shiftdesk" in result.stdout, sub
         assert len(result.stdout.splitlines()) > 3
@@ -50,14 +68,20 @@ def test_bad_environment_override_is_named():
 def test_rules_check_reports_every_broken_file_with_line(tmp_path):
     rules = tmp_path / "rules"
     shutil.copytree(ROOT / "rules", rules)
-    (rules / "sla.yaml").write_text((rules / "sla.yaml").read_text().replace("time_zone:", "time_zone: Mars/Olympus\n#", 1))
+    (rules / "sla.yaml").write_text(
+        (rules / "sla.yaml").read_text().replace("time_zone:", "time_zone: Mars/Olympus\n#", 1)
+    )
     text = (rules / "listening.yaml").read_text()
     (rules / "listening.yaml").write_text(text + "\nunexpected_key: 1\n")
     out = shiftdesk("rules", "--rules-dir", str(rules), "check")
     assert out.returncode == 1
     lines = out.stdout.splitlines()
-    assert any(l.startswith(f"{rules / 'listening.yaml'}:") and "unexpected_key" in l for l in lines), out.stdout
-    assert any(l.startswith(f"{rules / 'sla.yaml'}:") and "Mars/Olympus" in l for l in lines), out.stdout
+    assert any(
+        l.startswith(f"{rules / 'listening.yaml'}:") and "unexpected_key" in l for l in lines
+    ), out.stdout
+    assert any(l.startswith(f"{rules / 'sla.yaml'}:") and "Mars/Olympus" in l for l in lines), (
+        out.stdout
+    )
     assert "Traceback" not in out.stderr
 
 
@@ -68,9 +92,17 @@ def test_rules_check_passes_on_the_shipped_rules():
 
 def test_rules_explain_answers_each_line_and_survives_a_bad_one():
     lines = [
-        {"text": "@acme DE89 3704 0044 0532 0130 00 is my IBAN", "channel": "public", "direction": "inbound"},
+        {
+            "text": "@acme DE89 3704 0044 0532 0130 00 is my IBAN",
+            "channel": "public",
+            "direction": "inbound",
+        },
         "this is not json",
-        {"text": "As we already said, that's not our fault.", "channel": "public", "direction": "outbound"},
+        {
+            "text": "As we already said, that's not our fault.",
+            "channel": "public",
+            "direction": "outbound",
+        },
     ]
     stdin = "\n".join(l if isinstance(l, str) else json.dumps(l) for l in lines) + "\n"
     out = shiftdesk("rules", "explain", stdin=stdin)
@@ -83,7 +115,9 @@ def test_rules_explain_answers_each_line_and_survives_a_bad_one():
 
 def test_operators_add_list_revoke(db_url):
     env = {"SHIFTDESK_DATABASE_URL": db_url}
-    added = shiftdesk("operators", "add", "anna", "--display-name", "Anna K.", "--role", "lead", env=env)
+    added = shiftdesk(
+        "operators", "add", "anna", "--display-name", "Anna K.", "--role", "lead", env=env
+    )
     assert added.returncode == 0, added.stderr
     token = next(l.split()[-1] for l in added.stdout.splitlines() if l.startswith("token:"))
     assert token.startswith("sd_")
@@ -98,9 +132,11 @@ def test_operators_add_list_revoke(db_url):
 
 def test_a_console_thread_that_will_not_stop_does_not_keep_the_process_alive():
     # Stands in for Textual's input thread spinning on a terminal that has gone away.
-    code = ("import threading\n"
-            "from backend.cli import leave\n"
-            "threading.Thread(target=lambda: [None for _ in iter(int, 1)], daemon=False).start()\n"
-            "raise SystemExit(leave(3, grace=0.2))\n")
+    code = (
+        "import threading\n"
+        "from backend.cli import leave\n"
+        "threading.Thread(target=lambda: [None for _ in iter(int, 1)], daemon=False).start()\n"
+        "raise SystemExit(leave(3, grace=0.2))\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=30)
     assert done.returncode == 3

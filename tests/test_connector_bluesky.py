@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import pytest_asyncio
 
 from backend.clock import FrozenClock
 from backend.connectors.base import PermanentError, RateLimited, TransientError
-from backend.connectors.bluesky import (CHAT_PROXY, BlueskyConfig, BlueskyConnector, post_to_inbound,
-                                        read_config)
+from backend.connectors.bluesky import (
+    CHAT_PROXY,
+    BlueskyConfig,
+    BlueskyConnector,
+    post_to_inbound,
+    read_config,
+)
 from backend.model import Author, OutboundMessage
 from backend.yamlfile import FileError, parse
 from tests.fakes import serve
@@ -34,12 +39,16 @@ async def make(fake):
     made = []
 
     def build(**overrides) -> BlueskyConnector:
-        cfg = BlueskyConfig(service_url=fake.url, identifier="acme.bsky.social",
-                            password_env="SHIFTDESK_BLUESKY_PASSWORD",
-                            **{"page_limit": 3, "timeout_s": 2.0, **overrides})
+        cfg = BlueskyConfig(
+            service_url=fake.url,
+            identifier="acme.bsky.social",
+            password_env="SHIFTDESK_BLUESKY_PASSWORD",
+            **{"page_limit": 3, "timeout_s": 2.0, **overrides},
+        )
         c = BlueskyConnector(cfg, FrozenClock(), env=ENV)
         made.append(c)
         return c
+
     yield build
     for c in made:
         await c.close()
@@ -52,16 +61,22 @@ def test_post_view_maps_refs_facets_and_keeps_cid():
     post = post_to_inbound(root)
     assert post.mentioned_handles == ("acme.bsky.social",) and post.hashtags == ("acmefail",)
     assert post.post_id.startswith("at://did:plc:") and post.raw["cid"] == root["cid"]
-    assert post.url == f"https://bsky.app/profile/jo.bsky.social/post/{root['uri'].rsplit('/', 1)[1]}"
+    assert (
+        post.url == f"https://bsky.app/profile/jo.bsky.social/post/{root['uri'].rsplit('/', 1)[1]}"
+    )
     assert post.created_at.tzinfo is not None and post.language == "en"
     threaded = post_to_inbound(reply)
     assert threaded.in_reply_to == root["uri"] and threaded.thread_root == root["uri"]
 
 
 def test_config_requires_password_env_name():
-    doc = parse("connectors:\n  bluesky:\n    service_url: https://bsky.social\n    identifier: acme\n",
-                "config/shiftdesk.yaml")
-    with pytest.raises(FileError, match=r"config/shiftdesk.yaml:2: connectors.bluesky.password_env: missing"):
+    doc = parse(
+        "connectors:\n  bluesky:\n    service_url: https://bsky.social\n    identifier: acme\n",
+        "config/shiftdesk.yaml",
+    )
+    with pytest.raises(
+        FileError, match=r"config/shiftdesk.yaml:2: connectors.bluesky.password_env: missing"
+    ):
         read_config(doc)
 
 
@@ -69,14 +84,16 @@ async def test_notifications_and_searches_collected_and_replay_is_empty(fake, ma
     c = make(search_terms=("acme bank",), hashtags=("AcmeFail",))
     first = await c.poll({})
     assert first.posts == []
-    fake.post("seed.bsky.social", "acme bank seed #acmefail")       # gives the searches a starting point
+    fake.post("seed.bsky.social", "acme bank seed #acmefail")  # gives the searches a starting point
     cursor = (await c.poll({})).cursor
     mentions = [fake.post(f"u{i}.bsky.social", f"@acme.bsky.social help {i}") for i in range(7)]
     named = fake.post("max.bsky.social", "Acme Bank lost my card")
     tagged = fake.post("lena.bsky.social", "down again #AcmeFail")
     fake.post("other.bsky.social", "nothing relevant")
     result = await c.poll(cursor)
-    assert sorted(p.post_id for p in result.posts) == sorted([m["uri"] for m in mentions] + [named["uri"], tagged["uri"]])
+    assert sorted(p.post_id for p in result.posts) == sorted(
+        [m["uri"] for m in mentions] + [named["uri"], tagged["uri"]]
+    )
     assert not result.more
     again = await c.poll(result.cursor)
     assert again.posts == []
@@ -86,10 +103,10 @@ async def test_notifications_and_searches_collected_and_replay_is_empty(fake, ma
 
 async def test_same_instant_posts_are_not_lost_or_repeated(fake, make):
     c = make()
-    at = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
+    at = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
     a = fake.post("a.bsky.social", "@acme.bsky.social one", at=at)
     cursor = (await c.poll({})).cursor
-    b = fake.post("b.bsky.social", "@acme.bsky.social two", at=at)     # same indexedAt as a
+    b = fake.post("b.bsky.social", "@acme.bsky.social two", at=at)  # same indexedAt as a
     result = await c.poll(cursor)
     assert [p.post_id for p in result.posts] == [b["uri"]]
     assert a["uri"] in result.cursor["notifications"]["uris"]
@@ -136,21 +153,31 @@ async def test_429_becomes_rate_limited_at_reset_epoch(fake, make):
     fake.rate_limit("app.bsky.notification.listNotifications", 1_795_000_000)
     with pytest.raises(RateLimited) as err:
         await c.poll({})
-    assert err.value.retry_at == datetime.fromtimestamp(1_795_000_000, tz=timezone.utc)
+    assert err.value.retry_at == datetime.fromtimestamp(1_795_000_000, tz=UTC)
 
 
 @pytest.mark.parametrize("fault", ["5xx", "slow", "not json", "no list", "bad item"])
 async def test_server_trouble_is_transient(fake, make, fault):
     c = make(timeout_s=0.2)
     nsid = "app.bsky.notification.listNotifications"
-    {"5xx": lambda: fake.fail(nsid, 502),
-     "slow": lambda: fake.slow(nsid, 2.0),
-     "not json": lambda: fake.malformed(nsid, "<html>gateway</html>"),
-     "no list": lambda: fake.malformed(nsid, '{"cursor": "x"}'),
-     "bad item": lambda: fake.malformed(nsid, '{"notifications": [{"uri": "at://x", "reason": "mention",'
-                                              ' "indexedAt": "2026-11-25T09:00:00Z"}]}')}[fault]()
-    expected = {"5xx": "server error 502", "slow": "no answer within 0.2 s", "not json": "not JSON",
-                "no list": "expected an object with a notifications list", "bad item": "item 0: missing 'record'"}
+    {
+        "5xx": lambda: fake.fail(nsid, 502),
+        "slow": lambda: fake.slow(nsid, 2.0),
+        "not json": lambda: fake.malformed(nsid, "<html>gateway</html>"),
+        "no list": lambda: fake.malformed(nsid, '{"cursor": "x"}'),
+        "bad item": lambda: fake.malformed(
+            nsid,
+            '{"notifications": [{"uri": "at://x", "reason": "mention",'
+            ' "indexedAt": "2026-11-25T09:00:00Z"}]}',
+        ),
+    }[fault]()
+    expected = {
+        "5xx": "server error 502",
+        "slow": "no answer within 0.2 s",
+        "not json": "not JSON",
+        "no list": "expected an object with a notifications list",
+        "bad item": "item 0: missing 'record'",
+    }
     with pytest.raises(TransientError, match=expected[fault]) as err:
         await c.poll({})
     assert "listNotifications" in str(err.value)
@@ -161,12 +188,18 @@ async def test_reply_carries_root_and_parent_strong_refs(fake, make):
     root = fake.post("jo.bsky.social", "@acme.bsky.social parcel lost")
     parent = fake.post("jo.bsky.social", "still nothing", reply_to=root["uri"])
     # thread_root unknown to the caller: taken from the parent's own reply ref.
-    msg = OutboundMessage(idempotency_key="b-1", platform="bluesky", text="Sorry Jo, checking now.",
-                          in_reply_to=parent["uri"])
+    msg = OutboundMessage(
+        idempotency_key="b-1",
+        platform="bluesky",
+        text="Sorry Jo, checking now.",
+        in_reply_to=parent["uri"],
+    )
     published = await c.publish(msg)
     record = fake.created[-1]["record"]
-    assert record["reply"] == {"root": {"uri": root["uri"], "cid": root["cid"]},
-                               "parent": {"uri": parent["uri"], "cid": parent["cid"]}}
+    assert record["reply"] == {
+        "root": {"uri": root["uri"], "cid": root["cid"]},
+        "parent": {"uri": parent["uri"], "cid": parent["cid"]},
+    }
     assert record["$type"] == "app.bsky.feed.post" and record["createdAt"].endswith("Z")
     assert fake.posts[published.post_id]["record"]["text"] == "Sorry Jo, checking now."
     assert published.url.startswith("https://bsky.app/profile/acme.bsky.social/post/")
@@ -175,14 +208,22 @@ async def test_reply_carries_root_and_parent_strong_refs(fake, make):
 async def test_reply_to_deleted_post_is_permanent(fake, make):
     c = make()
     with pytest.raises(PermanentError, match="is gone"):
-        await c.publish(OutboundMessage(idempotency_key="b-2", platform="bluesky", text="hi",
-                                        in_reply_to="at://did:plc:nobody/app.bsky.feed.post/3lgone"))
+        await c.publish(
+            OutboundMessage(
+                idempotency_key="b-2",
+                platform="bluesky",
+                text="hi",
+                in_reply_to="at://did:plc:nobody/app.bsky.feed.post/3lgone",
+            )
+        )
 
 
 async def test_find_published_finds_our_reply_after_a_crash(fake, make):
     c = make()
     theirs = fake.post("jo.bsky.social", "@acme.bsky.social where is it")
-    msg = OutboundMessage(idempotency_key="b-3", platform="bluesky", text="On its way!", in_reply_to=theirs["uri"])
+    msg = OutboundMessage(
+        idempotency_key="b-3", platform="bluesky", text="On its way!", in_reply_to=theirs["uri"]
+    )
     assert await c.find_published(msg) is None
     published = await c.publish(msg)
     # A new process (the crash) knows nothing but the message.
@@ -195,13 +236,22 @@ async def test_find_published_finds_our_reply_after_a_crash(fake, make):
 async def test_dm_goes_through_chat_with_proxy_header_and_is_found_again(fake, make):
     c = make()
     jo = fake.account("jo.bsky.social")
-    msg = OutboundMessage(idempotency_key="b-5", platform="bluesky", text="Could you DM your order number?",
-                          is_direct=True, recipient=Author(platform_id=jo["did"], handle="jo.bsky.social"))
+    msg = OutboundMessage(
+        idempotency_key="b-5",
+        platform="bluesky",
+        text="Could you DM your order number?",
+        is_direct=True,
+        recipient=Author(platform_id=jo["did"], handle="jo.bsky.social"),
+    )
     published = await c.publish(msg)
     chat_calls = [(p, h) for m, p, h in fake.requests if "/xrpc/chat." in p]
-    assert [p.split("?")[0] for p, h in chat_calls] == ["/xrpc/chat.bsky.convo.getConvoForMembers",
-                                                        "/xrpc/chat.bsky.convo.sendMessage"]
+    assert [p.split("?")[0] for p, h in chat_calls] == [
+        "/xrpc/chat.bsky.convo.getConvoForMembers",
+        "/xrpc/chat.bsky.convo.sendMessage",
+    ]
     assert all(h.get("atproto-proxy") == CHAT_PROXY for p, h in chat_calls)
     sent = fake.sent_messages[-1]
-    assert sent["message"] == {"text": "Could you DM your order number?"} and sent["convoId"].startswith("convo-")
+    assert sent["message"] == {"text": "Could you DM your order number?"} and sent[
+        "convoId"
+    ].startswith("convo-")
     assert await make().find_published(msg) == published

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
@@ -12,8 +12,14 @@ import pytest_asyncio
 from backend.clock import FrozenClock
 from backend.connectors.backoff import Backoff, run_poller
 from backend.connectors.base import PermanentError, RateLimited, TransientError
-from backend.connectors.mastodon import (MastodonConfig, MastodonConnector, html_to_text,
-                                         parse_link_header, read_config, status_to_post)
+from backend.connectors.mastodon import (
+    MastodonConfig,
+    MastodonConnector,
+    html_to_text,
+    parse_link_header,
+    read_config,
+    status_to_post,
+)
 from backend.model import Author, OutboundMessage
 from backend.yamlfile import FileErrors, parse
 from tests.fakes import serve
@@ -33,12 +39,17 @@ async def fake():
 
 
 def connector(fake, clock=None, **overrides) -> MastodonConnector:
-    cfg = MastodonConfig(base_url=fake.url, account="acme", token_env="SHIFTDESK_MASTODON_TOKEN",
-                         **{"page_limit": 3, "timeout_s": 2.0, **overrides})
+    cfg = MastodonConfig(
+        base_url=fake.url,
+        account="acme",
+        token_env="SHIFTDESK_MASTODON_TOKEN",
+        **{"page_limit": 3, "timeout_s": 2.0, **overrides},
+    )
     return MastodonConnector(cfg, clock or FrozenClock(), env=ENV)
 
 
 # ---------------------------------------------------------------- pure mapping
+
 
 def test_recorded_mention_maps_to_inbound_post():
     page, headers = recorded("test_notifications_mentions_only", 1)
@@ -48,7 +59,7 @@ def test_recorded_mention_maps_to_inbound_post():
     assert post.author.followers == 1
     assert post.text == "@mastodonpy_test hello!"
     assert post.mentioned_handles == ("mastodonpy_test",)
-    assert post.created_at == datetime(2026, 8, 1, 13, 51, 42, 823000, tzinfo=timezone.utc)
+    assert post.created_at == datetime(2026, 8, 1, 13, 51, 42, 823000, tzinfo=UTC)
     assert post.language == "en" and post.url.endswith("/@admin/117020577157693549")
     assert post.raw["id"] == post.post_id
     # The recorded Link header parses into both directions.
@@ -66,21 +77,34 @@ def test_recorded_direct_and_reply_and_hashtag_statuses():
 
 
 def test_html_to_text_keeps_line_breaks_and_unescapes():
-    assert html_to_text("<p>a &amp; b<br />c</p><p>&lt;d&gt; &#39;e&#39;</p>") == "a & b\nc\n\n<d> 'e'"
+    assert (
+        html_to_text("<p>a &amp; b<br />c</p><p>&lt;d&gt; &#39;e&#39;</p>") == "a & b\nc\n\n<d> 'e'"
+    )
 
 
 def test_config_errors_name_the_key_and_line():
-    doc = parse("connectors:\n  mastodon:\n    base_url: ftp://x\n    account: acme\n"
-                "    token_env: my token\n    hashtag: [acme]\n", "config/shiftdesk.yaml")
+    doc = parse(
+        "connectors:\n  mastodon:\n    base_url: ftp://x\n    account: acme\n"
+        "    token_env: my token\n    hashtag: [acme]\n",
+        "config/shiftdesk.yaml",
+    )
     with pytest.raises(FileErrors) as err:
         read_config(doc)
     text = str(err.value)
-    assert "config/shiftdesk.yaml:3: connectors.mastodon.base_url: expected an http(s):// URL" in text
+    assert (
+        "config/shiftdesk.yaml:3: connectors.mastodon.base_url: expected an http(s):// URL" in text
+    )
     assert "config/shiftdesk.yaml:5: connectors.mastodon.token_env: expected the NAME" in text
     assert "config/shiftdesk.yaml:6: connectors.mastodon.hashtag: unknown setting" in text
-    ok = read_config(parse("connectors:\n  mastodon:\n    base_url: https://m.example/\n    account: '@acme'\n"
-                           "    token_env: T\n    hashtags: ['#AcmeFail']\n    search_terms: [Acme Bank]\n"))
-    assert ok.base_url == "https://m.example" and ok.account == "acme" and ok.hashtags == ("AcmeFail",)
+    ok = read_config(
+        parse(
+            "connectors:\n  mastodon:\n    base_url: https://m.example/\n    account: '@acme'\n"
+            "    token_env: T\n    hashtags: ['#AcmeFail']\n    search_terms: [Acme Bank]\n"
+        )
+    )
+    assert (
+        ok.base_url == "https://m.example" and ok.account == "acme" and ok.hashtags == ("AcmeFail",)
+    )
 
 
 def test_missing_token_names_the_variable_not_a_value(fake):
@@ -91,23 +115,26 @@ def test_missing_token_names_the_variable_not_a_value(fake):
 
 # ---------------------------------------------------------------- listening
 
+
 async def test_pagination_collects_every_page_and_replay_returns_nothing_new(fake):
     c = connector(fake)
     try:
         first = await c.poll({})
         assert first.posts == [] and first.cursor["notifications"] == "0"
-        for i in range(8):                       # 8 mentions, page size 3: three pages
+        for i in range(8):  # 8 mentions, page size 3: three pages
             fake.post(f"user{i}", f"@acme order {i} is late")
         fake.post("bystander", "nothing to see")
         # The first poll with no cursor only took the newest page: start from it.
         start = await c.poll({})
-        result = await c.poll(first.cursor)      # the cursor committed before the burst
-        assert sorted(p.text for p in result.posts) == sorted(f"@acme order {i} is late" for i in range(8))
+        result = await c.poll(first.cursor)  # the cursor committed before the burst
+        assert sorted(p.text for p in result.posts) == sorted(
+            f"@acme order {i} is late" for i in range(8)
+        )
         assert not result.more
         assert len([r for r in fake.requests if r[1].startswith("/api/v1/notifications?")]) >= 3 + 2
         again = await c.poll(result.cursor)
         assert again.posts == [] and again.cursor == result.cursor
-        assert len(start.posts) == 3             # newest page only, when no cursor yet
+        assert len(start.posts) == 3  # newest page only, when no cursor yet
     finally:
         await c.close()
 
@@ -135,7 +162,7 @@ async def test_hashtags_and_search_terms_are_followed(fake):
         both = fake.post("jo", "@acme Acme Bank #AcmeFail twice")
         result = await c.poll(cursor)
         ids = [p.post_id for p in result.posts]
-        assert sorted(ids) == sorted([tagged["id"], named["id"], both["id"]])   # each once
+        assert sorted(ids) == sorted([tagged["id"], named["id"], both["id"]])  # each once
         assert (await c.poll(result.cursor)).posts == []
     finally:
         await c.close()
@@ -161,7 +188,7 @@ async def test_search_cut_short_backfills_on_next_poll(fake):
 
 async def test_429_becomes_rate_limited_at_the_reset_time(fake):
     c = connector(fake)
-    reset = datetime(2026, 8, 1, 15, 0, 0, 869078, tzinfo=timezone.utc)
+    reset = datetime(2026, 8, 1, 15, 0, 0, 869078, tzinfo=UTC)
     fake.rate_limit("/api/v1/notifications", reset)
     try:
         with pytest.raises(RateLimited) as err:
@@ -174,7 +201,9 @@ async def test_429_becomes_rate_limited_at_the_reset_time(fake):
 async def test_retry_after_used_when_no_reset_header(fake):
     clock = FrozenClock()
     c = connector(fake, clock)
-    fake.fail("/api/v1/notifications", 429, headers={"Retry-After": "30"}, body='{"error":"slow down"}')
+    fake.fail(
+        "/api/v1/notifications", 429, headers={"Retry-After": "30"}, body='{"error":"slow down"}'
+    )
     try:
         with pytest.raises(RateLimited) as err:
             await c.poll({})
@@ -188,7 +217,9 @@ async def test_server_errors_are_transient_and_name_the_url(fake, status):
     c = connector(fake)
     fake.fail("/api/v1/notifications", status, body="<html>oops</html>")
     try:
-        with pytest.raises(TransientError, match=rf"GET http://127\.0\.0\.1:\d+/api/v1/notifications\?.*{status}"):
+        with pytest.raises(
+            TransientError, match=rf"GET http://127\.0\.0\.1:\d+/api/v1/notifications\?.*{status}"
+        ):
             await c.poll({})
     finally:
         await c.close()
@@ -204,11 +235,14 @@ async def test_timeout_is_transient(fake):
         await c.close()
 
 
-@pytest.mark.parametrize("body, what", [
-    ('[{"id": "1", "type": "ment', "not JSON"),
-    ('{"error": "not a list"}', "expected a list, got dict"),
-    ('[{"id": "30", "type": "mention", "status": {"id": "5"}}]', "item 0: missing 'account'"),
-])
+@pytest.mark.parametrize(
+    "body, what",
+    [
+        ('[{"id": "1", "type": "ment', "not JSON"),
+        ('{"error": "not a list"}', "expected a list, got dict"),
+        ('[{"id": "30", "type": "mention", "status": {"id": "5"}}]', "item 0: missing 'account'"),
+    ],
+)
 async def test_malformed_page_is_transient_and_says_what(fake, body, what):
     c = connector(fake)
     fake.malformed("/api/v1/notifications", body)
@@ -226,18 +260,25 @@ async def test_bad_token_is_permanent_and_never_printed(fake):
         with pytest.raises(PermanentError) as err:
             await c.poll({})
         assert err.value.status == 401 and "access token is invalid" in str(err.value)
-        assert "wrong-token-value" not in str(err.value) + repr(err.value) + repr(c) + repr(c._token)
+        assert "wrong-token-value" not in str(err.value) + repr(err.value) + repr(c) + repr(
+            c._token
+        )
     finally:
         await c.close()
 
 
 # ---------------------------------------------------------------- publishing
 
+
 async def test_public_reply_carries_in_reply_to_id_and_idempotency_key(fake):
     c = connector(fake)
     theirs = fake.post("jo_k", "@acme your app ate my order")
-    msg = OutboundMessage(idempotency_key="out-1", platform="mastodon", text="@jo_k Sorry, Jo. Looking now.",
-                          in_reply_to=theirs["id"])
+    msg = OutboundMessage(
+        idempotency_key="out-1",
+        platform="mastodon",
+        text="@jo_k Sorry, Jo. Looking now.",
+        in_reply_to=theirs["id"],
+    )
     try:
         published = await c.publish(msg)
         sent = fake.published[-1]
@@ -254,7 +295,7 @@ async def test_repeat_with_same_idempotency_key_returns_same_status(fake):
     msg = OutboundMessage(idempotency_key="out-2", platform="mastodon", text="Thanks for waiting!")
     try:
         one = await c.publish(msg)
-        two = await c.publish(msg)              # the answer to the first was "lost"
+        two = await c.publish(msg)  # the answer to the first was "lost"
         assert one == two
         assert len(fake.published) == 2
         assert sum(1 for s in fake.statuses.values() if s["account"]["acct"] == "acme") == 1
@@ -264,16 +305,28 @@ async def test_repeat_with_same_idempotency_key_returns_same_status(fake):
 
 async def test_dm_is_direct_and_starts_with_the_recipient(fake):
     c = connector(fake)
-    msg = OutboundMessage(idempotency_key="out-3", platform="mastodon", text="Could you send your order number?",
-                          is_direct=True, recipient=Author(platform_id="9", handle="jo_k"))
+    msg = OutboundMessage(
+        idempotency_key="out-3",
+        platform="mastodon",
+        text="Could you send your order number?",
+        is_direct=True,
+        recipient=Author(platform_id="9", handle="jo_k"),
+    )
     try:
         published = await c.publish(msg)
         sent = fake.published[-1]
         assert sent["visibility"] == "direct" and sent["status"].startswith("@jo_k ")
         assert fake.statuses[published.post_id]["mentions"][0]["acct"] == "jo_k"
         # Already addressed: not addressed twice.
-        await c.publish(OutboundMessage(idempotency_key="out-4", platform="mastodon", text="@jo_k hi",
-                                        is_direct=True, recipient=Author(platform_id="9", handle="jo_k")))
+        await c.publish(
+            OutboundMessage(
+                idempotency_key="out-4",
+                platform="mastodon",
+                text="@jo_k hi",
+                is_direct=True,
+                recipient=Author(platform_id="9", handle="jo_k"),
+            )
+        )
         assert fake.published[-1]["status"] == "@jo_k hi"
     finally:
         await c.close()
@@ -291,14 +344,20 @@ async def test_rejected_text_is_permanent(fake):
 async def test_find_published_finds_our_reply_after_a_crash(fake):
     c = connector(fake)
     theirs = fake.post("jo_k", "@acme where is my parcel")
-    msg = OutboundMessage(idempotency_key="out-6", platform="mastodon", text="@jo_k On its way & tracked!",
-                          in_reply_to=theirs["id"])
+    msg = OutboundMessage(
+        idempotency_key="out-6",
+        platform="mastodon",
+        text="@jo_k On its way & tracked!",
+        in_reply_to=theirs["id"],
+    )
     try:
         assert await c.find_published(msg) is None
         published = await c.publish(msg)
         assert await c.find_published(msg) == published
-        other = OutboundMessage(idempotency_key="out-7", platform="mastodon", text="@jo_k On its way & tracked!")
-        assert await c.find_published(other) is None     # same text, different reply target
+        other = OutboundMessage(
+            idempotency_key="out-7", platform="mastodon", text="@jo_k On its way & tracked!"
+        )
+        assert await c.find_published(other) is None  # same text, different reply target
     finally:
         await c.close()
 
@@ -330,8 +389,16 @@ async def test_run_poller_over_real_http_stores_each_mention_once(fake):
             stop.set()
 
     try:
-        await run_poller(c, load, store, clock, sleep, interval=10.0,
-                         backoff=Backoff(2.0, 60.0, random.Random(3)), stop=stop)
+        await run_poller(
+            c,
+            load,
+            store,
+            clock,
+            sleep,
+            interval=10.0,
+            backoff=Backoff(2.0, 60.0, random.Random(3)),
+            stop=stop,
+        )
     finally:
         await c.close()
     assert 2.0 <= sleeps[0] <= 60.0 and sleeps[1] == 90.0 and sleeps[2:] == [10.0, 10.0]

@@ -21,7 +21,9 @@ pytestmark = [
 
 
 def tmux(socket: str, *args: str) -> str:
-    return subprocess.run(["tmux", "-L", socket, *args], capture_output=True, text=True, timeout=10).stdout
+    return subprocess.run(
+        ["tmux", "-L", socket, *args], capture_output=True, text=True, timeout=10
+    ).stdout
 
 
 def wait_until(check, what: str, timeout: float = 20.0) -> None:
@@ -29,7 +31,7 @@ def wait_until(check, what: str, timeout: float = 20.0) -> None:
     while not check():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)   # polling another process's screen: there is no event to wait on
+        time.sleep(0.05)  # polling another process's screen: there is no event to wait on
 
 
 def processes_mentioning(text: str) -> list[str]:
@@ -37,7 +39,9 @@ def processes_mentioning(text: str) -> list[str]:
     return [line for line in out.splitlines() if text in line and "ps -eo" not in line]
 
 
-@pytest.mark.parametrize("keys", [["q"], ["C-q"], ["C-c"], None], ids=["q", "ctrl+q", "ctrl+c", "terminal-closed"])
+@pytest.mark.parametrize(
+    "keys", [["q"], ["C-q"], ["C-c"], None], ids=["q", "ctrl+q", "ctrl+c", "terminal-closed"]
+)
 def test_demo_shows_a_queue_and_stops_cleanly(tmp_path, keys):
     if not SHIFTDESK.exists():
         pytest.skip("the shiftdesk console script is not installed in this environment")
@@ -48,9 +52,16 @@ def test_demo_shows_a_queue_and_stops_cleanly(tmp_path, keys):
     tmux(socket, "new-session", "-d", "-x", "80", "-y", "24", command)
     try:
         started = time.monotonic()
-        wait_until(lambda: "queue" in tmux(socket, "capture-pane", "-p") and
-                   any(line.lstrip().startswith("P") and "@" in line
-                       for line in tmux(socket, "capture-pane", "-p").splitlines()), "the queue on screen")
+        wait_until(
+            lambda: (
+                "queue" in tmux(socket, "capture-pane", "-p")
+                and any(
+                    line.lstrip().startswith("P") and "@" in line
+                    for line in tmux(socket, "capture-pane", "-p").splitlines()
+                )
+            ),
+            "the queue on screen",
+        )
         elapsed = time.monotonic() - started
         screen = tmux(socket, "capture-pane", "-p")
         assert "shiftdesk" in screen and "Demo Lead" in screen
@@ -58,8 +69,10 @@ def test_demo_shows_a_queue_and_stops_cleanly(tmp_path, keys):
         if keys:
             tmux(socket, "send-keys", *keys)
         else:
-            tmux(socket, "kill-server")   # the terminal goes away: SIGHUP
-        wait_until(lambda: not processes_mentioning(str(home)), "every demo process to stop", timeout=30)
+            tmux(socket, "kill-server")  # the terminal goes away: SIGHUP
+        wait_until(
+            lambda: not processes_mentioning(str(home)), "every demo process to stop", timeout=30
+        )
         print(f"queue on screen after {elapsed:.2f}s")
     finally:
         tmux(socket, "kill-server")

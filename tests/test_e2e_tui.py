@@ -49,26 +49,39 @@ async def test_mention_claimed_answered_and_published_from_the_keyboard(backend)
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen.open_conversation is not None, "the thread")
         await pilot.press("c")
-        await wait_for(pilot, lambda: (app.screen.open_conversation or {}).get("holder") is not None, "the claim")
+        await wait_for(
+            pilot,
+            lambda: (app.screen.open_conversation or {}).get("holder") is not None,
+            "the claim",
+        )
         assert app.screen.open_conversation["holder"]["name"] == "Anna"
         await pilot.press("r")
         await pilot.press(*"Sorry Jo, checking now")
         await pilot.press("ctrl+s")
 
         conv_id = app.screen.open_conversation["id"]
+
         def published() -> bool:
             conv = app.screen.open_conversation or {}
-            return any(t["kind"] == "outbound" and t["status"] == "published" for t in conv.get("thread", []))
+            return any(
+                t["kind"] == "outbound" and t["status"] == "published"
+                for t in conv.get("thread", [])
+            )
+
         await wait_for(pilot, published, "the reply to be published")
         # Replied conversations wait for the customer and leave the working queue.
         await wait_for(pilot, lambda: queue.row_count == 0, "the queue to update")
 
     async with backend.services.pool.acquire() as conn:
         row = await conn.fetchrow(
-            "SELECT status, text, platform_post_id FROM messages WHERE conversation_id = $1", conv_id)
+            "SELECT status, text, platform_post_id FROM messages WHERE conversation_id = $1",
+            conv_id,
+        )
     assert row["status"] == "published" and row["text"] == "Sorry Jo, checking now"
     assert row["platform_post_id"].startswith("sim-reply-")
-    assert [m.text for m, _, _ in backend.services.simulated.published.values()] == ["Sorry Jo, checking now"]
+    assert [m.text for m, _, _ in backend.services.simulated.published.values()] == [
+        "Sorry Jo, checking now"
+    ]
 
 
 async def test_other_operators_claims_appear_live(backend):
@@ -84,8 +97,11 @@ async def test_other_operators_claims_appear_live(backend):
         top = queue.selected_id
         async with backend.services.pool.acquire() as conn:
             await backend.services.actions.claim(conn, ben, top)
-        await wait_for(pilot, lambda: (queue.rows_by_id[top].get("holder") or {}).get("name") == "Ben",
-                       "Ben's claim to show")
+        await wait_for(
+            pilot,
+            lambda: (queue.rows_by_id[top].get("holder") or {}).get("name") == "Ben",
+            "Ben's claim to show",
+        )
         # The cursor stays on the conversation, whatever the re-sort did.
         assert queue.selected_id == top
 
@@ -111,4 +127,4 @@ async def test_countdown_ticks_every_second(backend):
         assert " 53:59 " in queue.row_text(0)
         now[0] += timedelta(minutes=54)
         queue.tick()
-        assert "-00:01 " in queue.row_text(0)   # breached: counts up
+        assert "-00:01 " in queue.row_text(0)  # breached: counts up

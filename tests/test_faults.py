@@ -11,8 +11,8 @@ and no busy loop. Run alone with `pytest -m faults`.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
+from datetime import UTC
 from pathlib import Path
 
 import aiohttp
@@ -21,16 +21,16 @@ import pytest
 import pytest_asyncio
 
 from backend import operators
+from backend.clock import Clock
 from backend.db.migrate import migrate_url
 from backend.db.pool import create_pool
 from backend.db.setup import with_database
 from backend.simulate import drive
 from backend.simulator import Simulator
-from backend.clock import Clock
 from tests.fakes import serve
 from tests.fakes.mastodon import FakeMastodon
-from tests.processes import BackendProcess, RestartablePostgres, until
 from tests.invariants import ORPHANED_REFERENCES
+from tests.processes import BackendProcess, RestartablePostgres, until
 from tui.client import BackendClient, StreamStatus
 
 pytestmark = pytest.mark.faults
@@ -40,14 +40,17 @@ MASTODON_TOKEN = "fault-test-mastodon-token"
 ENV = {"SHIFTDESK_WEBHOOK_SIMULATOR_SECRET": SECRET, "SHIFTDESK_MASTODON_TOKEN": MASTODON_TOKEN}
 
 
-def mastodon_config(tmp_path: Path, url: str, *, timeout_s: float = 10, poll: float = 0.05,
-                    page_limit: int = 40) -> Path:
+def mastodon_config(
+    tmp_path: Path, url: str, *, timeout_s: float = 10, poll: float = 0.05, page_limit: int = 40
+) -> Path:
     path = tmp_path / "mastodon.yaml"
-    path.write_text(f"connectors:\n  mastodon:\n    enabled: true\n    base_url: {url}\n    account: acme\n"
-                    f"    token_env: SHIFTDESK_MASTODON_TOKEN\n    page_limit: {page_limit}\n"
-                    f"    timeout_s: {timeout_s}\n    poll_interval_seconds: {poll}\n"
-                    "    hashtags: []\n    search_terms: []\n"
-                    "outbox:\n  poll_interval_seconds: 0.2\n  backoff_base_seconds: 0.1\n")
+    path.write_text(
+        f"connectors:\n  mastodon:\n    enabled: true\n    base_url: {url}\n    account: acme\n"
+        f"    token_env: SHIFTDESK_MASTODON_TOKEN\n    page_limit: {page_limit}\n"
+        f"    timeout_s: {timeout_s}\n    poll_interval_seconds: {poll}\n"
+        "    hashtags: []\n    search_terms: []\n"
+        "outbox:\n  poll_interval_seconds: 0.2\n  backoff_base_seconds: 0.1\n"
+    )
     return path
 
 
@@ -69,43 +72,72 @@ async def assert_ingest_consistent(pool: asyncpg.Pool) -> None:
     """Invariants a crash must not break: one row per post, one open conversation
     per customer and channel, each stored mention counted once (conversation.opened or mention.received)."""
     dupes = await pool.fetchval(
-        "SELECT count(*) FROM (SELECT 1 FROM mentions GROUP BY platform, post_id HAVING count(*) > 1) d")
+        "SELECT count(*) FROM (SELECT 1 FROM mentions GROUP BY platform, post_id HAVING count(*) > 1) d"
+    )
     assert dupes == 0
-    orphans = await pool.fetchval("SELECT count(*) FROM mentions WHERE conversation_id IS NULL AND NOT is_ours")
+    orphans = await pool.fetchval(
+        "SELECT count(*) FROM mentions WHERE conversation_id IS NULL AND NOT is_ours"
+    )
     assert orphans == 0
     assert await pool.fetchval(ORPHANED_REFERENCES) == 0
     twice_open = await pool.fetchval(
         """SELECT count(*) FROM (SELECT author_id, is_direct FROM conversations
-           WHERE state NOT IN ('resolved', 'dismissed') GROUP BY author_id, is_direct HAVING count(*) > 1) d""")
+           WHERE state NOT IN ('resolved', 'dismissed') GROUP BY author_id, is_direct HAVING count(*) > 1) d"""
+    )
     assert twice_open == 0
     received = await pool.fetchval(
         "SELECT coalesce(sum((data->>'count')::int), 0) FROM events"
-        " WHERE kind IN ('mention.received', 'conversation.opened')")
+        " WHERE kind IN ('mention.received', 'conversation.opened')"
+    )
     assert received == await pool.fetchval("SELECT count(*) FROM mentions WHERE NOT is_ours")
 
 
-async def test_kill_9_during_webhook_ingest_then_replay_stores_every_mention_exactly_once(db_url, pool, tmp_path):
+async def test_kill_9_during_webhook_ingest_then_replay_stores_every_mention_exactly_once(
+    db_url, pool, tmp_path
+):
     backend = BackendProcess(db_url, env=ENV, log_path=tmp_path / "serve.log")
     await backend.start()
     try:
         total = 1200
         # `shiftdesk simulate` feeds the backend; it is killed while batches are in flight.
-        feeder = asyncio.create_task(drive(backend.url, "simulator", SECRET, "crisis", rate=400,
-                                           duration=total / 400, seed=5, batch_max=20, timeout_s=5))
-        await until(lambda: _at_least(pool, "SELECT count(*) FROM mentions", 200), "200 stored mentions")
+        feeder = asyncio.create_task(
+            drive(
+                backend.url,
+                "simulator",
+                SECRET,
+                "crisis",
+                rate=400,
+                duration=total / 400,
+                seed=5,
+                batch_max=20,
+                timeout_s=5,
+            )
+        )
+        await until(
+            lambda: _at_least(pool, "SELECT count(*) FROM mentions", 200), "200 stored mentions"
+        )
         backend.kill9()
         first = await feeder
         assert first.refused > 0, "the kill did not land while posts were still being sent"
         before = await pool.fetchval("SELECT count(*) FROM mentions")
         assert 0 < before < total
-        await assert_ingest_consistent(pool)      # what was committed is whole
+        await assert_ingest_consistent(pool)  # what was committed is whole
 
         # Restart; the platform (here: the simulator, same seed) sends everything again.
         await backend.start()
-        again = await drive(backend.url, "simulator", SECRET, "crisis", rate=2400, duration=total / 2400,
-                            seed=5, batch_max=100, timeout_s=10)
+        again = await drive(
+            backend.url,
+            "simulator",
+            SECRET,
+            "crisis",
+            rate=2400,
+            duration=total / 2400,
+            seed=5,
+            batch_max=100,
+            timeout_s=10,
+        )
         assert again.refused == 0 and again.sent == total
-        assert again.duplicates == before                      # everything committed is recognised
+        assert again.duplicates == before  # everything committed is recognised
         after = await pool.fetchval("SELECT count(*) FROM mentions")
         assert after == total - again.dropped == before + again.stored
         expected = {p.post_id for p in Simulator("crisis", 5, Clock()).posts(total)}
@@ -120,28 +152,47 @@ async def _at_least(pool: asyncpg.Pool, sql: str, n: int) -> bool:
     return await count(pool, sql) >= n
 
 
-async def test_kill_9_while_polling_mastodon_resumes_from_the_committed_cursor(db_url, pool, tmp_path):
+async def test_kill_9_while_polling_mastodon_resumes_from_the_committed_cursor(
+    db_url, pool, tmp_path
+):
     fake = FakeMastodon(token=MASTODON_TOKEN)
     async with serve(fake.app()) as url:
-        backend = BackendProcess(db_url, env=ENV, log_path=tmp_path / "serve.log",
-                                 config_files=[mastodon_config(tmp_path, url, page_limit=2)])
+        backend = BackendProcess(
+            db_url,
+            env=ENV,
+            log_path=tmp_path / "serve.log",
+            config_files=[mastodon_config(tmp_path, url, page_limit=2)],
+        )
         await backend.start()
         try:
-            await until(lambda: _at_least(pool, "SELECT count(*) FROM connector_state", 1), "listening to start")
+            await until(
+                lambda: _at_least(pool, "SELECT count(*) FROM connector_state", 1),
+                "listening to start",
+            )
             # Small, slow pages, so catching up takes seconds of commits and the kill lands between them.
             for _ in range(60):
                 fake.slow("/api/v1/notifications", 0.05)
             posted = [fake.post(f"user{i}", f"@acme order {i} never arrived") for i in range(120)]
-            await until(lambda: _at_least(pool, "SELECT count(*) FROM mentions", 10), "the first pages")
+            await until(
+                lambda: _at_least(pool, "SELECT count(*) FROM mentions", 10), "the first pages"
+            )
             backend.kill9()
             before = await pool.fetchval("SELECT count(*) FROM mentions")
             assert before < len(posted), "the poll finished before the kill"
             await backend.start()
-            await until(lambda: _at_least(pool, "SELECT count(*) FROM mentions", len(posted)), "every mention")
+            await until(
+                lambda: _at_least(pool, "SELECT count(*) FROM mentions", len(posted)),
+                "every mention",
+            )
             # A few more polls: nothing arrives twice.
             polls = len(fake.requests)
             await until(lambda: len(fake.requests) >= polls + 4, "more polls")
-            ids = [r["post_id"] for r in await pool.fetch("SELECT post_id FROM mentions WHERE platform = 'mastodon'")]
+            ids = [
+                r["post_id"]
+                for r in await pool.fetch(
+                    "SELECT post_id FROM mentions WHERE platform = 'mastodon'"
+                )
+            ]
             assert sorted(ids) == sorted(s["id"] for s in posted)
             await assert_ingest_consistent(pool)
         finally:
@@ -174,52 +225,79 @@ class HangingMastodon(FakeMastodon):
         return await super()._create(request)
 
 
-async def test_kill_9_during_publishing_publishes_every_queued_reply_exactly_once(db_url, pool, tmp_path):
+async def test_kill_9_during_publishing_publishes_every_queued_reply_exactly_once(
+    db_url, pool, tmp_path
+):
     fake = HangingMastodon(token=MASTODON_TOKEN, passes=2)
     customers = 6
     async with serve(fake.app()) as url:
         mentions = [fake.post(f"cust{i}", f"@acme my parcel {i} is lost") for i in range(customers)]
-        backend = BackendProcess(db_url, env=ENV, log_path=tmp_path / "serve.log",
-                                 config_files=[mastodon_config(tmp_path, url)])
+        backend = BackendProcess(
+            db_url,
+            env=ENV,
+            log_path=tmp_path / "serve.log",
+            config_files=[mastodon_config(tmp_path, url)],
+        )
         await backend.start()
         try:
-            await until(lambda: _at_least(pool, "SELECT count(*) FROM conversations", customers), "the conversations")
+            await until(
+                lambda: _at_least(pool, "SELECT count(*) FROM conversations", customers),
+                "the conversations",
+            )
             _, token = await operators.add(pool, "anna", "Anna")
             convs = [r["id"] for r in await pool.fetch("SELECT id FROM conversations ORDER BY id")]
             async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as s:
                 for cid in convs:
                     async with s.post(f"{backend.url}/api/conversations/{cid}/claim") as r:
                         assert r.status == 200, await r.text()
-                    async with s.post(f"{backend.url}/api/conversations/{cid}/reply", json={
+                    async with s.post(
+                        f"{backend.url}/api/conversations/{cid}/reply",
+                        json={
                             "text": "Hi, I'm sorry about your parcel. Could you DM me the order number?",
-                            "confirm": True}) as r:
+                            "confirm": True,
+                        },
+                    ) as r:
                         assert r.status == 201, await r.text()
             await until(lambda: fake.hanging == customers - 2, "every other reply in flight")
             backend.kill9()
-            await until(lambda: len(fake._idempotency) == 2 + (customers - 2) // 2,
-                        "statuses created before the crash")
+            await until(
+                lambda: len(fake._idempotency) == 2 + (customers - 2) // 2,
+                "statuses created before the crash",
+            )
             fake.gate.set()
             # The crashed attempts hold a 60 s lease against double sends; let it lapse now
             # instead of waiting it out (what a restarted publisher sees a minute later).
             await pool.execute("UPDATE outbox SET next_attempt_at = now() WHERE done_at IS NULL")
             await backend.start()
-            await until(lambda: _at_least(pool, "SELECT count(*) FROM outbox WHERE done_at IS NOT NULL", customers),
-                        "every reply published")
+            await until(
+                lambda: _at_least(
+                    pool, "SELECT count(*) FROM outbox WHERE done_at IS NOT NULL", customers
+                ),
+                "every reply published",
+            )
         finally:
             backend.stop()
 
     ours = [s for s in fake.statuses.values() if s["account"]["acct"] == "acme"]
-    assert sorted(s["in_reply_to_id"] for s in ours) == sorted(m["id"] for m in mentions)   # once each
-    rows = await pool.fetch("SELECT m.status, m.platform_post_id, o.idempotency_key FROM messages m "
-                            "JOIN outbox o ON o.message_id = m.id")
+    assert sorted(s["in_reply_to_id"] for s in ours) == sorted(
+        m["id"] for m in mentions
+    )  # once each
+    rows = await pool.fetch(
+        "SELECT m.status, m.platform_post_id, o.idempotency_key FROM messages m "
+        "JOIN outbox o ON o.message_id = m.id"
+    )
     assert {r["status"] for r in rows} == {"published"}
     assert sorted(r["platform_post_id"] for r in rows) == sorted(s["id"] for s in ours)
-    assert {fake._idempotency[("acme", r["idempotency_key"])] for r in rows} == {s["id"] for s in ours}
+    assert {fake._idempotency[("acme", r["idempotency_key"])] for r in rows} == {
+        s["id"] for s in ours
+    }
     published = await pool.fetchval("SELECT count(*) FROM events WHERE kind = 'message.published'")
     assert published == customers
 
 
-async def test_postgres_restart_the_backend_reconnects_relistens_and_the_stream_loses_nothing(tmp_path):
+async def test_postgres_restart_the_backend_reconnects_relistens_and_the_stream_loses_nothing(
+    tmp_path,
+):
     pg = RestartablePostgres(tmp_path / "pgdata")
     try:
         admin = await asyncpg.connect(pg.url)
@@ -245,7 +323,9 @@ async def test_postgres_restart_the_backend_reconnects_relistens_and_the_stream_
 
         follower = asyncio.create_task(follow())
         try:
-            first = await drive(backend.url, "simulator", SECRET, "crisis", rate=200, duration=0.5, seed=3)
+            first = await drive(
+                backend.url, "simulator", SECRET, "crisis", rate=200, duration=0.5, seed=3
+            )
             assert first.refused == 0
             assert first.stored > 0
             before = await asyncpg.connect(url)
@@ -259,13 +339,16 @@ async def test_postgres_restart_the_backend_reconnects_relistens_and_the_stream_
             health = await until(lambda: _down(backend), "/healthz to report the database down")
             assert health["database"] is False
             await asyncio.to_thread(pg.start)
-            await backend.healthy()          # database reachable and LISTEN re-established
+            await backend.healthy()  # database reachable and LISTEN re-established
 
             # Mentions after the restart: the pool may hand out a dead connection once (503); the
             # sender retries, as a platform does, until the batch is accepted.
             async def accepted() -> bool:
-                report = await drive(backend.url, "simulator", SECRET, "crisis", rate=200, duration=0.5, seed=4)
+                report = await drive(
+                    backend.url, "simulator", SECRET, "crisis", rate=200, duration=0.5, seed=4
+                )
                 return report.refused == 0
+
             await until(accepted, "a batch accepted after the restart", timeout=30)
 
             conn = await asyncpg.connect(url)
@@ -274,7 +357,7 @@ async def test_postgres_restart_the_backend_reconnects_relistens_and_the_stream_
             finally:
                 await conn.close()
             await until(lambda: seen and seen[-1] >= all_ids[-1], "the stream to catch up")
-            assert seen == all_ids            # every event, in order, none twice
+            assert seen == all_ids  # every event, in order, none twice
             assert statuses[0] is True and statuses[-1] is True
         finally:
             follower.cancel()
@@ -290,14 +373,23 @@ async def _down(backend: BackendProcess) -> dict | None:
     return health if health and not health.get("ok") else None
 
 
-async def test_a_platform_answering_503_429_and_hanging_is_backed_off_and_loses_nothing(db_url, pool, tmp_path):
+async def test_a_platform_answering_503_429_and_hanging_is_backed_off_and_loses_nothing(
+    db_url, pool, tmp_path
+):
     fake = FakeMastodon(token=MASTODON_TOKEN)
     async with serve(fake.app()) as url:
-        backend = BackendProcess(db_url, env=ENV, log_path=tmp_path / "serve.log",
-                                 config_files=[mastodon_config(tmp_path, url, timeout_s=0.5, poll=0.05)])
+        backend = BackendProcess(
+            db_url,
+            env=ENV,
+            log_path=tmp_path / "serve.log",
+            config_files=[mastodon_config(tmp_path, url, timeout_s=0.5, poll=0.05)],
+        )
         await backend.start()
         try:
-            await until(lambda: any(p.startswith("/api/v1/notifications") for _, p in fake.requests), "a first poll")
+            await until(
+                lambda: any(p.startswith("/api/v1/notifications") for _, p in fake.requests),
+                "a first poll",
+            )
             # Every poll fails for a while: 503s, a 429 with a reset, a hang past the timeout.
             for _ in range(6):
                 fake.fail("/api/v1/notifications", 503)
@@ -305,8 +397,11 @@ async def test_a_platform_answering_503_429_and_hanging_is_backed_off_and_loses_
             fake.slow("/api/v1/notifications", 2.0)
             posted = [fake.post(f"user{i}", f"@acme help {i}") for i in range(5)]
             started = time.monotonic()
-            await until(lambda: _at_least(pool, "SELECT count(*) FROM mentions", len(posted)), "every mention",
-                        timeout=60)
+            await until(
+                lambda: _at_least(pool, "SELECT count(*) FROM mentions", len(posted)),
+                "every mention",
+                timeout=60,
+            )
             elapsed = time.monotonic() - started
             assert not fake.faults.pending
             polls = [p for _, p in fake.requests if p.startswith("/api/v1/notifications")]
@@ -320,6 +415,6 @@ async def test_a_platform_answering_503_429_and_hanging_is_backed_off_and_loses_
 
 
 def _utc_in(seconds: float):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    return datetime.now(timezone.utc) + timedelta(seconds=seconds)
+    return datetime.now(UTC) + timedelta(seconds=seconds)

@@ -26,7 +26,9 @@ async def test_backend_killed_under_the_console_banner_reconnect_and_resync(db_u
     ingest = Ingest(accept_all, fixed_deadlines(timedelta(hours=1)), Clock())
 
     async def mention(pid: str, handle: str, text: str) -> None:
-        post = InboundPost("simulator", pid, Author(f"id-{handle}", handle, handle.title(), 5), text, Clock().now())
+        post = InboundPost(
+            "simulator", pid, Author(f"id-{handle}", handle, handle.title(), 5), text, Clock().now()
+        )
         async with pool.acquire() as conn:
             await ingest.store(conn, [post])
 

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from backend.clock import FrozenClock
-from backend.handover import (Breach, CrisisPeriod, HandoverData, MentionCount, OpenConversation,
-                              OwedClose, PinnedNote, format_duration, percentile, render_json,
-                              render_markdown, summarise)
+from backend.handover import (
+    Breach,
+    CrisisPeriod,
+    HandoverData,
+    MentionCount,
+    OpenConversation,
+    OwedClose,
+    PinnedNote,
+    format_duration,
+    percentile,
+    render_json,
+    render_markdown,
+    summarise,
+)
 from backend.themes import Theme
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -22,7 +33,7 @@ def minutes(*values: float) -> list[timedelta]:
 
 
 def shift() -> HandoverData:
-    clock = FrozenClock(datetime(2026, 11, 25, 13, 0, tzinfo=timezone.utc))   # 14:00 Berlin
+    clock = FrozenClock(datetime(2026, 11, 25, 13, 0, tzinfo=UTC))  # 14:00 Berlin
     end = clock.now()
     start = end - timedelta(hours=8)
     return HandoverData(
@@ -30,11 +41,14 @@ def shift() -> HandoverData:
         period_end=end,
         operators=("Anna", "Ben"),
         mentions=(
-            MentionCount("mastodon", "negative", 40), MentionCount("mastodon", "neutral", 12),
-            MentionCount("bluesky", "negative", 9), MentionCount("bluesky", "positive", 3),
+            MentionCount("mastodon", "negative", 40),
+            MentionCount("mastodon", "neutral", 12),
+            MentionCount("bluesky", "negative", 9),
+            MentionCount("bluesky", "positive", 3),
             MentionCount("mastodon", "negative", 2),
         ),
-        replies_out=37, dms_out=4,
+        replies_out=37,
+        dms_out=4,
         first_responses=minutes(2, 4, 6, 8, 10, 12, 14, 16, 18, 60),
         breaches=(
             Breach(17, "lena", "mastodon", "P1", "first", start + timedelta(hours=2), "Ben"),
@@ -43,14 +57,24 @@ def shift() -> HandoverData:
         ),
         open_conversations=(
             OpenConversation(31, "max", "bluesky", "new", "P2", None, end + timedelta(minutes=20)),
-            OpenConversation(32, "ann|e", "mastodon", "claimed", "P1", "Anna", end + timedelta(minutes=5)),
+            OpenConversation(
+                32, "ann|e", "mastodon", "claimed", "P1", "Anna", end + timedelta(minutes=5)
+            ),
             OpenConversation(33, "kim", "mastodon", "awaiting_customer", "P3", "Anna", None),
         ),
         owing_public_close=(OwedClose(40, "jo_k", "mastodon", start + timedelta(hours=5), "Ben"),),
-        notes=(PinnedNote("Anna", "Outage ticket INC-88\x1b[31m open; status page updated", start + timedelta(hours=1)),
-               PinnedNote("Ben", "Jo wants a callback", start + timedelta(hours=6), 40)),
-        crises=(CrisisPeriod(start + timedelta(hours=1), start + timedelta(hours=2, minutes=30), 31.6),
-                CrisisPeriod(end - timedelta(minutes=15), None, 12.0)),
+        notes=(
+            PinnedNote(
+                "Anna",
+                "Outage ticket INC-88\x1b[31m open; status page updated",
+                start + timedelta(hours=1),
+            ),
+            PinnedNote("Ben", "Jo wants a callback", start + timedelta(hours=6), 40),
+        ),
+        crises=(
+            CrisisPeriod(start + timedelta(hours=1), start + timedelta(hours=2, minutes=30), 31.6),
+            CrisisPeriod(end - timedelta(minutes=15), None, 12.0),
+        ),
         themes=(Theme("app crash", 25), Theme("order missing", 11)),
     )
 
@@ -98,7 +122,9 @@ def test_markdown_for_the_next_shift():
     assert "## First response: median 11m 00s, p90 22m 12s (10 conversations)" in lines
     # Breaches in the order they happened, with who held them.
     breach_lines = [l for l in lines if l.startswith("- #") and "response, due" in l]
-    assert breach_lines[0] == "- #9 @max (bluesky) P2 next response, due Wed 25 Nov 07:00, unclaimed"
+    assert (
+        breach_lines[0] == "- #9 @max (bluesky) P2 next response, due Wed 25 Nov 07:00, unclaimed"
+    )
     assert [l.split()[1] for l in breach_lines] == ["#9", "#17", "#21"]
     # Open conversations soonest due first; the pipe in a handle cannot break the table.
     assert "- #32 @ann\\|e (mastodon) P1 claimed, due Wed 25 Nov 14:05, Anna" in lines
@@ -139,10 +165,16 @@ def test_json_is_complete_and_serialisable():
     assert "\x1b" in out["pinned_notes"][0]["text"]
 
 
-@pytest.mark.parametrize("value, text", [
-    (timedelta(seconds=45), "45s"), (timedelta(minutes=4, seconds=5), "4m 05s"),
-    (timedelta(hours=1, minutes=12), "1h 12m"), (timedelta(days=2, hours=3), "2d 3h"),
-    (timedelta(minutes=-5), "-5m 00s"), (None, "–"),
-])
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (timedelta(seconds=45), "45s"),
+        (timedelta(minutes=4, seconds=5), "4m 05s"),
+        (timedelta(hours=1, minutes=12), "1h 12m"),
+        (timedelta(days=2, hours=3), "2d 3h"),
+        (timedelta(minutes=-5), "-5m 00s"),
+        (None, "–"),
+    ],
+)
 def test_format_duration(value, text):
     assert format_duration(value) == text

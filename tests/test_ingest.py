@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import asyncpg
 import pytest
 
 from backend.clock import FrozenClock
@@ -17,8 +18,17 @@ def make_ingest(clock: FrozenClock) -> Ingest:
     return Ingest(accept_all, fixed_deadlines(timedelta(minutes=60), timedelta(minutes=30)), clock)
 
 
-def post(clock: FrozenClock, pid: str, author: str = "jo", text: str = "@acme help", **kw) -> InboundPost:
-    return InboundPost("simulator", pid, Author(f"id-{author}", author, author.title(), 10), text, clock.now(), **kw)
+def post(
+    clock: FrozenClock, pid: str, author: str = "jo", text: str = "@acme help", **kw
+) -> InboundPost:
+    return InboundPost(
+        "simulator",
+        pid,
+        Author(f"id-{author}", author, author.title(), 10),
+        text,
+        clock.now(),
+        **kw,
+    )
 
 
 async def test_replaying_a_batch_stores_nothing_twice(db, clock):
@@ -40,8 +50,13 @@ async def test_replies_join_the_thread_and_new_posts_join_the_open_conversation(
     ingest = make_ingest(clock)
     await ingest.store(db, [post(clock, "1")])
     clock.advance(minutes=1)
-    await ingest.store(db, [post(clock, "2", text="hello??", in_reply_to="1", thread_root="1"),
-                            post(clock, "3", text="@acme also this")])
+    await ingest.store(
+        db,
+        [
+            post(clock, "2", text="hello??", in_reply_to="1", thread_root="1"),
+            post(clock, "3", text="@acme also this"),
+        ],
+    )
     convs = await db.fetch("SELECT id FROM conversations")
     assert len(convs) == 1
     ids = await db.fetch("SELECT DISTINCT conversation_id FROM mentions")
@@ -50,9 +65,17 @@ async def test_replies_join_the_thread_and_new_posts_join_the_open_conversation(
 
 async def test_direct_messages_thread_by_participant_apart_from_public(db, clock):
     ingest = make_ingest(clock)
-    await ingest.store(db, [post(clock, "1"), post(clock, "2", text="my order number", is_direct=True),
-                            post(clock, "3", text="and the address", is_direct=True)])
-    rows = await db.fetch("SELECT is_direct, count(*) AS n FROM mentions GROUP BY is_direct ORDER BY is_direct")
+    await ingest.store(
+        db,
+        [
+            post(clock, "1"),
+            post(clock, "2", text="my order number", is_direct=True),
+            post(clock, "3", text="and the address", is_direct=True),
+        ],
+    )
+    rows = await db.fetch(
+        "SELECT is_direct, count(*) AS n FROM mentions GROUP BY is_direct ORDER BY is_direct"
+    )
     convs = await db.fetch("SELECT is_direct FROM conversations ORDER BY is_direct")
     assert [r["is_direct"] for r in convs] == [False, True]
     assert [r["n"] for r in rows] == [1, 2]
@@ -61,7 +84,9 @@ async def test_direct_messages_thread_by_participant_apart_from_public(db, clock
 async def test_customer_writing_after_resolution_reopens_with_next_response_clock(db, clock):
     ingest = make_ingest(clock)
     await ingest.store(db, [post(clock, "1")])
-    await db.execute("UPDATE conversations SET state = 'resolved', sla_due_at = NULL, resolved_at = now()")
+    await db.execute(
+        "UPDATE conversations SET state = 'resolved', sla_due_at = NULL, resolved_at = now()"
+    )
     clock.advance(hours=2)
     await ingest.store(db, [post(clock, "2", text="it broke again")])
     conv = await db.fetchrow("SELECT state, sla_kind, sla_due_at, resolved_at FROM conversations")
@@ -76,11 +101,15 @@ async def test_customer_writing_after_resolution_reopens_with_next_response_cloc
 async def test_cursor_commits_with_the_rows_or_not_at_all(db, clock):
     ingest = make_ingest(clock)
     await ingest.store(db, [post(clock, "1")], cursor=("sim", {"sequence": 1}))
-    assert await db.fetchval("SELECT cursor FROM connector_state WHERE connector = 'sim'") == {"sequence": 1}
-    bad = post(clock, "2", text="x\x00y")   # PostgreSQL text cannot hold NUL: the batch fails
-    with pytest.raises(Exception):
+    assert await db.fetchval("SELECT cursor FROM connector_state WHERE connector = 'sim'") == {
+        "sequence": 1
+    }
+    bad = post(clock, "2", text="x\x00y")  # PostgreSQL text cannot hold NUL: the batch fails
+    with pytest.raises(asyncpg.exceptions.CharacterNotInRepertoireError):
         await ingest.store(db, [bad], cursor=("sim", {"sequence": 2}))
-    assert await db.fetchval("SELECT cursor FROM connector_state WHERE connector = 'sim'") == {"sequence": 1}
+    assert await db.fetchval("SELECT cursor FROM connector_state WHERE connector = 'sim'") == {
+        "sequence": 1
+    }
     assert await db.fetchval("SELECT count(*) FROM mentions") == 1
 
 
@@ -121,20 +150,33 @@ async def test_priority_reasons_survive_the_trip_to_sql(db, clock):
     from backend.ingest import Processed
 
     def urgent(p):
-        return Processed(p, priority=1, priority_reasons=("negative (-0.72)", "urgent words: refund, Kündigung"))
+        return Processed(
+            p, priority=1, priority_reasons=("negative (-0.72)", "urgent words: refund, Kündigung")
+        )
 
     ingest = Ingest(urgent, fixed_deadlines(timedelta(minutes=60)), clock)
     await ingest.store(db, [post(clock, "1")])
-    assert await db.fetchval("SELECT priority_reasons FROM conversations") == \
-        ["negative (-0.72)", "urgent words: refund, Kündigung"]
-    quiet = Ingest(lambda p: Processed(p, priority=3), fixed_deadlines(timedelta(minutes=60)), clock)
-    await quiet.store(db, [post(clock, "2")])     # less urgent: reasons stay
-    assert await db.fetchval("SELECT priority_reasons FROM conversations") == \
-        ["negative (-0.72)", "urgent words: refund, Kündigung"]
+    assert await db.fetchval("SELECT priority_reasons FROM conversations") == [
+        "negative (-0.72)",
+        "urgent words: refund, Kündigung",
+    ]
+    quiet = Ingest(
+        lambda p: Processed(p, priority=3), fixed_deadlines(timedelta(minutes=60)), clock
+    )
+    await quiet.store(db, [post(clock, "2")])  # less urgent: reasons stay
+    assert await db.fetchval("SELECT priority_reasons FROM conversations") == [
+        "negative (-0.72)",
+        "urgent words: refund, Kündigung",
+    ]
     none = Ingest(lambda p: Processed(p, priority=1), fixed_deadlines(timedelta(minutes=60)), clock)
     await none.store(db, [post(clock, "3", author="ana")])
-    assert await db.fetchval("SELECT priority_reasons FROM conversations WHERE priority = 1 AND "
-                             "author_id = (SELECT id FROM authors WHERE handle = 'ana')") == []
+    assert (
+        await db.fetchval(
+            "SELECT priority_reasons FROM conversations WHERE priority = 1 AND "
+            "author_id = (SELECT id FROM authors WHERE handle = 'ana')"
+        )
+        == []
+    )
 
 
 async def test_every_stored_reference_points_at_a_stored_row(db, clock):
@@ -144,25 +186,47 @@ async def test_every_stored_reference_points_at_a_stored_row(db, clock):
     ingest = make_ingest(clock)
     for seed, scenario in ((5, "calm"), (6, "crisis")):
         posts = list(Simulator(scenario, seed, clock).posts(600))
-        for i in range(0, len(posts), 150):      # follow-ups land in later batches than their threads
-            await ingest.store(db, posts[i:i + 150])
+        for i in range(0, len(posts), 150):  # follow-ups land in later batches than their threads
+            await ingest.store(db, posts[i : i + 150])
             clock.advance(minutes=5)
     assert await db.fetchval("SELECT count(*) FROM mentions") == 1200
-    assert await db.fetchval("SELECT count(*) FROM mentions WHERE conversation_id IS NULL AND NOT is_ours") == 0
-    assert await db.fetchval(
-        "SELECT count(*) FROM mentions m JOIN conversations c ON c.id = m.conversation_id"
-        " WHERE c.author_id <> m.author_id AND m.in_reply_to IS NULL AND NOT m.is_ours") == 0
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM mentions WHERE conversation_id IS NULL AND NOT is_ours"
+        )
+        == 0
+    )
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM mentions m JOIN conversations c ON c.id = m.conversation_id"
+            " WHERE c.author_id <> m.author_id AND m.in_reply_to IS NULL AND NOT m.is_ours"
+        )
+        == 0
+    )
     assert await db.fetchval(ORPHANED_REFERENCES) == 0
 
 
 async def test_an_author_row_changes_only_when_their_profile_did(db, clock):
     ingest = make_ingest(clock)
     await ingest.store(db, [post(clock, "1")])
-    version = await db.fetchrow("SELECT id, xmin::text AS v FROM authors WHERE platform_id = 'id-jo'")
-    await ingest.store(db, [post(clock, "2")])                       # same profile: row untouched
-    assert await db.fetchval("SELECT xmin::text FROM authors WHERE id = $1", version["id"]) == version["v"]
-    renamed = InboundPost("simulator", "3", Author("id-jo", "jo_new", "Jo N.", 5000), "@acme still waiting", clock.now())
+    version = await db.fetchrow(
+        "SELECT id, xmin::text AS v FROM authors WHERE platform_id = 'id-jo'"
+    )
+    await ingest.store(db, [post(clock, "2")])  # same profile: row untouched
+    assert (
+        await db.fetchval("SELECT xmin::text FROM authors WHERE id = $1", version["id"])
+        == version["v"]
+    )
+    renamed = InboundPost(
+        "simulator",
+        "3",
+        Author("id-jo", "jo_new", "Jo N.", 5000),
+        "@acme still waiting",
+        clock.now(),
+    )
     await ingest.store(db, [renamed])
-    row = await db.fetchrow("SELECT id, handle, display_name, followers FROM authors WHERE platform_id = 'id-jo'")
+    row = await db.fetchrow(
+        "SELECT id, handle, display_name, followers FROM authors WHERE platform_id = 'id-jo'"
+    )
     assert tuple(row) == (version["id"], "jo_new", "Jo N.", 5000)
     assert await db.fetchval("SELECT count(DISTINCT author_id) FROM mentions") == 1

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from backend import lifecycle as lc
 from backend.lifecycle import Actor, ConversationView, Holder, NotAllowed, Sla, State
 
-NOW = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 ANNA = Actor(1, "Anna")
 BEN = Actor(2, "Ben")
 LEAD = Actor(3, "Lea", is_lead=True)
 
 
-def held(state: State, by: Actor = ANNA, expires: datetime | None = NOW + timedelta(minutes=5)) -> ConversationView:
+def held(
+    state: State, by: Actor = ANNA, expires: datetime | None = NOW + timedelta(minutes=5)
+) -> ConversationView:
     return ConversationView(state, Holder(by.operator_id, by.name), expires)
 
 
@@ -83,23 +85,30 @@ def test_dismiss_needs_a_known_reason():
 
 
 def test_lead_only_actions():
-    for action in (lambda a: lc.force_release(held(State.CLAIMED, BEN), a, NOW),
-                   lambda a: lc.reassign(held(State.CLAIMED, BEN), a, ANNA.operator_id, NOW)):
+    for action in (
+        lambda a: lc.force_release(held(State.CLAIMED, BEN), a, NOW),
+        lambda a: lc.reassign(held(State.CLAIMED, BEN), a, ANNA.operator_id, NOW),
+    ):
         with pytest.raises(NotAllowed) as exc:
             action(ANNA)
         assert exc.value.status == 403
         assert action(LEAD).state in (State.NEW, State.CLAIMED)
-    assert lc.reassign(held(State.CLAIMED, BEN), LEAD, ANNA.operator_id, NOW).holder_id == ANNA.operator_id
+    assert (
+        lc.reassign(held(State.CLAIMED, BEN), LEAD, ANNA.operator_id, NOW).holder_id
+        == ANNA.operator_id
+    )
 
 
 def test_house_rules_answer_only_for_flagged_conduct():
     with pytest.raises(NotAllowed):
         lc.answer_conduct(held(State.CLAIMED), ANNA, NOW)
-    assert lc.answer_conduct(held(State.FLAGGED_CONDUCT), ANNA, NOW).state == State.AWAITING_CUSTOMER
+    assert (
+        lc.answer_conduct(held(State.FLAGGED_CONDUCT), ANNA, NOW).state == State.AWAITING_CUSTOMER
+    )
 
 
 def test_customer_writing_again_restarts_the_clock_or_reopens():
-    assert lc.customer_writes(ConversationView(State.AWAITING_CUSTOMER)) .sla == Sla.START_NEXT
+    assert lc.customer_writes(ConversationView(State.AWAITING_CUSTOMER)).sla == Sla.START_NEXT
     assert lc.customer_writes(ConversationView(State.RESOLVED)).state == State.NEW
     d = lc.customer_writes(held(State.IN_DM))
     assert (d.state, d.holder_id) == (State.IN_DM, ANNA.operator_id)

@@ -11,10 +11,14 @@ from backend.listening.triage import Triage
 
 
 def test_built_objects_equal_the_usual_ones_and_stay_frozen():
-    e = builder(Enrichment)("de", -0.4, 120, ({"check": "abusive"},), "P2", 5, ("negative (-0.40)",))
+    e = builder(Enrichment)(
+        "de", -0.4, 120, ({"check": "abusive"},), "P2", 5, ("negative (-0.40)",)
+    )
     assert type(e) is Enrichment
     assert e == Enrichment("de", -0.4, 120, ({"check": "abusive"},), "P2", 5, ("negative (-0.40)",))
-    assert builder(Match)(("tagged",), ("@acme",), True) == Match(("tagged",), ("@acme",), ours=True)
+    assert builder(Match)(("tagged",), ("@acme",), True) == Match(
+        ("tagged",), ("@acme",), ours=True
+    )
     assert builder(Triage)("P4", 0, ()) == Triage("P4", 0, ())
     m = builder(ProcessedMention)(None, None, e)
     assert m.enrichment is e and not hasattr(m, "__dict__")

@@ -14,21 +14,27 @@ def detect_text(text: str, declared: str | None = None, languages=("en", "de")) 
     return detect(words(lowered), lowered, languages, declared)
 
 
-@pytest.mark.parametrize("text", [
-    "@acme why is my order still not here? I paid two weeks ago",
-    "Thanks for the quick help, you are great",
-    "The Acme Go app keeps crashing when I open it",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@acme why is my order still not here? I paid two weeks ago",
+        "Thanks for the quick help, you are great",
+        "The Acme Go app keeps crashing when I open it",
+    ],
+)
 def test_english(text):
     assert detect_text(text) == "en"
 
 
-@pytest.mark.parametrize("text", [
-    "@acme warum ist meine Bestellung immer noch nicht da?",
-    "Ich habe seit drei Tagen keine Antwort bekommen",
-    "Die App stürzt ständig ab, das ist echt ärgerlich",
-    "Kündigung läuft",  # no function words; the umlaut decides
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@acme warum ist meine Bestellung immer noch nicht da?",
+        "Ich habe seit drei Tagen keine Antwort bekommen",
+        "Die App stürzt ständig ab, das ist echt ärgerlich",
+        "Kündigung läuft",  # no function words; the umlaut decides
+    ],
+)
 def test_german(text):
     assert detect_text(text) == "de"
 

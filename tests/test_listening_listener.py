@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 from backend.listening import Listener, enrich, match
-
 from tests.listening_helpers import RULES_DIR, post, project_rules
 
 
 def test_angry_german_customer_with_reach_is_p1():
     listener = Listener(project_rules())
-    result = listener.process(post("@acme Ich will mein Geld zurück, das ist eine Frechheit! Mein Anwalt meldet sich.",
-                                   followers=48_213))
+    result = listener.process(
+        post(
+            "@acme Ich will mein Geld zurück, das ist eine Frechheit! Mein Anwalt meldet sich.",
+            followers=48_213,
+        )
+    )
     assert result.queued
     assert result.match.how == ("tagged",)
     e = result.enrichment
     assert (e.language, e.reach, e.priority) == ("de", 48_213, "P1")
     assert e.sentiment < -0.3
-    assert e.reasons[1:] == ("reach 48k followers", "tagged us", "urgent words: Geld zurück, Anwalt")
+    assert e.reasons[1:] == (
+        "reach 48k followers",
+        "tagged us",
+        "urgent words: Geld zurück, Anwalt",
+    )
     assert e.reasons[0].startswith(("negative (-", "very negative (-"))
 
 
 def test_happy_english_customer_is_low_priority():
-    result = Listener(project_rules()).process(post("Loving the new Acme Go app, thank you!", followers=40))
+    result = Listener(project_rules()).process(
+        post("Loving the new Acme Go app, thank you!", followers=40)
+    )
     e = result.enrichment
     assert (e.language, e.priority) == ("en", "P4")
     assert e.sentiment > 0.5
@@ -51,7 +60,9 @@ def test_flagger_gets_the_post_and_language_and_its_flags_feed_triage():
 
 def test_enrich_function_matches_listener():
     rules = project_rules()
-    p = post("#acmefail the app crashed again, cancel my subscription", followers=15_000, language="en")
+    p = post(
+        "#acmefail the app crashed again, cancel my subscription", followers=15_000, language="en"
+    )
     found = match(rules.listening, p)
     assert enrich(rules, p, found) == Listener(rules).process(p).enrichment
     assert enrich(rules, p, found).reasons[-1] == "urgent word: cancel"

@@ -6,7 +6,6 @@ import pytest
 
 from backend.listening import match
 from backend.listening.text import fold
-
 from tests.listening_helpers import post, project_rules
 
 
@@ -15,13 +14,17 @@ def rules():
     return project_rules().listening
 
 
-@pytest.mark.parametrize("text", ["Acme's app is down", "ACME!", "I love acme.", "(Acme)", "acme\u2019s support"])
+@pytest.mark.parametrize(
+    "text", ["Acme's app is down", "ACME!", "I love acme.", "(Acme)", "acme\u2019s support"]
+)
 def test_name_is_word_bounded_and_case_blind(rules, text):
     found = match(rules, post(text))
     assert found is not None and found.how == ("name",) and found.terms == ("Acme",)
 
 
-@pytest.mark.parametrize("text", ["acmecorp rocks", "AcmeCorp", "preacme stuff", "acmes_bot", "acme_fan"])
+@pytest.mark.parametrize(
+    "text", ["acmecorp rocks", "AcmeCorp", "preacme stuff", "acmes_bot", "acme_fan"]
+)
 def test_longer_words_do_not_match(rules, text):
     assert match(rules, post(text)) is None
 
@@ -52,7 +55,9 @@ def test_german_text_with_genitive_alias(rules):
 def test_tag_in_text_and_reported_by_platform(rules):
     in_text = match(rules, post("@acme why is my order late?"))
     assert in_text.how == ("tagged",) and in_text.terms == ("@acme@social.example",)
-    reported = match(rules, post("why is my order late?", mentioned_handles=("acme@social.example",)))
+    reported = match(
+        rules, post("why is my order late?", mentioned_handles=("acme@social.example",))
+    )
     assert reported.how == ("tagged",) and reported.terms == ("@acme@social.example",)
 
 
@@ -97,13 +102,21 @@ def test_exclusion_phrase_never_drops_a_tag_or_hashtag(rules):
 
 
 def test_excluded_account_is_dropped_on_any_and_its_platform(rules):
-    assert match(rules, post("@acme deal of the day!", handle="acme_deals_bot", platform="bluesky")) is None
+    assert (
+        match(rules, post("@acme deal of the day!", handle="acme_deals_bot", platform="bluesky"))
+        is None
+    )
     assert match(rules, post("Acme news", handle="@AcmeNews@feeds.example")) is None
-    assert match(rules, post("Acme news", handle="acmenews@feeds.example", platform="bluesky")) is not None
+    assert (
+        match(rules, post("Acme news", handle="acmenews@feeds.example", platform="bluesky"))
+        is not None
+    )
 
 
 def test_our_own_posts_are_recognised_and_not_dropped(rules):
-    reply = match(rules, post("Sorry, Jo, we're on it", handle="acme@social.example", in_reply_to="9"))
+    reply = match(
+        rules, post("Sorry, Jo, we're on it", handle="acme@social.example", in_reply_to="9")
+    )
     assert reply is not None and reply.ours and reply.how == ()
     local = match(rules, post("Acme status: all good", handle="acme"))
     assert local.ours and local.how == ("name",)
@@ -117,4 +130,6 @@ def test_unrelated_post_does_not_match(rules):
 def test_tag_at_sentence_end_and_in_capitals(rules):
     assert match(rules, post("thanks @acme.")).how == ("tagged",)
     assert match(rules, post("cc @ACME@Social.Example: help")).terms == ("@acme@social.example",)
-    assert match(rules, post("mail me at jo@acme")) is None  # an address, neither a tag nor our name
+    assert (
+        match(rules, post("mail me at jo@acme")) is None
+    )  # an address, neither a tag nor our name

@@ -9,7 +9,6 @@ import pytest
 
 from backend.listening import load_listening, load_rules, load_triage
 from backend.yamlfile import FileError, FileErrors
-
 from tests.listening_helpers import RULES_DIR, project_rules
 
 
@@ -34,7 +33,10 @@ def test_shipped_rules_load():
 
 
 def test_listening_errors_name_file_line_and_key(tmp_path):
-    path = write(tmp_path, "listening.yaml", """\
+    path = write(
+        tmp_path,
+        "listening.yaml",
+        """\
 brand: Acme
 accounts:
   mastodon: [acme@social.example, "two words"]
@@ -43,7 +45,8 @@ names: [Acme, ACME]
 languages: [en, fr]
 exclude:
   phrases: "acme of"
-""")
+""",
+    )
     with pytest.raises(FileErrors) as caught:
         load_listening(path)
     assert messages(caught.value) == [
@@ -67,7 +70,10 @@ def test_listening_missing_sections(tmp_path):
 
 
 def test_triage_errors_name_file_line_and_key(tmp_path):
-    path = write(tmp_path, "triage.yaml", """\
+    path = write(
+        tmp_path,
+        "triage.yaml",
+        """\
 priorities: {P1: 3, P2: 4, P3: 2}
 sentiment:
   - {below: -0.3, points: 2, label: negative}
@@ -81,7 +87,8 @@ urgent_words:
   en: [refund, Refund]
 sentiment_words:
   de: {"geht nicht": -2, Ausfall: -9}
-""")
+""",
+    )
     with pytest.raises(FileErrors) as caught:
         load_triage(path)
     assert messages(caught.value) == [
@@ -97,8 +104,14 @@ sentiment_words:
 
 
 def test_load_rules_reports_both_files_at_once(tmp_path):
-    write(tmp_path, "listening.yaml", "brand: [Acme]\naccounts: {}\nnames: [Acme]\nlanguages: [en]\n")
-    write(tmp_path, "triage.yaml", "priorities: {P1: 7, P2: 4, P3: 2}\nflags:\n  abusive: {points: lots}\n")
+    write(
+        tmp_path, "listening.yaml", "brand: [Acme]\naccounts: {}\nnames: [Acme]\nlanguages: [en]\n"
+    )
+    write(
+        tmp_path,
+        "triage.yaml",
+        "priorities: {P1: 7, P2: 4, P3: 2}\nflags:\n  abusive: {points: lots}\n",
+    )
     with pytest.raises(FileErrors) as caught:
         load_rules(tmp_path)
     assert messages(caught.value) == [
@@ -119,7 +132,13 @@ def test_missing_file_and_broken_yaml(tmp_path):
 
 
 def test_terms_must_start_like_a_word(tmp_path):
-    path = write(tmp_path, "listening.yaml", "brand: Acme\naccounts: {}\nnames:\n  - Acme\n  - '*acme'\nlanguages: [en]\n")
+    path = write(
+        tmp_path,
+        "listening.yaml",
+        "brand: Acme\naccounts: {}\nnames:\n  - Acme\n  - '*acme'\nlanguages: [en]\n",
+    )
     with pytest.raises(FileErrors) as caught:
         load_listening(path)
-    assert messages(caught.value) == [f"{path}:5: names[1]: '*acme' must start with a letter or digit"]
+    assert messages(caught.value) == [
+        f"{path}:5: names[1]: '*acme' must start with a letter or digit"
+    ]

@@ -4,38 +4,57 @@ from __future__ import annotations
 
 import pytest
 
-from backend.listening.sentiment import english_lexicon, german_lexicon, lexicon, polarity, sentiment, words
+from backend.listening.sentiment import (
+    english_lexicon,
+    german_lexicon,
+    lexicon,
+    polarity,
+    sentiment,
+    words,
+)
 from backend.listening.text import lower
 
 
-@pytest.mark.parametrize("text", [
-    "I love the new Acme Go app, great work!",
-    "Thanks Acme, the support was excellent :)",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I love the new Acme Go app, great work!",
+        "Thanks Acme, the support was excellent :)",
+    ],
+)
 def test_english_positive(text):
     assert sentiment(text, "en") > 0.3
 
 
-@pytest.mark.parametrize("text", [
-    "@acme your service is terrible and I am angry",
-    "Worst experience ever, awful app 😡",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@acme your service is terrible and I am angry",
+        "Worst experience ever, awful app 😡",
+    ],
+)
 def test_english_negative(text):
     assert sentiment(text, "en") < -0.3
 
 
-@pytest.mark.parametrize("text", [
-    "Danke Acme, super Service, ich bin sehr zufrieden!",
-    "Die neue App ist wirklich toll",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Danke Acme, super Service, ich bin sehr zufrieden!",
+        "Die neue App ist wirklich toll",
+    ],
+)
 def test_german_positive(text):
     assert sentiment(text, "de") > 0.3
 
 
-@pytest.mark.parametrize("text", [
-    "Acme ist echt schlecht, ich bin enttäuscht",
-    "Der Kundenservice ist eine Katastrophe und total unfreundlich",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Acme ist echt schlecht, ich bin enttäuscht",
+        "Der Kundenservice ist eine Katastrophe und total unfreundlich",
+    ],
+)
 def test_german_negative(text):
     assert sentiment(text, "de") < -0.3
 
@@ -69,8 +88,8 @@ def test_team_words_extend_the_lexicon():
 
 
 def test_lexicons_come_from_the_packages():
-    assert english_lexicon().valence["love"] == 3.2        # VADER's value
-    assert german_lexicon().valence["schlecht"] == -2.0    # textblob-de's -1.0, scaled like VADER
+    assert english_lexicon().valence["love"] == 3.2  # VADER's value
+    assert german_lexicon().valence["schlecht"] == -2.0  # textblob-de's -1.0, scaled like VADER
 
 
 def test_scores_stay_within_bounds():
@@ -84,9 +103,14 @@ def test_agrees_with_vaders_own_scorer_on_clear_posts():
 
     vader = SentimentIntensityAnalyzer()
     posts = [
-        "I love the new Acme Go app, great work!", "@acme your service is terrible and I am angry",
-        "the app is not good", "the food was great but the delivery was terrible", "not bad at all",
-        "very disappointed with acme", "absolutely fantastic customer care", "Worst experience ever, awful app",
+        "I love the new Acme Go app, great work!",
+        "@acme your service is terrible and I am angry",
+        "the app is not good",
+        "the food was great but the delivery was terrible",
+        "not bad at all",
+        "very disappointed with acme",
+        "absolutely fantastic customer care",
+        "Worst experience ever, awful app",
         "Thanks Acme, the support team sorted it out in minutes, great service :)",
     ]
     for text in posts:
@@ -100,10 +124,33 @@ def test_word_only_shortcut_finds_what_the_full_tokeniser_finds():
     from backend.listening.sentiment import TOKEN, words
 
     rng = random.Random(12)
-    alphabet = ["a", "b", "don't", " ", "'", ":", "(", ")", ";", "-", "=", "<", "3", "d", "p", "😀", "é", "_", "!"]
+    alphabet = [
+        "a",
+        "b",
+        "don't",
+        " ",
+        "'",
+        ":",
+        "(",
+        ")",
+        ";",
+        "-",
+        "=",
+        "<",
+        "3",
+        "d",
+        "p",
+        "😀",
+        "é",
+        "_",
+        "!",
+    ]
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(15))) for _ in range(5000)]
     assert all(words(t) == TOKEN.findall(t) for t in texts)
-    assert words("love it :) <3") == ["love", "it", ":)", "<3"] and words("don't go") == ["don't", "go"]
+    assert words("love it :) <3") == ["love", "it", ":)", "<3"] and words("don't go") == [
+        "don't",
+        "go",
+    ]
 
 
 def _polarity_longhand(lex, tokens, exclamations=0):
@@ -149,7 +196,13 @@ def test_polarity_shortcuts_give_the_longhand_scores():
     rng = random.Random(21)
     for lex in (english_lexicon(), german_lexicon()):
         feeling = sorted(lex.valence)[::97][:60]
-        vocabulary = feeling + sorted(lex.boosters)[:8] + sorted(lex.negations)[:6] + sorted(lex.contrast) + ["the", "app"]
+        vocabulary = (
+            feeling
+            + sorted(lex.boosters)[:8]
+            + sorted(lex.negations)[:6]
+            + sorted(lex.contrast)
+            + ["the", "app"]
+        )
         for _ in range(4000):
             tokens = [rng.choice(vocabulary) for _ in range(rng.randrange(12))]
             bangs = rng.randrange(3)

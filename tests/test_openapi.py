@@ -15,8 +15,12 @@ SPEC = Path(__file__).resolve().parent.parent / "backend" / "openapi.yaml"
 
 def documented() -> set[tuple[str, str]]:
     spec = yaml.safe_load(SPEC.read_text())
-    return {(method.upper(), path) for path, item in spec["paths"].items() for method in item
-            if method in ("get", "post", "put", "patch", "delete")}
+    return {
+        (method.upper(), path)
+        for path, item in spec["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    }
 
 
 def test_every_route_is_documented_and_every_documented_route_exists():
@@ -40,6 +44,7 @@ def test_spec_is_well_formed():
         elif isinstance(node, list):
             for v in node:
                 walk(v)
+
     walk(spec)
     for r in refs:
         section, name = r.split("/")[-2:]

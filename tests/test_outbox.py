@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-
 from backend.actions import Actions
 from backend.connectors.base import PermanentError, RateLimited, TransientError
 from backend.ingest import Ingest, accept_all, fixed_deadlines
@@ -57,25 +56,33 @@ async def queued_reply(pool, clock) -> int:
 
 
 def publisher(pool, clock, platform, **kw) -> OutboxPublisher:
-    return OutboxPublisher(pool, {"simulator": platform}, clock, backoff_base=2.0, backoff_cap=60.0, **kw)
+    return OutboxPublisher(
+        pool, {"simulator": platform}, clock, backoff_base=2.0, backoff_cap=60.0, **kw
+    )
 
 
 async def test_transient_failures_back_off_then_publish_once(pool, clock):
     message_id = await queued_reply(pool, clock)
-    platform = FlakyPlatform([TransientError("HTTP 503 from https://x/api/v1/statuses"),
-                              ConnectionError("connection refused")])
+    platform = FlakyPlatform(
+        [
+            TransientError("HTTP 503 from https://x/api/v1/statuses"),
+            ConnectionError("connection refused"),
+        ]
+    )
     outbox = publisher(pool, clock, platform)
     assert await outbox.publish_due() is True
     retry_at = await pool.fetchval("SELECT next_attempt_at FROM outbox")
     assert clock.now() + timedelta(seconds=1) <= retry_at <= clock.now() + timedelta(seconds=2)
-    assert await outbox.publish_due() is False          # not due yet: no busy loop
+    assert await outbox.publish_due() is False  # not due yet: no busy loop
     clock.set(retry_at)
     await outbox.publish_due()
     second = await pool.fetchval("SELECT next_attempt_at FROM outbox")
-    assert second - retry_at >= timedelta(seconds=2)   # the wait grows
+    assert second - retry_at >= timedelta(seconds=2)  # the wait grows
     clock.set(second)
     await outbox.publish_due()
-    row = await pool.fetchrow("SELECT status, platform_post_id FROM messages WHERE id = $1", message_id)
+    row = await pool.fetchrow(
+        "SELECT status, platform_post_id FROM messages WHERE id = $1", message_id
+    )
     assert (row["status"], row["platform_post_id"]) == ("published", "post-1")
     assert len(platform.sent) == 1 and platform.publish_calls == 3
 
@@ -112,13 +119,15 @@ async def test_crash_between_send_and_record_does_not_publish_twice(pool, clock)
     message_id = await queued_reply(pool, clock)
     platform = FlakyPlatform(crash_after_send=True)
     outbox = publisher(pool, clock, platform)
-    await outbox.publish_due()                         # sent, but we never heard back
+    await outbox.publish_due()  # sent, but we never heard back
     assert await pool.fetchval("SELECT status FROM messages WHERE id = $1", message_id) == "queued"
     clock.set(await pool.fetchval("SELECT next_attempt_at FROM outbox"))
-    await outbox.publish_due()                         # looks first, finds it, records it
+    await outbox.publish_due()  # looks first, finds it, records it
     assert platform.lookups == 1 and platform.publish_calls == 1
     assert len(platform.sent) == 1
-    assert await pool.fetchval("SELECT status FROM messages WHERE id = $1", message_id) == "published"
+    assert (
+        await pool.fetchval("SELECT status FROM messages WHERE id = $1", message_id) == "published"
+    )
 
 
 async def test_attempt_in_flight_is_not_taken_by_a_second_publisher(pool, clock):
@@ -126,15 +135,25 @@ async def test_attempt_in_flight_is_not_taken_by_a_second_publisher(pool, clock)
     first = publisher(pool, clock, FlakyPlatform(crash_after_send=True))
     await first.publish_due()
     second = FlakyPlatform()
-    assert await publisher(pool, clock, second).publish_due() is False   # still inside the attempt lease
+    assert (
+        await publisher(pool, clock, second).publish_due() is False
+    )  # still inside the attempt lease
     assert second.publish_calls == 0
 
 
 async def queued_replies(pool, clock, n: int) -> list[int]:
     """`n` customers, each answered once: `n` messages waiting in the outbox."""
     ingest = Ingest(accept_all, fixed_deadlines(timedelta(hours=1)), clock)
-    posts = [InboundPost("simulator", f"p{i}", Author(f"a{i}", f"cust{i}", f"Customer {i}", 1), "@acme help",
-                         clock.now()) for i in range(n)]
+    posts = [
+        InboundPost(
+            "simulator",
+            f"p{i}",
+            Author(f"a{i}", f"cust{i}", f"Customer {i}", 1),
+            "@acme help",
+            clock.now(),
+        )
+        for i in range(n)
+    ]
     async with pool.acquire() as conn:
         await ingest.store(conn, posts)
         op, _ = await add_operator(conn, "anna")
@@ -142,7 +161,11 @@ async def queued_replies(pool, clock, n: int) -> list[int]:
         ids = []
         for cid in [r["id"] for r in await conn.fetch("SELECT id FROM conversations ORDER BY id")]:
             await actions.claim(conn, op, cid)
-            ids.append((await actions.reply_publicly(conn, op, cid, "Hi, sorry! Looking now."))["message_id"])
+            ids.append(
+                (await actions.reply_publicly(conn, op, cid, "Hi, sorry! Looking now."))[
+                    "message_id"
+                ]
+            )
         return ids
 
 
@@ -163,7 +186,7 @@ class GatedPlatform(FlakyPlatform):
                 self.held = True
                 await self.gate.wait()
             else:
-                await asyncio.sleep(0)      # an answer that takes a turn of the loop
+                await asyncio.sleep(0)  # an answer that takes a turn of the loop
             return await super().publish(msg)
         finally:
             self.in_flight -= 1
@@ -176,8 +199,7 @@ async def test_a_slow_send_holds_one_slot_while_the_rest_publish(pool, clock):
     published = "SELECT count(*) FROM messages WHERE status = 'published'"
     task = asyncio.create_task(outbox.run(poll_interval=0.05))
     try:
-        await until(lambda: _equals(pool, published, 11),
-                    "every reply but the held one published")
+        await until(lambda: _equals(pool, published, 11), "every reply but the held one published")
         held = await pool.fetchval("SELECT id FROM messages WHERE status = 'queued'")
         assert held == message_ids[0]
         platform.gate.set()
@@ -185,7 +207,7 @@ async def test_a_slow_send_holds_one_slot_while_the_rest_publish(pool, clock):
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    assert platform.most_in_flight == 3                  # the window, never more
+    assert platform.most_in_flight == 3  # the window, never more
     assert len(platform.sent) == 12 and platform.publish_calls == 12
     assert await pool.fetchval("SELECT count(*) FROM events WHERE kind = 'message.published'") == 12
 
@@ -194,17 +216,33 @@ async def _equals(pool, sql: str, n: int) -> bool:
     return await pool.fetchval(sql) == n
 
 
-async def test_a_batch_is_recorded_in_one_transaction_each_message_with_its_own_outcome(pool, clock):
+async def test_a_batch_is_recorded_in_one_transaction_each_message_with_its_own_outcome(
+    pool, clock
+):
     message_ids = await queued_replies(pool, clock, 5)
-    platform = FlakyPlatform([TransientError("HTTP 503"), PermanentError("422: text too long", 422)])
+    platform = FlakyPlatform(
+        [TransientError("HTTP 503"), PermanentError("422: text too long", 422)]
+    )
     assert await publisher(pool, clock, platform).publish_due() is True
-    rows = await pool.fetch("SELECT m.id, m.status, o.done_at IS NOT NULL AS done, o.next_attempt_at, o.xmin::text "
-                            "AS tx FROM messages m JOIN outbox o ON o.message_id = m.id ORDER BY m.id")
-    assert [r["status"] for r in rows] == ["queued", "failed", "published", "published", "published"]
-    assert rows[0]["next_attempt_at"] > clock.now() and not rows[0]["done"]   # backs off on its own
-    assert len({r["tx"] for r in rows}) == 1                                   # one commit for the batch
-    kinds = [r["kind"] for r in await pool.fetch(
-        "SELECT kind FROM events WHERE kind LIKE 'message.%' AND kind <> 'message.queued' ORDER BY id")]
+    rows = await pool.fetch(
+        "SELECT m.id, m.status, o.done_at IS NOT NULL AS done, o.next_attempt_at, o.xmin::text "
+        "AS tx FROM messages m JOIN outbox o ON o.message_id = m.id ORDER BY m.id"
+    )
+    assert [r["status"] for r in rows] == [
+        "queued",
+        "failed",
+        "published",
+        "published",
+        "published",
+    ]
+    assert rows[0]["next_attempt_at"] > clock.now() and not rows[0]["done"]  # backs off on its own
+    assert len({r["tx"] for r in rows}) == 1  # one commit for the batch
+    kinds = [
+        r["kind"]
+        for r in await pool.fetch(
+            "SELECT kind FROM events WHERE kind LIKE 'message.%' AND kind <> 'message.queued' ORDER BY id"
+        )
+    ]
     assert sorted(kinds) == ["message.failed"] + ["message.published"] * 3
     assert [r["id"] for r in rows] == message_ids
 
@@ -229,13 +267,20 @@ async def test_a_result_the_database_could_not_take_is_recorded_later_not_sent_a
     outbox = OutboxPublisher(PoolDownOnce(pool, 2), {"simulator": platform}, clock)
     task = asyncio.create_task(outbox.run(poll_interval=0.05))
     try:
-        await until(lambda: _equals(pool, "SELECT count(*) FROM messages WHERE status = 'published'", 1),
-                    "the reply recorded once the database is back")
+        await until(
+            lambda: _equals(pool, "SELECT count(*) FROM messages WHERE status = 'published'", 1),
+            "the reply recorded once the database is back",
+        )
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    assert platform.publish_calls == 1 and platform.lookups == 0      # kept the result, did not send again
-    assert await pool.fetchval("SELECT platform_post_id FROM messages WHERE id = $1", message_id) == "post-1"
+    assert (
+        platform.publish_calls == 1 and platform.lookups == 0
+    )  # kept the result, did not send again
+    assert (
+        await pool.fetchval("SELECT platform_post_id FROM messages WHERE id = $1", message_id)
+        == "post-1"
+    )
 
 
 async def test_the_backend_sends_as_many_at_once_as_outbox_window_says(db_url):

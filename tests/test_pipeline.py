@@ -26,17 +26,33 @@ def ingest_with(rulebook, clock) -> Ingest:
 
 
 def post(clock, pid, text, author="jo", **kw) -> InboundPost:
-    return InboundPost("mastodon", pid, Author(f"id-{author}", author, author.title(), 120), text, clock.now(), **kw)
+    return InboundPost(
+        "mastodon",
+        pid,
+        Author(f"id-{author}", author, author.title(), 120),
+        text,
+        clock.now(),
+        **kw,
+    )
 
 
 async def test_posts_not_about_us_are_dropped_and_ours_never_queued(db, clock, rulebook):
     ingest = ingest_with(rulebook, clock)
-    result = await ingest.store(db, [
-        post(clock, "1", "Road Runner vs the ACME anvil, classic"),     # exclusion phrase
-        post(clock, "2", "acmecorp is hiring"),                          # not word-bounded
-        post(clock, "3", "@acme my order never arrived"),
-        post(clock, "4", "Sorry to hear that, Jo! Could you DM us?", author="acme", in_reply_to="3"),
-    ])
+    result = await ingest.store(
+        db,
+        [
+            post(clock, "1", "Road Runner vs the ACME anvil, classic"),  # exclusion phrase
+            post(clock, "2", "acmecorp is hiring"),  # not word-bounded
+            post(clock, "3", "@acme my order never arrived"),
+            post(
+                clock,
+                "4",
+                "Sorry to hear that, Jo! Could you DM us?",
+                author="acme",
+                in_reply_to="3",
+            ),
+        ],
+    )
     assert result.dropped == 2
     assert await db.fetchval("SELECT count(*) FROM conversations") == 1
     ours = await db.fetchrow("SELECT is_ours, conversation_id FROM mentions WHERE post_id = '4'")
@@ -46,8 +62,13 @@ async def test_posts_not_about_us_are_dropped_and_ours_never_queued(db, clock, r
 
 async def test_priority_and_reasons_are_recorded(db, clock, rulebook):
     ingest = ingest_with(rulebook, clock)
-    angry = InboundPost("mastodon", "9", Author("id-big", "bigvoice", "Big Voice", 250_000),
-                        "@acme outage AGAIN, this is a disgrace. I want a refund or I call my lawyer", clock.now())
+    angry = InboundPost(
+        "mastodon",
+        "9",
+        Author("id-big", "bigvoice", "Big Voice", 250_000),
+        "@acme outage AGAIN, this is a disgrace. I want a refund or I call my lawyer",
+        clock.now(),
+    )
     await ingest.store(db, [angry])
     conv = await db.fetchrow("SELECT priority, priority_reasons FROM conversations")
     assert conv["priority"] == 1
@@ -65,7 +86,9 @@ async def test_abusive_post_goes_to_flagged_conduct_without_sla_pressure(db, clo
 
 async def test_ordinary_angry_complaint_is_not_abuse(db, clock, rulebook):
     ingest = ingest_with(rulebook, clock)
-    await ingest.store(db, [post(clock, "1", "@acme Scheißservice, seit zwei Wochen keine Lieferung!")])
+    await ingest.store(
+        db, [post(clock, "1", "@acme Scheißservice, seit zwei Wochen keine Lieferung!")]
+    )
     conv = await db.fetchrow("SELECT state, sla_due_at FROM conversations")
     assert conv["state"] == "new" and conv["sla_due_at"] is not None
 
@@ -83,7 +106,7 @@ async def test_broken_rules_edit_keeps_the_previous_rules_and_says_so(pool, tmp_
     shutil.copytree(ROOT / "rules", rules)
     applied = []
     watcher = RulesWatcher(rules, pool, applied.append)
-    assert await watcher.check() is None                       # nothing changed yet
+    assert await watcher.check() is None  # nothing changed yet
 
     (rules / "listening.yaml").write_text((rules / "listening.yaml").read_text() + "\nbroken: [\n")
     assert await watcher.check() is False
@@ -95,7 +118,9 @@ async def test_broken_rules_edit_keeps_the_previous_rules_and_says_so(pool, tmp_
     shutil.copy(ROOT / "rules" / "listening.yaml", rules / "listening.yaml")
     assert await watcher.check() is True
     assert len(applied) == 1
-    assert await pool.fetchval("SELECT kind FROM events ORDER BY id DESC LIMIT 1") == "rules.reloaded"
+    assert (
+        await pool.fetchval("SELECT kind FROM events ORDER BY id DESC LIMIT 1") == "rules.reloaded"
+    )
 
 
 def test_listening_worker_prepares_exactly_what_listening_here_does(rulebook):
@@ -108,12 +133,21 @@ def test_listening_worker_prepares_exactly_what_listening_here_does(rulebook):
     from backend.pipeline import ListeningWorker
 
     sys.path.insert(0, str(ROOT / "bench"))
-    from ingest import generate   # the ingest bench's mix: en/de, tags, names, DMs, our replies, noise
+    from ingest import (
+        generate,  # the ingest bench's mix: en/de, tags, names, DMs, our replies, noise
+    )
 
     posts = list(generate(600, seed=11))
-    posts += posts[:5]   # repeats within the batch
-    posts.append(InboundPost("mastodon", "x1", Author("id-x", "x", "X", 99_000),
-                             "@acme Ihr Vollidioten, meine IBAN ist DE89 3704 0044 0532 0130 00", posts[0].created_at))
+    posts += posts[:5]  # repeats within the batch
+    posts.append(
+        InboundPost(
+            "mastodon",
+            "x1",
+            Author("id-x", "x", "X", 99_000),
+            "@acme Ihr Vollidioten, meine IBAN ist DE89 3704 0044 0532 0130 00",
+            posts[0].created_at,
+        )
+    )
     here = prepare(make_processor(rulebook), posts)
 
     async def there():
@@ -138,7 +172,9 @@ def test_listening_worker_refuses_broken_rules_with_the_file_and_line(tmp_path):
     assert "triage.yaml:" in str(err.value)
 
 
-async def test_ingest_listens_to_big_batches_in_the_worker_and_carries_on_when_it_dies(rulebook, clock, caplog):
+async def test_ingest_listens_to_big_batches_in_the_worker_and_carries_on_when_it_dies(
+    rulebook, clock, caplog
+):
     """A killed worker process costs nothing: that batch listens in the backend's
     process (same result) and a later batch gets a new worker process."""
     import os
@@ -147,20 +183,30 @@ async def test_ingest_listens_to_big_batches_in_the_worker_and_carries_on_when_i
     from backend.ingest import prepare
     from backend.pipeline import ListeningWorker
 
-    posts = [post(clock, f"w{i}", f"@acme order {i} still missing, refund please", author=f"c{i}") for i in range(60)]
+    posts = [
+        post(clock, f"w{i}", f"@acme order {i} still missing, refund please", author=f"c{i}")
+        for i in range(60)
+    ]
     here = prepare(make_processor(rulebook), posts)
     worker = ListeningWorker(ROOT / "rules", validate=False)
-    ingest = Ingest(make_processor(rulebook), fixed_deadlines(timedelta(minutes=30)), clock,
-                    worker=worker, worker_min_batch=50)
+    ingest = Ingest(
+        make_processor(rulebook),
+        fixed_deadlines(timedelta(minutes=30)),
+        clock,
+        worker=worker,
+        worker_min_batch=50,
+    )
     try:
         assert await ingest.listen(posts) == here
-        first = set(worker._pool._processes)          # the process that listened
+        first = set(worker._pool._processes)  # the process that listened
         assert len(first) == 1
-        assert await ingest.listen(posts[:10]) == prepare(make_processor(rulebook), posts[:10])  # small: here
+        assert await ingest.listen(posts[:10]) == prepare(
+            make_processor(rulebook), posts[:10]
+        )  # small: here
         os.kill(first.pop(), signal.SIGKILL)
-        assert await ingest.listen(posts) == here     # listened here instead
+        assert await ingest.listen(posts) == here  # listened here instead
         assert "listening worker unavailable" in caplog.text
-        worker._down_until = 0.0                      # as after RETRY_AFTER
+        worker._down_until = 0.0  # as after RETRY_AFTER
         assert await ingest.listen(posts) == here
         assert len(worker._pool._processes) == 1
     finally:
@@ -176,14 +222,20 @@ def test_the_backend_listens_in_a_worker_that_follows_rule_changes(rulebook, db_
     svc = init_app(Config(), db_url, background=False)[SERVICES]
     first = svc.ingest.worker
     assert isinstance(first, ListeningWorker)
-    svc.use_rulebook(rulebook)                  # what the rules watcher does after an edit
+    svc.use_rulebook(rulebook)  # what the rules watcher does after an edit
     assert isinstance(svc.ingest.worker, ListeningWorker) and svc.ingest.worker is not first
-    assert first._pool._shutdown_thread          # the old one was told to stop
+    assert first._pool._shutdown_thread  # the old one was told to stop
     svc.ingest.worker.close()
 
     # A backend given its own processor (tests) or configured without one listens in place.
-    assert init_app(Config(), db_url, processor=accept_all, background=False)[SERVICES].ingest.worker is None
+    assert (
+        init_app(Config(), db_url, processor=accept_all, background=False)[SERVICES].ingest.worker
+        is None
+    )
     # Rules handed in (not read from config.rules_dir) are not what a worker would read: listen in place.
-    assert init_app(Config(), db_url, rulebook=rulebook, background=False)[SERVICES].ingest.worker is None
+    assert (
+        init_app(Config(), db_url, rulebook=rulebook, background=False)[SERVICES].ingest.worker
+        is None
+    )
     off = Config(ingest=IngestConfig(listening_worker=False))
     assert init_app(off, db_url, background=False)[SERVICES].ingest.worker is None

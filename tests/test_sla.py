@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,7 @@ from backend.yamlfile import FileErrors
 
 RULES = Path(__file__).resolve().parent.parent / "rules" / "sla.yaml"
 BERLIN = ZoneInfo("Europe/Berlin")
-UTC = timezone.utc
+UTC = UTC
 
 
 def berlin(*args: int) -> datetime:
@@ -85,7 +85,7 @@ def test_mention_before_opening_starts_counting_at_opening(policy):
 
 def test_short_saturday_and_holidays_are_skipped(policy):
     # Friday 2026-12-25 is a holiday (every year); Saturday has 6 hours.
-    start = berlin(2026, 12, 24, 19, 0)   # 1h left on Thursday
+    start = berlin(2026, 12, 24, 19, 0)  # 1h left on Thursday
     # 8h next response: 1h Thu, holiday Fri, 6h Sat, 1h Sun from 08:00.
     assert sla.due_at(policy, "P3", None, start, "next") == berlin(2026, 12, 27, 9, 0)
     # A one-off holiday: New Year's Eve 2026 (Thursday).
@@ -119,7 +119,7 @@ def test_remaining_counts_down_and_goes_negative_after_breach(policy):
     assert sla.remaining(policy, due, clock.now(), priority="P3") == timedelta(hours=4)
     clock.advance(hours=1)
     assert sla.remaining(policy, due, clock.now(), priority="P3") == timedelta(hours=3)
-    clock.advance(hours=6)   # overnight: the countdown stands still while closed
+    clock.advance(hours=6)  # overnight: the countdown stands still while closed
     assert sla.remaining(policy, due, clock.now(), priority="P3") == timedelta(hours=2, minutes=30)
     clock.set(berlin(2026, 11, 25, 11, 0).astimezone(UTC))
     assert sla.remaining(policy, due, clock.now(), priority="P3") == timedelta(minutes=-30)
@@ -164,25 +164,43 @@ holidays:
     with pytest.raises(FileErrors) as info:
         policy_from(text)
     lines = str(info.value).splitlines()
-    assert "rules/sla.yaml:1: time_zone: 'Europe/Berlinn' is not a known time zone (use a name like Europe/Berlin)" in lines
-    assert any(l.startswith("rules/sla.yaml:2: warning.when_elapsed: expected a percentage") for l in lines)
-    assert any(l.startswith("rules/sla.yaml:4: targets.P1.first_response: expected a duration like 15m") for l in lines)
-    assert "rules/sla.yaml:5: targets.P3.clock: counts business hours, but business_hours is not set" in lines
+    assert (
+        "rules/sla.yaml:1: time_zone: 'Europe/Berlinn' is not a known time zone (use a name like Europe/Berlin)"
+        in lines
+    )
+    assert any(
+        l.startswith("rules/sla.yaml:2: warning.when_elapsed: expected a percentage") for l in lines
+    )
+    assert any(
+        l.startswith("rules/sla.yaml:4: targets.P1.first_response: expected a duration like 15m")
+        for l in lines
+    )
+    assert (
+        "rules/sla.yaml:5: targets.P3.clock: counts business hours, but business_hours is not set"
+        in lines
+    )
     assert "rules/sla.yaml:6: targets.urgent: priority names are P1 to P9" in lines
-    assert "rules/sla.yaml:9: platforms.bluesky.P2: priority P2 has no default under targets" in lines
+    assert (
+        "rules/sla.yaml:9: platforms.bluesky.P2: priority P2 has no default under targets" in lines
+    )
     assert any(l.startswith("rules/sla.yaml:11: holidays[0]: expected a date") for l in lines)
     assert len(lines) == 7
 
 
-@pytest.mark.parametrize("hours, reason", [
-    ("'20:00-08:00'", "closes before it opens"),
-    ("'08:00-25:00'", "is not a time of day"),
-    ("20:00", "expected 'closed' or quoted hours"),
-    ("['08:00-12:00', '11:00-14:00']", "opening hours overlap"),
-])
+@pytest.mark.parametrize(
+    "hours, reason",
+    [
+        ("'20:00-08:00'", "closes before it opens"),
+        ("'08:00-25:00'", "is not a time of day"),
+        ("20:00", "expected 'closed' or quoted hours"),
+        ("['08:00-12:00', '11:00-14:00']", "opening hours overlap"),
+    ],
+)
 def test_bad_business_hours_name_the_day(hours, reason):
     with pytest.raises(FileErrors) as info:
-        policy_from(f"time_zone: UTC\ntargets: {{P1: {{first_response: 1h, next_response: 1h}}}}\nbusiness_hours:\n  mon: {hours}\n")
+        policy_from(
+            f"time_zone: UTC\ntargets: {{P1: {{first_response: 1h, next_response: 1h}}}}\nbusiness_hours:\n  mon: {hours}\n"
+        )
     assert str(info.value).startswith("rules/sla.yaml:4: business_hours.mon: ")
     assert reason in str(info.value)
 
@@ -193,7 +211,9 @@ time_zone: UTC
 targets: {P3: {first_response: 3h, next_response: 3h, clock: business_hours}}
 business_hours: {mon: ['08:00-10:00', '14:00-18:00']}
 """)
-    assert sla.due_at(p, "P3", None, datetime(2026, 11, 23, 9, 0, tzinfo=UTC)) == datetime(2026, 11, 23, 16, 0, tzinfo=UTC)
+    assert sla.due_at(p, "P3", None, datetime(2026, 11, 23, 9, 0, tzinfo=UTC)) == datetime(
+        2026, 11, 23, 16, 0, tzinfo=UTC
+    )
 
 
 def rows(now: datetime):
@@ -234,8 +254,13 @@ def test_sla_clock_loop_fires_each_event_exactly_at_its_moment():
         for e in check.events:
             fired.append((e.conversation_id, e.kind, e.at))
             r = table[e.conversation_id]
-            table[r.id] = sla.Watched(r.id, r.warn_at, r.due_at, warned=True,
-                                      breached=r.breached or e.kind == "sla_breach")
+            table[r.id] = sla.Watched(
+                r.id,
+                r.warn_at,
+                r.due_at,
+                warned=True,
+                breached=r.breached or e.kind == "sla_breach",
+            )
         if check.next_at is None:
             break
         clock.set(check.next_at)
@@ -248,10 +273,15 @@ def test_sla_clock_loop_fires_each_event_exactly_at_its_moment():
     assert sla.next_deadline_events(table.values(), clock.now()).next_at is None
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("15m", timedelta(minutes=15)), ("2h", timedelta(hours=2)),
-    ("1h30m", timedelta(minutes=90)), ("1d", timedelta(days=1)),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("15m", timedelta(minutes=15)),
+        ("2h", timedelta(hours=2)),
+        ("1h30m", timedelta(minutes=90)),
+        ("1d", timedelta(days=1)),
+    ],
+)
 def test_parse_duration(text, expected):
     assert sla.parse_duration(text) == expected
 

@@ -23,7 +23,14 @@ async def timed(config, db_url, clock: FrozenClock):
 
 async def mention(b, text: str, pid: str, handle: str = "jo_k", **kw) -> int:
     svc = b.services
-    post = InboundPost("simulator", pid, Author(f"id-{handle}", handle, "Jo Kamara", 50), text, svc.clock.now(), **kw)
+    post = InboundPost(
+        "simulator",
+        pid,
+        Author(f"id-{handle}", handle, "Jo Kamara", 50),
+        text,
+        svc.clock.now(),
+        **kw,
+    )
     async with svc.pool.acquire() as conn:
         await svc.ingest.store(conn, [post])
         return await conn.fetchval("SELECT conversation_id FROM mentions WHERE post_id = $1", pid)
@@ -31,14 +38,17 @@ async def mention(b, text: str, pid: str, handle: str = "jo_k", **kw) -> int:
 
 async def sla_events(b, cid: int) -> list[dict]:
     rows = await b.services.pool.fetch(
-        "SELECT kind, at, data FROM events WHERE conversation_id = $1 AND kind LIKE 'sla.%' ORDER BY id", cid)
+        "SELECT kind, at, data FROM events WHERE conversation_id = $1 AND kind LIKE 'sla.%' ORDER BY id",
+        cid,
+    )
     return [dict(r) for r in rows]
 
 
 async def times(b, cid: int):
     return await b.services.pool.fetchrow(
         "SELECT sla_kind, sla_warn_at, sla_due_at, sla_warned, sla_breached, state FROM conversations WHERE id = $1",
-        cid)
+        cid,
+    )
 
 
 async def test_warning_and_breach_are_written_at_the_exact_stored_time(timed, clock):
@@ -58,7 +68,9 @@ async def test_warning_and_breach_are_written_at_the_exact_stored_time(timed, cl
     assert [e["kind"] for e in evs] == ["sla.warning"]
     assert evs[0]["at"] == t["sla_warn_at"]
 
-    clock.set(t["sla_due_at"] + timedelta(minutes=3))   # noticed late: the event still says when it happened
+    clock.set(
+        t["sla_due_at"] + timedelta(minutes=3)
+    )  # noticed late: the event still says when it happened
     result = await sla.check()
     evs = await sla_events(timed, cid)
     assert [e["kind"] for e in evs] == ["sla.warning", "sla.breach"]
@@ -68,7 +80,7 @@ async def test_warning_and_breach_are_written_at_the_exact_stored_time(timed, cl
     after = await times(timed, cid)
     assert after["sla_warned"] and after["sla_breached"]
     assert result.next_at is None
-    await sla.check()   # nothing is written twice
+    await sla.check()  # nothing is written twice
     assert len(await sla_events(timed, cid)) == 2
 
 
@@ -79,16 +91,19 @@ async def test_clock_pauses_while_awaiting_customer_and_restarts_with_next_targe
     first = await times(timed, cid)
     async with svc.pool.acquire() as conn:
         await svc.actions.claim(conn, anna, cid)
-        await svc.actions.reply_publicly(conn, anna, cid, "Hi Jo, sorry about that. Which phone do you use?",
-                                         confirm=True)
+        await svc.actions.reply_publicly(
+            conn, anna, cid, "Hi Jo, sorry about that. Which phone do you use?", confirm=True
+        )
     paused = await times(timed, cid)
     assert paused["state"] == "awaiting_customer" and paused["sla_due_at"] is None
 
     clock.set(first["sla_due_at"] + timedelta(hours=1))
     await svc.sla_clock.check()
-    assert await sla_events(timed, cid) == []    # paused: nothing breaches
+    assert await sla_events(timed, cid) == []  # paused: nothing breaches
 
-    await mention(timed, "@acme an iPhone 12, still broken", "p2", in_reply_to="p1", thread_root="p1")
+    await mention(
+        timed, "@acme an iPhone 12, still broken", "p2", in_reply_to="p1", thread_root="p1"
+    )
     again = await times(timed, cid)
     assert again["sla_kind"] == "next" and again["sla_due_at"] is not None
     assert not again["sla_warned"] and not again["sla_breached"]
@@ -100,7 +115,9 @@ async def test_clock_pauses_while_awaiting_customer_and_restarts_with_next_targe
     assert evs[-1]["kind"] == "sla.breach" and evs[-1]["at"] == again["sla_due_at"]
     assert evs[-1]["data"]["sla_kind"] == "next"
     # Nobody holds it now, but Anna handled it last: the breach is hers.
-    row = await svc.pool.fetchrow("SELECT sla_kind, operator_id FROM sla_breaches WHERE conversation_id = $1", cid)
+    row = await svc.pool.fetchrow(
+        "SELECT sla_kind, operator_id FROM sla_breaches WHERE conversation_id = $1", cid
+    )
     assert row["sla_kind"] == "next" and row["operator_id"] == anna.id
 
 
@@ -127,7 +144,9 @@ async def test_the_running_clock_wakes_when_a_conversation_changes(timed, clock)
     sub = svc.hub.subscribe()
     cid = await mention(timed, "@acme charged twice", "p1")
     clock.set((await times(timed, cid))["sla_due_at"])
-    await mention(timed, "@acme hello?", "p2", handle="other")   # an event: the clock wakes and looks
+    await mention(
+        timed, "@acme hello?", "p2", handle="other"
+    )  # an event: the clock wakes and looks
 
     async def breach() -> dict:
         while True:

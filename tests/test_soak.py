@@ -4,9 +4,9 @@ published once, queue and outbox drained, and the table printed."""
 
 from __future__ import annotations
 
-import pytest
-
 import re
+
+import pytest
 
 from bench.soak import soak
 
@@ -18,7 +18,12 @@ async def test_short_soak_holds(capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     assert out.rstrip().endswith("held")
-    counts = {m[1].strip(): float(m[2]) for m in re.finditer(r"^([a-z][a-z /()]+?)\s+([\d.]+)$", out, re.M)}
-    assert counts["mentions sent"] >= 500 and counts["mentions refused"] == 0   # the feed stops on time
+    counts = {
+        m[1].strip(): float(m[2])
+        for m in re.finditer(r"^([a-z][a-z /()]+?)\s+([\d.]+)$", out, re.M)
+    }
+    assert (
+        counts["mentions sent"] >= 500 and counts["mentions refused"] == 0
+    )  # the feed stops on time
     assert counts["replies published twice"] == 0 and counts["outbox left"] == 0
     assert counts["replies published"] == counts["replies queued"] > 0

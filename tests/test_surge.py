@@ -8,13 +8,24 @@ import pytest
 
 from backend import yamlfile
 from backend.clock import FrozenClock
-from backend.surge import CrisisEnded, CrisisStarted, SurgeConfig, SurgeDetector, config_from_document
+from backend.surge import (
+    CrisisEnded,
+    CrisisStarted,
+    SurgeConfig,
+    SurgeDetector,
+    config_from_document,
+)
 from backend.yamlfile import FileErrors
 
 
 def detector(clock: FrozenClock, **overrides) -> SurgeDetector:
-    cfg = dict(window=timedelta(minutes=5), baseline_window=timedelta(hours=1), factor=3.0,
-               min_count=20, cool_down=timedelta(minutes=10))
+    cfg = dict(
+        window=timedelta(minutes=5),
+        baseline_window=timedelta(hours=1),
+        factor=3.0,
+        min_count=20,
+        cool_down=timedelta(minutes=10),
+    )
     cfg.update(overrides)
     return SurgeDetector(clock=clock, **cfg)
 
@@ -37,15 +48,15 @@ def warm(d: SurgeDetector, clock: FrozenClock, per_minute: int, minutes: int) ->
 def test_steady_chatter_is_not_a_crisis():
     clock = FrozenClock()
     d = detector(clock)
-    assert feed(d, clock, 3, 120) == []   # 15 per window: under min_count and not a surge
+    assert feed(d, clock, 3, 120) == []  # 15 per window: under min_count and not a surge
     assert not d.in_crisis
 
 
 def test_surge_over_baseline_starts_a_crisis_with_its_rates():
     clock = FrozenClock()
     d = detector(clock)
-    feed(d, clock, 2, 60)                      # usual: 2 a minute, 10 a window
-    transitions = feed(d, clock, 20, 5)        # then 20 a minute
+    feed(d, clock, 2, 60)  # usual: 2 a minute, 10 a window
+    transitions = feed(d, clock, 20, 5)  # then 20 a minute
     assert len(transitions) == 1
     started = transitions[0]
     assert isinstance(started, CrisisStarted)
@@ -61,9 +72,9 @@ def test_surge_over_baseline_starts_a_crisis_with_its_rates():
 def test_surge_proportional_to_a_busy_baseline_is_not_a_crisis():
     clock = FrozenClock()
     d = detector(clock)
-    warm(d, clock, 10, 60)                     # a busy brand: 50 per window is normal
+    warm(d, clock, 10, 60)  # a busy brand: 50 per window is normal
     assert not d.in_crisis
-    assert feed(d, clock, 14, 10) == []        # 70 per window < 3 x 50
+    assert feed(d, clock, 14, 10) == []  # 70 per window < 3 x 50
     # About 3 x 52 (the baseline now includes some 14s) is reached in the fourth minute at 40.
     transitions = feed(d, clock, 40, 5)
     assert len(transitions) == 1 and isinstance(transitions[0], CrisisStarted)
@@ -73,7 +84,7 @@ def test_surge_proportional_to_a_busy_baseline_is_not_a_crisis():
 def test_min_count_guards_a_quiet_start():
     clock = FrozenClock()
     d = detector(clock)
-    assert feed(d, clock, 3, 5) == []          # 15 in the window with no baseline: below min_count
+    assert feed(d, clock, 3, 5) == []  # 15 in the window with no baseline: below min_count
     assert isinstance(feed(d, clock, 10, 1)[0], CrisisStarted)
 
 
@@ -82,9 +93,9 @@ def test_crisis_ends_only_after_cool_down_and_does_not_flap():
     d = detector(clock)
     feed(d, clock, 1, 60)
     assert isinstance(feed(d, clock, 30, 3)[0], CrisisStarted)
-    start_threshold = 20                       # min_count (3 x 5 = 15 is lower)
+    start_threshold = 20  # min_count (3 x 5 = 15 is lower)
     # Rate hovering just around the start threshold: above release (10), so no end, no restart.
-    assert feed(d, clock, 3, 30) == []         # 15 per window
+    assert feed(d, clock, 3, 30) == []  # 15 per window
     assert d.in_crisis
     # Falls quiet: the window drains, then cool_down must pass.
     transitions = feed(d, clock, 0, 30)
@@ -108,8 +119,8 @@ def test_a_brief_return_of_the_surge_resets_the_cool_down():
     d = detector(clock)
     feed(d, clock, 30, 2)
     assert d.in_crisis
-    assert feed(d, clock, 0, 12) == []          # calm 7 of the needed 10 minutes
-    assert feed(d, clock, 15, 1) == []          # back above release
+    assert feed(d, clock, 0, 12) == []  # calm 7 of the needed 10 minutes
+    assert feed(d, clock, 15, 1) == []  # back above release
     ended = feed(d, clock, 0, 30)
     assert len(ended) == 1 and isinstance(ended[0], CrisisEnded)
     # Calm started again after the flare-up: the end is >= 10 minutes after it dropped out.
@@ -122,7 +133,7 @@ def test_crisis_end_needs_only_the_clock_no_new_mentions():
     d.observe(50)
     assert d.in_crisis
     clock.advance(minutes=5)
-    assert d.check() == []                     # window just emptied: calm begins
+    assert d.check() == []  # window just emptied: calm begins
     clock.advance(minutes=10)
     [ended] = d.check()
     assert isinstance(ended, CrisisEnded) and ended.at == clock.now()
@@ -143,10 +154,10 @@ def test_batches_and_late_arrivals_count_in_their_own_bucket():
 def test_warm_start_from_history_sets_the_baseline():
     clock = FrozenClock()
     d = detector(clock)
-    for minute in range(60, 5, -1):           # the last hour from the database: 10 a minute
+    for minute in range(60, 5, -1):  # the last hour from the database: 10 a minute
         d.observe(10, clock.now() - timedelta(minutes=minute))
     assert not d.in_crisis
-    assert d.observe(40) == []                 # 40 would be a crisis cold; not against 50/window
+    assert d.observe(40) == []  # 40 would be a crisis cold; not against 50/window
     current, baseline = d.rates()
     assert baseline == pytest.approx(50, rel=0.01)
 
@@ -154,7 +165,7 @@ def test_warm_start_from_history_sets_the_baseline():
 def test_memory_is_bounded_by_the_windows():
     clock = FrozenClock()
     d = detector(clock, bucket=timedelta(seconds=10))
-    for _ in range(6 * 60 * 5):               # five hours, one observation every 10 s
+    for _ in range(6 * 60 * 5):  # five hours, one observation every 10 s
         clock.advance(seconds=10)
         d.observe(1)
     # window (30 buckets) + baseline (360 buckets)
@@ -163,17 +174,27 @@ def test_memory_is_bounded_by_the_windows():
 
 def test_config_defaults_and_validation():
     assert SurgeConfig().factor == 3.0
-    doc = yamlfile.parse("crisis:\n  window: 2m\n  factor: 4\n  bucket: 5s\n", "config/shiftdesk.yaml")
+    doc = yamlfile.parse(
+        "crisis:\n  window: 2m\n  factor: 4\n  bucket: 5s\n", "config/shiftdesk.yaml"
+    )
     cfg = config_from_document(doc)
-    assert cfg.window == timedelta(minutes=2) and cfg.factor == 4.0 and cfg.bucket == timedelta(seconds=5)
+    assert (
+        cfg.window == timedelta(minutes=2)
+        and cfg.factor == 4.0
+        and cfg.bucket == timedelta(seconds=5)
+    )
     assert cfg.min_count == SurgeConfig().min_count
     assert config_from_document(yamlfile.parse("database: {}\n", "x.yaml")) == SurgeConfig()
-    bad = yamlfile.parse("crisis:\n  window: fast\n  factor: 'three'\n  surge: 1\n", "config/shiftdesk.yaml")
+    bad = yamlfile.parse(
+        "crisis:\n  window: fast\n  factor: 'three'\n  surge: 1\n", "config/shiftdesk.yaml"
+    )
     with pytest.raises(FileErrors) as info:
         config_from_document(bad)
     lines = str(info.value).splitlines()
     assert lines[0].startswith("config/shiftdesk.yaml:2: crisis.window: expected a duration")
     assert lines[1] == "config/shiftdesk.yaml:3: crisis.factor: expected a number, got 'three'"
     assert lines[2].startswith("config/shiftdesk.yaml:4: crisis.surge: unknown key")
-    with pytest.raises(FileErrors, match="config/shiftdesk.yaml:1: crisis: factor must be more than 1"):
+    with pytest.raises(
+        FileErrors, match="config/shiftdesk.yaml:1: crisis: factor must be more than 1"
+    ):
         config_from_document(yamlfile.parse("crisis:\n  factor: 0.5\n", "config/shiftdesk.yaml"))

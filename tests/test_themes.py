@@ -7,14 +7,26 @@ import time
 
 import pytest
 
-from backend.themes import (Complaint, Theme, group_complaints, jaccard, normalise,
-                            personalise_holding_statement, top_themes, topic_of)
+from backend.themes import (
+    Complaint,
+    Theme,
+    group_complaints,
+    jaccard,
+    normalise,
+    personalise_holding_statement,
+    top_themes,
+    topic_of,
+)
 
 
 def test_normalise_strips_urls_handles_hashtag_marks_and_stopwords():
     text = "@acme@mastodon.social Your APP ate my order AGAIN!! #AcmeFail https://x.co/abc?d=1 @jo.bsky.social"
     assert normalise(text) == ["app", "ate", "order", "acmefail"]
-    assert normalise("Die App ist schon wieder abgestürzt, ich bin so genervt") == ["app", "abgestürzt", "genervt"]
+    assert normalise("Die App ist schon wieder abgestürzt, ich bin so genervt") == [
+        "app",
+        "abgestürzt",
+        "genervt",
+    ]
     assert normalise("Acme’s app can't load", ignore=["acme's"]) == ["app", "load"]
     assert normalise("order 12345 is 2 days late") == ["order", "days", "late"]
 
@@ -40,8 +52,10 @@ def test_near_identical_complaints_group_and_different_ones_do_not():
 
 
 def test_threshold_decides():
-    posts = [Complaint("a", "delivery late parcel missing box"),
-             Complaint("b", "delivery late parcel missing refund")]   # Jaccard 4/6
+    posts = [
+        Complaint("a", "delivery late parcel missing box"),
+        Complaint("b", "delivery late parcel missing refund"),
+    ]  # Jaccard 4/6
     assert len(group_complaints(posts, threshold=0.6)) == 1
     assert len(group_complaints(posts, threshold=0.7)) == 2
     with pytest.raises(ValueError):
@@ -56,17 +70,21 @@ def crisis_posts(n: int, seed: int = 7) -> tuple[list[Complaint], list[int]]:
         "parcel never arrived tracking stuck warehouse weeks refund ignored".split(),
         "login broken password reset email never comes account locked".split(),
     ]
-    filler = ("great weather coffee train concert football weekend music garden holiday cat dog "
-              "pizza movie beach mountain bike book guitar rain snow sunset friends party dinner "
-              "lunch tea museum river lake forest city village bakery market festival game "
-              "podcast series").split()
+    filler = (
+        "great weather coffee train concert football weekend music garden holiday cat dog "
+        "pizza movie beach mountain bike book guitar rain snow sunset friends party dinner "
+        "lunch tea museum river lake forest city village bakery market festival game "
+        "podcast series"
+    ).split()
     posts, truth = [], []
     for i in range(n):
         kind = rng.randrange(4)
         if kind < 3:
             words = list(bases[kind])
             words[rng.randrange(len(words))] = rng.choice(["seriously", "ugh", "again", "today"])
-            text = "@acme " + " ".join(words) + rng.choice(["", "!!", " #acmefail", " https://t.co/x"])
+            text = (
+                "@acme " + " ".join(words) + rng.choice(["", "!!", " #acmefail", " https://t.co/x"])
+            )
         else:
             text = " ".join(rng.sample(filler, 5)) + f" {rng.randrange(10**6)}"
         posts.append(Complaint(i, text))
@@ -121,10 +139,17 @@ def test_topic_of_uses_themes_then_first_words():
 
 
 def test_personalise_holding_statement():
-    template = "Hi {name}, we know about the {topic} problem and are on it. Updates here within the hour."
-    assert personalise_holding_statement(template, "@jo_k", "order missing") == \
-        "Hi jo_k, we know about the order missing problem and are on it. Updates here within the hour."
+    template = (
+        "Hi {name}, we know about the {topic} problem and are on it. Updates here within the hour."
+    )
+    assert (
+        personalise_holding_statement(template, "@jo_k", "order missing")
+        == "Hi jo_k, we know about the order missing problem and are on it. Updates here within the hour."
+    )
     assert personalise_holding_statement("Hi {name}!", "  ", "x") == "Hi there!"
-    assert personalise_holding_statement("Hallo {name}", "", "x", fallback_name="zusammen") == "Hallo zusammen"
+    assert (
+        personalise_holding_statement("Hallo {name}", "", "x", fallback_name="zusammen")
+        == "Hallo zusammen"
+    )
     with pytest.raises(ValueError, match=r"unknown placeholder\(s\): \{Name\}, \{topik\}"):
         personalise_holding_statement("Hi {Name}, about {topik}", "Jo", "x")

@@ -19,16 +19,22 @@ from tui.widgets.thread_view import ThreadView
 pytestmark = pytest.mark.e2e
 
 
-async def mention(backend, text: str, pid: str, handle: str = "jo_k", name: str = "Jo Kamara") -> int:
+async def mention(
+    backend, text: str, pid: str, handle: str = "jo_k", name: str = "Jo Kamara"
+) -> int:
     svc = backend.services
-    post = InboundPost("simulator", pid, Author(f"id-{handle}", handle, name, 50), text, svc.clock.now())
+    post = InboundPost(
+        "simulator", pid, Author(f"id-{handle}", handle, name, 50), text, svc.clock.now()
+    )
     async with svc.pool.acquire() as conn:
         await svc.ingest.store(conn, [post])
         return await conn.fetchval("SELECT conversation_id FROM mentions WHERE post_id = $1", pid)
 
 
 async def state_of(backend, cid: int) -> str:
-    return await backend.services.pool.fetchval("SELECT state FROM conversations WHERE id = $1", cid)
+    return await backend.services.pool.fetchval(
+        "SELECT state FROM conversations WHERE id = $1", cid
+    )
 
 
 class Console:
@@ -58,7 +64,9 @@ class Console:
         return self.screen.open_conversation or {}
 
     def thread_text(self) -> str:
-        return "\n".join(s.text for s in self.thread.body.render_lines(self.thread.body.region.reset_offset))
+        return "\n".join(
+            s.text for s in self.thread.body.render_lines(self.thread.body.region.reset_offset)
+        )
 
     async def until(self, predicate, what: str) -> None:
         await wait_for(self.pilot, predicate, what)
@@ -75,7 +83,9 @@ class Console:
 
     async def claim(self) -> None:
         await self.pilot.press("c")
-        await self.until(lambda: (self.conv.get("holder") or {}).get("id") == self.app.me["id"], "the claim")
+        await self.until(
+            lambda: (self.conv.get("holder") or {}).get("id") == self.app.me["id"], "the claim"
+        )
 
 
 def console(backend, token: str, size=(100, 30)):
@@ -85,7 +95,9 @@ def console(backend, token: str, size=(100, 30)):
 
 async def started(app, pilot) -> Console:
     c = Console(app, pilot)
-    await wait_for(pilot, lambda: isinstance(app.screen, QueueScreen) and c.queue.loaded, "the queue")
+    await wait_for(
+        pilot, lambda: isinstance(app.screen, QueueScreen) and c.queue.loaded, "the queue"
+    )
     return c
 
 
@@ -96,7 +108,7 @@ async def test_advisories_show_while_typing_and_a_second_ctrl_s_sends_anyway(bac
     async with run as pilot:
         c = await started(app, pilot)
         await c.open_first()
-        assert c.screen.check_action("compose", ()) is None        # not claimed yet: greyed out
+        assert c.screen.check_action("compose", ()) is None  # not claimed yet: greyed out
         await c.claim()
         await pilot.press("r")
         assert c.composer.text_area.has_focus and c.composer.mode == "reply"
@@ -107,7 +119,9 @@ async def test_advisories_show_while_typing_and_a_second_ctrl_s_sends_anyway(bac
         await c.until(lambda: c.composer.awaiting_confirmation, "the request to confirm")
         assert await backend.services.pool.fetchval("SELECT count(*) FROM messages") == 0
         await pilot.press("ctrl+s")
-        await c.until(lambda: any(t["kind"] == "outbound" for t in c.conv.get("thread", [])), "the sent reply")
+        await c.until(
+            lambda: any(t["kind"] == "outbound" for t in c.conv.get("thread", [])), "the sent reply"
+        )
     assert await state_of(backend, cid) == "awaiting_customer"
     waived = await backend.services.pool.fetchval("SELECT advisories FROM messages")
     assert "defensive" in {f["check"] for f in waived}
@@ -134,11 +148,13 @@ async def test_move_to_dm_takes_two_texts_then_dm_reply_and_public_resolve(backe
         assert purposes == ["dm_ack", "dm"]
         assert "[public]" in c.thread_text() and "[DM]" in c.thread_text()
 
-        await pilot.press("d")                       # in DM already: d replies in DM
+        await pilot.press("d")  # in DM already: d replies in DM
         assert c.composer.mode == "dm"
         await c.write("Thanks Jo, the parcel is on its way.")
         await pilot.press("ctrl+s")
-        await c.until(lambda: sum(t["kind"] == "outbound" for t in c.conv["thread"]) == 3, "the DM reply")
+        await c.until(
+            lambda: sum(t["kind"] == "outbound" for t in c.conv["thread"]) == 3, "the DM reply"
+        )
 
         await pilot.press("R")
         assert c.composer.mode == "resolve"
@@ -181,13 +197,15 @@ async def test_note_tag_escalate_and_release_by_key(backend):
         await pilot.press("m")
         await pilot.press(*"bank ref 42")
         await pilot.press("enter")
-        await c.until(lambda: any(n["text"] == "bank ref 42" for n in c.conv.get("notes", [])), "the note")
+        await c.until(
+            lambda: any(n["text"] == "bank ref 42" for n in c.conv.get("notes", [])), "the note"
+        )
         assert "bank ref 42" in c.thread_text()
         await pilot.press("t")
         await pilot.press(*"refund", "enter")
         await c.until(lambda: "refund" in c.conv.get("tags", []), "the tag")
         await pilot.press("e")
-        await pilot.press("escape")                  # esc backs out of a prompt without acting
+        await pilot.press("escape")  # esc backs out of a prompt without acting
         assert not c.conv.get("escalated")
         await pilot.press("e")
         await pilot.press(*"charged twice", "enter")
@@ -211,38 +229,74 @@ async def test_bulk_select_tag_assign_and_release(backend):
         assert c.queue.selected == {first, second}
         await pilot.press("t", *"outage", "enter")
         await c.until(lambda: not c.queue.selected, "the bulk tag to finish")
-        await c.until(lambda: sorted(i for i, r in c.queue.rows_by_id.items() if "outage" in r.get("tags", []))
-                      == sorted([first, second]), "both tagged, and only them")
+        await c.until(
+            lambda: (
+                sorted(i for i, r in c.queue.rows_by_id.items() if "outage" in r.get("tags", []))
+                == sorted([first, second])
+            ),
+            "both tagged, and only them",
+        )
 
         await pilot.press("k", "space", "j", "space")
         await pilot.press("a")
-        await c.until(lambda: c.app.screen.__class__.__name__ == "ChoicePrompt", "the operator list")
+        await c.until(
+            lambda: c.app.screen.__class__.__name__ == "ChoicePrompt", "the operator list"
+        )
         options = c.app.screen.query_one("#choice-list")
         options.highlighted = [o.id for o in options.options].index(str(ben.id))
         await pilot.press("enter")
-        await c.until(lambda: all((c.queue.rows_by_id[i].get("holder") or {}).get("name") == "Ben"
-                                  for i in (first, second)), "Ben holding both")
+        await c.until(
+            lambda: all(
+                (c.queue.rows_by_id[i].get("holder") or {}).get("name") == "Ben"
+                for i in (first, second)
+            ),
+            "Ben holding both",
+        )
 
         # Anna takes them back (as a lead may), then releases both at once.
         await pilot.press("space", "k", "space", "a")
-        await c.until(lambda: c.app.screen.__class__.__name__ == "ChoicePrompt", "the operator list")
+        await c.until(
+            lambda: c.app.screen.__class__.__name__ == "ChoicePrompt", "the operator list"
+        )
         options = c.app.screen.query_one("#choice-list")
         options.highlighted = [o.id for o in options.options].index(str(anna_op.id))
         await pilot.press("enter")
-        await c.until(lambda: all((c.queue.rows_by_id[i].get("holder") or {}).get("name") == "Anna"
-                                  for i in (first, second)), "Anna holding both")
+        await c.until(
+            lambda: all(
+                (c.queue.rows_by_id[i].get("holder") or {}).get("name") == "Anna"
+                for i in (first, second)
+            ),
+            "Anna holding both",
+        )
 
         await pilot.press("space", "j", "space", "u")
-        await c.until(lambda: all(c.queue.rows_by_id[i].get("holder") is None for i in (first, second)),
-                      "both released")
+        await c.until(
+            lambda: all(c.queue.rows_by_id[i].get("holder") is None for i in (first, second)),
+            "both released",
+        )
 
 
 async def test_filter_search_saved_filters_and_moving_through_a_long_queue(backend):
     svc = backend.services
-    posts = [InboundPost("simulator", f"p{i}", Author(f"id-{i}", f"user{i}", f"User {i}", 5),
-                         f"@acme order {i} is late", svc.clock.now()) for i in range(230)]
-    posts.append(InboundPost("simulator", "special", Author("id-x", "zebra", "Zebra", 5), "@acme the blue lamp",
-                             svc.clock.now()))
+    posts = [
+        InboundPost(
+            "simulator",
+            f"p{i}",
+            Author(f"id-{i}", f"user{i}", f"User {i}", 5),
+            f"@acme order {i} is late",
+            svc.clock.now(),
+        )
+        for i in range(230)
+    ]
+    posts.append(
+        InboundPost(
+            "simulator",
+            "special",
+            Author("id-x", "zebra", "Zebra", 5),
+            "@acme the blue lamp",
+            svc.clock.now(),
+        )
+    )
     async with svc.pool.acquire() as conn:
         await svc.ingest.store(conn, posts)
     _, anna = await backend.add_operator("anna")
@@ -250,7 +304,7 @@ async def test_filter_search_saved_filters_and_moving_through_a_long_queue(backe
     async with run as pilot:
         c = await started(app, pilot)
         await c.until(lambda: c.queue.total == 231, "the whole queue's total")
-        assert len(c.queue.rows_by_id) == 100                # one page fetched, not 231 rows
+        assert len(c.queue.rows_by_id) == 100  # one page fetched, not 231 rows
         await pilot.press("G")
         assert c.queue.cursor == 230
         await c.until(lambda: c.queue.selected_id is not None, "the last page, fetched on demand")
@@ -260,20 +314,29 @@ async def test_filter_search_saved_filters_and_moving_through_a_long_queue(backe
 
         await pilot.press("slash")
         await pilot.press(*"blue lamp", "enter")
-        await c.until(lambda: c.queue.total == 1 and c.queue.selected_id is not None, "the search result")
+        await c.until(
+            lambda: c.queue.total == 1 and c.queue.selected_id is not None, "the search result"
+        )
         assert "@zebra" in c.queue.row_text(0)
 
         await pilot.press("enter")
         await c.until(lambda: c.conv.get("id") == c.queue.selected_id, "the thread")
         await c.claim()
-        await pilot.press("escape")                          # close the thread
+        await pilot.press("escape")  # close the thread
         assert c.screen.open_conversation is None
         await pilot.press("slash", "tab")
         options = c.app.screen.query_one("#filter-list")
         options.highlighted = [o.id for o in options.options].index("mine")
         await pilot.press("enter")
-        await c.until(lambda: c.queue.filter == "mine" and c.queue.total == 1 and c.queue.loaded
-                      and c.queue.selected_id is not None, "the 'mine' filter")
+        await c.until(
+            lambda: (
+                c.queue.filter == "mine"
+                and c.queue.total == 1
+                and c.queue.loaded
+                and c.queue.selected_id is not None
+            ),
+            "the 'mine' filter",
+        )
         assert "QUEUE · mine" in str(c.screen.query_one("#queue-title").render())
 
 
@@ -288,8 +351,12 @@ async def test_claim_next_help_handover_palette_and_quit(backend):
         await c.until(lambda: (c.conv.get("holder") or {}).get("name") == "Anna", "claim next")
         await pilot.press("question_mark")
         await c.until(lambda: app.screen.__class__.__name__ == "HelpScreen", "the help")
-        help_text = "\n".join(s.text for s in app.screen.query_one("#help-terminal").render_lines(
-            app.screen.query_one("#help-terminal").region.reset_offset))
+        help_text = "\n".join(
+            s.text
+            for s in app.screen.query_one("#help-terminal").render_lines(
+                app.screen.query_one("#help-terminal").region.reset_offset
+            )
+        )
         assert "IXON" in help_text
         await pilot.press("escape")
         await pilot.press("H")
@@ -298,7 +365,9 @@ async def test_claim_next_help_handover_palette_and_quit(backend):
         await c.until(lambda: "loading" not in str(body.render()), "the handover figures")
         await pilot.press("escape")
         await pilot.press("ctrl+p")
-        await c.until(lambda: app.screen.__class__.__name__ == "CommandPalette", "the command palette")
+        await c.until(
+            lambda: app.screen.__class__.__name__ == "CommandPalette", "the command palette"
+        )
         titles = [cmd.title for cmd in app.get_system_commands(c.screen)]
         assert "Release (u)" in titles and "Filter: breaching" in titles
         await pilot.press("escape")
@@ -315,12 +384,14 @@ async def test_presence_reconnect_and_live_mentions(backend):
         c = await started(app, pilot)
         await c.open_first()
         header = c.screen.query_one(ShiftHeader)
-        await c.until(lambda: "Anna" in header.on_shift or "Anna" in str(header.render()), "who is on shift")
+        await c.until(
+            lambda: "Anna" in header.on_shift or "Anna" in str(header.render()), "who is on shift"
+        )
         ben_client = BackendClient(backend.url, ben)
         try:
             await ben_client.presence(cid, True)
             await c.until(lambda: "Ben is typing here" in c.thread_text(), "Ben's presence")
-            assert "✎" in c.queue.row_text(0)                # the queue shows where Ben is writing
+            assert "✎" in c.queue.row_text(0)  # the queue shows where Ben is writing
             await ben_client.presence(cid, False)
             await c.until(lambda: "Ben is typing" not in c.thread_text(), "Ben stopped typing")
             assert "✎" not in c.queue.row_text(0)

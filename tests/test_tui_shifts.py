@@ -31,22 +31,30 @@ async def test_sign_in_starts_the_shift_and_shows_the_last_handover_until_dismis
     svc = backend.services
     async with svc.pool.acquire() as conn:
         await start_shift(conn, ben, svc.clock.now())
-        await end_shift(conn, ben, svc.clock.now(), "Courier outage in Hamburg; [bold]keep[/] an eye on it")
+        await end_shift(
+            conn, ben, svc.clock.now(), "Courier outage in Hamburg; [bold]keep[/] an eye on it"
+        )
     anna_op, anna = await backend.add_operator("anna")
     app, run = console(backend, anna)
     async with run as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, LatestHandoverScreen), "the last handover")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, LatestHandoverScreen), "the last handover"
+        )
         widget = app.screen.query_one("#handover-body")
 
         def body() -> str:
             return "\n".join(s.text for s in widget.render_lines(widget.region.reset_offset))
 
         await wait_for(pilot, lambda: "From Ben" in body(), "the handover text on screen")
-        assert "[bold]keep[/] an eye on it" in body()   # markup stays literal
+        assert "[bold]keep[/] an eye on it" in body()  # markup stays literal
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, QueueScreen), "the queue")
-    assert await svc.pool.fetchval("SELECT count(*) FROM shifts WHERE operator_id = $1 AND ended_at IS NULL",
-                                   anna_op.id) == 1
+    assert (
+        await svc.pool.fetchval(
+            "SELECT count(*) FROM shifts WHERE operator_id = $1 AND ended_at IS NULL", anna_op.id
+        )
+        == 1
+    )
 
 
 async def test_crisis_banner_follows_the_backends_declaration(backend):

@@ -8,83 +8,231 @@ Update after an intended change with: pytest tests/test_tui_snapshots.py --snaps
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from tui.app import ShiftdeskApp
 from tui.client import BackendClient, BackendError, StreamStatus
 
-NOW = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 ME = {"id": 1, "name": "anna", "display_name": "Anna", "role": "lead"}
 
 
 def _row(i: int, handle: str, text: str, due: str, warn: str, **kw: Any) -> dict[str, Any]:
-    row = {"id": i, "platform": "mastodon", "state": "new", "priority": 2, "priority_reasons": [],
-           "is_direct": False, "escalated": False, "sla_kind": "first_response",
-           "sla_due_at": f"2026-11-25T{due}+00:00", "sla_warn_at": f"2026-11-25T{warn}+00:00",
-           "claim_expires_at": None, "last_inbound_at": "2026-11-25T08:40:00+00:00", "flags": [],
-           "language": "en", "sentiment": 0.0, "author": {"handle": handle, "name": handle.title(), "followers": 10},
-           "holder": None, "latest_text": text, "tags": []}
+    row = {
+        "id": i,
+        "platform": "mastodon",
+        "state": "new",
+        "priority": 2,
+        "priority_reasons": [],
+        "is_direct": False,
+        "escalated": False,
+        "sla_kind": "first_response",
+        "sla_due_at": f"2026-11-25T{due}+00:00",
+        "sla_warn_at": f"2026-11-25T{warn}+00:00",
+        "claim_expires_at": None,
+        "last_inbound_at": "2026-11-25T08:40:00+00:00",
+        "flags": [],
+        "language": "en",
+        "sentiment": 0.0,
+        "author": {"handle": handle, "name": handle.title(), "followers": 10},
+        "holder": None,
+        "latest_text": text,
+        "tags": [],
+    }
     row.update(kw)
     return row
 
 
 ROWS = [
-    _row(1, "jo_k", "@acme your app ate my order AGAIN, third time this week", "08:58:30", "08:55:00",
-         priority=1, state="claimed", holder={"id": 1, "name": "Anna"}, priority_reasons=["angry", "repeat"],
-         claim_expires_at="2026-11-25T09:10:00+00:00"),
-    _row(2, "lena", "#acmefail [bold]still[/bold] down \x1b[31m for me", "09:03:10", "08:59:00", priority=1),
-    _row(3, "max", "where is my parcel? ordered last monday", "09:11:02", "09:06:00", platform="bluesky",
-         state="claimed", holder={"id": 2, "name": "Ben"}),
-    _row(4, "sam", "thanks for the quick help yesterday!", "10:40:00", "10:30:00", priority=3, state="in_dm"),
+    _row(
+        1,
+        "jo_k",
+        "@acme your app ate my order AGAIN, third time this week",
+        "08:58:30",
+        "08:55:00",
+        priority=1,
+        state="claimed",
+        holder={"id": 1, "name": "Anna"},
+        priority_reasons=["angry", "repeat"],
+        claim_expires_at="2026-11-25T09:10:00+00:00",
+    ),
+    _row(
+        2,
+        "lena",
+        "#acmefail [bold]still[/bold] down \x1b[31m for me",
+        "09:03:10",
+        "08:59:00",
+        priority=1,
+    ),
+    _row(
+        3,
+        "max",
+        "where is my parcel? ordered last monday",
+        "09:11:02",
+        "09:06:00",
+        platform="bluesky",
+        state="claimed",
+        holder={"id": 2, "name": "Ben"},
+    ),
+    _row(
+        4,
+        "sam",
+        "thanks for the quick help yesterday!",
+        "10:40:00",
+        "10:30:00",
+        priority=3,
+        state="in_dm",
+    ),
 ]
 
-CONVERSATION = {**ROWS[0], "tags": ["outage"], "thread": [
-    {"kind": "inbound", "id": 11, "post_id": "m1", "at": "2026-11-25T08:40:00+00:00", "channel": "public",
-     "ours": False, "author": {"handle": "jo_k", "name": "Jo K"}, "url": None, "match_how": ["handle"],
-     "text": "@acme your app ate my order AGAIN. Refund to DE89 3704 0044 0532 0130 00 now, idiots",
-     "masked_text": "@acme your app ate my order AGAIN. Refund to DE89 •••• •••• •••• •••• 00 now, idiots",
-     "priority": 1, "priority_reasons": ["angry"], "language": "en", "sentiment": -0.8,
-     "flags": [{"check": "personal_data", "kind": "advisory", "message": "an IBAN in a public post",
-                "suggestion": None, "start": 0, "end": 0, "detail": {}},
-               {"check": "abusive", "kind": "advisory", "message": "insult: 'idiots'",
-                "suggestion": "answer with the house rules", "start": 0, "end": 0, "detail": {}}]},
-    {"kind": "outbound", "id": 21, "at": "2026-11-25T08:45:00+00:00", "channel": "public", "purpose": "reply",
-     "text": "Sorry Jo, we're looking into it right now.", "status": "published", "operator": "Ben",
-     "platform_post_id": "x", "url": None, "error": None, "published_at": "2026-11-25T08:45:02+00:00",
-     "advisories": []},
-    {"kind": "outbound", "id": 22, "at": "2026-11-25T08:50:00+00:00", "channel": "dm", "purpose": "dm",
-     "text": "Could you send me the order number?", "status": "failed", "operator": "Ben",
-     "platform_post_id": None, "url": None, "error": "the platform said 503", "published_at": None,
-     "advisories": []},
-], "notes": [{"id": 1, "text": "Third outage complaint from Jo this week", "pinned": True,
-              "at": "2026-11-25T08:46:00+00:00", "operator": "Ben"}]}
+CONVERSATION = {
+    **ROWS[0],
+    "tags": ["outage"],
+    "thread": [
+        {
+            "kind": "inbound",
+            "id": 11,
+            "post_id": "m1",
+            "at": "2026-11-25T08:40:00+00:00",
+            "channel": "public",
+            "ours": False,
+            "author": {"handle": "jo_k", "name": "Jo K"},
+            "url": None,
+            "match_how": ["handle"],
+            "text": "@acme your app ate my order AGAIN. Refund to DE89 3704 0044 0532 0130 00 now, idiots",
+            "masked_text": "@acme your app ate my order AGAIN. Refund to DE89 •••• •••• •••• •••• 00 now, idiots",
+            "priority": 1,
+            "priority_reasons": ["angry"],
+            "language": "en",
+            "sentiment": -0.8,
+            "flags": [
+                {
+                    "check": "personal_data",
+                    "kind": "advisory",
+                    "message": "an IBAN in a public post",
+                    "suggestion": None,
+                    "start": 0,
+                    "end": 0,
+                    "detail": {},
+                },
+                {
+                    "check": "abusive",
+                    "kind": "advisory",
+                    "message": "insult: 'idiots'",
+                    "suggestion": "answer with the house rules",
+                    "start": 0,
+                    "end": 0,
+                    "detail": {},
+                },
+            ],
+        },
+        {
+            "kind": "outbound",
+            "id": 21,
+            "at": "2026-11-25T08:45:00+00:00",
+            "channel": "public",
+            "purpose": "reply",
+            "text": "Sorry Jo, we're looking into it right now.",
+            "status": "published",
+            "operator": "Ben",
+            "platform_post_id": "x",
+            "url": None,
+            "error": None,
+            "published_at": "2026-11-25T08:45:02+00:00",
+            "advisories": [],
+        },
+        {
+            "kind": "outbound",
+            "id": 22,
+            "at": "2026-11-25T08:50:00+00:00",
+            "channel": "dm",
+            "purpose": "dm",
+            "text": "Could you send me the order number?",
+            "status": "failed",
+            "operator": "Ben",
+            "platform_post_id": None,
+            "url": None,
+            "error": "the platform said 503",
+            "published_at": None,
+            "advisories": [],
+        },
+    ],
+    "notes": [
+        {
+            "id": 1,
+            "text": "Third outage complaint from Jo this week",
+            "pinned": True,
+            "at": "2026-11-25T08:46:00+00:00",
+            "operator": "Ben",
+        }
+    ],
+}
 
-SUMMARY = {"brand": {"name": "Acme", "handle": "acme"}, "queue": 412, "breaching": 7, "last_event_id": 99,
-           "crisis": {"active": True, "since": "2026-11-25T08:30:00+00:00"},
-           "online": [{"id": 1, "display_name": "Anna", "role": "lead"},
-                      {"id": 2, "display_name": "Ben", "role": "operator"}]}
+SUMMARY = {
+    "brand": {"name": "Acme", "handle": "acme"},
+    "queue": 412,
+    "breaching": 7,
+    "last_event_id": 99,
+    "crisis": {"active": True, "since": "2026-11-25T08:30:00+00:00"},
+    "online": [
+        {"id": 1, "display_name": "Anna", "role": "lead"},
+        {"id": 2, "display_name": "Ben", "role": "operator"},
+    ],
+}
 
 
 GROUPS = [
-    {"ids": [2, 5, 6, 7, 8, 9, 10], "size": 7, "topic": "app down",
-     "example": "#acmefail [bold]still[/bold] down \x1b[31m for me, third time today and nobody answers"},
-    {"ids": [3, 11, 12], "size": 3, "topic": "parcel", "example": "where is my parcel? ordered last monday"},
+    {
+        "ids": [2, 5, 6, 7, 8, 9, 10],
+        "size": 7,
+        "topic": "app down",
+        "example": "#acmefail [bold]still[/bold] down \x1b[31m for me, third time today and nobody answers",
+    },
+    {
+        "ids": [3, 11, 12],
+        "size": 3,
+        "topic": "parcel",
+        "example": "where is my parcel? ordered last monday",
+    },
     {"ids": [13], "size": 1, "topic": "refund", "example": "still waiting for my refund"},
 ]
 
 HOLDING_TEMPLATE = "Hi {name}, we know about the problem with {topic} and are on it."
-HOLDING_PREVIEW = {"preview": True, "sent": 0, "results": [
-    {"id": 2, "ok": True, "text": "Hi Lena, we know about the problem with app down and are on it.",
-     "advisories": []},
-    {"id": 5, "ok": False, "needs_confirmation": True, "error": "Check the advisories before sending.",
-     "text": "Hi Sam, we know about the problem with app down and are on it.",
-     "findings": [{"check": "tone", "kind": "advisory", "message": "no apology", "suggestion": "say sorry",
-                   "start": 0, "end": 0, "detail": {}}]},
-    {"id": 6, "ok": False, "error": "Ben holds it; they answer it."},
-]}
+HOLDING_PREVIEW = {
+    "preview": True,
+    "sent": 0,
+    "results": [
+        {
+            "id": 2,
+            "ok": True,
+            "text": "Hi Lena, we know about the problem with app down and are on it.",
+            "advisories": [],
+        },
+        {
+            "id": 5,
+            "ok": False,
+            "needs_confirmation": True,
+            "error": "Check the advisories before sending.",
+            "text": "Hi Sam, we know about the problem with app down and are on it.",
+            "findings": [
+                {
+                    "check": "tone",
+                    "kind": "advisory",
+                    "message": "no apology",
+                    "suggestion": "say sorry",
+                    "start": 0,
+                    "end": 0,
+                    "detail": {},
+                }
+            ],
+        },
+        {"id": 6, "ok": False, "error": "Ben holds it; they answer it."},
+    ],
+}
 
 
 class RecordedBackend(BackendClient):
@@ -100,22 +248,44 @@ class RecordedBackend(BackendClient):
     async def summary(self) -> dict[str, Any]:
         return SUMMARY
 
-    async def queue(self, filter: str = "needs_us", offset: int = 0, limit: int = 100, q: str = "") -> dict[str, Any]:
-        return {"filter": filter, "offset": offset, "total": 412, "rows": ROWS if offset == 0 else []}
+    async def queue(
+        self, filter: str = "needs_us", offset: int = 0, limit: int = 100, q: str = ""
+    ) -> dict[str, Any]:
+        return {
+            "filter": filter,
+            "offset": offset,
+            "total": 412,
+            "rows": ROWS if offset == 0 else [],
+        }
 
     async def conversation(self, conversation_id: int) -> dict[str, Any]:
         return CONVERSATION
 
-    async def advise(self, text: str, channel: str, conversation_id: int | None = None) -> list[dict[str, Any]]:
-        return [{"check": "defensive", "kind": "advisory", "message": "sounds defensive",
-                 "suggestion": "say sorry instead", "start": 0, "end": 9, "detail": {}}]
+    async def advise(
+        self, text: str, channel: str, conversation_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        return [
+            {
+                "check": "defensive",
+                "kind": "advisory",
+                "message": "sounds defensive",
+                "suggestion": "say sorry instead",
+                "start": 0,
+                "end": 9,
+                "detail": {},
+            }
+        ]
 
     async def presence(self, conversation_id: int | None, typing: bool) -> None:
         return None
 
     async def heartbeat(self, conversation_id: int) -> dict[str, Any]:
-        return {"id": conversation_id, "state": "claimed", "holder_id": 1,
-                "claim_expires_at": "2026-11-25T09:10:00+00:00"}
+        return {
+            "id": conversation_id,
+            "state": "claimed",
+            "holder_id": 1,
+            "claim_expires_at": "2026-11-25T09:10:00+00:00",
+        }
 
     async def handover(self, since: str | None = None) -> dict[str, Any]:
         raise BackendError("not found", 404)
@@ -129,12 +299,20 @@ class RecordedBackend(BackendClient):
     async def crisis_groups(self) -> list[dict[str, Any]]:
         return GROUPS
 
-    async def holding_statement(self, template: str, conversation_ids: list[int], *, preview: bool = False,
-                                confirm: bool = False) -> dict[str, Any]:
+    async def holding_statement(
+        self,
+        template: str,
+        conversation_ids: list[int],
+        *,
+        preview: bool = False,
+        confirm: bool = False,
+    ) -> dict[str, Any]:
         return HOLDING_PREVIEW
 
     async def stream(self, after: int) -> AsyncIterator[Any]:
-        yield StreamStatus(self.connected, "" if self.connected else "lost the backend (ClientOSError)")
+        yield StreamStatus(
+            self.connected, "" if self.connected else "lost the backend (ClientOSError)"
+        )
         await asyncio.Event().wait()
 
 
@@ -144,7 +322,9 @@ def make_app(connected: bool = True) -> ShiftdeskApp:
 
 async def settle(pilot) -> None:
     app = pilot.app
-    while not (app.screen.__class__.__name__ == "QueueScreen" and app.screen.query_one("#queue").loaded):
+    while not (
+        app.screen.__class__.__name__ == "QueueScreen" and app.screen.query_one("#queue").loaded
+    ):
         await pilot.pause(0.01)
     for ta in app.screen.query("TextArea"):
         ta.cursor_blink = False
@@ -231,7 +411,10 @@ def test_crisis_groups(snap_compare, size):
     async def before(pilot):
         await settle(pilot)
         await pilot.press("x")
-        while pilot.app.screen.__class__.__name__ != "CrisisGroupsScreen" or pilot.app.screen.groups is None:
+        while (
+            pilot.app.screen.__class__.__name__ != "CrisisGroupsScreen"
+            or pilot.app.screen.groups is None
+        ):
             await pilot.pause(0.01)
         await pilot.pause()
 

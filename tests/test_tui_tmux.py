@@ -17,8 +17,10 @@ import pytest
 
 from backend.model import Author, InboundPost
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
 
 SHIFTDESK = str(Path(sys.executable).with_name("shiftdesk"))
 
@@ -40,12 +42,20 @@ async def screen_shows(session: str, text: str, timeout: float = 15.0) -> str:
         await asyncio.sleep(0.1)
 
 
-@pytest.mark.parametrize("env", [{"TERM": "screen"}, {"TERM": "xterm-256color", "NO_COLOR": "1"}],
-                         ids=["screen", "xterm-256color-no-color"])
+@pytest.mark.parametrize(
+    "env",
+    [{"TERM": "screen"}, {"TERM": "xterm-256color", "NO_COLOR": "1"}],
+    ids=["screen", "xterm-256color-no-color"],
+)
 async def test_shiftdesk_tui_in_tmux_claims_and_answers(backend, env):
     svc = backend.services
-    post = InboundPost("simulator", "t1", Author("id-jo", "jo_k", "Jo K", 50), "@acme my order vanished",
-                       svc.clock.now())
+    post = InboundPost(
+        "simulator",
+        "t1",
+        Author("id-jo", "jo_k", "Jo K", 50),
+        "@acme my order vanished",
+        svc.clock.now(),
+    )
     async with svc.pool.acquire() as conn:
         await svc.ingest.store(conn, [post])
     _, token = await backend.add_operator("anna")
@@ -56,15 +66,17 @@ async def test_shiftdesk_tui_in_tmux_claims_and_answers(backend, env):
     try:
         await screen_shows(session, "@jo_k")
         tty = tmux("display-message", "-p", "-t", session, "#{pane_tty}").strip()
-        modes = subprocess.run(["stty", "-a", "-F", tty], capture_output=True, text=True, check=True).stdout
-        assert "-ixon" in modes.split()          # raw mode: ctrl+s is a key, not XOFF
+        modes = subprocess.run(
+            ["stty", "-a", "-F", tty], capture_output=True, text=True, check=True
+        ).stdout
+        assert "-ixon" in modes.split()  # raw mode: ctrl+s is a key, not XOFF
 
         tmux("send-keys", "-t", session, "Enter")
-        await screen_shows(session, "vanished")      # short words: the thread pane wraps
+        await screen_shows(session, "vanished")  # short words: the thread pane wraps
         tmux("send-keys", "-t", session, "c")
         await screen_shows(session, "held by")
         tmux("send-keys", "-t", session, "r")
-        await screen_shows(session, "Send")     # the composer has focus (its keys are in the footer)
+        await screen_shows(session, "Send")  # the composer has focus (its keys are in the footer)
         tmux("send-keys", "-t", session, "-l", "Sorry Jo, looking now")
         await screen_shows(session, "21/500")
         tmux("send-keys", "-t", session, "C-s")
@@ -73,8 +85,13 @@ async def test_shiftdesk_tui_in_tmux_claims_and_answers(backend, env):
         tmux("send-keys", "-t", session, "q")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 10
-        while subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode == 0:
-            assert loop.time() < deadline, "q did not quit the console:\n" + tmux("capture-pane", "-p", "-t", session)
+        while (
+            subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode
+            == 0
+        ):
+            assert loop.time() < deadline, "q did not quit the console:\n" + tmux(
+                "capture-pane", "-p", "-t", session
+            )
             await asyncio.sleep(0.1)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

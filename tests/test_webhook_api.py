@@ -22,24 +22,44 @@ ENV = {"SHIFTDESK_WEBHOOK_PARTNER_SECRET": SECRET, "SHIFTDESK_WEBHOOK_SIMULATOR_
 
 @pytest_asyncio.fixture(loop_scope="function")
 async def pushed(config: Config, db_url: str):
-    cfg = replace(config, webhook=replace(config.webhook, max_body_bytes=4096, sources={
-        "partner": "SHIFTDESK_WEBHOOK_PARTNER_SECRET", "simulator": "SHIFTDESK_WEBHOOK_SIMULATOR_SECRET",
-        "unready": "SHIFTDESK_WEBHOOK_UNSET_SECRET"}))
+    cfg = replace(
+        config,
+        webhook=replace(
+            config.webhook,
+            max_body_bytes=4096,
+            sources={
+                "partner": "SHIFTDESK_WEBHOOK_PARTNER_SECRET",
+                "simulator": "SHIFTDESK_WEBHOOK_SIMULATOR_SECRET",
+                "unready": "SHIFTDESK_WEBHOOK_UNSET_SECRET",
+            },
+        ),
+    )
     backend = await start_backend(cfg, db_url, env=ENV)
     yield backend
     await backend.runner.cleanup()
 
 
 def post(pid: str, text: str = "#acmefail the app is down", **kw) -> dict:
-    return {"id": pid, "author": {"id": "u1", "handle": "@jo_k", "display_name": "Jo", "followers": 12},
-            "text": text, "created_at": "2026-11-25T09:00:00Z", **kw}
+    return {
+        "id": pid,
+        "author": {"id": "u1", "handle": "@jo_k", "display_name": "Jo", "followers": 12},
+        "text": text,
+        "created_at": "2026-11-25T09:00:00Z",
+        **kw,
+    }
 
 
-def signed(body: bytes, *, secret: str = SECRET, age: int = 0, content_type: str = "application/json") -> dict:
+def signed(
+    body: bytes, *, secret: str = SECRET, age: int = 0, content_type: str = "application/json"
+) -> dict:
     import time
 
     stamp = str(int(time.time()) - age)
-    return {"Content-Type": content_type, TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: sign(secret, stamp, body)}
+    return {
+        "Content-Type": content_type,
+        TIMESTAMP_HEADER: stamp,
+        SIGNATURE_HEADER: sign(secret, stamp, body),
+    }
 
 
 async def send(backend, body: bytes, headers: dict, source: str = "partner") -> tuple[int, dict]:
@@ -53,13 +73,20 @@ async def count(backend) -> int:
 
 
 async def test_a_signed_batch_is_stored_and_threaded_and_a_replay_stores_nothing_twice(pushed):
-    body = json.dumps({"posts": [post("1"), post("2", "#acme hello??", in_reply_to="1", thread_root="1"),
-                                 post("3", "the weather is nice")]}).encode()
+    body = json.dumps(
+        {
+            "posts": [
+                post("1"),
+                post("2", "#acme hello??", in_reply_to="1", thread_root="1"),
+                post("3", "the weather is nice"),
+            ]
+        }
+    ).encode()
     status, answer = await send(pushed, body, signed(body))
     assert status == 202 and answer == {"stored": 2, "duplicates": 0, "dropped": 1}
     rows = await pushed.services.pool.fetch("SELECT platform, conversation_id FROM mentions")
     assert {r["platform"] for r in rows} == {"partner"}
-    assert len({r["conversation_id"] for r in rows}) == 1     # the follow-up joined the thread
+    assert len({r["conversation_id"] for r in rows}) == 1  # the follow-up joined the thread
     status, answer = await send(pushed, body, signed(body))
     assert status == 202 and answer == {"stored": 0, "duplicates": 2, "dropped": 1}
     assert await count(pushed) == 2
@@ -69,10 +96,10 @@ async def test_bad_signatures_and_stale_timestamps_are_refused_with_nothing_stor
     body = json.dumps(post("1")).encode()
     status, answer = await send(pushed, body, signed(body, secret="guessed"))
     assert status == 401 and "does not match" in answer["error"]
-    status, answer = await send(pushed, body, signed(body, age=600))          # a captured request, replayed
+    status, answer = await send(pushed, body, signed(body, age=600))  # a captured request, replayed
     assert status == 401 and "outside the 300 s window" in answer["error"]
     headers = signed(body)
-    status, answer = await send(pushed, body + b" ", headers)                # body changed after signing
+    status, answer = await send(pushed, body + b" ", headers)  # body changed after signing
     assert status == 401
     status, answer = await send(pushed, body, {"Content-Type": "application/json"})
     assert status == 401 and TIMESTAMP_HEADER in answer["error"]
@@ -94,7 +121,7 @@ async def test_malformed_and_oversized_bodies_are_refused_whole(pushed):
     assert len(huge) > 4096
     status, answer = await send(pushed, huge, signed(huge))
     assert status == 413 and "4096" in answer["error"]
-    assert await count(pushed) == 0          # the valid first post of the 422 batch was not kept
+    assert await count(pushed) == 0  # the valid first post of the 422 batch was not kept
 
 
 async def test_unknown_and_unready_sources(pushed):
@@ -106,16 +133,33 @@ async def test_unknown_and_unready_sources(pushed):
     assert await count(pushed) == 0
 
 
-async def test_shiftdesk_simulate_drives_a_running_backend_through_the_webhook(pushed, monkeypatch, capsys):
+async def test_shiftdesk_simulate_drives_a_running_backend_through_the_webhook(
+    pushed, monkeypatch, capsys
+):
     monkeypatch.setenv("SHIFTDESK_WEBHOOK_SIMULATOR_SECRET", SECRET)
     # Batches of 50 pass the 4096-byte cap here: the sender halves them on 413.
-    args = ["simulate", "--scenario", "crisis", "--rate", "400", "--duration", "0.5", "--url", pushed.url,
-            "--seed", "11", "--batch", "50"]
+    args = [
+        "simulate",
+        "--scenario",
+        "crisis",
+        "--rate",
+        "400",
+        "--duration",
+        "0.5",
+        "--url",
+        pushed.url,
+        "--seed",
+        "11",
+        "--batch",
+        "50",
+    ]
     code = await asyncio.to_thread(cli.main, args)
     out = capsys.readouterr().out
     assert code == 0, out
     assert "sent      200 mentions" in out
-    stored = await pushed.services.pool.fetchval("SELECT count(*) FROM mentions WHERE platform = 'simulator'")
+    stored = await pushed.services.pool.fetchval(
+        "SELECT count(*) FROM mentions WHERE platform = 'simulator'"
+    )
     assert stored == 200 and "stored 200" in out
     # Follow-ups joined their customers' threads: fewer conversations than mentions.
     convs = await pushed.services.pool.fetchval("SELECT count(*) FROM conversations")
@@ -125,15 +169,37 @@ async def test_shiftdesk_simulate_drives_a_running_backend_through_the_webhook(p
     assert code == 0 and "stored 0, duplicates 200" in capsys.readouterr().out
 
 
-async def test_shiftdesk_simulate_plays_the_pileon_with_requests_in_flight(pushed, monkeypatch, capsys):
+async def test_shiftdesk_simulate_plays_the_pileon_with_requests_in_flight(
+    pushed, monkeypatch, capsys
+):
     monkeypatch.setenv("SHIFTDESK_WEBHOOK_SIMULATOR_SECRET", SECRET)
-    args = ["simulate", "--scenario", "pileon", "--rate", "400", "--duration", "0.5", "--url", pushed.url,
-            "--seed", "12", "--batch", "40", "--in-flight", "3", "--new-customers-per-s", "20"]
+    args = [
+        "simulate",
+        "--scenario",
+        "pileon",
+        "--rate",
+        "400",
+        "--duration",
+        "0.5",
+        "--url",
+        pushed.url,
+        "--seed",
+        "12",
+        "--batch",
+        "40",
+        "--in-flight",
+        "3",
+        "--new-customers-per-s",
+        "20",
+    ]
     code = await asyncio.to_thread(cli.main, args)
     out = capsys.readouterr().out
     assert code == 0, out
     assert "sent      200 mentions" in out
     # 20 new customers a second for half a second: the rest chase or pile onto their threads.
     assert await pushed.services.pool.fetchval("SELECT count(*) FROM conversations") <= 12
-    assert await asyncio.to_thread(cli.main, ["simulate", "--url", pushed.url, "--in-flight", "0"]) == 2
+    assert (
+        await asyncio.to_thread(cli.main, ["simulate", "--url", pushed.url, "--in-flight", "0"])
+        == 2
+    )
     assert "--in-flight must be at least 1" in capsys.readouterr().err

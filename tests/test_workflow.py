@@ -38,17 +38,24 @@ async def team(backend):
     anna_op, anna = await backend.add_operator("anna")
     ben_op, ben = await backend.add_operator("ben")
     lea_op, lea = await backend.add_operator("lea", role="lead")
-    apis = {"anna": Api(backend.url, anna), "ben": Api(backend.url, ben), "lea": Api(backend.url, lea)}
+    apis = {
+        "anna": Api(backend.url, anna),
+        "ben": Api(backend.url, ben),
+        "lea": Api(backend.url, lea),
+    }
     ids = {"anna": anna_op.id, "ben": ben_op.id, "lea": lea_op.id}
     yield apis, ids
     for api in apis.values():
         await api.close()
 
 
-async def mention(backend, text: str, pid: str = "p1", handle: str = "jo_k", name: str = "Jo Kamara",
-                  **kw: Any) -> int:
+async def mention(
+    backend, text: str, pid: str = "p1", handle: str = "jo_k", name: str = "Jo Kamara", **kw: Any
+) -> int:
     svc = backend.services
-    post = InboundPost("simulator", pid, Author(f"id-{handle}", handle, name, 50), text, svc.clock.now(), **kw)
+    post = InboundPost(
+        "simulator", pid, Author(f"id-{handle}", handle, name, 50), text, svc.clock.now(), **kw
+    )
     async with svc.pool.acquire() as conn:
         await svc.ingest.store(conn, [post])
         return await conn.fetchval("SELECT conversation_id FROM mentions WHERE post_id = $1", pid)
@@ -68,7 +75,8 @@ async def published(backend, n: int) -> list:
 async def last_events(backend, cid: int) -> list[dict]:
     rows = await backend.services.pool.fetch(
         "SELECT kind, operator_id, state_before, state_after, data FROM events WHERE conversation_id = $1 ORDER BY id",
-        cid)
+        cid,
+    )
     return [dict(r) for r in rows]
 
 
@@ -80,10 +88,14 @@ async def test_move_to_dm_queues_public_ack_and_dm_together_and_keeps_the_claim(
     cid = await mention(backend, "@acme my order is missing and I was charged twice")
     anna = apis["anna"]
     assert (await anna.post(f"/api/conversations/{cid}/claim"))[0] == 200
-    status, body = await anna.post(f"/api/conversations/{cid}/move-to-dm", {
-        "public_text": "Sorry Jo, that's not right. We've sent you a DM so we can look at your account.",
-        "dm_text": "Hi Jo, could you send us your order number here? We'll sort out the double charge.",
-        "confirm": True})
+    status, body = await anna.post(
+        f"/api/conversations/{cid}/move-to-dm",
+        {
+            "public_text": "Sorry Jo, that's not right. We've sent you a DM so we can look at your account.",
+            "dm_text": "Hi Jo, could you send us your order number here? We'll sort out the double charge.",
+            "confirm": True,
+        },
+    )
     assert status == 201, body
     assert len(body["message_ids"]) == 2
     msgs = await published(backend, 2)
@@ -94,15 +106,19 @@ async def test_move_to_dm_queues_public_ack_and_dm_together_and_keeps_the_claim(
     assert conv["state"] == "in_dm" and conv["holder"]["name"] == "Anna"
     purposes = [t["purpose"] for t in conv["thread"] if t["kind"] == "outbound"]
     assert purposes == ["dm_ack", "dm"]
-    assert await backend.services.pool.fetchval("SELECT owes_public_close FROM conversations WHERE id = $1", cid)
+    assert await backend.services.pool.fetchval(
+        "SELECT owes_public_close FROM conversations WHERE id = $1", cid
+    )
 
 
 async def test_move_to_dm_without_public_acknowledgement_is_refused(backend, team):
     apis, _ = team
     cid = await mention(backend, "@acme help with my account")
     await apis["anna"].post(f"/api/conversations/{cid}/claim")
-    status, body = await apis["anna"].post(f"/api/conversations/{cid}/move-to-dm",
-                                           {"public_text": " ", "dm_text": "Hi Jo, DM us please"})
+    status, body = await apis["anna"].post(
+        f"/api/conversations/{cid}/move-to-dm",
+        {"public_text": " ", "dm_text": "Hi Jo, DM us please"},
+    )
     assert status == 422 and "public acknowledgement" in body["error"]
     assert await backend.services.pool.fetchval("SELECT count(*) FROM messages") == 0
 
@@ -114,8 +130,10 @@ async def test_resolve_needs_closing_text_and_a_later_post_reopens(backend, team
     await anna.post(f"/api/conversations/{cid}/claim")
     status, body = await anna.post(f"/api/conversations/{cid}/resolve", {"text": ""})
     assert status == 422 and "closing" in body["error"]
-    status, body = await anna.post(f"/api/conversations/{cid}/resolve", {
-        "text": "Glad the parcel arrived, Jo! Thanks for your patience.", "confirm": True})
+    status, body = await anna.post(
+        f"/api/conversations/{cid}/resolve",
+        {"text": "Glad the parcel arrived, Jo! Thanks for your patience.", "confirm": True},
+    )
     assert status == 201, body
     assert (await anna.get(f"/api/conversations/{cid}"))[1]["state"] == "resolved"
     await mention(backend, "@acme it's broken already", pid="p2")
@@ -129,15 +147,22 @@ async def test_personal_data_in_a_public_reply_is_refused_but_allowed_in_dm(back
     cid = await mention(backend, "@acme refund please")
     anna = apis["anna"]
     await anna.post(f"/api/conversations/{cid}/claim")
-    status, body = await anna.post(f"/api/conversations/{cid}/reply", {
-        "text": "Hi Jo, we refunded it to DE89 3704 0044 0532 0130 00 today.", "confirm": True})
+    status, body = await anna.post(
+        f"/api/conversations/{cid}/reply",
+        {"text": "Hi Jo, we refunded it to DE89 3704 0044 0532 0130 00 today.", "confirm": True},
+    )
     assert status == 422
     assert body["findings"][0]["check"] == "personal_data"
     assert "IBAN" in body["error"]
     assert await backend.services.pool.fetchval("SELECT count(*) FROM messages") == 0
-    status, body = await anna.post(f"/api/conversations/{cid}/move-to-dm", {
-        "public_text": "Hi Jo, sorry for the wait. We've sent you a DM with the details.",
-        "dm_text": "Hi Jo, the refund went to DE89 3704 0044 0532 0130 00 today.", "confirm": True})
+    status, body = await anna.post(
+        f"/api/conversations/{cid}/move-to-dm",
+        {
+            "public_text": "Hi Jo, sorry for the wait. We've sent you a DM with the details.",
+            "dm_text": "Hi Jo, the refund went to DE89 3704 0044 0532 0130 00 today.",
+            "confirm": True,
+        },
+    )
     assert status == 201, body
 
 
@@ -151,17 +176,23 @@ async def test_advisories_need_confirmation_and_the_choice_is_recorded(backend, 
     assert status == 409 and body["needs_confirmation"] is True
     checks = {f["check"] for f in body["findings"]}
     assert "defensive" in checks
-    status, body = await anna.post(f"/api/conversations/{cid}/reply", {"text": defensive, "confirm": True})
+    status, body = await anna.post(
+        f"/api/conversations/{cid}/reply", {"text": defensive, "confirm": True}
+    )
     assert status == 201
-    waived = await backend.services.pool.fetchval("SELECT advisories FROM messages WHERE id = $1", body["message_id"])
+    waived = await backend.services.pool.fetchval(
+        "SELECT advisories FROM messages WHERE id = $1", body["message_id"]
+    )
     assert "defensive" in {f["check"] for f in waived}
 
 
 async def test_advise_returns_findings_for_the_composer(backend, team):
     apis, _ = team
     cid = await mention(backend, "@acme furious, my order is gone")
-    status, body = await apis["anna"].post("/api/advise", {
-        "text": "YOU SHOULD HAVE READ THE FAQ", "channel": "public", "conversation_id": cid})
+    status, body = await apis["anna"].post(
+        "/api/advise",
+        {"text": "YOU SHOULD HAVE READ THE FAQ", "channel": "public", "conversation_id": cid},
+    )
     assert status == 200
     assert {"shouting", "defensive"} <= {f["check"] for f in body["findings"]}
 
@@ -172,11 +203,15 @@ async def test_another_operators_conversation_is_403_and_lead_can_reassign(backe
     await apis["anna"].post(f"/api/conversations/{cid}/claim")
     status, body = await apis["ben"].post(f"/api/conversations/{cid}/reply", {"text": GOOD_PUBLIC})
     assert status == 403 and "Anna" in body["error"]
-    status, body = await apis["ben"].post(f"/api/conversations/{cid}/reassign", {"operator_id": ids["ben"]})
+    status, body = await apis["ben"].post(
+        f"/api/conversations/{cid}/reassign", {"operator_id": ids["ben"]}
+    )
     assert status == 403
     status, body = await apis["ben"].post(f"/api/conversations/{cid}/force-release")
     assert status == 403
-    status, body = await apis["lea"].post(f"/api/conversations/{cid}/reassign", {"operator_id": ids["ben"]})
+    status, body = await apis["lea"].post(
+        f"/api/conversations/{cid}/reassign", {"operator_id": ids["ben"]}
+    )
     assert status == 200 and body["holder_id"] == ids["ben"]
     status, body = await apis["lea"].post(f"/api/conversations/{cid}/force-release")
     assert status == 200 and body["holder_id"] is None and body["state"] == "new"
@@ -189,10 +224,17 @@ async def test_dismiss_notes_tags_escalate(backend, team):
     cid = await mention(backend, "@acme win a free iphone click here")
     anna = apis["anna"]
     assert (await anna.post(f"/api/conversations/{cid}/dismiss", {"reason": "boring"}))[0] == 422
-    assert (await anna.post(f"/api/conversations/{cid}/notes", {"text": "Spam wave from new accounts", "pinned": True}))[0] == 201
+    assert (
+        await anna.post(
+            f"/api/conversations/{cid}/notes",
+            {"text": "Spam wave from new accounts", "pinned": True},
+        )
+    )[0] == 201
     assert (await anna.post(f"/api/conversations/{cid}/tags", {"tag": "  Spam  Wave "}))[0] == 201
     assert (await anna.post(f"/api/conversations/{cid}/escalate", {"reason": ""}))[0] == 422
-    assert (await anna.post(f"/api/conversations/{cid}/escalate", {"reason": "many of these"}))[0] == 200
+    assert (await anna.post(f"/api/conversations/{cid}/escalate", {"reason": "many of these"}))[
+        0
+    ] == 200
     conv = (await anna.get(f"/api/conversations/{cid}"))[1]
     assert conv["tags"] == ["spam wave"] and conv["escalated"] is True
     assert conv["notes"][0]["pinned"] is True
@@ -204,7 +246,9 @@ async def test_dismiss_notes_tags_escalate(backend, team):
     assert dismissed["kind"] == "conversation.dismissed"
     assert dismissed["state_before"] == "new" and dismissed["state_after"] == "dismissed"
     assert dismissed["data"]["reason"] == "spam"
-    assert {"note.added", "tag.added", "tag.removed", "conversation.escalated"} <= {e["kind"] for e in events}
+    assert {"note.added", "tag.added", "tag.removed", "conversation.escalated"} <= {
+        e["kind"] for e in events
+    }
 
 
 async def test_house_rules_answer_for_an_abusive_post(backend, team):
@@ -223,7 +267,9 @@ async def test_house_rules_answer_for_an_abusive_post(backend, team):
 
 async def test_bulk_tag_release_and_assign(backend, team):
     apis, ids = team
-    cids = [await mention(backend, f"@acme issue {i}", pid=f"b{i}", handle=f"user{i}") for i in range(3)]
+    cids = [
+        await mention(backend, f"@acme issue {i}", pid=f"b{i}", handle=f"user{i}") for i in range(3)
+    ]
     anna, lea = apis["anna"], apis["lea"]
     for cid in cids[:2]:
         await anna.post(f"/api/conversations/{cid}/claim")
@@ -232,9 +278,13 @@ async def test_bulk_tag_release_and_assign(backend, team):
     status, body = await anna.post("/api/bulk", {"action": "release", "ids": cids})
     assert [r["ok"] for r in body["results"]] == [True, True, False]
     assert "Claim" in body["results"][2]["error"]
-    status, body = await anna.post("/api/bulk", {"action": "assign", "ids": cids, "operator_id": ids["ben"]})
+    status, body = await anna.post(
+        "/api/bulk", {"action": "assign", "ids": cids, "operator_id": ids["ben"]}
+    )
     assert status == 403
-    status, body = await lea.post("/api/bulk", {"action": "assign", "ids": cids, "operator_id": ids["ben"]})
+    status, body = await lea.post(
+        "/api/bulk", {"action": "assign", "ids": cids, "operator_id": ids["ben"]}
+    )
     assert all(r["ok"] for r in body["results"])
     status, page = await apis["ben"].get("/api/queue?filter=mine")
     assert sorted(r["id"] for r in page["rows"]) == sorted(cids)
@@ -248,7 +298,9 @@ async def test_presence_reaches_other_consoles_and_is_not_stored(backend, team):
         async for msg in ws:
             if msg.json()["type"] == "live":
                 break
-        assert (await apis["anna"].post("/api/presence", {"conversation_id": cid, "typing": True}))[0] == 204
+        assert (await apis["anna"].post("/api/presence", {"conversation_id": cid, "typing": True}))[
+            0
+        ] == 204
         async for msg in ws:
             data = msg.json()
             if data["type"] == "presence" and data["operator"]["id"] == ids["anna"]:
@@ -256,13 +308,26 @@ async def test_presence_reaches_other_consoles_and_is_not_stored(backend, team):
                 break
     online = (await apis["lea"].get("/api/summary"))[1]["online"]
     assert ids["anna"] in {o["id"] for o in online}
-    assert await backend.services.pool.fetchval("SELECT count(*) FROM events WHERE kind LIKE 'presence%'") == 0
+    assert (
+        await backend.services.pool.fetchval(
+            "SELECT count(*) FROM events WHERE kind LIKE 'presence%'"
+        )
+        == 0
+    )
 
 
 async def test_fifty_operators_claim_next_on_500_conversations(backend):
     svc = backend.services
-    posts = [InboundPost("simulator", f"c{i}", Author(f"id-{i}", f"cust{i}", f"Cust {i}", 1),
-                         f"@acme problem number {i}", svc.clock.now()) for i in range(500)]
+    posts = [
+        InboundPost(
+            "simulator",
+            f"c{i}",
+            Author(f"id-{i}", f"cust{i}", f"Cust {i}", 1),
+            f"@acme problem number {i}",
+            svc.clock.now(),
+        )
+        for i in range(500)
+    ]
     async with svc.pool.acquire() as conn:
         await svc.ingest.store(conn, posts)
     tokens = [(await backend.add_operator(f"op{i}"))[1] for i in range(50)]
@@ -282,26 +347,46 @@ async def test_fifty_operators_claim_next_on_500_conversations(backend):
 
     await asyncio.gather(*(work(i, t) for i, t in enumerate(tokens)))
     ids = [cid for cid, _ in claimed]
-    assert len(ids) == 500 and len(set(ids)) == 500          # none twice, none lost
+    assert len(ids) == 500 and len(set(ids)) == 500  # none twice, none lost
     assert len({op for _, op in claimed}) > 1
     held = await svc.pool.fetchval("SELECT count(*) FROM conversations WHERE state = 'claimed'")
     assert held == 500
 
 
 ENDPOINTS = [
-    ("GET", "/api/me"), ("GET", "/api/summary"), ("GET", "/api/operators"), ("GET", "/api/templates"),
-    ("GET", "/api/queue"), ("POST", "/api/claim-next"), ("POST", "/api/advise"), ("POST", "/api/bulk"),
-    ("POST", "/api/presence"), ("GET", "/api/conversations/{id}"), ("POST", "/api/conversations/{id}/claim"),
-    ("POST", "/api/conversations/{id}/release"), ("POST", "/api/conversations/{id}/heartbeat"),
-    ("POST", "/api/conversations/{id}/reply"), ("POST", "/api/conversations/{id}/move-to-dm"),
-    ("POST", "/api/conversations/{id}/dm"), ("POST", "/api/conversations/{id}/resolve"),
-    ("POST", "/api/conversations/{id}/house-rules"), ("POST", "/api/conversations/{id}/dismiss"),
-    ("POST", "/api/conversations/{id}/escalate"), ("POST", "/api/conversations/{id}/notes"),
-    ("POST", "/api/conversations/{id}/tags"), ("DELETE", "/api/conversations/{id}/tags/{tag}"),
-    ("POST", "/api/conversations/{id}/reassign"), ("POST", "/api/conversations/{id}/force-release"),
-    ("GET", "/api/events"), ("GET", "/api/stream"),
-    ("POST", "/api/shift/start"), ("POST", "/api/shift/end"), ("GET", "/api/handover"),
-    ("GET", "/api/handover/latest"), ("GET", "/api/crisis/groups"), ("POST", "/api/crisis/holding-statement"),
+    ("GET", "/api/me"),
+    ("GET", "/api/summary"),
+    ("GET", "/api/operators"),
+    ("GET", "/api/templates"),
+    ("GET", "/api/queue"),
+    ("POST", "/api/claim-next"),
+    ("POST", "/api/advise"),
+    ("POST", "/api/bulk"),
+    ("POST", "/api/presence"),
+    ("GET", "/api/conversations/{id}"),
+    ("POST", "/api/conversations/{id}/claim"),
+    ("POST", "/api/conversations/{id}/release"),
+    ("POST", "/api/conversations/{id}/heartbeat"),
+    ("POST", "/api/conversations/{id}/reply"),
+    ("POST", "/api/conversations/{id}/move-to-dm"),
+    ("POST", "/api/conversations/{id}/dm"),
+    ("POST", "/api/conversations/{id}/resolve"),
+    ("POST", "/api/conversations/{id}/house-rules"),
+    ("POST", "/api/conversations/{id}/dismiss"),
+    ("POST", "/api/conversations/{id}/escalate"),
+    ("POST", "/api/conversations/{id}/notes"),
+    ("POST", "/api/conversations/{id}/tags"),
+    ("DELETE", "/api/conversations/{id}/tags/{tag}"),
+    ("POST", "/api/conversations/{id}/reassign"),
+    ("POST", "/api/conversations/{id}/force-release"),
+    ("GET", "/api/events"),
+    ("GET", "/api/stream"),
+    ("POST", "/api/shift/start"),
+    ("POST", "/api/shift/end"),
+    ("GET", "/api/handover"),
+    ("GET", "/api/handover/latest"),
+    ("GET", "/api/crisis/groups"),
+    ("POST", "/api/crisis/holding-statement"),
 ]
 
 
@@ -312,8 +397,10 @@ async def test_every_endpoint_refuses_missing_and_revoked_tokens(backend, team):
     cid = await mention(backend, "@acme hi")
     _, token = await backend.add_operator("gone")
     await operators.revoke(backend.services.pool, "gone")
-    async with aiohttp.ClientSession() as anon, aiohttp.ClientSession(
-            headers={"Authorization": f"Bearer {token}"}) as revoked:
+    async with (
+        aiohttp.ClientSession() as anon,
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as revoked,
+    ):
         for method, path in ENDPOINTS:
             url = backend.url + path.format(id=cid, tag="x")
             for session in (anon, revoked):
@@ -326,6 +413,8 @@ async def test_leads_find_escalated_conversations(backend, team):
     apis, _ = team
     cid = await mention(backend, "@acme my account was hacked")
     await mention(backend, "@acme thanks!", pid="p9", handle="happy")
-    assert (await apis["anna"].post(f"/api/conversations/{cid}/escalate", {"reason": "possible fraud"}))[0] == 200
+    assert (
+        await apis["anna"].post(f"/api/conversations/{cid}/escalate", {"reason": "possible fraud"})
+    )[0] == 200
     status, page = await apis["lea"].get("/api/queue?filter=escalated")
     assert status == 200 and [r["id"] for r in page["rows"]] == [cid]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -24,20 +25,41 @@ class ShiftdeskApp(App[None]):
     ENABLE_COMMAND_PALETTE = True
 
     BINDINGS = [
-        Binding("ctrl+q", "quit", "Quit", priority=True, show=False, id="app.quit", tooltip="Quit shiftdesk"),
+        Binding(
+            "ctrl+q",
+            "quit",
+            "Quit",
+            priority=True,
+            show=False,
+            id="app.quit",
+            tooltip="Quit shiftdesk",
+        ),
         # Operators reach for ctrl+c to get out; in a terminal app it must quit, not copy.
         Binding("ctrl+c", "quit", "Quit", priority=True, show=False, id="app.quit_ctrl_c"),
-        Binding("ctrl+p", "command_palette", "Commands", priority=True, show=False, id="app.palette_ctrl_p",
-                tooltip="Every action by name"),
+        Binding(
+            "ctrl+p",
+            "command_palette",
+            "Commands",
+            priority=True,
+            show=False,
+            id="app.palette_ctrl_p",
+            tooltip="Every action by name",
+        ),
         # ':' as in k9s; not a priority binding, so it types a colon in the composer.
-        Binding("colon", "command_palette", "Commands", show=False, id="app.palette",
-                tooltip="Every action by name"),
+        Binding(
+            "colon",
+            "command_palette",
+            "Commands",
+            show=False,
+            id="app.palette",
+            tooltip="Every action by name",
+        ),
     ]
 
     def __init__(self, client: BackendClient, *, now: Callable[[], datetime] | None = None) -> None:
         super().__init__()
         self.client = client
-        self.now = now or (lambda: datetime.now(timezone.utc))
+        self.now = now or (lambda: datetime.now(UTC))
         self.me: dict[str, Any] = {}
         self.summary: dict[str, Any] = {}
         self.last_event_id = 0
@@ -63,7 +85,7 @@ class ShiftdeskApp(App[None]):
         try:
             answer = await self.client.shift_start()
         except BackendError:
-            return   # an older backend without shifts: the console works without them
+            return  # an older backend without shifts: the console works without them
         if answer.get("latest_handover") and not answer.get("shift", {}).get("resumed"):
             await self.push_screen(LatestHandoverScreen(answer["latest_handover"]))
 
@@ -78,8 +100,11 @@ class ShiftdeskApp(App[None]):
                 continue
             if isinstance(item, Presence):
                 if target is not None:
-                    target.post_message(PresenceChanged(item.operator_id, item.operator_name,
-                                                        item.conversation_id, item.typing))
+                    target.post_message(
+                        PresenceChanged(
+                            item.operator_id, item.operator_name, item.conversation_id, item.typing
+                        )
+                    )
                 continue
             self.last_event_id = item["id"]
             if target is not None:
@@ -105,11 +130,17 @@ class ShiftdeskApp(App[None]):
             if queue.check_action(binding.action.split("(")[0], ()) is not True:
                 continue
             key = binding.key_display or binding.key
-            yield SystemCommand(f"{binding.description} ({key})", binding.tooltip or binding.description,
-                                lambda action=binding.action: self.run_action(action, queue))
+            yield SystemCommand(
+                f"{binding.description} ({key})",
+                binding.tooltip or binding.description,
+                lambda action=binding.action: self.run_action(action, queue),
+            )
         for name, label in SAVED_FILTERS:
-            yield SystemCommand(f"Filter: {label}", f"Show the '{label}' queue",
-                                lambda name=name: queue.apply_filter(name))
+            yield SystemCommand(
+                f"Filter: {label}",
+                f"Show the '{label}' queue",
+                lambda name=name: queue.apply_filter(name),
+            )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_worker_failure(self, event)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiohttp
 
@@ -40,7 +41,9 @@ class Presence:
 
 
 class BackendClient:
-    def __init__(self, base_url: str, token: str, timeout: float = 10.0, rng: random.Random | None = None):
+    def __init__(
+        self, base_url: str, token: str, timeout: float = 10.0, rng: random.Random | None = None
+    ):
         # Seeded by tests; the jitter only spreads reconnects of many consoles after a backend restart.
         self._rng = rng or random.Random()
         self.base_url = base_url.rstrip("/")
@@ -69,12 +72,15 @@ class BackendClient:
                     body = {"error": (await resp.text())[:200]}
                 if resp.status >= 400:
                     message = body.get("error") if isinstance(body, dict) else None
-                    raise BackendError(message or f"HTTP {resp.status}", resp.status,
-                                       body if isinstance(body, dict) else None)
+                    raise BackendError(
+                        message or f"HTTP {resp.status}",
+                        resp.status,
+                        body if isinstance(body, dict) else None,
+                    )
                 return body
         except aiohttp.ClientError as exc:
             raise BackendError(f"Cannot reach the backend at {self.base_url}: {exc}") from None
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise BackendError(f"The backend at {self.base_url} did not answer in time.") from None
 
     async def me(self) -> dict[str, Any]:
@@ -86,8 +92,9 @@ class BackendClient:
     async def operators(self) -> list[dict[str, Any]]:
         return (await self._call("GET", "/api/operators"))["operators"]
 
-    async def queue(self, filter: str = "needs_us", offset: int = 0, limit: int = 100,
-                    q: str = "") -> dict[str, Any]:
+    async def queue(
+        self, filter: str = "needs_us", offset: int = 0, limit: int = 100, q: str = ""
+    ) -> dict[str, Any]:
         params: dict[str, Any] = {"filter": filter, "offset": offset, "limit": limit}
         if q:
             params["q"] = q
@@ -96,9 +103,14 @@ class BackendClient:
     async def conversation(self, conversation_id: int) -> dict[str, Any]:
         return await self._call("GET", f"/api/conversations/{conversation_id}")
 
-    async def _act(self, conversation_id: int, verb: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        return await self._call("POST", f"/api/conversations/{conversation_id}/{verb}",
-                                json=body if body is not None else None)
+    async def _act(
+        self, conversation_id: int, verb: str, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        return await self._call(
+            "POST",
+            f"/api/conversations/{conversation_id}/{verb}",
+            json=body if body is not None else None,
+        )
 
     async def claim(self, conversation_id: int) -> dict[str, Any]:
         return await self._act(conversation_id, "claim")
@@ -112,7 +124,9 @@ class BackendClient:
     async def claim_next(self) -> dict[str, Any]:
         return await self._call("POST", "/api/claim-next")
 
-    async def advise(self, text: str, channel: str, conversation_id: int | None = None) -> list[dict[str, Any]]:
+    async def advise(
+        self, text: str, channel: str, conversation_id: int | None = None
+    ) -> list[dict[str, Any]]:
         """The backend's advisories for a draft (tone, personal data); the console never judges text itself."""
         body: dict[str, Any] = {"text": text, "channel": channel}
         if conversation_id is not None:
@@ -122,15 +136,21 @@ class BackendClient:
     async def reply(self, conversation_id: int, text: str, confirm: bool = False) -> dict[str, Any]:
         return await self._act(conversation_id, "reply", {"text": text, "confirm": confirm})
 
-    async def move_to_dm(self, conversation_id: int, public_text: str, dm_text: str,
-                         confirm: bool = False) -> dict[str, Any]:
-        return await self._act(conversation_id, "move-to-dm",
-                               {"public_text": public_text, "dm_text": dm_text, "confirm": confirm})
+    async def move_to_dm(
+        self, conversation_id: int, public_text: str, dm_text: str, confirm: bool = False
+    ) -> dict[str, Any]:
+        return await self._act(
+            conversation_id,
+            "move-to-dm",
+            {"public_text": public_text, "dm_text": dm_text, "confirm": confirm},
+        )
 
     async def dm(self, conversation_id: int, text: str, confirm: bool = False) -> dict[str, Any]:
         return await self._act(conversation_id, "dm", {"text": text, "confirm": confirm})
 
-    async def resolve(self, conversation_id: int, text: str, confirm: bool = False) -> dict[str, Any]:
+    async def resolve(
+        self, conversation_id: int, text: str, confirm: bool = False
+    ) -> dict[str, Any]:
         return await self._act(conversation_id, "resolve", {"text": text, "confirm": confirm})
 
     async def house_rules(self, conversation_id: int, text: str | None = None) -> dict[str, Any]:
@@ -139,7 +159,9 @@ class BackendClient:
     async def dismiss(self, conversation_id: int, reason: str) -> dict[str, Any]:
         return await self._act(conversation_id, "dismiss", {"reason": reason})
 
-    async def add_note(self, conversation_id: int, text: str, pinned: bool = False) -> dict[str, Any]:
+    async def add_note(
+        self, conversation_id: int, text: str, pinned: bool = False
+    ) -> dict[str, Any]:
         return await self._act(conversation_id, "notes", {"text": text, "pinned": pinned})
 
     async def add_tag(self, conversation_id: int, tag: str) -> dict[str, Any]:
@@ -148,7 +170,9 @@ class BackendClient:
     async def remove_tag(self, conversation_id: int, tag: str) -> dict[str, Any]:
         from urllib.parse import quote
 
-        return await self._call("DELETE", f"/api/conversations/{conversation_id}/tags/{quote(tag, safe='')}")
+        return await self._call(
+            "DELETE", f"/api/conversations/{conversation_id}/tags/{quote(tag, safe='')}"
+        )
 
     async def escalate(self, conversation_id: int, reason: str) -> dict[str, Any]:
         return await self._act(conversation_id, "escalate", {"reason": reason})
@@ -156,8 +180,9 @@ class BackendClient:
     async def reassign(self, conversation_id: int, operator_id: int) -> dict[str, Any]:
         return await self._act(conversation_id, "reassign", {"operator_id": operator_id})
 
-    async def bulk(self, action: str, ids: list[int], *, tag: str | None = None,
-                   operator_id: int | None = None) -> list[dict[str, Any]]:
+    async def bulk(
+        self, action: str, ids: list[int], *, tag: str | None = None, operator_id: int | None = None
+    ) -> list[dict[str, Any]]:
         body: dict[str, Any] = {"action": action, "ids": ids}
         if tag is not None:
             body["tag"] = tag
@@ -166,7 +191,9 @@ class BackendClient:
         return (await self._call("POST", "/api/bulk", json=body))["results"]
 
     async def presence(self, conversation_id: int | None, typing: bool) -> None:
-        await self._call("POST", "/api/presence", json={"conversation_id": conversation_id, "typing": typing})
+        await self._call(
+            "POST", "/api/presence", json={"conversation_id": conversation_id, "typing": typing}
+        )
 
     async def handover(self, since: str | None = None) -> dict[str, Any]:
         params = {"format": "json"}
@@ -181,11 +208,13 @@ class BackendClient:
             async with self.session.get(self.base_url + "/api/handover", params=params) as resp:
                 if resp.status >= 400:
                     body = await resp.json(content_type=None)
-                    raise BackendError(body.get("error") or f"HTTP {resp.status}", resp.status, body)
+                    raise BackendError(
+                        body.get("error") or f"HTTP {resp.status}", resp.status, body
+                    )
                 return await resp.text()
         except aiohttp.ClientError as exc:
             raise BackendError(f"Cannot reach the backend at {self.base_url}: {exc}") from None
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise BackendError(f"The backend at {self.base_url} did not answer in time.") from None
 
     async def shift_start(self) -> dict[str, Any]:
@@ -199,15 +228,30 @@ class BackendClient:
         """Conversations waiting on us grouped by near-identical complaint: ids, size, topic, example."""
         return (await self._call("GET", "/api/crisis/groups"))["groups"]
 
-    async def holding_statement(self, template: str, conversation_ids: list[int], *, preview: bool = False,
-                                confirm: bool = False) -> dict[str, Any]:
+    async def holding_statement(
+        self,
+        template: str,
+        conversation_ids: list[int],
+        *,
+        preview: bool = False,
+        confirm: bool = False,
+    ) -> dict[str, Any]:
         """Lead only: one personalised holding statement per conversation; per-conversation results."""
-        return await self._call("POST", "/api/crisis/holding-statement",
-                                json={"template": template, "conversation_ids": conversation_ids,
-                                      "preview": preview, "confirm": confirm})
+        return await self._call(
+            "POST",
+            "/api/crisis/holding-statement",
+            json={
+                "template": template,
+                "conversation_ids": conversation_ids,
+                "preview": preview,
+                "confirm": confirm,
+            },
+        )
 
     async def events(self, after: int, limit: int = 500) -> list[dict[str, Any]]:
-        return (await self._call("GET", "/api/events", params={"after": after, "limit": limit}))["events"]
+        return (await self._call("GET", "/api/events", params={"after": after, "limit": limit}))[
+            "events"
+        ]
 
     async def stream(self, after: int) -> AsyncIterator[dict[str, Any] | StreamStatus | Presence]:
         """Events after `after`, forever; reconnects with backoff and resumes from the last id seen."""
@@ -217,7 +261,9 @@ class BackendClient:
         while True:
             try:
                 async with self.session.ws_connect(
-                    f"{self.base_url}/api/stream", params={"after": str(last)}, heartbeat=20,
+                    f"{self.base_url}/api/stream",
+                    params={"after": str(last)},
+                    heartbeat=20,
                     timeout=aiohttp.ClientWSTimeout(ws_close=5),
                 ) as ws:
                     async for msg in ws:
@@ -232,12 +278,16 @@ class BackendClient:
                             yield data["event"]
                         elif data["type"] == "presence":
                             op = data.get("operator") or {}
-                            yield Presence(op.get("id", 0), op.get("display_name", ""),
-                                           data.get("conversation_id"), bool(data.get("typing")))
+                            yield Presence(
+                                op.get("id", 0),
+                                op.get("display_name", ""),
+                                data.get("conversation_id"),
+                                bool(data.get("typing")),
+                            )
                         elif data["type"] == "resync":
                             break
                 detail = "the backend closed the event stream"
-            except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
+            except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
                 detail = f"lost the backend ({exc.__class__.__name__})"
             wait = delay * rng.uniform(0.5, 1.0)
             yield StreamStatus(False, detail, wait)

@@ -9,9 +9,23 @@ from rich.text import Text
 
 # Invisible or direction-changing characters that could hide or reorder text.
 _INVISIBLE = {
-    "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff",          # zero-width space/joiners, word joiner, BOM
-    "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",          # bidi embeddings and overrides
-    "\u2066", "\u2067", "\u2068", "\u2069", "\u200e", "\u200f", "\u061c",  # bidi isolates and marks
+    "\u200b",
+    "\u200c",
+    "\u200d",
+    "\u2060",
+    "\ufeff",  # zero-width space/joiners, word joiner, BOM
+    "\u202a",
+    "\u202b",
+    "\u202c",
+    "\u202d",
+    "\u202e",  # bidi embeddings and overrides
+    "\u2066",
+    "\u2067",
+    "\u2068",
+    "\u2069",
+    "\u200e",
+    "\u200f",
+    "\u061c",  # bidi isolates and marks
 }
 
 
@@ -20,9 +34,9 @@ def _visible(ch: str) -> str:
     if ch in _INVISIBLE:
         return f"<U+{code:04X}>"
     if code < 0x20 or code == 0x7F:
-        return "^" + chr(code ^ 0x40)       # ESC shows as ^[, BEL as ^G
+        return "^" + chr(code ^ 0x40)  # ESC shows as ^[, BEL as ^G
     if 0x80 <= code < 0xA0:
-        return f"<U+{code:04X}>"           # C1 controls, e.g. the 8-bit CSI
+        return f"<U+{code:04X}>"  # C1 controls, e.g. the 8-bit CSI
     if unicodedata.category(ch) in ("Cf", "Co", "Cs", "Cn") and ch not in "\u00ad":
         return f"<U+{code:04X}>"
     return ch

@@ -8,7 +8,7 @@ post arrives.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import conduct as _conduct
 from . import privacy as _privacy
@@ -19,8 +19,17 @@ from .rules import CheckRules, load_rules
 from .tone import check_tone
 
 __all__ = [
-    "ADVISORY", "FLAG", "REFUSAL", "CheckRules", "Finding", "bio_for", "check_inbound",
-    "check_outbound", "load_rules", "mask_personal_data", "suggested_conduct_reply",
+    "ADVISORY",
+    "FLAG",
+    "REFUSAL",
+    "CheckRules",
+    "Finding",
+    "bio_for",
+    "check_inbound",
+    "check_outbound",
+    "load_rules",
+    "mask_personal_data",
+    "suggested_conduct_reply",
 ]
 
 CHANNELS = ("public", "dm")
@@ -34,21 +43,39 @@ def _channel(channel: str) -> str:
 
 def _personal_data(rules: CheckRules, text: str, kind: str) -> list[Finding]:
     p = rules.privacy
-    message, suggestion = ((p.refusal_message, p.refusal_suggestion) if kind == REFUSAL
-                           else (p.flag_message, p.flag_suggestion))
+    message, suggestion = (
+        (p.refusal_message, p.refusal_suggestion)
+        if kind == REFUSAL
+        else (p.flag_message, p.flag_suggestion)
+    )
     findings = []
     for item in _privacy.find_personal_data(p, text):
         what = _privacy.describe(item)
-        findings.append(Finding(
-            "personal_data", kind, f"{message} ({what} at {item.start + 1}–{item.end})", suggestion,
-            item.start, item.end,
-            {"type": item.type, "what": what, "masked": _privacy.mask(p, item.text)}))
+        findings.append(
+            Finding(
+                "personal_data",
+                kind,
+                f"{message} ({what} at {item.start + 1}–{item.end})",
+                suggestion,
+                item.start,
+                item.end,
+                {"type": item.type, "what": what, "masked": _privacy.mask(p, item.text)},
+            )
+        )
     return findings
 
 
-def check_outbound(rules: CheckRules, text: str, *, channel: str, language: str | None = None,
-                   customer_name: str | None = None, customer_upset: bool = False,
-                   recent_replies: Sequence[str] = (), templates: Sequence[str] = ()) -> list[Finding]:
+def check_outbound(
+    rules: CheckRules,
+    text: str,
+    *,
+    channel: str,
+    language: str | None = None,
+    customer_name: str | None = None,
+    customer_upset: bool = False,
+    recent_replies: Sequence[str] = (),
+    templates: Sequence[str] = (),
+) -> list[Finding]:
     """Findings for a reply or DM the operator is about to send.
 
     Personal data in a public reply is a refusal (the backend must not send
@@ -58,26 +85,52 @@ def check_outbound(rules: CheckRules, text: str, *, channel: str, language: str 
     findings: list[Finding] = []
     if _channel(channel) == "public":
         findings += _personal_data(rules, text, REFUSAL)
-    findings += check_tone(rules.tone, text, languages, customer_name=customer_name,
-                           customer_upset=customer_upset)
-    canned = find_canned(rules.canned, text, templates=templates, recent_replies=recent_replies,
-                         customer_name=customer_name)
+    findings += check_tone(
+        rules.tone, text, languages, customer_name=customer_name, customer_upset=customer_upset
+    )
+    canned = find_canned(
+        rules.canned,
+        text,
+        templates=templates,
+        recent_replies=recent_replies,
+        customer_name=customer_name,
+    )
     if canned:
         findings.append(canned)
     return findings
 
 
-def check_inbound(rules: CheckRules, text: str, *, channel: str, language: str | None = None) -> list[Finding]:
+def check_inbound(
+    rules: CheckRules, text: str, *, channel: str, language: str | None = None
+) -> list[Finding]:
     """Flags for a post that arrived: personal data in a public post (suggest
     move-to-DM) and abusive language (move to flagged_conduct), with severity."""
     findings: list[Finding] = []
     if _channel(channel) == "public":
         for f in _personal_data(rules, text, FLAG):
-            findings.append(Finding(f.check, f.kind, f.message, f.suggestion, f.start, f.end,
-                                    {**f.detail, "suggest": "move_to_dm"}))
+            findings.append(
+                Finding(
+                    f.check,
+                    f.kind,
+                    f.message,
+                    f.suggestion,
+                    f.start,
+                    f.end,
+                    {**f.detail, "suggest": "move_to_dm"},
+                )
+            )
     for f in _conduct.find_abuse(rules.conduct, text, languages_for(language)):
-        findings.append(Finding(f.check, f.kind, f.message, f.suggestion, f.start, f.end,
-                                {**f.detail, "suggest": "flagged_conduct"}))
+        findings.append(
+            Finding(
+                f.check,
+                f.kind,
+                f.message,
+                f.suggestion,
+                f.start,
+                f.end,
+                {**f.detail, "suggest": "flagged_conduct"},
+            )
+        )
     return findings
 
 

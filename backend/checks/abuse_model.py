@@ -16,23 +16,23 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import repeat
-from dataclasses import dataclass, field
 from pathlib import Path
 
 FORMAT = "shiftdesk-abuse-model/1"
 
 # Words: letters with inner hyphens ("links-grün"); digits and punctuation split.
 _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
-_LETTER_RUNS = re.compile(r"[^\W\d_]+")   # _WORD for text without '-'
+_LETTER_RUNS = re.compile(r"[^\W\d_]+")  # _WORD for text without '-'
 _LINK = re.compile(r"https?://\S+")
 _HANDLE = re.compile(r"@\w+")
 _REPEAT = re.compile(r"(.)\1{2,}")
 # Umlauts folded so "Idioten" and tweets typed without umlauts ("Idiotn",
 # "bloed") share features.
 _FOLD = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
-PIECE_LENGTHS = (4, 5)   # as _pieces cuts them
+PIECE_LENGTHS = (4, 5)  # as _pieces cuts them
 _UMLAUTS = tuple((chr(code), folded) for code, folded in _FOLD.items())
 
 
@@ -44,6 +44,8 @@ def fold_umlauts(text: str) -> str:
         if umlaut in text:
             text = text.replace(umlaut, folded)
     return text
+
+
 # How far below the threshold's logit a ceiling must stay to skip scoring:
 # far more than float rounding in either sum, far less than any weight.
 CEILING_MARGIN = 1e-6
@@ -57,7 +59,9 @@ def word_spans(text: str, ignored: frozenset[str] = frozenset()) -> list[tuple[s
     Start and end index the original text."""
     prefixes = _prefixes(ignored)
     # Blank links and handles with spaces of the same length so spans stay true.
-    text = _HANDLE.sub(lambda m: " " * len(m.group()), _LINK.sub(lambda m: " " * len(m.group()), text))
+    text = _HANDLE.sub(
+        lambda m: " " * len(m.group()), _LINK.sub(lambda m: " " * len(m.group()), text)
+    )
     out = []
     for m in _WORD.finditer(text):
         w = _REPEAT.sub(r"\1\1", m.group().lower().translate(_FOLD))
@@ -73,7 +77,7 @@ def _prefixes(ignored: frozenset[str]) -> tuple[str, ...]:
 
 # Every ASCII character but the letters becomes a space (see words).
 _ASCII_NOT_LETTER = {code: " " for code in range(128) if not chr(code).isalpha()}
-_TRIPLE = re.compile(r"(.)\1\1")   # what _REPEAT shortens; searching is cheaper than substituting
+_TRIPLE = re.compile(r"(.)\1\1")  # what _REPEAT shortens; searching is cheaper than substituting
 
 
 def words(text: str, ignored: frozenset[str] = frozenset()) -> list[str]:
@@ -118,7 +122,7 @@ def _prefix_starts(ignored: frozenset[str]) -> re.Pattern[str] | None:
     if not prefixes:
         return None
     if any(not p or p != "".join(p.split()) for p in prefixes):
-        return re.compile("")   # a prefix with a space (or an empty one): always filter word by word
+        return re.compile("")  # a prefix with a space (or an empty one): always filter word by word
     return re.compile(r"(?<![^ ])(?:" + "|".join(map(re.escape, prefixes)) + ")")
 
 
@@ -126,8 +130,8 @@ def _pieces(ws: set[str] | list[str]) -> set[str]:
     out = set()
     for w in ws:
         padded = "<" + w + ">"
-        out.update(padded[i:i + 4] for i in range(len(padded) - 3))
-        out.update(padded[i:i + 5] for i in range(len(padded) - 4))
+        out.update(padded[i : i + 4] for i in range(len(padded) - 3))
+        out.update(padded[i : i + 5] for i in range(len(padded) - 4))
     return out
 
 
@@ -188,7 +192,10 @@ class AbuseModel:
         (see ceiling): those are told apart with two lookups a word. The
         answer is the same as comparing `score` with the threshold."""
         ws = words(text, self.ignored)
-        if 0.0 < threshold < 1.0 and self.ceiling(ws) < math.log(threshold / (1.0 - threshold)) - CEILING_MARGIN:
+        if (
+            0.0 < threshold < 1.0
+            and self.ceiling(ws) < math.log(threshold / (1.0 - threshold)) - CEILING_MARGIN
+        ):
             return None
         return self._score(ws)
 
@@ -208,7 +215,7 @@ class AbuseModel:
         return z
 
     def _most_from(self, word: str) -> float:
-        if len(self._word_ceiling) >= 50_000:   # bounded like _piece_memo
+        if len(self._word_ceiling) >= 50_000:  # bounded like _piece_memo
             self._word_ceiling.clear()
         pieces = self._by_kind["c"]
         most = max(self._by_kind["w"].get(word, 0.0), 0.0)
@@ -257,8 +264,11 @@ class AbuseModel:
                 continue
             padded = "<" + w + ">"
             total = self.weights.get("w:" + w, 0.0)
-            total += sum(self.weights.get("c:" + padded[i:i + n], 0.0)
-                         for n in PIECE_LENGTHS for i in range(len(padded) - n + 1))
+            total += sum(
+                self.weights.get("c:" + padded[i : i + n], 0.0)
+                for n in PIECE_LENGTHS
+                for i in range(len(padded) - n + 1)
+            )
             if total > 0:
                 best[w] = (w, start, end, total)
         return sorted(best.values(), key=lambda item: (-item[3], item[1]))[:limit]
@@ -274,31 +284,45 @@ def load_abuse_model(path: Path | str) -> AbuseModel:
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"model file {path} cannot be read: {exc}") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"model file {path} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+        raise ValueError(
+            f"model file {path} is not valid JSON: {exc.msg} at line {exc.lineno}"
+        ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"model file {path} is not a {FORMAT} file (its \"format\" must be {FORMAT!r})")
+        raise ValueError(
+            f'model file {path} is not a {FORMAT} file (its "format" must be {FORMAT!r})'
+        )
     problems = []
     language = data.get("language")
     if not isinstance(language, str) or not language:
-        problems.append("\"language\" must be a language code such as \"de\"")
+        problems.append('"language" must be a language code such as "de"')
     bias = data.get("bias")
     if isinstance(bias, bool) or not isinstance(bias, (int, float)):
-        problems.append("\"bias\" must be a number")
+        problems.append('"bias" must be a number')
     threshold = data.get("threshold")
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
-        problems.append("\"threshold\" must be a number between 0 and 1")
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float))
+        or not 0 < threshold < 1
+    ):
+        problems.append('"threshold" must be a number between 0 and 1')
     weights = data.get("weights")
     if not isinstance(weights, dict) or not weights:
-        problems.append("\"weights\" must be a non-empty mapping of feature to number")
+        problems.append('"weights" must be a non-empty mapping of feature to number')
         weights = {}
     bad = [k for k, v in weights.items() if isinstance(v, bool) or not isinstance(v, (int, float))]
     if bad:
         problems.append(f"weight of {bad[0]!r} is not a number")
     ignored = data.get("ignored_words", [])
     if not isinstance(ignored, list) or not all(isinstance(w, str) for w in ignored):
-        problems.append("\"ignored_words\" must be a list of words")
+        problems.append('"ignored_words" must be a list of words')
         ignored = []
     if problems:
         raise ValueError(f"model file {path}: " + "; ".join(problems))
-    return AbuseModel(language, float(bias), {k: float(v) for k, v in weights.items()}, float(threshold),
-                      frozenset(ignored), str(path))
+    return AbuseModel(
+        language,
+        float(bias),
+        {k: float(v) for k, v in weights.items()},
+        float(threshold),
+        frozenset(ignored),
+        str(path),
+    )

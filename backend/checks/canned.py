@@ -8,10 +8,10 @@ swapping the name or the order number does not make a copy look new.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import lru_cache
-from typing import Sequence
 
 from .finding import ADVISORY, Finding
 
@@ -52,13 +52,16 @@ def similarity(a: tuple[str, ...], b: tuple[str, ...]) -> float:
     return SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
-def _best(draft: tuple[str, ...], others: Sequence[str], threshold: float,
-          drop: frozenset[str]) -> tuple[float, str] | None:
+def _best(
+    draft: tuple[str, ...], others: Sequence[str], threshold: float, drop: frozenset[str]
+) -> tuple[float, str] | None:
     best: tuple[float, str] | None = None
     size = len(draft)
     for other in others:
         other_words = words(other)
-        other_size = len(other_words) - sum(other_words.count(w) for w in drop) if drop else len(other_words)
+        other_size = (
+            len(other_words) - sum(other_words.count(w) for w in drop) if drop else len(other_words)
+        )
         if not other_size:
             continue
         # Cheap upper bounds first: only draft words that occur in the other
@@ -76,8 +79,14 @@ def _best(draft: tuple[str, ...], others: Sequence[str], threshold: float,
     return best
 
 
-def find_canned(rule: CannedRule, text: str, *, templates: Sequence[str] = (),
-                recent_replies: Sequence[str] = (), customer_name: str | None = None) -> Finding | None:
+def find_canned(
+    rule: CannedRule,
+    text: str,
+    *,
+    templates: Sequence[str] = (),
+    recent_replies: Sequence[str] = (),
+    customer_name: str | None = None,
+) -> Finding | None:
     """A finding when `text` is a template sent unedited or nearly repeats a
     recent reply; the template takes precedence (it says what to fix)."""
     drop = frozenset(words(customer_name)) if customer_name else frozenset()
@@ -86,14 +95,28 @@ def find_canned(rule: CannedRule, text: str, *, templates: Sequence[str] = (),
         return None
     hit = _best(draft, templates, rule.template_similarity, drop)
     if hit:
-        return Finding("canned", ADVISORY, rule.template_message, rule.template_suggestion, None, None,
-                       {"source": "template", "resembles": _short(hit[1]), "similarity": round(hit[0], 2)})
+        return Finding(
+            "canned",
+            ADVISORY,
+            rule.template_message,
+            rule.template_suggestion,
+            None,
+            None,
+            {"source": "template", "resembles": _short(hit[1]), "similarity": round(hit[0], 2)},
+        )
     hit = _best(draft, recent_replies, rule.recent_similarity, drop)
     if hit:
-        return Finding("canned", ADVISORY, rule.recent_message, rule.recent_suggestion, None, None,
-                       {"source": "recent", "resembles": _short(hit[1]), "similarity": round(hit[0], 2)})
+        return Finding(
+            "canned",
+            ADVISORY,
+            rule.recent_message,
+            rule.recent_suggestion,
+            None,
+            None,
+            {"source": "recent", "resembles": _short(hit[1]), "similarity": round(hit[0], 2)},
+        )
     return None
 
 
 def _short(text: str, limit: int = 120) -> str:
-    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -76,9 +76,14 @@ def _explain_one(rules: CheckRules, raw: str) -> dict:
     if language is not None and not isinstance(language, str):
         raise ValueError('"language" must be a string or null')
     if direction == "outbound":
-        findings = check_outbound(rules, text, channel=channel, language=language,
-                                  customer_name=item.get("customer_name") or None,
-                                  customer_upset=bool(item.get("customer_upset", False)))
+        findings = check_outbound(
+            rules,
+            text,
+            channel=channel,
+            language=language,
+            customer_name=item.get("customer_name") or None,
+            customer_upset=bool(item.get("customer_upset", False)),
+        )
     else:
         findings = check_inbound(rules, text, channel=channel, language=language)
     return {"findings": [f.to_dict() for f in findings]}

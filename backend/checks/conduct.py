@@ -10,7 +10,7 @@ from .finding import FLAG, Finding
 from .language import LANGUAGES
 from .phrase_screen import PhraseScreen
 
-SEVERITIES = ("high", "medium")   # most severe first
+SEVERITIES = ("high", "medium")  # most severe first
 
 
 @dataclass(frozen=True)
@@ -41,9 +41,15 @@ class ConductRules:
         """The phrase patterns for `languages` in the order find_abuse tries them."""
         found = self._screens.get(languages)
         if found is None:
-            excuses = [(lang, self.not_abusive[lang]) for lang in languages if lang in self.not_abusive]
-            abusive = [(severity, lang, self.abusive[lang][severity]) for severity in SEVERITIES
-                       for lang in languages if severity in self.abusive.get(lang, {})]
+            excuses = [
+                (lang, self.not_abusive[lang]) for lang in languages if lang in self.not_abusive
+            ]
+            abusive = [
+                (severity, lang, self.abusive[lang][severity])
+                for severity in SEVERITIES
+                for lang in languages
+                if severity in self.abusive.get(lang, {})
+            ]
             found = self._screens[languages] = PhraseScreen(excuses, abusive)
         return found
 
@@ -60,7 +66,7 @@ def find_abuse(rules: ConductRules, text: str, languages: tuple[str, ...]) -> li
     excused: list[tuple[int, int]] = []
     screen = rules.screen(languages)
     if screen.may_match(text):
-        for lang, excuse in screen.excuses:
+        for _lang, excuse in screen.excuses:
             if excuse.may_match(text):
                 excused += [(m.start(), m.end()) for m in excuse.pattern.finditer(text)]
         for severity, lang, phrases in screen.abusive:
@@ -69,8 +75,17 @@ def find_abuse(rules: ConductRules, text: str, languages: tuple[str, ...]) -> li
             for m in phrases.pattern.finditer(text):
                 if any(s <= m.start() and m.end() <= e for s, e in excused):
                     continue
-                return [Finding("abusive", FLAG, rules.message, rules.suggestion, m.start(), m.end(),
-                                {"severity": severity, "language": lang, "phrase": m.group()})]
+                return [
+                    Finding(
+                        "abusive",
+                        FLAG,
+                        rules.message,
+                        rules.suggestion,
+                        m.start(),
+                        m.end(),
+                        {"severity": severity, "language": lang, "phrase": m.group()},
+                    )
+                ]
     if not any(lang in rules.models for lang in languages):
         return []
     # Blank excused text (same length, so spans stay true) before scoring.
@@ -86,11 +101,23 @@ def find_abuse(rules: ConductRules, text: str, languages: tuple[str, ...]) -> li
             continue
         strongest = model.strongest_words(scored)
         start, end = (strongest[0][1], strongest[0][2]) if strongest else (None, None)
-        return [Finding("abusive", FLAG, rules.message, rules.suggestion, start, end,
-                        {"severity": severity, "language": lang,
-                         "phrase": text[start:end] if start is not None else "",
-                         "model_score": round(score, 3),
-                         "model_words": [text[s:e] for _, s, e, _ in strongest]})]
+        return [
+            Finding(
+                "abusive",
+                FLAG,
+                rules.message,
+                rules.suggestion,
+                start,
+                end,
+                {
+                    "severity": severity,
+                    "language": lang,
+                    "phrase": text[start:end] if start is not None else "",
+                    "model_score": round(score, 3),
+                    "model_words": [text[s:e] for _, s, e, _ in strongest],
+                },
+            )
+        ]
     return []
 
 

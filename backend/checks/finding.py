@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-ADVISORY = "advisory"   # warns; the operator may send anyway
-REFUSAL = "refusal"     # blocks sending (personal data in a public reply)
-FLAG = "flag"           # marks an inbound post (personal data, abuse)
+ADVISORY = "advisory"  # warns; the operator may send anyway
+REFUSAL = "refusal"  # blocks sending (personal data in a public reply)
+FLAG = "flag"  # marks an inbound post (personal data, abuse)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ def languages_for(language: str | None) -> tuple[str, ...]:
     """
     if not language:
         return LANGUAGES
-    if language in _SINGLE:   # the common case, "en" or "de" from detection: no parsing
+    if language in _SINGLE:  # the common case, "en" or "de" from detection: no parsing
         return _SINGLE[language]
     code = language.strip().lower().replace("_", "-").split("-")[0]
     return (code,) if code in LANGUAGES else LANGUAGES

@@ -41,8 +41,11 @@ class PhraseScreen:
 
     __slots__ = ("excuses", "abusive", "_gate")
 
-    def __init__(self, excuses: list[tuple[str, re.Pattern[str]]],
-                 abusive: list[tuple[str, str, re.Pattern[str]]]):
+    def __init__(
+        self,
+        excuses: list[tuple[str, re.Pattern[str]]],
+        abusive: list[tuple[str, str, re.Pattern[str]]],
+    ):
         # (language, pattern) and (severity, language, pattern), in find_abuse's order.
         self.excuses = tuple((lang, gated(p)) for lang, p in excuses)
         self.abusive = tuple((severity, lang, gated(p)) for severity, lang, p in abusive)

@@ -43,7 +43,9 @@ class PhraseCheck:
             if pattern is None:
                 continue
             for m in pattern.finditer(text):
-                if m.end() > m.start() and not any(m.start() < f.end() and f.start() < m.end() for f in found):
+                if m.end() > m.start() and not any(
+                    m.start() < f.end() and f.start() < m.end() for f in found
+                ):
                     found.append(m)
         found.sort(key=lambda m: m.start())
         return found

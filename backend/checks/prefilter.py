@@ -32,7 +32,7 @@ _DIGIT = re.compile(r"\d")
 _REPEATS = {_c.MAX_REPEAT, _c.MIN_REPEAT, getattr(_c, "POSSESSIVE_REPEAT", _c.MAX_REPEAT)}
 _GROUPS = {_c.SUBPATTERN, getattr(_c, "ATOMIC_GROUP", _c.SUBPATTERN)}
 _ZERO_WIDTH = {_c.AT, _c.ASSERT, _c.ASSERT_NOT}
-CAP = 256            # most literal alternatives one part of a pattern may expand to
+CAP = 256  # most literal alternatives one part of a pattern may expand to
 
 
 def has_digit(text: str) -> bool:
@@ -54,7 +54,7 @@ def min_digits(pattern: re.Pattern[str]) -> int:
     least: 6 for "ACM-?\\d{6}", 0 when this reading cannot tell."""
     try:
         return _seq_min_digits(_p.parse(pattern.pattern, pattern.flags))
-    except Exception:   # a construct this reading does not know: no shortcut
+    except Exception:  # a construct this reading does not know: no shortcut
         return 0
 
 
@@ -90,10 +90,11 @@ def _in_item_is_digit(op: Any, av: Any) -> bool:
         return _DIGIT.match(chr(av)) is not None
     if op is _c.RANGE:
         return av[0] >= ord("0") and av[1] <= ord("9")
-    return False   # NEGATE and anything else
+    return False  # NEGATE and anything else
 
 
 # ---- literals every match must contain ------------------------------------
+
 
 def _product(a: set[str], b: set[str]) -> set[str] | None:
     if len(a) * len(b) > CAP:
@@ -120,7 +121,7 @@ def _exact_item(op: Any, av: Any) -> set[str] | None:
             return {chr(a) for _, a in av}
         return None
     if op in _ZERO_WIDTH:
-        return {""}     # anchors and lookarounds consume nothing
+        return {""}  # anchors and lookarounds consume nothing
     if op in _GROUPS:
         return _exact(_body(op, av))
     if op is _c.BRANCH:
@@ -153,8 +154,10 @@ def _exact_item(op: Any, av: Any) -> set[str] | None:
 
 def _better(a: set[str] | None, b: set[str] | None) -> set[str] | None:
     """The more selective of two candidate sets (longest shortest string, then fewest)."""
+
     def usable(s: set[str] | None) -> bool:
         return s is not None and "" not in s
+
     if not usable(a):
         return b if usable(b) else None
     if not usable(b):
@@ -167,7 +170,7 @@ def _better(a: set[str] | None, b: set[str] | None) -> set[str] | None:
 def required(seq: Any) -> set[str] | None:
     """Strings of which every match of `seq` contains at least one; None if unknown."""
     best: set[str] | None = None
-    run: set[str] = {""}           # strings the items walked so far match exactly
+    run: set[str] = {""}  # strings the items walked so far match exactly
     for op, av in seq:
         e = _exact_item(op, av)
         joined = _product(run, e) if e is not None else None
@@ -221,11 +224,16 @@ class LiteralGate:
         # An ASCII capital matches exactly what its small letter matches under
         # IGNORECASE; with small letters first, they stand for their class.
         literals = {"".join(ch.lower() if ch.isascii() else ch for ch in lit) for lit in literals}
-        alphabet = sorted({ch for lit in literals for ch in lit}, key=lambda c: (not (c.isascii() and c.islower()), c))
+        alphabet = sorted(
+            {ch for lit in literals for ch in lit},
+            key=lambda c: (not (c.isascii() and c.islower()), c),
+        )
         self._rep: dict[str, str] = {}
         self._matchers = []
         for ch in alphabet:
-            same = [self._rep[o] for o in self._rep if re.fullmatch(re.escape(o), ch, re.IGNORECASE)]
+            same = [
+                self._rep[o] for o in self._rep if re.fullmatch(re.escape(o), ch, re.IGNORECASE)
+            ]
             self._rep[ch] = same[0] if same else ch
             self._matchers.append((re.compile(re.escape(ch), re.IGNORECASE), self._rep[ch]))
         canon = shortest_needed({"".join(self._rep[ch] for ch in lit) for lit in literals})
@@ -233,8 +241,11 @@ class LiteralGate:
         # For ASCII text str.lower() gives the same stand-ins, several times faster
         # than translate: no ASCII character is equal to a letter outside its case pair.
         reps = set(self._rep.values())
-        self._ascii_lower = all(chr(self._table[code]) == chr(code).lower()
-                                for code in range(128) if chr(self._table[code]) in reps)
+        self._ascii_lower = all(
+            chr(self._table[code]) == chr(code).lower()
+            for code in range(128)
+            if chr(self._table[code]) in reps
+        )
         self._search = re.compile(trie_pattern(canon)).search
         # The same stand-ins as a 256-byte table, when every Latin-1 character's
         # stand-in is Latin-1 too: German text (umlauts, ß) is then mapped by
@@ -256,7 +267,7 @@ class LiteralGate:
     def _latin1_canon(self, text: str) -> str | None:
         try:
             raw = text.encode("latin-1")
-        except UnicodeEncodeError:   # emoji, other scripts: the general table
+        except UnicodeEncodeError:  # emoji, other scripts: the general table
             return None
         return raw.translate(self._latin1).decode("latin-1")
 
@@ -268,7 +279,9 @@ def shortest_needed(literals: set[str]) -> set[str]:
     out = set()
     for lit in literals:
         n = len(lit)
-        if not any(lit[i:j] in literals for i in range(n) for j in range(i + 1, n + 1) if j - i < n):
+        if not any(
+            lit[i:j] in literals for i in range(n) for j in range(i + 1, n + 1) if j - i < n
+        ):
             out.add(lit)
     return out
 
@@ -282,11 +295,11 @@ def trie_pattern(literals: set[str]) -> str:
         node = trie
         for ch in lit:
             node = node.setdefault(ch, {})
-        node[""] = {}           # a literal ends here
+        node[""] = {}  # a literal ends here
 
     def build(node: dict[str, Any]) -> str:
         if "" in node:
-            return ""           # a shorter literal already matches; longer ones add nothing
+            return ""  # a shorter literal already matches; longer ones add nothing
         parts = [re.escape(ch) + build(child) for ch, child in sorted(node.items())]
         return parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
 
@@ -317,7 +330,7 @@ def required_literals(pattern: re.Pattern[str]) -> set[str] | None:
     there are none to rely on."""
     try:
         literals = required(_p.parse(pattern.pattern, pattern.flags))
-    except Exception:   # a construct this reading does not know: no shortcut
+    except Exception:  # a construct this reading does not know: no shortcut
         return None
     if not literals or "" in literals or "\x00" in "".join(literals):
         return None

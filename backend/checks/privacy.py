@@ -15,16 +15,83 @@ from .prefilter import count_digits, has_digit, min_digits
 # Length of an IBAN per country (ISO 13616 registry), so a candidate can be
 # cut to the right length when words follow it.
 IBAN_LENGTHS = {
-    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22,
-    "BH": 22, "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22,
-    "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27,
-    "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28,
-    "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20,
-    "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24,
-    "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24,
-    "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SC": 31,
-    "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24,
-    "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+    "AD": 24,
+    "AE": 23,
+    "AL": 28,
+    "AT": 20,
+    "AZ": 28,
+    "BA": 20,
+    "BE": 16,
+    "BG": 22,
+    "BH": 22,
+    "BR": 29,
+    "BY": 28,
+    "CH": 21,
+    "CR": 22,
+    "CY": 28,
+    "CZ": 24,
+    "DE": 22,
+    "DK": 18,
+    "DO": 28,
+    "EE": 20,
+    "EG": 29,
+    "ES": 24,
+    "FI": 18,
+    "FO": 18,
+    "FR": 27,
+    "GB": 22,
+    "GE": 22,
+    "GI": 23,
+    "GL": 18,
+    "GR": 27,
+    "GT": 28,
+    "HR": 21,
+    "HU": 28,
+    "IE": 22,
+    "IL": 23,
+    "IQ": 23,
+    "IS": 26,
+    "IT": 27,
+    "JO": 30,
+    "KW": 30,
+    "KZ": 20,
+    "LB": 28,
+    "LC": 32,
+    "LI": 21,
+    "LT": 20,
+    "LU": 20,
+    "LV": 21,
+    "MC": 27,
+    "MD": 24,
+    "ME": 22,
+    "MK": 19,
+    "MR": 27,
+    "MT": 31,
+    "MU": 30,
+    "NL": 18,
+    "NO": 15,
+    "PK": 24,
+    "PL": 28,
+    "PS": 29,
+    "PT": 25,
+    "QA": 29,
+    "RO": 24,
+    "RS": 22,
+    "SA": 24,
+    "SC": 31,
+    "SE": 24,
+    "SI": 19,
+    "SK": 24,
+    "SM": 27,
+    "ST": 25,
+    "SV": 28,
+    "TL": 23,
+    "TN": 24,
+    "TR": 26,
+    "UA": 29,
+    "VA": 22,
+    "VG": 24,
+    "XK": 20,
 }
 
 # Two letters, two check digits, then letters/digits in groups separated by
@@ -32,15 +99,17 @@ IBAN_LENGTHS = {
 _IBAN_CANDIDATE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{2})(\d{2})((?:[ \-]?[A-Za-z0-9]){11,32})")
 # 13-19 digits, optionally in groups separated by one space or dash.
 # Not part of a longer digit run (a 20-digit tracking code in groups of 4).
-_CARD_CANDIDATE = re.compile(r"(?<![\w.,+-])(?<!\d[ \-])\d(?:[ \-]?\d){12,18}(?![ \-]?\d)(?!\w|[.,]\d)")
+_CARD_CANDIDATE = re.compile(
+    r"(?<![\w.,+-])(?<!\d[ \-])\d(?:[ \-]?\d){12,18}(?![ \-]?\d)(?!\w|[.,]\d)"
+)
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b")
 # Every e-mail address has a name character, "@", letters or digits, then a
 # dot: posts that merely tag someone ("@acme thanks", "@acme.bsky.social")
 # skip the slower full pattern. The lookbehind sits after the literal '@' so
 # the engine can skip quickly from '@' to '@'.
 _EMAIL_HINT = re.compile(r"@(?<=[\w.+-]@)[A-Za-z0-9-]+\.")
-_IBAN_DIGITS = min_digits(_IBAN_CANDIDATE)   # 2: the check digits
-_CARD_DIGITS = min_digits(_CARD_CANDIDATE)   # 13
+_IBAN_DIGITS = min_digits(_IBAN_CANDIDATE)  # 2: the check digits
+_CARD_DIGITS = min_digits(_CARD_CANDIDATE)  # 13
 # Card networks: Visa 4, Mastercard 51-55 and 2221-2720, Amex 34/37,
 # Discover/UnionPay 6, Diners 36/38/30, JCB 35, Maestro 50/56-69.
 _CARD_PREFIX = re.compile(r"^(4|5[0-9]|2[2-7]|3[0-8]|6)")
@@ -75,19 +144,27 @@ class PrivacyRules:
     # Each configured pattern with the digits every match of it has (see
     # prefilter.min_digits), worked out once here rather than for every post:
     # most posts have no digit or one or two, too few for any of them.
-    numbers_by_digits: tuple[tuple[NumberFormat, int], ...] = field(init=False, repr=False, compare=False)
-    phones_by_digits: tuple[tuple[re.Pattern[str], int], ...] = field(init=False, repr=False, compare=False)
+    numbers_by_digits: tuple[tuple[NumberFormat, int], ...] = field(
+        init=False, repr=False, compare=False
+    )
+    phones_by_digits: tuple[tuple[re.Pattern[str], int], ...] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "numbers_by_digits", tuple((n, min_digits(n.pattern)) for n in self.numbers))
-        object.__setattr__(self, "phones_by_digits", tuple((p, min_digits(p)) for p in self.phone_patterns))
+        object.__setattr__(
+            self, "numbers_by_digits", tuple((n, min_digits(n.pattern)) for n in self.numbers)
+        )
+        object.__setattr__(
+            self, "phones_by_digits", tuple((p, min_digits(p)) for p in self.phone_patterns)
+        )
 
 
 @dataclass(frozen=True)
 class PersonalData:
     """One piece of personal data found in a text."""
 
-    type: str       # "iban", "card", "email", "phone", or a configured number name
+    type: str  # "iban", "card", "email", "phone", or a configured number name
     start: int
     end: int
     text: str
@@ -143,8 +220,8 @@ def _find_ibans(text: str) -> list[PersonalData]:
                         end = i + 1
                         break
             if need == 0 and not (end < len(text) and text[end].isalnum()):
-                if iban_is_valid(text[m.start():end]):
-                    hit = PersonalData("iban", m.start(), end, text[m.start():end])
+                if iban_is_valid(text[m.start() : end]):
+                    hit = PersonalData("iban", m.start(), end, text[m.start() : end])
         if hit:
             found.append(hit)
             pos = hit.end
@@ -181,13 +258,19 @@ def find_personal_data(rules: PrivacyRules, text: str) -> list[PersonalData]:
     if rules.iban and digits >= _IBAN_DIGITS:
         found += _find_ibans(text)
     if rules.email and "@" in text and _EMAIL_HINT.search(text):
-        found += [PersonalData("email", m.start(), m.end(), m.group())
-                  for m in _EMAIL.finditer(text) if not _overlaps(m.start(), m.end(), found)]
+        found += [
+            PersonalData("email", m.start(), m.end(), m.group())
+            for m in _EMAIL.finditer(text)
+            if not _overlaps(m.start(), m.end(), found)
+        ]
     for number, needed in rules.numbers_by_digits:
         if digits < needed:
             continue
-        found += [PersonalData(number.name, m.start(), m.end(), m.group())
-                  for m in number.pattern.finditer(text) if not _overlaps(m.start(), m.end(), found)]
+        found += [
+            PersonalData(number.name, m.start(), m.end(), m.group())
+            for m in number.pattern.finditer(text)
+            if not _overlaps(m.start(), m.end(), found)
+        ]
     if rules.card and digits >= _CARD_DIGITS:
         found += _find_cards(text, found)
     for pattern, needed in rules.phones_by_digits:
@@ -215,19 +298,26 @@ def mask(rules: PrivacyRules, text: str) -> str:
     pieces = []
     last = 0
     for item in find_personal_data(rules, text):
-        pieces.append(text[last:item.start])
+        pieces.append(text[last : item.start])
         alnum_positions = [i for i, ch in enumerate(item.text) if ch.isalnum()]
-        keep = set(alnum_positions[-rules.mask_keep_last:]) if rules.mask_keep_last else set()
-        pieces.append("".join(
-            ch if (not ch.isalnum() or i in keep) else rules.mask_symbol
-            for i, ch in enumerate(item.text)))
+        keep = set(alnum_positions[-rules.mask_keep_last :]) if rules.mask_keep_last else set()
+        pieces.append(
+            "".join(
+                ch if (not ch.isalnum() or i in keep) else rules.mask_symbol
+                for i, ch in enumerate(item.text)
+            )
+        )
         last = item.end
     pieces.append(text[last:])
     return "".join(pieces)
 
 
-TYPE_NAMES = {"iban": "IBAN", "card": "payment card number", "email": "e-mail address",
-              "phone": "phone number"}
+TYPE_NAMES = {
+    "iban": "IBAN",
+    "card": "payment card number",
+    "email": "e-mail address",
+    "phone": "phone number",
+}
 
 
 def describe(item: PersonalData) -> str:

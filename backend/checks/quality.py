@@ -11,22 +11,32 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from . import CheckRules, check_inbound, check_outbound
 
 # The checks the labelled set is scored on, in table order.
-SCORED_CHECKS = ("personal_data", "defensive", "canned", "abusive", "negative", "blame",
-                 "shouting", "no_apology", "no_name")
+SCORED_CHECKS = (
+    "personal_data",
+    "defensive",
+    "canned",
+    "abusive",
+    "negative",
+    "blame",
+    "shouting",
+    "no_apology",
+    "no_name",
+)
 
 
 @dataclass
 class Counts:
     """True positives, false positives and false negatives for one check."""
 
-    n: int = 0      # items that should have this check
+    n: int = 0  # items that should have this check
     tp: int = 0
     fp: int = 0
     fn: int = 0
@@ -48,7 +58,11 @@ class Counts:
 def load_labelled(path: Path) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
     """The labelled items (JSON lines) and the team context beside them
     (team_context.json: templates and recent replies for the canned check)."""
-    items = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    items = [
+        json.loads(line)
+        for line in Path(path).read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
     context = json.loads((Path(path).parent / "team_context.json").read_text(encoding="utf-8"))
     return items, context
 
@@ -57,16 +71,28 @@ def run_item(rules: CheckRules, item: dict[str, Any], context: dict[str, list[st
     """The set of checks that fire on one labelled item."""
     if item["direction"] == "outbound":
         findings = check_outbound(
-            rules, item["text"], channel=item["channel"], language=item.get("language"),
-            customer_name=item.get("customer_name"), customer_upset=item.get("customer_upset", False),
-            recent_replies=context["recent_replies"], templates=context["templates"])
+            rules,
+            item["text"],
+            channel=item["channel"],
+            language=item.get("language"),
+            customer_name=item.get("customer_name"),
+            customer_upset=item.get("customer_upset", False),
+            recent_replies=context["recent_replies"],
+            templates=context["templates"],
+        )
     else:
-        findings = check_inbound(rules, item["text"], channel=item["channel"], language=item.get("language"))
+        findings = check_inbound(
+            rules, item["text"], channel=item["channel"], language=item.get("language")
+        )
     return {f.check for f in findings}
 
 
-def evaluate(rules: CheckRules, items: Iterable[dict[str, Any]], context: dict[str, list[str]],
-             mistakes: list[tuple[str, dict[str, Any]]] | None = None) -> dict[str, Counts]:
+def evaluate(
+    rules: CheckRules,
+    items: Iterable[dict[str, Any]],
+    context: dict[str, list[str]],
+    mistakes: list[tuple[str, dict[str, Any]]] | None = None,
+) -> dict[str, Counts]:
     """Counts per check over the labelled items; wrong calls go to `mistakes` if given."""
     counts = {check: Counts() for check in SCORED_CHECKS}
     for item in items:
@@ -85,8 +111,9 @@ def evaluate(rules: CheckRules, items: Iterable[dict[str, Any]], context: dict[s
 
 # --- GermEval 2018 -----------------------------------------------------------
 
+
 def germeval_part(text: str) -> str:
-    """"tune" or "test", fixed by the text's SHA-256: the first byte below 128
+    """ "tune" or "test", fixed by the text's SHA-256: the first byte below 128
     is tuning. Stable across runs and machines; no example chooses its side."""
     return "tune" if hashlib.sha256(text.encode("utf-8")).digest()[0] < 128 else "test"
 
@@ -108,7 +135,10 @@ def evaluate_germeval(rules: CheckRules, rows: list[tuple[str, bool]], part: str
     for text, offense in rows:
         if germeval_part(text) != part:
             continue
-        flagged = any(f.check == "abusive" for f in check_inbound(rules, text, channel="public", language="de"))
+        flagged = any(
+            f.check == "abusive"
+            for f in check_inbound(rules, text, channel="public", language="de")
+        )
         c.n += offense
         c.tp += offense and flagged
         c.fp += flagged and not offense

@@ -4,9 +4,10 @@ frozen CheckRules, reporting every mistake as file:line: key: reason."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from backend import yamlfile
 from backend.yamlfile import FileError, FileErrors, Located
@@ -43,8 +44,15 @@ class _Reader:
     def fail(self, key: str, reason: str) -> None:
         self.errors.append(self.doc.error(key, reason))
 
-    def get(self, data: Any, key: str, kind: type | tuple[type, ...], default: Any = ...,
-            *, path: str | None = None) -> Any:
+    def get(
+        self,
+        data: Any,
+        key: str,
+        kind: type | tuple[type, ...],
+        default: Any = ...,
+        *,
+        path: str | None = None,
+    ) -> Any:
         """data[key] checked against `kind`; records an error and returns None when wrong."""
         dotted = path or key
         if not isinstance(data, dict) or key not in data:
@@ -82,7 +90,11 @@ class _Reader:
 
     def patterns(self, data: Any, key: str, path: str, required: bool = True) -> list[str]:
         """A list of regular expressions; each one that does not compile is an error at its line."""
-        items = self.get(data, key, list, path=path) if required else self.get(data, key, list, [], path=path)
+        items = (
+            self.get(data, key, list, path=path)
+            if required
+            else self.get(data, key, list, [], path=path)
+        )
         good = []
         for i, item in enumerate(items or []):
             where = f"{path}[{i}]"
@@ -92,7 +104,9 @@ class _Reader:
             try:
                 pattern = compile_phrase(item)
             except re.error as exc:
-                self.fail(where, f"not a valid pattern: {exc.msg} (at character {exc.pos}) in {item!r}")
+                self.fail(
+                    where, f"not a valid pattern: {exc.msg} (at character {exc.pos}) in {item!r}"
+                )
                 continue
             if pattern.search(""):
                 self.fail(where, f"matches empty text, so it would flag everything: {item!r}")
@@ -137,32 +151,61 @@ def _phrase_check(r: _Reader, data: Any, name: str, key: str | None = None) -> P
     key = key or name
     section = r.get(data, key, dict)
     r.unknown_keys(section, {"message", "suggestion", *LANGUAGES}, key)
-    return PhraseCheck(name, r.text(section, "message", f"{key}.message"),
-                       r.text(section, "suggestion", f"{key}.suggestion"),
-                       _by_language(r, section, key))
+    return PhraseCheck(
+        name,
+        r.text(section, "message", f"{key}.message"),
+        r.text(section, "suggestion", f"{key}.suggestion"),
+        _by_language(r, section, key),
+    )
 
 
 def _read_tone(r: _Reader) -> tuple[ToneRules, CannedRule]:
     data = r.doc.data
-    r.unknown_keys(data, {"defensive", "negative", "blame", "shouting", "apology", "name", "canned"})
+    r.unknown_keys(
+        data, {"defensive", "negative", "blame", "shouting", "apology", "name", "canned"}
+    )
     checks = tuple(_phrase_check(r, data, n) for n in ("defensive", "negative", "blame"))
     apology = _phrase_check(r, data, "no_apology", "apology")
     s = r.get(data, "shouting", dict)
-    r.unknown_keys(s, {"message", "suggestion", "upper_share", "min_letters", "caps_words_in_row",
-                       "exclamations_in_row", "not_shouting"}, "shouting")
+    r.unknown_keys(
+        s,
+        {
+            "message",
+            "suggestion",
+            "upper_share",
+            "min_letters",
+            "caps_words_in_row",
+            "exclamations_in_row",
+            "not_shouting",
+        },
+        "shouting",
+    )
     not_shouting = r.get(s, "not_shouting", list, [], path="shouting.not_shouting") or []
     shouting = ShoutingRule(
-        r.text(s, "message", "shouting.message"), r.text(s, "suggestion", "shouting.suggestion"),
+        r.text(s, "message", "shouting.message"),
+        r.text(s, "suggestion", "shouting.suggestion"),
         r.number(s, "upper_share", "shouting.upper_share", 0.1, 1.0),
         r.whole(s, "min_letters", "shouting.min_letters", 1),
         r.whole(s, "caps_words_in_row", "shouting.caps_words_in_row", 2),
         r.whole(s, "exclamations_in_row", "shouting.exclamations_in_row", 2),
-        frozenset(str(w).upper() for w in not_shouting))
+        frozenset(str(w).upper() for w in not_shouting),
+    )
     n = r.get(data, "name", dict)
     r.unknown_keys(n, {"message", "suggestion"}, "name")
     c = r.get(data, "canned", dict)
-    r.unknown_keys(c, {"template_similarity", "recent_similarity", "min_words", "template_message",
-                       "template_suggestion", "recent_message", "recent_suggestion"}, "canned")
+    r.unknown_keys(
+        c,
+        {
+            "template_similarity",
+            "recent_similarity",
+            "min_words",
+            "template_message",
+            "template_suggestion",
+            "recent_message",
+            "recent_suggestion",
+        },
+        "canned",
+    )
     canned = CannedRule(
         r.number(c, "template_similarity", "canned.template_similarity", 0.5, 1.0),
         r.number(c, "recent_similarity", "canned.recent_similarity", 0.5, 1.0),
@@ -170,15 +213,23 @@ def _read_tone(r: _Reader) -> tuple[ToneRules, CannedRule]:
         r.text(c, "template_message", "canned.template_message"),
         r.text(c, "template_suggestion", "canned.template_suggestion"),
         r.text(c, "recent_message", "canned.recent_message"),
-        r.text(c, "recent_suggestion", "canned.recent_suggestion"))
-    tone = ToneRules(checks, shouting, apology, r.text(n, "message", "name.message"),
-                     r.text(n, "suggestion", "name.suggestion"))
+        r.text(c, "recent_suggestion", "canned.recent_suggestion"),
+    )
+    tone = ToneRules(
+        checks,
+        shouting,
+        apology,
+        r.text(n, "message", "name.message"),
+        r.text(n, "suggestion", "name.suggestion"),
+    )
     return tone, canned
 
 
 def _read_privacy(r: _Reader) -> PrivacyRules:
     data = r.doc.data
-    r.unknown_keys(data, {"iban", "card", "email", "phone", "numbers", "allowed", "messages", "mask"})
+    r.unknown_keys(
+        data, {"iban", "card", "email", "phone", "numbers", "allowed", "messages", "mask"}
+    )
     switches = {k: r.get(data, k, bool) for k in ("iban", "card", "email")}
     phone = r.get(data, "phone", dict)
     r.unknown_keys(phone, {"min_digits", "max_digits", "patterns"}, "phone")
@@ -192,7 +243,9 @@ def _read_privacy(r: _Reader) -> PrivacyRules:
     for i, item in enumerate(r.get(data, "numbers", list, []) or []):
         where = f"numbers[{i}]"
         if not isinstance(item, dict):
-            r.fail(where, f"expected a mapping with name and pattern, got {yamlfile.describe(item)}")
+            r.fail(
+                where, f"expected a mapping with name and pattern, got {yamlfile.describe(item)}"
+            )
             continue
         r.unknown_keys(item, {"name", "pattern"}, where)
         name = r.text(item, "name", f"{where}.name")
@@ -202,7 +255,9 @@ def _read_privacy(r: _Reader) -> PrivacyRules:
         pattern = r.one_pattern(item, "pattern", f"{where}.pattern")
         if pattern is not None and name:
             numbers.append(NumberFormat(name, pattern))
-    allowed = tuple(re.compile(p, re.IGNORECASE) for p in r.patterns(data, "allowed", "allowed", required=False))
+    allowed = tuple(
+        re.compile(p, re.IGNORECASE) for p in r.patterns(data, "allowed", "allowed", required=False)
+    )
     m = r.get(data, "messages", dict)
     r.unknown_keys(m, {"refusal", "refusal_suggestion", "flag", "flag_suggestion"}, "messages")
     mask = r.get(data, "mask", dict, {}) or {}
@@ -214,11 +269,21 @@ def _read_privacy(r: _Reader) -> PrivacyRules:
     if keep is not None and not 0 <= keep <= 4:
         r.fail("mask.keep_last", f"must be between 0 and 4, got {keep}")
     return PrivacyRules(
-        bool(switches["iban"]), bool(switches["card"]), bool(switches["email"]),
-        phone_patterns, low, high, tuple(numbers), allowed,
-        r.text(m, "refusal", "messages.refusal"), r.text(m, "refusal_suggestion", "messages.refusal_suggestion"),
-        r.text(m, "flag", "messages.flag"), r.text(m, "flag_suggestion", "messages.flag_suggestion"),
-        symbol[:1] or "•", keep if keep is not None else 2)
+        bool(switches["iban"]),
+        bool(switches["card"]),
+        bool(switches["email"]),
+        phone_patterns,
+        low,
+        high,
+        tuple(numbers),
+        allowed,
+        r.text(m, "refusal", "messages.refusal"),
+        r.text(m, "refusal_suggestion", "messages.refusal_suggestion"),
+        r.text(m, "flag", "messages.flag"),
+        r.text(m, "flag_suggestion", "messages.flag_suggestion"),
+        symbol[:1] or "•",
+        keep if keep is not None else 2,
+    )
 
 
 def _per_language_texts(r: _Reader, data: Any, key: str) -> dict[str, str]:
@@ -237,7 +302,10 @@ def _read_conduct(r: _Reader) -> ConductRules:
     lengths: dict[str, int] = {}
     for platform, value in (r.get(bio, "lengths", dict, path="bio.lengths") or {}).items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 20:
-            r.fail(f"bio.lengths.{platform}", f"expected a length of at least 20 characters, got {yamlfile.describe(value)}")
+            r.fail(
+                f"bio.lengths.{platform}",
+                f"expected a length of at least 20 characters, got {yamlfile.describe(value)}",
+            )
         else:
             lengths[str(platform)] = value
     texts = []
@@ -250,8 +318,10 @@ def _read_conduct(r: _Reader) -> ConductRules:
         shortest = min(texts, key=len)
         for platform, limit in lengths.items():
             if len(shortest) > limit:
-                r.fail(f"bio.lengths.{platform}",
-                       f"no bio text fits {platform}'s {limit} characters (shortest is {len(shortest)})")
+                r.fail(
+                    f"bio.lengths.{platform}",
+                    f"no bio text fits {platform}'s {limit} characters (shortest is {len(shortest)})",
+                )
     elif lengths and not texts:
         r.fail("bio.texts", "needs at least one text")
     a = r.get(data, "abusive", dict)
@@ -269,12 +339,22 @@ def _read_conduct(r: _Reader) -> ConductRules:
     r.unknown_keys(exceptions, set(LANGUAGES), "abusive.not_abusive")
     not_abusive = {}
     for lang in LANGUAGES:
-        pattern = compile_phrases(r.patterns(exceptions, lang, f"abusive.not_abusive.{lang}", required=False))
+        pattern = compile_phrases(
+            r.patterns(exceptions, lang, f"abusive.not_abusive.{lang}", required=False)
+        )
         if pattern is not None:
             not_abusive[lang] = pattern
-    return ConductRules(house_rules, lengths, tuple(sorted(texts, key=len, reverse=True)), replies,
-                        r.text(a, "message", "abusive.message"), r.text(a, "suggestion", "abusive.suggestion"),
-                        abusive, not_abusive, _abuse_models(r, a))
+    return ConductRules(
+        house_rules,
+        lengths,
+        tuple(sorted(texts, key=len, reverse=True)),
+        replies,
+        r.text(a, "message", "abusive.message"),
+        r.text(a, "suggestion", "abusive.suggestion"),
+        abusive,
+        not_abusive,
+        _abuse_models(r, a),
+    )
 
 
 def _abuse_models(r: _Reader, abusive: Any) -> dict[str, tuple[AbuseModel, str, float]]:
@@ -303,7 +383,9 @@ def _abuse_models(r: _Reader, abusive: Any) -> dict[str, tuple[AbuseModel, str, 
             if threshold is None:
                 ok = False
             elif not 0 < threshold < 1:
-                r.fail(f"{where}.threshold", f"must be between 0 and 1 (exclusive), got {threshold:g}")
+                r.fail(
+                    f"{where}.threshold", f"must be between 0 and 1 (exclusive), got {threshold:g}"
+                )
                 ok = False
         if not name:
             continue
@@ -323,7 +405,9 @@ def _abuse_models(r: _Reader, abusive: Any) -> dict[str, tuple[AbuseModel, str, 
 
 
 _READERS: dict[str, Callable[[_Reader], Any]] = {
-    "tone.yaml": _read_tone, "privacy.yaml": _read_privacy, "conduct.yaml": _read_conduct,
+    "tone.yaml": _read_tone,
+    "privacy.yaml": _read_privacy,
+    "conduct.yaml": _read_conduct,
 }
 
 
@@ -344,7 +428,14 @@ def load_rules(rules_dir: Path | str) -> CheckRules:
             errors.append(exc)
             continue
         if not isinstance(doc.data, dict):
-            errors.append(FileError(path, "", f"expected a mapping of settings, got {yamlfile.describe(doc.data)}", 1))
+            errors.append(
+                FileError(
+                    path,
+                    "",
+                    f"expected a mapping of settings, got {yamlfile.describe(doc.data)}",
+                    1,
+                )
+            )
             continue
         reader = _Reader(doc)
         parts[name] = _READERS[name](reader)
@@ -352,5 +443,10 @@ def load_rules(rules_dir: Path | str) -> CheckRules:
     if errors:
         raise FileErrors(errors)
     tone, canned = parts["tone.yaml"]
-    return CheckRules(tone, canned, parts["privacy.yaml"], parts["conduct.yaml"],
-                      tuple(str(rules_dir / n) for n in RULE_FILES))
+    return CheckRules(
+        tone,
+        canned,
+        parts["privacy.yaml"],
+        parts["conduct.yaml"],
+        tuple(str(rules_dir / n) for n in RULE_FILES),
+    )

@@ -27,7 +27,7 @@ class ShoutingRule:
 class ToneRules:
     """The compiled contents of rules/tone.yaml (apart from `canned`)."""
 
-    phrase_checks: tuple[PhraseCheck, ...]     # defensive, negative, blame
+    phrase_checks: tuple[PhraseCheck, ...]  # defensive, negative, blame
     shouting: ShoutingRule
     apology: PhraseCheck
     name_message: str
@@ -40,48 +40,96 @@ _WORD = re.compile(r"[^\W\d_]+")
 def find_shouting(rule: ShoutingRule, text: str) -> Finding | None:
     """A finding when the text shouts: mostly capitals, a run of ALL-CAPS words,
     or a run of exclamation marks. Brand names and abbreviations don't count."""
-    words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)
-             if m.group().upper() not in rule.not_shouting]
+    words = [
+        (m.start(), m.end(), m.group())
+        for m in _WORD.finditer(text)
+        if m.group().upper() not in rule.not_shouting
+    ]
     letters = sum(len(w) for _, _, w in words)
     upper = sum(sum(ch.isupper() for ch in w) for _, _, w in words)
     if letters >= rule.min_letters and upper / letters >= rule.upper_share:
-        return Finding("shouting", ADVISORY, rule.message, rule.suggestion, None, None,
-                       {"reason": "mostly capitals"})
+        return Finding(
+            "shouting",
+            ADVISORY,
+            rule.message,
+            rule.suggestion,
+            None,
+            None,
+            {"reason": "mostly capitals"},
+        )
     run: list[tuple[int, int, str]] = []
     for start, end, word in words:
         if len(word) >= 2 and word.isupper():
             run.append((start, end, word))
             if len(run) >= rule.caps_words_in_row:
-                return Finding("shouting", ADVISORY, rule.message, rule.suggestion,
-                               run[0][0], run[-1][1], {"reason": "capitals"})
+                return Finding(
+                    "shouting",
+                    ADVISORY,
+                    rule.message,
+                    rule.suggestion,
+                    run[0][0],
+                    run[-1][1],
+                    {"reason": "capitals"},
+                )
         else:
             run = []
-    m = re.search(r"!{%d,}" % rule.exclamations_in_row, text)
+    m = re.search(rf"!{{{rule.exclamations_in_row},}}", text)
     if m:
-        return Finding("shouting", ADVISORY, rule.message, rule.suggestion, m.start(), m.end(),
-                       {"reason": "exclamation marks"})
+        return Finding(
+            "shouting",
+            ADVISORY,
+            rule.message,
+            rule.suggestion,
+            m.start(),
+            m.end(),
+            {"reason": "exclamation marks"},
+        )
     return None
 
 
-def check_tone(rules: ToneRules, text: str, languages: tuple[str, ...], *,
-               customer_name: str | None, customer_upset: bool) -> list[Finding]:
+def check_tone(
+    rules: ToneRules,
+    text: str,
+    languages: tuple[str, ...],
+    *,
+    customer_name: str | None,
+    customer_upset: bool,
+) -> list[Finding]:
     """Tone advisories for an outbound reply."""
     findings: list[Finding] = []
     for check in rules.phrase_checks:
         for m in check.matches(text, languages):
-            findings.append(Finding(check.name, ADVISORY, check.message, check.suggestion,
-                                    m.start(), m.end(), {"phrase": m.group()}))
+            findings.append(
+                Finding(
+                    check.name,
+                    ADVISORY,
+                    check.message,
+                    check.suggestion,
+                    m.start(),
+                    m.end(),
+                    {"phrase": m.group()},
+                )
+            )
     shouting = find_shouting(rules.shouting, text)
     if shouting:
         findings.append(shouting)
     if customer_upset and not rules.apology.matches(text, languages):
-        findings.append(Finding("no_apology", ADVISORY, rules.apology.message,
-                                rules.apology.suggestion))
+        findings.append(
+            Finding("no_apology", ADVISORY, rules.apology.message, rules.apology.suggestion)
+        )
     if customer_name and not mentions_name(text, customer_name):
         first = first_name(customer_name)
-        findings.append(Finding("no_name", ADVISORY, rules.name_message,
-                                rules.name_suggestion.replace("{name}", first),
-                                None, None, {"name": first}))
+        findings.append(
+            Finding(
+                "no_name",
+                ADVISORY,
+                rules.name_message,
+                rules.name_suggestion.replace("{name}", first),
+                None,
+                None,
+                {"name": first},
+            )
+        )
     return findings
 
 

@@ -31,7 +31,7 @@ class Backoff:
 
     def next_delay(self) -> float:
         """Seconds to wait after one more failure."""
-        ceiling = min(self.cap, self.base * 2 ** self.failures)
+        ceiling = min(self.cap, self.base * 2**self.failures)
         self.failures += 1
         return self._rng.uniform(self.base, ceiling) if ceiling > self.base else self.base
 
@@ -43,10 +43,17 @@ class Backoff:
 Store = Callable[[list[InboundPost], dict[str, Any]], Awaitable[None]]
 
 
-async def run_poller(connector: Connector, load_cursor: Callable[[], Awaitable[dict[str, Any]]],
-                     store: Store, clock: Clock, sleep: Callable[[float], Awaitable[Any]],
-                     interval: float, *, backoff: Backoff | None = None,
-                     stop: asyncio.Event | None = None) -> None:
+async def run_poller(
+    connector: Connector,
+    load_cursor: Callable[[], Awaitable[dict[str, Any]]],
+    store: Store,
+    clock: Clock,
+    sleep: Callable[[float], Awaitable[Any]],
+    interval: float,
+    *,
+    backoff: Backoff | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
     """Poll `connector` until `stop` is set (or the task is cancelled).
 
     Each round hands (posts, cursor) to `store`, which commits both in one

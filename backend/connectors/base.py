@@ -71,7 +71,7 @@ class TransientError(ConnectorError):
 class PermanentError(ConnectorError):
     """Retrying will not help: bad token, rejected text, unknown post (4xx other than 429)."""
 
-    permanent = True   # what the outbox publisher looks for to stop retrying
+    permanent = True  # what the outbox publisher looks for to stop retrying
 
     def __init__(self, message: str, status: int | None = None):
         self.status = status
@@ -94,5 +94,7 @@ def secret_from_env(env_name: str, env: Mapping[str, str] | None = None) -> Secr
     """Read a token from the environment variable named in config; say which one is missing."""
     value = (os.environ if env is None else env).get(env_name, "")
     if not value.strip():
-        raise PermanentError(f"environment variable {env_name} is not set (it should hold the token)")
+        raise PermanentError(
+            f"environment variable {env_name} is not set (it should hold the token)"
+        )
     return Secret(value.strip())

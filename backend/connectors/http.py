@@ -7,7 +7,6 @@ credentials (tokens travel in headers), so they are safe to print.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -68,9 +67,14 @@ def retry_after(headers: Mapping[str, str], now: datetime) -> datetime | None:
 class PlatformHttp:
     """An aiohttp session for one platform, opened lazily inside the running loop."""
 
-    def __init__(self, *, timeout_s: float, clock: Clock,
-                 rate_limit_reset: Callable[[Mapping[str, str], datetime], datetime | None],
-                 user_agent: str = "shiftdesk/0.1"):
+    def __init__(
+        self,
+        *,
+        timeout_s: float,
+        clock: Clock,
+        rate_limit_reset: Callable[[Mapping[str, str], datetime], datetime | None],
+        user_agent: str = "shiftdesk/0.1",
+    ):
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._timeout_s = timeout_s
         self._clock = clock
@@ -83,36 +87,54 @@ class PlatformHttp:
             await self._session.close()
             self._session = None
 
-    async def request(self, method: str, url: str, *, params: Any = None, json_body: Any = None,
-                      form: Mapping[str, str] | None = None,
-                      headers: Mapping[str, str] | None = None) -> Response:
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Any = None,
+        json_body: Any = None,
+        form: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
         """Send one request. Raises RateLimited on 429 and TransientError on 5xx,
         timeouts, connection errors and non-JSON success bodies; returns every
         other answer (the caller decides what a 4xx means, see `raise_for_status`)."""
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout,
-                                                  headers={"User-Agent": self._user_agent})
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout, headers={"User-Agent": self._user_agent}
+            )
         shown = url
         try:
-            async with self._session.request(method, url, params=params, json=json_body, data=form,
-                                             headers=dict(headers or {})) as resp:
+            async with self._session.request(
+                method, url, params=params, json=json_body, data=form, headers=dict(headers or {})
+            ) as resp:
                 shown = str(resp.url)
                 raw = await resp.read()
                 status, resp_headers = resp.status, resp.headers
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
-            raise TransientError(f"{method} {shown}: no answer within {self._timeout_s:g} s") from None
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise TransientError(
+                f"{method} {shown}: no answer within {self._timeout_s:g} s"
+            ) from None
         except aiohttp.ClientError as exc:
-            raise TransientError(f"{method} {shown}: connection failed ({type(exc).__name__})") from None
+            raise TransientError(
+                f"{method} {shown}: connection failed ({type(exc).__name__})"
+            ) from None
 
         body = _parse_json(raw)
         response = Response(method, shown, status, resp_headers, body)
         if status == 429:
             now = self._clock.now()
-            at = (self._rate_limit_reset(resp_headers, now) or retry_after(resp_headers, now)
-                  or now + DEFAULT_RATE_LIMIT_WAIT)
+            at = (
+                self._rate_limit_reset(resp_headers, now)
+                or retry_after(resp_headers, now)
+                or now + DEFAULT_RATE_LIMIT_WAIT
+            )
             raise RateLimited(at, f"{response.where()}: rate limited until {at.isoformat()}")
         if status >= 500:
-            raise TransientError(f"{response.where()}: server error {status}: {response.error_text()}")
+            raise TransientError(
+                f"{response.where()}: server error {status}: {response.error_text()}"
+            )
         if 200 <= status < 300 and body is _NOT_JSON:
             raise TransientError(f"{response.where()}: malformed response: body is not JSON")
         if body is _NOT_JSON:
@@ -123,8 +145,10 @@ class PlatformHttp:
 def raise_for_status(response: Response) -> Response:
     """Turn any remaining 4xx into a PermanentError naming the call and the platform's reason."""
     if response.status >= 400:
-        raise PermanentError(f"{response.where()}: refused with {response.status}: {response.error_text()}",
-                             status=response.status)
+        raise PermanentError(
+            f"{response.where()}: refused with {response.status}: {response.error_text()}",
+            status=response.status,
+        )
     return response
 
 

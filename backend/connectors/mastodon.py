@@ -40,12 +40,12 @@ class MastodonConfig:
     the environment variable named by `token_env`, never in a file."""
 
     base_url: str
-    account: str                      # our handle, e.g. "acme" (without @)
+    account: str  # our handle, e.g. "acme" (without @)
     token_env: str
-    hashtags: tuple[str, ...] = ()    # without '#'
+    hashtags: tuple[str, ...] = ()  # without '#'
     search_terms: tuple[str, ...] = ()  # untagged names, e.g. "Acme Bank"
-    page_limit: int = 40              # items per request (Mastodon allows up to 40)
-    max_pages: int = 10               # requests per source per poll
+    page_limit: int = 40  # items per request (Mastodon allows up to 40)
+    max_pages: int = 10  # requests per source per poll
     reply_visibility: str = "public"  # public replies: "public" or "unlisted"
     timeout_s: float = 10.0
 
@@ -64,19 +64,28 @@ def read_config(doc: Located, key: str = "connectors.mastodon") -> MastodonConfi
         reply_visibility=s.get("reply_visibility", str, "public"),
         timeout_s=s.get("timeout_s", float, 10.0),
     )
-    s.check(cfg.base_url.startswith(("https://", "http://")), "base_url", "expected an http(s):// URL")
+    s.check(
+        cfg.base_url.startswith(("https://", "http://")), "base_url", "expected an http(s):// URL"
+    )
     s.check(1 <= cfg.page_limit <= 40, "page_limit", "expected 1 to 40 (Mastodon's maximum)")
     s.check(cfg.max_pages >= 1, "max_pages", "expected at least 1")
-    s.check(cfg.reply_visibility in ("public", "unlisted"), "reply_visibility",
-            "expected public or unlisted")
+    s.check(
+        cfg.reply_visibility in ("public", "unlisted"),
+        "reply_visibility",
+        "expected public or unlisted",
+    )
     s.check(cfg.timeout_s > 0, "timeout_s", "expected a positive number of seconds")
-    s.check(not cfg.token_env or bool(re.fullmatch(r"[A-Z_][A-Z0-9_]*", cfg.token_env)), "token_env",
-            "expected the NAME of an environment variable (the token itself never goes in a file)")
+    s.check(
+        not cfg.token_env or bool(re.fullmatch(r"[A-Z_][A-Z0-9_]*", cfg.token_env)),
+        "token_env",
+        "expected the NAME of an environment variable (the token itself never goes in a file)",
+    )
     s.done()
     return cfg
 
 
 # ---------------------------------------------------------------- mapping (pure)
+
 
 class _TextFromHtml(HTMLParser):
     """Mastodon content is HTML; operators read it as plain text with its line breaks."""
@@ -124,9 +133,12 @@ def status_to_post(status: Mapping[str, Any]) -> InboundPost:
     return InboundPost(
         platform=PLATFORM,
         post_id=str(status["id"]),
-        author=Author(platform_id=str(account["id"]), handle=str(account["acct"]),
-                      display_name=str(account.get("display_name") or ""),
-                      followers=int(account.get("followers_count") or 0)),
+        author=Author(
+            platform_id=str(account["id"]),
+            handle=str(account["acct"]),
+            display_name=str(account.get("display_name") or ""),
+            followers=int(account.get("followers_count") or 0),
+        ),
         text=html_to_text(str(status.get("content") or "")),
         created_at=_timestamp(status["created_at"]),
         url=str(status.get("url") or status.get("uri") or ""),
@@ -170,15 +182,20 @@ def rate_limit_reset(headers: Mapping[str, str], now: datetime) -> datetime | No
 
 # ---------------------------------------------------------------- the connector
 
+
 class MastodonConnector:
     """Listens and publishes for one Mastodon account."""
 
     platform = PLATFORM
 
-    def __init__(self, config: MastodonConfig, clock: Clock, *, env: Mapping[str, str] | None = None):
+    def __init__(
+        self, config: MastodonConfig, clock: Clock, *, env: Mapping[str, str] | None = None
+    ):
         self.config = config
         self._token: Secret = secret_from_env(config.token_env, env)
-        self._http = PlatformHttp(timeout_s=config.timeout_s, clock=clock, rate_limit_reset=rate_limit_reset)
+        self._http = PlatformHttp(
+            timeout_s=config.timeout_s, clock=clock, rate_limit_reset=rate_limit_reset
+        )
         self._own_account_id: str | None = None
 
     def __repr__(self) -> str:
@@ -191,7 +208,9 @@ class MastodonConnector:
         if urlsplit(url)[:2] != urlsplit(self.config.base_url)[:2]:
             # A Link header pointing elsewhere must not receive our token.
             raise PermanentError(f"GET {url}: refusing to follow a link off {self.config.base_url}")
-        return raise_for_status(await self._http.request("GET", url, params=params, headers=self._auth()))
+        return raise_for_status(
+            await self._http.request("GET", url, params=params, headers=self._auth())
+        )
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token.value}"}
@@ -201,20 +220,27 @@ class MastodonConnector:
     async def poll(self, cursor: dict[str, Any]) -> PollResult:
         """Mentions, hashtags and name searches since `cursor`; see the module doc."""
         posts: dict[str, InboundPost] = {}
-        new_cursor: dict[str, Any] = {"notifications": cursor.get("notifications"),
-                                      "tags": dict(cursor.get("tags") or {}),
-                                      "search": dict(cursor.get("search") or {})}
+        new_cursor: dict[str, Any] = {
+            "notifications": cursor.get("notifications"),
+            "tags": dict(cursor.get("tags") or {}),
+            "search": dict(cursor.get("search") or {}),
+        }
         more = False
 
         statuses, newest, cut = await self._forward(
-            "/api/v1/notifications", [("types[]", "mention")], cursor.get("notifications"), notifications=True)
+            "/api/v1/notifications",
+            [("types[]", "mention")],
+            cursor.get("notifications"),
+            notifications=True,
+        )
         new_cursor["notifications"] = newest
         more |= cut
         self._collect(posts, statuses)
 
         for tag in self.config.hashtags:
             statuses, newest, cut = await self._forward(
-                f"/api/v1/timelines/tag/{quote(tag, safe='')}", [], new_cursor["tags"].get(tag))
+                f"/api/v1/timelines/tag/{quote(tag, safe='')}", [], new_cursor["tags"].get(tag)
+            )
             new_cursor["tags"][tag] = newest
             more |= cut
             self._collect(posts, statuses)
@@ -227,7 +253,9 @@ class MastodonConnector:
 
         return PollResult(posts=list(posts.values()), cursor=new_cursor, more=more)
 
-    def _collect(self, posts: dict[str, InboundPost], statuses: list[tuple[Response, int, dict]]) -> None:
+    def _collect(
+        self, posts: dict[str, InboundPost], statuses: list[tuple[Response, int, dict]]
+    ) -> None:
         for response, index, status in statuses:
             try:
                 post = status_to_post(status)
@@ -235,8 +263,13 @@ class MastodonConnector:
                 raise malformed(response, f"item {index}: {_describe(exc)}") from None
             posts.setdefault(post.post_id, post)
 
-    async def _forward(self, path: str, params: list[tuple[str, str]], since: str | None,
-                       notifications: bool = False) -> tuple[list[tuple[Response, int, dict]], str | None, bool]:
+    async def _forward(
+        self,
+        path: str,
+        params: list[tuple[str, str]],
+        since: str | None,
+        notifications: bool = False,
+    ) -> tuple[list[tuple[Response, int, dict]], str | None, bool]:
         """Items newer than `since`, oldest page first, following Link rel="prev".
         With no cursor yet, only the newest page: listening starts now.
         Mastodon ids are positive, so "0" means "from the very first"."""
@@ -269,17 +302,27 @@ class MastodonConnector:
             url, query = prev, None
         return found, newest, True
 
-    async def _search(self, term: str, state: dict[str, Any]) -> tuple[list[tuple[Response, int, dict]], dict, bool]:
+    async def _search(
+        self, term: str, state: dict[str, Any]
+    ) -> tuple[list[tuple[Response, int, dict]], dict, bool]:
         """Statuses matching an untagged name, newest first, walking down with max_id."""
         since = state.get("since")
         backfill = state.get("backfill")
-        base = [("q", term), ("type", "statuses"), ("resolve", "false"),
-                ("limit", str(self.config.page_limit))]
+        base = [
+            ("q", term),
+            ("type", "statuses"),
+            ("resolve", "false"),
+            ("limit", str(self.config.page_limit)),
+        ]
         max_id = backfill["max_id"] if backfill else None
         newest = backfill["newest"] if backfill else since
         found: list[tuple[Response, int, dict]] = []
         for _ in range(self.config.max_pages):
-            query = base + ([("min_id", since)] if since else []) + ([("max_id", max_id)] if max_id else [])
+            query = (
+                base
+                + ([("min_id", since)] if since else [])
+                + ([("max_id", max_id)] if max_id else [])
+            )
             response = await self._get(self.config.base_url + "/api/v2/search", query)
             body = response.body
             if not isinstance(body, dict) or not isinstance(body.get("statuses"), list):
@@ -290,7 +333,7 @@ class MastodonConnector:
                     raise malformed(response, f"statuses[{i}]: expected an object with an id")
                 sid = str(item["id"])
                 if since and _id_order(sid) <= _id_order(since):
-                    continue   # a server that ignores min_id must not replay old posts
+                    continue  # a server that ignores min_id must not replay old posts
                 ids.append(sid)
                 found.append((response, i, item))
             newest = newest_id(ids, newest)
@@ -313,13 +356,20 @@ class MastodonConnector:
     async def publish(self, msg: OutboundMessage) -> Published:
         """POST /api/v1/statuses with our idempotency key as Mastodon's Idempotency-Key,
         so a retry after a lost answer returns the same status instead of a second one."""
-        form = {"status": self._status_text(msg),
-                "visibility": "direct" if msg.is_direct else self.config.reply_visibility}
+        form = {
+            "status": self._status_text(msg),
+            "visibility": "direct" if msg.is_direct else self.config.reply_visibility,
+        }
         if msg.in_reply_to:
             form["in_reply_to_id"] = msg.in_reply_to
-        response = raise_for_status(await self._http.request(
-            "POST", self.config.base_url + "/api/v1/statuses", form=form,
-            headers={**self._auth(), "Idempotency-Key": msg.idempotency_key}))
+        response = raise_for_status(
+            await self._http.request(
+                "POST",
+                self.config.base_url + "/api/v1/statuses",
+                form=form,
+                headers={**self._auth(), "Idempotency-Key": msg.idempotency_key},
+            )
+        )
         body = response.body
         if not isinstance(body, dict) or "id" not in body:
             raise malformed(response, "expected the new status with an id")
@@ -335,15 +385,18 @@ class MastodonConnector:
             self._own_account_id = str(me.body["id"])
         response = await self._get(
             f"{self.config.base_url}/api/v1/accounts/{self._own_account_id}/statuses",
-            [("limit", str(self.config.page_limit))])
+            [("limit", str(self.config.page_limit))],
+        )
         if not isinstance(response.body, list):
             raise malformed(response, f"expected a list, got {type(response.body).__name__}")
         text = self._status_text(msg)
         for status in response.body:
             if not isinstance(status, dict):
                 continue
-            if (str(status.get("in_reply_to_id") or "") == (msg.in_reply_to or "")
-                    and html_to_text(str(status.get("content") or "")) == text.strip()):
+            if (
+                str(status.get("in_reply_to_id") or "") == (msg.in_reply_to or "")
+                and html_to_text(str(status.get("content") or "")) == text.strip()
+            ):
                 return Published(post_id=str(status["id"]), url=str(status.get("url") or ""))
         return None
 

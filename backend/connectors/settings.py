@@ -46,8 +46,11 @@ class Section:
         out = []
         for i, item in enumerate(items):
             if not isinstance(item, str) or not item.strip():
-                self.errors.append(self.doc.error(f"{self.key}.{name}[{i}]",
-                                                  f"expected text, got {yamlfile.describe(item)}"))
+                self.errors.append(
+                    self.doc.error(
+                        f"{self.key}.{name}[{i}]", f"expected text, got {yamlfile.describe(item)}"
+                    )
+                )
             else:
                 out.append(item.strip())
         return tuple(out)

@@ -65,8 +65,14 @@ def sign(secret: bytes | str, timestamp: str | int, body: bytes) -> str:
     return f"sha256={digest}"
 
 
-def verify(secret: bytes | str, timestamp_header: str | None, signature_header: str | None, body: bytes,
-           now: datetime, window_s: int = 300) -> None:
+def verify(
+    secret: bytes | str,
+    timestamp_header: str | None,
+    signature_header: str | None,
+    body: bytes,
+    now: datetime,
+    window_s: int = 300,
+) -> None:
     """Raise WebhookError(401) unless the request is signed with `secret` and fresh.
     Messages say which header is missing, malformed, expired or wrong; never the secret."""
     if not timestamp_header:
@@ -78,21 +84,33 @@ def verify(secret: bytes | str, timestamp_header: str | None, signature_header: 
     sent = int(timestamp_header.strip())
     skew = now.timestamp() - sent
     if abs(skew) > window_s:
-        raise WebhookError(401, f"{TIMESTAMP_HEADER}: {abs(int(skew))} s {'old' if skew > 0 else 'in the future'},"
-                                f" outside the {window_s} s window")
+        raise WebhookError(
+            401,
+            f"{TIMESTAMP_HEADER}: {abs(int(skew))} s {'old' if skew > 0 else 'in the future'},"
+            f" outside the {window_s} s window",
+        )
     if not re.fullmatch(r"sha256=[0-9a-fA-F]{64}", signature_header.strip()):
         raise WebhookError(401, f"{SIGNATURE_HEADER}: expected sha256=<64 hex digits>")
     expected = sign(secret, timestamp_header.strip(), body)
-    if not hmac.compare_digest(expected.encode("ascii"), signature_header.strip().lower().encode("ascii")):
+    if not hmac.compare_digest(
+        expected.encode("ascii"), signature_header.strip().lower().encode("ascii")
+    ):
         raise WebhookError(401, f"{SIGNATURE_HEADER}: does not match the body")
 
 
-def parse(source: str, body: bytes, max_bytes: int, content_type: str | None = None) -> list[InboundPost]:
+def parse(
+    source: str, body: bytes, max_bytes: int, content_type: str | None = None
+) -> list[InboundPost]:
     """The posts in a webhook body, all of them valid, or a WebhookError."""
     if not _SOURCE.fullmatch(source):
         raise WebhookError(400, "source: expected 1-32 lowercase letters, digits, - or _")
-    if content_type is not None and content_type.split(";")[0].strip().lower() != "application/json":
-        raise WebhookError(415, f"Content-Type: expected application/json, got {content_type.split(';')[0]!r}")
+    if (
+        content_type is not None
+        and content_type.split(";")[0].strip().lower() != "application/json"
+    ):
+        raise WebhookError(
+            415, f"Content-Type: expected application/json, got {content_type.split(';')[0]!r}"
+        )
     if len(body) > max_bytes:
         raise WebhookError(413, f"body: {len(body)} bytes, more than the {max_bytes} allowed")
     try:
@@ -104,7 +122,9 @@ def parse(source: str, body: bytes, max_bytes: int, content_type: str | None = N
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise WebhookError(400, f"body: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        raise WebhookError(
+            400, f"body: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from None
     if isinstance(data, dict) and "posts" in data:
         items = data["posts"]
         if not isinstance(items, list):
@@ -115,7 +135,7 @@ def parse(source: str, body: bytes, max_bytes: int, content_type: str | None = N
     elif isinstance(data, dict):
         items, paths = [data], ["post"]
     else:
-        raise WebhookError(422, "body: expected one post or {\"posts\": [...]}")
+        raise WebhookError(422, 'body: expected one post or {"posts": [...]}')
     posts = [_post(source, item, path) for item, path in zip(items, paths)]
     ids = [p.post_id for p in posts]
     for i, post_id in enumerate(ids):
@@ -146,10 +166,12 @@ def _post(source: str, item: Any, path: str) -> InboundPost:
     return InboundPost(
         platform=source,
         post_id=_text(item, "id", path),
-        author=Author(platform_id=_text(author, "id", f"{path}.author"),
-                      handle=_text(author, "handle", f"{path}.author").lstrip("@"),
-                      display_name=_text(author, "display_name", f"{path}.author", required=False) or "",
-                      followers=followers),
+        author=Author(
+            platform_id=_text(author, "id", f"{path}.author"),
+            handle=_text(author, "handle", f"{path}.author").lstrip("@"),
+            display_name=_text(author, "display_name", f"{path}.author", required=False) or "",
+            followers=followers,
+        ),
         text=_text(item, "text", path, allow_empty=True),
         created_at=created_at,
         url=_text(item, "url", path, required=False) or "",
@@ -163,8 +185,9 @@ def _post(source: str, item: Any, path: str) -> InboundPost:
     )
 
 
-def _text(obj: dict[str, Any], key: str, path: str, *, required: bool = True,
-          allow_empty: bool = False) -> str | None:
+def _text(
+    obj: dict[str, Any], key: str, path: str, *, required: bool = True, allow_empty: bool = False
+) -> str | None:
     value = obj.get(key)
     if value is None:
         if required:

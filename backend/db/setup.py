@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import Iterator
+from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 from ..config import Config
@@ -26,7 +26,9 @@ def database_server(cfg: Config) -> Iterator[tuple[str, EmbeddedPostgres | None]
         yield cfg.database.url, None
         return
     if not _DB_NAME.match(cfg.database.name):
-        raise ValueError(f"database.name {cfg.database.name!r}: use lower-case letters, digits and '_'")
+        raise ValueError(
+            f"database.name {cfg.database.name!r}: use lower-case letters, digits and '_'"
+        )
     server = start_embedded(cfg.database.data_dir or None)
     try:
         yield server.url, server

@@ -9,7 +9,19 @@ from .rules import ListeningRules, Rules, TriageRules, load_listening, load_rule
 from .triage import Triage, triage
 
 __all__ = [
-    "Enrichment", "Flagger", "Listener", "ProcessedMention", "enrich", "Match", "match",
-    "ListeningRules", "Rules", "TriageRules", "load_listening", "load_rules", "load_triage",
-    "Triage", "triage",
+    "Enrichment",
+    "Flagger",
+    "Listener",
+    "ProcessedMention",
+    "enrich",
+    "Match",
+    "match",
+    "ListeningRules",
+    "Rules",
+    "TriageRules",
+    "load_listening",
+    "load_rules",
+    "load_triage",
+    "Triage",
+    "triage",
 ]

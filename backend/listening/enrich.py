@@ -7,9 +7,10 @@ they come in as a `flagger` callable so this stays pure and quick to test.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from backend.model import InboundPost
 
@@ -30,13 +31,13 @@ Flagger = Callable[[InboundPost, "str | None"], list[dict[str, Any]]]
 class Enrichment:
     """What we worked out about one mention."""
 
-    language: str | None            # "en", "de", a platform-declared code, or None when unsure
-    sentiment: float | None         # -1..1; None when the language has no lexicon
-    reach: int                      # the author's followers
+    language: str | None  # "en", "de", a platform-declared code, or None when unsure
+    sentiment: float | None  # -1..1; None when the language has no lexicon
+    reach: int  # the author's followers
     flags: tuple[dict[str, Any], ...]
-    priority: str                   # "P1".."P4"
+    priority: str  # "P1".."P4"
     score: int
-    reasons: tuple[str, ...]        # why it got its priority, for the operator
+    reasons: tuple[str, ...]  # why it got its priority, for the operator
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,7 @@ class ProcessedMention:
 
     post: InboundPost
     match: Match
-    enrichment: Enrichment | None   # None for our own posts, which are never queued
+    enrichment: Enrichment | None  # None for our own posts, which are never queued
 
     @property
     def queued(self) -> bool:
@@ -58,20 +59,36 @@ _new_enrichment = builder(Enrichment)
 _new_mention = builder(ProcessedMention)
 
 
-def _enrich(rules: Rules, post: InboundPost, match: Match, lowered: str,
-            folded: str, flagger: Flagger | None) -> Enrichment:
+def _enrich(
+    rules: Rules,
+    post: InboundPost,
+    match: Match,
+    lowered: str,
+    folded: str,
+    flagger: Flagger | None,
+) -> Enrichment:
     tokens = senti.words(lowered)
     language = lang.detect(tokens, lowered, rules.listening.languages, post.language)
     lex = rules.triage.lexicons.get(language) if language else None
     polarity = senti.polarity(lex, tokens, lowered.count("!")) if lex is not None else None
     flags = tuple(flagger(post, language)) if flagger is not None else ()
     followers = post.author.followers
-    result = triage(rules.triage, sentiment=polarity, followers=followers, how=match.how,
-                    urgent=urgent_words(rules.triage, folded), flags=flags)
-    return _new_enrichment(language, polarity, followers, flags, result.priority, result.score, result.reasons)
+    result = triage(
+        rules.triage,
+        sentiment=polarity,
+        followers=followers,
+        how=match.how,
+        urgent=urgent_words(rules.triage, folded),
+        flags=flags,
+    )
+    return _new_enrichment(
+        language, polarity, followers, flags, result.priority, result.score, result.reasons
+    )
 
 
-def enrich(rules: Rules, post: InboundPost, match: Match, flagger: Flagger | None = None) -> Enrichment:
+def enrich(
+    rules: Rules, post: InboundPost, match: Match, flagger: Flagger | None = None
+) -> Enrichment:
     """Language, sentiment, reach, flags and priority (with reasons) for a matched post."""
     lowered = lower(post.text)
     return _enrich(rules, post, match, lowered, strip_accents(lowered), flagger)
@@ -85,7 +102,7 @@ class Listener:
         self.flagger = flagger
 
     @classmethod
-    def from_dir(cls, rules_dir: str | Path, flagger: Flagger | None = None) -> "Listener":
+    def from_dir(cls, rules_dir: str | Path, flagger: Flagger | None = None) -> Listener:
         """Load rules/listening.yaml and rules/triage.yaml; raises FileErrors when they are wrong."""
         return cls(load_rules(rules_dir), flagger)
 
@@ -98,4 +115,6 @@ class Listener:
             return None
         if found.ours:
             return _new_mention(post, found, None)
-        return _new_mention(post, found, _enrich(self.rules, post, found, lowered, folded, self.flagger))
+        return _new_mention(
+            post, found, _enrich(self.rules, post, found, lowered, folded, self.flagger)
+        )

@@ -11,7 +11,8 @@ usual way, and just as frozen afterwards.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -21,12 +22,14 @@ def builder(cls: type[T]) -> Callable[..., T]:
     (no defaults), that returns a new instance without running __init__."""
     params = cls.__dataclass_params__  # type: ignore[attr-defined]
     if not (params.frozen and "__slots__" in cls.__dict__) or hasattr(cls, "__post_init__"):
-        raise TypeError(f"{cls.__name__} must be a frozen dataclass with slots and no __post_init__")
-    names = [f.name for f in dataclasses.fields(cls)]   # type: ignore[arg-type]
+        raise TypeError(
+            f"{cls.__name__} must be a frozen dataclass with slots and no __post_init__"
+        )
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
     namespace.update({f"_set_{n}": getattr(cls, n).__set__ for n in names})
     lines = [f"def build_{cls.__name__}({', '.join(names)}):", "    obj = _new(_cls)"]
     lines += [f"    _set_{n}(obj, {n})" for n in names]
     lines.append("    return obj")
-    exec("\n".join(lines), namespace)   # one plain function, as dataclasses writes __init__
+    exec("\n".join(lines), namespace)  # one plain function, as dataclasses writes __init__
     return namespace[f"build_{cls.__name__}"]

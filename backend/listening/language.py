@@ -10,22 +10,26 @@ from __future__ import annotations
 
 import re
 
-ENGLISH = frozenset("""
+ENGLISH = frozenset(
+    """
 the a is are am be been being to of and or for on with at by from this that these those it its
 you your yours i me my mine we our us they them their he she him her his not no don't doesn't
 didn't can't won't isn't aren't wasn't cannot what why where when how which who just please
 have has had do does did will would should could there here than then very thanks thank
 again still after before about into out up anyone any yet
-""".split())
+""".split()
+)
 
-GERMAN = frozenset("""
+GERMAN = frozenset(
+    """
 der die das den dem des ein eine einen einem einer eines und oder ist sind bin bist war waren
 nicht kein keine keinen ich du er sie wir ihr mich mir dich dir uns euch mein meine meinen
 dein deine sein seine ihre unser zu mit auf für von bei aus nach vor über unter wie warum
 wieso weshalb wo wann wer welche auch noch schon nur doch mal bitte danke seit wieder immer
 hat habe haben hatte wird werden wurde kann können muss müssen soll sollte jetzt heute gibt
 es sich ja nein aber dass weil wenn denn
-""".split())
+""".split()
+)
 
 _GERMAN_LETTERS = re.compile("[äöüß]")
 
@@ -38,8 +42,12 @@ def declared_language(declared: str | None) -> str | None:
     return base or None
 
 
-def detect(words: list[str], lowered: str, languages: tuple[str, ...] = ("en", "de"),
-           declared: str | None = None) -> str | None:
+def detect(
+    words: list[str],
+    lowered: str,
+    languages: tuple[str, ...] = ("en", "de"),
+    declared: str | None = None,
+) -> str | None:
     """The language of a post: "en", "de", the platform's declared code, or None if unsure.
 
     `words` are the post's words and `lowered` its text, both as

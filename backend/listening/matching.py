@@ -30,9 +30,11 @@ STRENGTH = ("direct", "tagged", "hashtag", "name")
 class Match:
     """How a post mentioned the brand."""
 
-    how: tuple[str, ...]        # every kind that applies, strongest first: direct, tagged, hashtag, name
-    terms: tuple[str, ...]      # what matched, as written in the rules: "@acme@social.example", "#acmefail", "Acme"
-    ours: bool = False          # written by one of the brand's own accounts: never queued
+    how: tuple[str, ...]  # every kind that applies, strongest first: direct, tagged, hashtag, name
+    terms: tuple[
+        str, ...
+    ]  # what matched, as written in the rules: "@acme@social.example", "#acmefail", "Acme"
+    ours: bool = False  # written by one of the brand's own accounts: never queued
 
     @property
     def strongest(self) -> str | None:
@@ -40,7 +42,7 @@ class Match:
         return self.how[0] if self.how else None
 
 
-_new_match = builder(Match)   # one per matched post; see frozen.builder
+_new_match = builder(Match)  # one per matched post; see frozen.builder
 
 
 def _handle(handle: str) -> str:
@@ -53,7 +55,9 @@ def is_ours(rules: ListeningRules, post: InboundPost, author: str | None = None)
     return bool(own) and (author or _handle(post.author.handle)) in own
 
 
-def is_excluded_account(rules: ListeningRules, post: InboundPost, author: str | None = None) -> bool:
+def is_excluded_account(
+    rules: ListeningRules, post: InboundPost, author: str | None = None
+) -> bool:
     """Whether the author is on the exclusion list, for this platform or any."""
     excluded = rules.excluded_handles
     if not excluded:
@@ -66,7 +70,7 @@ def match_folded(rules: ListeningRules, post: InboundPost, folded: str) -> Match
     """`match` for a caller that already folded the post's text (see text.fold)."""
     author = _handle(post.author.handle)
     own = rules.own_handles.get(post.platform)
-    ours = bool(own) and author in own   # is_ours, with the lookup shared with the tags below
+    ours = bool(own) and author in own  # is_ours, with the lookup shared with the tags below
     if not ours and is_excluded_account(rules, post, author):
         return None
     how: list[str] = []

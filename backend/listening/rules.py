@@ -9,9 +9,10 @@ only a few regex searches.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from backend import yamlfile
 from backend.yamlfile import FileError, FileErrors, Located
@@ -33,19 +34,25 @@ class ListeningRules:
 
     path: str
     brand: str
-    accounts: Mapping[str, tuple[str, ...]]          # platform -> the brand's own handles, without '@'
-    hashtags: tuple[str, ...]                        # without '#'
-    names: tuple[str, ...]                           # names, aliases and product names
+    accounts: Mapping[str, tuple[str, ...]]  # platform -> the brand's own handles, without '@'
+    hashtags: tuple[str, ...]  # without '#'
+    names: tuple[str, ...]  # names, aliases and product names
     exclude_phrases: tuple[str, ...]
     exclude_accounts: Mapping[str, tuple[str, ...]]  # platform (or "any") -> handles
     languages: tuple[str, ...]
     # Compiled at load; not part of equality.
     # platform -> folded handle (and bare name of name@server) -> "@handle" as written
-    own_handles: Mapping[str, Mapping[str, str]] = field(compare=False, repr=False, default_factory=dict)
-    hashtag_labels: Mapping[str, str] = field(compare=False, repr=False, default_factory=dict)  # folded -> "#tag"
+    own_handles: Mapping[str, Mapping[str, str]] = field(
+        compare=False, repr=False, default_factory=dict
+    )
+    hashtag_labels: Mapping[str, str] = field(
+        compare=False, repr=False, default_factory=dict
+    )  # folded -> "#tag"
     name_terms: TermSet | None = field(compare=False, repr=False, default=None)
     exclude_phrase_terms: TermSet | None = field(compare=False, repr=False, default=None)
-    excluded_handles: Mapping[str, frozenset[str]] = field(compare=False, repr=False, default_factory=dict)
+    excluded_handles: Mapping[str, frozenset[str]] = field(
+        compare=False, repr=False, default_factory=dict
+    )
 
 
 @dataclass(frozen=True)
@@ -79,12 +86,12 @@ class TriageRules:
     """How a mention earns its priority: rules/triage.yaml, compiled."""
 
     path: str
-    thresholds: Mapping[str, int]                    # P1..P3 -> lowest score earning it
-    sentiment: tuple[SentimentBand, ...]             # most negative first
-    reach: tuple[ReachBand, ...]                     # largest first
-    mentioned: Mapping[str, int]                     # how the brand was mentioned -> points
+    thresholds: Mapping[str, int]  # P1..P3 -> lowest score earning it
+    sentiment: tuple[SentimentBand, ...]  # most negative first
+    reach: tuple[ReachBand, ...]  # largest first
+    mentioned: Mapping[str, int]  # how the brand was mentioned -> points
     urgent_points: int
-    urgent_words: Mapping[str, tuple[str, ...]]      # language -> words as written
+    urgent_words: Mapping[str, tuple[str, ...]]  # language -> words as written
     flags: Mapping[str, FlagRule]
     sentiment_words: Mapping[str, Mapping[str, float]]  # language -> word -> valence (-4..4)
     urgent_terms: TermSet | None = field(compare=False, repr=False, default=None)
@@ -110,8 +117,14 @@ class _Reader:
     def fail(self, key: str, reason: str) -> None:
         self.errors.append(self.doc.error(key, reason))
 
-    def get(self, data: dict, key: str, dotted: str, kind: type | tuple[type, ...],
-            default: Any = ..., ) -> Any:
+    def get(
+        self,
+        data: dict,
+        key: str,
+        dotted: str,
+        kind: type | tuple[type, ...],
+        default: Any = ...,
+    ) -> Any:
         if key not in data or data[key] is None:
             if default is ...:
                 self.fail(dotted, "is missing")
@@ -133,7 +146,9 @@ class _Reader:
                     self.fail(where, f"unknown key; expected one of {', '.join(allowed)}")
         return data
 
-    def texts(self, data: dict, key: str, dotted: str, required: bool = True, word: bool = False) -> list[str]:
+    def texts(
+        self, data: dict, key: str, dotted: str, required: bool = True, word: bool = False
+    ) -> list[str]:
         """A list of non-empty, distinct texts (distinct after folding).
 
         `word`: each must start with a letter or digit, since terms are matched
@@ -154,7 +169,10 @@ class _Reader:
                 self.fail(where, f"{item!r} must start with a letter or digit")
                 continue
             if folded in seen:
-                self.fail(where, f"{item!r} is listed twice (same as item {seen[folded]} once case and accents are ignored)")
+                self.fail(
+                    where,
+                    f"{item!r} is listed twice (same as item {seen[folded]} once case and accents are ignored)",
+                )
                 continue
             seen[folded] = i
             out.append(item.strip())
@@ -169,8 +187,10 @@ class _Reader:
             handles = []
             for i, handle in enumerate(self.texts(data, platform, f"{dotted}.{platform}")):
                 if not _HANDLE.match(handle):
-                    self.fail(f"{dotted}.{platform}[{i}]",
-                              f"{handle!r} is not a handle (expected name, name@server or name.domain)")
+                    self.fail(
+                        f"{dotted}.{platform}[{i}]",
+                        f"{handle!r} is not a handle (expected name, name@server or name.domain)",
+                    )
                     continue
                 handles.append(handle.lstrip("@"))
             out[str(platform)] = tuple(handles)
@@ -192,8 +212,11 @@ def _short_handles(handle: str) -> list[str]:
 def listening_from_doc(doc: Located) -> ListeningRules:
     """Check and compile a parsed listening.yaml; raises FileErrors listing every problem."""
     r = _Reader(doc)
-    top = r.mapping(doc.data, "", ("brand", "accounts", "hashtags", "names", "aliases", "products",
-                                   "exclude", "languages"))
+    top = r.mapping(
+        doc.data,
+        "",
+        ("brand", "accounts", "hashtags", "names", "aliases", "products", "exclude", "languages"),
+    )
     brand = r.get(top, "brand", "brand", str) or ""
     accounts = r.handles(top.get("accounts"), "accounts") if "accounts" in top else {}
     if "accounts" not in top:
@@ -211,13 +234,24 @@ def listening_from_doc(doc: Located) -> ListeningRules:
     languages = r.texts(top, "languages", "languages")
     for i, lang in enumerate(languages):
         if lang not in SUPPORTED_LANGUAGES:
-            r.fail(f"languages[{i}]", f"{lang!r} is not supported; expected some of {', '.join(SUPPORTED_LANGUAGES)}")
+            r.fail(
+                f"languages[{i}]",
+                f"{lang!r} is not supported; expected some of {', '.join(SUPPORTED_LANGUAGES)}",
+            )
     r.raise_if_any()
 
-    own = {p: {short: "@" + h for h in hs for short in _short_handles(h)} for p, hs in accounts.items()}
+    own = {
+        p: {short: "@" + h for h in hs for short in _short_handles(h)} for p, hs in accounts.items()
+    }
     return ListeningRules(
-        path=doc.path, brand=brand, accounts=accounts, hashtags=tuple(hashtags), names=tuple(names),
-        exclude_phrases=tuple(phrases), exclude_accounts=excluded, languages=tuple(languages),
+        path=doc.path,
+        brand=brand,
+        accounts=accounts,
+        hashtags=tuple(hashtags),
+        names=tuple(names),
+        exclude_phrases=tuple(phrases),
+        exclude_accounts=excluded,
+        languages=tuple(languages),
         own_handles=own,
         hashtag_labels={fold(h): "#" + h for h in hashtags},
         name_terms=TermSet(names, not_after="#@"),
@@ -242,10 +276,25 @@ def _points(r: _Reader, data: dict, key: str, dotted: str) -> int:
 def triage_from_doc(doc: Located) -> TriageRules:
     """Check and compile a parsed triage.yaml; raises FileErrors listing every problem."""
     r = _Reader(doc)
-    top = r.mapping(doc.data, "", ("priorities", "sentiment", "reach", "mentioned", "urgent_words",
-                                   "flags", "sentiment_words"))
+    top = r.mapping(
+        doc.data,
+        "",
+        (
+            "priorities",
+            "sentiment",
+            "reach",
+            "mentioned",
+            "urgent_words",
+            "flags",
+            "sentiment_words",
+        ),
+    )
 
-    prios = r.mapping(top.get("priorities"), "priorities", PRIORITIES[:3]) if "priorities" in top else {}
+    prios = (
+        r.mapping(top.get("priorities"), "priorities", PRIORITIES[:3])
+        if "priorities" in top
+        else {}
+    )
     if "priorities" not in top:
         r.fail("priorities", "is missing (the lowest score for P1, P2 and P3)")
     thresholds: dict[str, int] = {}
@@ -265,7 +314,10 @@ def triage_from_doc(doc: Located) -> TriageRules:
         label = r.get(item, "label", f"{key}.label", str)
         if below is not None and label is not None:
             if bands and below <= bands[-1].below:
-                r.fail(f"{key}.below", f"bands go from most negative up; {below} is not above {bands[-1].below}")
+                r.fail(
+                    f"{key}.below",
+                    f"bands go from most negative up; {below} is not above {bands[-1].below}",
+                )
             bands.append(SentimentBand(below, _points(r, item, "points", f"{key}.points"), label))
 
     reach: list[ReachBand] = []
@@ -277,16 +329,28 @@ def triage_from_doc(doc: Located) -> TriageRules:
             if at_least < 0:
                 r.fail(f"{key}.at_least", "a follower count cannot be negative")
             elif reach and at_least >= reach[-1].at_least:
-                r.fail(f"{key}.at_least", f"bands go from largest down; {at_least} is not below {reach[-1].at_least}")
+                r.fail(
+                    f"{key}.at_least",
+                    f"bands go from largest down; {at_least} is not below {reach[-1].at_least}",
+                )
             reach.append(ReachBand(at_least, _points(r, item, "points", f"{key}.points")))
 
     mentioned_raw = r.mapping(top.get("mentioned", {}), "mentioned", MENTION_KINDS)
-    mentioned = {k: _points(r, mentioned_raw, k, f"mentioned.{k}") for k in mentioned_raw if k in MENTION_KINDS}
+    mentioned = {
+        k: _points(r, mentioned_raw, k, f"mentioned.{k}")
+        for k in mentioned_raw
+        if k in MENTION_KINDS
+    }
 
-    urgent = r.mapping(top.get("urgent_words", {}), "urgent_words", ("points",) + SUPPORTED_LANGUAGES)
+    urgent = r.mapping(
+        top.get("urgent_words", {}), "urgent_words", ("points",) + SUPPORTED_LANGUAGES
+    )
     urgent_points = _points(r, urgent, "points", "urgent_words.points") if urgent else 0
-    urgent_words = {lang: tuple(r.texts(urgent, lang, f"urgent_words.{lang}", word=True))
-                    for lang in SUPPORTED_LANGUAGES if lang in urgent}
+    urgent_words = {
+        lang: tuple(r.texts(urgent, lang, f"urgent_words.{lang}", word=True))
+        for lang in SUPPORTED_LANGUAGES
+        if lang in urgent
+    }
 
     flags: dict[str, FlagRule] = {}
     for check, item in r.mapping(top.get("flags", {}), "flags").items():
@@ -311,9 +375,16 @@ def triage_from_doc(doc: Located) -> TriageRules:
 
     all_urgent = [w for words in urgent_words.values() for w in words]
     return TriageRules(
-        path=doc.path, thresholds=thresholds, sentiment=tuple(bands), reach=tuple(reach),
-        mentioned=mentioned, urgent_points=urgent_points, urgent_words=urgent_words, flags=flags,
-        sentiment_words=sentiment_words, urgent_terms=TermSet(all_urgent),
+        path=doc.path,
+        thresholds=thresholds,
+        sentiment=tuple(bands),
+        reach=tuple(reach),
+        mentioned=mentioned,
+        urgent_points=urgent_points,
+        urgent_words=urgent_words,
+        flags=flags,
+        sentiment_words=sentiment_words,
+        urgent_terms=TermSet(all_urgent),
         lexicons={code: lexicon(code, sentiment_words.get(code)) for code in SUPPORTED_LANGUAGES},
     )
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import importlib.util
 import math
-from itertools import compress, count
 import re
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from itertools import compress, count
 from pathlib import Path
-from typing import Mapping
 
 from .text import lower
 
@@ -37,15 +37,22 @@ GERMAN_SCALE = 2.0
 
 GERMAN_NEGATIONS = frozenset(
     "nicht nichts kein keine keinen keinem keiner keines nie niemals nimmer weder noch ohne "
-    "niemand nirgends".split()) - {"noch"}
-GERMAN_BOOSTERS = {w: BOOST for w in (
-    "sehr total extrem echt voll richtig absolut mega wirklich besonders äußerst unglaublich "
-    "komplett völlig wahnsinnig enorm höchst so zu").split()}
+    "niemand nirgends".split()
+) - {"noch"}
+GERMAN_BOOSTERS = {
+    w: BOOST
+    for w in (
+        "sehr total extrem echt voll richtig absolut mega wirklich besonders äußerst unglaublich "
+        "komplett völlig wahnsinnig enorm höchst so zu"
+    ).split()
+}
 GERMAN_BOOSTERS.update({w: -BOOST for w in "etwas ziemlich kaum bisschen eher wenig".split()})
 GERMAN_CONTRAST = frozenset({"aber", "doch", "jedoch", "allerdings", "trotzdem"})
 
 # Words, keeping inner apostrophes ("don't"), emoticons VADER knows (":(", ":-)", "<3"), and emoji.
-TOKEN = re.compile(r"\w+(?:'\w+)*|[:;=][-'^o]?[()\[\]dp/\\|*@$]+|<3|[\u2600-\u27bf\U0001f300-\U0001faff]")
+TOKEN = re.compile(
+    r"\w+(?:'\w+)*|[:;=][-'^o]?[()\[\]dp/\\|*@$]+|<3|[\u2600-\u27bf\U0001f300-\U0001faff]"
+)
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,7 @@ class Lexicon:
     """One language's sentiment vocabulary, folded to lower case."""
 
     language: str
-    valence: Mapping[str, float]          # word or emoji -> roughly -4..4
+    valence: Mapping[str, float]  # word or emoji -> roughly -4..4
     negations: frozenset[str]
     boosters: Mapping[str, float]
     contrast: frozenset[str]
@@ -103,7 +110,9 @@ def german_lexicon() -> Lexicon:
         if polarity:
             valence.setdefault(lower(word.get("form", "")), polarity * GERMAN_SCALE)
     # Emoji carry the same feeling in any language.
-    valence.update({k: v for k, v in english_lexicon().valence.items() if not k.isascii() and len(k) == 1})
+    valence.update(
+        {k: v for k, v in english_lexicon().valence.items() if not k.isascii() and len(k) == 1}
+    )
     # A booster only strengthens its neighbour ("echt schlecht"), it is not a feeling itself.
     for booster in GERMAN_BOOSTERS:
         valence.pop(booster, None)
@@ -127,8 +136,13 @@ _WORDS_ONLY = re.compile(r"\w+(?:'\w+)*")
 
 def words(lowered: str) -> list[str]:
     """The tokens sentiment and language detection look at, from `text.lower` output."""
-    if lowered.isascii() and ":" not in lowered and ";" not in lowered and "=" not in lowered \
-            and "<" not in lowered:
+    if (
+        lowered.isascii()
+        and ":" not in lowered
+        and ";" not in lowered
+        and "=" not in lowered
+        and "<" not in lowered
+    ):
         return _WORDS_ONLY.findall(lowered)
     return TOKEN.findall(lowered)
 
@@ -145,7 +159,9 @@ def polarity(lex: Lexicon, tokens: list[str], exclamations: int = 0) -> float:
         for v in map(valence.__getitem__, compress(tokens, map(valence.__contains__, tokens))):
             before += v
         return _squash(before, exclamations)
-    candidates = range(len(tokens)) if contrast else compress(count(), map(valence.__contains__, tokens))
+    candidates = (
+        range(len(tokens)) if contrast else compress(count(), map(valence.__contains__, tokens))
+    )
     contrast_seen = False
     for i in candidates:
         token = tokens[i]
@@ -183,7 +199,9 @@ def _squash(total: float, exclamations: int) -> float:
     return max(-1.0, min(1.0, score))
 
 
-def sentiment(text: str, language: str | None, extra: Mapping[str, float] | None = None) -> float | None:
+def sentiment(
+    text: str, language: str | None, extra: Mapping[str, float] | None = None
+) -> float | None:
     """Polarity of a text in [-1, 1] for "en" or "de"; None for any other language.
 
     Convenience for one-off use; the listener keeps lexicons with the team's

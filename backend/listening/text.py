@@ -88,8 +88,14 @@ def by_first_letter(bodies: list[str]) -> str:
     for body in bodies:
         groups.setdefault(body[0], []).append(body[1:])
     if len(groups) <= FEW_FIRST_LETTERS:
-        return "|".join(first + r"(?<!\w.)(?:" + "|".join(rests) + ")" for first, rests in groups.items())
-    return r"\b(?:" + "|".join(first + "(?:" + "|".join(rests) + ")" for first, rests in groups.items()) + ")"
+        return "|".join(
+            first + r"(?<!\w.)(?:" + "|".join(rests) + ")" for first, rests in groups.items()
+        )
+    return (
+        r"\b(?:"
+        + "|".join(first + "(?:" + "|".join(rests) + ")" for first, rests in groups.items())
+        + ")"
+    )
 
 
 class TermSet:

@@ -8,8 +8,9 @@ point comes with a reason the operator can read next to the priority.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .frozen import builder
 from .rules import PRIORITIES, TriageRules
@@ -19,15 +20,19 @@ from .rules import PRIORITIES, TriageRules
 class Triage:
     """A priority and why it was given."""
 
-    priority: str                # "P1".."P4"
+    priority: str  # "P1".."P4"
     score: int
-    reasons: tuple[str, ...]     # "negative (-0.72)", "reach 48k followers", "urgent word: Kündigung"
+    reasons: tuple[str, ...]  # "negative (-0.72)", "reach 48k followers", "urgent word: Kündigung"
 
 
-_new_triage = builder(Triage)   # one per mention; see frozen.builder
+_new_triage = builder(Triage)  # one per mention; see frozen.builder
 # The reason shown for each way the brand was mentioned.
-MENTION_REASONS = {"direct": "direct message", "tagged": "tagged us", "hashtag": "used our hashtag",
-                   "name": "named us"}
+MENTION_REASONS = {
+    "direct": "direct message",
+    "tagged": "tagged us",
+    "hashtag": "used our hashtag",
+    "name": "named us",
+}
 
 
 def followers_text(count: int) -> str:
@@ -65,8 +70,15 @@ def priority_for(rules: TriageRules, score: int) -> str:
     return "P4"
 
 
-def triage(rules: TriageRules, *, sentiment: float | None, followers: int, how: Iterable[str],
-           urgent: Iterable[str] = (), flags: Iterable[Mapping[str, Any]] = ()) -> Triage:
+def triage(
+    rules: TriageRules,
+    *,
+    sentiment: float | None,
+    followers: int,
+    how: Iterable[str],
+    urgent: Iterable[str] = (),
+    flags: Iterable[Mapping[str, Any]] = (),
+) -> Triage:
     """Score one mention and give its priority with the reasons for it.
 
     `how` is Match.how, `urgent` the urgent words found (see `urgent_words`),
@@ -97,7 +109,9 @@ def triage(rules: TriageRules, *, sentiment: float | None, followers: int, how: 
     found = list(dict.fromkeys(urgent))
     if found:
         score += rules.urgent_points
-        reasons.append(("urgent word: " if len(found) == 1 else "urgent words: ") + ", ".join(found))
+        reasons.append(
+            ("urgent word: " if len(found) == 1 else "urgent words: ") + ", ".join(found)
+        )
 
     seen_checks: set[str] = set()
     for flag in flags:

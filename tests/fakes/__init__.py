@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import AsyncIterator
 
 from aiohttp import web
 
@@ -29,7 +29,7 @@ class Fault:
     """One misbehaviour, served to the next request whose path starts with `path`."""
 
     path: str
-    kind: str                    # "status" | "slow" | "malformed"
+    kind: str  # "status" | "slow" | "malformed"
     status: int = 500
     headers: dict[str, str] = field(default_factory=dict)
     body: str = ""
@@ -59,6 +59,9 @@ class Faults:
         if fault.kind == "slow":
             await asyncio.sleep(fault.delay)
             return None
-        return web.Response(status=fault.status if fault.kind == "status" else 200,
-                            text=fault.body, headers=fault.headers,
-                            content_type="application/json" if fault.body.startswith(("[", "{")) else "text/html")
+        return web.Response(
+            status=fault.status if fault.kind == "status" else 200,
+            text=fault.body,
+            headers=fault.headers,
+            content_type="application/json" if fault.body.startswith(("[", "{")) else "text/html",
+        )

@@ -14,7 +14,7 @@ import hashlib
 import itertools
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,9 @@ CHAT_PROXY = "did:web:api.bsky.chat#bsky_chat"
 
 
 def lexicon(nsid: str) -> dict[str, Any]:
-    return json.loads((LEXICONS / (nsid.replace(".", "/") + ".json")).read_text(encoding="utf-8"))["defs"]
+    return json.loads((LEXICONS / (nsid.replace(".", "/") + ".json")).read_text(encoding="utf-8"))[
+        "defs"
+    ]
 
 
 def _resolve(nsid: str, target: str) -> tuple[str, str] | None:
@@ -73,20 +75,20 @@ class FakeBluesky:
     def __init__(self, password: str = "app-pass-1234", us: str = "acme.bsky.social"):
         self.password = password
         self.faults = Faults()
-        self.requests: list[tuple[str, str, dict[str, str]]] = []   # method, path?query, headers
-        self.created: list[dict[str, Any]] = []                     # createRecord inputs
+        self.requests: list[tuple[str, str, dict[str, str]]] = []  # method, path?query, headers
+        self.created: list[dict[str, Any]] = []  # createRecord inputs
         self.sent_messages: list[dict[str, Any]] = []
         self.logins = 0
         self.refreshes = 0
         self.accounts: dict[str, dict[str, Any]] = {}
-        self.posts: dict[str, dict[str, Any]] = {}                  # uri -> postView
+        self.posts: dict[str, dict[str, Any]] = {}  # uri -> postView
         self.notifications: list[dict[str, Any]] = []
         self.convos: dict[str, dict[str, Any]] = {}
         self._tokens = itertools.count(1)
         self._tids = itertools.count(1)
         self._access: set[str] = set()
         self._refresh: set[str] = set()
-        self._clock = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+        self._clock = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
         self.us = self.account(us, "Acme Support")
 
     def account(self, handle: str, display_name: str = "") -> dict[str, Any]:
@@ -95,37 +97,78 @@ class FakeBluesky:
             self.accounts[handle] = {"did": did, "handle": handle, "displayName": display_name}
         return self.accounts[handle]
 
-    def post(self, handle: str, text: str, *, reply_to: str | None = None, tags: tuple[str, ...] = (),
-             at: datetime | None = None) -> dict[str, Any]:
+    def post(
+        self,
+        handle: str,
+        text: str,
+        *,
+        reply_to: str | None = None,
+        tags: tuple[str, ...] = (),
+        at: datetime | None = None,
+    ) -> dict[str, Any]:
         """A post as the AppView would show it; notifies us of mentions and replies."""
         author = self.account(handle)
         self._clock = at or self._clock + timedelta(seconds=1)
         rkey = f"3l{next(self._tids):011d}"
         uri = f"at://{author['did']}/app.bsky.feed.post/{rkey}"
-        record: dict[str, Any] = {"$type": "app.bsky.feed.post", "text": text, "createdAt": _iso(self._clock),
-                                  "langs": ["en"], "facets": _facets(text, self.accounts)}
+        record: dict[str, Any] = {
+            "$type": "app.bsky.feed.post",
+            "text": text,
+            "createdAt": _iso(self._clock),
+            "langs": ["en"],
+            "facets": _facets(text, self.accounts),
+        }
         if tags:
             record["tags"] = list(tags)
         if reply_to:
             parent = self.posts[reply_to]
-            root = parent["record"].get("reply", {}).get("root") or {"uri": parent["uri"], "cid": parent["cid"]}
+            root = parent["record"].get("reply", {}).get("root") or {
+                "uri": parent["uri"],
+                "cid": parent["cid"],
+            }
             record["reply"] = {"root": root, "parent": {"uri": parent["uri"], "cid": parent["cid"]}}
         return self._store(author, uri, record)
 
     def _store(self, author: dict[str, Any], uri: str, record: dict[str, Any]) -> dict[str, Any]:
-        view = {"uri": uri, "cid": "bafyrei" + hashlib.sha256(uri.encode()).hexdigest()[:40],
-                "author": dict(author), "record": record, "replyCount": 0, "repostCount": 0,
-                "likeCount": 0, "quoteCount": 0, "indexedAt": _iso(self._clock), "labels": []}
+        view = {
+            "uri": uri,
+            "cid": "bafyrei" + hashlib.sha256(uri.encode()).hexdigest()[:40],
+            "author": dict(author),
+            "record": record,
+            "replyCount": 0,
+            "repostCount": 0,
+            "likeCount": 0,
+            "quoteCount": 0,
+            "indexedAt": _iso(self._clock),
+            "labels": [],
+        }
         assert not missing_required(view, "app.bsky.feed.defs", "postView")
         self.posts[uri] = view
         if author["did"] != self.us["did"]:
-            mentioned = any(f["features"][0].get("did") == self.us["did"] for f in record.get("facets", []))
+            mentioned = any(
+                f["features"][0].get("did") == self.us["did"] for f in record.get("facets", [])
+            )
             parent = record.get("reply", {}).get("parent", {}).get("uri", "")
-            reason = "reply" if parent.startswith(f"at://{self.us['did']}/") else "mention" if mentioned else None
+            reason = (
+                "reply"
+                if parent.startswith(f"at://{self.us['did']}/")
+                else "mention"
+                if mentioned
+                else None
+            )
             if reason:
-                self.notifications.append({"uri": uri, "cid": view["cid"], "author": dict(author), "reason": reason,
-                                           "record": record, "isRead": False, "indexedAt": view["indexedAt"],
-                                           "labels": []})
+                self.notifications.append(
+                    {
+                        "uri": uri,
+                        "cid": view["cid"],
+                        "author": dict(author),
+                        "reason": reason,
+                        "record": record,
+                        "isRead": False,
+                        "indexedAt": view["indexedAt"],
+                        "labels": [],
+                    }
+                )
         return view
 
     def expire_sessions(self) -> None:
@@ -133,12 +176,24 @@ class FakeBluesky:
         self._access.clear()
 
     def rate_limit(self, nsid: str, reset_epoch: int) -> None:
-        self.faults.add(Fault(f"/xrpc/{nsid}", "status", status=429,
-                              body=json.dumps({"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"}),
-                              headers={"RateLimit-Limit": "3000", "RateLimit-Remaining": "0",
-                                       "RateLimit-Reset": str(reset_epoch), "RateLimit-Policy": "3000;w=300"}))
+        self.faults.add(
+            Fault(
+                f"/xrpc/{nsid}",
+                "status",
+                status=429,
+                body=json.dumps({"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"}),
+                headers={
+                    "RateLimit-Limit": "3000",
+                    "RateLimit-Remaining": "0",
+                    "RateLimit-Reset": str(reset_epoch),
+                    "RateLimit-Policy": "3000;w=300",
+                },
+            )
+        )
 
-    def fail(self, nsid: str, status: int, body: str = '{"error":"InternalServerError","message":"oops"}') -> None:
+    def fail(
+        self, nsid: str, status: int, body: str = '{"error":"InternalServerError","message":"oops"}'
+    ) -> None:
         self.faults.add(Fault(f"/xrpc/{nsid}", "status", status=status, body=body))
 
     def slow(self, nsid: str, delay: float) -> None:
@@ -188,12 +243,22 @@ class FakeBluesky:
         access, refresh = f"access-{next(self._tokens)}", f"refresh-{next(self._tokens)}"
         self._access.add(access)
         self._refresh.add(refresh)
-        return web.json_response({"accessJwt": access, "refreshJwt": refresh, "handle": self.us["handle"],
-                                  "did": self.us["did"], "active": True})
+        return web.json_response(
+            {
+                "accessJwt": access,
+                "refreshJwt": refresh,
+                "handle": self.us["handle"],
+                "did": self.us["did"],
+                "active": True,
+            }
+        )
 
     async def _create_session(self, request: web.Request) -> web.Response:
         body = await request.json()
-        if body.get("identifier") not in (self.us["handle"], self.us["did"]) or body.get("password") != self.password:
+        if (
+            body.get("identifier") not in (self.us["handle"], self.us["did"])
+            or body.get("password") != self.password
+        ):
             return _error(401, "AuthenticationRequired", "Invalid identifier or password")
         self.logins += 1
         return self._session()
@@ -203,7 +268,9 @@ class FakeBluesky:
         self.refreshes += 1
         return self._session()
 
-    def _page(self, request: web.Request, items: list[dict[str, Any]], name: str, default: int) -> web.Response:
+    def _page(
+        self, request: web.Request, items: list[dict[str, Any]], name: str, default: int
+    ) -> web.Response:
         items = sorted(items, key=lambda x: (x["indexedAt"], x["uri"]), reverse=True)
         if "cursor" in request.query:
             at, _, uri = request.query["cursor"].partition("::")
@@ -217,8 +284,12 @@ class FakeBluesky:
 
     async def _list_notifications(self, request: web.Request) -> web.Response:
         reasons = request.query.getall("reasons", [])
-        return self._page(request, [n for n in self.notifications if not reasons or n["reason"] in reasons],
-                          "notifications", 50)
+        return self._page(
+            request,
+            [n for n in self.notifications if not reasons or n["reason"] in reasons],
+            "notifications",
+            50,
+        )
 
     async def _search(self, request: web.Request) -> web.Response:
         q = request.query.get("q", "").lower()
@@ -228,15 +299,22 @@ class FakeBluesky:
         for view in self.posts.values():
             record = view["record"]
             post_tags = {t.lower() for t in record.get("tags", [])} | {
-                f["features"][0]["tag"].lower() for f in record.get("facets", []) if "tag" in f["features"][0]}
-            if q in record["text"].lower() and all(t in post_tags for t in tags) \
-                    and (not since or view["indexedAt"] >= since):
+                f["features"][0]["tag"].lower()
+                for f in record.get("facets", [])
+                if "tag" in f["features"][0]
+            }
+            if (
+                q in record["text"].lower()
+                and all(t in post_tags for t in tags)
+                and (not since or view["indexedAt"] >= since)
+            ):
                 hits.append(view)
         return self._page(request, hits, "posts", 25)
 
     async def _get_posts(self, request: web.Request) -> web.Response:
-        return web.json_response({"posts": [self.posts[u] for u in request.query.getall("uris", [])
-                                            if u in self.posts]})
+        return web.json_response(
+            {"posts": [self.posts[u] for u in request.query.getall("uris", []) if u in self.posts]}
+        )
 
     async def _create_record(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -246,12 +324,18 @@ class FakeBluesky:
         if body.get("repo") not in (self.us["did"], self.us["handle"]):
             return _error(400, "InvalidRequest", "repo is not the session's account")
         if problems or len(record.get("text", "")) > 300:
-            why = f"missing {problems}" if problems else "Record/text must not be longer than 300 graphemes"
+            why = (
+                f"missing {problems}"
+                if problems
+                else "Record/text must not be longer than 300 graphemes"
+            )
             return _error(400, "InvalidRecord", f"Invalid app.bsky.feed.post record: {why}")
         for ref in ("root", "parent"):
             target = record.get("reply", {}).get(ref)
             if target and self.posts.get(target["uri"], {}).get("cid") != target["cid"]:
-                return _error(400, "InvalidRecord", f"reply.{ref} does not point at a post with that cid")
+                return _error(
+                    400, "InvalidRecord", f"reply.{ref} does not point at a post with that cid"
+                )
         self._clock += timedelta(seconds=1)
         uri = f"at://{self.us['did']}/app.bsky.feed.post/3l{next(self._tids):011d}"
         view = self._store(self.us, uri, record)
@@ -259,19 +343,35 @@ class FakeBluesky:
 
     async def _list_records(self, request: web.Request) -> web.Response:
         ours = [v for v in self.posts.values() if v["author"]["did"] == request.query["repo"]]
-        ours.sort(key=lambda v: v["uri"], reverse=True)          # newest rkey first
+        ours.sort(key=lambda v: v["uri"], reverse=True)  # newest rkey first
         limit = int(request.query.get("limit", 50))
-        return web.json_response({"records": [{"uri": v["uri"], "cid": v["cid"], "value": v["record"]}
-                                              for v in ours[:limit]]})
+        return web.json_response(
+            {
+                "records": [
+                    {"uri": v["uri"], "cid": v["cid"], "value": v["record"]} for v in ours[:limit]
+                ]
+            }
+        )
 
     async def _convo_for_members(self, request: web.Request) -> web.Response:
         members = sorted(set(request.query.getall("members")) | {self.us["did"]})
         convo_id = "convo-" + hashlib.sha256("|".join(members).encode()).hexdigest()[:10]
         convo = self.convos.setdefault(convo_id, {"members": members, "messages": []})
         by_did = {a["did"]: a for a in self.accounts.values()}
-        return web.json_response({"convo": {
-            "id": convo_id, "rev": str(len(convo["messages"])), "muted": False, "unreadCount": 0,
-            "members": [{"did": d, "handle": by_did[d]["handle"] if d in by_did else "unknown.test"} for d in members]}})
+        return web.json_response(
+            {
+                "convo": {
+                    "id": convo_id,
+                    "rev": str(len(convo["messages"])),
+                    "muted": False,
+                    "unreadCount": 0,
+                    "members": [
+                        {"did": d, "handle": by_did[d]["handle"] if d in by_did else "unknown.test"}
+                        for d in members
+                    ],
+                }
+            }
+        )
 
     async def _send_message(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -280,8 +380,13 @@ class FakeBluesky:
         if convo is None:
             return _error(400, "InvalidConvo", "Convo not found")
         self._clock += timedelta(seconds=1)
-        message = {"id": f"msg-{len(self.sent_messages)}", "rev": str(len(convo["messages"]) + 1),
-                   "text": body["message"]["text"], "sender": {"did": self.us["did"]}, "sentAt": _iso(self._clock)}
+        message = {
+            "id": f"msg-{len(self.sent_messages)}",
+            "rev": str(len(convo["messages"]) + 1),
+            "text": body["message"]["text"],
+            "sender": {"did": self.us["did"]},
+            "sentAt": _iso(self._clock),
+        }
         convo["messages"].append(message)
         return web.json_response(message)
 
@@ -310,11 +415,14 @@ def _facets(text: str, accounts: dict[str, dict[str, Any]]) -> list[dict[str, An
     """Mention and tag facets with UTF-8 byte offsets, as the official clients write them."""
     facets = []
     for m in re.finditer(r"(?<!\w)([@#])([\w.\-]+\w)", text):
-        start = len(text[:m.start()].encode("utf-8"))
+        start = len(text[: m.start()].encode("utf-8"))
         end = start + len(m.group(0).encode("utf-8"))
         index = {"byteStart": start, "byteEnd": end}
         if m.group(1) == "@" and m.group(2) in accounts:
-            feature = {"$type": "app.bsky.richtext.facet#mention", "did": accounts[m.group(2)]["did"]}
+            feature = {
+                "$type": "app.bsky.richtext.facet#mention",
+                "did": accounts[m.group(2)]["did"],
+            }
         elif m.group(1) == "#":
             feature = {"$type": "app.bsky.richtext.facet#tag", "tag": m.group(2)}
         else:

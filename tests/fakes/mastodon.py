@@ -14,7 +14,7 @@ import html
 import itertools
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -38,7 +38,7 @@ _TAG_PAGE, _TAG_HEADERS = recorded("test_hashtag_tl", 2)
 STATUS_TEMPLATE = _TAG_PAGE[0]
 ACCOUNT_TEMPLATE = STATUS_TEMPLATE["account"]
 NOTIFICATION_TEMPLATE = recorded("test_notifications_mentions_only", 1)[0][0]
-SEARCH_TEMPLATE = recorded("test_search", 2)[0]   # {"accounts": [], "statuses": [], ...}
+SEARCH_TEMPLATE = recorded("test_search", 2)[0]  # {"accounts": [], "statuses": [], ...}
 RATE_LIMIT_LIMIT = _TAG_HEADERS["x-ratelimit-limit"][0]
 
 
@@ -52,15 +52,15 @@ class FakeMastodon:
     def __init__(self, token: str = "fake-mastodon-token", us: str = "acme"):
         self.token = token
         self.faults = Faults()
-        self.requests: list[tuple[str, str]] = []          # (method, path?query) as received
-        self.published: list[dict[str, Any]] = []           # form + Idempotency-Key of each POST
+        self.requests: list[tuple[str, str]] = []  # (method, path?query) as received
+        self.published: list[dict[str, Any]] = []  # form + Idempotency-Key of each POST
         self.statuses: dict[str, dict[str, Any]] = {}
         self.notifications: list[dict[str, Any]] = []
         self.accounts: dict[str, dict[str, Any]] = {}
         self._idempotency: dict[tuple[str, str], str] = {}
         self._status_ids = itertools.count(117020577157693549, 1000)
         self._notification_ids = itertools.count(21)
-        self._clock = datetime(2026, 8, 1, 13, 51, 42, tzinfo=timezone.utc)
+        self._clock = datetime(2026, 8, 1, 13, 51, 42, tzinfo=UTC)
         self.base_url = ""
         self.us = self.account(us, display_name="Acme Support", followers=1200)
 
@@ -71,14 +71,26 @@ class FakeMastodon:
         if acct in self.accounts:
             return self.accounts[acct]
         a = copy.deepcopy(ACCOUNT_TEMPLATE)
-        a.update(id=str(117020565693913441 + 1000 * len(self.accounts)), username=acct, acct=acct,
-                 display_name=display_name, followers_count=followers,
-                 url=f"http://localhost:3000/@{acct}")
+        a.update(
+            id=str(117020565693913441 + 1000 * len(self.accounts)),
+            username=acct,
+            acct=acct,
+            display_name=display_name,
+            followers_count=followers,
+            url=f"http://localhost:3000/@{acct}",
+        )
         self.accounts[acct] = a
         return a
 
-    def post(self, acct: str, text: str, *, visibility: str = "public", in_reply_to_id: str | None = None,
-             language: str = "en") -> dict[str, Any]:
+    def post(
+        self,
+        acct: str,
+        text: str,
+        *,
+        visibility: str = "public",
+        in_reply_to_id: str | None = None,
+        language: str = "en",
+    ) -> dict[str, Any]:
         """A status by `acct` as the server would store it; mentions of us notify us."""
         author = self.account(acct)
         sid = str(next(self._status_ids))
@@ -86,35 +98,68 @@ class FakeMastodon:
         mentions = [self.account(m) for m in dict.fromkeys(re.findall(r"(?<!\w)@(\w+)", text))]
         tags = list(dict.fromkeys(t.lower() for t in re.findall(r"(?<!\w)#(\w+)", text)))
         s = copy.deepcopy(STATUS_TEMPLATE)
-        s.update(id=sid, created_at=self._clock.isoformat().replace("+00:00", "Z"),
-                 in_reply_to_id=in_reply_to_id,
-                 in_reply_to_account_id=self.statuses[in_reply_to_id]["account"]["id"] if in_reply_to_id else None,
-                 visibility=visibility, language=language, content=_to_html(text),
-                 url=f"http://localhost:3000/@{acct}/{sid}",
-                 uri=f"http://localhost:3000/ap/users/{author['id']}/statuses/{sid}",
-                 account=copy.deepcopy(author),
-                 mentions=[{"id": m["id"], "username": m["username"], "url": m["url"], "acct": m["acct"]}
-                           for m in mentions],
-                 tags=[{"name": t, "url": f"http://localhost:3000/tags/{t}"} for t in tags])
+        s.update(
+            id=sid,
+            created_at=self._clock.isoformat().replace("+00:00", "Z"),
+            in_reply_to_id=in_reply_to_id,
+            in_reply_to_account_id=self.statuses[in_reply_to_id]["account"]["id"]
+            if in_reply_to_id
+            else None,
+            visibility=visibility,
+            language=language,
+            content=_to_html(text),
+            url=f"http://localhost:3000/@{acct}/{sid}",
+            uri=f"http://localhost:3000/ap/users/{author['id']}/statuses/{sid}",
+            account=copy.deepcopy(author),
+            mentions=[
+                {"id": m["id"], "username": m["username"], "url": m["url"], "acct": m["acct"]}
+                for m in mentions
+            ],
+            tags=[{"name": t, "url": f"http://localhost:3000/tags/{t}"} for t in tags],
+        )
         self.statuses[sid] = s
         if any(m["acct"] == self.us["acct"] for m in mentions) and acct != self.us["acct"]:
             n = copy.deepcopy(NOTIFICATION_TEMPLATE)
             nid = str(next(self._notification_ids))
-            n.update(id=nid, type="mention", created_at=s["created_at"], group_key=f"ungrouped-{nid}",
-                     account=copy.deepcopy(author), status=s)
+            n.update(
+                id=nid,
+                type="mention",
+                created_at=s["created_at"],
+                group_key=f"ungrouped-{nid}",
+                account=copy.deepcopy(author),
+                status=s,
+            )
             self.notifications.append(n)
         return s
 
-    def fail(self, path: str, status: int, *, headers: dict[str, str] | None = None, body: str = "") -> None:
+    def fail(
+        self, path: str, status: int, *, headers: dict[str, str] | None = None, body: str = ""
+    ) -> None:
         """The next request to `path` gets this status."""
-        self.faults.add(Fault(path, "status", status=status, headers=headers or {},
-                              body=body or json.dumps({"error": "Internal Server Error"})))
+        self.faults.add(
+            Fault(
+                path,
+                "status",
+                status=status,
+                headers=headers or {},
+                body=body or json.dumps({"error": "Internal Server Error"}),
+            )
+        )
 
     def rate_limit(self, path: str, reset: datetime) -> None:
         """The next request to `path` gets 429 with the recorded X-RateLimit-* headers."""
-        self.fail(path, 429, body=json.dumps({"error": "Too many requests"}), headers={
-            "X-RateLimit-Limit": RATE_LIMIT_LIMIT, "X-RateLimit-Remaining": "0",
-            "X-RateLimit-Reset": reset.isoformat(timespec="microseconds").replace("+00:00", "Z")})
+        self.fail(
+            path,
+            429,
+            body=json.dumps({"error": "Too many requests"}),
+            headers={
+                "X-RateLimit-Limit": RATE_LIMIT_LIMIT,
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": reset.isoformat(timespec="microseconds").replace(
+                    "+00:00", "Z"
+                ),
+            },
+        )
 
     def slow(self, path: str, delay: float) -> None:
         self.faults.add(Fault(path, "slow", delay=delay))
@@ -161,45 +206,68 @@ class FakeMastodon:
         if page:
             keep = [(k, v) for k, v in q.items() if k not in ("max_id", "since_id", "min_id")]
             url = f"{self.base_url}{request.path}?"
-            headers["Link"] = (f'<{url}{urlencode(keep + [("max_id", page[-1]["id"])])}>; rel="next", '
-                               f'<{url}{urlencode(keep + [("min_id", page[0]["id"])])}>; rel="prev"')
+            headers["Link"] = (
+                f'<{url}{urlencode(keep + [("max_id", page[-1]["id"])])}>; rel="next", '
+                f'<{url}{urlencode(keep + [("min_id", page[0]["id"])])}>; rel="prev"'
+            )
         return web.json_response(page, headers=headers)
 
     async def _notifications(self, request: web.Request) -> web.Response:
         types = request.query.getall("types[]", [])
-        return self._page(request, [n for n in self.notifications if not types or n["type"] in types])
+        return self._page(
+            request, [n for n in self.notifications if not types or n["type"] in types]
+        )
 
     async def _tag(self, request: web.Request) -> web.Response:
         tag = request.match_info["tag"].lower()
-        return self._page(request, [s for s in self.statuses.values()
-                                    if s["visibility"] == "public" and any(t["name"] == tag for t in s["tags"])])
+        return self._page(
+            request,
+            [
+                s
+                for s in self.statuses.values()
+                if s["visibility"] == "public" and any(t["name"] == tag for t in s["tags"])
+            ],
+        )
 
     async def _search(self, request: web.Request) -> web.Response:
         q = request.query
         if q.get("type") != "statuses":
             return web.json_response({"error": "this fake only searches statuses"}, status=422)
         term = q.get("q", "").lower()
-        hits = [s for s in self.statuses.values()
-                if s["visibility"] == "public" and term in _text(s["content"]).lower()]
+        hits = [
+            s
+            for s in self.statuses.values()
+            if s["visibility"] == "public" and term in _text(s["content"]).lower()
+        ]
         page = json.loads(self._page(request, hits).text)
         body = copy.deepcopy(SEARCH_TEMPLATE)
         body["statuses"] = page
-        return web.json_response(body)   # search answers carry no Link header
+        return web.json_response(body)  # search answers carry no Link header
 
     async def _create(self, request: web.Request) -> web.Response:
-        form = dict(await request.post()) if request.content_type != "application/json" else await request.json()
+        form = (
+            dict(await request.post())
+            if request.content_type != "application/json"
+            else await request.json()
+        )
         key = request.headers.get("Idempotency-Key")
         self.published.append({**form, "Idempotency-Key": key})
         if key and (self.us["acct"], key) in self._idempotency:
             return web.json_response(self.statuses[self._idempotency[(self.us["acct"], key)]])
         text = str(form.get("status", ""))
         if not text.strip():
-            return web.json_response({"error": "Validation failed: Text can't be blank"}, status=422)
+            return web.json_response(
+                {"error": "Validation failed: Text can't be blank"}, status=422
+            )
         reply_to = form.get("in_reply_to_id") or None
         if reply_to and reply_to not in self.statuses:
             return web.json_response({"error": "Record not found"}, status=404)
-        s = self.post(self.us["acct"], text, visibility=str(form.get("visibility", "public")),
-                      in_reply_to_id=reply_to)
+        s = self.post(
+            self.us["acct"],
+            text,
+            visibility=str(form.get("visibility", "public")),
+            in_reply_to_id=reply_to,
+        )
         if key:
             self._idempotency[(self.us["acct"], key)] = s["id"]
         return web.json_response(s)
@@ -214,16 +282,30 @@ class FakeMastodon:
 
 def _to_html(text: str) -> str:
     """Plain text as Mastodon renders it: paragraphs, <br>, mention and hashtag links."""
+
     def inline(line: str) -> str:
         line = html.escape(line, quote=False)
-        line = re.sub(r"(?<!\w)@(\w+)", lambda m: (
-            f'<span class="h-card" translate="no"><a href="http://localhost:3000/@{m[1]}" '
-            f'class="u-url mention">@<span>{m[1]}</span></a></span>'), line)
-        return re.sub(r"(?<!\w)#(\w+)", lambda m: (
-            f'<a href="http://localhost:3000/tags/{m[1].lower()}" class="mention hashtag" '
-            f'rel="tag">#<span>{m[1]}</span></a>'), line)
+        line = re.sub(
+            r"(?<!\w)@(\w+)",
+            lambda m: (
+                f'<span class="h-card" translate="no"><a href="http://localhost:3000/@{m[1]}" '
+                f'class="u-url mention">@<span>{m[1]}</span></a></span>'
+            ),
+            line,
+        )
+        return re.sub(
+            r"(?<!\w)#(\w+)",
+            lambda m: (
+                f'<a href="http://localhost:3000/tags/{m[1].lower()}" class="mention hashtag" '
+                f'rel="tag">#<span>{m[1]}</span></a>'
+            ),
+            line,
+        )
+
     paragraphs = text.split("\n\n")
-    return "".join("<p>" + "<br />".join(inline(l) for l in p.split("\n")) + "</p>" for p in paragraphs)
+    return "".join(
+        "<p>" + "<br />".join(inline(l) for l in p.split("\n")) + "</p>" for p in paragraphs
+    )
 
 
 def _text(content: str) -> str:

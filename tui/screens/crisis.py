@@ -26,7 +26,7 @@ from ..client import BackendError
 from ..failures import report_worker_failure
 from ..literal import literal, one_line
 
-EXAMPLE_WIDTH = 68          # fits the 76-column dialog at 80x24
+EXAMPLE_WIDTH = 68  # fits the 76-column dialog at 80x24
 
 
 def group_option(group: dict[str, Any]) -> Text:
@@ -34,7 +34,10 @@ def group_option(group: dict[str, Any]) -> Text:
     size = group.get("size", len(group.get("ids", [])))
     text = Text(f"{size:>4} × ", style="bold")
     text.append(one_line(str(group.get("topic") or "(no common topic)")), style="bold")
-    text.append("\n       “" + one_line(str(group.get("example") or ""), EXAMPLE_WIDTH - 9) + "”", style="dim")
+    text.append(
+        "\n       “" + one_line(str(group.get("example") or ""), EXAMPLE_WIDTH - 9) + "”",
+        style="dim",
+    )
     return text
 
 
@@ -46,7 +49,9 @@ class GroupsLoaded(Message):
 class CrisisGroupsScreen(ModalScreen[list[int] | None]):
     """GET /api/crisis/groups, biggest first; enter answers the chosen group's conversation ids."""
 
-    BINDINGS = [Binding("escape,x", "close", "Back", id="groups.close", tooltip="Back to the queue")]
+    BINDINGS = [
+        Binding("escape,x", "close", "Back", id="groups.close", tooltip="Back to the queue")
+    ]
 
     def __init__(self, purpose: str = "select its conversations in the queue") -> None:
         super().__init__()
@@ -55,7 +60,9 @@ class CrisisGroupsScreen(ModalScreen[list[int] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="groups"):
-            yield Static("CRISIS GROUPS · near-identical complaints waiting on us", id="groups-title")
+            yield Static(
+                "CRISIS GROUPS · near-identical complaints waiting on us", id="groups-title"
+            )
             yield Static("loading…", id="groups-status")
             yield OptionList(id="groups-list", markup=False)
             yield Label(f"enter: {self.purpose} · esc: back", classes="prompt-hint", markup=False)
@@ -71,14 +78,17 @@ class CrisisGroupsScreen(ModalScreen[list[int] | None]):
     def on_groups_loaded(self, message: GroupsLoaded) -> None:
         self.groups = message.groups
         total = sum(g.get("size", 0) for g in self.groups)
-        status = (f"{len(self.groups)} groups, {total} conversations" if self.groups
-                  else "Nothing waiting on us to group.")
+        status = (
+            f"{len(self.groups)} groups, {total} conversations"
+            if self.groups
+            else "Nothing waiting on us to group."
+        )
         self.query_one("#groups-status", Static).update(status)
         options = self.query_one("#groups-list", OptionList)
         options.clear_options()
         options.add_options([Option(group_option(g), id=str(i)) for i, g in enumerate(self.groups)])
         if self.groups:
-            options.highlighted = 0      # enter picks the biggest group straight away
+            options.highlighted = 0  # enter picks the biggest group straight away
         options.focus()
 
     @on(OptionList.OptionSelected)
@@ -88,7 +98,9 @@ class CrisisGroupsScreen(ModalScreen[list[int] | None]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state.name == "ERROR" and isinstance(event.worker.error, BackendError):
-            self.query_one("#groups-status", Static).update(f"Could not load the groups: {event.worker.error.message}")
+            self.query_one("#groups-status", Static).update(
+                f"Could not load the groups: {event.worker.error.message}"
+            )
         report_worker_failure(self, event)
 
     def action_close(self) -> None:
@@ -96,9 +108,15 @@ class CrisisGroupsScreen(ModalScreen[list[int] | None]):
 
 
 def _finding_lines(findings: list[dict[str, Any]]) -> list[Text]:
-    return [Text("      · " + literal(f"{f.get('check', '')}: {f.get('message', '')}")
-                 + (f" ({literal(str(f['suggestion']))})" if f.get("suggestion") else ""), style="dim")
-            for f in findings]
+    return [
+        Text(
+            "      · "
+            + literal(f"{f.get('check', '')}: {f.get('message', '')}")
+            + (f" ({literal(str(f['suggestion']))})" if f.get("suggestion") else ""),
+            style="dim",
+        )
+        for f in findings
+    ]
 
 
 def outcome_of(result: dict[str, Any]) -> str:
@@ -115,8 +133,10 @@ def holding_summary(results: list[dict[str, Any]], sent: bool) -> str:
         counts[outcome_of(r)] += 1
     if sent:
         return f"Sent {counts['ok']}, skipped {counts['skipped'] + counts['advised']}."
-    return (f"Preview: {counts['ok']} ready, {counts['advised']} with advisories (sent when you confirm), "
-            f"{counts['skipped']} skipped.")
+    return (
+        f"Preview: {counts['ok']} ready, {counts['advised']} with advisories (sent when you confirm), "
+        f"{counts['skipped']} skipped."
+    )
 
 
 def holding_results_text(results: list[dict[str, Any]], sent: bool) -> Group:
@@ -127,9 +147,13 @@ def holding_results_text(results: list[dict[str, Any]], sent: bool) -> Group:
         if outcome == "ok":
             head = Text(f"#{r['id']}  {'sent' if sent else 'ready'}", style="bold green")
         elif outcome == "advised" and not sent:
-            head = Text(f"#{r['id']}  check: " + literal(str(r.get("error", ""))), style="bold yellow")
+            head = Text(
+                f"#{r['id']}  check: " + literal(str(r.get("error", ""))), style="bold yellow"
+            )
         else:
-            head = Text(f"#{r['id']}  skipped: " + literal(str(r.get("error", ""))), style="bold red")
+            head = Text(
+                f"#{r['id']}  skipped: " + literal(str(r.get("error", ""))), style="bold red"
+            )
         lines.append(head)
         if r.get("text"):
             lines.append(Text("    " + literal(str(r["text"]))))
@@ -152,12 +176,18 @@ class HoldingStatementScreen(ModalScreen[dict[str, Any] | None]):
     """
 
     BINDINGS = [
-        Binding("ctrl+s", "send", "Send", priority=True, id="holding.send",
-                tooltip="Send the previewed statement to each conversation (confirms its advisories)"),
+        Binding(
+            "ctrl+s",
+            "send",
+            "Send",
+            priority=True,
+            id="holding.send",
+            tooltip="Send the previewed statement to each conversation (confirms its advisories)",
+        ),
         Binding("escape", "close", "Back", id="holding.close", tooltip="Back to the queue"),
     ]
 
-    stage: reactive[str] = reactive("write")        # write → previewed → sent
+    stage: reactive[str] = reactive("write")  # write → previewed → sent
 
     def __init__(self, conversation_ids: list[int]) -> None:
         super().__init__()
@@ -169,13 +199,21 @@ class HoldingStatementScreen(ModalScreen[dict[str, Any] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="holding"):
             n = len(self.conversation_ids)
-            yield Static(f"HOLDING STATEMENT · {n} conversation{'' if n == 1 else 's'}", id="holding-title")
-            yield Input(placeholder="Hi {name}, we know about the problem with {topic} and are on it.",
-                        id="holding-template")
-            yield Static("{name}: their first name · {topic}: what they wrote about", id="holding-status")
+            yield Static(
+                f"HOLDING STATEMENT · {n} conversation{'' if n == 1 else 's'}", id="holding-title"
+            )
+            yield Input(
+                placeholder="Hi {name}, we know about the problem with {topic} and are on it.",
+                id="holding-template",
+            )
+            yield Static(
+                "{name}: their first name · {topic}: what they wrote about", id="holding-status"
+            )
             with VerticalScroll(id="holding-results"):
                 yield Static("", id="holding-body")
-            yield Label("enter: preview · ctrl+s: send the preview · esc: back", classes="prompt-hint")
+            yield Label(
+                "enter: preview · ctrl+s: send the preview · esc: back", classes="prompt-hint"
+            )
 
     @property
     def template(self) -> str:
@@ -218,7 +256,9 @@ class HoldingStatementScreen(ModalScreen[dict[str, Any] | None]):
     async def call_backend(self, template: str, send: bool) -> None:
         client = self.app.client  # type: ignore[attr-defined]
         try:
-            answer = await client.holding_statement(template, self.conversation_ids, preview=not send, confirm=send)
+            answer = await client.holding_statement(
+                template, self.conversation_ids, preview=not send, confirm=send
+            )
         except BackendError as exc:
             self._status(exc.message, refused=True)
             return
@@ -226,7 +266,9 @@ class HoldingStatementScreen(ModalScreen[dict[str, Any] | None]):
 
     def on_holding_answered(self, message: HoldingAnswered) -> None:
         self.results = list(message.answer.get("results") or [])
-        self.query_one("#holding-body", Static).update(holding_results_text(self.results, message.sent))
+        self.query_one("#holding-body", Static).update(
+            holding_results_text(self.results, message.sent)
+        )
         self._status(holding_summary(self.results, message.sent))
         if message.sent:
             self.answer = message.answer

@@ -13,10 +13,10 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.worker import Worker
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
+from textual.worker import Worker
 
 from ..client import BackendError
 from ..failures import report_worker_failure
@@ -37,8 +37,9 @@ def handover_text(report: dict[str, Any]) -> Group:
     for key, value in report.items():
         parts.append(Text(key.replace("_", " ").capitalize(), style="bold"))
         if isinstance(value, list):
-            parts.extend(Text("  • " + literal(_value(v))) for v in value) if value else parts.append(
-                Text("  none", style="dim"))
+            parts.extend(
+                Text("  • " + literal(_value(v))) for v in value
+            ) if value else parts.append(Text("  none", style="dim"))
         else:
             parts.append(Text("  " + literal(_value(value))))
     return Group(*parts)
@@ -53,14 +54,19 @@ def summary_text(summary: dict[str, Any]) -> Group:
         Text(f"Brand: {literal(brand.get('name', ''))} @{literal(brand.get('handle', ''))}"),
         Text(f"Open and needing us: {summary.get('queue', 0)}"),
         Text(f"Past their SLA: {summary.get('breaching', 0)}"),
-        Text("Crisis: " + ("yes, since " + str(crisis.get("since")) if crisis.get("active") else "no")),
+        Text(
+            "Crisis: "
+            + ("yes, since " + str(crisis.get("since")) if crisis.get("active") else "no")
+        ),
         Text("On shift: " + literal(online)),
     ]
     return Group(*lines)
 
 
 class HandoverScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,H", "close", "Close", id="handover.close", tooltip="Back to the queue")]
+    BINDINGS = [
+        Binding("escape,q,H", "close", "Close", id="handover.close", tooltip="Back to the queue")
+    ]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="handover"):
@@ -93,8 +99,15 @@ def latest_handover_text(found: dict[str, Any]) -> Group:
     """The handover the last shift left: who, when, their note, then the stored summary."""
     period = found.get("period") or {}
     parts = [
-        Text("From " + literal(str(found.get("operator", ""))) + ", "
-             + literal(str(period.get("start", ""))) + " – " + literal(str(period.get("end", ""))), style="bold"),
+        Text(
+            "From "
+            + literal(str(found.get("operator", "")))
+            + ", "
+            + literal(str(period.get("start", "")))
+            + " – "
+            + literal(str(period.get("end", ""))),
+            style="bold",
+        ),
         Text("Note", style="bold"),
         literal_text(found.get("note") or "(no note)"),
         Text(""),
@@ -106,8 +119,15 @@ def latest_handover_text(found: dict[str, Any]) -> Group:
 class LatestHandoverScreen(ModalScreen[None]):
     """Shown once on sign-in when a previous shift handed over; the operator dismisses it."""
 
-    BINDINGS = [Binding("escape,enter,q", "close", "Got it", id="latest_handover.close",
-                        tooltip="Close the handover and go to the queue")]
+    BINDINGS = [
+        Binding(
+            "escape,enter,q",
+            "close",
+            "Got it",
+            id="latest_handover.close",
+            tooltip="Close the handover and go to the queue",
+        )
+    ]
 
     def __init__(self, found: dict[str, Any]) -> None:
         super().__init__()

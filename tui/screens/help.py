@@ -11,22 +11,62 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 KEYS = [
-    ("Queue", [("j / k, ↓ / ↑", "move through the queue"), ("g / G, pgup / pgdn", "first / last, a screen"),
-               ("enter", "open the conversation"), ("c", "claim it"), ("n", "claim the next in the queue"),
-               ("u", "release it (or the selected ones)"), ("space", "select for bulk actions"),
-               ("t", "tag it (or the selected ones)"), ("a", "assign the selected ones (leads: reassign)"),
-               ("/", "search and saved filters: mine, unclaimed, breaching, P1, in DM"),
-               ("esc", "close the thread / clear the selection")]),
-    ("Conversation", [("r", "reply publicly"), ("d", "move to DM: public acknowledgement, then the DM"),
-                      ("R", "resolve with a public closing message"), ("m", "internal note"),
-                      ("e", "escalate to a lead"), ("v", "reveal / mask personal data")]),
-    ("Crisis", [("x", "complaints grouped: size, topic, an example; enter selects a group"),
-                ("C", "leads: holding statement with {name} and {topic} to the selected ones or a group;"
-                      " enter previews, ctrl+s sends")]),
-    ("Composer", [("ctrl+s", "send (again: send despite advisories)"), ("esc", "back to the queue, the draft stays")]),
-    ("Anywhere", [("tab / 1 2 3", "next pane / queue, thread, composer"), ("H", "shift handover"),
-                  ("ctrl+p", "command palette: every action by name"), ("?", "this help"),
-                  ("q", "quit (outside the composer)"), ("ctrl+q, ctrl+c", "quit")]),
+    (
+        "Queue",
+        [
+            ("j / k, ↓ / ↑", "move through the queue"),
+            ("g / G, pgup / pgdn", "first / last, a screen"),
+            ("enter", "open the conversation"),
+            ("c", "claim it"),
+            ("n", "claim the next in the queue"),
+            ("u", "release it (or the selected ones)"),
+            ("space", "select for bulk actions"),
+            ("t", "tag it (or the selected ones)"),
+            ("a", "assign the selected ones (leads: reassign)"),
+            ("/", "search and saved filters: mine, unclaimed, breaching, P1, in DM"),
+            ("esc", "close the thread / clear the selection"),
+        ],
+    ),
+    (
+        "Conversation",
+        [
+            ("r", "reply publicly"),
+            ("d", "move to DM: public acknowledgement, then the DM"),
+            ("R", "resolve with a public closing message"),
+            ("m", "internal note"),
+            ("e", "escalate to a lead"),
+            ("v", "reveal / mask personal data"),
+        ],
+    ),
+    (
+        "Crisis",
+        [
+            ("x", "complaints grouped: size, topic, an example; enter selects a group"),
+            (
+                "C",
+                "leads: holding statement with {name} and {topic} to the selected ones or a group;"
+                " enter previews, ctrl+s sends",
+            ),
+        ],
+    ),
+    (
+        "Composer",
+        [
+            ("ctrl+s", "send (again: send despite advisories)"),
+            ("esc", "back to the queue, the draft stays"),
+        ],
+    ),
+    (
+        "Anywhere",
+        [
+            ("tab / 1 2 3", "next pane / queue, thread, composer"),
+            ("H", "shift handover"),
+            ("ctrl+p", "command palette: every action by name"),
+            ("?", "this help"),
+            ("q", "quit (outside the composer)"),
+            ("ctrl+q, ctrl+c", "quit"),
+        ],
+    ),
 ]
 
 TERMINAL_NOTE = (
@@ -48,7 +88,11 @@ def keys_table() -> Table:
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help.close", tooltip="Close the help")]
+    BINDINGS = [
+        Binding(
+            "escape,q,question_mark", "close", "Close", id="help.close", tooltip="Close the help"
+        )
+    ]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from textual import on
 from textual.app import ComposeResult
@@ -18,9 +18,15 @@ from ..literal import literal
 class TextPrompt(ModalScreen[str | None]):
     """Ask for one line; enter answers, esc backs out with None."""
 
-    BINDINGS = [Binding("escape", "cancel", "Back", id="prompt.cancel", tooltip="Close without doing anything")]
+    BINDINGS = [
+        Binding(
+            "escape", "cancel", "Back", id="prompt.cancel", tooltip="Close without doing anything"
+        )
+    ]
 
-    def __init__(self, title: str, placeholder: str = "", value: str = "", *, id: str | None = None) -> None:
+    def __init__(
+        self, title: str, placeholder: str = "", value: str = "", *, id: str | None = None
+    ) -> None:
         super().__init__(id=id)
         self.title_text = title
         self.placeholder = placeholder
@@ -44,9 +50,13 @@ class TextPrompt(ModalScreen[str | None]):
 class ChoicePrompt(ModalScreen[str | None]):
     """Pick one of several (value, label) choices; enter picks, esc backs out with None."""
 
-    BINDINGS = [Binding("escape", "cancel", "Back", id="choice.cancel", tooltip="Close without choosing")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Back", id="choice.cancel", tooltip="Close without choosing")
+    ]
 
-    def __init__(self, title: str, choices: Sequence[tuple[str, str]], *, id: str | None = None) -> None:
+    def __init__(
+        self, title: str, choices: Sequence[tuple[str, str]], *, id: str | None = None
+    ) -> None:
         super().__init__(id=id)
         self.title_text = title
         self.choices = list(choices)
@@ -54,8 +64,11 @@ class ChoicePrompt(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="prompt"):
             yield Label(self.title_text, classes="prompt-title", markup=False)
-            yield OptionList(*[Option(literal(label), id=value) for value, label in self.choices],
-                             id="choice-list", markup=False)
+            yield OptionList(
+                *[Option(literal(label), id=value) for value, label in self.choices],
+                id="choice-list",
+                markup=False,
+            )
             yield Label("enter to choose · esc to go back", classes="prompt-hint")
 
     @on(OptionList.OptionSelected)
@@ -67,9 +80,14 @@ class ChoicePrompt(ModalScreen[str | None]):
 
 
 SAVED_FILTERS = [
-    ("needs_us", "needs us (default)"), ("mine", "mine"), ("unclaimed", "unclaimed"),
-    ("breaching", "breaching"), ("p1", "P1"), ("in_dm", "in DM"),
-    ("awaiting_customer", "awaiting the customer"), ("escalated", "escalated to a lead"),
+    ("needs_us", "needs us (default)"),
+    ("mine", "mine"),
+    ("unclaimed", "unclaimed"),
+    ("breaching", "breaching"),
+    ("p1", "P1"),
+    ("in_dm", "in DM"),
+    ("awaiting_customer", "awaiting the customer"),
+    ("escalated", "escalated to a lead"),
     ("open", "everything open"),
 ]
 
@@ -78,7 +96,9 @@ class FilterPrompt(ModalScreen[tuple[str, str] | None]):
     """Search text and a saved filter together: enter in the search box keeps the filter, picking a
     saved filter keeps the search. Answers (filter, search)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Back", id="filter.cancel", tooltip="Keep the current filter")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Back", id="filter.cancel", tooltip="Keep the current filter")
+    ]
 
     def __init__(self, current_filter: str, current_search: str) -> None:
         super().__init__()
@@ -88,11 +108,21 @@ class FilterPrompt(ModalScreen[tuple[str, str] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="prompt"):
             yield Label("Filter and search the queue", classes="prompt-title")
-            yield Input(value=self.current_search, placeholder="search author or text, enter to apply",
-                        id="filter-search")
-            yield OptionList(*[Option(("● " if v == self.current_filter else "  ") + label, id=v)
-                               for v, label in SAVED_FILTERS], id="filter-list")
-            yield Label("tab to the saved filters · enter to apply · esc to go back", classes="prompt-hint")
+            yield Input(
+                value=self.current_search,
+                placeholder="search author or text, enter to apply",
+                id="filter-search",
+            )
+            yield OptionList(
+                *[
+                    Option(("● " if v == self.current_filter else "  ") + label, id=v)
+                    for v, label in SAVED_FILTERS
+                ],
+                id="filter-list",
+            )
+            yield Label(
+                "tab to the saved filters · enter to apply · esc to go back", classes="prompt-hint"
+            )
 
     @on(Input.Submitted)
     def searched(self, event: Input.Submitted) -> None:

@@ -6,21 +6,30 @@ becomes, whether a text may go out). Every call runs in a worker and comes back 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.worker import Worker
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Static
+from textual.worker import Worker
 
-from ..failures import report_worker_failure
 from ..client import BackendError
-from ..messages import (ActionDone, ActionFailed, BackendEvent, ConnectionChanged, ConversationLoaded,
-                        OpenConversation, PresenceChanged, SummaryLoaded)
+from ..failures import report_worker_failure
+from ..messages import (
+    ActionDone,
+    ActionFailed,
+    BackendEvent,
+    ConnectionChanged,
+    ConversationLoaded,
+    OpenConversation,
+    PresenceChanged,
+    SummaryLoaded,
+)
 from ..widgets.composer import Composer
 from ..widgets.queue_list import QueueList
 from ..widgets.shift_header import ShiftHeader
@@ -30,46 +39,129 @@ from .prompts import SAVED_FILTERS, ChoicePrompt, FilterPrompt, TextPrompt
 if TYPE_CHECKING:
     from ..app import ShiftdeskApp
 
-REFRESH_COALESCE = 0.15     # seconds: a burst of events becomes one refresh
+REFRESH_COALESCE = 0.15  # seconds: a burst of events becomes one refresh
 SEND_ACTIONS = {"reply", "dm", "resolve", "move_dm"}
-FILTER_NAMES = {**dict(SAVED_FILTERS), "needs_us": "needs us", "awaiting_customer": "awaiting", "open": "open"}
-NOTIFY_KINDS = {"crisis.started": ("Crisis: mention volume is surging.", "warning"),
-                "crisis.ended": ("The crisis is over: volume is back to normal.", "information"),
-                "rules.invalid": ("The rules files are invalid; the backend kept the last good ones.", "error")}
+FILTER_NAMES = {
+    **dict(SAVED_FILTERS),
+    "needs_us": "needs us",
+    "awaiting_customer": "awaiting",
+    "open": "open",
+}
+NOTIFY_KINDS = {
+    "crisis.started": ("Crisis: mention volume is surging.", "warning"),
+    "crisis.ended": ("The crisis is over: volume is back to normal.", "information"),
+    "rules.invalid": ("The rules files are invalid; the backend kept the last good ones.", "error"),
+}
 
 
 class QueueScreen(Screen[None]):
     BINDINGS = [
-        Binding("c", "claim", "Claim", id="conv.claim", tooltip="Claim the conversation under the cursor"),
+        Binding(
+            "c",
+            "claim",
+            "Claim",
+            id="conv.claim",
+            tooltip="Claim the conversation under the cursor",
+        ),
         Binding("n", "claim_next", "Next", id="conv.next", tooltip="Claim the top of the queue"),
         Binding("r", "compose('reply')", "Reply", id="conv.reply", tooltip="Write a public reply"),
-        Binding("d", "compose('dm')", "DM", id="conv.dm",
-                tooltip="Move to DM (public acknowledgement, then the DM), or reply in DM"),
-        Binding("R", "compose('resolve')", "Resolve", id="conv.resolve",
-                tooltip="Resolve with a public closing message"),
-        Binding("u", "release", "Release", id="conv.release",
-                tooltip="Give the conversation (or the selected ones) back to the queue"),
+        Binding(
+            "d",
+            "compose('dm')",
+            "DM",
+            id="conv.dm",
+            tooltip="Move to DM (public acknowledgement, then the DM), or reply in DM",
+        ),
+        Binding(
+            "R",
+            "compose('resolve')",
+            "Resolve",
+            id="conv.resolve",
+            tooltip="Resolve with a public closing message",
+        ),
+        Binding(
+            "u",
+            "release",
+            "Release",
+            id="conv.release",
+            tooltip="Give the conversation (or the selected ones) back to the queue",
+        ),
         Binding("m", "note", "Note", id="conv.note", tooltip="Add an internal note"),
-        Binding("t", "tag", "Tag", id="conv.tag", tooltip="Tag the conversation (or the selected ones)"),
-        Binding("e", "escalate", "Escalate", id="conv.escalate", tooltip="Escalate to a lead, with a reason"),
-        Binding("a", "assign", "Assign", id="conv.assign",
-                tooltip="Assign the selected conversations (or this one, leads) to an operator"),
-        Binding("v", "reveal", "Reveal", id="conv.reveal", tooltip="Show or mask personal data in the thread"),
+        Binding(
+            "t", "tag", "Tag", id="conv.tag", tooltip="Tag the conversation (or the selected ones)"
+        ),
+        Binding(
+            "e",
+            "escalate",
+            "Escalate",
+            id="conv.escalate",
+            tooltip="Escalate to a lead, with a reason",
+        ),
+        Binding(
+            "a",
+            "assign",
+            "Assign",
+            id="conv.assign",
+            tooltip="Assign the selected conversations (or this one, leads) to an operator",
+        ),
+        Binding(
+            "v",
+            "reveal",
+            "Reveal",
+            id="conv.reveal",
+            tooltip="Show or mask personal data in the thread",
+        ),
         Binding("slash", "filter", "Filter", id="queue.filter", tooltip="Search and saved filters"),
         # x and C: free letters, not ctrl+a/ctrl+b (tmux/screen) nor ctrl+s/ctrl+q (flow control).
-        Binding("x", "crisis_groups", "Groups", id="crisis.groups",
-                tooltip="Near-identical complaints grouped; enter selects a group's conversations"),
-        Binding("C", "holding_statement", "Holding", id="crisis.holding",
-                tooltip="Lead: one personalised holding statement to the selected conversations or a group"),
+        Binding(
+            "x",
+            "crisis_groups",
+            "Groups",
+            id="crisis.groups",
+            tooltip="Near-identical complaints grouped; enter selects a group's conversations",
+        ),
+        Binding(
+            "C",
+            "holding_statement",
+            "Holding",
+            id="crisis.holding",
+            tooltip="Lead: one personalised holding statement to the selected conversations or a group",
+        ),
         Binding("H", "handover", "Handover", id="app.handover", tooltip="The shift handover"),
         Binding("question_mark", "help", "Help", id="app.help", tooltip="Every key"),
         Binding("q", "quit", "Quit", id="app.quit_q", tooltip="Quit shiftdesk"),
-        Binding("escape", "back", "Back", show=False, id="app.back",
-                tooltip="Close the thread, or clear the selection"),
-        Binding("1", "focus_pane('queue')", "Queue", show=False, id="pane.queue", tooltip="Go to the queue"),
-        Binding("2", "focus_pane('thread')", "Thread", show=False, id="pane.thread", tooltip="Go to the thread"),
-        Binding("3", "focus_pane('composer')", "Composer", show=False, id="pane.composer",
-                tooltip="Go to the composer"),
+        Binding(
+            "escape",
+            "back",
+            "Back",
+            show=False,
+            id="app.back",
+            tooltip="Close the thread, or clear the selection",
+        ),
+        Binding(
+            "1",
+            "focus_pane('queue')",
+            "Queue",
+            show=False,
+            id="pane.queue",
+            tooltip="Go to the queue",
+        ),
+        Binding(
+            "2",
+            "focus_pane('thread')",
+            "Thread",
+            show=False,
+            id="pane.thread",
+            tooltip="Go to the thread",
+        ),
+        Binding(
+            "3",
+            "focus_pane('composer')",
+            "Composer",
+            show=False,
+            id="pane.composer",
+            tooltip="Go to the composer",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -80,7 +172,7 @@ class QueueScreen(Screen[None]):
         self._can_run: tuple[bool, bool] | None = None
 
     @property
-    def shift_app(self) -> "ShiftdeskApp":
+    def shift_app(self) -> ShiftdeskApp:
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
@@ -95,7 +187,9 @@ class QueueScreen(Screen[None]):
         yield Footer(compact=True)
 
     async def _load_page(self, filter: str, search: str, offset: int, limit: int) -> dict[str, Any]:
-        return await self.shift_app.client.queue(filter=filter, q=search, offset=offset, limit=limit)
+        return await self.shift_app.client.queue(
+            filter=filter, q=search, offset=offset, limit=limit
+        )
 
     @property
     def queue(self) -> QueueList:
@@ -157,7 +251,9 @@ class QueueScreen(Screen[None]):
             title += f" · “{q.search}”"
         if q.selected:
             title += f" · {len(q.selected)} selected"
-        self.query_one("#queue-title", Static).update(title, layout=False)   # fixed size: no re-layout
+        self.query_one("#queue-title", Static).update(
+            title, layout=False
+        )  # fixed size: no re-layout
         self.query_one("#queue-title").set_class(bool(q.selected), "-selecting")
         # Redrawing the footer costs more than the move itself: only when what can run changed.
         can_run = (bool(q.selected), q.selected_id is None)
@@ -177,10 +273,16 @@ class QueueScreen(Screen[None]):
             self.load_conversation(conv["id"])  # type: ignore[index]
         kind = event["kind"]
         if kind == "message.failed" and mine:
-            self.notify(f"A reply failed to publish: {event['data'].get('error', '')}", severity="error",
-                        markup=False)
+            self.notify(
+                f"A reply failed to publish: {event['data'].get('error', '')}",
+                severity="error",
+                markup=False,
+            )
         elif kind == "conversation.lease_expired" and mine and self._held_by_me():
-            self.notify("Your claim on this conversation expired; it is back in the queue.", severity="warning")
+            self.notify(
+                "Your claim on this conversation expired; it is back in the queue.",
+                severity="warning",
+            )
         elif kind in NOTIFY_KINDS:
             text, severity = NOTIFY_KINDS[kind]
             self.notify(text, severity=severity)  # type: ignore[arg-type]
@@ -241,7 +343,7 @@ class QueueScreen(Screen[None]):
             available = self.shift_app.me.get("role") == "lead"
         else:
             return True
-        return True if available else None    # None: shown greyed out in the footer
+        return True if available else None  # None: shown greyed out in the footer
 
     # -- actions -----------------------------------------------------------------------
 
@@ -260,8 +362,12 @@ class QueueScreen(Screen[None]):
         mode = kind
         if kind == "dm":
             mode = "dm" if conv["state"] == "in_dm" else "move_ack"
-        if mode == "move_ack" and self.composer.mode == "move_dm" and self.composer.conversation_id == conv["id"]:
-            mode = "move_dm"     # come back to stage 2 of a move already under way
+        if (
+            mode == "move_ack"
+            and self.composer.mode == "move_dm"
+            and self.composer.conversation_id == conv["id"]
+        ):
+            mode = "move_dm"  # come back to stage 2 of a move already under way
         self.composer.start(mode, conv["id"], conv["platform"])
 
     def action_release(self) -> None:
@@ -277,8 +383,9 @@ class QueueScreen(Screen[None]):
         cid = self._target()
         if cid is None:
             return
-        text = await self.app.push_screen_wait(TextPrompt("Internal note (only the team sees it)",
-                                                          "what the next person should know"))
+        text = await self.app.push_screen_wait(
+            TextPrompt("Internal note (only the team sees it)", "what the next person should know")
+        )
         if text:
             self.run_action("note", cid, lambda c: c.add_note(cid, text))
 
@@ -300,7 +407,9 @@ class QueueScreen(Screen[None]):
         cid = self._target()
         if cid is None:
             return
-        reason = await self.app.push_screen_wait(TextPrompt("Escalate to a lead: why?", "the reason, briefly"))
+        reason = await self.app.push_screen_wait(
+            TextPrompt("Escalate to a lead: why?", "the reason, briefly")
+        )
         if reason:
             self.run_action("escalate", cid, lambda c: c.escalate(cid, reason))
 
@@ -313,15 +422,23 @@ class QueueScreen(Screen[None]):
         except BackendError as exc:
             self.post_message(ActionFailed("assign", exc.message, exc.status, exc.body))
             return
-        choices = [(str(o["id"]), f"{o['display_name']}{'  (online)' if o.get('online') else ''}")
-                   for o in operators]
-        title = f"Assign {len(ids)} selected conversations to" if ids else "Reassign this conversation to"
+        choices = [
+            (str(o["id"]), f"{o['display_name']}{'  (online)' if o.get('online') else ''}")
+            for o in operators
+        ]
+        title = (
+            f"Assign {len(ids)} selected conversations to"
+            if ids
+            else "Reassign this conversation to"
+        )
         chosen = await self.app.push_screen_wait(ChoicePrompt(title, choices))
         if chosen is None:
             return
         operator_id = int(chosen)
         if ids:
-            self.run_action("assign", None, lambda c: c.bulk("assign", ids, operator_id=operator_id), bulk=True)
+            self.run_action(
+                "assign", None, lambda c: c.bulk("assign", ids, operator_id=operator_id), bulk=True
+            )
         elif cid is not None:
             self.run_action("assign", cid, lambda c: c.reassign(cid, operator_id))
 
@@ -353,8 +470,10 @@ class QueueScreen(Screen[None]):
             self.queue.select_only(ids)
             self.queue.focus()
             lead = self.shift_app.me.get("role") == "lead"
-            self.notify(f"{len(ids)} conversations selected: t tags, u releases, a assigns"
-                        + (", C sends a holding statement." if lead else "."))
+            self.notify(
+                f"{len(ids)} conversations selected: t tags, u releases, a assigns"
+                + (", C sends a holding statement." if lead else ".")
+            )
 
     @work(exit_on_error=False)
     async def action_holding_statement(self) -> None:
@@ -363,8 +482,10 @@ class QueueScreen(Screen[None]):
         if self.check_action("holding_statement", ()) is not True:
             return
         ids = sorted(self.queue.selected)
-        if not ids:   # nothing selected: the statement goes to a group
-            ids = await self.app.push_screen_wait(CrisisGroupsScreen("write a holding statement to this group"))
+        if not ids:  # nothing selected: the statement goes to a group
+            ids = await self.app.push_screen_wait(
+                CrisisGroupsScreen("write a holding statement to this group")
+            )
             if not ids:
                 return
         answer = await self.app.push_screen_wait(HoldingStatementScreen(ids))
@@ -431,11 +552,16 @@ class QueueScreen(Screen[None]):
         try:
             await self.shift_app.client.presence(conversation_id, typing)
         except BackendError:
-            pass   # presence is a courtesy; a backend without it must not disturb the operator
+            pass  # presence is a courtesy; a backend without it must not disturb the operator
 
     @work(group="action", exit_on_error=False)
-    async def run_action(self, action: str, conversation_id: int | None,
-                         call: Callable[[Any], Awaitable[Any]], bulk: bool = False) -> None:
+    async def run_action(
+        self,
+        action: str,
+        conversation_id: int | None,
+        call: Callable[[Any], Awaitable[Any]],
+        bulk: bool = False,
+    ) -> None:
         try:
             result = await call(self.shift_app.client)
         except BackendError as exc:
@@ -456,23 +582,39 @@ class QueueScreen(Screen[None]):
         if "results" in message.result:
             failed = [r for r in message.result["results"] if not r.get("ok")]
             done = len(message.result["results"]) - len(failed)
-            self.notify(f"{message.action}: {done} done" + (f", {len(failed)} refused: " + "; ".join(
-                f"#{r['id']} {r.get('error', '')}" for r in failed) if failed else ""),
-                severity="warning" if failed else "information", markup=False)
+            self.notify(
+                f"{message.action}: {done} done"
+                + (
+                    f", {len(failed)} refused: "
+                    + "; ".join(f"#{r['id']} {r.get('error', '')}" for r in failed)
+                    if failed
+                    else ""
+                ),
+                severity="warning" if failed else "information",
+                markup=False,
+            )
             self.queue.clear_selection()
         elif message.action in ("note", "tag", "escalate", "assign"):
             self.notify(f"{message.action.capitalize()} saved.")
         if message.conversation_id is not None and not (
-                message.action == "release" and self.open_conversation is None):
+            message.action == "release" and self.open_conversation is None
+        ):
             self.load_conversation(message.conversation_id)
         self._refresh_now()
 
     def on_action_failed(self, message: ActionFailed) -> None:
         findings = message.body.get("findings") or []
-        if message.action in SEND_ACTIONS and message.status == 409 and message.body.get("needs_confirmation"):
+        if (
+            message.action in SEND_ACTIONS
+            and message.status == 409
+            and message.body.get("needs_confirmation")
+        ):
             self.composer.needs_confirmation(findings)
-            self.notify("Read the advisories; ctrl+s again sends anyway.", title="Check before sending",
-                        severity="warning")
+            self.notify(
+                "Read the advisories; ctrl+s again sends anyway.",
+                title="Check before sending",
+                severity="warning",
+            )
             return
         if message.action in SEND_ACTIONS and message.status == 422:
             self.composer.refused(findings)
@@ -480,8 +622,12 @@ class QueueScreen(Screen[None]):
             message_text = f"{message.message} (held by {message.body['holder'].get('name', '?')})"
         else:
             message_text = message.message
-        self.notify(message_text, title=f"Could not {message.action.replace('_', ' ')}", severity="error",
-                    markup=False)
+        self.notify(
+            message_text,
+            title=f"Could not {message.action.replace('_', ' ')}",
+            severity="error",
+            markup=False,
+        )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_worker_failure(self, event)
@@ -497,7 +643,9 @@ class QueueScreen(Screen[None]):
             return
         from datetime import datetime
 
-        left = (datetime.fromisoformat(conv["claim_expires_at"]) - self.shift_app.now()).total_seconds()
+        left = (
+            datetime.fromisoformat(conv["claim_expires_at"]) - self.shift_app.now()
+        ).total_seconds()
         self._heartbeat_timer = self.set_timer(min(max(left / 3, 1.0), 60.0), self._heartbeat)
 
     @work(group="heartbeat", exclusive=True, exit_on_error=False)

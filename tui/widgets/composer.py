@@ -15,20 +15,20 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.worker import Worker
 from textual.containers import Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Static, TextArea
+from textual.worker import Worker
 
 from ..client import BackendError
 from ..failures import report_worker_failure
 from ..literal import literal
 
 LIMITS = {"mastodon": 500, "bluesky": 300, "simulator": 500}
-ADVISE_DEBOUNCE = 0.3      # seconds of quiet typing before asking the backend
-PRESENCE_EVERY = 3.0       # seconds between "still typing" notices to other operators
+ADVISE_DEBOUNCE = 0.3  # seconds of quiet typing before asking the backend
+PRESENCE_EVERY = 3.0  # seconds between "still typing" notices to other operators
 
 # mode -> (label, channel of the text being written)
 MODES = {
@@ -57,9 +57,21 @@ class Composer(Vertical):
     """Single letters type text here; ctrl+s sends, esc goes back to the queue."""
 
     BINDINGS = [
-        Binding("ctrl+s", "send", "Send", priority=True, id="composer.send",
-                tooltip="Send; a second ctrl+s sends despite advisories"),
-        Binding("escape", "leave", "Back", id="composer.leave", tooltip="Back to the queue; the draft stays"),
+        Binding(
+            "ctrl+s",
+            "send",
+            "Send",
+            priority=True,
+            id="composer.send",
+            tooltip="Send; a second ctrl+s sends despite advisories",
+        ),
+        Binding(
+            "escape",
+            "leave",
+            "Back",
+            id="composer.leave",
+            tooltip="Back to the queue; the draft stays",
+        ),
     ]
 
     mode: reactive[str] = reactive("reply")
@@ -88,7 +100,7 @@ class Composer(Vertical):
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self.conversation_id: int | None = None
-        self.ack_text = ""          # stage 1 of move-to-DM, kept while the DM is written
+        self.ack_text = ""  # stage 1 of move-to-DM, kept while the DM is written
         self._advise_timer: Timer | None = None
         self._advise_available = True
         self._last_typing = -PRESENCE_EVERY
@@ -111,7 +123,7 @@ class Composer(Vertical):
         return LIMITS.get(self.platform, 500)
 
     def on_mount(self) -> None:
-        self.call_after_refresh(self._update_status)   # children are mounted by then
+        self.call_after_refresh(self._update_status)  # children are mounted by then
 
     def watch_mode(self, mode: str) -> None:
         self.set_class(MODES[mode][1] == "dm", "-dm")
@@ -178,9 +190,9 @@ class Composer(Vertical):
             findings = await self.app.client.advise(text, channel, conversation_id)  # type: ignore[attr-defined]
         except BackendError as exc:
             if exc.status == 404:
-                self._advise_available = False   # an older backend without /api/advise
+                self._advise_available = False  # an older backend without /api/advise
             return
-        if text == self.text_area.text:      # still the draft it was asked about
+        if text == self.text_area.text:  # still the draft it was asked about
             self.findings = findings
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -224,7 +236,10 @@ class Composer(Vertical):
             self.notify("Nothing to send: write the text first.", severity="warning")
             return
         if len(text) > self.limit:
-            self.notify(f"Too long for {self.platform}: {len(text)} of {self.limit} characters.", severity="error")
+            self.notify(
+                f"Too long for {self.platform}: {len(text)} of {self.limit} characters.",
+                severity="error",
+            )
             return
         if self.mode == "move_ack":
             # Stage 1 done: keep the acknowledgement, write the DM next.
@@ -232,7 +247,9 @@ class Composer(Vertical):
             self.text_area.clear()
             self.mode = "move_dm"
             return
-        self.post_message(self.Send(self.mode, text, self.ack_text, confirm=self.awaiting_confirmation))
+        self.post_message(
+            self.Send(self.mode, text, self.ack_text, confirm=self.awaiting_confirmation)
+        )
 
     def needs_confirmation(self, findings: list[dict[str, Any]]) -> None:
         """The backend held the text back for advisories: show them; the next ctrl+s confirms."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-WARNING_SECONDS = 5 * 60   # without a warning time from the backend, the last five minutes warn
+WARNING_SECONDS = 5 * 60  # without a warning time from the backend, the last five minutes warn
 
 
 def parse_time(value: str | None) -> datetime | None:

@@ -8,32 +8,47 @@ re-sorts; one 1 Hz tick repaints only the visible lines.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
 from textual import work
 from textual.binding import Binding
-from textual.worker import Worker
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.worker import Worker
 
 from ..failures import report_worker_failure
 from ..literal import one_line
 from ..messages import OpenConversation
 from .countdown import format_remaining, parse_time, remaining_seconds, urgency
 
-PAGE = 100   # rows per request; a screen never shows more than two pages
+PAGE = 100  # rows per request; a screen never shows more than two pages
 PLATFORM_MARK = {"mastodon": "M", "bluesky": "B", "simulator": "S"}
-STATE_MARK = {"new": " ", "claimed": "●", "awaiting_customer": "…", "in_dm": "✉", "flagged_conduct": "⚑",
-              "resolved": "✓", "dismissed": "×"}
-STATE_WORD = {"new": "new", "claimed": "claimed", "awaiting_customer": "waiting", "in_dm": "in DM",
-              "flagged_conduct": "conduct", "resolved": "resolved", "dismissed": "dismissed"}
+STATE_MARK = {
+    "new": " ",
+    "claimed": "●",
+    "awaiting_customer": "…",
+    "in_dm": "✉",
+    "flagged_conduct": "⚑",
+    "resolved": "✓",
+    "dismissed": "×",
+}
+STATE_WORD = {
+    "new": "new",
+    "claimed": "claimed",
+    "awaiting_customer": "waiting",
+    "in_dm": "in DM",
+    "flagged_conduct": "conduct",
+    "resolved": "resolved",
+    "dismissed": "dismissed",
+}
 
 PageLoader = Callable[[str, str, int, int], Awaitable[dict[str, Any]]]
 
@@ -42,7 +57,7 @@ def urgency_of(row: dict[str, Any], now: datetime) -> tuple[float | None, str]:
     """Seconds left on the row's SLA clock and the style name it shows in."""
     seconds = remaining_seconds(parse_time(row.get("sla_due_at")), now)
     if row.get("state") == "awaiting_customer":
-        return seconds, "paused"     # the customer's turn: our clock is not running
+        return seconds, "paused"  # the customer's turn: our clock is not running
     warn_at = parse_time(row.get("sla_warn_at"))
     if warn_at is None or seconds is None:
         return seconds, urgency(seconds)
@@ -53,21 +68,59 @@ class QueueList(ScrollView, can_focus=True):
     """Keys: j/k and arrows move, g/G jump, enter opens, space selects for bulk actions."""
 
     BINDINGS = [
-        Binding("j,down", "cursor_down", "Down", show=False, id="queue.down", tooltip="Next conversation"),
-        Binding("k,up", "cursor_up", "Up", show=False, id="queue.up", tooltip="Previous conversation"),
+        Binding(
+            "j,down",
+            "cursor_down",
+            "Down",
+            show=False,
+            id="queue.down",
+            tooltip="Next conversation",
+        ),
+        Binding(
+            "k,up", "cursor_up", "Up", show=False, id="queue.up", tooltip="Previous conversation"
+        ),
         Binding("g,home", "first", "Top", show=False, id="queue.top", tooltip="First conversation"),
-        Binding("G,end", "last", "Bottom", show=False, id="queue.bottom", tooltip="Last conversation"),
-        Binding("pagedown", "page(1)", "Page down", show=False, id="queue.page_down", tooltip="One screen down"),
-        Binding("pageup", "page(-1)", "Page up", show=False, id="queue.page_up", tooltip="One screen up"),
-        Binding("enter", "open", "Open", id="queue.open", tooltip="Open the conversation under the cursor"),
-        Binding("space", "toggle_select", "Select", id="queue.select",
-                tooltip="Select for a bulk tag, release or assign"),
+        Binding(
+            "G,end", "last", "Bottom", show=False, id="queue.bottom", tooltip="Last conversation"
+        ),
+        Binding(
+            "pagedown",
+            "page(1)",
+            "Page down",
+            show=False,
+            id="queue.page_down",
+            tooltip="One screen down",
+        ),
+        Binding(
+            "pageup", "page(-1)", "Page up", show=False, id="queue.page_up", tooltip="One screen up"
+        ),
+        Binding(
+            "enter",
+            "open",
+            "Open",
+            id="queue.open",
+            tooltip="Open the conversation under the cursor",
+        ),
+        Binding(
+            "space",
+            "toggle_select",
+            "Select",
+            id="queue.select",
+            tooltip="Select for a bulk tag, release or assign",
+        ),
     ]
 
     COMPONENT_CLASSES = {
-        "queue-list--ok", "queue-list--warning", "queue-list--breached", "queue-list--paused",
-        "queue-list--p1", "queue-list--mine", "queue-list--other", "queue-list--cursor",
-        "queue-list--selected", "queue-list--muted",
+        "queue-list--ok",
+        "queue-list--warning",
+        "queue-list--breached",
+        "queue-list--paused",
+        "queue-list--p1",
+        "queue-list--mine",
+        "queue-list--other",
+        "queue-list--cursor",
+        "queue-list--selected",
+        "queue-list--muted",
     }
 
     DEFAULT_CSS = """
@@ -102,20 +155,25 @@ class QueueList(ScrollView, can_focus=True):
     class Changed(Message):
         """The list's contents, length, cursor or selection changed (for the title line)."""
 
-        queue: "QueueList"
+        queue: QueueList
 
-    def __init__(self, *, loader: PageLoader | None = None, clock: Callable[[], datetime] | None = None,
-                 **kw: Any) -> None:
+    def __init__(
+        self,
+        *,
+        loader: PageLoader | None = None,
+        clock: Callable[[], datetime] | None = None,
+        **kw: Any,
+    ) -> None:
         super().__init__(**kw)
         self.loader = loader
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.pages: dict[int, list[dict[str, Any]]] = {}
         self.cursor = 0
         self.cursor_id: int | None = None
         self.selected: set[int] = set()
-        self.typing: dict[int, set[str]] = {}     # conversation id -> operators typing there now
+        self.typing: dict[int, set[str]] = {}  # conversation id -> operators typing there now
         self.operator_id: int | None = None
-        self.loaded = False        # the first window has arrived
+        self.loaded = False  # the first window has arrived
         self._generation = 0
         self._pending: set[int] = set()
 
@@ -153,8 +211,11 @@ class QueueList(ScrollView, can_focus=True):
 
     def visible_rows(self) -> list[dict[str, Any]]:
         first = int(self.scroll_offset.y)
-        return [r for i in range(first, min(first + self.size.height, self.total))
-                if (r := self.row_at(i)) is not None]
+        return [
+            r
+            for i in range(first, min(first + self.size.height, self.total))
+            if (r := self.row_at(i)) is not None
+        ]
 
     def _wanted_pages(self) -> set[int]:
         first = int(self.scroll_offset.y)
@@ -184,14 +245,16 @@ class QueueList(ScrollView, can_focus=True):
             result = await self.loader(self.filter, self.search, number * PAGE, PAGE)
         finally:
             self._pending.discard(number)
-        self.post_message(self.Loaded(generation, {number: result["rows"]}, result["total"], self.filter))
+        self.post_message(
+            self.Loaded(generation, {number: result["rows"]}, result["total"], self.filter)
+        )
 
     def on_queue_list_loaded(self, message: Loaded) -> None:
         message.stop()
         if message.generation < self._generation or message.filter != self.filter:
-            return   # an answer to an older question
+            return  # an answer to an older question
         if len(message.pages) > 1 or message.generation > getattr(self, "_shown_generation", -1):
-            self.pages = dict(message.pages)   # a new generation replaces what was cached
+            self.pages = dict(message.pages)  # a new generation replaces what was cached
         else:
             self.pages.update(message.pages)
         self._shown_generation = message.generation
@@ -201,7 +264,7 @@ class QueueList(ScrollView, can_focus=True):
         if self.cursor_id is not None:
             found = self.index_of(self.cursor_id)
             if found is not None:
-                self.cursor = found           # follow the conversation across re-sorts
+                self.cursor = found  # follow the conversation across re-sorts
         self.cursor = max(0, min(self.cursor, self.total - 1))
         self._remember_cursor()
         self.scroll_to_cursor()
@@ -234,8 +297,9 @@ class QueueList(ScrollView, can_focus=True):
         if index >= self.total:
             if index == 0 and self.loaded:
                 text = f" Nothing here (filter: {self.filter.replace('_', ' ')})"
-                return Strip([Segment(text[:width], self.get_component_rich_style("queue-list--muted"))]
-                             ).extend_cell_length(width, self.rich_style)
+                return Strip(
+                    [Segment(text[:width], self.get_component_rich_style("queue-list--muted"))]
+                ).extend_cell_length(width, self.rich_style)
             return Strip.blank(width, self.rich_style)
         row = self.row_at(index)
         if row is None and (index // PAGE) in self.pages:
@@ -244,8 +308,9 @@ class QueueList(ScrollView, can_focus=True):
             return Strip.blank(width, self.rich_style)
         if row is None:
             self._request_page(index // PAGE)
-            return Strip([Segment(" loading…", self.get_component_rich_style("queue-list--muted"))]
-                         ).extend_cell_length(width, self.rich_style)
+            return Strip(
+                [Segment(" loading…", self.get_component_rich_style("queue-list--muted"))]
+            ).extend_cell_length(width, self.rich_style)
         return self._row_strip(row, index == self.cursor, width)
 
     def _request_page(self, number: int) -> None:
@@ -263,16 +328,29 @@ class QueueList(ScrollView, can_focus=True):
         mine = bool(holder and holder["id"] == self.operator_id)
         segs: list[Segment] = []
         add = segs.append
-        add(Segment("▌" if row["id"] in self.selected else " ", base + style("queue-list--selected")))
-        add(Segment(f"P{row['priority']}", base + (style("queue-list--p1") if row["priority"] == 1 else Style())))
+        add(
+            Segment(
+                "▌" if row["id"] in self.selected else " ", base + style("queue-list--selected")
+            )
+        )
+        add(
+            Segment(
+                f"P{row['priority']}",
+                base + (style("queue-list--p1") if row["priority"] == 1 else Style()),
+            )
+        )
         add(Segment(" ", base))
         add(Segment(format_remaining(seconds), base + style(f"queue-list--{level}")))
         add(Segment(" " + PLATFORM_MARK.get(row["platform"], row["platform"][:1].upper()), base))
         holder_style = style("queue-list--mine") if mine else style("queue-list--other")
         if self.typing.get(row["id"]):
-            add(Segment("✎", base + style("queue-list--selected")))   # someone is writing an answer
+            add(Segment("✎", base + style("queue-list--selected")))  # someone is writing an answer
         else:
-            add(Segment(STATE_MARK.get(row["state"], "?"), base + (holder_style if holder else Style())))
+            add(
+                Segment(
+                    STATE_MARK.get(row["state"], "?"), base + (holder_style if holder else Style())
+                )
+            )
         author_w = 9 if width < 45 else 11 if width < 60 else 16
         add(Segment(" " + one_line("@" + row["author"]["handle"], author_w).ljust(author_w), base))
         used = 1 + 2 + 1 + 6 + 2 + 1 + 1 + author_w
@@ -315,7 +393,9 @@ class QueueList(ScrollView, can_focus=True):
             return
         old = self.cursor
         self.cursor = max(0, min(index, self.total - 1))
-        self.cursor_id = None      # until its page arrives, the cursor is a position, not a conversation
+        self.cursor_id = (
+            None  # until its page arrives, the cursor is a position, not a conversation
+        )
         self._remember_cursor()
         self.scroll_to_cursor()
         # Repaint only the two lines that changed (a scroll repaints the rest itself).

@@ -19,8 +19,13 @@ from textual.widgets import Static
 from ..literal import literal, one_line
 
 STATUS_WORDS = {"queued": "⧗ sending…", "published": "✓ published", "failed": "✖ FAILED"}
-PURPOSE_WORDS = {"reply": "reply", "dm_ack": "DM acknowledgement", "dm": "DM", "closing": "closing message",
-                 "house_rules": "house rules"}
+PURPOSE_WORDS = {
+    "reply": "reply",
+    "dm_ack": "DM acknowledgement",
+    "dm": "DM",
+    "closing": "closing message",
+    "house_rules": "house rules",
+}
 EMPTY = "Open a conversation from the queue (enter)."
 
 
@@ -31,9 +36,18 @@ def clock_time(at: str | None) -> str:
 class ThreadView(VerticalScroll, can_focus=True):
     """Scrolls with j/k and arrows when focused; all platform text is shown literally."""
 
-    COMPONENT_CLASSES = {"thread-view--title", "thread-view--customer", "thread-view--ours",
-                         "thread-view--dm", "thread-view--public", "thread-view--failed",
-                         "thread-view--muted", "thread-view--flag", "thread-view--note", "thread-view--typing"}
+    COMPONENT_CLASSES = {
+        "thread-view--title",
+        "thread-view--customer",
+        "thread-view--ours",
+        "thread-view--dm",
+        "thread-view--public",
+        "thread-view--failed",
+        "thread-view--muted",
+        "thread-view--flag",
+        "thread-view--note",
+        "thread-view--typing",
+    }
 
     DEFAULT_CSS = """
     ThreadView > .thread-view--title { text-style: bold; }
@@ -49,8 +63,22 @@ class ThreadView(VerticalScroll, can_focus=True):
     """
 
     BINDINGS = [
-        Binding("j", "scroll_down", "Scroll down", show=False, id="thread.down", tooltip="Scroll the thread down"),
-        Binding("k", "scroll_up", "Scroll up", show=False, id="thread.up", tooltip="Scroll the thread up"),
+        Binding(
+            "j",
+            "scroll_down",
+            "Scroll down",
+            show=False,
+            id="thread.down",
+            tooltip="Scroll the thread down",
+        ),
+        Binding(
+            "k",
+            "scroll_up",
+            "Scroll up",
+            show=False,
+            id="thread.up",
+            tooltip="Scroll the thread up",
+        ),
     ]
 
     revealed: reactive[bool] = reactive(False)
@@ -58,7 +86,7 @@ class ThreadView(VerticalScroll, can_focus=True):
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self.conversation: dict[str, Any] | None = None
-        self.typing: dict[int, str] = {}      # operator id -> name, typing in this conversation
+        self.typing: dict[int, str] = {}  # operator id -> name, typing in this conversation
 
     def compose(self):
         yield Static(Text(EMPTY, style="dim"), id="thread-body")
@@ -74,7 +102,7 @@ class ThreadView(VerticalScroll, can_focus=True):
 
     def show(self, conv: dict[str, Any]) -> None:
         if self.conversation is None or self.conversation["id"] != conv["id"]:
-            self.revealed = False        # personal data is masked again for each new conversation
+            self.revealed = False  # personal data is masked again for each new conversation
             self.typing = {}
         self.conversation = conv
         self._redraw()
@@ -90,8 +118,10 @@ class ThreadView(VerticalScroll, can_focus=True):
 
     def has_masked_text(self) -> bool:
         conv = self.conversation or {}
-        return any(i.get("kind") == "inbound" and i.get("masked_text") not in (None, i.get("text"))
-                   for i in conv.get("thread", []))
+        return any(
+            i.get("kind") == "inbound" and i.get("masked_text") not in (None, i.get("text"))
+            for i in conv.get("thread", [])
+        )
 
     def _redraw(self) -> None:
         conv = self.conversation
@@ -101,25 +131,45 @@ class ThreadView(VerticalScroll, can_focus=True):
         holder = conv.get("holder")
         title = Text()
         title.append(one_line("@" + conv["author"]["handle"], 30), style("thread-view--title"))
-        title.append(f" ({conv['platform']}) P{conv['priority']} · {conv['state'].replace('_', ' ')}")
+        title.append(
+            f" ({conv['platform']}) P{conv['priority']} · {conv['state'].replace('_', ' ')}"
+        )
         title.append(f" · held by {literal(holder['name'])}" if holder else " · unclaimed")
         if conv.get("escalated"):
             title.append(" · ESCALATED", style("thread-view--failed"))
         parts.append(title)
         if conv.get("priority_reasons"):
-            parts.append(Text(f"why P{conv['priority']}: " + literal("; ".join(map(str, conv["priority_reasons"]))),
-                              style("thread-view--muted")))
+            parts.append(
+                Text(
+                    f"why P{conv['priority']}: "
+                    + literal("; ".join(map(str, conv["priority_reasons"]))),
+                    style("thread-view--muted"),
+                )
+            )
         if conv.get("tags"):
-            parts.append(Text("tags: " + literal(", ".join(map(str, conv["tags"]))), style("thread-view--muted")))
+            parts.append(
+                Text(
+                    "tags: " + literal(", ".join(map(str, conv["tags"]))),
+                    style("thread-view--muted"),
+                )
+            )
         notes = sorted(conv.get("notes") or [], key=lambda n: not n.get("pinned"))
         for note in notes:
             label = "pinned note" if note.get("pinned") else "note"
-            parts.append(Text(f"✎ {label} ({literal(note.get('operator') or '?')}): {literal(note['text'])}",
-                              style("thread-view--note")))
+            parts.append(
+                Text(
+                    f"✎ {label} ({literal(note.get('operator') or '?')}): {literal(note['text'])}",
+                    style("thread-view--note"),
+                )
+            )
         for item in conv.get("thread", []):
             parts.append(self._item(item))
         if self.has_masked_text():
-            hint = "personal data shown — v to mask" if self.revealed else "personal data masked — v to reveal"
+            hint = (
+                "personal data shown — v to mask"
+                if self.revealed
+                else "personal data masked — v to reveal"
+            )
             parts.append(Text(hint, style("thread-view--muted")))
         for name in self.typing.values():
             parts.append(Text(f"{literal(name)} is typing here…", style("thread-view--typing")))
@@ -148,18 +198,27 @@ class ThreadView(VerticalScroll, can_focus=True):
                 line.append("\n   ⚑ " + literal(what), style("thread-view--flag"))
         else:
             who = literal(item.get("operator") or "team")
-            line.append(f"us ({who}, {PURPOSE_WORDS.get(item.get('purpose', 'reply'), item.get('purpose'))})",
-                        style("thread-view--ours"))
+            line.append(
+                f"us ({who}, {PURPOSE_WORDS.get(item.get('purpose', 'reply'), item.get('purpose'))})",
+                style("thread-view--ours"),
+            )
             line.append_text(self._channel(item.get("channel", "public")))
             line.append(": " + literal(item["text"]))
             failed = item.get("status") == "failed"
             status_style = style("thread-view--failed") if failed else style("thread-view--muted")
-            line.append("\n   " + STATUS_WORDS.get(item.get("status", ""), str(item.get("status"))), status_style)
+            line.append(
+                "\n   " + STATUS_WORDS.get(item.get("status", ""), str(item.get("status"))),
+                status_style,
+            )
             if item.get("error"):
                 line.append(": " + literal(str(item["error"])), status_style)
             if item.get("advisories"):
-                sent_despite = "; ".join(literal(str(a.get("message") or a.get("check") or a))
-                                         if isinstance(a, dict) else literal(str(a)) for a in item["advisories"])
+                sent_despite = "; ".join(
+                    literal(str(a.get("message") or a.get("check") or a))
+                    if isinstance(a, dict)
+                    else literal(str(a))
+                    for a in item["advisories"]
+                )
                 line.append("\n   sent despite: " + sent_despite, style("thread-view--muted"))
         return line
 
