@@ -10,11 +10,12 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from . import events, queue
-from .app import SERVICES, ApiError, Services, operator_of, read_json
-from .fanout import announce
-from .operators import Operator
-from .webhook_api import ingest_webhook
+from backend import events
+from backend.app import SERVICES, ApiError, Services, operator_of, read_json
+from backend.conversations import queue
+from backend.ingest.webhook import ingest_webhook
+from backend.live.hub import announce
+from backend.operators import Operator
 
 PRESENCE_REFRESH = 30.0  # seconds between "still online" signals from an open stream
 
@@ -434,9 +435,9 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/api/events", events_page)
     r.add_get("/api/stream", stream)
     r.add_post("/ingest/{source}", ingest_webhook)  # signed by the source, not an operator token
-    from .crisis_api import setup_crisis_routes
-    from .metrics_api import setup_metrics_routes
-    from .shift_api import setup_shift_routes
+    from backend.crisis.api import setup_crisis_routes
+    from backend.handover.api import setup_shift_routes
+    from backend.metrics.api import setup_metrics_routes
 
     setup_shift_routes(app)
     setup_crisis_routes(app)

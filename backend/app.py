@@ -15,21 +15,21 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from . import actions as actions_mod
-from .actions import Actions, BadInput, ContentProblem, NotFound
-from .clock import Clock
-from .config import Config
-from .db.pool import create_pool
-from .fanout import EventHub
-from .ingest import Ingest, Processor, accept_all, fixed_deadlines, policy_deadlines
-from .lifecycle import NotAllowed
-from .operators import Operator, authenticate
-from .outbox import OutboxPublisher, Publisher
-from .pipeline import ListeningWorker, Rulebook, load_rulebook, make_processor
-from .pollers import PollerStatus, build_connectors, supervise
-from .queue import UnknownFilter
-from .rules_watch import RulesWatcher
-from .simulator import SimulatedPlatform, Simulator, opening_delay
+from backend.clock import Clock
+from backend.config import Config
+from backend.conversations import actions as actions_mod
+from backend.conversations.actions import Actions, BadInput, ContentProblem, NotFound
+from backend.conversations.lifecycle import NotAllowed
+from backend.conversations.queue import UnknownFilter
+from backend.db.pool import create_pool
+from backend.ingest.pollers import PollerStatus, build_connectors, supervise
+from backend.ingest.rules_watch import RulesWatcher
+from backend.ingest.store import Ingest, Processor, accept_all, fixed_deadlines, policy_deadlines
+from backend.ingest.worker import ListeningWorker, Rulebook, load_rulebook, make_processor
+from backend.live.hub import EventHub
+from backend.operators import Operator, authenticate
+from backend.outbox import OutboxPublisher, Publisher
+from backend.simulator.scenarios import SimulatedPlatform, Simulator, opening_delay
 
 log = logging.getLogger(__name__)
 
@@ -243,8 +243,8 @@ async def stop_tasks(tasks: list[asyncio.Task], rounds: int = 100) -> None:
 
 async def _watches(app: web.Application) -> AsyncIterator[None]:
     """The SLA clock and the crisis watch, woken by every event this backend sees."""
-    from .crisis import CrisisWatch
-    from .sla_clock import SlaClock
+    from backend.crisis.watch import CrisisWatch
+    from backend.sla.clock import SlaClock
 
     svc = app[SERVICES]
     assert svc.pool is not None and svc.hub is not None
@@ -316,7 +316,7 @@ def init_app(
     Tokens and webhook secrets are read from `env` (default: os.environ) by the
     variable names config gives; a missing one raises FileErrors naming the key.
     """
-    from .api import setup_routes
+    from backend.api import setup_routes
 
     clock = clock or Clock()
     simulated = SimulatedPlatform(

@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from .config import DEFAULT_CONFIG, REPO_ROOT, Config, load_config
-from .yamlfile import FileError, FileErrors
+from backend.config import DEFAULT_CONFIG, REPO_ROOT, Config, load_config
+from backend.yamlfile import FileError, FileErrors
 
 DEMO_CONFIG = REPO_ROOT / "config" / "demo.yaml"
 
@@ -52,7 +52,7 @@ def _stop_on_signals(stop: Callable[[], Any]) -> None:
 
 
 async def _with_database(cfg: Config, body: Callable[[str], Awaitable[Any]]) -> Any:
-    from .db.setup import database_server, prepare
+    from backend.db.setup import database_server, prepare
 
     with database_server(cfg) as (admin_url, embedded):
         url = await prepare(cfg, admin_url, embedded)
@@ -65,8 +65,8 @@ async def _with_database(cfg: Config, body: Callable[[str], Awaitable[Any]]) -> 
 async def _serve(cfg: Config, url: str) -> None:
     from aiohttp import web
 
-    from .app import init_app
-    from .heap import settle_after_startup
+    from backend.app import init_app
+    from backend.heap import settle_after_startup
 
     app = init_app(cfg, url)
     runner = web.AppRunner(app, access_log=None)
@@ -96,9 +96,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_db_migrate(args: argparse.Namespace) -> int:
-    from .db.embedded import ensure_database
-    from .db.migrate import migrate_url
-    from .db.setup import database_server, with_database
+    from backend.db.embedded import ensure_database
+    from backend.db.migrate import migrate_url
+    from backend.db.setup import database_server, with_database
 
     cfg = _load(args)
 
@@ -119,8 +119,8 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_operators(args: argparse.Namespace) -> int:
-    from . import operators
-    from .db.pool import connect
+    from backend import operators
+    from backend.db.pool import connect
 
     cfg = _load(args)
 
@@ -159,9 +159,9 @@ def cmd_handover(args: argparse.Namespace) -> int:
     import json
     from datetime import datetime
 
-    from . import handover_query
-    from .clock import Clock
-    from .db.pool import connect
+    from backend.clock import Clock
+    from backend.db.pool import connect
+    from backend.handover import queries as handover_query
 
     cfg = _load(args)
     since = None
@@ -247,14 +247,13 @@ def leave(code: int, grace: float = 2.0) -> int:
 async def _demo(cfg: Config, admin_url: str, embedded: Any) -> int:
     from aiohttp import web
 
+    from backend import operators
+    from backend.app import init_app
+    from backend.db.migrate import migrate_url
+    from backend.db.pool import connect
+    from backend.db.setup import with_database
     from tui.app import ShiftdeskApp
     from tui.client import BackendClient
-
-    from . import operators
-    from .app import init_app
-    from .db.migrate import migrate_url
-    from .db.pool import connect
-    from .db.setup import with_database
 
     # A fresh demo every time: the crisis plays from the start.
     name = cfg.database.name
@@ -316,7 +315,7 @@ def _last_resort(embedded: Any) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .db.setup import database_server
+    from backend.db.setup import database_server
 
     cfg = _load(args, DEMO_CONFIG)
     if cfg.database.url:
@@ -346,7 +345,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def validate_rules(rules_dir: Path) -> list[str]:
     """Every problem in every rules file, as file:line: key: reason."""
-    from .pipeline import load_rulebook
+    from backend.ingest.worker import load_rulebook
 
     try:
         load_rulebook(rules_dir)
@@ -358,7 +357,7 @@ def validate_rules(rules_dir: Path) -> list[str]:
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
-    from .checks.commands import run_bio, run_explain
+    from backend.checks.commands import run_bio, run_explain
 
     cfg = _load(args)
     rules_dir = Path(args.rules_dir) if args.rules_dir else cfg.rules_dir
@@ -379,8 +378,8 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from .simulate import drive
-    from .simulator import SCENARIOS
+    from backend.simulator.feeder import drive
+    from backend.simulator.scenarios import SCENARIOS
 
     cfg = _load(args)
     if args.scenario not in SCENARIOS:

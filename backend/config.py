@@ -17,10 +17,10 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from . import yamlfile
-from .connectors import bluesky as bluesky_connector
-from .connectors import mastodon as mastodon_connector
-from .yamlfile import FileError, FileErrors, Located
+from backend import yamlfile
+from backend.connectors import bluesky as bluesky_connector
+from backend.connectors import mastodon as mastodon_connector
+from backend.yamlfile import FileError, FileErrors, Located
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "config" / "shiftdesk.yaml"
@@ -134,7 +134,7 @@ class WebhookConfig:
 
 @dataclass(frozen=True)
 class CrisisConfig:
-    """Surge detection (backend/surge.py): negative mentions against a rolling baseline."""
+    """Surge detection (backend/crisis/surge.py): negative mentions against a rolling baseline."""
 
     negative_below: float = (
         -0.25
@@ -151,7 +151,7 @@ class CrisisConfig:
         """The detector's parameters (raises ValueError naming what is wrong)."""
         from datetime import timedelta
 
-        from .surge import SurgeConfig
+        from backend.crisis.surge import SurgeConfig
 
         return SurgeConfig(
             timedelta(seconds=self.window_seconds),

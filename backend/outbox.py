@@ -24,10 +24,10 @@ from typing import Protocol
 
 import asyncpg
 
-from . import events
-from .clock import Clock
-from .connectors.base import PermanentError, RateLimited
-from .model import Author, OutboundMessage, Published
+from backend import events
+from backend.clock import Clock
+from backend.connectors.base import PermanentError, RateLimited
+from backend.model import Author, OutboundMessage, Published
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from harness import backend_process, fresh_database, ms, percentile, postgres, t
 from backend import operators
 from backend.clock import Clock
 from backend.db.pool import connect
-from backend.ingest import Ingest, accept_all, fixed_deadlines
+from backend.ingest.store import Ingest, accept_all, fixed_deadlines
 from backend.model import Author, InboundPost
 
 

@@ -9,7 +9,7 @@ reading and typing, and a public reply; and a recording platform
 counts every publish per idempotency key. Bounded: the feed runs --minutes,
 then the operators drain the queue for at most --drain seconds.
 
-The crisis's shape (backend.simulator, scenario "pileon"): of the 2,000
+The crisis's shape (backend.simulator.scenarios, scenario "pileon"): of the 2,000
 mentions a second only --new-customers-per-s (10) are a new customer's first
 post; 25 % name Acme but are not about us (cartoon anvils; the listening
 rules drop them); the rest lands on the 100 most recent customers: 35 % the
@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from backend import operators as operators_mod  # noqa: E402
-from backend.simulate import drive  # noqa: E402
+from backend.simulator.feeder import drive  # noqa: E402
 from bench.harness import fresh_database, postgres, table  # noqa: E402
 from tests.processes import BackendProcess  # noqa: E402
 
@@ -58,7 +58,7 @@ SECRET = "soak-webhook-secret"
 NEW_CUSTOMERS_PER_S = 10.0
 THINK_S = 1.0  # far quicker than a person; 50 operators at most 50 replies/s
 SHAPE = (
-    "(see backend.simulator's pileon scenario): 25 % not about us (dropped), and in the 100 most recent "
+    "(see backend.simulator.scenarios's pileon scenario): 25 % not about us (dropped), and in the 100 most recent "
     "customers' threads 25 % strangers replying, 15 % customers quoting each other, 35 % customers chasing"
 )
 TOKEN = "soak-platform-token"

@@ -306,14 +306,14 @@ def test_webhook_signatures_are_compared_in_constant_time_within_a_window():
 # fixed tables by a checked key, never request data. A new one fails here until someone
 # checks it and adds it.
 REVIEWED_SQL = {
-    ("backend/actions.py", "_apply"): {
+    ("backend/conversations/actions.py", "_apply"): {
         "sla_sql",
         "extra_sql",
     },  # fixed fragments chosen by the lifecycle
     ("backend/cli.py", "_demo"): {"name"},  # demo database name, generated
     ("backend/db/embedded.py", "ensure_database"): {"sql"},  # CREATE DATABASE of a configured name
     ("backend/db/migrate.py", "migrate"): {"sql"},  # the migration files' own text
-    ("backend/queue.py", "page"): {
+    ("backend/conversations/queue.py", "page"): {
         "cond",
         "_search('$4')",
         "_search('$2')",

@@ -6,7 +6,7 @@ import asyncio
 
 import aiohttp
 
-from backend.simulator import Simulator
+from backend.simulator.scenarios import Simulator
 
 
 async def seed(backend, n: int = 5) -> list[int]:
@@ -137,7 +137,7 @@ async def test_stream_resumes_after_the_last_event_seen(backend):
 async def test_expired_lease_goes_back_to_the_queue_with_an_event(backend, db):
     from datetime import timedelta
 
-    from backend.actions import expire_leases
+    from backend.conversations.actions import expire_leases
 
     ids = await seed(backend, 1)
     _, token = await backend.add_operator("anna")

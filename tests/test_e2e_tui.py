@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from backend.simulator import Simulator
+from backend.simulator.scenarios import Simulator
 from tui.app import ShiftdeskApp
 from tui.client import BackendClient
 from tui.screens.queue import QueueScreen

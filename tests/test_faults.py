@@ -25,8 +25,8 @@ from backend.clock import Clock
 from backend.db.migrate import migrate_url
 from backend.db.pool import create_pool
 from backend.db.setup import with_database
-from backend.simulate import drive
-from backend.simulator import Simulator
+from backend.simulator.feeder import drive
+from backend.simulator.scenarios import Simulator
 from tests.fakes import serve
 from tests.fakes.mastodon import FakeMastodon
 from tests.invariants import ORPHANED_REFERENCES

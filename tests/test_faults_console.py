@@ -12,7 +12,7 @@ import pytest
 from backend import operators
 from backend.clock import Clock
 from backend.db.pool import create_pool
-from backend.ingest import Ingest, accept_all, fixed_deadlines
+from backend.ingest.store import Ingest, accept_all, fixed_deadlines
 from backend.model import Author, InboundPost
 from tests.processes import BackendProcess
 from tests.test_tui_keys import console, started

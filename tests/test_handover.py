@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from backend.clock import FrozenClock
-from backend.handover import (
+from backend.handover.report import (
     Breach,
     CrisisPeriod,
     HandoverData,
@@ -23,7 +23,7 @@ from backend.handover import (
     render_markdown,
     summarise,
 )
-from backend.themes import Theme
+from backend.listening.themes import Theme
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -8,9 +8,9 @@ import asyncpg
 import pytest
 
 from backend.clock import FrozenClock
-from backend.ingest import Ingest, accept_all, fixed_deadlines
+from backend.ingest.store import Ingest, accept_all, fixed_deadlines
 from backend.model import Author, InboundPost
-from backend.simulator import Simulator
+from backend.simulator.scenarios import Simulator
 from tests.invariants import ORPHANED_REFERENCES
 
 
@@ -147,7 +147,7 @@ async def test_relaxed_commit_stays_inside_a_cursor_batch(db, clock):
 
 
 async def test_priority_reasons_survive_the_trip_to_sql(db, clock):
-    from backend.ingest import Processed
+    from backend.ingest.store import Processed
 
     def urgent(p):
         return Processed(

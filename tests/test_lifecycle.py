@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from backend import lifecycle as lc
-from backend.lifecycle import Actor, ConversationView, Holder, NotAllowed, Sla, State
+from backend.conversations import lifecycle as lc
+from backend.conversations.lifecycle import Actor, ConversationView, Holder, NotAllowed, Sla, State
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 ANNA = Actor(1, "Anna")

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from backend.metrics import (
+from backend.metrics.exposition import (
     CONTENT_TYPE,
     counter,
     format_value,

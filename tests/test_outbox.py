@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from backend.actions import Actions
 from backend.connectors.base import PermanentError, RateLimited, TransientError
-from backend.ingest import Ingest, accept_all, fixed_deadlines
+from backend.conversations.actions import Actions
+from backend.ingest.store import Ingest, accept_all, fixed_deadlines
 from backend.model import Author, InboundPost, OutboundMessage, Published
 from backend.operators import add as add_operator
 from backend.outbox import OutboxPublisher

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from backend.ingest import Ingest, fixed_deadlines
+from backend.ingest.rules_watch import RulesWatcher
+from backend.ingest.store import Ingest, fixed_deadlines
+from backend.ingest.worker import load_rulebook, make_processor
 from backend.model import Author, InboundPost
-from backend.pipeline import load_rulebook, make_processor
-from backend.rules_watch import RulesWatcher
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -129,8 +129,8 @@ def test_listening_worker_prepares_exactly_what_listening_here_does(rulebook):
     import asyncio
     import sys
 
-    from backend.ingest import prepare
-    from backend.pipeline import ListeningWorker
+    from backend.ingest.store import prepare
+    from backend.ingest.worker import ListeningWorker
 
     sys.path.insert(0, str(ROOT / "bench"))
     from ingest import (
@@ -162,7 +162,7 @@ def test_listening_worker_prepares_exactly_what_listening_here_does(rulebook):
 
 
 def test_listening_worker_refuses_broken_rules_with_the_file_and_line(tmp_path):
-    from backend.pipeline import ListeningWorker
+    from backend.ingest.worker import ListeningWorker
     from backend.yamlfile import FileErrors
 
     shutil.copytree(ROOT / "rules", tmp_path / "rules")
@@ -180,8 +180,8 @@ async def test_ingest_listens_to_big_batches_in_the_worker_and_carries_on_when_i
     import os
     import signal
 
-    from backend.ingest import prepare
-    from backend.pipeline import ListeningWorker
+    from backend.ingest.store import prepare
+    from backend.ingest.worker import ListeningWorker
 
     posts = [
         post(clock, f"w{i}", f"@acme order {i} still missing, refund please", author=f"c{i}")
@@ -216,8 +216,8 @@ async def test_ingest_listens_to_big_batches_in_the_worker_and_carries_on_when_i
 def test_the_backend_listens_in_a_worker_that_follows_rule_changes(rulebook, db_url):
     from backend.app import SERVICES, init_app
     from backend.config import Config, IngestConfig
-    from backend.ingest import accept_all
-    from backend.pipeline import ListeningWorker
+    from backend.ingest.store import accept_all
+    from backend.ingest.worker import ListeningWorker
 
     svc = init_app(Config(), db_url, background=False)[SERVICES]
     first = svc.ingest.worker

@@ -143,14 +143,17 @@ async def test_handover_report_counts_real_activity(timed, team, clock):
 
 def test_handover_cli_prints_markdown_and_json(db_url):
     env = {**os.environ, "SHIFTDESK_DATABASE_URL": db_url}
-    run = lambda *a: subprocess.run(
-        [sys.executable, "-m", "backend.cli", "handover", *a],
-        cwd=ROOT,  # noqa: E731
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+
+    def run(*a):
+        return subprocess.run(
+            [sys.executable, "-m", "backend.cli", "handover", *a],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+
     md = run("--since", "2020-01-01T00:00:00Z")
     assert md.returncode == 0, md.stderr
     assert md.stdout.startswith("# Handover ") and "## SLA breaches: 0" in md.stdout

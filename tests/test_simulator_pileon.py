@@ -12,8 +12,8 @@ from aiohttp import web
 from backend.clock import FrozenClock
 from backend.listening.matching import match
 from backend.listening.rules import load_listening
-from backend.simulate import drive
-from backend.simulator import Simulator
+from backend.simulator.feeder import drive
+from backend.simulator.scenarios import Simulator
 
 RULES = Path(__file__).resolve().parent.parent / "rules" / "listening.yaml"
 

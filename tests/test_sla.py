@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from backend import sla, yamlfile
+from backend import yamlfile
 from backend.clock import FrozenClock
+from backend.sla import policy as sla
 from backend.yamlfile import FileErrors
 
 RULES = Path(__file__).resolve().parent.parent / "rules" / "sla.yaml"

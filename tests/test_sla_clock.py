@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 
 from backend.clock import FrozenClock
+from backend.handover.shifts import start_shift
 from backend.model import Author, InboundPost
-from backend.shifts import start_shift
-from backend.sla_clock import breaches_by_operator, breaches_by_shift
+from backend.sla.clock import breaches_by_operator, breaches_by_shift
 from tests.conftest import start_backend
 
 

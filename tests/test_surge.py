@@ -8,7 +8,7 @@ import pytest
 
 from backend import yamlfile
 from backend.clock import FrozenClock
-from backend.surge import (
+from backend.crisis.surge import (
     CrisisEnded,
     CrisisStarted,
     SurgeConfig,

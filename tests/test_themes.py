@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from backend.themes import (
+from backend.listening.themes import (
     Complaint,
     Theme,
     group_complaints,

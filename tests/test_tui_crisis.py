@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.surge import CrisisStarted
+from backend.crisis.surge import CrisisStarted
 from tests.test_tui_keys import console, mention, started
 from tui.screens.crisis import CrisisGroupsScreen, HoldingStatementScreen
 from tui.screens.queue import QueueScreen

@@ -3,7 +3,7 @@ and the crisis banner when the backend declares a crisis."""
 
 from __future__ import annotations
 
-from backend.surge import CrisisEnded, CrisisStarted
+from backend.crisis.surge import CrisisEnded, CrisisStarted
 from tests.test_tui_keys import console, mention, started, wait_for
 from tui.screens.handover import HandoverScreen, LatestHandoverScreen
 from tui.screens.queue import QueueScreen
@@ -25,7 +25,7 @@ async def test_handover_screen_shows_the_backends_report_with_platform_text_iner
 
 
 async def test_sign_in_starts_the_shift_and_shows_the_last_handover_until_dismissed(backend):
-    from backend.shifts import end_shift, start_shift
+    from backend.handover.shifts import end_shift, start_shift
 
     ben, _ = await backend.add_operator("ben")
     svc = backend.services

@@ -7,8 +7,8 @@ import re
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
-from ..config import Config
-from .embedded import EmbeddedPostgres, start_embedded
+from backend.config import Config
+from backend.db.embedded import EmbeddedPostgres, start_embedded
 
 _DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -38,8 +38,8 @@ def database_server(cfg: Config) -> Iterator[tuple[str, EmbeddedPostgres | None]
 
 async def prepare(cfg: Config, admin_url: str, embedded: EmbeddedPostgres | None) -> str:
     """Create (embedded only) and migrate the database; returns its URL."""
-    from .embedded import ensure_database
-    from .migrate import migrate_url
+    from backend.db.embedded import ensure_database
+    from backend.db.migrate import migrate_url
 
     if embedded is None:
         url = admin_url

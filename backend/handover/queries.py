@@ -1,6 +1,6 @@
 """The facts of a handover period, read from the database into `handover.HandoverData`.
 
-`backend/handover.py` does the arithmetic and the rendering; this module only
+`backend/handover/report.py` does the arithmetic and the rendering; this module only
 asks PostgreSQL. Every query is bounded by the period, except what is still
 open, which is "now" by definition.
 """
@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from .handover import (
+from backend.handover.report import (
     Breach,
     CrisisPeriod,
     HandoverData,
@@ -21,7 +21,7 @@ from .handover import (
     OwedClose,
     PinnedNote,
 )
-from .themes import top_themes
+from backend.listening.themes import top_themes
 
 NEGATIVE_BELOW = (
     -0.25
@@ -186,8 +186,8 @@ async def report(
 ) -> str | dict:
     """The handover from `since` (default: the end of the last handover, else 8 hours) until `now`,
     as Markdown text (fmt "md") or JSON-ready data (fmt "json")."""
-    from .handover import render_json, render_markdown, summarise
-    from .shifts import default_since
+    from backend.handover.report import render_json, render_markdown, summarise
+    from backend.handover.shifts import default_since
 
     if fmt not in ("md", "json"):
         raise ValueError(f"format must be md or json, not {fmt!r}")

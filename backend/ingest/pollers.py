@@ -19,14 +19,14 @@ from typing import Any
 
 import asyncpg
 
-from .clock import Clock
-from .config import Config, ConnectorSettings
-from .connectors.backoff import Backoff, run_poller
-from .connectors.base import Connector, ConnectorError
-from .connectors.bluesky import BlueskyConnector
-from .connectors.mastodon import MastodonConnector
-from .ingest import Ingest
-from .yamlfile import FileError, FileErrors
+from backend.clock import Clock
+from backend.config import Config, ConnectorSettings
+from backend.connectors.backoff import Backoff, run_poller
+from backend.connectors.base import Connector, ConnectorError
+from backend.connectors.bluesky import BlueskyConnector
+from backend.connectors.mastodon import MastodonConnector
+from backend.ingest.store import Ingest
+from backend.yamlfile import FileError, FileErrors
 
 log = logging.getLogger(__name__)
 

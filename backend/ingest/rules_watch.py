@@ -14,9 +14,9 @@ from pathlib import Path
 
 import asyncpg
 
-from . import events
-from .pipeline import Rulebook, load_rulebook
-from .yamlfile import FileError, FileErrors
+from backend import events
+from backend.ingest.worker import Rulebook, load_rulebook
+from backend.yamlfile import FileError, FileErrors
 
 log = logging.getLogger(__name__)
 

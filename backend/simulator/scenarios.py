@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .clock import Clock
-from .model import Author, InboundPost, OutboundMessage, Published
+from backend.clock import Clock
+from backend.model import Author, InboundPost, OutboundMessage, Published
 
 PLATFORM = "simulator"
 

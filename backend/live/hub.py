@@ -16,8 +16,8 @@ from typing import Any
 
 import asyncpg
 
-from . import events
-from .db.pool import connect
+from backend import events
+from backend.db.pool import connect
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,10 @@ from typing import Any
 
 import asyncpg
 
-from . import events, handover, handover_query
-from .operators import Operator
+from backend import events
+from backend.handover import queries as handover_query
+from backend.handover import report as handover
+from backend.operators import Operator
 
 DEFAULT_PERIOD = timedelta(hours=8)  # a handover with no earlier one to start from covers this much
 NOTE_MAX = 10_000

@@ -16,11 +16,17 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from . import events
-from .actions import ContentProblem, Draft
-from .app import SERVICES, ApiError, Services, operator_of, read_json
-from .operators import Operator
-from .themes import Complaint, group_complaints, personalise_holding_statement, top_themes, topic_of
+from backend import events
+from backend.app import SERVICES, ApiError, Services, operator_of, read_json
+from backend.conversations.actions import ContentProblem, Draft
+from backend.listening.themes import (
+    Complaint,
+    group_complaints,
+    personalise_holding_statement,
+    top_themes,
+    topic_of,
+)
+from backend.operators import Operator
 
 GROUPABLE = "c.state IN ('new', 'claimed')"
 GROUP_LIMIT = 5000  # newest conversations grouped at once

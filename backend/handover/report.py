@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from backend.themes import Theme
+from backend.listening.themes import Theme
 
 SENTIMENT_ORDER = ("negative", "neutral", "positive")
 

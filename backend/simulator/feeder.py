@@ -17,9 +17,9 @@ from typing import Any
 
 import aiohttp
 
-from .clock import Clock
-from .connectors.webhook import MAX_POSTS, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-from .simulator import SCENARIOS, Simulator, webhook_post
+from backend.clock import Clock
+from backend.connectors.webhook import MAX_POSTS, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from backend.simulator.scenarios import SCENARIOS, Simulator, webhook_post
 
 TICK_SECONDS = 0.05  # how often the sender checks what is due
 

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncpg
 
-from . import events
-from .clock import Clock
-from .lifecycle import State
-from .model import InboundPost
+from backend import events
+from backend.clock import Clock
+from backend.conversations.lifecycle import State
+from backend.model import InboundPost
 
 if TYPE_CHECKING:
-    from .sla import SlaPolicy
+    from backend.sla.policy import SlaPolicy
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def fixed_deadlines(
 
 def policy_deadlines(policy: SlaPolicy) -> Deadlines:
     """Targets from rules/sla.yaml: per priority and platform, in business hours where set."""
-    from .sla import deadline
+    from backend.sla.policy import deadline
 
     def deadlines(
         priority: int, platform: str, started: datetime, kind: str

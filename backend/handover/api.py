@@ -6,8 +6,9 @@ from datetime import datetime
 
 from aiohttp import web
 
-from . import handover_query, shifts
-from .app import SERVICES, ApiError, Services, operator_of, read_json
+from backend.app import SERVICES, ApiError, Services, operator_of, read_json
+from backend.handover import queries as handover_query
+from backend.handover import shifts
 
 
 def _svc(request: web.Request) -> Services:

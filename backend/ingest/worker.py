@@ -18,16 +18,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import yamlfile
-from .checks import CheckRules, check_inbound
-from .checks import load_rules as load_check_rules
-from .heap import settle_after_startup
-from .ingest import ListeningUnavailable, Prepared, Processed, Processor, prepared, unique_posts
-from .listening import Listener
-from .listening import load_rules as load_listening_rules
-from .model import Author, InboundPost
-from .sla import SlaPolicy, load_policy
-from .yamlfile import FileError, FileErrors
+from backend import yamlfile
+from backend.checks import CheckRules, check_inbound
+from backend.checks import load_rules as load_check_rules
+from backend.heap import settle_after_startup
+from backend.ingest.store import (
+    ListeningUnavailable,
+    Prepared,
+    Processed,
+    Processor,
+    prepared,
+    unique_posts,
+)
+from backend.listening import Listener
+from backend.listening import load_rules as load_listening_rules
+from backend.model import Author, InboundPost
+from backend.sla.policy import SlaPolicy, load_policy
+from backend.yamlfile import FileError, FileErrors
 
 
 @dataclass(frozen=True)

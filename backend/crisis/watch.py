@@ -18,9 +18,9 @@ from typing import Any
 
 import asyncpg
 
-from . import events
-from .clock import Clock
-from .surge import CrisisEnded, CrisisStarted, SurgeDetector, Transition
+from backend import events
+from backend.clock import Clock
+from backend.crisis.surge import CrisisEnded, CrisisStarted, SurgeDetector, Transition
 
 log = logging.getLogger(__name__)
 

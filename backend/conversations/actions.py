@@ -15,11 +15,20 @@ from typing import Any
 
 import asyncpg
 
-from . import events, lifecycle
-from .checks import CheckRules, Finding, check_outbound, suggested_conduct_reply
-from .clock import Clock
-from .lifecycle import Actor, ConversationView, Decision, Holder, NotAllowed, Sla, State
-from .operators import Operator
+from backend import events
+from backend.checks import CheckRules, Finding, check_outbound, suggested_conduct_reply
+from backend.clock import Clock
+from backend.conversations import lifecycle
+from backend.conversations.lifecycle import (
+    Actor,
+    ConversationView,
+    Decision,
+    Holder,
+    NotAllowed,
+    Sla,
+    State,
+)
+from backend.operators import Operator
 
 RECENT_REPLIES = 200  # the team's replies a draft is compared with for canned wording
 RECENT_WINDOW = timedelta(days=7)

@@ -15,8 +15,8 @@ import os
 
 from aiohttp import web
 
-from . import metrics
-from .app import SERVICES, ApiError, Services
+from backend.app import SERVICES, ApiError, Services
+from backend.metrics import exposition as metrics
 
 # First-response buckets in seconds: one minute up to a day, around the SLA targets.
 FIRST_RESPONSE_BUCKETS = (60, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400)

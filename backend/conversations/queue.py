@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 if TYPE_CHECKING:
-    from .checks import CheckRules
+    from backend.checks import CheckRules
 
 # Saved filters: name -> SQL condition on conversations c (no parameters but $1 = operator id).
 FILTERS: dict[str, str] = {
@@ -82,7 +82,7 @@ def _masked(checks: CheckRules | None, text: str, flags: list[dict[str, Any]]) -
     """The post with personal data masked, for the console to show until the operator reveals it."""
     if checks is None or not any(f.get("check") == "personal_data" for f in flags):
         return text
-    from .checks import mask_personal_data
+    from backend.checks import mask_personal_data
 
     return mask_personal_data(checks, text)
 

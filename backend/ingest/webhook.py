@@ -14,8 +14,14 @@ import os
 
 from aiohttp import web
 
-from .app import SERVICES, ApiError
-from .connectors.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookError, parse, verify
+from backend.app import SERVICES, ApiError
+from backend.connectors.webhook import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    WebhookError,
+    parse,
+    verify,
+)
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from typing import Any
 
 import asyncpg
 
-from . import events
-from .clock import Clock
-from .sla import Watched, next_deadline_events
+from backend import events
+from backend.clock import Clock
+from backend.sla.policy import Watched, next_deadline_events
 
 log = logging.getLogger(__name__)
 

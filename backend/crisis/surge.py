@@ -241,7 +241,7 @@ class SurgeDetector:
 
 def config_from_document(doc: Located, key: str = "crisis") -> SurgeConfig:
     """Read `crisis:` from a parsed config file; missing keys take the SurgeConfig defaults."""
-    from backend.sla import parse_duration  # one duration syntax for every file
+    from backend.sla.policy import parse_duration  # one duration syntax for every file
 
     raw: Any = doc.data.get(key) if isinstance(doc.data, dict) else None
     if raw is None:
