@@ -1,16 +1,18 @@
-"""The backend's aiohttp application: operator API, event stream, background work."""
+"""The backend's aiohttp application: the domains wired together, routes in one place.
+
+Shared state is held under typed keys (`web.AppKey`), each declared by the
+domain that owns it; handlers ask the app for just what they use.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
+import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 import asyncpg
 from aiohttp import web
@@ -18,97 +20,48 @@ from aiohttp import web
 from backend.clock import Clock
 from backend.config import Config
 from backend.conversations import actions as actions_mod
-from backend.conversations.actions import Actions, BadInput, ContentProblem, NotFound
+from backend.conversations import api as conversations_api
+from backend.conversations.actions import (
+    ACTIONS,
+    Actions,
+    BadInput,
+    ContentProblem,
+    NotFound,
+)
 from backend.conversations.lifecycle import NotAllowed
 from backend.conversations.queue import UnknownFilter
+from backend.crisis import api as crisis_api
+from backend.crisis.watch import CRISIS_WATCH, CrisisWatch
 from backend.db.pool import create_pool
-from backend.ingest.pollers import PollerStatus, build_connectors, supervise
+from backend.handover import api as handover_api
+from backend.ingest import webhook
+from backend.ingest.pollers import CONNECTORS, POLLERS, PollerStatus, build_connectors, supervise
 from backend.ingest.rules_watch import RulesWatcher
-from backend.ingest.store import Ingest, Processor, accept_all, fixed_deadlines, policy_deadlines
-from backend.ingest.worker import ListeningWorker, Rulebook, load_rulebook, make_processor
-from backend.live.hub import EventHub
-from backend.operators import Operator, authenticate
-from backend.outbox import OutboxPublisher, Publisher
-from backend.simulator.scenarios import SimulatedPlatform, Simulator, opening_delay
+from backend.ingest.store import INGEST, Ingest, Processor, make_processor
+from backend.ingest.worker import ListeningWorker
+from backend.live import api as live_api
+from backend.live.hub import HUB, EventHub
+from backend.metrics import api as metrics_api
+from backend.operators import authenticate
+from backend.outbox import OUTBOX, OutboxPublisher, Publisher
+from backend.rulebook import RULES, LiveRules, Rulebook, load_rulebook
+from backend.simulator.scenarios import SIMULATED, SimulatedPlatform, Simulator, opening_delay
+from backend.sla.clock import SLA_CLOCK, SlaClock
+from backend.sla.policy import policy_deadlines
+from backend.web.errors import ApiError, json_error
+from backend.web.keys import CLOCK, CONFIG, ENV, OPERATOR, POOL
 
 log = logging.getLogger(__name__)
 
+# The background tasks this app started (empty when built with background=False).
+TASKS = web.AppKey("background_tasks", list[asyncio.Task])
 
-@dataclass
-class Services:
-    """Everything handlers share; one per application."""
-
-    config: Config
-    db_url: str
-    clock: Clock
-    publishers: dict[str, Publisher]
-    processor: Processor = accept_all
-    rulebook: Rulebook | None = None
-    pool: asyncpg.Pool | None = None
-    hub: EventHub | None = None
-    ingest: Ingest | None = None
-    actions: Actions | None = None
-    outbox: OutboxPublisher | None = None
-    simulated: SimulatedPlatform | None = None
-    tasks: list[asyncio.Task] = field(default_factory=list)
-    connectors: dict[str, Any] = field(default_factory=dict)  # name -> (settings, connector)
-    pollers: dict[str, PollerStatus] = field(
-        default_factory=dict
-    )  # name -> what its poller has done
-    env: Mapping[str, str] | None = None  # where secrets are read (os.environ)
-    crisis: dict[str, Any] | None = None  # the crisis under way, as the last crisis event said
-    sla_clock: Any = None  # backend.sla_clock.SlaClock: warning and breach events
-    crisis_watch: Any = None  # backend.crisis.CrisisWatch: declares crises and their ends
-
-    def crisis_state(self) -> dict[str, Any]:
-        return {"active": self.crisis is not None, "since": (self.crisis or {}).get("since")}
-
-    def _follow_events(self, event: dict[str, Any]) -> None:
-        """Things this backend keeps in step with the event stream."""
-        if event["kind"] == "message.queued" and self.outbox is not None:
-            self.outbox.wake.set()
-        elif event["kind"] == "crisis.started":
-            self.crisis = {"since": event["at"], **event["data"]}
-        elif event["kind"] == "crisis.ended":
-            self.crisis = None
-
-    def use_rulebook(self, rulebook: Rulebook) -> None:
-        """Switch every consumer to a newly loaded set of rules."""
-        self.rulebook = rulebook
-        self.processor = make_processor(rulebook)
-        if self.ingest is not None:
-            self.ingest.process = self.processor
-            self.ingest.deadlines = policy_deadlines(rulebook.sla)
-            old = self.ingest.worker
-            if isinstance(old, ListeningWorker):
-                # The worker reads the rules itself: a new one reads the new files
-                # (already checked by the load that gave us `rulebook`).
-                self.ingest.worker = ListeningWorker(self.config.rules_dir, validate=False)
-                old.close(wait=False)
-
-
-SERVICES = web.AppKey("services", Services)
-OPERATOR = web.RequestKey("operator", Operator)  # the signed-in operator
-
-
-class ApiError(Exception):
-    """An error for the client: HTTP status and a sentence a person understands."""
-
-    def __init__(self, status: int, message: str, **extra: Any):
-        self.status = status
-        self.message = message
-        self.extra = extra
-        super().__init__(message)
-
-
-def json_error(status: int, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"error": message, **extra}, status=status)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware
-async def error_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-):
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every refusal becomes JSON with a sentence a person understands; nothing a client sent is a 500."""
     try:
         return await handler(request)
     except ApiError as exc:
@@ -143,13 +96,9 @@ async def error_middleware(
         return json_error(500, "Something went wrong on the server; it has been logged.")
 
 
-PUBLIC_PATHS = ("/healthz",)
-
-
 @web.middleware
-async def auth_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-):
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Everything under /api/ needs an operator token; /ingest and /metrics check their own."""
     if request.path.startswith("/api/"):
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
@@ -157,63 +106,82 @@ async def auth_middleware(
             raise ApiError(
                 401, "Sign in: send your operator token as 'Authorization: Bearer <token>'."
             )
-        op = await authenticate(request.app[SERVICES].pool, token.strip())
+        op = await authenticate(request.app[POOL], token.strip())
         if op is None:
             raise ApiError(401, "That operator token is not valid (unknown or revoked).")
         request[OPERATOR] = op
     return await handler(request)
 
 
-def operator_of(request: web.Request) -> Operator:
-    return request[OPERATOR]
-
-
-async def read_json(request: web.Request) -> dict[str, Any]:
+async def healthz(request: web.Request) -> web.Response:
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"The request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "The request body must be a JSON object.")
-    return body
+        await request.app[POOL].fetchval("SELECT 1")
+        db = True
+    except Exception:  # noqa: BLE001 - health reports, never raises
+        db = False
+    listening = request.app[HUB].connected.is_set()
+    ok = db and (listening or not request.app[TASKS])
+    return web.json_response(
+        {"ok": ok, "database": db, "listening": listening}, status=200 if ok else 503
+    )
 
 
-async def _database(app: web.Application) -> AsyncIterator[None]:
-    svc = app[SERVICES]
-    cfg = svc.config
-    svc.pool = await create_pool(svc.db_url, cfg.database.pool_min, cfg.database.pool_max)
-    svc.hub = EventHub(svc.db_url, svc.pool)
-    yield
-    await svc.pool.close()
+def setup_routes(app: web.Application) -> None:
+    """Every route of the backend, in one place."""
+    c = conversations_api
+    r = app.router
+    r.add_get("/healthz", healthz)
+    r.add_get("/metrics", metrics_api.metrics_endpoint)  # counts only; token optional
+    r.add_post(
+        "/ingest/{source}", webhook.ingest_webhook
+    )  # signed by the source, no operator token
+    r.add_get("/api/me", live_api.me)
+    r.add_get("/api/summary", live_api.summary)
+    r.add_get("/api/operators", live_api.operators_list)
+    r.add_post("/api/presence", live_api.presence)
+    r.add_get("/api/events", live_api.events_page)
+    r.add_get("/api/stream", live_api.stream)
+    r.add_get("/api/templates", c.templates)
+    r.add_get("/api/queue", c.queue_page)
+    r.add_post("/api/claim-next", c.claim_next)
+    r.add_post("/api/advise", c.advise)
+    r.add_post("/api/bulk", c.bulk)
+    r.add_get("/api/conversations/{id}", c.conversation)
+    for action, handler in (
+        ("claim", c.claim),
+        ("release", c.release),
+        ("heartbeat", c.heartbeat),
+        ("reply", c.reply),
+        ("move-to-dm", c.move_to_dm),
+        ("dm", c.dm),
+        ("resolve", c.resolve),
+        ("house-rules", c.house_rules),
+        ("dismiss", c.dismiss),
+        ("escalate", c.escalate),
+        ("notes", c.add_note),
+        ("tags", c.add_tag),
+        ("reassign", c.reassign),
+        ("force-release", c.force_release),
+    ):
+        r.add_post(f"/api/conversations/{{id}}/{action}", handler)
+    r.add_delete("/api/conversations/{id}/tags/{tag}", c.remove_tag)
+    r.add_get("/api/crisis/groups", crisis_api.crisis_groups)
+    r.add_post("/api/crisis/holding-statement", crisis_api.holding_statement)
+    r.add_post("/api/shift/start", handover_api.shift_start)
+    r.add_post("/api/shift/end", handover_api.shift_end)
+    r.add_get("/api/handover", handover_api.handover_get)
+    r.add_get("/api/handover/latest", handover_api.handover_latest)
 
 
-async def _background(app: web.Application) -> AsyncIterator[None]:
-    svc = app[SERVICES]
-    cfg = svc.config
-    assert svc.pool is not None and svc.hub is not None
-    svc.tasks.append(asyncio.create_task(svc.hub.run(), name="event-hub"))
-    svc.tasks.append(
-        asyncio.create_task(svc.outbox.run(cfg.outbox.poll_interval_seconds), name="outbox")
-    )  # type: ignore[union-attr]
-    svc.tasks.append(asyncio.create_task(_reap_leases(svc), name="lease-reaper"))
-    svc.tasks.append(asyncio.create_task(svc.sla_clock.run(), name="sla-clock"))
-    svc.tasks.append(asyncio.create_task(svc.crisis_watch.run(), name="crisis-watch"))
-    if cfg.simulator.enabled:
-        svc.tasks.append(asyncio.create_task(_run_simulator(svc), name="simulator"))
-    if svc.rulebook is not None:
-        watcher = RulesWatcher(cfg.rules_dir, svc.pool, svc.use_rulebook)
-        svc.tasks.append(asyncio.create_task(watcher.run(), name="rules-watcher"))
-    for name, (settings, connector) in svc.connectors.items():
-        status = svc.pollers[name] = PollerStatus(settings.cursor_name, connector.platform)
-        svc.tasks.append(
-            asyncio.create_task(
-                supervise(connector, settings, svc.pool, svc.ingest, svc.clock, status),  # type: ignore[arg-type]
-                name=f"poller-{name}",
-            )
-        )
-    yield
-    await stop_tasks(svc.tasks)
-    svc.tasks.clear()
+def route_table(app: web.Application) -> list[tuple[str, str]]:
+    """(method, path) of every route, for the OpenAPI consistency test."""
+    out = []
+    for route in app.router.routes():
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter")
+        if route.method != "HEAD" and path:
+            out.append((route.method, path))
+    return out
 
 
 async def stop_tasks(tasks: list[asyncio.Task], rounds: int = 100) -> None:
@@ -241,46 +209,24 @@ async def stop_tasks(tasks: list[asyncio.Task], rounds: int = 100) -> None:
         log.warning("background tasks did not stop: %s", ", ".join(t.get_name() for t in pending))
 
 
-async def _watches(app: web.Application) -> AsyncIterator[None]:
-    """The SLA clock and the crisis watch, woken by every event this backend sees."""
-    from backend.crisis.watch import CrisisWatch
-    from backend.sla.clock import SlaClock
-
-    svc = app[SERVICES]
-    assert svc.pool is not None and svc.hub is not None
-    svc.sla_clock = SlaClock(svc.pool, svc.clock)
-    svc.crisis_watch = CrisisWatch(
-        svc.pool,
-        svc.clock,
-        svc.config.crisis,
-        ignore=(svc.config.brand.name, svc.config.brand.handle),
-    )
-    svc.hub.on_event(svc.sla_clock.on_event)
-    svc.hub.on_event(svc.crisis_watch.on_event)
-    svc.crisis = await svc.crisis_watch.open_crisis()
-    yield
-
-
-async def _reap_leases(svc: Services) -> None:
-    assert svc.pool is not None
+async def _reap_leases(app: web.Application) -> None:
+    pool, clock = app[POOL], app[CLOCK]
     while True:
         try:
-            async with svc.pool.acquire() as conn:
-                await actions_mod.expire_leases(conn, svc.clock.now())
+            async with pool.acquire() as conn:
+                await actions_mod.expire_leases(conn, clock.now())
         except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
             log.warning("lease reaper: database unavailable (%s)", exc)
-        await asyncio.sleep(svc.config.claims.reap_interval_seconds)
+        await asyncio.sleep(app[CONFIG].claims.reap_interval_seconds)
 
 
-async def _run_simulator(svc: Services) -> None:
+async def _run_simulator(app: web.Application) -> None:
     """Feed the simulator's mentions through ingest, its cursor stored with them."""
-    cfg = svc.config.simulator
-    assert svc.pool is not None and svc.ingest is not None
+    config, pool, ingest = app[CONFIG], app[POOL], app[INGEST]
+    cfg = config.simulator
     name = f"simulator:{cfg.scenario}:{cfg.seed}"
-    sim = Simulator(
-        cfg.scenario, cfg.seed, svc.clock, svc.config.brand.handle, svc.config.brand.name
-    )
-    async with svc.pool.acquire() as conn:
+    sim = Simulator(cfg.scenario, cfg.seed, app[CLOCK], config.brand.handle, config.brand.name)
+    async with pool.acquire() as conn:
         cursor = (
             await conn.fetchval("SELECT cursor FROM connector_state WHERE connector = $1", name)
             or {}
@@ -289,15 +235,34 @@ async def _run_simulator(svc: Services) -> None:
     rng = random.Random(cfg.seed)
     if sim.sequence < cfg.burst:
         posts = list(sim.posts(cfg.burst - sim.sequence))
-        await svc.ingest.store_from(svc.pool, posts, (name, {"sequence": sim.sequence}))
+        await ingest.store_from(pool, posts, (name, {"sequence": sim.sequence}))
     while cfg.rate > 0:
         await asyncio.sleep(opening_delay(cfg.rate, rng).total_seconds())
         posts = list(sim.posts(1))
         try:
-            await svc.ingest.store_from(svc.pool, posts, (name, {"sequence": sim.sequence}))
+            await ingest.store_from(pool, posts, (name, {"sequence": sim.sequence}))
         except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
             log.warning("simulator: database unavailable (%s)", exc)
             sim.sequence -= 1  # not stored: the cursor stays, the post comes again
+
+
+def _follow_rules(
+    ingest: Ingest, config: Config, fixed_processor: bool
+) -> Callable[[Rulebook], None]:
+    """What ingest keeps in step with the rules: its processor, deadlines and worker."""
+
+    def follow(rulebook: Rulebook) -> None:
+        if not fixed_processor:
+            ingest.process = make_processor(rulebook)
+        ingest.deadlines = policy_deadlines(rulebook.sla)
+        old = ingest.worker
+        if isinstance(old, ListeningWorker):
+            # The worker reads the rules itself: a new one reads the new files
+            # (already checked by the load that gave us `rulebook`).
+            ingest.worker = ListeningWorker(config.rules_dir, validate=False)
+            old.close(wait=False)
+
+    return follow
 
 
 def init_app(
@@ -316,75 +281,106 @@ def init_app(
     Tokens and webhook secrets are read from `env` (default: os.environ) by the
     variable names config gives; a missing one raises FileErrors naming the key.
     """
-    from backend.api import setup_routes
-
     clock = clock or Clock()
-    simulated = SimulatedPlatform(
+    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=1024**2)
+    app[CONFIG] = config
+    app[CLOCK] = clock
+    app[ENV] = os.environ if env is None else env
+    app[TASKS] = []
+
+    simulated = app[SIMULATED] = SimulatedPlatform(
         clock, config.simulator.publish_failure_rate, config.simulator.seed
     )
-    connectors = build_connectors(config, clock, env)
+    connectors = app[CONNECTORS] = build_connectors(config, clock, env)
+    app[POLLERS] = {}
     # Each enabled connector also publishes our replies and DMs on its platform.
     own = {connector.platform: connector for _, connector in connectors.values()}
-    svc = Services(
-        config,
-        db_url,
-        clock,
-        {"simulator": simulated, **own, **(publishers or {})},
-        simulated=simulated,
-        connectors=connectors,
-        env=env,
+    every_publisher: dict[str, Publisher] = {"simulator": simulated, **own, **(publishers or {})}
+
+    rules = app[RULES] = LiveRules(rulebook or load_rulebook(config.rules_dir))
+    ingest = app[INGEST] = Ingest(
+        processor or make_processor(rules.current), policy_deadlines(rules.current.sla), clock
     )
-    svc.ingest = Ingest(accept_all, fixed_deadlines(timedelta(hours=1)), clock)
-    svc.use_rulebook(rulebook or load_rulebook(config.rules_dir))
-    if processor is not None:
-        svc.processor = svc.ingest.process = processor
-    elif rulebook is None and config.ingest.listening_worker:
+    if processor is None and rulebook is None and config.ingest.listening_worker:
         # The worker reads config.rules_dir itself: only when that is where our rules came from.
-        svc.ingest.worker = ListeningWorker(config.rules_dir, validate=False)
-        svc.ingest.worker_min_batch = config.ingest.worker_min_batch
-    svc.actions = Actions(
+        ingest.worker = ListeningWorker(config.rules_dir, validate=False)
+        ingest.worker_min_batch = config.ingest.worker_min_batch
+    rules.on_change(_follow_rules(ingest, config, fixed_processor=processor is not None))
+    app[ACTIONS] = Actions(
         clock,
         timedelta(seconds=config.claims.lease_seconds),
-        checks=lambda: svc.rulebook.checks if svc.rulebook else None,
-        templates=lambda: list(svc.rulebook.templates) if svc.rulebook else [],
+        checks=lambda: rules.current.checks,
+        templates=lambda: rules.current.templates,
+        deadlines=lambda: ingest.deadlines,
     )
 
-    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=1024**2)
-    app[SERVICES] = svc
-    app.cleanup_ctx.append(_database)
+    async def close_listening_worker(app: web.Application) -> AsyncIterator[None]:
+        yield
+        if isinstance(ingest.worker, ListeningWorker):
+            await asyncio.to_thread(ingest.worker.close)
 
-    async def _outbox(app: web.Application) -> AsyncIterator[None]:
-        assert svc.pool is not None and svc.hub is not None
-        svc.outbox = OutboxPublisher(
-            svc.pool,
-            svc.publishers,
+    async def close_connectors(app: web.Application) -> AsyncIterator[None]:
+        yield  # closed last, after the pollers stop
+        for _, connector in connectors.values():
+            await connector.close()
+
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        pool = app[POOL] = await create_pool(
+            db_url, config.database.pool_min, config.database.pool_max
+        )
+        app[HUB] = EventHub(db_url, pool)
+        yield
+        await pool.close()
+
+    async def outbox(app: web.Application) -> AsyncIterator[None]:
+        publisher = app[OUTBOX] = OutboxPublisher(
+            app[POOL],
+            every_publisher,
             clock,
             config.outbox.max_attempts,
             config.outbox.backoff_base_seconds,
             config.outbox.backoff_cap_seconds,
             window=config.outbox.window,
         )
-        svc.hub.on_event(svc._follow_events)
+        app[HUB].on_event(lambda e: publisher.wake.set() if e["kind"] == "message.queued" else None)
         yield
 
-    app.cleanup_ctx.append(_outbox)
-    app.cleanup_ctx.append(_watches)
-
-    async def _close_connectors(app: web.Application) -> AsyncIterator[None]:
+    async def watches(app: web.Application) -> AsyncIterator[None]:
+        """The SLA clock and the crisis watch, woken by every event this backend sees."""
+        hub = app[HUB]
+        sla_clock = app[SLA_CLOCK] = SlaClock(app[POOL], clock)
+        crisis_watch = app[CRISIS_WATCH] = CrisisWatch(
+            app[POOL], clock, config.crisis, ignore=(config.brand.name, config.brand.handle)
+        )
+        hub.on_event(sla_clock.on_event)
+        hub.on_event(crisis_watch.on_event)
+        hub.crisis = await crisis_watch.open_crisis()
         yield
-        for _, connector in svc.connectors.values():
-            await connector.close()
 
-    app.cleanup_ctx.insert(0, _close_connectors)  # closed last, after the pollers stop
+    async def run_in_background(app: web.Application) -> AsyncIterator[None]:
+        tasks, pool = app[TASKS], app[POOL]
 
-    async def _close_listening_worker(app: web.Application) -> AsyncIterator[None]:
+        def start(coro: Awaitable[None], name: str) -> None:
+            tasks.append(asyncio.create_task(coro, name=name))  # type: ignore[arg-type]  # coroutines
+
+        start(app[HUB].run(), "event-hub")
+        start(app[OUTBOX].run(config.outbox.poll_interval_seconds), "outbox")
+        start(_reap_leases(app), "lease-reaper")
+        start(app[SLA_CLOCK].run(), "sla-clock")
+        start(app[CRISIS_WATCH].run(), "crisis-watch")
+        if config.simulator.enabled:
+            start(_run_simulator(app), "simulator")
+        start(RulesWatcher(config.rules_dir, pool, rules.use).run(), "rules-watcher")
+        for name, (settings, connector) in connectors.items():
+            status = app[POLLERS][name] = PollerStatus(settings.cursor_name, connector.platform)
+            start(supervise(connector, settings, pool, ingest, clock, status), f"poller-{name}")
         yield
-        worker = svc.ingest.worker if svc.ingest is not None else None
-        if isinstance(worker, ListeningWorker):
-            await asyncio.to_thread(worker.close)
+        await stop_tasks(tasks)
+        tasks.clear()
 
-    app.cleanup_ctx.insert(0, _close_listening_worker)
+    # Cleanup runs in reverse: the worker and connectors close after everything else.
+    app.cleanup_ctx.extend([close_listening_worker, close_connectors, database, outbox, watches])
     if background:
-        app.cleanup_ctx.append(_background)
+        app.cleanup_ctx.append(run_in_background)
     setup_routes(app)
     return app

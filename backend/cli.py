@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from backend.yamlfile import FileError, FileErrors
 DEMO_CONFIG = REPO_ROOT / "config" / "demo.yaml"
 
 
-def run(main: Awaitable[Any]) -> Any:
+def run(main: Coroutine[Any, Any, Any]) -> Any:
     """Run the backend's event loop: uvloop where available (about twice the requests per core)."""
     try:
         import uvloop
@@ -34,8 +34,8 @@ class CliError(Exception):
     """Stops the command with a one-line message and exit status 2."""
 
 
-def _configs(args: argparse.Namespace, *extra: Path) -> list[Path]:
-    base = [DEFAULT_CONFIG, *extra]
+def _configs(args: argparse.Namespace, *extra: Path) -> list[str | Path]:
+    base: list[str | Path] = [DEFAULT_CONFIG, *extra]
     return base + [Path(p) for p in args.config or []]
 
 
@@ -345,7 +345,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def validate_rules(rules_dir: Path) -> list[str]:
     """Every problem in every rules file, as file:line: key: reason."""
-    from backend.ingest.worker import load_rulebook
+    from backend.rulebook import load_rulebook
 
     try:
         load_rulebook(rules_dir)

@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -132,6 +133,37 @@ class WebhookConfig:
     sources: dict[str, str] = field(default_factory=dict, metadata={"own_reader": True})
 
 
+@dataclass(frozen=True, slots=True)
+class SurgeConfig:
+    """Parameters of the detector; config/shiftdesk.yaml sets them under `crisis:`."""
+
+    window: timedelta = timedelta(minutes=5)  # how far back "now" looks
+    baseline_window: timedelta = timedelta(hours=1)  # what "usual" is measured over
+    factor: float = 3.0  # how many times usual counts as a surge
+    min_count: int = 20  # fewer negatives in a window is never a crisis
+    cool_down: timedelta = timedelta(minutes=10)  # calm this long before the crisis ends
+    release: float = 0.5  # calm = below this share of the start threshold
+    bucket: timedelta = timedelta(seconds=10)  # counting resolution
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("window", "baseline_window", "bucket"):
+            if getattr(self, name) <= timedelta():
+                problems.append(f"{name} must be longer than zero")
+        if self.cool_down < timedelta():
+            problems.append("cool_down must not be negative")
+        if self.factor <= 1:
+            problems.append("factor must be more than 1")
+        if self.min_count < 1:
+            problems.append("min_count must be at least 1")
+        if not 0 < self.release <= 1:
+            problems.append("release must be more than 0 and at most 1")
+        if self.bucket > self.window:
+            problems.append("bucket must not be longer than window")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
 @dataclass(frozen=True)
 class CrisisConfig:
     """Surge detection (backend/crisis/surge.py): negative mentions against a rolling baseline."""
@@ -147,12 +179,8 @@ class CrisisConfig:
     release: float = 0.5  # calm = below this share of the start threshold
     bucket_seconds: float = 10.0  # counting resolution, and how often the watch checks
 
-    def surge(self) -> Any:
+    def surge(self) -> SurgeConfig:
         """The detector's parameters (raises ValueError naming what is wrong)."""
-        from datetime import timedelta
-
-        from backend.crisis.surge import SurgeConfig
-
         return SurgeConfig(
             timedelta(seconds=self.window_seconds),
             timedelta(seconds=self.baseline_seconds),
@@ -211,7 +239,7 @@ def _leaf_types(cls: type, prefix: str = "") -> dict[str, type]:
             continue  # nested sections with their own reader (connectors, webhook.sources)
         key = f"{prefix}.{f.name}" if prefix else f.name
         t = hints[f.name]
-        if is_dataclass(t):
+        if isinstance(t, type) and is_dataclass(t):
             out.update(_leaf_types(t, key))
         else:
             out[key] = t

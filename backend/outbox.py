@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 import asyncpg
+from aiohttp import web
 
 from backend import events
 from backend.clock import Clock
@@ -293,3 +294,6 @@ class OutboxPublisher:
                         [e for _, e, _ in retry],
                     )
                 await events.record_many(conn, evs)
+
+
+OUTBOX = web.AppKey("outbox", OutboxPublisher)

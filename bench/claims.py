@@ -26,8 +26,9 @@ from harness import backend_process, fresh_database, ms, percentile, postgres, t
 from backend import operators
 from backend.clock import Clock
 from backend.db.pool import connect
-from backend.ingest.store import Ingest, accept_all, fixed_deadlines
+from backend.ingest.store import Ingest, accept_all
 from backend.model import Author, InboundPost
+from backend.sla.policy import fixed_deadlines
 
 
 async def seed(db_url: str, conversations: int, operator_count: int) -> list[str]:

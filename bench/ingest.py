@@ -51,10 +51,11 @@ sys.path.insert(0, str(ROOT))
 from backend.clock import Clock  # noqa: E402
 from backend.db.pool import connect  # noqa: E402
 from backend.heap import settle_after_startup  # noqa: E402
-from backend.ingest.store import Ingest, fixed_deadlines  # noqa: E402
+from backend.ingest.store import Ingest  # noqa: E402
 from backend.ingest.worker import ListeningWorker, load_rulebook, make_processor  # noqa: E402
 from backend.model import Author, InboundPost  # noqa: E402
 from backend.simulator.scenarios import FOLLOW_UPS, LINES, NAMES  # noqa: E402
+from backend.sla.policy import fixed_deadlines  # noqa: E402
 from bench.harness import drop_database, fresh_database, postgres  # noqa: E402
 
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)

@@ -41,9 +41,10 @@ sys.path.insert(0, str(ROOT))
 from backend.clock import Clock  # noqa: E402
 from backend.connectors.mastodon import MastodonConfig, MastodonConnector  # noqa: E402
 from backend.db.pool import create_pool  # noqa: E402
-from backend.ingest.store import Ingest, accept_all, fixed_deadlines  # noqa: E402
+from backend.ingest.store import Ingest, accept_all  # noqa: E402
 from backend.model import Author, InboundPost  # noqa: E402
 from backend.outbox import OutboxPublisher  # noqa: E402
+from backend.sla.policy import fixed_deadlines  # noqa: E402
 from bench.harness import free_port, fresh_database, postgres, table  # noqa: E402
 
 TOKEN_ENV = "BENCH_MASTODON_TOKEN"

@@ -179,7 +179,9 @@ async def run(admin_url: str, n: int, presses: int) -> dict[str, float]:
             file=sys.stderr,
         )
 
-        from backend.app import SERVICES, init_app
+        from backend.app import init_app
+        from backend.live.hub import HUB
+        from backend.web.keys import POOL
 
         app = init_app(load_config(env={}), db_url)
         runner = web.AppRunner(app, access_log=None)
@@ -188,8 +190,8 @@ async def run(admin_url: str, n: int, presses: int) -> dict[str, float]:
         await site.start()
         url = f"http://127.0.0.1:{runner.addresses[0][1]}"
         try:
-            await asyncio.wait_for(app[SERVICES].hub.connected.wait(), 10)
-            _, token = await operators.add(app[SERVICES].pool, "bench", "Bench", "operator")
+            await asyncio.wait_for(app[HUB].connected.wait(), 10)
+            _, token = await operators.add(app[POOL], "bench", "Bench", "operator")
             return await measure(url, token, presses)
         finally:
             await runner.cleanup()

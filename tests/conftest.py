@@ -102,6 +102,31 @@ def config() -> Config:
     return load_config(env={})
 
 
+class AppState:
+    """Test-side shorthand: each attribute is the value under that domain's AppKey."""
+
+    def __init__(self, app: web.Application):
+        self._app = app
+
+    def __getattr__(self, name: str) -> Any:
+        from backend.conversations.actions import ACTIONS
+        from backend.crisis.watch import CRISIS_WATCH
+        from backend.ingest.pollers import POLLERS
+        from backend.ingest.store import INGEST
+        from backend.live.hub import HUB
+        from backend.outbox import OUTBOX
+        from backend.simulator.scenarios import SIMULATED
+        from backend.sla.clock import SLA_CLOCK
+        from backend.web.keys import CLOCK, CONFIG, POOL
+
+        keys = {"pool": POOL, "clock": CLOCK, "config": CONFIG, "ingest": INGEST, "hub": HUB,
+                "actions": ACTIONS, "outbox": OUTBOX, "pollers": POLLERS, "simulated": SIMULATED,
+                "sla_clock": SLA_CLOCK, "crisis_watch": CRISIS_WATCH}  # fmt: skip
+        if name not in keys:
+            raise AttributeError(name)
+        return self._app[keys[name]]
+
+
 @dataclass
 class RunningBackend:
     """A backend application serving real HTTP on a loopback port."""
@@ -112,15 +137,20 @@ class RunningBackend:
     runner: web.AppRunner
 
     @property
-    def services(self) -> Any:
-        from backend.app import SERVICES
+    def pool(self) -> asyncpg.Pool:
+        from backend.web.keys import POOL
 
-        return self.app[SERVICES]
+        return self.app[POOL]
+
+    @property
+    def services(self) -> Any:
+        """The app's shared state by name (`backend.services.clock`), for tests to read."""
+        return AppState(self.app)
 
     async def add_operator(self, name: str, role: str = "operator") -> tuple[Any, str]:
         from backend import operators
 
-        return await operators.add(self.services.pool, name, name.capitalize(), role)
+        return await operators.add(self.pool, name, name.capitalize(), role)
 
 
 async def start_backend(config: Config, db_url: str, **kw: Any) -> RunningBackend:
@@ -133,8 +163,9 @@ async def start_backend(config: Config, db_url: str, **kw: Any) -> RunningBacken
     await site.start()
     port = runner.addresses[0][1]
     backend = RunningBackend(app, f"http://127.0.0.1:{port}", db_url, runner)
-    hub = backend.services.hub
-    await asyncio.wait_for(hub.connected.wait(), 10)
+    from backend.live.hub import HUB
+
+    await asyncio.wait_for(app[HUB].connected.wait(), 10)
     return backend
 
 

@@ -6,7 +6,8 @@ import asyncio
 
 import aiohttp
 
-from backend.simulator.scenarios import Simulator
+from backend.simulator.scenarios import SIMULATED, Simulator
+from backend.web.keys import CLOCK, CONFIG
 
 
 async def seed(backend, n: int = 5) -> list[int]:
@@ -97,7 +98,7 @@ async def test_reply_goes_through_the_outbox_and_is_published(backend):
     assert conv["state"] == "awaiting_customer"
     ours = [t for t in conv["thread"] if t["kind"] == "outbound"]
     assert ours[0]["status"] == "published" and ours[0]["platform_post_id"].startswith("sim-reply-")
-    published = backend.services.simulated.published
+    published = backend.app[SIMULATED].published
     assert [m.text for m, _, _ in published.values()] == ["Sorry about that, Jo — we're on it."]
 
 
@@ -143,8 +144,8 @@ async def test_expired_lease_goes_back_to_the_queue_with_an_event(backend, db):
     _, token = await backend.add_operator("anna")
     async with client(token) as s:
         await s.post(f"{backend.url}/api/conversations/{ids[0]}/claim")
-    later = backend.services.clock.now() + timedelta(
-        seconds=backend.services.config.claims.lease_seconds + 1
+    later = backend.app[CLOCK].now() + timedelta(
+        seconds=backend.app[CONFIG].claims.lease_seconds + 1
     )
     assert await expire_leases(db, later) == [ids[0]]
     row = await db.fetchrow("SELECT state, claimed_by FROM conversations WHERE id = $1", ids[0])

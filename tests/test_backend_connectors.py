@@ -15,6 +15,7 @@ import pytest
 import pytest_asyncio
 
 from backend.config import DEFAULT_CONFIG, load_config
+from backend.ingest.pollers import POLLERS
 from backend.yamlfile import FileErrors
 from tests.conftest import start_backend
 from tests.fakes import serve
@@ -69,13 +70,13 @@ def config_for(
 
 async def rounds(backend, name: str, n: int = 1) -> None:
     """Wait for `n` more committed polls of connector `name`."""
-    status = backend.services.pollers[name]
+    status = backend.app[POLLERS][name]
     target = status.rounds + n
     await asyncio.wait_for(status.wait_until(lambda s: s.rounds >= target), 10)
 
 
 async def stored(backend, name: str, n: int) -> None:
-    status = backend.services.pollers[name]
+    status = backend.app[POLLERS][name]
     await asyncio.wait_for(status.wait_until(lambda s: s.stored >= n), 10)
 
 
@@ -101,7 +102,7 @@ async def test_mastodon_mentions_are_stored_with_their_cursor_and_a_restart_neit
         posted = [mastodon.post(f"user{i}", f"@acme my order {i} is late") for i in range(5)]
         mastodon.post("bystander", "nothing about anyone")
         await stored(backend, "mastodon", 5)  # three pages of two
-        pool = backend.services.pool
+        pool = backend.pool
         cursor = await pool.fetchval(
             "SELECT cursor FROM connector_state WHERE connector = 'mastodon:acme'"
         )
@@ -116,12 +117,12 @@ async def test_mastodon_mentions_are_stored_with_their_cursor_and_a_restart_neit
     try:
         await stored(backend, "mastodon", 2)
         await rounds(backend, "mastodon")
-        pool = backend.services.pool
+        pool = backend.pool
         rows = await pool.fetch(
             "SELECT post_id FROM mentions WHERE platform = 'mastodon' ORDER BY post_id"
         )
         assert sorted(r["post_id"] for r in rows) == sorted(s["id"] for s in posted + later)
-        assert backend.services.pollers["mastodon"].stored == 2  # nothing stored a second time
+        assert backend.app[POLLERS]["mastodon"].stored == 2  # nothing stored a second time
         # The restarted poller asked from the committed cursor, not from the start.
         first = next(
             path
@@ -144,9 +145,7 @@ async def test_rate_limits_and_server_errors_lose_no_mention(db_url, tmp_path, m
         posted = [mastodon.post(f"user{i}", f"@acme help {i}") for i in range(3)]
         await stored(backend, "mastodon", 3)
         assert not mastodon.faults.pending  # every fault was served
-        ids = {
-            r["post_id"] for r in await backend.services.pool.fetch("SELECT post_id FROM mentions")
-        }
+        ids = {r["post_id"] for r in await backend.pool.fetch("SELECT post_id FROM mentions")}
         assert ids == {s["id"] for s in posted}
     finally:
         await backend.runner.cleanup()
@@ -215,7 +214,7 @@ async def test_bluesky_mentions_and_thread_replies_with_cursor_across_a_restart(
         )
         other = bluesky.post("max.bsky.social", "@acme.bsky.social where is my parcel")
         await stored(backend, "bluesky", 3)
-        cursor = await backend.services.pool.fetchval(
+        cursor = await backend.pool.fetchval(
             "SELECT cursor FROM connector_state WHERE connector = 'bluesky:acme.bsky.social'"
         )
         seen_at = datetime.fromisoformat(cursor["notifications"]["seen_at"])
@@ -228,7 +227,7 @@ async def test_bluesky_mentions_and_thread_replies_with_cursor_across_a_restart(
     try:
         await stored(backend, "bluesky", 1)
         await rounds(backend, "bluesky")
-        pool = backend.services.pool
+        pool = backend.pool
         rows = {
             r["post_id"]: r["conversation_id"]
             for r in await pool.fetch("SELECT post_id, conversation_id FROM mentions")
@@ -236,7 +235,7 @@ async def test_bluesky_mentions_and_thread_replies_with_cursor_across_a_restart(
         assert set(rows) == {first["uri"], follow["uri"], other["uri"], late["uri"]}
         # Lena's thread is one conversation; Max has his own.
         assert rows[first["uri"]] == rows[follow["uri"]] == rows[late["uri"]] != rows[other["uri"]]
-        assert backend.services.pollers["bluesky"].stored == 1
+        assert backend.app[POLLERS]["bluesky"].stored == 1
     finally:
         await backend.runner.cleanup()
 
@@ -248,12 +247,12 @@ async def test_a_failing_poller_is_restarted_and_its_log_never_shows_the_token(
     caplog.set_level(logging.WARNING)
     backend = await start_backend(config_for(tmp_path, mastodon=mastodon), db_url, env=ENV)
     try:
-        status = backend.services.pollers["mastodon"]
+        status = backend.app[POLLERS]["mastodon"]
         await asyncio.wait_for(status.wait_until(lambda s: s.restarts >= 1), 10)
         assert "refused with 401" in (status.last_error or "")
         assert any("mastodon:acme poller stopped" in r.getMessage() for r in caplog.records)
         assert MASTODON_TOKEN not in caplog.text
-        assert backend.services.pollers["mastodon"].rounds == 0
+        assert backend.app[POLLERS]["mastodon"].rounds == 0
     finally:
         await backend.runner.cleanup()
 

@@ -20,10 +20,11 @@ from hypothesis import strategies as st
 from backend import operators
 from backend.checks import check_outbound
 from backend.connectors.webhook import MAX_POSTS, WebhookError, parse
-from backend.ingest.worker import load_rulebook, make_processor
+from backend.ingest.store import make_processor
 from backend.listening import match
 from backend.listening.text import fold
 from backend.model import Author, InboundPost
+from backend.rulebook import load_rulebook
 from tests.listening_helpers import RULES_DIR, post, project_rules
 from tests.processes import BackendProcess
 
@@ -292,7 +293,8 @@ async def test_the_http_api_fuzzed_from_its_openapi_spec_never_answers_5xx(db_ur
 
     from backend.clock import Clock
     from backend.db.pool import create_pool
-    from backend.ingest.store import Ingest, accept_all, fixed_deadlines
+    from backend.ingest.store import Ingest, accept_all
+    from backend.sla.policy import fixed_deadlines
 
     pool = await create_pool(db_url, 1, 2)
     try:

@@ -6,7 +6,9 @@ import asyncio
 
 import pytest
 
-from backend.simulator.scenarios import Simulator
+from backend.conversations.actions import ACTIONS
+from backend.simulator.scenarios import SIMULATED, Simulator
+from backend.web.keys import CLOCK
 from tui.app import ShiftdeskApp
 from tui.client import BackendClient
 from tui.screens.queue import QueueScreen
@@ -32,7 +34,7 @@ async def ingest(backend, posts) -> None:
 
 
 async def test_mention_claimed_answered_and_published_from_the_keyboard(backend):
-    sim = Simulator("crisis", seed=11, clock=backend.services.clock)
+    sim = Simulator("crisis", seed=11, clock=backend.app[CLOCK])
     _, token = await backend.add_operator("anna")
     app = ShiftdeskApp(BackendClient(backend.url, token))
     async with app.run_test(size=(80, 24)) as pilot:
@@ -72,20 +74,20 @@ async def test_mention_claimed_answered_and_published_from_the_keyboard(backend)
         # Replied conversations wait for the customer and leave the working queue.
         await wait_for(pilot, lambda: queue.row_count == 0, "the queue to update")
 
-    async with backend.services.pool.acquire() as conn:
+    async with backend.pool.acquire() as conn:
         row = await conn.fetchrow(
             "SELECT status, text, platform_post_id FROM messages WHERE conversation_id = $1",
             conv_id,
         )
     assert row["status"] == "published" and row["text"] == "Sorry Jo, checking now"
     assert row["platform_post_id"].startswith("sim-reply-")
-    assert [m.text for m, _, _ in backend.services.simulated.published.values()] == [
+    assert [m.text for m, _, _ in backend.app[SIMULATED].published.values()] == [
         "Sorry Jo, checking now"
     ]
 
 
 async def test_other_operators_claims_appear_live(backend):
-    sim = Simulator("calm", seed=2, clock=backend.services.clock)
+    sim = Simulator("calm", seed=2, clock=backend.app[CLOCK])
     await ingest(backend, list(sim.posts(3)))
     _, anna = await backend.add_operator("anna")
     ben, _ = await backend.add_operator("ben")
@@ -95,8 +97,8 @@ async def test_other_operators_claims_appear_live(backend):
         queue = app.screen.query_one(QueueList)
         await wait_for(pilot, lambda: queue.row_count == 3, "three conversations")
         top = queue.selected_id
-        async with backend.services.pool.acquire() as conn:
-            await backend.services.actions.claim(conn, ben, top)
+        async with backend.pool.acquire() as conn:
+            await backend.app[ACTIONS].claim(conn, ben, top)
         await wait_for(
             pilot,
             lambda: (queue.rows_by_id[top].get("holder") or {}).get("name") == "Ben",
@@ -109,10 +111,10 @@ async def test_other_operators_claims_appear_live(backend):
 async def test_countdown_ticks_every_second(backend):
     from datetime import datetime, timedelta
 
-    sim = Simulator("calm", seed=4, clock=backend.services.clock)
+    sim = Simulator("calm", seed=4, clock=backend.app[CLOCK])
     await ingest(backend, list(sim.posts(1)))
     _, anna = await backend.add_operator("anna")
-    now = [backend.services.clock.now()]
+    now = [backend.app[CLOCK].now()]
     app = ShiftdeskApp(BackendClient(backend.url, anna), now=lambda: now[0])
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, QueueScreen), "the queue screen")

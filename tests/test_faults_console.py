@@ -12,8 +12,9 @@ import pytest
 from backend import operators
 from backend.clock import Clock
 from backend.db.pool import create_pool
-from backend.ingest.store import Ingest, accept_all, fixed_deadlines
+from backend.ingest.store import Ingest, accept_all
 from backend.model import Author, InboundPost
+from backend.sla.policy import fixed_deadlines
 from tests.processes import BackendProcess
 from tests.test_tui_keys import console, started
 from tui.widgets.shift_header import ShiftHeader

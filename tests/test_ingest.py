@@ -8,9 +8,10 @@ import asyncpg
 import pytest
 
 from backend.clock import FrozenClock
-from backend.ingest.store import Ingest, accept_all, fixed_deadlines
+from backend.ingest.store import Ingest, accept_all
 from backend.model import Author, InboundPost
 from backend.simulator.scenarios import Simulator
+from backend.sla.policy import fixed_deadlines
 from tests.invariants import ORPHANED_REFERENCES
 
 

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from backend.api import route_table
-from backend.app import init_app
+from backend.app import init_app, route_table
 from backend.config import load_config
 
 SPEC = Path(__file__).resolve().parent.parent / "backend" / "openapi.yaml"

@@ -7,10 +7,11 @@ from datetime import timedelta
 
 from backend.connectors.base import PermanentError, RateLimited, TransientError
 from backend.conversations.actions import Actions
-from backend.ingest.store import Ingest, accept_all, fixed_deadlines
+from backend.ingest.store import Ingest, accept_all
 from backend.model import Author, InboundPost, OutboundMessage, Published
 from backend.operators import add as add_operator
-from backend.outbox import OutboxPublisher
+from backend.outbox import OUTBOX, OutboxPublisher
+from backend.sla.policy import fixed_deadlines
 from tests.processes import until
 
 
@@ -289,6 +290,6 @@ async def test_the_backend_sends_as_many_at_once_as_outbox_window_says(db_url):
 
     backend = await start_backend(load_config(env={"SHIFTDESK_OUTBOX_WINDOW": "7"}), db_url)
     try:
-        assert backend.services.outbox.window == 7
+        assert backend.app[OUTBOX].window == 7
     finally:
         await backend.runner.cleanup()

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from backend.ingest.rules_watch import RulesWatcher
-from backend.ingest.store import Ingest, fixed_deadlines
-from backend.ingest.worker import load_rulebook, make_processor
+from backend.ingest.store import Ingest, make_processor
 from backend.model import Author, InboundPost
+from backend.rulebook import load_rulebook
+from backend.sla.policy import fixed_deadlines
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -214,28 +215,24 @@ async def test_ingest_listens_to_big_batches_in_the_worker_and_carries_on_when_i
 
 
 def test_the_backend_listens_in_a_worker_that_follows_rule_changes(rulebook, db_url):
-    from backend.app import SERVICES, init_app
+    from backend.app import init_app
     from backend.config import Config, IngestConfig
-    from backend.ingest.store import accept_all
+    from backend.ingest.store import INGEST, accept_all
     from backend.ingest.worker import ListeningWorker
+    from backend.rulebook import RULES
 
-    svc = init_app(Config(), db_url, background=False)[SERVICES]
-    first = svc.ingest.worker
+    app = init_app(Config(), db_url, background=False)
+    ingest = app[INGEST]
+    first = ingest.worker
     assert isinstance(first, ListeningWorker)
-    svc.use_rulebook(rulebook)  # what the rules watcher does after an edit
-    assert isinstance(svc.ingest.worker, ListeningWorker) and svc.ingest.worker is not first
+    app[RULES].use(rulebook)  # what the rules watcher does after an edit
+    assert isinstance(ingest.worker, ListeningWorker) and ingest.worker is not first
     assert first._pool._shutdown_thread  # the old one was told to stop
-    svc.ingest.worker.close()
+    ingest.worker.close()
 
     # A backend given its own processor (tests) or configured without one listens in place.
-    assert (
-        init_app(Config(), db_url, processor=accept_all, background=False)[SERVICES].ingest.worker
-        is None
-    )
+    assert init_app(Config(), db_url, processor=accept_all, background=False)[INGEST].worker is None
     # Rules handed in (not read from config.rules_dir) are not what a worker would read: listen in place.
-    assert (
-        init_app(Config(), db_url, rulebook=rulebook, background=False)[SERVICES].ingest.worker
-        is None
-    )
+    assert init_app(Config(), db_url, rulebook=rulebook, background=False)[INGEST].worker is None
     off = Config(ingest=IngestConfig(listening_worker=False))
-    assert init_app(off, db_url, background=False)[SERVICES].ingest.worker is None
+    assert init_app(off, db_url, background=False)[INGEST].worker is None

@@ -98,7 +98,7 @@ async def test_shift_starts_once_ends_with_a_note_and_the_next_operator_sees_it(
     assert signed_in["latest_handover"]["id"] == handed["id"]
     kinds = [
         r["kind"]
-        for r in await timed.services.pool.fetch(
+        for r in await timed.pool.fetch(
             "SELECT kind FROM events WHERE kind LIKE 'shift.%' ORDER BY id"
         )
     ]
@@ -274,7 +274,7 @@ async def test_holding_statement_refused_by_the_checks_is_skipped_and_reported(t
     )
     assert status == 201 and sent["sent"] == 0
     assert sent["results"][0]["ok"] is False and sent["results"][0]["findings"]
-    assert await timed.services.pool.fetchval("SELECT count(*) FROM messages") == 0
+    assert await timed.pool.fetchval("SELECT count(*) FROM messages") == 0
 
 
 async def published(svc, n: int) -> None:

@@ -10,7 +10,7 @@ import pytest
 from backend.clock import FrozenClock
 from backend.handover.shifts import start_shift
 from backend.model import Author, InboundPost
-from backend.sla.clock import breaches_by_operator, breaches_by_shift
+from backend.sla.clock import SLA_CLOCK, breaches_by_operator, breaches_by_shift
 from tests.conftest import start_backend
 
 
@@ -37,7 +37,7 @@ async def mention(b, text: str, pid: str, handle: str = "jo_k", **kw) -> int:
 
 
 async def sla_events(b, cid: int) -> list[dict]:
-    rows = await b.services.pool.fetch(
+    rows = await b.pool.fetch(
         "SELECT kind, at, data FROM events WHERE conversation_id = $1 AND kind LIKE 'sla.%' ORDER BY id",
         cid,
     )
@@ -45,7 +45,7 @@ async def sla_events(b, cid: int) -> list[dict]:
 
 
 async def times(b, cid: int):
-    return await b.services.pool.fetchrow(
+    return await b.pool.fetchrow(
         "SELECT sla_kind, sla_warn_at, sla_due_at, sla_warned, sla_breached, state FROM conversations WHERE id = $1",
         cid,
     )
@@ -55,7 +55,7 @@ async def test_warning_and_breach_are_written_at_the_exact_stored_time(timed, cl
     cid = await mention(timed, "@acme my order never arrived", "p1")
     t = await times(timed, cid)
     assert t["sla_kind"] == "first" and t["sla_warn_at"] < t["sla_due_at"]
-    sla = timed.services.sla_clock
+    sla = timed.app[SLA_CLOCK]
 
     clock.set(t["sla_warn_at"] - timedelta(seconds=1))
     result = await sla.check()

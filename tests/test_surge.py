@@ -6,16 +6,13 @@ from datetime import timedelta
 
 import pytest
 
-from backend import yamlfile
 from backend.clock import FrozenClock
 from backend.crisis.surge import (
     CrisisEnded,
     CrisisStarted,
     SurgeConfig,
     SurgeDetector,
-    config_from_document,
 )
-from backend.yamlfile import FileErrors
 
 
 def detector(clock: FrozenClock, **overrides) -> SurgeDetector:
@@ -174,27 +171,5 @@ def test_memory_is_bounded_by_the_windows():
 
 def test_config_defaults_and_validation():
     assert SurgeConfig().factor == 3.0
-    doc = yamlfile.parse(
-        "crisis:\n  window: 2m\n  factor: 4\n  bucket: 5s\n", "config/shiftdesk.yaml"
-    )
-    cfg = config_from_document(doc)
-    assert (
-        cfg.window == timedelta(minutes=2)
-        and cfg.factor == 4.0
-        and cfg.bucket == timedelta(seconds=5)
-    )
-    assert cfg.min_count == SurgeConfig().min_count
-    assert config_from_document(yamlfile.parse("database: {}\n", "x.yaml")) == SurgeConfig()
-    bad = yamlfile.parse(
-        "crisis:\n  window: fast\n  factor: 'three'\n  surge: 1\n", "config/shiftdesk.yaml"
-    )
-    with pytest.raises(FileErrors) as info:
-        config_from_document(bad)
-    lines = str(info.value).splitlines()
-    assert lines[0].startswith("config/shiftdesk.yaml:2: crisis.window: expected a duration")
-    assert lines[1] == "config/shiftdesk.yaml:3: crisis.factor: expected a number, got 'three'"
-    assert lines[2].startswith("config/shiftdesk.yaml:4: crisis.surge: unknown key")
-    with pytest.raises(
-        FileErrors, match="config/shiftdesk.yaml:1: crisis: factor must be more than 1"
-    ):
-        config_from_document(yamlfile.parse("crisis:\n  factor: 0.5\n", "config/shiftdesk.yaml"))
+    with pytest.raises(ValueError, match="factor must be more than 1"):
+        SurgeConfig(factor=0.5)

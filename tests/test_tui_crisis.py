@@ -186,4 +186,4 @@ async def test_a_statement_the_checks_refuse_is_shown_as_skipped_and_nothing_goe
         assert not holding.results[0].get("needs_confirmation")  # refused, not merely advised
         assert holding.check_action("send", ()) is None  # nothing left to send
         assert "skipped:" in screen_text(holding.query_one("#holding-body"))
-    assert await backend.services.pool.fetchval("SELECT count(*) FROM messages") == 0
+    assert await backend.pool.fetchval("SELECT count(*) FROM messages") == 0

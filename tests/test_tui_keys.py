@@ -32,9 +32,7 @@ async def mention(
 
 
 async def state_of(backend, cid: int) -> str:
-    return await backend.services.pool.fetchval(
-        "SELECT state FROM conversations WHERE id = $1", cid
-    )
+    return await backend.pool.fetchval("SELECT state FROM conversations WHERE id = $1", cid)
 
 
 class Console:
@@ -117,13 +115,13 @@ async def test_advisories_show_while_typing_and_a_second_ctrl_s_sends_anyway(bac
         assert "defensive" in {f["check"] for f in c.composer.findings}
         await pilot.press("ctrl+s")
         await c.until(lambda: c.composer.awaiting_confirmation, "the request to confirm")
-        assert await backend.services.pool.fetchval("SELECT count(*) FROM messages") == 0
+        assert await backend.pool.fetchval("SELECT count(*) FROM messages") == 0
         await pilot.press("ctrl+s")
         await c.until(
             lambda: any(t["kind"] == "outbound" for t in c.conv.get("thread", [])), "the sent reply"
         )
     assert await state_of(backend, cid) == "awaiting_customer"
-    waived = await backend.services.pool.fetchval("SELECT advisories FROM messages")
+    waived = await backend.pool.fetchval("SELECT advisories FROM messages")
     assert "defensive" in {f["check"] for f in waived}
 
 
@@ -183,7 +181,7 @@ async def test_personal_data_is_masked_until_revealed_and_refused_in_public(back
         await pilot.press("ctrl+s")
         await c.until(lambda: c.composer.has_class("-refused"), "the refusal")
         assert c.composer.findings[0]["check"] == "personal_data"
-    assert await backend.services.pool.fetchval("SELECT count(*) FROM messages") == 0
+    assert await backend.pool.fetchval("SELECT count(*) FROM messages") == 0
 
 
 async def test_note_tag_escalate_and_release_by_key(backend):

@@ -69,7 +69,7 @@ async def send(backend, body: bytes, headers: dict, source: str = "partner") -> 
 
 
 async def count(backend) -> int:
-    return await backend.services.pool.fetchval("SELECT count(*) FROM mentions")
+    return await backend.pool.fetchval("SELECT count(*) FROM mentions")
 
 
 async def test_a_signed_batch_is_stored_and_threaded_and_a_replay_stores_nothing_twice(pushed):
@@ -84,7 +84,7 @@ async def test_a_signed_batch_is_stored_and_threaded_and_a_replay_stores_nothing
     ).encode()
     status, answer = await send(pushed, body, signed(body))
     assert status == 202 and answer == {"stored": 2, "duplicates": 0, "dropped": 1}
-    rows = await pushed.services.pool.fetch("SELECT platform, conversation_id FROM mentions")
+    rows = await pushed.pool.fetch("SELECT platform, conversation_id FROM mentions")
     assert {r["platform"] for r in rows} == {"partner"}
     assert len({r["conversation_id"] for r in rows}) == 1  # the follow-up joined the thread
     status, answer = await send(pushed, body, signed(body))
@@ -157,12 +157,12 @@ async def test_shiftdesk_simulate_drives_a_running_backend_through_the_webhook(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "sent      200 mentions" in out
-    stored = await pushed.services.pool.fetchval(
+    stored = await pushed.pool.fetchval(
         "SELECT count(*) FROM mentions WHERE platform = 'simulator'"
     )
     assert stored == 200 and "stored 200" in out
     # Follow-ups joined their customers' threads: fewer conversations than mentions.
-    convs = await pushed.services.pool.fetchval("SELECT count(*) FROM conversations")
+    convs = await pushed.pool.fetchval("SELECT count(*) FROM conversations")
     assert 0 < convs < 200
     # The same seed again: the backend recognises every mention.
     code = await asyncio.to_thread(cli.main, args)
@@ -197,7 +197,7 @@ async def test_shiftdesk_simulate_plays_the_pileon_with_requests_in_flight(
     assert code == 0, out
     assert "sent      200 mentions" in out
     # 20 new customers a second for half a second: the rest chase or pile onto their threads.
-    assert await pushed.services.pool.fetchval("SELECT count(*) FROM conversations") <= 12
+    assert await pushed.pool.fetchval("SELECT count(*) FROM conversations") <= 12
     assert (
         await asyncio.to_thread(cli.main, ["simulate", "--url", pushed.url, "--in-flight", "0"])
         == 2

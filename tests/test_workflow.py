@@ -73,7 +73,7 @@ async def published(backend, n: int) -> list:
 
 
 async def last_events(backend, cid: int) -> list[dict]:
-    rows = await backend.services.pool.fetch(
+    rows = await backend.pool.fetch(
         "SELECT kind, operator_id, state_before, state_after, data FROM events WHERE conversation_id = $1 ORDER BY id",
         cid,
     )
@@ -106,7 +106,7 @@ async def test_move_to_dm_queues_public_ack_and_dm_together_and_keeps_the_claim(
     assert conv["state"] == "in_dm" and conv["holder"]["name"] == "Anna"
     purposes = [t["purpose"] for t in conv["thread"] if t["kind"] == "outbound"]
     assert purposes == ["dm_ack", "dm"]
-    assert await backend.services.pool.fetchval(
+    assert await backend.pool.fetchval(
         "SELECT owes_public_close FROM conversations WHERE id = $1", cid
     )
 
@@ -120,7 +120,7 @@ async def test_move_to_dm_without_public_acknowledgement_is_refused(backend, tea
         {"public_text": " ", "dm_text": "Hi Jo, DM us please"},
     )
     assert status == 422 and "public acknowledgement" in body["error"]
-    assert await backend.services.pool.fetchval("SELECT count(*) FROM messages") == 0
+    assert await backend.pool.fetchval("SELECT count(*) FROM messages") == 0
 
 
 async def test_resolve_needs_closing_text_and_a_later_post_reopens(backend, team):
@@ -154,7 +154,7 @@ async def test_personal_data_in_a_public_reply_is_refused_but_allowed_in_dm(back
     assert status == 422
     assert body["findings"][0]["check"] == "personal_data"
     assert "IBAN" in body["error"]
-    assert await backend.services.pool.fetchval("SELECT count(*) FROM messages") == 0
+    assert await backend.pool.fetchval("SELECT count(*) FROM messages") == 0
     status, body = await anna.post(
         f"/api/conversations/{cid}/move-to-dm",
         {
@@ -180,7 +180,7 @@ async def test_advisories_need_confirmation_and_the_choice_is_recorded(backend, 
         f"/api/conversations/{cid}/reply", {"text": defensive, "confirm": True}
     )
     assert status == 201
-    waived = await backend.services.pool.fetchval(
+    waived = await backend.pool.fetchval(
         "SELECT advisories FROM messages WHERE id = $1", body["message_id"]
     )
     assert "defensive" in {f["check"] for f in waived}
@@ -309,10 +309,7 @@ async def test_presence_reaches_other_consoles_and_is_not_stored(backend, team):
     online = (await apis["lea"].get("/api/summary"))[1]["online"]
     assert ids["anna"] in {o["id"] for o in online}
     assert (
-        await backend.services.pool.fetchval(
-            "SELECT count(*) FROM events WHERE kind LIKE 'presence%'"
-        )
-        == 0
+        await backend.pool.fetchval("SELECT count(*) FROM events WHERE kind LIKE 'presence%'") == 0
     )
 
 
@@ -396,7 +393,7 @@ async def test_every_endpoint_refuses_missing_and_revoked_tokens(backend, team):
     apis, _ = team
     cid = await mention(backend, "@acme hi")
     _, token = await backend.add_operator("gone")
-    await operators.revoke(backend.services.pool, "gone")
+    await operators.revoke(backend.pool, "gone")
     async with (
         aiohttp.ClientSession() as anon,
         aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as revoked,

@@ -14,11 +14,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+from aiohttp import web
 
 from backend import events
 from backend.checks import CheckRules, Finding, check_outbound, suggested_conduct_reply
 from backend.clock import Clock
-from backend.conversations import lifecycle
+from backend.conversations import lifecycle, sql
 from backend.conversations.lifecycle import (
     Actor,
     ConversationView,
@@ -29,11 +30,27 @@ from backend.conversations.lifecycle import (
     State,
 )
 from backend.operators import Operator
+from backend.sla.policy import Deadlines, fixed_deadlines
 
 RECENT_REPLIES = 200  # the team's replies a draft is compared with for canned wording
 RECENT_WINDOW = timedelta(days=7)
 UPSET_SENTIMENT = -0.25  # a customer this negative should hear an apology
 TAG_MAX = 40
+
+# A holding statement is for conversations waiting on us.
+HOLDING_STATES = {s.value for s in lifecycle.WAITING_FOR_FIRST_WORD}
+HOLDING_TARGET = f"""
+    SELECT c.id, c.state, c.platform, c.is_direct, c.claimed_by, c.priority, a.display_name, a.handle,
+           o.display_name AS holder_name, ({sql.LATEST_CUSTOMER_TEXT}) AS text
+    FROM conversations c JOIN authors a ON a.id = c.author_id LEFT JOIN operators o ON o.id = c.claimed_by
+    WHERE c.id = $1 FOR UPDATE OF c
+"""
+RESTART_CLOCK_AFTER_HOLDING = """
+    UPDATE conversations SET first_response_at = coalesce(first_response_at, $2), sla_kind = 'next',
+           sla_started_at = $2, sla_warn_at = $3, sla_due_at = $4, sla_warned = false,
+           sla_breached = false, updated_at = $2
+    WHERE id = $1
+"""
 
 
 class NotFound(Exception):
@@ -75,6 +92,8 @@ class Actions:
     lease: timedelta
     checks: Callable[[], CheckRules | None] = lambda: None
     templates: Callable[[], list[str]] = lambda: []
+    # The SLA targets in force (they follow rules/sla.yaml): for clocks an action restarts.
+    deadlines: Callable[[], Deadlines] = lambda: fixed_deadlines(timedelta(hours=1))
 
     @staticmethod
     def actor(op: Operator) -> Actor:
@@ -258,9 +277,9 @@ class Actions:
         """Claim the top unclaimed conversation of the queue; concurrent callers skip each other's rows."""
         async with conn.transaction():
             row = await conn.fetchrow(
-                """SELECT c.id, c.state, c.claimed_by, c.claim_expires_at, c.platform, c.thread_root
+                f"""SELECT c.id, c.state, c.claimed_by, c.claim_expires_at, c.platform, c.thread_root
                    FROM conversations c
-                   WHERE c.state IN ('new', 'flagged_conduct') AND c.claimed_by IS NULL
+                   WHERE {sql.IS_CLAIMABLE} AND c.claimed_by IS NULL
                    ORDER BY c.sla_due_at ASC NULLS LAST, c.priority, c.id
                    LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED""",
             )  # lapsed leases come back through the reaper within seconds
@@ -301,9 +320,8 @@ class Actions:
         if conversation_id is None:
             return {}
         r = await conn.fetchrow(
-            """SELECT c.language, a.display_name, a.handle,
-                      (SELECT m.sentiment FROM mentions m WHERE m.conversation_id = c.id AND NOT m.is_ours
-                        ORDER BY m.created_at DESC LIMIT 1) AS latest_sentiment
+            f"""SELECT c.language, a.display_name, a.handle,
+                      ({sql.latest_customer("sentiment")}) AS latest_sentiment
                FROM conversations c JOIN authors a ON a.id = c.author_id WHERE c.id = $1""",
             conversation_id,
         )
@@ -447,6 +465,92 @@ class Actions:
                 more_events=queued,
             )
             return {**result, "message_ids": message_ids, "message_id": message_ids[0]}
+
+    async def holding_statement(
+        self,
+        conn: asyncpg.Connection,
+        op: Operator,
+        conversation_id: int,
+        personalise: Callable[[asyncpg.Record], str],
+        preview: bool,
+        confirm: bool,
+    ) -> dict[str, Any]:
+        """A lead's holding statement to one conversation: checked and queued like a reply.
+
+        It goes to conversations nobody holds and to the lead's own; one another
+        operator holds is skipped (they answer it). It claims nothing and keeps the
+        state: it counts as the first response and restarts the clock with the
+        next-response target, so the conversation still has to be answered.
+        """
+        async with conn.transaction():
+            row = await conn.fetchrow(HOLDING_TARGET, conversation_id)
+            if row is None:
+                return {
+                    "id": conversation_id,
+                    "ok": False,
+                    "error": f"There is no conversation {conversation_id}.",
+                }
+            if row["claimed_by"] is not None and row["claimed_by"] != op.id:
+                return {
+                    "id": conversation_id,
+                    "ok": False,
+                    "error": f"{row['holder_name']} holds it; they answer it.",
+                }
+            if row["state"] not in HOLDING_STATES:
+                return {
+                    "id": conversation_id,
+                    "ok": False,
+                    "error": f"It is {lifecycle.describe(State(row['state']))}; "
+                    "a holding statement is for conversations waiting on us.",
+                }
+            text = personalise(row)
+            draft = Draft(text, "public", "holding", confirm)
+            try:
+                waived = await self._checked(conn, conversation_id, draft)
+            except ContentProblem as exc:
+                return {
+                    "id": conversation_id,
+                    "ok": False,
+                    "text": text,
+                    "error": exc.message,
+                    "findings": [f.to_dict() for f in exc.findings],
+                    "needs_confirmation": exc.status == 409,
+                }
+            if preview:
+                return {"id": conversation_id, "ok": True, "text": text, "advisories": waived}
+            target = await self._latest_post(conn, conversation_id, bool(row["is_direct"]))
+            message_id = await self._queue_message(conn, row, op, draft, target, waived)
+            now = self.clock.now()
+            warn, due = self.deadlines()(row["priority"], row["platform"], now, "next")
+            await conn.execute(RESTART_CLOCK_AFTER_HOLDING, conversation_id, now, warn, due)
+            await events.record(
+                conn,
+                events.NewEvent(
+                    "conversation.holding_statement",
+                    conversation_id,
+                    op.id,
+                    row["state"],
+                    row["state"],
+                    {
+                        "message_id": message_id,
+                        "holder_id": row["claimed_by"],
+                        "holder_name": row["holder_name"],
+                    },
+                ),
+                events.NewEvent(
+                    "message.queued",
+                    conversation_id,
+                    op.id,
+                    data={"message_id": message_id, "channel": "public", "purpose": "holding"},
+                ),
+            )
+            return {
+                "id": conversation_id,
+                "ok": True,
+                "text": text,
+                "message_id": message_id,
+                "advisories": waived,
+            }
 
     async def reply_publicly(
         self,
@@ -716,3 +820,6 @@ async def expire_leases(conn: asyncpg.Connection, now: datetime) -> list[int]:
             )
         await events.record_many(conn, evs)
         return [r["id"] for r in rows]
+
+
+ACTIONS = web.AppKey("actions", Actions)

@@ -30,10 +30,18 @@ class State(str, Enum):
     DISMISSED = "dismissed"
 
 
-OPEN_STATES = frozenset(
-    {State.NEW, State.CLAIMED, State.AWAITING_CUSTOMER, State.IN_DM, State.FLAGGED_CONDUCT}
-)
-CLOSED_STATES = frozenset({State.RESOLVED, State.DISMISSED})
+# The states by what they ask of the team. Queries spell these through
+# backend.conversations.sql.state_in, so a new state is added here only.
+NEEDS_US = (State.NEW, State.CLAIMED, State.FLAGGED_CONDUCT, State.IN_DM)  # the queue
+OPEN = (*NEEDS_US, State.AWAITING_CUSTOMER)
+CLOSED = (State.RESOLVED, State.DISMISSED)
+CLAIMABLE = (State.NEW, State.FLAGGED_CONDUCT)  # claim-next takes these when nobody holds them
+WAITING_FOR_FIRST_WORD = (State.NEW, State.CLAIMED)  # holding statements, crisis groups
+# An abusive post moves these into flagged_conduct (DM and dismissed ones stay as they are).
+CONDUCT_FROM = (State.NEW, State.CLAIMED, State.AWAITING_CUSTOMER, State.RESOLVED)
+
+OPEN_STATES = frozenset(OPEN)
+CLOSED_STATES = frozenset(CLOSED)
 DISMISS_REASONS = ("spam", "not_about_us", "duplicate")
 
 
@@ -69,10 +77,20 @@ class Actor:
 
 
 @dataclass(frozen=True)
+class Step:
+    """One state change an event records: its kind, and the states on either side."""
+
+    kind: str
+    before: State
+    after: State
+
+
+@dataclass(frozen=True)
 class Decision:
     state: State
     holder_id: int | None  # operator holding it afterwards (None: nobody)
     sla: Sla = Sla.KEEP
+    steps: tuple[Step, ...] = ()  # for what the customer did, each change an event records
 
 
 class NotAllowed(Exception):
@@ -239,12 +257,29 @@ def answer_conduct(conv: ConversationView, actor: Actor, now: datetime) -> Decis
     return Decision(State.AWAITING_CUSTOMER, None, Sla.PAUSE)
 
 
-def customer_writes(conv: ConversationView) -> Decision:
-    """A new inbound post in the conversation."""
-    if conv.state in (State.AWAITING_CUSTOMER, State.RESOLVED):
-        return Decision(State.NEW, None, Sla.START_NEXT)
+def customer_writes(
+    conv: ConversationView, *, wrote_cleanly: bool = True, abusive: bool = False
+) -> Decision:
+    """New posts from the customer in the conversation (a batch of them, as ingest stores them).
+
+    A post that is not abusive, where the customer had the turn, gives the turn
+    back to us: `reopened` after a resolve, `customer_replied` while we waited,
+    with the next-response clock from that post. An abusive post moves an open
+    conversation (not a DM, whose operator is already in private) to
+    flagged_conduct, to be answered with the house rules. Who holds it stays.
+    """
+    state, sla, steps = conv.state, Sla.KEEP, []
+    if wrote_cleanly and state in (State.AWAITING_CUSTOMER, State.RESOLVED):
+        kind = (
+            "conversation.reopened" if state == State.RESOLVED else "conversation.customer_replied"
+        )
+        steps.append(Step(kind, state, State.NEW))
+        state, sla = State.NEW, Sla.START_NEXT
+    if abusive and state in CONDUCT_FROM:
+        steps.append(Step("conversation.flagged_conduct", state, State.FLAGGED_CONDUCT))
+        state = State.FLAGGED_CONDUCT
     holder = conv.holder.operator_id if conv.holder else None
-    return Decision(conv.state, holder)
+    return Decision(state, holder, sla, tuple(steps))
 
 
 def require_open(conv: ConversationView, doing: str) -> None:

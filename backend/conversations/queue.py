@@ -7,29 +7,31 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from backend.conversations import sql
+from backend.conversations.lifecycle import State
+
 if TYPE_CHECKING:
     from backend.checks import CheckRules
 
 # Saved filters: name -> SQL condition on conversations c (no parameters but $1 = operator id).
 FILTERS: dict[str, str] = {
-    "open": "c.state IN ('new', 'claimed', 'flagged_conduct', 'in_dm', 'awaiting_customer')",
-    "needs_us": "c.state IN ('new', 'claimed', 'flagged_conduct', 'in_dm')",
+    "open": sql.IS_OPEN,
+    "needs_us": sql.NEEDS_US_SQL,
     "mine": "c.claimed_by = $1",
-    "unclaimed": "c.state IN ('new', 'flagged_conduct') AND c.claimed_by IS NULL",
-    "breaching": "c.state IN ('new', 'claimed', 'flagged_conduct', 'in_dm') AND c.sla_due_at <= now()",
-    "p1": "c.state IN ('new', 'claimed', 'flagged_conduct', 'in_dm', 'awaiting_customer') AND c.priority = 1",
-    "in_dm": "c.state = 'in_dm'",
-    "awaiting_customer": "c.state = 'awaiting_customer'",
-    "escalated": "c.escalated AND c.state NOT IN ('resolved', 'dismissed')",
+    "unclaimed": f"{sql.IS_CLAIMABLE} AND c.claimed_by IS NULL",
+    "breaching": f"{sql.NEEDS_US_SQL} AND c.sla_due_at <= now()",
+    "p1": f"{sql.IS_OPEN} AND c.priority = 1",
+    "in_dm": sql.state_in([State.IN_DM]),
+    "awaiting_customer": sql.state_in([State.AWAITING_CUSTOMER]),
+    "escalated": f"c.escalated AND {sql.NOT_CLOSED}",
 }
 
-_ROW = """
+_ROW = f"""
     c.id, c.platform, c.state, c.priority, c.priority_reasons, c.is_direct, c.escalated,
     c.sla_kind, c.sla_due_at, c.claim_expires_at, c.last_inbound_at, c.flags, c.language, c.sentiment,
     a.handle AS author_handle, a.display_name AS author_name, a.followers AS author_followers,
     o.id AS holder_id, o.display_name AS holder_name,
-    (SELECT m.text FROM mentions m WHERE m.conversation_id = c.id AND NOT m.is_ours
-      ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS latest_text,
+    ({sql.LATEST_CUSTOMER_TEXT}) AS latest_text,
     c.sla_warn_at,
     ARRAY(SELECT t.name FROM conversation_tags ct JOIN tags t ON t.id = ct.tag_id
           WHERE ct.conversation_id = c.id ORDER BY t.name) AS tags
@@ -152,14 +154,16 @@ async def page(
     }
 
 
+COUNTS = f"""
+    SELECT count(*) FILTER (WHERE {sql.NEEDS_US_SQL}) AS queue,
+           count(*) FILTER (WHERE {sql.NEEDS_US_SQL} AND c.sla_due_at <= now()) AS breaching
+    FROM conversations c WHERE {sql.NOT_CLOSED}
+"""
+
+
 async def counts(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, int]:
     """Header figures: queue depth and how many are past their SLA."""
-    r = await conn.fetchrow(
-        """SELECT count(*) FILTER (WHERE state IN ('new', 'claimed', 'flagged_conduct', 'in_dm')) AS queue,
-                  count(*) FILTER (WHERE state IN ('new', 'claimed', 'flagged_conduct', 'in_dm')
-                                   AND sla_due_at <= now()) AS breaching
-           FROM conversations WHERE state NOT IN ('resolved', 'dismissed')"""
-    )
+    r = await conn.fetchrow(COUNTS)
     return {"queue": r["queue"], "breaching": r["breaching"]}
 
 

@@ -24,44 +24,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from backend import yamlfile
 from backend.clock import Clock
-from backend.yamlfile import FileError, FileErrors, Located
+from backend.config import SurgeConfig
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class SurgeConfig:
-    """Parameters of the detector; config/shiftdesk.yaml sets them under `crisis:`."""
-
-    window: timedelta = timedelta(minutes=5)  # how far back "now" looks
-    baseline_window: timedelta = timedelta(hours=1)  # what "usual" is measured over
-    factor: float = 3.0  # how many times usual counts as a surge
-    min_count: int = 20  # fewer negatives in a window is never a crisis
-    cool_down: timedelta = timedelta(minutes=10)  # calm this long before the crisis ends
-    release: float = 0.5  # calm = below this share of the start threshold
-    bucket: timedelta = timedelta(seconds=10)  # counting resolution
-
-    def __post_init__(self) -> None:
-        problems = []
-        for name in ("window", "baseline_window", "bucket"):
-            if getattr(self, name) <= timedelta():
-                problems.append(f"{name} must be longer than zero")
-        if self.cool_down < timedelta():
-            problems.append("cool_down must not be negative")
-        if self.factor <= 1:
-            problems.append("factor must be more than 1")
-        if self.min_count < 1:
-            problems.append("min_count must be at least 1")
-        if not 0 < self.release <= 1:
-            problems.append("release must be more than 0 and at most 1")
-        if self.bucket > self.window:
-            problems.append("bucket must not be longer than window")
-        if problems:
-            raise ValueError("; ".join(problems))
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,44 +204,3 @@ class SurgeDetector:
     def buckets_held(self) -> int:
         """How many count buckets are in memory (bounded by window + baseline window)."""
         return len(self._counts)
-
-
-def config_from_document(doc: Located, key: str = "crisis") -> SurgeConfig:
-    """Read `crisis:` from a parsed config file; missing keys take the SurgeConfig defaults."""
-    from backend.sla.policy import parse_duration  # one duration syntax for every file
-
-    raw: Any = doc.data.get(key) if isinstance(doc.data, dict) else None
-    if raw is None:
-        return SurgeConfig()
-    if not isinstance(raw, dict):
-        raise FileErrors([doc.error(key, f"expected a mapping, got {yamlfile.describe(raw)}")])
-    errors: list[FileError] = []
-    values: dict[str, Any] = {}
-    durations = ("window", "baseline_window", "cool_down", "bucket")
-    numbers = {"factor": float, "min_count": int, "release": float}
-    for name, value in raw.items():
-        dotted = f"{key}.{name}"
-        try:
-            if name in durations:
-                if name == "bucket" and isinstance(value, str) and value.strip().endswith("s"):
-                    seconds = value.strip()[:-1].strip()
-                    if not seconds.isdigit() or int(seconds) == 0:
-                        raise ValueError(f"expected a duration like 10s or 1m, got {value!r}")
-                    values[name] = timedelta(seconds=int(seconds))
-                else:
-                    values[name] = parse_duration(value)
-            elif name in numbers:
-                values[name] = yamlfile.expect(doc, dotted, value, numbers[name])
-            else:
-                known = ", ".join((*durations, *numbers))
-                errors.append(doc.error(dotted, f"unknown key (expected one of {known})"))
-        except ValueError as exc:
-            errors.append(doc.error(dotted, str(exc)))
-        except FileError as exc:
-            errors.append(exc)
-    if not errors:
-        try:
-            return SurgeConfig(**values)
-        except ValueError as exc:
-            errors.append(doc.error(key, str(exc)))
-    raise FileErrors(errors)

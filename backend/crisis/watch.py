@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+from aiohttp import web
 
 from backend import events
 from backend.clock import Clock
@@ -198,3 +199,6 @@ class CrisisWatch:
 async def crisis_since(conn: asyncpg.Connection | asyncpg.Pool) -> datetime | None:
     """When the crisis under way started; None when there is none."""
     return await conn.fetchval("SELECT started_at FROM crises WHERE ended_at IS NULL")
+
+
+CRISIS_WATCH = web.AppKey("crisis_watch", CrisisWatch)

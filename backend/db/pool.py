@@ -7,7 +7,7 @@ import json
 import asyncpg
 
 # Most flags and many payloads are empty: ingest encodes one per stored mention.
-_EMPTY_JSONB = {list: b"\x01[]", tuple: b"\x01[]", dict: b"\x01{}"}
+_EMPTY_JSONB: dict[type, bytes] = {list: b"\x01[]", tuple: b"\x01[]", dict: b"\x01{}"}
 
 
 def _jsonb_encode(value: object) -> bytes:

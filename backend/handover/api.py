@@ -6,17 +6,11 @@ from datetime import datetime
 
 from aiohttp import web
 
-from backend.app import SERVICES, ApiError, Services, operator_of, read_json
 from backend.handover import queries as handover_query
 from backend.handover import shifts
-
-
-def _svc(request: web.Request) -> Services:
-    return request.app[SERVICES]
-
-
-def _brand(svc: Services) -> tuple[str, str]:
-    return (svc.config.brand.name, svc.config.brand.handle)
+from backend.web.errors import ApiError
+from backend.web.keys import CLOCK, CONFIG, POOL, brand_words, operator_of
+from backend.web.request import read_json
 
 
 def parse_since(raw: str | None) -> datetime | None:
@@ -35,9 +29,8 @@ def parse_since(raw: str | None) -> datetime | None:
 
 
 async def shift_start(request: web.Request) -> web.Response:
-    svc = _svc(request)
-    async with svc.pool.acquire() as conn:  # type: ignore[union-attr]
-        shift = await shifts.start_shift(conn, operator_of(request), svc.clock.now())
+    async with request.app[POOL].acquire() as conn:
+        shift = await shifts.start_shift(conn, operator_of(request), request.app[CLOCK].now())
         latest = await shifts.latest_handover(conn)
     return web.json_response(
         {"shift": shift, "latest_handover": latest}, status=200 if shift["resumed"] else 201
@@ -45,20 +38,20 @@ async def shift_start(request: web.Request) -> web.Response:
 
 
 async def shift_end(request: web.Request) -> web.Response:
-    svc = _svc(request)
+    app = request.app
     body = await read_json(request)
     note = body.get("note", "")
     if not isinstance(note, str) or "\x00" in note:
         raise ApiError(400, "Field 'note' must be text.")
-    async with svc.pool.acquire() as conn:  # type: ignore[union-attr]
+    async with app[POOL].acquire() as conn:
         try:
             found = await shifts.end_shift(
                 conn,
                 operator_of(request),
-                svc.clock.now(),
+                app[CLOCK].now(),
                 note,
-                negative_below=svc.config.crisis.negative_below,
-                ignore=_brand(svc),
+                negative_below=app[CONFIG].crisis.negative_below,
+                ignore=brand_words(app),
             )
         except shifts.NoShift as exc:
             raise ApiError(409, str(exc)) from None
@@ -68,36 +61,28 @@ async def shift_end(request: web.Request) -> web.Response:
 
 
 async def handover_latest(request: web.Request) -> web.Response:
-    found = await shifts.latest_handover(_svc(request).pool)  # type: ignore[arg-type]
+    found = await shifts.latest_handover(request.app[POOL])
     if found is None:
         raise ApiError(404, "Nobody has handed over yet.")
     return web.json_response(found)
 
 
 async def handover_get(request: web.Request) -> web.Response:
-    svc = _svc(request)
+    app = request.app
     fmt = request.query.get("format", "json")
     if fmt not in ("json", "md"):
         raise ApiError(400, "'format' must be json or md.")
     try:
         report = await handover_query.report(
-            svc.pool,
-            svc.clock.now(),  # type: ignore[arg-type]
+            app[POOL],
+            app[CLOCK].now(),
             parse_since(request.query.get("since")),
             fmt,
-            negative_below=svc.config.crisis.negative_below,
-            ignore=_brand(svc),
+            negative_below=app[CONFIG].crisis.negative_below,
+            ignore=brand_words(app),
         )
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
-    if fmt == "md":
+    if isinstance(report, str):  # format=md
         return web.Response(text=report, content_type="text/markdown")
     return web.json_response(report)
-
-
-def setup_shift_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_post("/api/shift/start", shift_start)
-    r.add_post("/api/shift/end", shift_end)
-    r.add_get("/api/handover", handover_get)
-    r.add_get("/api/handover/latest", handover_latest)

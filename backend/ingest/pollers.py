@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+from aiohttp import web
 
 from backend.clock import Clock
 from backend.config import Config, ConnectorSettings
@@ -146,3 +147,8 @@ async def supervise(
             wait = restart.next_delay()
             log.warning("%s poller stopped (%s); restarting in %.1f s", status.name, error, wait)
             await sleep(wait)
+
+
+# The connectors config enables (name -> (settings, connector)) and what each poller has done.
+CONNECTORS: web.AppKey[dict[str, tuple[ConnectorSettings, Connector]]] = web.AppKey("connectors")
+POLLERS: web.AppKey[dict[str, PollerStatus]] = web.AppKey("pollers")

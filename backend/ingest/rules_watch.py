@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncpg
 
 from backend import events
-from backend.ingest.worker import Rulebook, load_rulebook
+from backend.rulebook import Rulebook, load_rulebook
 from backend.yamlfile import FileError, FileErrors
 
 log = logging.getLogger(__name__)

@@ -12,28 +12,20 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from datetime import datetime
+from typing import Any, Protocol
 
 import asyncpg
+from aiohttp import web
 
 from backend import events
 from backend.clock import Clock
-from backend.conversations.lifecycle import State
+from backend.conversations.lifecycle import ConversationView, Sla, State, customer_writes
 from backend.model import InboundPost
-
-if TYPE_CHECKING:
-    from backend.sla.policy import SlaPolicy
+from backend.rulebook import Rulebook
+from backend.sla.policy import Deadlines
 
 log = logging.getLogger(__name__)
-
-# States an abusive post moves into flagged_conduct (DM and closed ones stay as they are).
-CONDUCT_FROM = {
-    State.NEW.value,
-    State.CLAIMED.value,
-    State.AWAITING_CUSTOMER.value,
-    State.RESOLVED.value,
-}
 
 INGEST_LOCK = 0x5D1F7003
 
@@ -49,11 +41,9 @@ BEGIN_BATCH = """
 """
 
 # Plain strings: an enum member's .value is a property lookup, and these run per post.
-NEW, FLAGGED, AWAITING, RESOLVED, DISMISSED = (
+NEW, FLAGGED, DISMISSED = (
     State.NEW.value,
     State.FLAGGED_CONDUCT.value,
-    State.AWAITING_CUSTOMER.value,
-    State.RESOLVED.value,
     State.DISMISSED.value,
 )
 
@@ -102,37 +92,6 @@ class BatchResult:
     dropped: int = 0  # not about us (no match, excluded)
     new_conversations: int = 0
     conversation_ids: list[int] = field(default_factory=list)
-
-
-# (priority 1-4, platform, when the clock starts, "first"|"next") -> (warn at, due at)
-Deadlines = Callable[[int, str, datetime, str], tuple[datetime | None, datetime]]
-
-
-def fixed_deadlines(
-    first: timedelta, next: timedelta | None = None, warn_fraction: float = 0.75
-) -> Deadlines:
-    """The same targets for every priority and platform, around the clock (tests, benchmarks)."""
-
-    def deadlines(
-        priority: int, platform: str, started: datetime, kind: str
-    ) -> tuple[datetime | None, datetime]:
-        target = first if kind == "first" or next is None else next
-        return started + target * warn_fraction, started + target
-
-    return deadlines
-
-
-def policy_deadlines(policy: SlaPolicy) -> Deadlines:
-    """Targets from rules/sla.yaml: per priority and platform, in business hours where set."""
-    from backend.sla.policy import deadline
-
-    def deadlines(
-        priority: int, platform: str, started: datetime, kind: str
-    ) -> tuple[datetime | None, datetime]:
-        d = deadline(policy, f"P{priority}", platform, started, kind)  # type: ignore[arg-type]
-        return d.warn_at, d.due_at
-
-    return deadlines
 
 
 @dataclass
@@ -627,26 +586,21 @@ class Ingest:
                 warn, due = self.deadlines(prio, r["platform"], started, kind or "first")
                 if due >= r["sla_due_at"]:
                     warn = due = None
-            if state in (AWAITING, RESOLVED) and t["clean_last"] is not None:
+            decision = customer_writes(
+                ConversationView(State(state)),
+                wrote_cleanly=t["clean_last"] is not None,
+                abusive=t["abusive"],
+            )
+            if decision.sla == Sla.START_NEXT:
                 started, kind = min(t["clean_last"], now), "next"
                 warn, due = self.deadlines(prio, r["platform"], started, "next")
-                what = (
-                    "conversation.reopened"
-                    if state == RESOLVED
-                    else "conversation.customer_replied"
+            evs += [
+                events.NewEvent(
+                    step.kind, r["id"], state_before=step.before.value, state_after=step.after.value
                 )
-                evs.append(events.NewEvent(what, r["id"], state_before=state, state_after=NEW))
-                state = NEW
-            if t["abusive"] and state in CONDUCT_FROM:
-                evs.append(
-                    events.NewEvent(
-                        "conversation.flagged_conduct",
-                        r["id"],
-                        state_before=state,
-                        state_after=FLAGGED,
-                    )
-                )
-                state = FLAGGED
+                for step in decision.steps
+            ]
+            state = decision.state.value
             upd_ids.append(r["id"])
             states.append(state)
             prios.append(prio)
@@ -689,3 +643,36 @@ class Ingest:
             flags,
         )
         return evs
+
+
+INGEST = web.AppKey("ingest", Ingest)
+
+
+def is_abusive(flags: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> bool:
+    return any(f.get("check") == "abusive" for f in flags)
+
+
+def make_processor(rulebook: Rulebook) -> Processor:
+    """The ingest step: None for posts not about us; our own posts marked as ours."""
+    listener = rulebook.listener
+
+    def process(post: InboundPost) -> Processed | None:
+        found = listener.process(post)
+        if found is None:
+            return None
+        how = tuple(found.match.how)
+        e = found.enrichment
+        if e is None:
+            return Processed(post, ours=True, match_how=how)
+        return Processed(
+            post,
+            match_how=how,
+            language=e.language,
+            sentiment=e.sentiment,
+            priority=int(e.priority[1:]),
+            priority_reasons=tuple(e.reasons),
+            flags=tuple(e.flags),
+            abusive=is_abusive(e.flags),
+        )
+
+    return process

@@ -10,11 +10,9 @@ stored whole or not at all: size cap (413), signature (401), body (400, 415,
 from __future__ import annotations
 
 import logging
-import os
 
 from aiohttp import web
 
-from backend.app import SERVICES, ApiError
 from backend.connectors.webhook import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -22,6 +20,9 @@ from backend.connectors.webhook import (
     parse,
     verify,
 )
+from backend.ingest.store import INGEST
+from backend.web.errors import ApiError
+from backend.web.keys import CLOCK, CONFIG, ENV, POOL
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +46,13 @@ async def read_capped(request: web.Request, max_bytes: int) -> bytes:
 
 async def ingest_webhook(request: web.Request) -> web.Response:
     """Verify, parse and store one signed batch of pushed posts."""
-    svc = request.app[SERVICES]
-    cfg = svc.config.webhook
+    app = request.app
+    cfg = app[CONFIG].webhook
     source = request.match_info["source"]
     var = cfg.sources.get(source)
     if var is None:
         raise ApiError(404, f"There is no webhook source {source!r} on this server.")
-    secret = (os.environ if svc.env is None else svc.env).get(var, "").strip()
+    secret = app[ENV].get(var, "").strip()
     if not secret:
         # The caller learns only that the source is not ready; the log names the variable.
         log.warning(
@@ -67,7 +68,7 @@ async def ingest_webhook(request: web.Request) -> web.Response:
             request.headers.get(TIMESTAMP_HEADER),
             request.headers.get(SIGNATURE_HEADER),
             body,
-            svc.clock.now(),
+            app[CLOCK].now(),
             cfg.window_seconds,
         )
         posts = parse(source, body, cfg.max_body_bytes, request.headers.get("Content-Type", ""))
@@ -75,7 +76,7 @@ async def ingest_webhook(request: web.Request) -> web.Response:
         if exc.status == 401:
             log.info("webhook %s: refused a request: %s", source, exc.message)
         raise ApiError(exc.status, exc.message) from None
-    result = await svc.ingest.store_from(svc.pool, posts)
+    result = await app[INGEST].store_from(app[POOL], posts)
     return web.json_response(
         {"stored": result.stored, "duplicates": result.duplicates, "dropped": result.dropped},
         status=202,

@@ -1,8 +1,6 @@
-"""The rules a backend runs with, and the ingest step built from them.
-
-Listening (match, enrich, triage), the inbound checks (personal data,
-abuse), the SLA policy and the saved replies load from `rules/` together; a broken file anywhere reports every
-problem at once, and the backend keeps the set it had.
+"""The listening worker: a second process that listens to big batches (match,
+enrich, check) so that work uses the other core while the backend stores the
+previous batch and serves the consoles.
 """
 
 from __future__ import annotations
@@ -13,139 +11,22 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from backend import yamlfile
-from backend.checks import CheckRules, check_inbound
-from backend.checks import load_rules as load_check_rules
 from backend.heap import settle_after_startup
 from backend.ingest.store import (
     ListeningUnavailable,
     Prepared,
     Processed,
     Processor,
+    make_processor,
     prepared,
     unique_posts,
 )
-from backend.listening import Listener
-from backend.listening import load_rules as load_listening_rules
 from backend.model import Author, InboundPost
-from backend.sla.policy import SlaPolicy, load_policy
-from backend.yamlfile import FileError, FileErrors
-
-
-@dataclass(frozen=True)
-class Template:
-    name: str
-    language: str
-    text: str
-
-
-@dataclass(frozen=True)
-class Rulebook:
-    listener: Listener
-    checks: CheckRules
-    sla: SlaPolicy
-    saved: tuple[Template, ...] = ()
-
-    @property
-    def templates(self) -> list[str]:
-        return [t.text for t in self.saved]
-
-
-def load_templates(path: Path) -> tuple[Template, ...]:
-    """rules/templates.yaml: the team's saved replies (optional file)."""
-    if not path.exists():
-        return ()
-    doc = yamlfile.load(path)
-    errors: list[FileError] = []
-    items = (doc.data or {}).get("templates", []) if isinstance(doc.data, dict) else None
-    if not isinstance(items, list):
-        raise FileErrors([doc.error("templates", "expected a list of templates")])
-    out, names = [], set()
-    for i, item in enumerate(items):
-        key = f"templates[{i}]"
-        if not isinstance(item, dict):
-            errors.append(doc.error(key, "expected a mapping with name, language and text"))
-            continue
-        unknown = set(item) - {"name", "language", "text"}
-        if unknown:
-            errors.append(doc.error(key, f"unknown key(s): {', '.join(sorted(unknown))}"))
-        name, language, text = item.get("name"), item.get("language"), item.get("text")
-        if not isinstance(name, str) or not name.strip():
-            errors.append(doc.error(f"{key}.name", "expected a short name"))
-        elif name in names:
-            errors.append(doc.error(f"{key}.name", f"{name!r} is used twice"))
-        if language not in ("en", "de"):
-            errors.append(
-                doc.error(
-                    f"{key}.language", f"expected en or de, got {yamlfile.describe(language)}"
-                )
-            )
-        if not isinstance(text, str) or not text.strip():
-            errors.append(doc.error(f"{key}.text", "expected the reply text"))
-        if not errors:
-            names.add(name)
-            out.append(Template(name, language, " ".join(text.split())))
-    if errors:
-        raise FileErrors(errors)
-    return tuple(out)
-
-
-def load_rulebook(rules_dir: str | Path) -> Rulebook:
-    """Load every rules file the backend needs; raises FileErrors listing all problems."""
-    problems = yamlfile.Problems()
-    folder = Path(rules_dir)
-    listening = problems.attempt(load_listening_rules, folder)
-    checks = problems.attempt(load_check_rules, folder)
-    sla = problems.attempt(load_policy, folder / "sla.yaml")
-    saved = problems.attempt(load_templates, folder / "templates.yaml")
-    problems.raise_any()
-    assert listening is not None and checks is not None and sla is not None
-    rulebook_checks = checks
-
-    def flagger(post: InboundPost, language: str | None) -> list[dict[str, Any]]:
-        channel = "dm" if post.is_direct else "public"
-        return [
-            f.to_dict()
-            for f in check_inbound(rulebook_checks, post.text, channel=channel, language=language)
-        ]
-
-    return Rulebook(Listener(listening, flagger), checks, sla, saved or ())
-
-
-def is_abusive(flags: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> bool:
-    return any(f.get("check") == "abusive" for f in flags)
-
-
-def make_processor(rulebook: Rulebook) -> Processor:
-    """The ingest step: None for posts not about us; our own posts marked as ours."""
-    listener = rulebook.listener
-
-    def process(post: InboundPost) -> Processed | None:
-        found = listener.process(post)
-        if found is None:
-            return None
-        how = tuple(found.match.how)
-        e = found.enrichment
-        if e is None:
-            return Processed(post, ours=True, match_how=how)
-        return Processed(
-            post,
-            match_how=how,
-            language=e.language,
-            sentiment=e.sentiment,
-            priority=int(e.priority[1:]),
-            priority_reasons=tuple(e.reasons),
-            flags=tuple(e.flags),
-            abusive=is_abusive(e.flags),
-        )
-
-    return process
-
+from backend.rulebook import load_rulebook
 
 # The worker process's processor, built once from the rules directory it was started with.
 _worker_process: Processor | None = None
@@ -234,7 +115,7 @@ class ListeningWorker:
     is as fast or faster (bench/ingest.py with and without --serial shows
     which). The worker loads the rules from `rules_dir` itself (a processor
     cannot be sent to another process); when the rules change, start a new
-    worker (Services.use_rulebook does).
+    worker (the app follows LiveRules that way).
     """
 
     RETRY_AFTER = 30.0  # seconds before starting a process again after one could not start or died

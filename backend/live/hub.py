@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import asyncpg
+from aiohttp import web
 
 from backend import events
 from backend.db.pool import connect
@@ -59,9 +60,11 @@ class EventHub:
         self._wake = asyncio.Event()
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
         self.connected = asyncio.Event()
-        self._seen: dict[
-            int, tuple[float, dict[str, Any]]
-        ] = {}  # operator id -> (monotonic time, presence)
+        # operator id -> (monotonic time, presence)
+        self._seen: dict[int, tuple[float, dict[str, Any]]] = {}
+        # The crisis under way, as the last crisis event said (every console's banner).
+        self.crisis: dict[str, Any] | None = None
+        self.on_event(self._follow_crisis)
 
     def subscribe(self) -> Subscription:
         sub = Subscription()
@@ -74,6 +77,16 @@ class EventHub:
     def on_event(self, callback: Callable[[dict[str, Any]], None]) -> None:
         """Call `callback` for every event this backend sees (e.g. to wake the outbox)."""
         self._listeners.append(callback)
+
+    def _follow_crisis(self, event: dict[str, Any]) -> None:
+        if event["kind"] == "crisis.started":
+            self.crisis = {"since": event["at"], **event["data"]}
+        elif event["kind"] == "crisis.ended":
+            self.crisis = None
+
+    def crisis_state(self) -> dict[str, Any]:
+        """What the consoles' banner shows: whether a crisis is on, and since when."""
+        return {"active": self.crisis is not None, "since": (self.crisis or {}).get("since")}
 
     def online(self) -> list[dict[str, Any]]:
         """Operators heard from lately (on any backend), newest first."""
@@ -142,3 +155,6 @@ class EventHub:
                     cb(event)
             if len(batch) < 1000:
                 return
+
+
+HUB = web.AppKey("hub", EventHub)

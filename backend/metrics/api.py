@@ -11,19 +11,21 @@ no operator names. Without `metrics.token_env` the endpoint is open, like
 from __future__ import annotations
 
 import hmac
-import os
 
 from aiohttp import web
 
-from backend.app import SERVICES, ApiError, Services
+from backend.conversations import sql
+from backend.live.hub import HUB
 from backend.metrics import exposition as metrics
+from backend.web.errors import ApiError
+from backend.web.keys import CONFIG, ENV, POOL
 
 # First-response buckets in seconds: one minute up to a day, around the SLA targets.
 FIRST_RESPONSE_BUCKETS = (60, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400)
 
-QUEUE_DEPTH = """
-    SELECT state, priority, count(*) AS n FROM conversations
-    WHERE state NOT IN ('resolved', 'dismissed') GROUP BY state, priority ORDER BY state, priority
+QUEUE_DEPTH = f"""
+    SELECT c.state, c.priority, count(*) AS n FROM conversations c
+    WHERE {sql.NOT_CLOSED} GROUP BY c.state, c.priority ORDER BY c.state, c.priority
 """
 FIRST_RESPONSE = """
     WITH t AS (SELECT greatest(extract(epoch FROM first_response_at - first_inbound_at), 0) AS s
@@ -42,11 +44,11 @@ OUTBOX = """
 CRISIS = "SELECT count(*) FROM crises WHERE ended_at IS NULL"
 
 
-def _authorised(request: web.Request, svc: Services) -> None:
-    var = svc.config.metrics.token_env
+def _authorised(request: web.Request) -> None:
+    var = request.app[CONFIG].metrics.token_env
     if not var:
         return
-    expected = (svc.env if svc.env is not None else os.environ).get(var, "")
+    expected = request.app[ENV].get(var, "")
     if not expected:
         raise ApiError(
             503, f"metrics.token_env names {var}, which is not set in the backend's environment."
@@ -58,10 +60,9 @@ def _authorised(request: web.Request, svc: Services) -> None:
         raise ApiError(401, "Send the metrics token as 'Authorization: Bearer <token>'.")
 
 
-async def families(svc: Services) -> list[metrics.MetricFamily]:
+async def families(app: web.Application) -> list[metrics.MetricFamily]:
     """Every metric, read now."""
-    pool = svc.pool
-    assert pool is not None
+    pool = app[POOL]
     depth = await pool.fetch(QUEUE_DEPTH)
     fr = await pool.fetchrow(FIRST_RESPONSE, [float(b) for b in FIRST_RESPONSE_BUCKETS])
     cumulative = list(fr["cumulative"]) + [fr["n"]]
@@ -105,7 +106,7 @@ async def families(svc: Services) -> list[metrics.MetricFamily]:
         metrics.gauge(
             "shiftdesk_operators_connected",
             "Operators with a console open.",
-            len(svc.hub.online()) if svc.hub else 0,
+            len(app[HUB].online()),
         ),
         metrics.gauge(
             "shiftdesk_crisis_active", "1 while a crisis is declared.", 1 if crisis else 0
@@ -114,11 +115,6 @@ async def families(svc: Services) -> list[metrics.MetricFamily]:
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
-    svc = request.app[SERVICES]
-    _authorised(request, svc)
-    body = metrics.render(await families(svc))
+    _authorised(request)
+    body = metrics.render(await families(request.app))
     return web.Response(body=body.encode(), headers={"Content-Type": metrics.CONTENT_TYPE})
-
-
-def setup_metrics_routes(app: web.Application) -> None:
-    app.router.add_get("/metrics", metrics_endpoint)

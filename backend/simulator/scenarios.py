@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from aiohttp import web
+
 from backend.clock import Clock
 from backend.model import Author, InboundPost, OutboundMessage, Published
 
@@ -460,3 +462,6 @@ class SimulatedPlatform:
 def opening_delay(rate: float, rng: random.Random) -> timedelta:
     """Time to the next mention for a Poisson stream of `rate` per second."""
     return timedelta(seconds=rng.expovariate(rate)) if rate > 0 else timedelta(days=1)
+
+
+SIMULATED = web.AppKey("simulated_platform", SimulatedPlatform)

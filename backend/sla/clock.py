@@ -18,9 +18,10 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
+from aiohttp import web
 
 from backend import events
 from backend.clock import Clock
@@ -150,8 +151,10 @@ class SlaClock:
                 ),
                 now,
             )
-            warned = [e.conversation_id for e in found.events if e.kind == "sla_warning"]
-            breached = [e.conversation_id for e in found.events if e.kind == "sla_breach"]
+            warned = [cast(int, e.conversation_id) for e in found.events if e.kind == "sla_warning"]
+            breached = [
+                cast(int, e.conversation_id) for e in found.events if e.kind == "sla_breach"
+            ]
             if warned:
                 await conn.execute(MARK_WARNED, warned)
             if breached:
@@ -225,3 +228,6 @@ async def breaches_by_shift(
 ) -> dict[int, int]:
     """Breaches that fell due in [start, end) inside someone's shift, by shift id."""
     return {r["shift_id"]: r["breaches"] for r in await conn.fetch(BREACHES_BY_SHIFT, start, end)}
+
+
+SLA_CLOCK = web.AppKey("sla_clock", SlaClock)

@@ -25,7 +25,7 @@ All returned datetimes are in UTC.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -597,3 +597,33 @@ def policy_from_document(doc: Located) -> SlaPolicy:
 def load_policy(path: str | Path) -> SlaPolicy:
     """Load and validate rules/sla.yaml; raises FileError or FileErrors naming file:line: key."""
     return policy_from_document(yamlfile.load(path))
+
+
+# (priority 1-4, platform, when the clock starts, "first"|"next") -> (warn at, due at)
+Deadlines = Callable[[int, str, datetime, str], tuple[datetime | None, datetime]]
+
+
+def fixed_deadlines(
+    first: timedelta, next: timedelta | None = None, warn_fraction: float = 0.75
+) -> Deadlines:
+    """The same targets for every priority and platform, around the clock (tests, benchmarks)."""
+
+    def deadlines(
+        priority: int, platform: str, started: datetime, kind: str
+    ) -> tuple[datetime | None, datetime]:
+        target = first if kind == "first" or next is None else next
+        return started + target * warn_fraction, started + target
+
+    return deadlines
+
+
+def policy_deadlines(policy: SlaPolicy) -> Deadlines:
+    """Targets from rules/sla.yaml: per priority and platform, in business hours where set."""
+
+    def deadlines(
+        priority: int, platform: str, started: datetime, kind: str
+    ) -> tuple[datetime | None, datetime]:
+        d = deadline(policy, f"P{priority}", platform, started, kind)  # type: ignore[arg-type]
+        return d.warn_at, d.due_at
+
+    return deadlines

@@ -1,0 +1,145 @@
+"""The live side of the API: the event stream, catch-up, presence and the header summary."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from backend import events
+from backend.conversations import queue
+from backend.live.hub import HUB, announce
+from backend.operators import Operator
+from backend.web.errors import ApiError
+from backend.web.keys import CONFIG, POOL, operator_of
+from backend.web.request import flag_field, int_param, is_id, read_json
+
+PRESENCE_REFRESH = 30.0  # seconds between "still online" signals from an open stream
+
+
+async def me(request: web.Request) -> web.Response:
+    op = operator_of(request)
+    return web.json_response(
+        {"id": op.id, "name": op.name, "display_name": op.display_name, "role": op.role}
+    )
+
+
+async def summary(request: web.Request) -> web.Response:
+    """The console's header: queue counts, the crisis banner, who is online."""
+    hub = request.app[HUB]
+    brand = request.app[CONFIG].brand
+    counts = await queue.counts(request.app[POOL])
+    return web.json_response(
+        {
+            "brand": {"name": brand.name, "handle": brand.handle},
+            **counts,
+            "last_event_id": hub.last_id,
+            "crisis": hub.crisis_state(),
+            "online": hub.online(),
+        }
+    )
+
+
+async def operators_list(request: web.Request) -> web.Response:
+    online = {o["id"] for o in request.app[HUB].online()}
+    rows = await request.app[POOL].fetch(
+        "SELECT id, name, display_name, role FROM operators WHERE revoked_at IS NULL ORDER BY display_name"
+    )
+    return web.json_response(
+        {"operators": [{**dict(r), "online": r["id"] in online} for r in rows]}
+    )
+
+
+async def presence(request: web.Request) -> web.Response:
+    op = operator_of(request)
+    body = await read_json(request)
+    cid = body.get("conversation_id")
+    if cid is not None and not is_id(cid):
+        raise ApiError(400, "Field 'conversation_id' must be a conversation id or null.")
+    payload = presence_payload(op, "active", cid, flag_field(body, "typing"))
+    await announce(request.app[POOL], payload)
+    return web.Response(status=204)
+
+
+def presence_payload(
+    op: Operator, status: str, conversation_id: int | None = None, typing: bool = False
+) -> dict[str, Any]:
+    return {
+        "operator": {"id": op.id, "display_name": op.display_name, "role": op.role},
+        "status": status,
+        "conversation_id": conversation_id,
+        "typing": typing,
+        "at": datetime.now(UTC).isoformat(),
+    }
+
+
+async def events_page(request: web.Request) -> web.Response:
+    after = int_param(request, "after", 0, 0, 2**62)
+    limit = int_param(request, "limit", 500, 1, 5000)
+    rows = await events.events_after(request.app[POOL], after, limit)
+    return web.json_response({"events": rows})
+
+
+async def stream(request: web.Request) -> web.WebSocketResponse:
+    """Live events over a WebSocket, starting after the client's last seen id, plus presence."""
+    pool, hub = request.app[POOL], request.app[HUB]
+    op = operator_of(request)
+    after = int_param(request, "after", 0, 0, 2**62)
+    ws = web.WebSocketResponse(heartbeat=20)
+    await ws.prepare(request)
+    sub = hub.subscribe()
+    try:
+        # Subscribe first, then catch up from the table: together they cover every id.
+        last = after
+        while True:
+            backlog = await events.events_after(pool, last, 1000)
+            for event in backlog:
+                await ws.send_json({"type": "event", "event": event})
+                last = event["id"]
+            if len(backlog) < 1000:
+                break
+        await ws.send_json({"type": "live", "last_event_id": last})
+        await announce(pool, presence_payload(op, "online"))
+        reader = asyncio.create_task(_drain_client(ws))
+        try:
+            while not ws.closed:
+                getter = asyncio.create_task(sub.queue.get())
+                done, _ = await asyncio.wait(
+                    {getter, reader}, timeout=PRESENCE_REFRESH, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    getter.cancel()
+                    await announce(pool, presence_payload(op, "online"))
+                    continue
+                if reader in done:
+                    getter.cancel()
+                    break
+                message = getter.result()
+                if message is None:
+                    await ws.send_json({"type": "resync", "reason": "fell too far behind"})
+                    break
+                if message["type"] == "event":
+                    if message["event"]["id"] <= last:
+                        continue
+                    last = message["event"]["id"]
+                await ws.send_json(message)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+    finally:
+        hub.unsubscribe(sub)
+        with contextlib.suppress(Exception):
+            await announce(pool, presence_payload(op, "offline"))
+        await ws.close()
+    return ws
+
+
+async def _drain_client(ws: web.WebSocketResponse) -> None:
+    """Read (and ignore) what the console sends until it goes away."""
+    async for msg in ws:
+        if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+            break

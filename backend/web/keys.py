@@ -1,0 +1,35 @@
+"""Typed keys for the state every domain shares (aiohttp's AppKey).
+
+Each domain declares the keys for what it owns next to the thing itself
+(`backend.live.hub.HUB`, `backend.conversations.actions.ACTIONS`, ...);
+here are only the ones that belong to no domain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import asyncpg
+from aiohttp import web
+
+from backend.clock import Clock
+from backend.config import Config
+from backend.operators import Operator
+
+CONFIG = web.AppKey("config", Config)
+CLOCK = web.AppKey("clock", Clock)
+POOL = web.AppKey("pool", asyncpg.Pool)
+# Where secrets are read by the variable names config gives (os.environ unless a test says).
+ENV: web.AppKey[Mapping[str, str]] = web.AppKey("env")
+OPERATOR = web.RequestKey("operator", Operator)  # the signed-in operator of this request
+
+
+def operator_of(request: web.Request) -> Operator:
+    """The operator the auth middleware signed in for this request."""
+    return request[OPERATOR]
+
+
+def brand_words(app: web.Application) -> tuple[str, str]:
+    """The brand's name and handle: words that say nothing about a complaint's topic."""
+    brand = app[CONFIG].brand
+    return (brand.name, brand.handle)

@@ -1,0 +1,105 @@
+"""Reading what a client sent: JSON bodies, fields, query parameters and ids.
+
+Every check answers 4xx with the field's name, so nothing a client sends can
+reach a query as a value PostgreSQL refuses (that would be a 500).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from backend.operators import Operator
+from backend.web.errors import ApiError
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object, or a 400 that says what is wrong with it."""
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    return body
+
+
+def int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    """A whole-number query parameter within [lo, hi]."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(
+            400, f"Query parameter '{name}' must be a whole number, got {raw!r}."
+        ) from None
+    if not lo <= value <= hi:
+        raise ApiError(400, f"Query parameter '{name}' must be between {lo} and {hi}, got {value}.")
+    return value
+
+
+def conversation_id(request: web.Request) -> int:
+    """The conversation id in the path; anything that cannot be one is a 404."""
+    raw = request.match_info["id"]
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(404, f"There is no conversation {raw!r}.") from None
+    if not 0 < value < 2**63:
+        raise ApiError(404, f"There is no conversation {raw!r}.")
+    return value
+
+
+def text_field(
+    body: dict[str, Any], key: str, *, required: bool = True, limit: int = 10_000
+) -> str:
+    """A text field of the body, without NUL (PostgreSQL text cannot hold it) and within `limit`."""
+    value = body.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise ApiError(400, f"Field '{key}' must be text.")
+    if "\x00" in value:
+        raise ApiError(400, f"Field '{key}' contains a NUL character.")
+    if len(value) > limit:
+        raise ApiError(413, f"Field '{key}' is longer than {limit} characters.")
+    return value
+
+
+def flag_field(body: dict[str, Any], key: str) -> bool:
+    """A true/false field of the body, false when absent."""
+    value = body.get(key, False)
+    if not isinstance(value, bool):
+        raise ApiError(400, f"Field '{key}' must be true or false.")
+    return value
+
+
+def is_id(value: Any) -> bool:
+    """A row id as PostgreSQL's bigint holds it (a larger number would fail in the query, as a 500)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+
+
+def ids_field(body: dict[str, Any], key: str, most: int) -> list[int]:
+    """A non-empty list of row ids, at most `most` of them."""
+    ids = body.get(key)
+    if not isinstance(ids, list) or not ids or not all(is_id(i) for i in ids):
+        raise ApiError(400, f"Field '{key}' must be a non-empty list of conversation ids.")
+    if len(ids) > most:
+        raise ApiError(413, f"At most {most} conversations at once.")
+    return ids
+
+
+def operator_id_field(body: dict[str, Any]) -> int:
+    value = body.get("operator_id")
+    if not isinstance(value, int) or not is_id(value):
+        raise ApiError(400, "Field 'operator_id' must be an operator's id.")
+    return value
+
+
+def require_lead(op: Operator, doing: str = "do that") -> None:
+    if not op.is_lead:
+        raise ApiError(403, f"Only a lead can {doing}.")
