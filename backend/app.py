@@ -139,6 +139,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/api/summary", live_api.summary)
     r.add_get("/api/operators", live_api.operators_list)
     r.add_post("/api/presence", live_api.presence)
+    r.add_post("/api/sign-out", live_api.sign_out)
     r.add_get("/api/events", live_api.events_page)
     r.add_get("/api/stream", live_api.stream)
     r.add_get("/api/templates", c.templates)

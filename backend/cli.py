@@ -120,7 +120,9 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
 
 def cmd_operators(args: argparse.Namespace) -> int:
     from backend import operators
+    from backend.clock import Clock
     from backend.db.pool import connect
+    from backend.live import sessions
 
     cfg = _load(args)
 
@@ -141,8 +143,18 @@ def cmd_operators(args: argparse.Namespace) -> int:
                         f"{item.operator.name:<16} {item.operator.role:<9} {state:<18} {item.operator.display_name}"
                     )
             elif args.operators_command == "revoke":
-                await operators.revoke(conn, args.name)
-                print(f"revoked {args.name}: their token no longer works")
+                op_id = await operators.revoke(conn, args.name)
+                released = await sessions.revoked(conn, op_id, Clock().now())
+                print(f"revoked {args.name}: their token no longer works", end="")
+                print(f"; {len(released)} conversation(s) they held are back in the queue")
+            elif args.operators_command == "reissue":
+                op, token = await operators.reissue(conn, args.name)
+                await sessions.token_reissued(conn, op.id)
+                print(f"new token for {op.name} ({op.display_name}); the old one no longer works")
+                print(f"token: {token}")
+                print(
+                    "Give the token to the operator now: it is stored only as a hash and cannot be shown again."
+                )
         except operators.OperatorError as exc:
             raise CliError(str(exc)) from None
         finally:
@@ -208,9 +220,15 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
     cfg = _load(args)
     url = args.url or cfg.tui.backend_url
-    token = args.token or cfg.tui.token
+    token = cfg.tui.token
     if args.token_file:
-        token = Path(args.token_file).read_text().strip()
+        # A file, or "-" for standard input (e.g. `pass show desk | shiftdesk tui --token-file -`):
+        # never an argument, which any user on the host can read in `ps`.
+        try:
+            raw = sys.stdin.read() if args.token_file == "-" else Path(args.token_file).read_text()
+        except OSError as exc:
+            raise CliError(f"--token-file {args.token_file}: {exc.strerror}") from None
+        token = raw.strip()
     if not token:
         raise CliError(
             "no operator token: set SHIFTDESK_TUI_TOKEN, or pass --token-file FILE "
@@ -461,8 +479,9 @@ def build_parser() -> argparse.ArgumentParser:
         "SHIFTDESK_TUI_TOKEN or tui.token in config.",
     )
     p.add_argument("--url", help="backend URL (default: tui.backend_url)")
-    p.add_argument("--token", help=argparse.SUPPRESS)
-    p.add_argument("--token-file", metavar="FILE", help="file holding the operator token")
+    p.add_argument(
+        "--token-file", metavar="FILE", help="file holding the operator token ('-': standard input)"
+    )
     p.set_defaults(func=cmd_tui)
 
     p = sub.add_parser(
@@ -485,7 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "operators",
-        help="add, list and revoke operators",
+        help="add, list, revoke and reissue operators",
         description="Manage operators and their tokens.",
     )
     op_sub = p.add_subparsers(dest="operators_command", required=True, metavar="ACTION")
@@ -507,6 +526,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rv.add_argument("name")
     rv.set_defaults(func=cmd_operators)
+    ri = op_sub.add_parser(
+        "reissue",
+        help="give an operator a new token (the old one stops working)",
+        description="Give an active operator a new token, printed once; the old token stops "
+        "working and consoles signed in with it are signed out.",
+    )
+    ri.add_argument("name")
+    ri.set_defaults(func=cmd_operators)
 
     p = sub.add_parser(
         "handover",

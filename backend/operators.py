@@ -97,9 +97,26 @@ async def list_all(conn: asyncpg.Connection | asyncpg.Pool) -> list[OperatorList
     ]
 
 
-async def revoke(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> None:
-    status = await conn.execute(
-        "UPDATE operators SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL", name
+async def reissue(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> tuple[Operator, str]:
+    """A new token for an active operator who lost theirs; the old one stops working."""
+    token = new_token()
+    row = await conn.fetchrow(
+        """UPDATE operators SET token_hash = $2 WHERE name = $1 AND revoked_at IS NULL
+           RETURNING id, name, display_name, role""",
+        name,
+        hash_token(token),
     )
-    if status == "UPDATE 0":
+    if row is None:
         raise OperatorError(f"no active operator named {name!r}")
+    return Operator(**dict(row)), token
+
+
+async def revoke(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> int:
+    """Stop an operator's token from working; returns their id."""
+    found = await conn.fetchval(
+        "UPDATE operators SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING id",
+        name,
+    )
+    if found is None:
+        raise OperatorError(f"no active operator named {name!r}")
+    return int(found)

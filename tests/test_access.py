@@ -306,6 +306,8 @@ REVIEWED_SQL = {
         "extra_sql",
     },  # fixed fragments chosen by the lifecycle
     ("backend/cli.py", "_demo"): {"name"},  # demo database name, generated
+    # which claims go back: a fixed condition from expire_leases or release_claims_of
+    ("backend/conversations/actions.py", "_return_claims"): {"which"},
     ("backend/db/embedded.py", "ensure_database"): {"sql"},  # CREATE DATABASE of a configured name
     ("backend/db/migrate.py", "migrate"): {"sql"},  # the migration files' own text
     ("backend/conversations/queue.py", "page"): {

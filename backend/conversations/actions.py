@@ -790,12 +790,35 @@ def normalise_tag(tag: str) -> str:
 
 async def expire_leases(conn: asyncpg.Connection, now: datetime) -> list[int]:
     """Put conversations whose claim lapsed back in the queue, with an event each."""
+    return await _return_claims(
+        conn, now, "c.claim_expires_at <= $1", (now,), "conversation.lease_expired"
+    )
+
+
+async def release_claims_of(
+    conn: asyncpg.Connection, operator_id: int, now: datetime, why: str
+) -> list[int]:
+    """Give back everything an operator holds (they signed out, or were revoked), as the
+    reaper would when their leases lapse, so no customer waits the lease out."""
+    return await _return_claims(
+        conn, now, "c.claimed_by = $1", (operator_id,), "conversation.released", {"why": why}
+    )
+
+
+async def _return_claims(
+    conn: asyncpg.Connection,
+    now: datetime,
+    which: str,
+    args: tuple[Any, ...],
+    kind: str,
+    data: dict[str, Any] | None = None,
+) -> list[int]:
     async with conn.transaction():
         rows = await conn.fetch(
-            """SELECT c.id, c.state, c.claimed_by FROM conversations c
-               WHERE c.claimed_by IS NOT NULL AND c.claim_expires_at <= $1
+            f"""SELECT c.id, c.state, c.claimed_by FROM conversations c
+               WHERE c.claimed_by IS NOT NULL AND {which}
                FOR UPDATE SKIP LOCKED""",
-            now,
+            *args,
         )
         evs = []
         for r in rows:
@@ -810,16 +833,16 @@ async def expire_leases(conn: asyncpg.Connection, now: datetime) -> list[int]:
             )
             evs.append(
                 events.NewEvent(
-                    "conversation.lease_expired",
+                    kind,
                     r["id"],
                     r["claimed_by"],
                     r["state"],
                     d.state.value,
-                    {"holder_id": None, "previous_holder_id": r["claimed_by"]},
+                    {"holder_id": None, "previous_holder_id": r["claimed_by"], **(data or {})},
                 )
             )
         await events.record_many(conn, evs)
-        return [r["id"] for r in rows]
+    return [r["id"] for r in rows]
 
 
 ACTIONS = web.AppKey("actions", Actions)

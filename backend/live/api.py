@@ -11,13 +11,16 @@ from aiohttp import WSMsgType, web
 
 from backend import events
 from backend.conversations import queue
+from backend.live import sessions
 from backend.live.hub import HUB, announce
 from backend.operators import Operator
 from backend.web.errors import ApiError
-from backend.web.keys import CONFIG, POOL, operator_of
+from backend.web.keys import CLOCK, CONFIG, POOL, operator_of
 from backend.web.request import flag_field, int_param, is_id, read_json
 
 PRESENCE_REFRESH = 30.0  # seconds between "still online" signals from an open stream
+STREAM_SIGNED_OUT = 4401  # WebSocket close code (application range): sign in again
+SIGNED_OUT_REASON = "Your access was revoked or your token was reissued; sign in again."
 
 
 async def me(request: web.Request) -> web.Response:
@@ -76,6 +79,18 @@ def presence_payload(
     }
 
 
+async def sign_out(request: web.Request) -> web.Response:
+    """POST {keep_claims?}: the console is closing; give back what the operator holds
+    (unless they keep it for a short break) and say they are gone."""
+    op = operator_of(request)
+    body = await read_json(request)
+    keep = flag_field(body, "keep_claims")
+    async with request.app[POOL].acquire() as conn:
+        released = await sessions.sign_out(conn, op.id, request.app[CLOCK].now(), keep)
+    await announce(request.app[POOL], presence_payload(op, "offline"))
+    return web.json_response({"released": released, "kept_claims": keep})
+
+
 async def events_page(request: web.Request) -> web.Response:
     after = int_param(request, "after", 0, 0, 2**62)
     limit = int_param(request, "limit", 500, 1, 5000)
@@ -122,9 +137,16 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
                     await ws.send_json({"type": "resync", "reason": "fell too far behind"})
                     break
                 if message["type"] == "event":
-                    if message["event"]["id"] <= last:
+                    event = message["event"]
+                    if event["id"] <= last:
                         continue
-                    last = message["event"]["id"]
+                    last = event["id"]
+                    if event["kind"] in sessions.ENDS_STREAMS and event["operator_id"] == op.id:
+                        # The token this stream was opened with no longer works: end it now,
+                        # not at the next reconnect (which would be refused anyway).
+                        await ws.send_json({"type": "signed_out", "reason": SIGNED_OUT_REASON})
+                        await ws.close(code=STREAM_SIGNED_OUT, message=b"signed out")
+                        break
                 await ws.send_json(message)
         finally:
             reader.cancel()
