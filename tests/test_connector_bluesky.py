@@ -43,7 +43,8 @@ async def make(fake):
             service_url=fake.url,
             identifier="acme.bsky.social",
             password_env="SHIFTDESK_BLUESKY_PASSWORD",
-            **{"page_limit": 3, "timeout_s": 2.0, **overrides},
+            # No re-read window unless a test asks: replays then return nothing at all.
+            **{"page_limit": 3, "timeout_s": 2.0, "reread_seconds": 0, **overrides},
         )
         c = BlueskyConnector(cfg, FrozenClock(), env=ENV)
         made.append(c)

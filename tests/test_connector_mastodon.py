@@ -43,7 +43,8 @@ def connector(fake, clock=None, **overrides) -> MastodonConnector:
         base_url=fake.url,
         account="acme",
         token_env="SHIFTDESK_MASTODON_TOKEN",
-        **{"page_limit": 3, "timeout_s": 2.0, **overrides},
+        # No re-read window unless a test asks: replays then return nothing at all.
+        **{"page_limit": 3, "timeout_s": 2.0, "reread_seconds": 0, **overrides},
     )
     return MastodonConnector(cfg, clock or FrozenClock(), env=ENV)
 
@@ -383,6 +384,7 @@ async def test_run_poller_over_real_http_stores_each_mention_once(fake):
 
     async def sleep(seconds):
         sleeps.append(seconds)
+        clock.advance(seconds=seconds)  # time passes while the poller waits
         if len(sleeps) == 3:
             fake.post("late", "@acme late one")
         if len(sleeps) == 4:
@@ -401,5 +403,6 @@ async def test_run_poller_over_real_http_stores_each_mention_once(fake):
         )
     finally:
         await c.close()
-    assert 2.0 <= sleeps[0] <= 60.0 and sleeps[1] == 90.0 and sleeps[2:] == [10.0, 10.0]
+    # The rate-limit wait ends at the reset time, 90 s after the start.
+    assert 2.0 <= sleeps[0] <= 60.0 and sleeps[0] + sleeps[1] == 90.0 and sleeps[2:] == [10.0, 10.0]
     assert len(stored) == len(set(stored)) == 6
