@@ -19,6 +19,7 @@ from . import actions as actions_mod
 from .actions import Actions, BadInput, ContentProblem, NotFound
 from .clock import Clock
 from .config import Config
+from .connectors.own import confirm_accounts
 from .db.pool import create_pool
 from .fanout import EventHub
 from .ingest import Ingest, Processor, accept_all, fixed_deadlines, policy_deadlines
@@ -191,6 +192,9 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     svc = app[SERVICES]
     cfg = svc.config
     assert svc.pool is not None and svc.hub is not None
+    if svc.connectors and svc.rulebook is not None:
+        # Our account by its platform identity: a token for another account stops start-up.
+        await confirm_accounts(svc.connectors, svc.rulebook.listener.rules.listening.accounts)
     svc.tasks.append(asyncio.create_task(svc.hub.run(), name="event-hub"))
     svc.tasks.append(
         asyncio.create_task(svc.outbox.run(cfg.outbox.poll_interval_seconds), name="outbox")

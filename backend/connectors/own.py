@@ -25,8 +25,9 @@ from typing import Any, Protocol, TypeVar
 
 import asyncpg
 
-from backend.connectors.base import ConnectorError, PermanentError
+from backend.connectors.base import ConnectorError
 from backend.model import InboundPost
+from backend.yamlfile import FileError, FileErrors
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +85,9 @@ async def check_identities(
 ) -> list[str]:
     """Log each connector in and compare; the problems found (empty: all is well).
 
-    A platform that cannot be reached now is no start-up error: its poller
-    identifies itself before its first poll and stops with the same message."""
+    A platform that cannot be reached now (or refuses the token) is no start-up
+    error: its poller identifies itself before its first poll, and a connector
+    logged in as another account than config says stops there."""
     problems = []
     for connector in connectors:
         identify = getattr(connector, "identify", None)
@@ -93,10 +95,8 @@ async def check_identities(
             continue
         try:
             identity = await identify()
-        except PermanentError as exc:
-            problems.append(f"connectors.{connector.platform}: cannot log in: {exc}")
-            continue
         except ConnectorError as exc:
+            # Down, or refusing the token: its poller says so and retries with backoff.
             log.warning("%s: cannot check our account now (%s)", connector.platform, exc)
             continue
         problem = identity_problem(
@@ -105,6 +105,16 @@ async def check_identities(
         if problem:
             problems.append(problem)
     return problems
+
+
+async def confirm_accounts(
+    connectors: Mapping[str, tuple[Any, Any]], rules_accounts: Mapping[str, Sequence[str]]
+) -> None:
+    """At start-up: raise FileErrors naming each connector that logs in as
+    another account than config and rules/listening.yaml say."""
+    problems = await check_identities((c for _, c in connectors.values()), rules_accounts)
+    if problems:
+        raise FileErrors([FileError("config", "", p) for p in problems])
 
 
 # ---------------------------------------------------------------- at ingest
