@@ -92,6 +92,7 @@ class FakeBluesky:
         self._clock = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
         self.us = self.account(us, "Acme Support")
         self.lose_next_answer = False  # the next createRecord writes, then answers 502
+        self.stuck_cursor = False  # paging ignores the cursor: the same page, the same cursor
 
     def account(self, handle: str, display_name: str = "") -> dict[str, Any]:
         if handle not in self.accounts:
@@ -293,7 +294,7 @@ class FakeBluesky:
         self, request: web.Request, items: list[dict[str, Any]], name: str, default: int
     ) -> web.Response:
         items = sorted(items, key=lambda x: (x["indexedAt"], x["uri"]), reverse=True)
-        if "cursor" in request.query:
+        if "cursor" in request.query and not self.stuck_cursor:
             at, _, uri = request.query["cursor"].partition("::")
             items = [x for x in items if (x["indexedAt"], x["uri"]) < (at, uri)]
         limit = min(int(request.query.get("limit", default)), 100)
