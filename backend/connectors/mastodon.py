@@ -204,9 +204,10 @@ def _timestamp(value: Any) -> datetime:
     return at
 
 
-# Ids of Mastodon 2.0+ are 48 bits of milliseconds and 16 of sequence; smaller
-# ids (a test server's row numbers) say nothing about time.
-_SNOWFLAKE_FLOOR = 1 << 40
+# Ids of Mastodon 2.0+ are 48 bits of milliseconds and 16 of sequence, so any
+# made since 2004 is above this; smaller ids (row numbers, counters) say nothing
+# about time.
+_SNOWFLAKE_FLOOR = 1 << 56
 
 
 def reread_floor(since: str | None, seconds: float) -> str | None:
