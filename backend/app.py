@@ -19,6 +19,7 @@ from aiohttp import web
 
 from backend.clock import Clock
 from backend.config import Config
+from backend.connectors.own import confirm_accounts
 from backend.conversations import actions as actions_mod
 from backend.conversations import api as conversations_api
 from backend.conversations.actions import (
@@ -360,6 +361,9 @@ def init_app(
 
     async def run_in_background(app: web.Application) -> AsyncIterator[None]:
         tasks, pool = app[TASKS], app[POOL]
+        if connectors:
+            # Our account by its platform identity: a token for another account stops start-up.
+            await confirm_accounts(connectors, rules.current.listener.rules.listening.accounts)
 
         def start(coro: Awaitable[None], name: str) -> None:
             tasks.append(asyncio.create_task(coro, name=name))  # type: ignore[arg-type]  # coroutines

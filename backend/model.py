@@ -35,6 +35,12 @@ class InboundPost:
     mentioned_handles: tuple[str, ...] = ()  # @handles the platform says were tagged
     hashtags: tuple[str, ...] = ()  # tags the platform extracted, without '#'
     raw: dict[str, Any] = field(default_factory=dict)  # the platform's payload, kept as jsonb
+    # Written by the account we publish with (the connector knows its platform id):
+    # ingest never takes such a post for a customer's, whatever the rules' handles say.
+    by_us: bool = False
+    # Why the platform delivered it, where it says ("mention", "reply", "quote").
+    reason: str | None = None
+    quote_of: str | None = None  # platform post id this post quotes
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +53,12 @@ class OutboundMessage:
     is_direct: bool = False  # DM rather than a public reply
     in_reply_to: str | None = None  # platform post id we answer (public replies)
     thread_root: str | None = None  # platform post id of the thread's root (Bluesky needs both)
-    recipient: Author | None = None  # who a DM goes to
+    recipient: Author | None = None  # the customer: who a DM goes to, who a public post addresses
+    # Platform id of the author of `in_reply_to`: when that is the customer, a
+    # Bluesky reply notifies them by its reply refs alone.
+    reply_to_author_id: str | None = None
+    # When the team queued it: fixes what a retry must send identically (Bluesky's record key).
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,15 +39,75 @@ WINDOW = 64  # sends in flight at once, per publisher (outbox.window)
 LEASE_BATCH = 200  # most rows leased in one query
 GATHER_SECONDS = 0.02  # a finished send waits at most this long to be recorded with others
 
+# Queue a message and its outbox row (one statement: one round trip less under
+# the conversation's lock). It goes out after the conversation's latest message
+# still on its way (not published, not failed, not held): the DM after its public
+# acknowledgement, a closing after the DM. Callers hold the conversation row
+# locked, so two actions never pick the same predecessor concurrently.
+# $1 conversation, $2 operator, $3 channel, $4 purpose, $5 text, $6 in_reply_to,
+# $7 advisories, $8 now, $9 idempotency key suffix, $10 platform.
+QUEUE_MESSAGE = """
+    WITH m AS (
+        INSERT INTO messages (conversation_id, operator_id, channel, purpose, text, in_reply_to,
+                              advisories, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id),
+    before AS (
+        SELECT o.id FROM outbox o JOIN messages p ON p.id = o.message_id
+        WHERE p.conversation_id = $1 AND o.done_at IS NULL AND o.held_reason IS NULL
+        ORDER BY o.id DESC LIMIT 1)
+    INSERT INTO outbox (message_id, idempotency_key, platform, next_attempt_at, after_id)
+    SELECT id, 'shiftdesk-' || id || '-' || $9, $10, $8, (SELECT id FROM before) FROM m
+    RETURNING message_id
+"""
+
+# Due, and (when it follows another message) only once the platform accepted that one.
 DUE = """
     SELECT o.id, o.idempotency_key, o.platform, o.attempts, m.id AS message_id, m.text,
-           m.channel, m.in_reply_to, c.thread_root, c.id AS conversation_id,
-           a.platform_id AS author_id, a.handle AS author_handle, a.display_name AS author_name
+           m.channel, m.in_reply_to, m.created_at AS queued_at, c.thread_root,
+           c.id AS conversation_id,
+           a.platform_id AS author_id, a.handle AS author_handle, a.display_name AS author_name,
+           (SELECT ra.platform_id FROM mentions rm JOIN authors ra ON ra.id = rm.author_id
+             WHERE rm.platform = c.platform AND rm.post_id = m.in_reply_to) AS reply_to_author_id
     FROM outbox o JOIN messages m ON m.id = o.message_id
     JOIN conversations c ON c.id = m.conversation_id JOIN authors a ON a.id = c.author_id
-    WHERE o.done_at IS NULL AND o.next_attempt_at <= $1
+    WHERE o.done_at IS NULL AND o.next_attempt_at <= $1 AND o.held_reason IS NULL
+      AND (o.after_id IS NULL OR EXISTS (
+          SELECT 1 FROM outbox b WHERE b.id = o.after_id AND b.done_at IS NOT NULL
+                                   AND b.last_error IS NULL))
     ORDER BY o.next_attempt_at, o.id LIMIT $2 FOR UPDATE OF o SKIP LOCKED
 """
+# Everything waiting (directly or down a chain) on messages that failed for good.
+WAITING_ON = """
+    WITH RECURSIVE failed AS (
+        SELECT * FROM unnest($1::bigint[]) AS f(id)),
+    held AS (
+        SELECT o.id, o.message_id, f.id AS cause FROM outbox o JOIN failed f ON o.after_id = f.id
+        WHERE o.done_at IS NULL AND o.held_reason IS NULL
+        UNION ALL
+        SELECT o.id, o.message_id, h.cause FROM outbox o JOIN held h ON o.after_id = h.id
+        WHERE o.done_at IS NULL AND o.held_reason IS NULL)
+    SELECT h.id, h.message_id, m.conversation_id, h.cause, cm.purpose AS cause_purpose,
+           cm.id AS cause_message_id
+    FROM held h JOIN messages m ON m.id = h.message_id
+    JOIN outbox co ON co.id = h.cause JOIN messages cm ON cm.id = co.message_id
+"""
+HELD_OUTBOX = """
+    UPDATE outbox o SET held_reason = u.reason, next_attempt_at = 'infinity'
+    FROM unnest($1::bigint[], $2::text[]) AS u(id, reason) WHERE o.id = u.id
+"""
+HELD_MESSAGES = """
+    UPDATE messages m SET error = u.reason
+    FROM unnest($1::bigint[], $2::text[]) AS u(id, reason) WHERE m.id = u.id
+"""
+# How the console names the message a held one waited for.
+PURPOSE_NAMES = {
+    "dm_ack": "public acknowledgement",
+    "dm": "DM",
+    "reply": "reply",
+    "closing": "closing message",
+    "house_rules": "house-rules answer",
+    "holding": "holding statement",
+}
 LEASE = (
     "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2 WHERE id = ANY($1::bigint[])"
 )
@@ -213,6 +273,8 @@ class OutboxPublisher:
             in_reply_to=r["in_reply_to"],
             thread_root=r["thread_root"],
             recipient=Author(r["author_id"], r["author_handle"], r["author_name"]),
+            reply_to_author_id=r["reply_to_author_id"],
+            created_at=r["queued_at"],
         )
         publisher = self.publishers.get(r["platform"])
         try:
@@ -293,7 +355,39 @@ class OutboxPublisher:
                         [t for _, _, t in retry],
                         [e for _, e, _ in retry],
                     )
+                if failed:
+                    evs += await self._hold_followers(conn, {r["id"]: e for r, e, _ in failed})
                 await events.record_many(conn, evs)
+
+    @staticmethod
+    async def _hold_followers(
+        conn: asyncpg.Connection, errors: dict[int, str]
+    ) -> list[events.NewEvent]:
+        """Hold every message waiting on one that failed for good, saying why."""
+        rows = await conn.fetch(WAITING_ON, list(errors))
+        if not rows:
+            return []
+        reasons = [
+            f"held: the {PURPOSE_NAMES.get(r['cause_purpose'], r['cause_purpose'])} before it "
+            f"(message {r['cause_message_id']}) was not published: {errors[r['cause']]}"
+            for r in rows
+        ]
+        await conn.execute(HELD_OUTBOX, [r["id"] for r in rows], reasons)
+        await conn.execute(HELD_MESSAGES, [r["message_id"] for r in rows], reasons)
+        for r, reason in zip(rows, reasons):
+            log.warning("outbox: message %s %s", r["message_id"], reason)
+        return [
+            events.NewEvent(
+                "message.held",
+                r["conversation_id"],
+                data={
+                    "message_id": r["message_id"],
+                    "after_message_id": r["cause_message_id"],
+                    "reason": reason,
+                },
+            )
+            for r, reason in zip(rows, reasons)
+        ]
 
 
 OUTBOX = web.AppKey("outbox", OutboxPublisher)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
@@ -43,7 +43,8 @@ async def make(fake):
             service_url=fake.url,
             identifier="acme.bsky.social",
             password_env="SHIFTDESK_BLUESKY_PASSWORD",
-            **{"page_limit": 3, "timeout_s": 2.0, **overrides},
+            # No re-read window unless a test asks: replays then return nothing at all.
+            **{"page_limit": 3, "timeout_s": 2.0, "reread_seconds": 0, **overrides},
         )
         c = BlueskyConnector(cfg, FrozenClock(), env=ENV)
         made.append(c)
@@ -255,3 +256,133 @@ async def test_dm_goes_through_chat_with_proxy_header_and_is_found_again(fake, m
         "convoId"
     ].startswith("convo-")
     assert await make().find_published(msg) == published
+
+
+# ---------------------------------------------------------------- addressing, facets, exactly once
+# Peer: the lexicon-shaped fake (tests/fakes/bluesky.py) for all that follows.
+
+QUEUED = datetime(2026, 11, 25, 8, 59, 30, 250000, tzinfo=UTC)
+
+
+def to_jo(fake, key: str, text: str, **kw) -> OutboundMessage:
+    jo = fake.account("jo.bsky.social")
+    return OutboundMessage(
+        idempotency_key=key,
+        platform="bluesky",
+        text=text,
+        recipient=Author(platform_id=jo["did"], handle="jo.bsky.social"),
+        created_at=QUEUED,
+        **kw,
+    )
+
+
+def spans(record) -> list[tuple[str, str]]:
+    raw = record["text"].encode("utf-8")
+    return [
+        (
+            f["features"][0]["$type"].rsplit("#", 1)[1],
+            raw[f["index"]["byteStart"] : f["index"]["byteEnd"]].decode(),
+        )
+        for f in record.get("facets", [])
+    ]
+
+
+async def test_a_reply_to_the_customers_post_addresses_them_by_its_reply_refs(fake, make):
+    c = make()
+    theirs = fake.post("jo.bsky.social", "@acme.bsky.social parcel lost")
+    msg = to_jo(
+        fake,
+        "b-10",
+        "Sorry Jo, see https://acme.example/track #AcmeHilfe",
+        in_reply_to=theirs["uri"],
+        reply_to_author_id=theirs["author"]["did"],
+    )
+    await c.publish(msg)
+    record = fake.created[-1]["record"]
+    assert record["text"] == msg.text  # no @ needed: the reply notifies its parent's author
+    assert record["reply"]["parent"]["uri"] == theirs["uri"]
+    assert spans(record) == [("link", "https://acme.example/track"), ("tag", "#AcmeHilfe")]
+    assert record["createdAt"] == "2026-11-25T08:59:30.250Z"  # the time queued, every retry
+
+
+async def test_anything_else_public_starts_with_a_mention_facet_of_the_customer(fake, make):
+    c = make()
+    fake.account("lena.bsky.social")
+    msg = to_jo(fake, "b-11", "All fixed, Jo, thanks to @lena.bsky.social and @nobody.example")
+    await c.publish(msg)
+    record = fake.created[-1]["record"]
+    assert record["text"].startswith("@jo.bsky.social All fixed") and "reply" not in record
+    assert spans(record) == [("mention", "@jo.bsky.social"), ("mention", "@lena.bsky.social")]
+    dids = [f["features"][0]["did"] for f in record["facets"]]
+    assert dids == [
+        fake.accounts["jo.bsky.social"]["did"],
+        fake.accounts["lena.bsky.social"]["did"],
+    ]
+    # Someone else's post answered: the reply notifies them, so Jo still gets the @.
+    other = fake.post("lena.bsky.social", "same here")
+    await c.publish(
+        to_jo(fake, "b-12", "Looking", in_reply_to=other["uri"], reply_to_author_id="did:x")
+    )
+    assert fake.created[-1]["record"]["text"] == "@jo.bsky.social Looking"
+
+
+async def test_a_write_whose_answer_was_lost_is_not_published_twice(fake, make):
+    c = make()
+    msg = to_jo(fake, "b-13", "Thanks for waiting!")
+    fake.lose_next_answer = True  # written, then 502
+    first = await c.publish(msg)  # the failed answer is checked by reading the key back
+    ours = [u for u, v in fake.posts.items() if v["author"]["did"] == fake.us["did"]]
+    assert ours == [first.post_id] and first.post_id.endswith("/" + fake.created[0]["rkey"])
+    # A crash before recording: the outbox's next attempt looks first (a new process
+    # knows only the message), and a plain retry of the write meets the same key.
+    assert await make().find_published(msg) == first
+    assert await c.publish(msg) == first
+    assert [b["rkey"] for b in fake.created] == [fake.created[0]["rkey"]] * 2
+    assert len([v for v in fake.posts.values() if v["author"]["did"] == fake.us["did"]]) == 1
+
+
+# ---------------------------------------------------------------- reasons, progress, windows
+
+
+async def test_reply_and_quote_notifications_keep_their_reason_and_address_us(fake, make):
+    c = make()
+    cursor = (await c.poll({})).cursor
+    ours = fake.post("acme.bsky.social", "@jo.bsky.social we're on it")
+    reply = fake.post("jo.bsky.social", "still broken", reply_to=ours["uri"])
+    quote = fake.post("max.bsky.social", "lol look at this", quote=ours["uri"])
+    result = await c.poll(cursor)
+    by_uri = {p.post_id: p for p in result.posts}
+    assert by_uri[reply["uri"]].reason == "reply"
+    assert by_uri[quote["uri"]].reason == "quote" and by_uri[quote["uri"]].quote_of == ours["uri"]
+    for uri in (reply["uri"], quote["uri"]):
+        assert "acme.bsky.social" in by_uri[uri].mentioned_handles
+        assert not by_uri[uri].by_us
+
+
+async def test_a_paging_cursor_that_does_not_move_ends_the_round(fake, make):
+    c = make()
+    cursor = (await c.poll({})).cursor
+    fake.post("seed.bsky.social", "@acme.bsky.social first")
+    cursor = (await c.poll(cursor)).cursor
+    for i in range(8):
+        fake.post(f"u{i}.bsky.social", f"@acme.bsky.social help {i}")
+    fake.stuck_cursor = True
+    before = len(fake.requests)
+    result = await c.poll(cursor)
+    calls = [r for r in fake.requests[before:] if "listNotifications" in r[1]]
+    assert len(calls) == 2 and not result.more
+
+
+async def test_a_post_indexed_late_below_the_high_water_mark_is_read_in_the_window(fake, make):
+    c = make(reread_seconds=120)
+    blind = make(reread_seconds=0)
+    cursor = (await c.poll({})).cursor
+    first = fake.post("jo.bsky.social", "@acme.bsky.social one")
+    cursor = (await c.poll(cursor)).cursor
+    late = fake.post(
+        "max.bsky.social",
+        "@acme.bsky.social two",
+        indexed_at=datetime.fromisoformat(first["indexedAt"]) - timedelta(seconds=30),
+    )
+    assert late["uri"] not in {p.post_id for p in (await blind.poll(cursor)).posts}
+    assert late["uri"] in {p.post_id for p in (await c.poll(cursor)).posts}

@@ -43,7 +43,8 @@ def connector(fake, clock=None, **overrides) -> MastodonConnector:
         base_url=fake.url,
         account="acme",
         token_env="SHIFTDESK_MASTODON_TOKEN",
-        **{"page_limit": 3, "timeout_s": 2.0, **overrides},
+        # No re-read window unless a test asks: replays then return nothing at all.
+        **{"page_limit": 3, "timeout_s": 2.0, "reread_seconds": 0, **overrides},
     )
     return MastodonConnector(cfg, clock or FrozenClock(), env=ENV)
 
@@ -383,6 +384,7 @@ async def test_run_poller_over_real_http_stores_each_mention_once(fake):
 
     async def sleep(seconds):
         sleeps.append(seconds)
+        clock.advance(seconds=seconds)  # time passes while the poller waits
         if len(sleeps) == 3:
             fake.post("late", "@acme late one")
         if len(sleeps) == 4:
@@ -401,5 +403,145 @@ async def test_run_poller_over_real_http_stores_each_mention_once(fake):
         )
     finally:
         await c.close()
-    assert 2.0 <= sleeps[0] <= 60.0 and sleeps[1] == 90.0 and sleeps[2:] == [10.0, 10.0]
+    # The rate-limit wait ends at the reset time, 90 s after the start.
+    assert 2.0 <= sleeps[0] <= 60.0 and sleeps[0] + sleeps[1] == 90.0 and sleeps[2:] == [10.0, 10.0]
     assert len(stored) == len(set(stored)) == 6
+
+
+# ---------------------------------------------------------------- addressing, exactly once
+# Peer: the recorded-traffic fake (tests/fakes/mastodon.py) for all that follows.
+
+
+@pytest.mark.parametrize(
+    "handle, text, sent",
+    [
+        ("jo_k", "Sorry, Jo. Looking now.", "@jo_k Sorry, Jo. Looking now."),
+        ("dave@remote.example", "Sorry, Dave!", "@dave@remote.example Sorry, Dave!"),
+        ("jo_k", "Thanks @jo_k, fixed.", "Thanks @jo_k, fixed."),
+    ],
+)
+async def test_every_public_status_mentions_the_customer_and_carries_an_idempotency_key(
+    fake, handle, text, sent
+):
+    c = connector(fake)
+    theirs = fake.post("jo_k", "@acme your app ate my order")
+    msg = OutboundMessage(
+        idempotency_key=f"out-{handle}",
+        platform="mastodon",
+        text=text,
+        in_reply_to=theirs["id"],
+        recipient=Author(platform_id="9", handle=handle),
+    )
+    try:
+        published = await c.publish(msg)
+        assert fake.published[-1]["status"] == sent
+        assert fake.published[-1]["Idempotency-Key"] == f"out-{handle}"
+        # find_published compares what was really sent, address included.
+        assert await c.find_published(msg) == published
+    finally:
+        await c.close()
+
+
+async def test_every_status_post_has_an_idempotency_key(fake):
+    c = connector(fake)
+    jo = Author(platform_id="9", handle="jo_k")
+    try:
+        for i, direct in enumerate([False, True, False]):
+            await c.publish(
+                OutboundMessage(f"key-{i}", "mastodon", f"text {i}", is_direct=direct, recipient=jo)
+            )
+        posts = [r for r in fake.requests if r == ("POST", "/api/v1/statuses")]
+        assert len(posts) == len(fake.published) == 3
+        assert [p["Idempotency-Key"] for p in fake.published] == ["key-0", "key-1", "key-2"]
+    finally:
+        await c.close()
+
+
+# ---------------------------------------------------------------- progress, bounds, pacing
+
+
+async def test_a_search_whose_page_cursor_does_not_move_ends_the_round(fake):
+    """The server answers every search with its newest page, whatever max_id says:
+    the round stops at the repeat instead of spending its requests on it."""
+    fake.search_ignores_paging = True
+    c = connector(fake, search_terms=("acme bank",), page_limit=2)
+    try:
+        cursor = (await c.poll({})).cursor
+        new = [fake.post(f"u{i}", f"Acme Bank ate card {i}") for i in range(5)]
+        before = len(fake.requests)
+        result = await c.poll(cursor)
+        searches = [r for r in fake.requests[before:] if r[1].startswith("/api/v2/search")]
+        assert len(searches) == 2 and not result.more  # one page, one repeat: done
+        assert {p.post_id for p in result.posts} == {new[-1]["id"], new[-2]["id"]}
+        again = await c.poll(result.cursor)
+        assert again.posts == [] and not again.more
+    finally:
+        await c.close()
+
+
+async def test_a_round_makes_at_most_max_requests(fake):
+    c = connector(fake, hashtags=("a", "b", "c"), search_terms=("x",), max_requests=3)
+    try:
+        cursor = (await c.poll({})).cursor  # identifies us too
+        before = len(fake.requests)
+        result = await c.poll(cursor)
+        assert len(fake.requests) - before == 3
+        assert result.more  # the rest next round, straight away
+    finally:
+        await c.close()
+
+
+async def test_rate_limit_headers_pace_the_next_request(fake):
+    clock = FrozenClock()
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock.advance(seconds=seconds)
+
+    cfg = MastodonConfig(
+        base_url=fake.url,
+        account="acme",
+        token_env="SHIFTDESK_MASTODON_TOKEN",
+        page_limit=3,
+        reread_seconds=0,
+        hashtags=("acmefail",),
+    )
+    c = MastodonConnector(cfg, clock, env=ENV, sleep=sleep)
+    try:
+        # 2 requests left of 300 for the next 6 s: spread them, 2 s apart.
+        fake.rate_limit_remaining = "2"
+        fake.rate_limit_reset = clock.now() + timedelta(seconds=6)
+        await c.poll({})
+        assert sleeps and all(s == pytest.approx(2.0, abs=0.01) for s in sleeps[:1])
+        # None left and the reset far away: the round is told to wait (RateLimited), not sent.
+        fake.rate_limit_remaining = "0"
+        fake.rate_limit_reset = clock.now() + timedelta(minutes=5)
+        with pytest.raises(RateLimited) as limited:
+            await c.poll({})
+        sent = len(fake.requests)
+        with pytest.raises(RateLimited):
+            await c.poll({})
+        assert len(fake.requests) == sent  # held back without asking the server
+        assert limited.value.retry_at == fake.rate_limit_reset
+    finally:
+        await c.close()
+
+
+async def test_a_late_status_below_the_high_water_mark_is_read_in_the_window(fake):
+    """A remote status posted with a slow clock gets an id older than ones we have read."""
+    c = connector(fake, hashtags=("acmefail",), reread_seconds=120)
+    blind = connector(fake, hashtags=("acmefail",), reread_seconds=0)
+    try:
+        first = fake.post("lena", "app down #acmefail")
+        cursor = (await c.poll({})).cursor
+        assert cursor["tags"]["acmefail"] == first["id"]
+        late_id = str(int(first["id"]) - (5_000 << 16))  # written 5 s "before" the first
+        late = fake.post("remote_max", "me too #acmefail", status_id=late_id)
+        assert late["id"] not in {p.post_id for p in (await blind.poll(cursor)).posts}
+        result = await c.poll(cursor)
+        assert late["id"] in {p.post_id for p in result.posts}
+        assert result.cursor["tags"]["acmefail"] == first["id"]  # the high-water mark stays
+    finally:
+        await c.close()
+        await blind.close()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 from backend.connectors.base import PermanentError, RateLimited, TransientError
 from backend.conversations.actions import Actions
 from backend.ingest.store import Ingest, accept_all
 from backend.model import Author, InboundPost, OutboundMessage, Published
+from backend.operators import Operator
 from backend.operators import add as add_operator
 from backend.outbox import OUTBOX, OutboxPublisher
 from backend.sla.policy import fixed_deadlines
@@ -293,3 +295,145 @@ async def test_the_backend_sends_as_many_at_once_as_outbox_window_says(db_url):
         assert backend.app[OUTBOX].window == 7
     finally:
         await backend.runner.cleanup()
+
+
+# ---------------------------------------------------------------- order within a conversation
+# Platform: an in-process double (OrderedPlatform) standing for any platform; what
+# is checked is what the outbox lets reach it, and when.
+
+ACK = "Sorry, Jo! Let's sort this out in a DM."
+DM = "Hi Jo, what is your order number?"
+CLOSING = "All sorted, thanks for your patience, Jo!"
+
+
+class OrderedPlatform:
+    """Accepts or refuses each text as told; records every call and every acceptance."""
+
+    platform = "simulator"
+
+    def __init__(self, failures: dict[str, list[Exception]] | None = None):
+        self.failures = failures or {}
+        self.calls: list[str] = []
+        self.accepted: list[str] = []
+        self.gate: dict[str, asyncio.Event] = {}  # text -> released when the test says
+        self.called: dict[str, asyncio.Event] = {}
+
+    async def publish(self, msg: OutboundMessage) -> Published:
+        self.calls.append(msg.text)
+        self.called.setdefault(msg.text, asyncio.Event()).set()
+        if msg.text in self.gate:
+            await self.gate[msg.text].wait()
+        failures = self.failures.get(msg.text)
+        if failures:
+            raise failures.pop(0)
+        self.accepted.append(msg.text)
+        return Published(f"post-{len(self.accepted)}")
+
+    async def find_published(self, msg: OutboundMessage) -> Published | None:
+        return None
+
+
+async def moved_to_dm(pool, clock, *, resolve: bool = False) -> int:
+    """A conversation moved to DM (ack + DM queued together), optionally resolved at once."""
+    ingest = Ingest(accept_all, fixed_deadlines(timedelta(hours=1)), clock)
+    post = InboundPost("simulator", "p1", Author("a1", "jo", "Jo", 1), "@acme help", clock.now())
+    async with pool.acquire() as conn:
+        await ingest.store(conn, [post])
+        op, _ = await add_operator(conn, "anna")
+        cid = await conn.fetchval("SELECT id FROM conversations")
+        actions = Actions(clock, timedelta(minutes=5))
+        await actions.claim(conn, op, cid)
+        await actions.move_to_dm(conn, op, cid, ACK, DM)
+        if resolve:
+            await actions.resolve(conn, op, cid, CLOSING)
+        return cid
+
+
+async def test_the_dm_waits_until_the_platform_accepted_its_acknowledgement(pool, clock):
+    await moved_to_dm(pool, clock)
+    platform = OrderedPlatform({ACK: [TransientError("HTTP 503"), TransientError("HTTP 503")]})
+    outbox = publisher(pool, clock, platform)
+    ack_retry = """SELECT o.next_attempt_at FROM outbox o JOIN messages m ON m.id = o.message_id
+                   WHERE m.purpose = 'dm_ack'"""
+    await outbox.publish_due()
+    assert platform.calls == [ACK]  # the DM was due by the clock, but not before the ack
+    clock.set(await pool.fetchval(ack_retry))
+    await outbox.publish_due()
+    assert platform.calls == [ACK, ACK] and not platform.accepted
+    clock.set(await pool.fetchval(ack_retry))
+    await outbox.publish_due()  # the ack goes through; the DM was not leased with it
+    assert platform.accepted == [ACK] and DM not in platform.calls
+    await outbox.publish_due()
+    assert platform.accepted == [ACK, DM]
+    assert platform.calls == [ACK, ACK, ACK, DM]
+
+
+async def test_while_the_acknowledgement_is_in_flight_the_dm_cannot_be_leased(pool, clock):
+    """The running publisher, no timing luck: the ack's send is held open by the test,
+    and every lease made meanwhile (the publisher's own, and ours) leaves the DM alone."""
+    await moved_to_dm(pool, clock)
+    platform = OrderedPlatform()
+    platform.gate[ACK] = asyncio.Event()
+    outbox = publisher(pool, clock, platform)
+    task = asyncio.create_task(outbox.run(poll_interval=0.01))
+    try:
+        await asyncio.wait_for(platform.called.setdefault(ACK, asyncio.Event()).wait(), 10)
+        assert await outbox._lease(10) == []  # the ack is leased; the DM is not due
+        outbox.wake.set()
+        assert platform.calls == [ACK]
+        platform.gate[ACK].set()
+        await asyncio.wait_for(platform.called.setdefault(DM, asyncio.Event()).wait(), 10)
+        assert platform.accepted[0] == ACK and platform.calls == [ACK, DM]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_a_failed_acknowledgement_holds_the_dm_and_the_closing_and_says_why(pool, clock):
+    cid = await moved_to_dm(pool, clock, resolve=True)
+    platform = OrderedPlatform({ACK: [PermanentError("422 text rejected", status=422)]})
+    outbox = publisher(pool, clock, platform)
+    for _ in range(3):
+        await outbox.publish_due()
+        clock.advance(minutes=10)
+    assert platform.calls == [ACK]  # neither the DM nor the closing ever went out
+    rows = await pool.fetch(
+        """SELECT m.purpose, m.status, m.error, o.held_reason, o.done_at FROM messages m
+           JOIN outbox o ON o.message_id = m.id ORDER BY m.id"""
+    )
+    assert [(r["purpose"], r["status"]) for r in rows] == [
+        ("dm_ack", "failed"),
+        ("dm", "queued"),
+        ("closing", "queued"),
+    ]
+    ack_id = await pool.fetchval("SELECT id FROM messages WHERE purpose = 'dm_ack'")
+    for r in rows[1:]:
+        assert r["held_reason"] == r["error"]
+        assert r["held_reason"].startswith(
+            f"held: the public acknowledgement before it (message {ack_id}) was not published: "
+        )
+        assert "422 text rejected" in r["held_reason"] and r["done_at"] is None
+    held = await pool.fetch(
+        "SELECT data FROM events WHERE kind = 'message.held' AND conversation_id = $1 ORDER BY id",
+        cid,
+    )
+    assert len(held) == 2 and all(e["data"]["after_message_id"] == ack_id for e in held)
+
+
+async def test_a_new_reply_after_a_failure_is_not_held_behind_it(pool, clock):
+    message_id = await queued_reply(pool, clock)
+    text = await pool.fetchval("SELECT text FROM messages WHERE id = $1", message_id)
+    platform = OrderedPlatform({text: [PermanentError("gone", status=404)]})
+    outbox = publisher(pool, clock, platform)
+    await outbox.publish_due()
+    async with pool.acquire() as conn:
+        op = await conn.fetchrow("SELECT id FROM operators")
+        actions = Actions(clock, timedelta(minutes=5))
+        cid = await conn.fetchval("SELECT id FROM conversations")
+        anna = Operator(op["id"], "anna", "Anna", "operator")
+        await actions.claim(conn, anna, cid)
+        await actions.reply_publicly(conn, anna, cid, "Trying again: sorry, Jo!")
+    assert await pool.fetchval("SELECT after_id FROM outbox ORDER BY id DESC LIMIT 1") is None
+    await outbox.publish_due()
+    assert platform.accepted == ["Trying again: sorry, Jo!"]

@@ -12,21 +12,50 @@ pages down until it meets what it has seen. One cut short at `max_pages`
 remembers the paging cursor (`backfill`) and continues there next poll, then
 moves `seen_at` up, so nothing between is skipped.
 
-Bluesky has no idempotency key: `find_published` looks through our own
-recent records (or the DM conversation) for the same text and reply target.
+A round ends when a paging cursor does not move, and after `max_requests`
+requests in all. Each round reads on `reread_seconds` below its high-water
+mark: a post indexed late, or with a skewed clock, still shows up (ingest
+drops what it has already stored).
+
+Notifications keep their reason: a reply to or a quote of one of our posts
+is addressed to us whatever its text (the post records our handle as tagged),
+and a quote carries the quoted post, so it joins that post's conversation.
+
+Exactly once: Bluesky has no idempotency key, but a record key is ours to
+choose. Each outbox message gets one record key (a TID made from the time it
+was queued and its idempotency key), reused on every retry: a write that
+landed although its answer was lost makes the retry fail (the PDS refuses a
+second record under the same key), and `find_published` reads that record
+back by its key. DMs (chat) have no such key: `find_published` looks through
+the conversation for the same text.
+
+Published posts address the customer (a reply to their post, else an
+@mention) and carry facets for links, hashtags and mentions.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import re
+import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from backend.clock import Clock
-from backend.connectors.base import PermanentError, PollResult, Secret, secret_from_env
+from backend.connectors.address import address
+from backend.connectors.base import (
+    PermanentError,
+    PollResult,
+    Secret,
+    TransientError,
+    secret_from_env,
+)
 from backend.connectors.http import PlatformHttp, Response, malformed, raise_for_status
+from backend.connectors.own import Identity
+from backend.connectors.richtext import facets, mentioned_handles
 from backend.connectors.settings import Section
 from backend.model import Author, InboundPost, OutboundMessage, Published
 from backend.yamlfile import Located
@@ -51,6 +80,8 @@ class BlueskyConfig:
     max_pages: int = 10
     timeout_s: float = 10.0
     app_url: str = "https://bsky.app"  # for links operators can open
+    max_requests: int = 50  # requests per poll round, all streams together
+    reread_seconds: float = 120.0  # how far below its high-water mark a round reads on
 
 
 def read_config(doc: Located, key: str = "connectors.bluesky") -> BlueskyConfig:
@@ -66,7 +97,11 @@ def read_config(doc: Located, key: str = "connectors.bluesky") -> BlueskyConfig:
         max_pages=s.get("max_pages", int, 10),
         timeout_s=s.get("timeout_s", float, 10.0),
         app_url=(s.get("app_url", str, "https://bsky.app") or "").rstrip("/"),
+        max_requests=s.get("max_requests", int, 50),
+        reread_seconds=s.get("reread_seconds", float, 120.0),
     )
+    s.check(cfg.max_requests >= 1, "max_requests", "expected at least 1")
+    s.check(cfg.reread_seconds >= 0, "reread_seconds", "expected 0 or more seconds")
     s.check(
         cfg.service_url.startswith(("https://", "http://")),
         "service_url",
@@ -97,9 +132,27 @@ def post_url(app_url: str, handle: str, uri: str) -> str:
     return f"{app_url}/profile/{handle}/post/{uri.rsplit('/', 1)[-1]}"
 
 
-def post_to_inbound(view: Mapping[str, Any], app_url: str = "https://bsky.app") -> InboundPost:
+def quoted_uri(record: Mapping[str, Any]) -> str | None:
+    """The post a record quotes: app.bsky.embed.record, or recordWithMedia."""
+    embed = record.get("embed")
+    if not isinstance(embed, dict):
+        return None
+    inner = embed.get("record")
+    if isinstance(inner, dict) and isinstance(inner.get("record"), dict):
+        inner = inner["record"]  # recordWithMedia: {record: {record: strongRef}, media}
+    uri = inner.get("uri") if isinstance(inner, dict) else None
+    return uri if isinstance(uri, str) and "/app.bsky.feed.post/" in uri else None
+
+
+def post_to_inbound(
+    view: Mapping[str, Any], app_url: str = "https://bsky.app", us: Identity | None = None
+) -> InboundPost:
     """A postView or a notification (both carry uri, cid, author, record) as an
-    InboundPost; the whole view, cid included, is kept in raw."""
+    InboundPost; the whole view, cid included, is kept in raw.
+
+    With `us` (our account): our own posts are marked `by_us`; a reply to or a
+    quote of one of ours counts as tagging us, and its reason says which (a
+    notification's own reason is kept as the platform gave it)."""
     record, author = view["record"], view["author"]
     text = str(record.get("text") or "")
     encoded = text.encode("utf-8")
@@ -116,6 +169,17 @@ def post_to_inbound(view: Mapping[str, Any], app_url: str = "https://bsky.app") 
                 tags.append(str(feature["tag"]))
     reply = record.get("reply") or {}
     handle = str(author["handle"])
+    quote_of = quoted_uri(record)
+    reason = view.get("reason") if isinstance(view.get("reason"), str) else None
+    if us is not None:
+        ours = f"at://{us.account_id}/"
+        if reason is None and reply and str(reply["parent"]["uri"]).startswith(ours):
+            reason = "reply"
+        elif reason is None and quote_of and quote_of.startswith(ours):
+            reason = "quote"
+        if reason in ("reply", "quote") and us.handle not in mentions:
+            # Addressed to us as surely as a mention facet, though its text may not say so.
+            mentions.append(us.handle)
     return InboundPost(
         platform=PLATFORM,
         post_id=str(view["uri"]),
@@ -134,6 +198,9 @@ def post_to_inbound(view: Mapping[str, Any], app_url: str = "https://bsky.app") 
         mentioned_handles=tuple(dict.fromkeys(mentions)),
         hashtags=tuple(dict.fromkeys(tags)),
         raw=dict(view),
+        by_us=us is not None and str(author["did"]) == us.account_id,
+        reason=reason,
+        quote_of=quote_of,
     )
 
 
@@ -141,6 +208,45 @@ def rate_limit_reset(headers: Mapping[str, str], now: datetime) -> datetime | No
     """RateLimit-Reset is epoch seconds."""
     value = (headers.get("RateLimit-Reset") or "").strip()
     return datetime.fromtimestamp(int(value), tz=UTC) if value.isdigit() else None
+
+
+_TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"  # base32-sortable
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def tid(micros: int, clock_id: int) -> str:
+    """A TID (the record key type of app.bsky.feed.post): 53 bits of
+    microseconds since 1970 and a 10-bit clock id, as 13 base32-sortable chars."""
+    n = ((micros & ((1 << 53) - 1)) << 10) | (clock_id & 0x3FF)
+    return "".join(_TID_ALPHABET[(n >> shift) & 31] for shift in range(60, -1, -5))
+
+
+def record_key(msg: OutboundMessage) -> str:
+    """The record key of `msg`'s post: the same on every retry of the message,
+    different for every message (time queued, clock id from its idempotency key)."""
+    clock_id = zlib.crc32(msg.idempotency_key.encode())
+    if msg.created_at is not None:
+        micros = (msg.created_at - _EPOCH) // timedelta(microseconds=1)
+    else:  # no time given: still one key per message, from the idempotency key alone
+        micros = int.from_bytes(hashlib.sha256(msg.idempotency_key.encode()).digest()[:6])
+    return tid(micros, clock_id)
+
+
+def _iso_z(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _Budget:
+    """Requests one poll round may still make."""
+
+    def __init__(self, left: int):
+        self.left = left
+
+    def take(self) -> bool:
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
 
 
 # ---------------------------------------------------------------- the connector
@@ -154,14 +260,23 @@ class BlueskyConnector:
     platform = PLATFORM
 
     def __init__(
-        self, config: BlueskyConfig, clock: Clock, *, env: Mapping[str, str] | None = None
+        self,
+        config: BlueskyConfig,
+        clock: Clock,
+        *,
+        env: Mapping[str, str] | None = None,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ):
         self.config = config
         self._clock = clock
         self._password: Secret = secret_from_env(config.password_env, env)
         self._http = PlatformHttp(
-            timeout_s=config.timeout_s, clock=clock, rate_limit_reset=rate_limit_reset
+            timeout_s=config.timeout_s,
+            clock=clock,
+            rate_limit_reset=rate_limit_reset,
+            sleep=sleep,
         )
+        self._budget = _Budget(config.max_requests)
         self._access: Secret | None = None
         self._refresh: Secret | None = None
         self.did: str | None = None
@@ -172,6 +287,17 @@ class BlueskyConnector:
 
     async def close(self) -> None:
         await self._http.close()
+
+    @property
+    def configured_account(self) -> str:
+        return self.config.identifier
+
+    async def identify(self) -> Identity:
+        """Our account as the session says: its DID and handle."""
+        if self.did is None:
+            await self._login()
+        assert self.did is not None and self.handle is not None
+        return Identity(PLATFORM, self.did, self.handle)
 
     # -- session and calls
 
@@ -236,6 +362,8 @@ class BlueskyConnector:
 
     async def poll(self, cursor: dict[str, Any]) -> PollResult:
         """Notifications (mention, reply, quote) and searches since `cursor`."""
+        us = await self.identify()
+        self._budget = _Budget(self.config.max_requests)
         posts: dict[str, InboundPost] = {}
         new_cursor: dict[str, Any] = {"search": dict(cursor.get("search") or {})}
         more = False
@@ -254,7 +382,7 @@ class BlueskyConnector:
             notifications, cursor.get("notifications") or {}
         )
         more |= cut
-        self._collect(posts, found)
+        self._collect(posts, found, us)
 
         queries = list(self.config.search_terms) + [f"#{t}" for t in self.config.hashtags]
         for query in queries:
@@ -263,7 +391,7 @@ class BlueskyConnector:
             async def search(
                 page_cursor: str | None,
                 query: str = query,
-                since: str | None = state.get("seen_at"),
+                since: str | None = self._reread_from(state.get("seen_at")),
             ) -> Page:
                 params = [("q", query), ("sort", "latest"), ("limit", str(self.config.page_limit))]
                 if query.startswith("#"):
@@ -277,15 +405,24 @@ class BlueskyConnector:
 
             found, new_cursor["search"][query], cut = await self._walk(search, state)
             more |= cut
-            self._collect(posts, found)
+            self._collect(posts, found, us)
         return PollResult(posts=list(posts.values()), cursor=new_cursor, more=more)
 
+    def _reread_from(self, seen_at: str | None) -> str | None:
+        """The time `reread_seconds` before `seen_at`: where a round reads down to."""
+        if not seen_at:
+            return None
+        return _iso_z(_when(seen_at) - timedelta(seconds=self.config.reread_seconds))
+
     def _collect(
-        self, posts: dict[str, InboundPost], found: list[tuple[Response, int, dict]]
+        self,
+        posts: dict[str, InboundPost],
+        found: list[tuple[Response, int, dict]],
+        us: Identity | None = None,
     ) -> None:
         for response, index, item in found:
             try:
-                post = post_to_inbound(item, self.config.app_url)
+                post = post_to_inbound(item, self.config.app_url, us)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 what = f"missing {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
                 raise malformed(response, f"item {index}: {what}") from None
@@ -300,12 +437,17 @@ class BlueskyConnector:
         first_ever = "seen_at" not in state
         seen_at = _when(state["seen_at"]) if state.get("seen_at") else None
         seen_uris = set(state.get("uris") or ())
+        # Read on below the high-water mark by the re-read window (see the module doc).
+        window = timedelta(seconds=self.config.reread_seconds)
+        floor = seen_at - window if seen_at is not None and window else seen_at
         backfill = state.get("backfill") or {}
         page_cursor = backfill.get("cursor")
         top_at = _when(backfill["top_at"]) if backfill.get("top_at") else seen_at
         top_uris = set(backfill.get("top_uris") or seen_uris)
         found: list[tuple[Response, int, dict]] = []
         for _ in range(self.config.max_pages):
+            if not self._budget.take():
+                break
             response, items, next_cursor = await fetch(page_cursor)
             reached = False
             for i, item in enumerate(items):
@@ -313,7 +455,7 @@ class BlueskyConnector:
                     at, uri = _when(item["indexedAt"]), str(item["uri"])
                 except (KeyError, TypeError, ValueError):
                     raise malformed(response, f"item {i}: expected uri and indexedAt") from None
-                if seen_at and (at < seen_at or (at == seen_at and uri in seen_uris)):
+                if floor and (at < floor or (not window and at == floor and uri in seen_uris)):
                     reached = True
                     continue
                 found.append((response, i, item))
@@ -321,8 +463,9 @@ class BlueskyConnector:
                     top_at, top_uris = at, {uri}
                 elif at == top_at:
                     top_uris.add(uri)
-            if first_ever or reached or not next_cursor or not items:
+            if first_ever or reached or not next_cursor or not items or next_cursor == page_cursor:
                 # The first poll ever takes the newest page only: listening starts now.
+                # A paging cursor that does not move ends the round too.
                 return (
                     found,
                     {"seen_at": top_at.isoformat() if top_at else None, "uris": sorted(top_uris)},
@@ -349,31 +492,89 @@ class BlueskyConnector:
         """A public post (a reply with root and parent refs when it answers one), or a DM."""
         if msg.is_direct:
             return await self._send_dm(msg)
+        text = self._post_text(msg)
         record: dict[str, Any] = {
             "$type": POST_COLLECTION,
-            "text": msg.text,
-            "createdAt": self._clock.now()
-            .astimezone(UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
+            "text": text,
+            # The time queued, not sent: a retry writes the very same record.
+            "createdAt": _iso_z(msg.created_at or self._clock.now()),
         }
+        rich = facets(text, await self._dids(text, msg))
+        if rich:
+            record["facets"] = rich
         if msg.in_reply_to:
             record["reply"] = await self._reply_refs(msg.in_reply_to, msg.thread_root)
-        response = await self._call(
-            "POST",
-            "com.atproto.repo.createRecord",
-            body={
-                "repo": self.did or self.config.identifier,
-                "collection": POST_COLLECTION,
-                "record": record,
-            },
-        )
+        us = await self.identify()
+        rkey = record_key(msg)
+        try:
+            response = await self._call(
+                "POST",
+                "com.atproto.repo.createRecord",
+                body={
+                    "repo": us.account_id,
+                    "collection": POST_COLLECTION,
+                    "rkey": rkey,
+                    "record": record,
+                },
+            )
+        except (PermanentError, TransientError):
+            # Refused (or failed) because an earlier try already wrote this key?
+            # Then that record is the message, published once.
+            if await self._own_record(rkey) is not None:
+                return self._published(f"at://{us.account_id}/{POST_COLLECTION}/{rkey}")
+            raise
         body = response.body
         if not isinstance(body, dict) or not isinstance(body.get("uri"), str):
             raise malformed(response, "expected the new record's uri and cid")
-        return Published(
-            post_id=body["uri"], url=post_url(self.config.app_url, self.handle or "", body["uri"])
-        )
+        return self._published(body["uri"])
+
+    def _published(self, uri: str) -> Published:
+        return Published(post_id=uri, url=post_url(self.config.app_url, self.handle or "", uri))
+
+    def _post_text(self, msg: OutboundMessage) -> str:
+        """The text addressed to the customer: a reply to their own post notifies
+        them; anything else starts with their @handle (a mention facet)."""
+        if msg.recipient is None:
+            return msg.text
+        to_customer = bool(msg.in_reply_to) and msg.reply_to_author_id == msg.recipient.platform_id
+        return address(
+            PLATFORM, msg.recipient.handle, msg.text, replies_to_customer=to_customer
+        ).text
+
+    async def _dids(self, text: str, msg: OutboundMessage) -> dict[str, str]:
+        """DIDs of the handles `text` mentions: the customer's we know; others are
+        resolved (one that does not resolve stays plain text, no facet)."""
+        dids: dict[str, str] = {}
+        if msg.recipient is not None:
+            dids[msg.recipient.handle.lower().lstrip("@")] = msg.recipient.platform_id
+        for handle in mentioned_handles(text):
+            if handle in dids:
+                continue
+            try:
+                response = await self._call(
+                    "GET", "com.atproto.identity.resolveHandle", params=[("handle", handle)]
+                )
+            except PermanentError:
+                continue  # no such handle: not a mention
+            did = response.body.get("did") if isinstance(response.body, dict) else None
+            if isinstance(did, str) and did.startswith("did:"):
+                dids[handle] = did
+        return dids
+
+    async def _own_record(self, rkey: str) -> dict[str, Any] | None:
+        """Our post under `rkey`, or None when there is none."""
+        us = await self.identify()
+        try:
+            response = await self._call(
+                "GET",
+                "com.atproto.repo.getRecord",
+                params=[("repo", us.account_id), ("collection", POST_COLLECTION), ("rkey", rkey)],
+            )
+        except PermanentError as exc:
+            if exc.status in (400, 404):  # RecordNotFound
+                return None
+            raise
+        return response.body if isinstance(response.body, dict) else None
 
     async def _reply_refs(self, parent_uri: str, root_uri: str | None) -> dict[str, Any]:
         """Strong refs (uri + cid) for the parent and the thread root, fetched fresh."""
@@ -440,22 +641,11 @@ class BlueskyConnector:
                 if (m.get("sender") or {}).get("did") == self.did and m.get("text") == msg.text:
                     return Published(post_id=str(m["id"]))
             return None
-        if self.did is None:
-            await self._login()
-        response = await self._call(
-            "GET",
-            "com.atproto.repo.listRecords",
-            params=[("repo", self.did), ("collection", POST_COLLECTION), ("limit", "50")],
-        )
-        for rec in _list_field(response, "records"):
-            value = rec.get("value") or {}
-            parent = ((value.get("reply") or {}).get("parent") or {}).get("uri")
-            if value.get("text") == msg.text and parent == msg.in_reply_to:
-                return Published(
-                    post_id=str(rec["uri"]),
-                    url=post_url(self.config.app_url, self.handle or "", str(rec["uri"])),
-                )
-        return None
+        # The message's own record key says where an earlier try would have written it.
+        found = await self._own_record(record_key(msg))
+        if found is None:
+            return None
+        return self._published(str(found.get("uri") or ""))
 
 
 def _list_field(response: Response, name: str) -> list[dict[str, Any]]:

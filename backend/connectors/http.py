@@ -7,8 +7,9 @@ credentials (tokens travel in headers), so they are safe to print.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -22,6 +23,11 @@ from backend.connectors.base import PermanentError, RateLimited, TransientError
 
 # When a platform says 429 but not until when, wait this long.
 DEFAULT_RATE_LIMIT_WAIT = timedelta(seconds=60)
+# Pacing waits up to this long before a request; a longer wait is the caller's
+# (RateLimited: the poller sleeps, the outbox reschedules the message).
+MAX_PACING_WAIT = timedelta(seconds=5)
+# Below this share of the window's allowance, requests are spread over the time left.
+PACE_BELOW = 0.1
 
 
 @dataclass(slots=True)
@@ -64,6 +70,42 @@ def retry_after(headers: Mapping[str, str], now: datetime) -> datetime | None:
     return at if at.tzinfo else None
 
 
+def _header(headers: Mapping[str, str], *names: str) -> str | None:
+    for name in names:
+        value = headers.get(name)
+        if value is not None and value.strip():
+            return value.strip()
+    return None
+
+
+def next_request_at(
+    headers: Mapping[str, str],
+    now: datetime,
+    rate_limit_reset: Callable[[Mapping[str, str], datetime], datetime | None],
+) -> datetime | None:
+    """When the next request may go, from an answer's rate-limit headers
+    (Retry-After; X-RateLimit-* on Mastodon, RateLimit-* on Bluesky); None: now.
+
+    Nothing left: wait for the reset. Little left: spread what is left evenly
+    over the time to the reset, so a poll round does not spend it all in a
+    burst and then stand still (or meet a 429) for the rest of the window."""
+    after = retry_after(headers, now)
+    if after is not None:
+        return after
+    remaining = _header(headers, "X-RateLimit-Remaining", "RateLimit-Remaining")
+    reset = rate_limit_reset(headers, now)
+    if remaining is None or not remaining.isdigit() or reset is None or reset <= now:
+        return None
+    left = int(remaining)
+    if left == 0:
+        return reset
+    limit = _header(headers, "X-RateLimit-Limit", "RateLimit-Limit") or ""
+    limit = limit.split(";", 1)[0].strip()  # RateLimit-Limit may carry a policy: "3000;w=300"
+    if limit.isdigit() and left > int(limit) * PACE_BELOW:
+        return None
+    return now + (reset - now) / (left + 1)
+
+
 class PlatformHttp:
     """An aiohttp session for one platform, opened lazily inside the running loop."""
 
@@ -74,6 +116,7 @@ class PlatformHttp:
         clock: Clock,
         rate_limit_reset: Callable[[Mapping[str, str], datetime], datetime | None],
         user_agent: str = "shiftdesk/0.1",
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ):
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._timeout_s = timeout_s
@@ -81,6 +124,9 @@ class PlatformHttp:
         self._rate_limit_reset = rate_limit_reset
         self._user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
+        self._sleep = sleep
+        self.not_before: datetime | None = None  # no request before this (rate-limit pacing)
+        self.requests = 0  # sent so far (a poll round counts its own)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -104,6 +150,8 @@ class PlatformHttp:
             self._session = aiohttp.ClientSession(
                 timeout=self._timeout, headers={"User-Agent": self._user_agent}
             )
+        await self._pace(method, url)
+        self.requests += 1
         shown = url
         try:
             async with self._session.request(
@@ -123,8 +171,9 @@ class PlatformHttp:
 
         body = _parse_json(raw)
         response = Response(method, shown, status, resp_headers, body)
+        now = self._clock.now()
+        self.not_before = next_request_at(resp_headers, now, self._rate_limit_reset)
         if status == 429:
-            now = self._clock.now()
             at = (
                 self._rate_limit_reset(resp_headers, now)
                 or retry_after(resp_headers, now)
@@ -140,6 +189,23 @@ class PlatformHttp:
         if body is _NOT_JSON:
             response.body = raw.decode("utf-8", "replace")
         return response
+
+    async def _pace(self, method: str, url: str) -> None:
+        """Wait as the last answer's rate-limit headers asked; a long wait is RateLimited."""
+        if self.not_before is None:
+            return
+        wait = self.not_before - self._clock.now()
+        if wait <= timedelta(0):
+            self.not_before = None
+            return
+        if wait > MAX_PACING_WAIT:
+            raise RateLimited(
+                self.not_before,
+                f"{method} {url}: holding back until {self.not_before.isoformat()} "
+                "(the platform's rate-limit headers)",
+            )
+        await self._sleep(wait.total_seconds())
+        self.not_before = None
 
 
 def raise_for_status(response: Response) -> Response:

@@ -11,27 +11,43 @@ Notifications and tag timelines page forward from the cursor with `min_id`
 and the `rel="prev"` Link header, oldest page first, so a poll cut short at
 `max_pages` has lost nothing. Search answers newest first, so a cut-short
 search remembers where it stopped (`backfill`) and carries on next poll.
+
+A round ends when a page cursor does not move (a server that ignores
+`max_id` or answers the same Link again), and after `max_requests` requests
+in all. A status from another server gets an id from its own `created_at`,
+so one posted with a slow clock, or delivered late, lands below ids we have
+already read past: each round re-reads `reread_seconds` below its high-water
+mark (one request per source; ingest drops what it has already stored).
+
+Our account is known by its id (verify_credentials), so its statuses are
+marked `by_us` wherever they come from, and a status that replies to or
+quotes one of ours counts as addressed to us whatever its text.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from backend.clock import Clock
+from backend.connectors.address import address
 from backend.connectors.base import PermanentError, PollResult, Secret, secret_from_env
 from backend.connectors.http import PlatformHttp, Response, malformed, raise_for_status
+from backend.connectors.own import Identity
 from backend.connectors.settings import Section
 from backend.model import Author, InboundPost, OutboundMessage, Published
 from backend.yamlfile import Located
 
 PLATFORM = "mastodon"
+# Notifications that bring a status about us: tags, and quotes of our statuses (4.5+).
+NOTIFICATION_TYPES = ("mention", "quote")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +64,8 @@ class MastodonConfig:
     max_pages: int = 10  # requests per source per poll
     reply_visibility: str = "public"  # public replies: "public" or "unlisted"
     timeout_s: float = 10.0
+    max_requests: int = 50  # requests per poll round, all sources together
+    reread_seconds: float = 120.0  # how far below its high-water mark a round re-reads
 
 
 def read_config(doc: Located, key: str = "connectors.mastodon") -> MastodonConfig:
@@ -63,10 +81,14 @@ def read_config(doc: Located, key: str = "connectors.mastodon") -> MastodonConfi
         max_pages=s.get("max_pages", int, 10),
         reply_visibility=s.get("reply_visibility", str, "public"),
         timeout_s=s.get("timeout_s", float, 10.0),
+        max_requests=s.get("max_requests", int, 50),
+        reread_seconds=s.get("reread_seconds", float, 120.0),
     )
     s.check(
         cfg.base_url.startswith(("https://", "http://")), "base_url", "expected an http(s):// URL"
     )
+    s.check(cfg.max_requests >= 1, "max_requests", "expected at least 1")
+    s.check(cfg.reread_seconds >= 0, "reread_seconds", "expected 0 or more seconds")
     s.check(1 <= cfg.page_limit <= 40, "page_limit", "expected 1 to 40 (Mastodon's maximum)")
     s.check(cfg.max_pages >= 1, "max_pages", "expected at least 1")
     s.check(
@@ -126,10 +148,31 @@ def newest_id(ids: list[str], current: str | None = None) -> str | None:
     return max(pool, key=_id_order) if pool else None
 
 
-def status_to_post(status: Mapping[str, Any]) -> InboundPost:
+def quoted_status(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The status a status quotes (Mastodon 4.5: quote.quoted_status), if shown."""
+    quote = status.get("quote")
+    quoted = quote.get("quoted_status") if isinstance(quote, dict) else None
+    return quoted if isinstance(quoted, dict) and "id" in quoted else None
+
+
+def status_to_post(status: Mapping[str, Any], us: Identity | None = None) -> InboundPost:
     """A Mastodon status JSON as an InboundPost. Raises KeyError/TypeError/ValueError
-    on a status missing what a post needs (the caller reports a malformed page)."""
+    on a status missing what a post needs (the caller reports a malformed page).
+
+    With `us` (our account): our own statuses are marked `by_us`, and one that
+    replies to or quotes one of ours counts as tagging us (its reason says which)."""
     account = status["account"]
+    mentioned = tuple(str(m["acct"]) for m in status.get("mentions") or ())
+    quoted = quoted_status(status)
+    reason = None
+    if us is not None:
+        if str(status.get("in_reply_to_account_id") or "") == us.account_id:
+            reason = "reply"
+        elif quoted is not None and str(quoted["account"]["id"]) == us.account_id:
+            reason = "quote"
+        if reason and us.handle not in mentioned:
+            # Addressed to us as surely as a tag, though the text may not say @us.
+            mentioned += (us.handle,)
     return InboundPost(
         platform=PLATFORM,
         post_id=str(status["id"]),
@@ -145,9 +188,12 @@ def status_to_post(status: Mapping[str, Any]) -> InboundPost:
         in_reply_to=str(status["in_reply_to_id"]) if status.get("in_reply_to_id") else None,
         is_direct=status.get("visibility") == "direct",
         language=status.get("language") or None,
-        mentioned_handles=tuple(str(m["acct"]) for m in status.get("mentions") or ()),
+        mentioned_handles=mentioned,
         hashtags=tuple(str(t["name"]) for t in status.get("tags") or ()),
         raw=dict(status),
+        by_us=us is not None and str(account["id"]) == us.account_id,
+        reason=reason,
+        quote_of=str(quoted["id"]) if quoted is not None else None,
     )
 
 
@@ -156,6 +202,34 @@ def _timestamp(value: Any) -> datetime:
     if at.tzinfo is None:
         raise ValueError(f"created_at {value!r} has no timezone")
     return at
+
+
+# Ids of Mastodon 2.0+ are 48 bits of milliseconds and 16 of sequence, so any
+# made since 2004 is above this; smaller ids (row numbers, counters) say nothing
+# about time.
+_SNOWFLAKE_FLOOR = 1 << 56
+
+
+def reread_floor(since: str | None, seconds: float) -> str | None:
+    """The id `seconds` before `since`, from the time inside a snowflake id;
+    None when there is no such window (no cursor, no time in the id, no window)."""
+    if not since or not since.isdigit() or seconds <= 0 or int(since) < _SNOWFLAKE_FLOOR:
+        return None
+    floor = max(0, (int(since) >> 16) - int(seconds * 1000)) << 16
+    return str(floor)
+
+
+class _Budget:
+    """Requests one poll round may still make."""
+
+    def __init__(self, left: int):
+        self.left = left
+
+    def take(self) -> bool:
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
 
 
 def parse_link_header(value: str | None) -> dict[str, str]:
@@ -169,10 +243,13 @@ def parse_link_header(value: str | None) -> dict[str, str]:
 
 
 def rate_limit_reset(headers: Mapping[str, str], now: datetime) -> datetime | None:
-    """X-RateLimit-Reset is an ISO time, e.g. 2026-08-01T15:00:00.869078Z."""
+    """X-RateLimit-Reset is an ISO time, e.g. 2026-08-01T15:00:00.869078Z
+    (some servers and proxies send epoch seconds instead)."""
     value = headers.get("X-RateLimit-Reset")
     if not value:
         return None
+    if value.strip().isdigit():
+        return datetime.fromtimestamp(int(value.strip()), tz=UTC)
     try:
         at = datetime.fromisoformat(value.strip())
     except ValueError:
@@ -189,20 +266,59 @@ class MastodonConnector:
     platform = PLATFORM
 
     def __init__(
-        self, config: MastodonConfig, clock: Clock, *, env: Mapping[str, str] | None = None
+        self,
+        config: MastodonConfig,
+        clock: Clock,
+        *,
+        env: Mapping[str, str] | None = None,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ):
         self.config = config
         self._token: Secret = secret_from_env(config.token_env, env)
         self._http = PlatformHttp(
-            timeout_s=config.timeout_s, clock=clock, rate_limit_reset=rate_limit_reset
+            timeout_s=config.timeout_s,
+            clock=clock,
+            rate_limit_reset=rate_limit_reset,
+            sleep=sleep,
         )
-        self._own_account_id: str | None = None
+        self.identity: Identity | None = None
+        self._budget = _Budget(config.max_requests)
 
     def __repr__(self) -> str:
         return f"MastodonConnector({self.config.base_url}, @{self.config.account})"
 
     async def close(self) -> None:
         await self._http.close()
+
+    @property
+    def configured_account(self) -> str:
+        return self.config.account
+
+    async def identify(self) -> Identity:
+        """Our account as Mastodon knows it (verify_credentials): its id and acct."""
+        me = await self._get(self.config.base_url + "/api/v1/accounts/verify_credentials")
+        body = me.body
+        if not isinstance(body, dict) or "id" not in body:
+            raise malformed(me, "expected our account with an id")
+        self.identity = Identity(PLATFORM, str(body["id"]), str(body.get("acct") or ""))
+        return self.identity
+
+    async def _us(self) -> Identity:
+        """Who we are, asked once; logging in as another account than config says stops here."""
+        if self.identity is None:
+            identity = await self.identify()
+            said = self.config.account.lower()
+            if said and said not in (
+                identity.handle.lower(),
+                identity.handle.lower().split("@")[0],
+            ):
+                self.identity = None
+                raise PermanentError(
+                    f"connectors.mastodon: configured for @{self.config.account} but the token "
+                    f"logs in as @{identity.handle} ({identity.account_id})"
+                )
+        assert self.identity is not None
+        return self.identity
 
     async def _get(self, url: str, params: Any = None) -> Response:
         if urlsplit(url)[:2] != urlsplit(self.config.base_url)[:2]:
@@ -219,6 +335,8 @@ class MastodonConnector:
 
     async def poll(self, cursor: dict[str, Any]) -> PollResult:
         """Mentions, hashtags and name searches since `cursor`; see the module doc."""
+        us = await self._us()
+        self._budget = _Budget(self.config.max_requests)
         posts: dict[str, InboundPost] = {}
         new_cursor: dict[str, Any] = {
             "notifications": cursor.get("notifications"),
@@ -229,13 +347,13 @@ class MastodonConnector:
 
         statuses, newest, cut = await self._forward(
             "/api/v1/notifications",
-            [("types[]", "mention")],
+            [("types[]", t) for t in NOTIFICATION_TYPES],
             cursor.get("notifications"),
             notifications=True,
         )
         new_cursor["notifications"] = newest
         more |= cut
-        self._collect(posts, statuses)
+        self._collect(posts, statuses, us)
 
         for tag in self.config.hashtags:
             statuses, newest, cut = await self._forward(
@@ -243,22 +361,25 @@ class MastodonConnector:
             )
             new_cursor["tags"][tag] = newest
             more |= cut
-            self._collect(posts, statuses)
+            self._collect(posts, statuses, us)
 
         for term in self.config.search_terms:
             statuses, state, cut = await self._search(term, new_cursor["search"].get(term) or {})
             new_cursor["search"][term] = state
             more |= cut
-            self._collect(posts, statuses)
+            self._collect(posts, statuses, us)
 
         return PollResult(posts=list(posts.values()), cursor=new_cursor, more=more)
 
     def _collect(
-        self, posts: dict[str, InboundPost], statuses: list[tuple[Response, int, dict]]
+        self,
+        posts: dict[str, InboundPost],
+        statuses: list[tuple[Response, int, dict]],
+        us: Identity | None = None,
     ) -> None:
         for response, index, status in statuses:
             try:
-                post = status_to_post(status)
+                post = status_to_post(status, us)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise malformed(response, f"item {index}: {_describe(exc)}") from None
             posts.setdefault(post.post_id, post)
@@ -278,29 +399,50 @@ class MastodonConnector:
         query: Any = params + [("limit", limit)] + ([("min_id", since)] if since else [])
         found: list[tuple[Response, int, dict]] = []
         newest = since
+        floor = reread_floor(since, self.config.reread_seconds)
+        if floor is not None and self._budget.take():
+            # The window just below the high-water mark, newest first: posts that
+            # arrived late with older ids. since_id keeps the page next to max_id.
+            window = params + [("limit", limit), ("max_id", since), ("since_id", floor)]
+            self._take_items(await self._get(url, window), found, notifications)
+        seen_urls = set()
         for _ in range(self.config.max_pages):
+            if not self._budget.take():
+                return found, newest, True
+            seen_urls.add(url if query is None else (url, tuple(query)))
             response = await self._get(url, query)
             items = response.body
-            if not isinstance(items, list):
-                raise malformed(response, f"expected a list, got {type(items).__name__}")
-            ids = []
-            for i, item in enumerate(items):
-                if not isinstance(item, dict) or "id" not in item:
-                    raise malformed(response, f"item {i}: expected an object with an id")
-                ids.append(str(item["id"]))
-                if notifications:
-                    # Only mentions carry a status; other types are filtered by types[] already.
-                    if item.get("type") == "mention" and isinstance(item.get("status"), dict):
-                        found.append((response, i, item["status"]))
-                else:
-                    found.append((response, i, item))
+            ids = self._take_items(response, found, notifications)
             newest = newest_id(ids, newest)
             prev = parse_link_header(response.headers.get("Link")).get("prev")
             if since is None or len(items) < self.config.page_limit or not prev:
                 # "0" once listening has started on an empty stream: every later item is new.
                 return found, newest or "0", False
+            if prev in seen_urls or not ids:
+                return found, newest, False  # the page cursor did not move: end the round
             url, query = prev, None
         return found, newest, True
+
+    @staticmethod
+    def _take_items(
+        response: Response, found: list[tuple[Response, int, dict]], notifications: bool
+    ) -> list[str]:
+        """Add a page's statuses to `found`; the page's item ids."""
+        items = response.body
+        if not isinstance(items, list):
+            raise malformed(response, f"expected a list, got {type(items).__name__}")
+        ids = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or "id" not in item:
+                raise malformed(response, f"item {i}: expected an object with an id")
+            ids.append(str(item["id"]))
+            if notifications:
+                # Only mentions and quotes carry a status we listen to (types[] filters the rest).
+                if item.get("type") in NOTIFICATION_TYPES and isinstance(item.get("status"), dict):
+                    found.append((response, i, item["status"]))
+            else:
+                found.append((response, i, item))
+        return ids
 
     async def _search(
         self, term: str, state: dict[str, Any]
@@ -316,11 +458,15 @@ class MastodonConnector:
         ]
         max_id = backfill["max_id"] if backfill else None
         newest = backfill["newest"] if backfill else since
+        # Read down to the re-read window below the high-water mark, not just to it.
+        floor = reread_floor(since, self.config.reread_seconds) or since
         found: list[tuple[Response, int, dict]] = []
         for _ in range(self.config.max_pages):
+            if not self._budget.take():
+                break
             query = (
                 base
-                + ([("min_id", since)] if since else [])
+                + ([("min_id", floor)] if floor else [])
                 + ([("max_id", max_id)] if max_id else [])
             )
             response = await self._get(self.config.base_url + "/api/v2/search", query)
@@ -332,12 +478,15 @@ class MastodonConnector:
                 if not isinstance(item, dict) or "id" not in item:
                     raise malformed(response, f"statuses[{i}]: expected an object with an id")
                 sid = str(item["id"])
-                if since and _id_order(sid) <= _id_order(since):
+                if floor and _id_order(sid) <= _id_order(floor):
                     continue  # a server that ignores min_id must not replay old posts
+                if max_id and _id_order(sid) >= _id_order(max_id):
+                    continue  # nor one that ignores max_id the page we just read
                 ids.append(sid)
                 found.append((response, i, item))
             newest = newest_id(ids, newest)
             if since is None or len(body["statuses"]) < self.config.page_limit or not ids:
+                # Done, or the page cursor did not move (nothing below max_id): end the round.
                 return found, {"since": newest or "0"}, False
             max_id = min(ids, key=_id_order)
         return found, {"since": since, "backfill": {"max_id": max_id, "newest": newest}}, True
@@ -345,13 +494,13 @@ class MastodonConnector:
     # -- publishing
 
     def _status_text(self, msg: OutboundMessage) -> str:
-        if not msg.is_direct:
-            return msg.text
+        """The text addressed to the customer: Mastodon notifies (and delivers a
+        direct status to) only the accounts a status mentions."""
         if msg.recipient is None:
-            raise PermanentError(f"DM {msg.idempotency_key}: no recipient")
-        # Mastodon delivers a direct status to the accounts it mentions.
-        mention = f"@{msg.recipient.handle.lstrip('@')}"
-        return msg.text if msg.text.split(maxsplit=1)[:1] == [mention] else f"{mention} {msg.text}"
+            if msg.is_direct:
+                raise PermanentError(f"DM {msg.idempotency_key}: no recipient")
+            return msg.text
+        return address(PLATFORM, msg.recipient.handle, msg.text).text
 
     async def publish(self, msg: OutboundMessage) -> Published:
         """POST /api/v1/statuses with our idempotency key as Mastodon's Idempotency-Key,
@@ -378,13 +527,9 @@ class MastodonConnector:
     async def find_published(self, msg: OutboundMessage) -> Published | None:
         """Our newest statuses, matched on reply target and text: a status we sent
         before a crash, outside Mastodon's idempotency window."""
-        if self._own_account_id is None:
-            me = await self._get(self.config.base_url + "/api/v1/accounts/verify_credentials")
-            if not isinstance(me.body, dict) or "id" not in me.body:
-                raise malformed(me, "expected our account with an id")
-            self._own_account_id = str(me.body["id"])
+        us = await self._us()
         response = await self._get(
-            f"{self.config.base_url}/api/v1/accounts/{self._own_account_id}/statuses",
+            f"{self.config.base_url}/api/v1/accounts/{us.account_id}/statuses",
             [("limit", str(self.config.page_limit))],
         )
         if not isinstance(response.body, list):

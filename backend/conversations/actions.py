@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from backend import events
+from backend import events, outbox
 from backend.checks import CheckRules, Finding, check_outbound, suggested_conduct_reply
 from backend.clock import Clock
 from backend.conversations import lifecycle, sql
@@ -391,14 +391,9 @@ class Actions:
         advisories: list[dict[str, Any]],
     ) -> int:
         now = self.clock.now()
-        # One statement for the message and its outbox row: one round trip less under the lock.
+        # The message and its outbox row, in order after the conversation's pending ones.
         return await conn.fetchval(
-            """WITH m AS (
-                   INSERT INTO messages (conversation_id, operator_id, channel, purpose, text, in_reply_to,
-                                         advisories, created_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id)
-               INSERT INTO outbox (message_id, idempotency_key, platform, next_attempt_at)
-               SELECT id, 'shiftdesk-' || id || '-' || $9, $10, $8 FROM m RETURNING message_id""",
+            outbox.QUEUE_MESSAGE,
             row["id"],
             op.id,
             draft.channel,

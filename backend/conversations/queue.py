@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from backend.connectors.address import address_of
 from backend.conversations import sql
 from backend.conversations.lifecycle import State
 
@@ -175,6 +176,7 @@ async def conversation(
     if row is None:
         return None
     out = queue_row(row)
+    out["address"] = address_of(out["platform"], out["author"]["handle"])  # see connectors.address
     mentions = await conn.fetch(
         """SELECT m.id, m.post_id, m.text, m.url, m.created_at, m.is_direct, m.is_ours, m.match_how,
                   m.priority, m.priority_reasons, m.flags, m.language, m.sentiment, a.handle, a.display_name

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from backend import events
 from backend.clock import Clock
+from backend.connectors import own as own_posts
 from backend.conversations.lifecycle import ConversationView, Sla, State, customer_writes
 from backend.model import InboundPost
 from backend.rulebook import Rulebook
@@ -227,6 +228,7 @@ class Ingest:
         )
         known = {(r["platform"], r["post_id"]) for r in existing}
         fresh = [p for p in batch if (p.post.platform, p.post.post_id) not in known]
+        fresh = await own_posts.recognise(conn, fresh)  # our published posts coming back
         result.duplicates += len(batch) - len(fresh)
         if not fresh:
             return
@@ -252,7 +254,7 @@ class Ingest:
                     thread_of[(post.platform, post.post_id)] = conv
                 continue
             conv = None
-            for ref in (post.in_reply_to, post.thread_root):
+            for ref in own_posts.thread_refs(post):
                 if ref and (post.platform, ref) in thread_of:
                     conv = thread_of[(post.platform, ref)]
                     break
@@ -446,12 +448,7 @@ class Ingest:
         self, conn: asyncpg.Connection, batch: list[Processed]
     ) -> dict[tuple[str, str], int]:
         """Conversation of every post these posts reply to: a mention we stored, or one of our replies."""
-        refs = {
-            (p.post.platform, r)
-            for p in batch
-            for r in (p.post.in_reply_to, p.post.thread_root)
-            if r
-        }
+        refs = {(p.post.platform, r) for p in batch for r in own_posts.thread_refs(p.post) if r}
         if not refs:
             return {}
         plats, ids = [r[0] for r in refs], [r[1] for r in refs]

@@ -24,6 +24,7 @@ from tests.fakes import Fault, Faults
 
 LEXICONS = Path(__file__).resolve().parent.parent / "data" / "bluesky" / "lexicons"
 CHAT_PROXY = "did:web:api.bsky.chat#bsky_chat"
+POST = "app.bsky.feed.post"
 
 
 def lexicon(nsid: str) -> dict[str, Any]:
@@ -90,6 +91,8 @@ class FakeBluesky:
         self._refresh: set[str] = set()
         self._clock = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
         self.us = self.account(us, "Acme Support")
+        self.lose_next_answer = False  # the next createRecord writes, then answers 502
+        self.stuck_cursor = False  # paging ignores the cursor: the same page, the same cursor
 
     def account(self, handle: str, display_name: str = "") -> dict[str, Any]:
         if handle not in self.accounts:
@@ -103,8 +106,10 @@ class FakeBluesky:
         text: str,
         *,
         reply_to: str | None = None,
+        quote: str | None = None,
         tags: tuple[str, ...] = (),
         at: datetime | None = None,
+        indexed_at: datetime | None = None,
     ) -> dict[str, Any]:
         """A post as the AppView would show it; notifies us of mentions and replies."""
         author = self.account(handle)
@@ -127,9 +132,20 @@ class FakeBluesky:
                 "cid": parent["cid"],
             }
             record["reply"] = {"root": root, "parent": {"uri": parent["uri"], "cid": parent["cid"]}}
-        return self._store(author, uri, record)
+        if quote:
+            record["embed"] = {
+                "$type": "app.bsky.embed.record",
+                "record": {"uri": quote, "cid": self.posts[quote]["cid"]},
+            }
+        return self._store(author, uri, record, indexed_at)
 
-    def _store(self, author: dict[str, Any], uri: str, record: dict[str, Any]) -> dict[str, Any]:
+    def _store(
+        self,
+        author: dict[str, Any],
+        uri: str,
+        record: dict[str, Any],
+        indexed_at: datetime | None = None,
+    ) -> dict[str, Any]:
         view = {
             "uri": uri,
             "cid": "bafyrei" + hashlib.sha256(uri.encode()).hexdigest()[:40],
@@ -139,7 +155,7 @@ class FakeBluesky:
             "repostCount": 0,
             "likeCount": 0,
             "quoteCount": 0,
-            "indexedAt": _iso(self._clock),
+            "indexedAt": _iso(indexed_at or self._clock),
             "labels": [],
         }
         assert not missing_required(view, "app.bsky.feed.defs", "postView")
@@ -149,9 +165,13 @@ class FakeBluesky:
                 f["features"][0].get("did") == self.us["did"] for f in record.get("facets", [])
             )
             parent = record.get("reply", {}).get("parent", {}).get("uri", "")
+            quoted = record.get("embed", {}).get("record", {}).get("uri", "")
+            ours = f"at://{self.us['did']}/"
             reason = (
                 "reply"
-                if parent.startswith(f"at://{self.us['did']}/")
+                if parent.startswith(ours)
+                else "quote"
+                if quoted.startswith(ours)
                 else "mention"
                 if mentioned
                 else None
@@ -214,6 +234,8 @@ class FakeBluesky:
         r.add_get("/xrpc/app.bsky.feed.getPosts", self._get_posts)
         r.add_post("/xrpc/com.atproto.repo.createRecord", self._create_record)
         r.add_get("/xrpc/com.atproto.repo.listRecords", self._list_records)
+        r.add_get("/xrpc/com.atproto.repo.getRecord", self._get_record)
+        r.add_get("/xrpc/com.atproto.identity.resolveHandle", self._resolve_handle)
         r.add_get("/xrpc/chat.bsky.convo.getConvoForMembers", self._convo_for_members)
         r.add_post("/xrpc/chat.bsky.convo.sendMessage", self._send_message)
         r.add_get("/xrpc/chat.bsky.convo.getMessages", self._get_messages)
@@ -272,7 +294,7 @@ class FakeBluesky:
         self, request: web.Request, items: list[dict[str, Any]], name: str, default: int
     ) -> web.Response:
         items = sorted(items, key=lambda x: (x["indexedAt"], x["uri"]), reverse=True)
-        if "cursor" in request.query:
+        if "cursor" in request.query and not self.stuck_cursor:
             at, _, uri = request.query["cursor"].partition("::")
             items = [x for x in items if (x["indexedAt"], x["uri"]) < (at, uri)]
         limit = min(int(request.query.get("limit", default)), 100)
@@ -336,10 +358,34 @@ class FakeBluesky:
                 return _error(
                     400, "InvalidRecord", f"reply.{ref} does not point at a post with that cid"
                 )
+        rkey = body.get("rkey") or f"3l{next(self._tids):011d}"
+        tid = r"[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}"  # the lexicon's key: tid
+        if "rkey" in body and not re.fullmatch(tid, rkey):
+            return _error(400, "InvalidRequest", f"Invalid record key for {POST}: {rkey}")
+        uri = f"at://{self.us['did']}/{POST}/{rkey}"
+        if uri in self.posts:
+            # What the reference PDS answers today for a key already taken (atproto#3718).
+            return _error(500, "InternalServerError", "Internal Server Error")
         self._clock += timedelta(seconds=1)
-        uri = f"at://{self.us['did']}/app.bsky.feed.post/3l{next(self._tids):011d}"
         view = self._store(self.us, uri, record)
+        if self.lose_next_answer:
+            self.lose_next_answer = False  # written, but the answer never arrives
+            return _error(502, "UpstreamFailure", "Bad Gateway")
         return web.json_response({"uri": uri, "cid": view["cid"], "validationStatus": "valid"})
+
+    async def _get_record(self, request: web.Request) -> web.Response:
+        q = request.query
+        uri = f"at://{q['repo']}/{q['collection']}/{q['rkey']}"
+        view = self.posts.get(uri)
+        if view is None:
+            return _error(400, "RecordNotFound", f"Could not locate record: {uri}")
+        return web.json_response({"uri": uri, "cid": view["cid"], "value": view["record"]})
+
+    async def _resolve_handle(self, request: web.Request) -> web.Response:
+        account = self.accounts.get(request.query.get("handle", ""))
+        if account is None:
+            return _error(400, "InvalidRequest", "Unable to resolve handle")
+        return web.json_response({"did": account["did"]})
 
     async def _list_records(self, request: web.Request) -> web.Response:
         ours = [v for v in self.posts.values() if v["author"]["did"] == request.query["repo"]]

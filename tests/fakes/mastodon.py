@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 
 import yaml
 from aiohttp import web
+from multidict import MultiDict
 
 from tests.fakes import Fault, Faults
 
@@ -63,6 +64,9 @@ class FakeMastodon:
         self._clock = datetime(2026, 8, 1, 13, 51, 42, tzinfo=UTC)
         self.base_url = ""
         self.us = self.account(us, display_name="Acme Support", followers=1200)
+        self.search_ignores_paging = False  # like servers that answer search with one page
+        self.rate_limit_remaining = "299"  # X-RateLimit-Remaining on every page
+        self.rate_limit_reset: datetime | None = None  # X-RateLimit-Reset, when set
 
     # -- building state
 
@@ -90,10 +94,13 @@ class FakeMastodon:
         visibility: str = "public",
         in_reply_to_id: str | None = None,
         language: str = "en",
+        status_id: str | None = None,
     ) -> dict[str, Any]:
-        """A status by `acct` as the server would store it; mentions of us notify us."""
+        """A status by `acct` as the server would store it; mentions of us notify us.
+        `status_id`: an id of the caller's choosing (a remote status arriving late
+        gets an id from its own, older, created_at)."""
         author = self.account(acct)
-        sid = str(next(self._status_ids))
+        sid = status_id or str(next(self._status_ids))
         self._clock += timedelta(seconds=1)
         mentions = [self.account(m) for m in dict.fromkeys(re.findall(r"(?<!\w)@(\w+)", text))]
         tags = list(dict.fromkeys(t.lower() for t in re.findall(r"(?<!\w)#(\w+)", text)))
@@ -190,9 +197,14 @@ class FakeMastodon:
             return faulty
         return await handler(request)
 
-    def _page(self, request: web.Request, items: list[dict[str, Any]]) -> web.Response:
-        """Newest-first paging exactly as Mastodon answers it."""
+    def _page(
+        self, request: web.Request, items: list[dict[str, Any]], paging: bool = True
+    ) -> web.Response:
+        """Newest-first paging exactly as Mastodon answers it (`paging`: honour the
+        max_id/since_id/min_id parameters)."""
         q = request.query
+        if not paging:
+            q = MultiDict((k, v) for k, v in q.items() if k not in ("max_id", "since_id", "min_id"))
         limit = min(int(q.get("limit", "20")), 40)
         items = sorted(items, key=lambda x: _order(x["id"]), reverse=True)
         if "max_id" in q:
@@ -202,7 +214,12 @@ class FakeMastodon:
                 items = [i for i in items if _order(i["id"]) > _order(q[low])]
         # min_id: the page right above it (oldest of the newer ones); otherwise the newest.
         page = items[-limit:] if "min_id" in q else items[:limit]
-        headers = {"X-RateLimit-Limit": RATE_LIMIT_LIMIT, "X-RateLimit-Remaining": "299"}
+        headers = {
+            "X-RateLimit-Limit": RATE_LIMIT_LIMIT,
+            "X-RateLimit-Remaining": self.rate_limit_remaining,
+        }
+        if self.rate_limit_reset is not None:
+            headers["X-RateLimit-Reset"] = self.rate_limit_reset.isoformat().replace("+00:00", "Z")
         if page:
             keep = [(k, v) for k, v in q.items() if k not in ("max_id", "since_id", "min_id")]
             url = f"{self.base_url}{request.path}?"
@@ -239,7 +256,7 @@ class FakeMastodon:
             for s in self.statuses.values()
             if s["visibility"] == "public" and term in _text(s["content"]).lower()
         ]
-        page = json.loads(self._page(request, hits).text)
+        page = json.loads(self._page(request, hits, paging=not self.search_ignores_paging).text)
         body = copy.deepcopy(SEARCH_TEMPLATE)
         body["statuses"] = page
         return web.json_response(body)  # search answers carry no Link header
