@@ -10,8 +10,9 @@ training/train_conduct.py) and nothing else needs storing:
   runs of three or more shortened to two, everything else a single space;
 - features are the distinct character 3-, 4- and 5-grams of " text " and its
   words and word pairs, each hashed into 2**bits buckets;
-- score = sigmoid(bias + sum of the buckets' weights / sqrt(number of
-  distinct buckets)).
+- score = sigmoid(bias + sum of the buckets' weights / sqrt(max(number of
+  distinct buckets, norm_floor))). The floor keeps a short post ("Ich
+  hasse diese App") from being scored as if each word were a whole tweet.
 
 Hashing is vectorised over a whole batch (polynomial hashes of spans from
 one prefix sum), so scoring is numpy only and the training script builds
@@ -136,6 +137,7 @@ class AbuseModel:
     ignored: frozenset[str]
     meta: dict = field(default_factory=dict, repr=False, compare=False)
     source: str = ""
+    norm_floor: int = 1
 
     @property
     def threshold(self) -> float:
@@ -149,7 +151,7 @@ class AbuseModel:
         sums = np.add.reduceat(w, ptr[:-1]) if len(w) else np.zeros(len(texts))
         counts = np.diff(ptr)
         sums = np.where(counts > 0, sums, 0.0)  # reduceat repeats a value for empty rows
-        return self.bias + sums / np.sqrt(np.maximum(counts, 1))
+        return self.bias + sums / np.sqrt(np.maximum(counts, max(self.norm_floor, 1)))
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """Scores in [0, 1] for a batch of posts (the fast way for many)."""
@@ -213,6 +215,7 @@ def load_abuse_model(path: Path | str) -> AbuseModel:
         problems.append('"ignored_words" must be a list of words')
     if problems:
         raise ValueError(f"model file {path}: " + "; ".join(problems))
+    assert isinstance(language, str) and isinstance(bits, int) and bias is not None
     return AbuseModel(
         language,
         bits,
@@ -223,6 +226,7 @@ def load_abuse_model(path: Path | str) -> AbuseModel:
         frozenset(ignored),
         meta,
         str(path),
+        int(meta.get("norm_floor", 1)),
     )
 
 

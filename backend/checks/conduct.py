@@ -181,19 +181,19 @@ def _abuse(
     hit = _phrase(rules, text, languages, excused)
     if hit is not None and hit[0] in SEVERITIES:
         severity, lang, m = hit
-        start, end = cleaned.span(m.start(), m.end())
+        p_start, p_end = cleaned.span(m.start(), m.end())
         return [
             Finding(
                 "abusive",
                 FLAG,
                 rules.message,
                 rules.suggestion,
-                start,
-                end,
+                p_start,
+                p_end,
                 {
                     "severity": severity,
                     "language": lang,
-                    "phrase": original[start:end],
+                    "phrase": original[p_start:p_end],
                     "reason": f"phrase: “{m.group()}”",
                 },
             )
@@ -219,9 +219,10 @@ def _abuse(
         ):
             routed = score >= setting.abusive
             strongest = setting.model.strongest_words(scored)
-            start, end = (
-                cleaned.span(strongest[0][1], strongest[0][2]) if strongest else (None, None)
-            )
+            where: tuple[int | None, int | None] = (None, None)
+            if strongest:
+                where = cleaned.span(strongest[0][1], strongest[0][2])
+            start, end = where
             point = "abusive" if routed else "possible"
             threshold = setting.abusive if routed else setting.possible
             words = [w for w, _, _, _ in strongest]
@@ -248,19 +249,19 @@ def _abuse(
             ]
     if hit is not None:
         severity, lang, m = hit
-        start, end = cleaned.span(m.start(), m.end())
+        p_start, p_end = cleaned.span(m.start(), m.end())
         return [
             Finding(
                 "possibly_abusive",
                 ADVISORY,
                 rules.possible_message,
                 rules.possible_suggestion,
-                start,
-                end,
+                p_start,
+                p_end,
                 {
                     "severity": severity,
                     "language": lang,
-                    "phrase": original[start:end],
+                    "phrase": original[p_start:p_end],
                     "operating_point": "possible",
                     "reason": f"phrase: “{m.group()}”",
                 },

@@ -125,14 +125,16 @@ class Deobfuscator:
         if not edits:
             return Cleaned(text)
         edits.sort()
-        out, origin, last = [], [], 0
+        out: list[str] = []
+        origin: list[int] = []
+        last = 0
         for s, e, word in edits:
             out.append(text[last:s])
             origin.extend(range(last, s))
             out.append(word)
             # Each new letter maps into the replaced stretch, in order.
             n = e - s
-            origin.extend(s + min(n - 1, i * n // max(len(word), 1)) for i in range(len(word)))
+            origin.extend(s + (i * (n - 1)) // max(len(word) - 1, 1) for i in range(len(word)))
             last = e
         out.append(text[last:])
         origin.extend(range(last, len(text)))

@@ -215,7 +215,7 @@ def luhn_is_valid(number: str) -> bool:
 
 
 def _find_ibans(text: str) -> list[PersonalData]:
-    found = []
+    found: list[PersonalData] = []
     pos = 0
     while True:
         m = _IBAN_CANDIDATE.search(text, pos)

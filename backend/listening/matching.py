@@ -52,7 +52,7 @@ def _handle(handle: str) -> str:
 def is_ours(rules: ListeningRules, post: InboundPost, author: str | None = None) -> bool:
     """Whether one of the brand's own accounts wrote the post."""
     own = rules.own_handles.get(post.platform)
-    return bool(own) and (author or _handle(post.author.handle)) in own
+    return own is not None and bool(own) and (author or _handle(post.author.handle)) in own
 
 
 def is_excluded_account(
@@ -80,7 +80,9 @@ def match_folded(rules: ListeningRules, post: InboundPost, folded: str) -> Match
     """`match` for a caller that already folded the post's text (see text.fold)."""
     author = _handle(post.author.handle)
     own = rules.own_handles.get(post.platform)
-    ours = bool(own) and author in own  # is_ours, with the lookup shared with the tags below
+    ours = (
+        own is not None and bool(own) and author in own
+    )  # is_ours, with the lookup shared with the tags below
     if not ours and is_excluded_account(rules, post, author):
         return None
     how: list[str] = []
@@ -134,7 +136,7 @@ def match_folded(rules: ListeningRules, post: InboundPost, folded: str) -> Match
         how.append("hashtag")
         terms.extend(hashtags)
 
-    names = rules.name_terms.found(folded) + named_tags
+    names = (rules.name_terms.found(folded) if rules.name_terms else []) + named_tags
     if names:
         how.append("name")
         terms.extend(names)
@@ -143,7 +145,11 @@ def match_folded(rules: ListeningRules, post: InboundPost, folded: str) -> Match
         return _new_match(tuple(how), tuple(terms), True)
     if not how:
         return None
-    if how == ["name"] and rules.exclude_phrase_terms.search(folded):
+    if (
+        how == ["name"]
+        and rules.exclude_phrase_terms is not None
+        and rules.exclude_phrase_terms.search(folded)
+    ):
         return None
     return _new_match(tuple(how), tuple(terms), False)
 

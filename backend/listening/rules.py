@@ -254,6 +254,8 @@ def listening_from_doc(doc: Located) -> ListeningRules:
     modes = {}
     for key in ("handles", "hashtags"):
         mode = in_tags.get(key, "off")
+        if mode is False:  # YAML reads a bare `off` as false
+            mode = "off"
         if mode not in NAME_TAG_MODES:
             r.fail(
                 f"names_in_tags.{key}", f"expected one of {', '.join(NAME_TAG_MODES)}, got {mode!r}"
