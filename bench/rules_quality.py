@@ -31,6 +31,7 @@ in place, never copied.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -234,6 +235,21 @@ def _upset(text: str) -> bool:
     return senti.polarity(lex, senti.words(lowered), lowered.count("!")) <= UPSET_SENTIMENT
 
 
+# Each brand's own e-mail domains: the per-brand privacy configuration
+# (privacy.yaml brand_contacts.domains) for the agents' replies.
+BRAND_DOMAINS = {
+    "Ask_WellsFargo": ["wellsfargo.com"],
+    "ChaseSupport": ["chase.com"],
+    "AppleSupport": ["apple.com"],
+    "Google": ["google.com"],
+    "AskeBay": ["ebay.com"],
+    "AmazonHelp": ["amazon.com"],
+    "MicrosoftHelps": ["microsoft.com"],
+    "TeamYouTube": ["youtube.com"],
+    "YahooCare": ["yahoo.com"],
+}
+
+
 def care_section(rules, path: Path, quick: bool) -> None:
     if not path.exists():
         print(f"\nIBM care conversations: {path} not found, skipped")
@@ -248,29 +264,41 @@ def care_section(rules, path: Path, quick: bool) -> None:
         turns = sorted(d["dialogContent"], key=lambda t: t.get("datetime", ""))
         earlier: list[str] = []
         customer: list[str] = []
+        brand = d["dialogHeader"]["company"]
         for t in turns:
             if "agent" in t:
-                replies.append((t["message"], list(earlier), list(customer), t.get("datetime", "")))
+                replies.append(
+                    (t["message"], list(earlier), list(customer), t.get("datetime", ""), brand)
+                )
                 earlier.append(t["message"])
             else:
                 customer.append(t["message"])
                 customer_posts.append(t["message"])
         closing = d.get("agentURL", {}).get("url_utterance")
         if closing:
-            replies.append((closing, earlier, customer, "9999"))
+            replies.append((closing, earlier, customer, "9999", brand))
     replies.sort(key=lambda r: r[3])
     fired: dict[str, list[str]] = defaultdict(list)
     kinds: dict[str, str] = {}
     upset_count = 0
     recent: list[str] = []
     languages = Counter()
-    for text, earlier, customer, _ in replies:
+    per_brand = {
+        brand: dataclasses.replace(
+            rules,
+            privacy=dataclasses.replace(
+                rules.privacy, brand_domains=rules.privacy.brand_domains + tuple(domains)
+            ),
+        )
+        for brand, domains in BRAND_DOMAINS.items()
+    }
+    for text, earlier, customer, _, brand in replies:
         language = detect_text(customer[-1] if customer else text)
         languages[language] += 1
         upset = bool(customer) and _upset(customer[-1])
         upset_count += upset
         findings = check_outbound(
-            rules,
+            per_brand.get(brand, rules),
             text,
             channel="public",
             language=language,
@@ -285,7 +313,8 @@ def care_section(rules, path: Path, quick: bool) -> None:
     n = len(replies)
     print(
         f"\nIBM Twitter customer care (ibm-care/dev.json): {len(dialogs)} conversations, "
-        f"{n} real agent replies, checked as public replies"
+        f"{n} real agent replies, checked as public replies (each brand's own e-mail "
+        "domains configured, privacy.yaml brand_contacts.domains)"
     )
     print(
         f"(language detected from the customer's post: {dict(languages)}; customer upset "

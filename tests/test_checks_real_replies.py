@@ -128,3 +128,9 @@ def test_explain_detects_language_and_checks_canned(tmp_path):
     assert first["language"] == "en" and first["language_from"] == "detected"
     assert first["findings"] == []  # German lists do not run on an English post
     assert "canned" in [f["check"] for f in second["findings"]]
+
+
+def test_addresses_at_the_brands_own_domain_are_not_personal_data(rules):
+    text = "Please forward it to abuse@acme.example and we'll look into it."
+    assert "personal_data" not in checks(rules, text)
+    assert "personal_data" in checks(rules, "Write to jo.k@mailbox.example")

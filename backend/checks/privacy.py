@@ -152,6 +152,7 @@ class PrivacyRules:
     # phone numbers as national digits (see national_digits), e-mail addresses lower case.
     brand_phones: frozenset[str] = frozenset()
     brand_emails: frozenset[str] = frozenset()
+    brand_domains: tuple[str, ...] = ()  # any address at these domains is the brand's
     # First digits (national form) of toll-free and service numbers: a
     # company's line, not a person's; at most an advisory.
     service_prefixes: tuple[str, ...] = ()
@@ -277,7 +278,11 @@ def is_service_number(rules: PrivacyRules, number: str) -> bool:
 
 def _is_brand_contact(rules: PrivacyRules, item: PersonalData) -> bool:
     if item.type == "email":
-        return item.text.lower() in rules.brand_emails
+        address = item.text.lower()
+        domain = address.rpartition("@")[2]
+        return address in rules.brand_emails or any(
+            domain == d or domain.endswith("." + d) for d in rules.brand_domains
+        )
     if item.type == "phone" and rules.brand_phones:
         return national_digits(item.text) in rules.brand_phones
     return False
@@ -335,7 +340,7 @@ def find_personal_data(rules: PrivacyRules, text: str) -> list[PersonalData]:
             if rules.phone_min_digits <= digit_count <= rules.phone_max_digits:
                 kind = "service_number" if is_service_number(rules, m.group()) else "phone"
                 found.append(PersonalData(kind, m.start(), m.end(), m.group()))
-    if (rules.brand_phones or rules.brand_emails) and found:
+    if (rules.brand_phones or rules.brand_emails or rules.brand_domains) and found:
         found = [f for f in found if not _is_brand_contact(rules, f)]
     if rules.allowed and found:
         spans = [(m.start(), m.end()) for p in rules.allowed for m in p.finditer(text)]

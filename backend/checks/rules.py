@@ -263,7 +263,11 @@ def _read_privacy(r: _Reader) -> PrivacyRules:
         },
     )
     contacts = r.get(data, "brand_contacts", dict, {}) or {}
-    r.unknown_keys(contacts, {"phones", "emails"}, "brand_contacts")
+    r.unknown_keys(contacts, {"phones", "emails", "domains"}, "brand_contacts")
+    brand_domains = tuple(
+        str(d).strip().lower().lstrip("@")
+        for d in r.get(contacts, "domains", list, [], path="brand_contacts.domains") or []
+    )
     brand_phones = set()
     for i, number in enumerate(
         r.get(contacts, "phones", list, [], path="brand_contacts.phones") or []
@@ -341,6 +345,7 @@ def _read_privacy(r: _Reader) -> PrivacyRules:
         keep if keep is not None else 2,
         frozenset(brand_phones),
         frozenset(brand_emails),
+        brand_domains,
         tuple(prefixes),
         *(
             [
