@@ -77,13 +77,21 @@ def test_german_angry_complaints_pass_the_model(rules, text):
     assert abuse(rules, text, "de") == []
 
 
+def conduct(rules, text, language=None):
+    return [
+        f
+        for f in check_inbound(rules, text, channel="public", language=language)
+        if f.check in ("abusive", "possibly_abusive")
+    ]
+
+
 def test_model_flags_insults_the_phrase_list_misses(rules):
     text = "@acme Was seid ihr nur für erbärmliche Gestalten"
-    [f] = abuse(rules, text, "de")
-    assert (
-        f.detail["severity"] == "medium"
-        and f.detail["model_score"] >= rules.conduct.models["de"][2]
-    )
+    [f] = conduct(rules, text, "de")
+    setting = rules.conduct.models["de"]
+    assert f.detail["model_score"] >= setting.possible
+    assert f.detail["operating_point"] in ("abusive", "possible")
+    assert f.detail["reason"].startswith("model ")
     # The finding points at the word that weighed most, in the original text.
     assert text[f.start : f.end] == f.detail["phrase"] == f.detail["model_words"][0]
     assert "Gestalten" in f.detail["model_words"] or "erbärmliche" in f.detail["model_words"]

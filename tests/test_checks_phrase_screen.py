@@ -41,7 +41,10 @@ def _texts():
 
 
 def _find_abuse_ungated(rules, text, languages):
-    """find_abuse's phrase part as written before any gate: every pattern run."""
+    """find_abuse's phrase part as written before any gate: every pattern run
+    (on texts without obfuscated words, which find_abuse spells out first)."""
+    if rules.deobfuscator.clean(text).text != text:
+        return None
     excused = []
     for lang in languages:
         pattern = rules.not_abusive.get(lang)
@@ -60,7 +63,12 @@ def _find_abuse_ungated(rules, text, languages):
                             rules.suggestion,
                             m.start(),
                             m.end(),
-                            {"severity": severity, "language": lang, "phrase": m.group()},
+                            {
+                                "severity": severity,
+                                "language": lang,
+                                "phrase": m.group(),
+                                "reason": f"phrase: “{m.group()}”",
+                            },
                         )
                     ]
     return None

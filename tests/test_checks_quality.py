@@ -45,8 +45,13 @@ GERMEVAL = next(
 
 
 @pytest.mark.skipif(not GERMEVAL.exists(), reason="GermEval 2018 data not found beside the repo")
-def test_germeval_targets_on_the_unseen_half(rules):
-    # Issue 6, point 7: precise first. GermEval 2018 (Wiegand et al.), CC BY 4.0.
-    c = evaluate_germeval(rules, load_germeval(GERMEVAL), "test")
-    assert c.n > 800
-    assert c.precision >= 0.75 and c.f1 >= 0.6, c
+def test_germeval_operating_points_on_the_held_out_part(rules):
+    """Issue 15: "abusive" precise, "possibly abusive" for recall, on tweets
+    the models and thresholds never saw (GermEval 2018, Wiegand et al., CC BY 4.0).
+    The bars sit under the held-out estimates; the unseen GermEval test set
+    is harder than held-out training tweets."""
+    counts = evaluate_germeval(rules, load_germeval(GERMEVAL), held_out=True)
+    abusive, possible = counts["abusive"], counts["possible"]
+    assert abusive.n > 400
+    assert abusive.precision >= 0.8, abusive
+    assert possible.f1 >= 0.65 and possible.recall > abusive.recall, possible

@@ -11,7 +11,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def rules_dir(tmp_path):
-    for name in ("tone.yaml", "privacy.yaml", "conduct.yaml", "conduct_de_model.json"):
+    for name in (
+        "tone.yaml",
+        "privacy.yaml",
+        "conduct.yaml",
+        "conduct_de_model.npz",
+        "conduct_en_model.npz",
+    ):
         shutil.copy(ROOT / "rules" / name, tmp_path / name)
     return tmp_path
 
@@ -78,9 +84,13 @@ def test_missing_file(tmp_path):
 
 def test_model_settings_are_checked_at_their_line(rules_dir):
     missing = replace(
-        rules_dir / "conduct.yaml", "      file: conduct_de_model.json", "      file: nowhere.json"
+        rules_dir / "conduct.yaml", "      file: conduct_de_model.npz", "      file: nowhere.npz"
     )
-    severity = replace(rules_dir / "conduct.yaml", "      severity: medium", "      severity: mild")
+    wrong = replace(
+        rules_dir / "conduct.yaml",
+        "      file: conduct_en_model.npz",
+        "      file: conduct_en_model.npz\n      possible: 1.5",
+    )
     with pytest.raises(FileErrors) as caught:
         load_rules(rules_dir)
     text = "\n".join(str(e) for e in caught.value.errors)
@@ -88,22 +98,20 @@ def test_model_settings_are_checked_at_their_line(rules_dir):
         f"conduct.yaml:{missing}: abusive.model.de.file: model file " in text
         and "not found" in text
     )
-    assert (
-        f"conduct.yaml:{severity}: abusive.model.de.severity: must be one of high, medium, got 'mild'"
-        in text
-    )
+    assert f"conduct.yaml:{wrong + 1}: abusive.model.en.possible: must be between 0 and 1" in text
 
 
-def test_model_threshold_can_be_overridden(rules_dir):
+def test_model_operating_points_can_be_overridden(rules_dir):
     replace(
         rules_dir / "conduct.yaml",
-        "      severity: medium",
-        "      severity: medium\n      threshold: 0.9",
+        "      file: conduct_de_model.npz",
+        "      file: conduct_de_model.npz\n      abusive: 0.9\n      possible: 0.6",
     )
-    assert load_rules(rules_dir).conduct.models["de"][2] == 0.9
-    line = replace(rules_dir / "conduct.yaml", "      threshold: 0.9", "      threshold: 1.2")
+    setting = load_rules(rules_dir).conduct.models["de"]
+    assert (setting.abusive, setting.possible) == (0.9, 0.6)
+    line = replace(rules_dir / "conduct.yaml", "      possible: 0.6", "      possible: 0.95")
     with pytest.raises(
         FileErrors,
-        match=rf"conduct.yaml:{line}: abusive.model.de.threshold: must be between 0 and 1",
+        match=rf"conduct.yaml:{line}: abusive.model.de.possible: must not be above",
     ):
         load_rules(rules_dir)

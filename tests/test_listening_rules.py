@@ -51,7 +51,7 @@ exclude:
         load_listening(path)
     assert messages(caught.value) == [
         f"{path}:3: accounts.mastodon[1]: 'two words' is not a handle (expected name, name@server or name.domain)",
-        f"{path}:4: hashtag: unknown key; expected one of brand, accounts, hashtags, names, aliases, products, exclude, languages",
+        f"{path}:4: hashtag: unknown key; expected one of brand, accounts, hashtags, names, aliases, products, exclude, languages, names_in_tags",
         f"{path}:5: names[1]: 'ACME' is listed twice (same as item 0 once case and accents are ignored)",
         f"{path}:6: languages[1]: 'fr' is not supported; expected some of en, de",
         f"{path}:8: exclude.phrases: expected a list, got 'acme of'",

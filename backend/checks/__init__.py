@@ -51,6 +51,21 @@ def _personal_data(rules: CheckRules, text: str, kind: str) -> list[Finding]:
     findings = []
     for item in _privacy.find_personal_data(p, text):
         what = _privacy.describe(item)
+        if item.type == "service_number":
+            # A company's line, not a person's: outbound an advisory, inbound nothing.
+            if kind == REFUSAL:
+                findings.append(
+                    Finding(
+                        "service_number",
+                        ADVISORY,
+                        f"{p.service_message} ({item.text.strip()})",
+                        p.service_suggestion,
+                        item.start,
+                        item.end,
+                        {"type": item.type, "what": what},
+                    )
+                )
+            continue
         findings.append(
             Finding(
                 "personal_data",
@@ -75,18 +90,26 @@ def check_outbound(
     customer_upset: bool = False,
     recent_replies: Sequence[str] = (),
     templates: Sequence[str] = (),
+    earlier_replies: Sequence[str] = (),
 ) -> list[Finding]:
     """Findings for a reply or DM the operator is about to send.
 
     Personal data in a public reply is a refusal (the backend must not send
-    it); in a DM it is allowed. Everything else is an advisory.
+    it); in a DM it is allowed. The brand's own service numbers are an
+    advisory. Everything else is an advisory. `earlier_replies` are our
+    earlier replies in this conversation: an apology there counts.
     """
     languages = languages_for(language)
     findings: list[Finding] = []
     if _channel(channel) == "public":
         findings += _personal_data(rules, text, REFUSAL)
     findings += check_tone(
-        rules.tone, text, languages, customer_name=customer_name, customer_upset=customer_upset
+        rules.tone,
+        text,
+        languages,
+        customer_name=customer_name,
+        customer_upset=customer_upset,
+        earlier_replies=earlier_replies,
     )
     canned = find_canned(
         rules.canned,
@@ -94,6 +117,7 @@ def check_outbound(
         templates=templates,
         recent_replies=recent_replies,
         customer_name=customer_name,
+        languages=languages,
     )
     if canned:
         findings.append(canned)
@@ -103,8 +127,11 @@ def check_outbound(
 def check_inbound(
     rules: CheckRules, text: str, *, channel: str, language: str | None = None
 ) -> list[Finding]:
-    """Flags for a post that arrived: personal data in a public post (suggest
-    move-to-DM) and abusive language (move to flagged_conduct), with severity."""
+    """Findings for a post that arrived: personal data in a public post (a
+    flag, suggest move-to-DM); abusive language (a flag, move to
+    flagged_conduct) or possibly abusive language (an advisory, nothing
+    routed); a threat of violence or damage (a flag: priority P1 and a
+    lead is told). Each says why in detail["reason"]."""
     findings: list[Finding] = []
     if _channel(channel) == "public":
         for f in _personal_data(rules, text, FLAG):
@@ -119,7 +146,8 @@ def check_inbound(
                     {**f.detail, "suggest": "move_to_dm"},
                 )
             )
-    for f in _conduct.find_abuse(rules.conduct, text, languages_for(language)):
+    suggest = {"abusive": "flagged_conduct", "threat": "escalate", "possibly_abusive": "review"}
+    for f in _conduct.find_conduct(rules.conduct, text, languages_for(language)):
         findings.append(
             Finding(
                 f.check,
@@ -128,7 +156,7 @@ def check_inbound(
                 f.suggestion,
                 f.start,
                 f.end,
-                {**f.detail, "suggest": "flagged_conduct"},
+                {**f.detail, "suggest": suggest[f.check]},
             )
         )
     return findings

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from functools import lru_cache
 
@@ -27,6 +27,10 @@ class CannedRule:
     template_suggestion: str
     recent_message: str
     recent_suggestion: str
+    stock_message: str = "Stock apology — customers read it as copy-paste."
+    stock_suggestion: str = "Say sorry for what actually happened to this customer."
+    # language -> one pattern for the stock phrases (canned wherever they appear)
+    stock: dict[str, re.Pattern[str]] = field(default_factory=dict)
 
 
 _NOISE = re.compile(r"https?://\S+|www\.\S+|@\w[\w.]*|\{[^}]*\}|\d+")
@@ -86,13 +90,16 @@ def find_canned(
     templates: Sequence[str] = (),
     recent_replies: Sequence[str] = (),
     customer_name: str | None = None,
+    languages: tuple[str, ...] = ("en", "de"),
 ) -> Finding | None:
-    """A finding when `text` is a template sent unedited or nearly repeats a
-    recent reply; the template takes precedence (it says what to fix)."""
+    """A finding when `text` is a template sent unedited, nearly repeats a
+    recent reply, or uses a stock phrase ("We apologise for any
+    inconvenience"); the template takes precedence (it says what to fix)."""
     drop = frozenset(words(customer_name)) if customer_name else frozenset()
     draft = tuple(w for w in words(text) if w not in drop)
+    stock = _stock(rule, text, languages)
     if len(draft) < rule.min_words:
-        return None
+        return stock
     hit = _best(draft, templates, rule.template_similarity, drop)
     if hit:
         return Finding(
@@ -115,6 +122,23 @@ def find_canned(
             None,
             {"source": "recent", "resembles": _short(hit[1]), "similarity": round(hit[0], 2)},
         )
+    return stock
+
+
+def _stock(rule: CannedRule, text: str, languages: tuple[str, ...]) -> Finding | None:
+    for lang in languages:
+        pattern = rule.stock.get(lang)
+        m = pattern.search(text) if pattern is not None else None
+        if m:
+            return Finding(
+                "canned",
+                ADVISORY,
+                rule.stock_message,
+                rule.stock_suggestion,
+                m.start(),
+                m.end(),
+                {"source": "stock", "phrase": m.group(), "language": lang},
+            )
     return None
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import TextIO
 
+from backend.listening.language import detect_text
 from backend.yamlfile import FileErrors
 
 from . import bio_for, check_inbound, check_outbound, load_rules
@@ -33,20 +34,28 @@ def run_check(rules_dir: Path, out: TextIO) -> int:
 
 
 def run_explain(rules_dir: Path, inp: TextIO, out: TextIO) -> int:
-    """Read JSON lines ({"text", "channel", "direction", optional "language",
-    "customer_name", "customer_upset"}) and write one JSON line of findings
-    per input line. A malformed line gets {"line": n, "error": ...} and the
-    rest is still processed. Returns 1 if the rules are invalid or any line
-    was malformed, else 0."""
+    """Read JSON lines and write one JSON line of findings per input line,
+    checked the way ingest (inbound) and the composer (outbound) check them.
+
+    Input: {"text", "channel", "direction", optional "language",
+    "customer_name", "customer_upset", "customer_text", "recent_replies",
+    "templates", "earlier_replies"}. Without "language", it is detected as
+    ingest detects it (from "customer_text" for a reply when given, else
+    from the text); the output says which language was used and how. The
+    team's saved replies (rules/templates.yaml) are the templates unless
+    the line brings its own. A malformed line gets {"line": n, "error": ...}
+    and the rest is still processed. Returns 1 if the rules are invalid or
+    any line was malformed, else 0."""
     rules = _load(Path(rules_dir), out)
     if rules is None:
         return 1
+    saved = _saved_templates(Path(rules_dir))
     status = 0
     for number, raw in enumerate(inp, 1):
         if not raw.strip():
             continue
         try:
-            result = _explain_one(rules, raw)
+            result = _explain_one(rules, raw, saved)
         except ValueError as exc:
             status = 1
             result = {"line": number, "error": str(exc)}
@@ -56,7 +65,29 @@ def run_explain(rules_dir: Path, inp: TextIO, out: TextIO) -> int:
     return status
 
 
-def _explain_one(rules: CheckRules, raw: str) -> dict:
+def _saved_templates(rules_dir: Path) -> list[str]:
+    """The texts of rules/templates.yaml (the composer's templates); none when
+    the file is missing or unreadable (`rules check` reports that)."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load((rules_dir / "templates.yaml").read_text(encoding="utf-8"))
+        items = doc.get("templates", []) if isinstance(doc, dict) else []
+        return [" ".join(t["text"].split()) for t in items if isinstance(t.get("text"), str)]
+    except (OSError, yaml.YAMLError, AttributeError, TypeError):
+        return []
+
+
+def _texts(item: dict, key: str) -> list[str] | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f'"{key}" must be a list of strings')
+    return value
+
+
+def _explain_one(rules: CheckRules, raw: str, saved: list[str] | None = None) -> dict:
     try:
         item = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -75,6 +106,18 @@ def _explain_one(rules: CheckRules, raw: str) -> dict:
     language = item.get("language")
     if language is not None and not isinstance(language, str):
         raise ValueError('"language" must be a string or null')
+    customer_text = item.get("customer_text")
+    if customer_text is not None and not isinstance(customer_text, str):
+        raise ValueError('"customer_text" must be a string')
+    recent = _texts(item, "recent_replies")
+    templates = _texts(item, "templates")
+    earlier = _texts(item, "earlier_replies")
+    how = "given"
+    if "language" not in item:
+        # As ingest: detected from the customer's post (a reply is checked in
+        # the conversation's language), None when unsure.
+        language = detect_text(customer_text if customer_text else text)
+        how = "detected" if language else "unsure: all lists"
     if direction == "outbound":
         findings = check_outbound(
             rules,
@@ -83,10 +126,17 @@ def _explain_one(rules: CheckRules, raw: str) -> dict:
             language=language,
             customer_name=item.get("customer_name") or None,
             customer_upset=bool(item.get("customer_upset", False)),
+            recent_replies=recent or [],
+            templates=templates if templates is not None else (saved or []),
+            earlier_replies=earlier or [],
         )
     else:
         findings = check_inbound(rules, text, channel=channel, language=language)
-    return {"findings": [f.to_dict() for f in findings]}
+    return {
+        "language": language,
+        "language_from": how,
+        "findings": [f.to_dict() for f in findings],
+    }
 
 
 def run_bio(rules_dir: Path, out: TextIO) -> int:

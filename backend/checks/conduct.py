@@ -1,4 +1,19 @@
-"""House rules and abusive language (rules/conduct.yaml)."""
+"""House rules, abusive language and threats (rules/conduct.yaml).
+
+Three findings can come out of an inbound post:
+
+- "abusive" (a flag; the conversation goes to house rules): a routing
+  phrase (`high`/`medium`) or the language's model at its precise
+  operating point;
+- "possibly_abusive" (an advisory only, nothing is routed): an advisory
+  phrase (`possible`) or the model at its high-recall operating point;
+- "threat" (a flag; priority P1 and a lead is told): a threat of violence
+  or damage, from its own phrase list.
+
+Every finding says why (the phrase, or the model's score and strongest
+words). Obfuscated words ("f*ck", "1d10t", "i d i o t") are spelled out
+first (see deobfuscate); spans always point into the original text.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +21,22 @@ import re
 from dataclasses import dataclass, field
 
 from .abuse_model import AbuseModel
-from .finding import FLAG, Finding
+from .deobfuscate import Cleaned, Deobfuscator
+from .finding import ADVISORY, FLAG, Finding
 from .language import LANGUAGES
 from .phrase_screen import PhraseScreen
 
-SEVERITIES = ("high", "medium")  # most severe first
+SEVERITIES = ("high", "medium")  # route to house rules, most severe first
+ADVISORY_SEVERITY = "possible"  # advises only
+
+
+@dataclass(frozen=True)
+class ModelSetting:
+    """A language's model and its two operating points (from the file or overridden)."""
+
+    model: AbuseModel
+    abusive: float
+    possible: float
 
 
 @dataclass(frozen=True)
@@ -23,11 +49,16 @@ class ConductRules:
     replies: dict[str, str]
     message: str
     suggestion: str
-    # language -> severity -> one pattern for all its phrases
+    # language -> severity ("high", "medium", "possible") -> one pattern for all its phrases
     abusive: dict[str, dict[str, re.Pattern[str]]] = field(default_factory=dict)
     not_abusive: dict[str, re.Pattern[str]] = field(default_factory=dict)
-    # language -> (model, severity, threshold): catches what the phrases miss
-    models: dict[str, tuple[AbuseModel, str, float]] = field(default_factory=dict)
+    models: dict[str, ModelSetting] = field(default_factory=dict)
+    possible_message: str = "Possibly abusive — read it before answering; nothing was routed."
+    possible_suggestion: str = "If it insults someone, answer once with the house rules."
+    threats: dict[str, re.Pattern[str]] = field(default_factory=dict)
+    threat_message: str = "Threat of violence or damage — priority P1, a lead is told."
+    threat_suggestion: str = "Don't argue; a lead decides whether to report it."
+    deobfuscator: Deobfuscator = field(default_factory=lambda: Deobfuscator(frozenset()))
     # languages -> the phrase patterns find_abuse runs for them, gates resolved (see phrase_screen)
     _screens: dict[tuple[str, ...], PhraseScreen] = field(init=False, repr=False, compare=False)
 
@@ -46,7 +77,7 @@ class ConductRules:
             ]
             abusive = [
                 (severity, lang, self.abusive[lang][severity])
-                for severity in SEVERITIES
+                for severity in (*SEVERITIES, ADVISORY_SEVERITY)
                 for lang in languages
                 if severity in self.abusive.get(lang, {})
             ]
@@ -54,67 +85,185 @@ class ConductRules:
         return found
 
 
-def find_abuse(rules: ConductRules, text: str, languages: tuple[str, ...]) -> list[Finding]:
-    """Abusive or hateful wording: one finding, for the most severe match.
-
-    The phrase lists decide first (high, then medium). When no phrase
-    matches, a language's model (if configured) flags the post when its
-    score reaches the threshold; the finding then points at the word that
-    weighed most. Text inside a `not_abusive` phrase (self-deprecation,
-    talking about abuse) is ignored by both.
-    """
+def _excused_spans(
+    rules: ConductRules, text: str, languages: tuple[str, ...]
+) -> list[tuple[int, int]]:
     excused: list[tuple[int, int]] = []
+    for _lang, excuse in rules.screen(languages).excuses:
+        if excuse.may_match(text):
+            excused += [(m.start(), m.end()) for m in excuse.pattern.finditer(text)]
+    return excused
+
+
+def _phrase(
+    rules: ConductRules, text: str, languages: tuple[str, ...], excused: list[tuple[int, int]]
+) -> tuple[str, str, re.Match[str]] | None:
+    """The first phrase that matches outside excused text: (severity, language, match)."""
     screen = rules.screen(languages)
-    if screen.may_match(text):
-        for _lang, excuse in screen.excuses:
-            if excuse.may_match(text):
-                excused += [(m.start(), m.end()) for m in excuse.pattern.finditer(text)]
-        for severity, lang, phrases in screen.abusive:
-            if not phrases.may_match(text):
-                continue
-            for m in phrases.pattern.finditer(text):
-                if any(s <= m.start() and m.end() <= e for s, e in excused):
-                    continue
-                return [
-                    Finding(
-                        "abusive",
-                        FLAG,
-                        rules.message,
-                        rules.suggestion,
-                        m.start(),
-                        m.end(),
-                        {"severity": severity, "language": lang, "phrase": m.group()},
-                    )
-                ]
-    if not any(lang in rules.models for lang in languages):
-        return []
-    # Blank excused text (same length, so spans stay true) before scoring.
-    scored = text
-    for s, e in excused:
-        scored = scored[:s] + " " * (e - s) + scored[e:]
+    if not screen.may_match(text):
+        return None
+    for severity, lang, phrases in screen.abusive:
+        if not phrases.may_match(text):
+            continue
+        for m in phrases.pattern.finditer(text):
+            if not any(s <= m.start() and m.end() <= e for s, e in excused):
+                return severity, lang, m
+    return None
+
+
+def phrase_hits(rules: ConductRules, text: str, languages: tuple[str, ...]) -> str | None:
+    """What the phrase lists alone say: "abusive", "possible" or None (for training)."""
+    cleaned = rules.deobfuscator.clean(text).text
+    hit = _phrase(rules, cleaned, languages, _excused_spans(rules, cleaned, languages))
+    if hit is None:
+        return None
+    return "possible" if hit[0] == ADVISORY_SEVERITY else "abusive"
+
+
+def find_threat(rules: ConductRules, text: str, languages: tuple[str, ...]) -> list[Finding]:
+    """A threat of violence or damage against people, staff or a shop."""
+    cleaned = rules.deobfuscator.clean(text)
+    return _threat(rules, cleaned, languages)
+
+
+def _threat(rules: ConductRules, cleaned: Cleaned, languages: tuple[str, ...]) -> list[Finding]:
     for lang in languages:
-        if lang not in rules.models:
+        pattern = rules.threats.get(lang)
+        if pattern is None:
             continue
-        model, severity, threshold = rules.models[lang]
-        score = model.score_reaching(scored, threshold)
-        if score is None or score < threshold:
-            continue
-        strongest = model.strongest_words(scored)
-        start, end = (strongest[0][1], strongest[0][2]) if strongest else (None, None)
+        m = pattern.search(cleaned.text)
+        if m:
+            start, end = cleaned.span(m.start(), m.end())
+            return [
+                Finding(
+                    "threat",
+                    FLAG,
+                    rules.threat_message,
+                    rules.threat_suggestion,
+                    start,
+                    end,
+                    {
+                        "severity": "high",
+                        "language": lang,
+                        "phrase": m.group(),
+                        "priority": "P1",
+                        "escalate": "lead",
+                        "reason": f"threat: “{m.group()}”",
+                    },
+                )
+            ]
+    return []
+
+
+def find_conduct(rules: ConductRules, text: str, languages: tuple[str, ...]) -> list[Finding]:
+    """Threat, abusive and possibly-abusive findings for one inbound post."""
+    cleaned = rules.deobfuscator.clean(text)
+    return _threat(rules, cleaned, languages) + _abuse(rules, text, cleaned, languages)
+
+
+def find_abuse(rules: ConductRules, text: str, languages: tuple[str, ...]) -> list[Finding]:
+    """Abusive or possibly abusive wording: at most one finding, the surer one.
+
+    The routing phrase lists decide first (high, then medium); then the
+    model at its "abusive" point; then the advisory phrases and the model
+    at its "possible" point. Text inside a `not_abusive` phrase
+    (self-deprecation, quoting a word, talking about abuse) is ignored by
+    phrases and model alike.
+    """
+    return _abuse(rules, text, rules.deobfuscator.clean(text), languages)
+
+
+def _abuse(
+    rules: ConductRules, original: str, cleaned: Cleaned, languages: tuple[str, ...]
+) -> list[Finding]:
+    text = cleaned.text
+    excused = _excused_spans(rules, text, languages)
+    hit = _phrase(rules, text, languages, excused)
+    if hit is not None and hit[0] in SEVERITIES:
+        severity, lang, m = hit
+        p_start, p_end = cleaned.span(m.start(), m.end())
         return [
             Finding(
                 "abusive",
                 FLAG,
                 rules.message,
                 rules.suggestion,
-                start,
-                end,
+                p_start,
+                p_end,
                 {
                     "severity": severity,
                     "language": lang,
-                    "phrase": text[start:end] if start is not None else "",
-                    "model_score": round(score, 3),
-                    "model_words": [text[s:e] for _, s, e, _ in strongest],
+                    "phrase": original[p_start:p_end],
+                    "reason": f"phrase: “{m.group()}”",
+                },
+            )
+        ]
+    scored = text
+    for s, e in excused:  # blank excused text (same length, so spans stay true)
+        scored = scored[:s] + " " * (e - s) + scored[e:]
+    best: tuple[str, float, ModelSetting] | None = None
+    for lang in languages:
+        setting = rules.models.get(lang)
+        if setting is None:
+            continue
+        score = setting.model.score(scored)
+        if best is None or score - setting.abusive > best[1] - best[2].abusive:
+            best = (lang, score, setting)
+    if best is not None:
+        lang, score, setting = best
+        # With the language unknown, two models look at a post written for
+        # one: only their sure (abusive) point counts.
+        sure_only = len(languages) > 1
+        if score >= setting.abusive or (
+            hit is None and not sure_only and score >= setting.possible
+        ):
+            routed = score >= setting.abusive
+            strongest = setting.model.strongest_words(scored)
+            where: tuple[int | None, int | None] = (None, None)
+            if strongest:
+                where = cleaned.span(strongest[0][1], strongest[0][2])
+            start, end = where
+            point = "abusive" if routed else "possible"
+            threshold = setting.abusive if routed else setting.possible
+            words = [w for w, _, _, _ in strongest]
+            return [
+                Finding(
+                    "abusive" if routed else "possibly_abusive",
+                    FLAG if routed else ADVISORY,
+                    rules.message if routed else rules.possible_message,
+                    rules.suggestion if routed else rules.possible_suggestion,
+                    start,
+                    end,
+                    {
+                        "severity": "medium" if routed else ADVISORY_SEVERITY,
+                        "language": lang,
+                        "phrase": original[start:end] if start is not None else "",
+                        "model_score": round(score, 3),
+                        "threshold": threshold,
+                        "operating_point": point,
+                        "model_words": words,
+                        "reason": f"model {score:.2f} ≥ {threshold:.2f} ({point})"
+                        + (f", words: {', '.join(words)}" if words else ""),
+                    },
+                )
+            ]
+    if hit is not None:
+        severity, lang, m = hit
+        p_start, p_end = cleaned.span(m.start(), m.end())
+        return [
+            Finding(
+                "possibly_abusive",
+                ADVISORY,
+                rules.possible_message,
+                rules.possible_suggestion,
+                p_start,
+                p_end,
+                {
+                    "severity": severity,
+                    "language": lang,
+                    "phrase": original[p_start:p_end],
+                    "operating_point": "possible",
+                    "reason": f"phrase: “{m.group()}”",
                 },
             )
         ]

@@ -108,6 +108,13 @@ _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A
 # skip the slower full pattern. The lookbehind sits after the literal '@' so
 # the engine can skip quickly from '@' to '@'.
 _EMAIL_HINT = re.compile(r"@(?<=[\w.+-]@)[A-Za-z0-9-]+\.")
+# Links: digits in a URL path (a help article, a status id) are not a phone number.
+_URL = re.compile(
+    r"(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|de|io|co|uk|us|me|ly|gl|app|help|support|example)/\S*",
+    re.IGNORECASE,
+)
+# Country codes written in front of a national number, and the national prefix they replace.
+_COUNTRY = (("49", "0"), ("43", "0"), ("41", "0"), ("44", "0"), ("33", "0"), ("1", "1"))
 _IBAN_DIGITS = min_digits(_IBAN_CANDIDATE)  # 2: the check digits
 _CARD_DIGITS = min_digits(_CARD_CANDIDATE)  # 13
 # Card networks: Visa 4, Mastercard 51-55 and 2221-2720, Amex 34/37,
@@ -141,6 +148,16 @@ class PrivacyRules:
     flag_suggestion: str
     mask_symbol: str = "•"
     mask_keep_last: int = 2
+    # The brand's own published contact details (never personal data):
+    # phone numbers as national digits (see national_digits), e-mail addresses lower case.
+    brand_phones: frozenset[str] = frozenset()
+    brand_emails: frozenset[str] = frozenset()
+    brand_domains: tuple[str, ...] = ()  # any address at these domains is the brand's
+    # First digits (national form) of toll-free and service numbers: a
+    # company's line, not a person's; at most an advisory.
+    service_prefixes: tuple[str, ...] = ()
+    service_message: str = "A service or toll-free number — check it is ours before it goes out."
+    service_suggestion: str = "Give only the brand's own published numbers."
     # Each configured pattern with the digits every match of it has (see
     # prefilter.min_digits), worked out once here rather than for every post:
     # most posts have no digit or one or two, too few for any of them.
@@ -199,7 +216,7 @@ def luhn_is_valid(number: str) -> bool:
 
 
 def _find_ibans(text: str) -> list[PersonalData]:
-    found = []
+    found: list[PersonalData] = []
     pos = 0
     while True:
         m = _IBAN_CANDIDATE.search(text, pos)
@@ -240,6 +257,37 @@ def _find_cards(text: str, taken: list[PersonalData]) -> list[PersonalData]:
     return found
 
 
+def national_digits(number: str) -> str:
+    """A phone number's digits in national form: "+49 800 1234567" and
+    "0800 1234567" are both "08001234567"; "+1 800…" is "1800…"."""
+    digits = "".join(ch for ch in number if ch.isdigit())
+    international = number.lstrip().startswith("+") or digits.startswith("00")
+    if international:
+        digits = digits[2:] if digits.startswith("00") else digits
+        for code, national in _COUNTRY:
+            if digits.startswith(code):
+                return national + digits[len(code) :]
+    return digits
+
+
+def is_service_number(rules: PrivacyRules, number: str) -> bool:
+    """Whether a phone number is a toll-free or service line (by its first digits)."""
+    digits = national_digits(number)
+    return bool(rules.service_prefixes) and digits.startswith(rules.service_prefixes)
+
+
+def _is_brand_contact(rules: PrivacyRules, item: PersonalData) -> bool:
+    if item.type == "email":
+        address = item.text.lower()
+        domain = address.rpartition("@")[2]
+        return address in rules.brand_emails or any(
+            domain == d or domain.endswith("." + d) for d in rules.brand_domains
+        )
+    if item.type == "phone" and rules.brand_phones:
+        return national_digits(item.text) in rules.brand_phones
+    return False
+
+
 def _overlaps(start: int, end: int, taken: list[PersonalData]) -> bool:
     return any(start < t.end and t.start < end for t in taken)
 
@@ -273,15 +321,27 @@ def find_personal_data(rules: PrivacyRules, text: str) -> list[PersonalData]:
         ]
     if rules.card and digits >= _CARD_DIGITS:
         found += _find_cards(text, found)
+    links: list[PersonalData] = []
+    if digits >= _CARD_DIGITS or any(d >= 1 for _, d in rules.phones_by_digits):
+        if "/" in text or "www" in text:
+            links = [PersonalData("link", m.start(), m.end(), "") for m in _URL.finditer(text)]
+    if links:
+        # A card or phone "number" inside a link is part of the link.
+        found = [
+            f for f in found if f.type not in ("card",) or not _overlaps(f.start, f.end, links)
+        ]
     for pattern, needed in rules.phones_by_digits:
         if digits < needed:
             continue
         for m in pattern.finditer(text):
-            if _overlaps(m.start(), m.end(), found):
+            if _overlaps(m.start(), m.end(), found) or _overlaps(m.start(), m.end(), links):
                 continue
             digit_count = sum(ch.isdigit() for ch in m.group())
             if rules.phone_min_digits <= digit_count <= rules.phone_max_digits:
-                found.append(PersonalData("phone", m.start(), m.end(), m.group()))
+                kind = "service_number" if is_service_number(rules, m.group()) else "phone"
+                found.append(PersonalData(kind, m.start(), m.end(), m.group()))
+    if (rules.brand_phones or rules.brand_emails or rules.brand_domains) and found:
+        found = [f for f in found if not _is_brand_contact(rules, f)]
     if rules.allowed and found:
         spans = [(m.start(), m.end()) for p in rules.allowed for m in p.finditer(text)]
         found = [f for f in found if not any(s <= f.start and f.end <= e for s, e in spans)]
@@ -298,6 +358,8 @@ def mask(rules: PrivacyRules, text: str) -> str:
     pieces = []
     last = 0
     for item in find_personal_data(rules, text):
+        if item.type == "service_number":  # a company's line: nothing to hide
+            continue
         pieces.append(text[last : item.start])
         alnum_positions = [i for i, ch in enumerate(item.text) if ch.isalnum()]
         keep = set(alnum_positions[-rules.mask_keep_last :]) if rules.mask_keep_last else set()
@@ -317,6 +379,7 @@ TYPE_NAMES = {
     "card": "payment card number",
     "email": "e-mail address",
     "phone": "phone number",
+    "service_number": "service or toll-free number",
 }
 
 

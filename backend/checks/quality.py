@@ -18,12 +18,14 @@ from typing import Any
 
 from . import CheckRules, check_inbound, check_outbound
 
-# The checks the labelled set is scored on, in table order.
+# The checks the labelled set is scored on, in table order. "abusive~"
+# counts a post as flagged at either operating point (abusive or possibly).
 SCORED_CHECKS = (
     "personal_data",
     "defensive",
     "canned",
     "abusive",
+    "abusive~",
     "negative",
     "blame",
     "shouting",
@@ -68,7 +70,14 @@ def load_labelled(path: Path) -> tuple[list[dict[str, Any]], dict[str, list[str]
 
 
 def run_item(rules: CheckRules, item: dict[str, Any], context: dict[str, list[str]]) -> set[str]:
-    """The set of checks that fire on one labelled item."""
+    """The set of checks that fire on one labelled item ("abusive~": either point)."""
+    got = _run_item(rules, item, context)
+    if got & {"abusive", "possibly_abusive"}:
+        got.add("abusive~")
+    return got
+
+
+def _run_item(rules: CheckRules, item: dict[str, Any], context: dict[str, list[str]]) -> set[str]:
     if item["direction"] == "outbound":
         findings = check_outbound(
             rules,
@@ -97,6 +106,8 @@ def evaluate(
     counts = {check: Counts() for check in SCORED_CHECKS}
     for item in items:
         expected = set(item["expected"])
+        if "abusive" in expected:
+            expected.add("abusive~")
         got = run_item(rules, item, context)
         for check, c in counts.items():
             want, have = check in expected, check in got
@@ -129,18 +140,32 @@ def load_germeval(path: Path) -> list[tuple[str, bool]]:
     return rows
 
 
-def evaluate_germeval(rules: CheckRules, rows: list[tuple[str, bool]], part: str) -> Counts:
-    """OFFENSE precision/recall of the German abusive check on one part of the split."""
-    c = Counts()
+def germeval_held_out(text: str) -> bool:
+    """Whether a GermEval tweet is in the fixed held-out part (~30 %) that
+    training/train_conduct.py never fits or tunes on: tweets of the old
+    "test" half (which the phrase lists were never tuned on) whose second
+    SHA-256 byte is below 154."""
+    return germeval_part(text) == "test" and hashlib.sha256(text.encode("utf-8")).digest()[1] < 154
+
+
+def evaluate_germeval(
+    rules: CheckRules, rows: list[tuple[str, bool]], held_out: bool
+) -> dict[str, Counts]:
+    """OFFENSE precision/recall of the German conduct check at both operating
+    points ("abusive": routed; "possible": abusive or possibly abusive), on
+    the held-out part or on the training part."""
+    counts = {"abusive": Counts(), "possible": Counts()}
     for text, offense in rows:
-        if germeval_part(text) != part:
+        if germeval_held_out(text) != held_out:
             continue
-        flagged = any(
-            f.check == "abusive"
-            for f in check_inbound(rules, text, channel="public", language="de")
-        )
-        c.n += offense
-        c.tp += offense and flagged
-        c.fp += flagged and not offense
-        c.fn += offense and not flagged
-    return c
+        checks = {f.check for f in check_inbound(rules, text, channel="public", language="de")}
+        for point, flagged in (
+            ("abusive", "abusive" in checks),
+            ("possible", bool(checks & {"abusive", "possibly_abusive"})),
+        ):
+            c = counts[point]
+            c.n += offense
+            c.tp += offense and flagged
+            c.fp += flagged and not offense
+            c.fn += offense and not flagged
+    return counts

@@ -12,12 +12,13 @@ from typing import Any
 from backend import yamlfile
 from backend.yamlfile import FileError, FileErrors, Located
 
-from .abuse_model import AbuseModel, load_abuse_model
+from .abuse_model import load_abuse_model
 from .canned import CannedRule
-from .conduct import SEVERITIES, ConductRules
+from .conduct import ADVISORY_SEVERITY, SEVERITIES, ConductRules, ModelSetting
+from .deobfuscate import Deobfuscator
 from .language import LANGUAGES
 from .phrases import PhraseCheck, compile_phrase, compile_phrases
-from .privacy import NumberFormat, PrivacyRules
+from .privacy import NumberFormat, PrivacyRules, national_digits
 from .tone import ShoutingRule, ToneRules
 
 RULE_FILES = ("tone.yaml", "privacy.yaml", "conduct.yaml")
@@ -177,6 +178,7 @@ def _read_tone(r: _Reader) -> tuple[ToneRules, CannedRule]:
             "caps_words_in_row",
             "exclamations_in_row",
             "not_shouting",
+            "acronym_letters",
         },
         "shouting",
     )
@@ -189,6 +191,7 @@ def _read_tone(r: _Reader) -> tuple[ToneRules, CannedRule]:
         r.whole(s, "caps_words_in_row", "shouting.caps_words_in_row", 2),
         r.whole(s, "exclamations_in_row", "shouting.exclamations_in_row", 2),
         frozenset(str(w).upper() for w in not_shouting),
+        r.get(s, "acronym_letters", int, 0, path="shouting.acronym_letters") or 0,
     )
     n = r.get(data, "name", dict)
     r.unknown_keys(n, {"message", "suggestion"}, "name")
@@ -203,9 +206,21 @@ def _read_tone(r: _Reader) -> tuple[ToneRules, CannedRule]:
             "template_suggestion",
             "recent_message",
             "recent_suggestion",
+            "stock_message",
+            "stock_suggestion",
+            "stock",
         },
         "canned",
     )
+    stock_section = r.get(c, "stock", dict, {}, path="canned.stock") or {}
+    r.unknown_keys(stock_section, set(LANGUAGES), "canned.stock")
+    stock = {}
+    for lang in LANGUAGES:
+        pattern = compile_phrases(
+            r.patterns(stock_section, lang, f"canned.stock.{lang}", required=False)
+        )
+        if pattern is not None:
+            stock[lang] = pattern
     canned = CannedRule(
         r.number(c, "template_similarity", "canned.template_similarity", 0.5, 1.0),
         r.number(c, "recent_similarity", "canned.recent_similarity", 0.5, 1.0),
@@ -214,6 +229,11 @@ def _read_tone(r: _Reader) -> tuple[ToneRules, CannedRule]:
         r.text(c, "template_suggestion", "canned.template_suggestion"),
         r.text(c, "recent_message", "canned.recent_message"),
         r.text(c, "recent_suggestion", "canned.recent_suggestion"),
+        r.get(c, "stock_message", str, CannedRule.stock_message, path="canned.stock_message"),
+        r.get(
+            c, "stock_suggestion", str, CannedRule.stock_suggestion, path="canned.stock_suggestion"
+        ),
+        stock,
     )
     tone = ToneRules(
         checks,
@@ -228,8 +248,48 @@ def _read_tone(r: _Reader) -> tuple[ToneRules, CannedRule]:
 def _read_privacy(r: _Reader) -> PrivacyRules:
     data = r.doc.data
     r.unknown_keys(
-        data, {"iban", "card", "email", "phone", "numbers", "allowed", "messages", "mask"}
+        data,
+        {
+            "iban",
+            "card",
+            "email",
+            "phone",
+            "numbers",
+            "allowed",
+            "messages",
+            "mask",
+            "brand_contacts",
+            "service_numbers",
+        },
     )
+    contacts = r.get(data, "brand_contacts", dict, {}) or {}
+    r.unknown_keys(contacts, {"phones", "emails", "domains"}, "brand_contacts")
+    brand_domains = tuple(
+        str(d).strip().lower().lstrip("@")
+        for d in r.get(contacts, "domains", list, [], path="brand_contacts.domains") or []
+    )
+    brand_phones = set()
+    for i, number in enumerate(
+        r.get(contacts, "phones", list, [], path="brand_contacts.phones") or []
+    ):
+        digits = national_digits(str(number))
+        if len(digits) < 5:
+            r.fail(f"brand_contacts.phones[{i}]", f"expected a phone number, got {number!r}")
+        brand_phones.add(digits)
+    brand_emails = {
+        str(e).strip().lower()
+        for e in r.get(contacts, "emails", list, [], path="brand_contacts.emails") or []
+    }
+    service = r.get(data, "service_numbers", dict, {}) or {}
+    r.unknown_keys(service, {"prefixes", "message", "suggestion"}, "service_numbers")
+    prefixes = []
+    for i, prefix in enumerate(
+        r.get(service, "prefixes", list, [], path="service_numbers.prefixes") or []
+    ):
+        if not str(prefix).isdigit():
+            r.fail(f"service_numbers.prefixes[{i}]", f"expected digits, got {prefix!r}")
+        else:
+            prefixes.append(str(prefix))
     switches = {k: r.get(data, k, bool) for k in ("iban", "card", "email")}
     phone = r.get(data, "phone", dict)
     r.unknown_keys(phone, {"min_digits", "max_digits", "patterns"}, "phone")
@@ -283,6 +343,18 @@ def _read_privacy(r: _Reader) -> PrivacyRules:
         r.text(m, "flag_suggestion", "messages.flag_suggestion"),
         symbol[:1] or "•",
         keep if keep is not None else 2,
+        frozenset(brand_phones),
+        frozenset(brand_emails),
+        brand_domains,
+        tuple(prefixes),
+        *(
+            [
+                r.text(service, "message", "service_numbers.message"),
+                r.text(service, "suggestion", "service_numbers.suggestion"),
+            ]
+            if "message" in service
+            else []
+        ),
     )
 
 
@@ -294,7 +366,7 @@ def _per_language_texts(r: _Reader, data: Any, key: str) -> dict[str, str]:
 
 def _read_conduct(r: _Reader) -> ConductRules:
     data = r.doc.data
-    r.unknown_keys(data, {"house_rules", "bio", "reply", "abusive"})
+    r.unknown_keys(data, {"house_rules", "bio", "reply", "abusive", "threats", "obfuscation"})
     house_rules = _per_language_texts(r, data, "house_rules")
     replies = _per_language_texts(r, data, "reply")
     bio = r.get(data, "bio", dict)
@@ -325,12 +397,24 @@ def _read_conduct(r: _Reader) -> ConductRules:
     elif lengths and not texts:
         r.fail("bio.texts", "needs at least one text")
     a = r.get(data, "abusive", dict)
-    r.unknown_keys(a, {"message", "suggestion", "not_abusive", "model", *LANGUAGES}, "abusive")
+    r.unknown_keys(
+        a,
+        {
+            "message",
+            "suggestion",
+            "possible_message",
+            "possible_suggestion",
+            "not_abusive",
+            "model",
+            *LANGUAGES,
+        },
+        "abusive",
+    )
     abusive: dict[str, dict[str, re.Pattern[str]]] = {}
     for lang in LANGUAGES:
         section = r.get(a, lang, dict, path=f"abusive.{lang}")
-        r.unknown_keys(section, set(SEVERITIES), f"abusive.{lang}")
-        for severity in SEVERITIES:
+        r.unknown_keys(section, {*SEVERITIES, ADVISORY_SEVERITY}, f"abusive.{lang}")
+        for severity in (*SEVERITIES, ADVISORY_SEVERITY):
             phrases = r.patterns(section, severity, f"abusive.{lang}.{severity}", required=False)
             pattern = compile_phrases(phrases)
             if pattern is not None:
@@ -344,6 +428,28 @@ def _read_conduct(r: _Reader) -> ConductRules:
         )
         if pattern is not None:
             not_abusive[lang] = pattern
+    t = r.get(data, "threats", dict, {}) or {}
+    r.unknown_keys(t, {"message", "suggestion", *LANGUAGES}, "threats")
+    threats = {}
+    for lang in LANGUAGES:
+        pattern = compile_phrases(r.patterns(t, lang, f"threats.{lang}", required=False))
+        if pattern is not None:
+            threats[lang] = pattern
+    o = r.get(data, "obfuscation", dict, {}) or {}
+    r.unknown_keys(o, {"words"}, "obfuscation")
+    words = r.get(o, "words", list, [], path="obfuscation.words") or []
+    bad = [w for w in words if not isinstance(w, str) or not w.strip() or " " in w.strip()]
+    if bad:
+        r.fail("obfuscation.words", f"expected single words, got {yamlfile.describe(bad[0])}")
+    extra = {}
+    if t:
+        extra["threat_message"] = r.text(t, "message", "threats.message")
+        extra["threat_suggestion"] = r.text(t, "suggestion", "threats.suggestion")
+    if "possible_message" in (a or {}):
+        extra["possible_message"] = r.text(a, "possible_message", "abusive.possible_message")
+        extra["possible_suggestion"] = r.text(
+            a, "possible_suggestion", "abusive.possible_suggestion"
+        )
     return ConductRules(
         house_rules,
         lengths,
@@ -354,12 +460,15 @@ def _read_conduct(r: _Reader) -> ConductRules:
         abusive,
         not_abusive,
         _abuse_models(r, a),
+        threats=threats,
+        deobfuscator=Deobfuscator(frozenset(w.strip().lower() for w in words if w not in bad)),
+        **extra,
     )
 
 
-def _abuse_models(r: _Reader, abusive: Any) -> dict[str, tuple[AbuseModel, str, float]]:
-    """abusive.model.<lang>: file (beside the rules file), severity and an
-    optional threshold overriding the one the model was trained with."""
+def _abuse_models(r: _Reader, abusive: Any) -> dict[str, ModelSetting]:
+    """abusive.model.<lang>: file (beside the rules file) and optional
+    `abusive` / `possible` thresholds overriding the trained operating points."""
     section = r.get(abusive, "model", dict, {}, path="abusive.model") or {}
     r.unknown_keys(section, set(LANGUAGES), "abusive.model")
     models = {}
@@ -370,23 +479,22 @@ def _abuse_models(r: _Reader, abusive: Any) -> dict[str, tuple[AbuseModel, str, 
         entry = r.get(section, lang, dict, path=where)
         if entry is None:
             continue
-        r.unknown_keys(entry, {"file", "severity", "threshold"}, where)
+        r.unknown_keys(entry, {"file", "abusive", "possible"}, where)
         name = r.text(entry, "file", f"{where}.file")
         ok = bool(name)
-        severity = r.get(entry, "severity", str, "medium", path=f"{where}.severity")
-        if severity not in SEVERITIES:
-            r.fail(f"{where}.severity", f"must be one of {', '.join(SEVERITIES)}, got {severity!r}")
-            ok = False
-        threshold = None
-        if "threshold" in entry:
-            threshold = r.get(entry, "threshold", float, path=f"{where}.threshold")
-            if threshold is None:
-                ok = False
-            elif not 0 < threshold < 1:
-                r.fail(
-                    f"{where}.threshold", f"must be between 0 and 1 (exclusive), got {threshold:g}"
-                )
-                ok = False
+        points: dict[str, float] = {}
+        for point in ("abusive", "possible"):
+            if point in entry:
+                value = r.get(entry, point, float, path=f"{where}.{point}")
+                if value is None:
+                    ok = False
+                elif not 0 < value < 1:
+                    r.fail(
+                        f"{where}.{point}", f"must be between 0 and 1 (exclusive), got {value:g}"
+                    )
+                    ok = False
+                else:
+                    points[point] = value
         if not name:
             continue
         # Load the file even when a setting is wrong, so all mistakes show at once.
@@ -398,9 +506,13 @@ def _abuse_models(r: _Reader, abusive: Any) -> dict[str, tuple[AbuseModel, str, 
         if model.language != lang:
             r.fail(f"{where}.file", f"{name} is a model for {model.language!r}, not {lang!r}")
             continue
-        if not ok:
-            continue
-        models[lang] = (model, severity, model.threshold if threshold is None else threshold)
+        high = points.get("abusive", model.abusive)
+        low = points.get("possible", model.possible)
+        if low > high:
+            r.fail(f"{where}.possible", f"must not be above the abusive threshold ({high:g})")
+            ok = False
+        if ok:
+            models[lang] = ModelSetting(model, high, low)
     return models
 
 

@@ -4,6 +4,7 @@ missing apology, missing name. Advisories only: the operator may send anyway."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .finding import ADVISORY, Finding
@@ -21,6 +22,7 @@ class ShoutingRule:
     caps_words_in_row: int
     exclamations_in_row: int
     not_shouting: frozenset[str]
+    acronym_letters: int = 0
 
 
 @dataclass(frozen=True)
@@ -35,15 +37,31 @@ class ToneRules:
 
 
 _WORD = re.compile(r"[^\W\d_]+")
+# Quoted labels ("tap "CANCEL ORDER""): a button or menu name, not the reply's voice.
+_QUOTED = re.compile(
+    r'"[^"\n]{1,60}"|“[^”\n]{1,60}”|„[^“”\n]{1,60}[“”]|«[^»\n]{1,60}»|\[[^\]\n]{1,60}\]'
+    r"|(?<!\w)'[^'\n]{1,60}'(?!\w)|‘[^’\n]{1,60}’"
+)
+_LINK = re.compile(r"https?://\S+|www\.\S+|@\w[\w.]*")
 
 
 def find_shouting(rule: ShoutingRule, text: str) -> Finding | None:
     """A finding when the text shouts: mostly capitals, a run of ALL-CAPS words,
-    or a run of exclamation marks. Brand names and abbreviations don't count."""
+    or a run of exclamation marks. Brand names, abbreviations (listed, or
+    short capitals in a reply otherwise written normally), quoted labels,
+    links and @handles don't count."""
+    blank = _QUOTED.sub(
+        lambda m: " " * len(m.group()), _LINK.sub(lambda m: " " * len(m.group()), text)
+    )
+    found = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(blank)]
+    long_words = [w for _, _, w in found if len(w) > rule.acronym_letters]
+    # Short capitals are abbreviations (OS, CPU, AM) when the longer words are written normally.
+    normal = bool(long_words) and sum(w.isupper() for w in long_words) * 2 < len(long_words)
     words = [
-        (m.start(), m.end(), m.group())
-        for m in _WORD.finditer(text)
-        if m.group().upper() not in rule.not_shouting
+        (start, end, w)
+        for start, end, w in found
+        if w.upper() not in rule.not_shouting
+        and not (normal and w.isupper() and len(w) <= rule.acronym_letters)
     ]
     letters = sum(len(w) for _, _, w in words)
     upper = sum(sum(ch.isupper() for ch in w) for _, _, w in words)
@@ -94,8 +112,11 @@ def check_tone(
     *,
     customer_name: str | None,
     customer_upset: bool,
+    earlier_replies: Sequence[str] = (),
 ) -> list[Finding]:
-    """Tone advisories for an outbound reply."""
+    """Tone advisories for an outbound reply. "no_apology" only when the
+    customer is upset and neither this reply nor an earlier one of ours in
+    the conversation (`earlier_replies`) apologised."""
     findings: list[Finding] = []
     for check in rules.phrase_checks:
         for m in check.matches(text, languages):
@@ -113,7 +134,11 @@ def check_tone(
     shouting = find_shouting(rules.shouting, text)
     if shouting:
         findings.append(shouting)
-    if customer_upset and not rules.apology.matches(text, languages):
+    if (
+        customer_upset
+        and not rules.apology.matches(text, languages)
+        and not any(rules.apology.matches(r, languages) for r in earlier_replies)
+    ):
         findings.append(
             Finding("no_apology", ADVISORY, rules.apology.message, rules.apology.suggestion)
         )

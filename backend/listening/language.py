@@ -67,3 +67,15 @@ def detect(
             return "de"
         return None
     return "en" if en > de else "de"
+
+
+def detect_text(
+    text: str, languages: tuple[str, ...] = ("en", "de"), declared: str | None = None
+) -> str | None:
+    """`detect` on a raw text, with the same lowering and words ingest uses
+    (enrich._enrich), so `rules explain` and the composer see what ingest saw."""
+    from .sentiment import words  # sentiment imports nothing from here; kept local to stay light
+    from .text import lower
+
+    lowered = lower(text)
+    return detect(words(lowered), lowered, languages, declared)

@@ -52,7 +52,7 @@ def _handle(handle: str) -> str:
 def is_ours(rules: ListeningRules, post: InboundPost, author: str | None = None) -> bool:
     """Whether one of the brand's own accounts wrote the post."""
     own = rules.own_handles.get(post.platform)
-    return bool(own) and (author or _handle(post.author.handle)) in own
+    return own is not None and bool(own) and (author or _handle(post.author.handle)) in own
 
 
 def is_excluded_account(
@@ -66,11 +66,23 @@ def is_excluded_account(
     return handle in excluded.get(post.platform, ()) or handle in excluded.get(ANY_PLATFORM, ())
 
 
+def _names_a_tag(rules: ListeningRules, tag: str, mode: str) -> bool:
+    """Whether a tag (folded, without '@'/'#') is one of our names under `mode`."""
+    key = tag.replace("_", "")
+    if mode == "exact":
+        return key in rules.name_tag_keys
+    if mode == "prefix":
+        return key.startswith(rules.name_tag_keys)
+    return False
+
+
 def match_folded(rules: ListeningRules, post: InboundPost, folded: str) -> Match | None:
     """`match` for a caller that already folded the post's text (see text.fold)."""
     author = _handle(post.author.handle)
     own = rules.own_handles.get(post.platform)
-    ours = bool(own) and author in own  # is_ours, with the lookup shared with the tags below
+    ours = (
+        own is not None and bool(own) and author in own
+    )  # is_ours, with the lookup shared with the tags below
     if not ours and is_excluded_account(rules, post, author):
         return None
     how: list[str] = []
@@ -95,6 +107,19 @@ def match_folded(rules: ListeningRules, post: InboundPost, folded: str) -> Match
         how.append("tagged")
         terms.extend(tagged)
 
+    # Our name as a bare handle we don't own ("@Acme" where we are
+    # acme.bsky.social): someone naming us, if the brand counts it. A handle
+    # with a server or domain ("@acme@elsewhere.example") is someone else's.
+    named_tags: list[str] = []
+    if rules.name_handles != "off" and "@" in folded:
+        for m in TAG.finditer(folded):
+            handle = m.group(1).rstrip(".-@")
+            if "@" in handle or "." in handle or (own and handle in own):
+                continue
+            label = "@" + handle
+            if label not in named_tags and _names_a_tag(rules, handle, rules.name_handles):
+                named_tags.append(label)
+
     hashtags: list[str] = []
     for tag in post.hashtags:
         label = rules.hashtag_labels.get(fold(tag.lstrip("#")))
@@ -103,13 +128,15 @@ def match_folded(rules: ListeningRules, post: InboundPost, folded: str) -> Match
     if "#" in folded:
         for m in HASHTAG.finditer(folded):
             label = rules.hashtag_labels.get(m.group(1))
+            if label is None and _names_a_tag(rules, m.group(1), rules.name_hashtags):
+                label = "#" + m.group(1)  # "#acmefail" not listed, but our name
             if label is not None and label not in hashtags:
                 hashtags.append(label)
     if hashtags:
         how.append("hashtag")
         terms.extend(hashtags)
 
-    names = rules.name_terms.found(folded)
+    names = (rules.name_terms.found(folded) if rules.name_terms else []) + named_tags
     if names:
         how.append("name")
         terms.extend(names)
@@ -118,7 +145,11 @@ def match_folded(rules: ListeningRules, post: InboundPost, folded: str) -> Match
         return _new_match(tuple(how), tuple(terms), True)
     if not how:
         return None
-    if how == ["name"] and rules.exclude_phrase_terms.search(folded):
+    if (
+        how == ["name"]
+        and rules.exclude_phrase_terms is not None
+        and rules.exclude_phrase_terms.search(folded)
+    ):
         return None
     return _new_match(tuple(how), tuple(terms), False)
 

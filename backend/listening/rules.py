@@ -53,6 +53,15 @@ class ListeningRules:
     excluded_handles: Mapping[str, frozenset[str]] = field(
         compare=False, repr=False, default_factory=dict
     )
+    # Our names written as a tag nobody listed ("@Acme", "#AcmeFail"):
+    # "exact" (the tag is a name), "prefix" (the tag starts with one) or "off".
+    name_handles: str = "off"
+    name_hashtags: str = "off"
+    # The names folded with spaces and punctuation removed, as they appear in a tag.
+    name_tag_keys: tuple[str, ...] = field(compare=False, repr=False, default=())
+
+
+NAME_TAG_MODES = ("exact", "prefix", "off")
 
 
 @dataclass(frozen=True)
@@ -215,7 +224,17 @@ def listening_from_doc(doc: Located) -> ListeningRules:
     top = r.mapping(
         doc.data,
         "",
-        ("brand", "accounts", "hashtags", "names", "aliases", "products", "exclude", "languages"),
+        (
+            "brand",
+            "accounts",
+            "hashtags",
+            "names",
+            "aliases",
+            "products",
+            "exclude",
+            "languages",
+            "names_in_tags",
+        ),
     )
     brand = r.get(top, "brand", "brand", str) or ""
     accounts = r.handles(top.get("accounts"), "accounts") if "accounts" in top else {}
@@ -231,6 +250,18 @@ def listening_from_doc(doc: Located) -> ListeningRules:
     exclude = r.mapping(top.get("exclude", {}), "exclude", ("phrases", "accounts"))
     phrases = r.texts(exclude, "phrases", "exclude.phrases", required=False, word=True)
     excluded = r.handles(exclude["accounts"], "exclude.accounts") if exclude.get("accounts") else {}
+    in_tags = r.mapping(top.get("names_in_tags", {}), "names_in_tags", ("handles", "hashtags"))
+    modes = {}
+    for key in ("handles", "hashtags"):
+        mode = in_tags.get(key, "off")
+        if mode is False:  # YAML reads a bare `off` as false
+            mode = "off"
+        if mode not in NAME_TAG_MODES:
+            r.fail(
+                f"names_in_tags.{key}", f"expected one of {', '.join(NAME_TAG_MODES)}, got {mode!r}"
+            )
+            mode = "off"
+        modes[key] = mode
     languages = r.texts(top, "languages", "languages")
     for i, lang in enumerate(languages):
         if lang not in SUPPORTED_LANGUAGES:
@@ -257,6 +288,11 @@ def listening_from_doc(doc: Located) -> ListeningRules:
         name_terms=TermSet(names, not_after="#@"),
         exclude_phrase_terms=TermSet(phrases),
         excluded_handles={p: frozenset(fold(h) for h in hs) for p, hs in excluded.items()},
+        name_handles=modes["handles"],
+        name_hashtags=modes["hashtags"],
+        name_tag_keys=tuple(
+            sorted({k for k in (re.sub(r"\W|_", "", fold(n)) for n in names) if k}, key=len)
+        ),
     )
 
 
