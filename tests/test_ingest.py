@@ -231,3 +231,26 @@ async def test_an_author_row_changes_only_when_their_profile_did(db, clock):
     )
     assert tuple(row) == (version["id"], "jo_new", "Jo N.", 5000)
     assert await db.fetchval("SELECT count(DISTINCT author_id) FROM mentions") == 1
+
+
+async def test_a_threat_escalates_the_conversation_whether_new_or_open(db, clock):
+    """The lifecycle says a threat goes to a lead; ingest writes it for new and open conversations."""
+    from backend.ingest.store import Processed
+
+    def flag_threats(p: InboundPost) -> Processed:
+        threat = "burn" in p.text
+        return Processed(p, priority=1 if threat else 3, threat=threat)
+
+    ingest = Ingest(flag_threats, fixed_deadlines(timedelta(minutes=60)), clock)
+    await ingest.store(db, [post(clock, "1", "jo", "@acme I will burn your shop down")])
+    await ingest.store(db, [post(clock, "2", "max", "@acme where is my parcel")])
+    clock.advance(minutes=1)
+    await ingest.store(db, [post(clock, "3", "max", "@acme answer or I burn it down")])
+    rows = await db.fetch(
+        """SELECT a.handle, c.escalated, c.priority,
+                  (SELECT count(*) FROM events e WHERE e.conversation_id = c.id
+                     AND e.kind = 'conversation.escalated'
+                     AND e.data->>'reason' = 'threat of violence or damage') AS escalations
+           FROM conversations c JOIN authors a ON a.id = c.author_id ORDER BY a.handle"""
+    )
+    assert [tuple(r) for r in rows] == [("jo", True, 1, 1), ("max", True, 1, 1)]

@@ -321,7 +321,9 @@ class Actions:
             return {}
         r = await conn.fetchrow(
             f"""SELECT c.language, a.display_name, a.handle,
-                      ({sql.latest_customer("sentiment")}) AS latest_sentiment
+                      ({sql.latest_customer("sentiment")}) AS latest_sentiment,
+                      ARRAY(SELECT m.text FROM messages m WHERE m.conversation_id = c.id
+                            ORDER BY m.created_at, m.id) AS earlier_replies
                FROM conversations c JOIN authors a ON a.id = c.author_id WHERE c.id = $1""",
             conversation_id,
         )
@@ -333,7 +335,13 @@ class Actions:
             else r["handle"]
         )
         upset = r["latest_sentiment"] is not None and r["latest_sentiment"] <= UPSET_SENTIMENT
-        return {"language": r["language"], "customer_name": name, "customer_upset": upset}
+        return {
+            "language": r["language"],
+            "customer_name": name,
+            "customer_upset": upset,
+            # An apology we already made in this conversation counts (no "does not apologise").
+            "earlier_replies": list(r["earlier_replies"]),
+        }
 
     async def _recent_replies(self, conn: asyncpg.Connection | asyncpg.Pool) -> list[str]:
         """The team's latest replies, newest first, each text once (a copy compares the same)."""

@@ -83,6 +83,7 @@ class Step:
     kind: str
     before: State
     after: State
+    reason: str | None = None  # what the event says why (an escalation's reason)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class Decision:
     holder_id: int | None  # operator holding it afterwards (None: nobody)
     sla: Sla = Sla.KEEP
     steps: tuple[Step, ...] = ()  # for what the customer did, each change an event records
+    escalate: bool = False  # a lead should look at it now (a threat)
 
 
 class NotAllowed(Exception):
@@ -257,8 +259,17 @@ def answer_conduct(conv: ConversationView, actor: Actor, now: datetime) -> Decis
     return Decision(State.AWAITING_CUSTOMER, None, Sla.PAUSE)
 
 
+THREAT_REASON = "threat of violence or damage"
+# The step an escalation records; its states are filled in where it happens.
+ESCALATED_ON_THREAT = Step("conversation.escalated", State.NEW, State.NEW)
+
+
 def customer_writes(
-    conv: ConversationView, *, wrote_cleanly: bool = True, abusive: bool = False
+    conv: ConversationView,
+    *,
+    wrote_cleanly: bool = True,
+    abusive: bool = False,
+    threat: bool = False,
 ) -> Decision:
     """New posts from the customer in the conversation (a batch of them, as ingest stores them).
 
@@ -266,7 +277,8 @@ def customer_writes(
     back to us: `reopened` after a resolve, `customer_replied` while we waited,
     with the next-response clock from that post. An abusive post moves an open
     conversation (not a DM, whose operator is already in private) to
-    flagged_conduct, to be answered with the house rules. Who holds it stays.
+    flagged_conduct, to be answered with the house rules. A threat of violence
+    or damage escalates it to a lead, whatever the state. Who holds it stays.
     """
     state, sla, steps = conv.state, Sla.KEEP, []
     if wrote_cleanly and state in (State.AWAITING_CUSTOMER, State.RESOLVED):
@@ -278,8 +290,10 @@ def customer_writes(
     if abusive and state in CONDUCT_FROM:
         steps.append(Step("conversation.flagged_conduct", state, State.FLAGGED_CONDUCT))
         state = State.FLAGGED_CONDUCT
+    if threat:
+        steps.append(Step(ESCALATED_ON_THREAT.kind, state, state, THREAT_REASON))
     holder = conv.holder.operator_id if conv.holder else None
-    return Decision(state, holder, sla, tuple(steps))
+    return Decision(state, holder, sla, tuple(steps), escalate=threat)
 
 
 def require_open(conv: ConversationView, doing: str) -> None:

@@ -21,7 +21,14 @@ from aiohttp import web
 from backend import events
 from backend.clock import Clock
 from backend.connectors import own as own_posts
-from backend.conversations.lifecycle import ConversationView, Sla, State, customer_writes
+from backend.conversations.lifecycle import (
+    ESCALATED_ON_THREAT,
+    THREAT_REASON,
+    ConversationView,
+    Sla,
+    State,
+    customer_writes,
+)
 from backend.model import InboundPost
 from backend.rulebook import Rulebook
 from backend.sla.policy import Deadlines
@@ -75,6 +82,7 @@ class Processed:
     priority_reasons: tuple[str, ...] = ()
     flags: tuple[dict[str, Any], ...] = ()
     abusive: bool = False  # conduct check fired: house rules, no SLA pressure
+    threat: bool = False  # threat of violence or damage: P1 (triage) and a lead's eyes
 
 
 # A processor decides whether a post concerns us and enriches it; None drops it.
@@ -271,6 +279,7 @@ class Ingest:
                         "reasons": list(p.priority_reasons),
                         "flags": list(p.flags),
                         "abusive": p.abusive,
+                        "threat": p.threat,
                         "clean_first": None if p.abusive else post.created_at,
                     }
                 )
@@ -279,6 +288,7 @@ class Ingest:
                 nc = new_convs[conv[1]]
                 nc["last"] = max(nc["last"], post.created_at)
                 nc["abusive"] |= p.abusive
+                nc["threat"] |= p.threat
                 if not p.abusive and nc["clean_first"] is None:
                     nc["clean_first"] = post.created_at
                 self._raise_priority(nc, p)
@@ -291,11 +301,13 @@ class Ingest:
                         "reasons": list(p.priority_reasons),
                         "flags": [],
                         "abusive": False,
+                        "threat": False,
                         "clean_last": None,
                     },
                 )
                 t["last"] = max(t["last"], post.created_at)
                 t["abusive"] |= p.abusive
+                t["threat"] |= p.threat
                 if not p.abusive:
                     t["clean_last"] = max(t["clean_last"] or post.created_at, post.created_at)
                 self._raise_priority(t, p)
@@ -386,6 +398,19 @@ class Ingest:
                 },
             )
             for cid, nc in zip(new_ids, new_convs)
+        ]
+        # A threat goes to a lead at once (the rule for existing conversations says the same).
+        evs += [
+            events.NewEvent(
+                ESCALATED_ON_THREAT.kind,
+                cid,
+                state_before=state,
+                state_after=state,
+                data={"reason": THREAT_REASON},
+            )
+            for cid, nc in zip(new_ids, new_convs)
+            if nc["threat"]
+            for state in (FLAGGED if nc["abusive"] else NEW,)
         ]
         evs += state_events
         evs += [
@@ -510,6 +535,7 @@ class Ingest:
                 "language",
                 "sentiment",
                 "flags",
+                "escalated",
             )
         }
         for nc in new:
@@ -536,19 +562,20 @@ class Ingest:
             cols["language"].append(nc["p"].language)
             cols["sentiment"].append(nc["p"].sentiment)
             cols["flags"].append(json.dumps(nc["flags"]) if nc["flags"] else "[]")
+            cols["escalated"].append(nc["threat"])
         rows = await conn.fetch(
             """INSERT INTO conversations (platform, author_id, thread_root, is_direct, state, priority,
                    priority_reasons, first_inbound_at, last_inbound_at, sla_kind, sla_started_at, sla_warn_at,
-                   sla_due_at, language, sentiment, flags)
+                   sla_due_at, language, sentiment, flags, escalated)
                SELECT platform, author_id, thread_root, is_direct, state, priority,
                       string_to_array(reasons, E'\x1f'), first, last,
                       CASE WHEN due IS NULL THEN NULL ELSE 'first' END, CASE WHEN due IS NULL THEN NULL ELSE first END,
-                      warn, due, language, sentiment, flags::jsonb
+                      warn, due, language, sentiment, flags::jsonb, escalated
                FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bool[], $5::text[], $6::smallint[], $7::text[],
                            $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[], $12::text[],
-                           $13::real[], $14::text[]) WITH ORDINALITY
+                           $13::real[], $14::text[], $15::bool[]) WITH ORDINALITY
                     AS n(platform, author_id, thread_root, is_direct, state, priority, reasons, first, last, warn,
-                         due, language, sentiment, flags, ord)
+                         due, language, sentiment, flags, escalated, ord)
                ORDER BY ord
                RETURNING id""",
             *cols.values(),
@@ -569,8 +596,8 @@ class Ingest:
                FROM conversations WHERE id = ANY($1::bigint[]) FOR UPDATE""",
             ids,
         )
-        upd_ids, states, prios, reasons, lasts, warns, dues, starts, kinds, flags, evs = (
-            [] for _ in range(11)
+        upd_ids, states, prios, reasons, lasts, warns, dues, starts, kinds, flags, escalate, evs = (
+            [] for _ in range(12)
         )
         for r in rows:
             t = touched[r["id"]]
@@ -587,13 +614,18 @@ class Ingest:
                 ConversationView(State(state)),
                 wrote_cleanly=t["clean_last"] is not None,
                 abusive=t["abusive"],
+                threat=t["threat"],
             )
             if decision.sla == Sla.START_NEXT:
                 started, kind = min(t["clean_last"], now), "next"
                 warn, due = self.deadlines(prio, r["platform"], started, "next")
             evs += [
                 events.NewEvent(
-                    step.kind, r["id"], state_before=step.before.value, state_after=step.after.value
+                    step.kind,
+                    r["id"],
+                    state_before=step.before.value,
+                    state_after=step.after.value,
+                    data={"reason": step.reason} if step.reason else None,
                 )
                 for step in decision.steps
             ]
@@ -608,6 +640,7 @@ class Ingest:
             starts.append(started)
             kinds.append(kind)
             flags.append(json.dumps(t["flags"]) if t["flags"] else "[]")
+            escalate.append(decision.escalate)
         await conn.execute(
             """UPDATE conversations c SET
                    state = u.state,
@@ -623,10 +656,12 @@ class Ingest:
                    sla_breached = CASE WHEN u.due IS NULL THEN c.sla_breached ELSE false END,
                    resolved_at = CASE WHEN u.state = 'new' AND c.state = 'resolved' THEN NULL ELSE c.resolved_at END,
                    flags = c.flags || u.flags::jsonb,
-                   updated_at = now()
+                   escalated = c.escalated OR u.escalate,
+                   updated_at = $12
                FROM unnest($1::bigint[], $2::text[], $3::smallint[], $4::text[], $5::timestamptz[],
-                           $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[])
-                    AS u(id, state, priority, reasons, last, warn, due, started, kind, flags)
+                           $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[],
+                           $11::bool[])
+                    AS u(id, state, priority, reasons, last, warn, due, started, kind, flags, escalate)
                WHERE c.id = u.id""",
             upd_ids,
             states,
@@ -638,6 +673,8 @@ class Ingest:
             starts,
             kinds,
             flags,
+            escalate,
+            now,
         )
         return evs
 
@@ -647,6 +684,10 @@ INGEST = web.AppKey("ingest", Ingest)
 
 def is_abusive(flags: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> bool:
     return any(f.get("check") == "abusive" for f in flags)
+
+
+def is_threat(flags: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> bool:
+    return any(f.get("check") == "threat" for f in flags)
 
 
 def make_processor(rulebook: Rulebook) -> Processor:
@@ -670,6 +711,7 @@ def make_processor(rulebook: Rulebook) -> Processor:
             priority_reasons=tuple(e.reasons),
             flags=tuple(e.flags),
             abusive=is_abusive(e.flags),
+            threat=is_threat(e.flags),
         )
 
     return process

@@ -94,6 +94,7 @@ def _listen_in_worker(batch: list[tuple[Any, ...]]) -> list[tuple[Any, ...] | No
                 p.priority_reasons,
                 p.flags,
                 p.abusive,
+                p.threat,
             )
         )
     return out
