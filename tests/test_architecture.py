@@ -24,6 +24,7 @@ def private_imports() -> list[str]:
         for path in sorted((ROOT / top).rglob("*.py")):
             module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
             tree = ast.parse(path.read_text(), str(path))
+            others = _imported_packages(tree, module)
             for node in ast.walk(tree):
                 if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                     ours = node.module.split(".")[0] in ("backend", "tui")
@@ -34,9 +35,7 @@ def private_imports() -> list[str]:
                             found.append(f"{module} imports {node.module}.{alias.name}")
                 elif isinstance(node, ast.Attribute) and node.attr.startswith("_"):
                     # actions._checked(...) on another package's object is the same reach-in
-                    if isinstance(node.value, ast.Name) and node.value.id in _imported_packages(
-                        tree, module
-                    ):
+                    if isinstance(node.value, ast.Name) and node.value.id in others:
                         found.append(f"{module} uses {node.value.id}.{node.attr}")
     return found
 

@@ -21,12 +21,10 @@ import re
 from functools import lru_cache
 from typing import Any
 
-try:  # Python 3.11+: the parser moved and the old names warn
-    from re import _constants as _c
-    from re import _parser as _p
-except ImportError:  # pragma: no cover - Python < 3.11
-    import sre_constants as _c  # type: ignore[no-redef]
-    import sre_parse as _p  # type: ignore[no-redef]
+# The regex parser, to read what a pattern needs (Python 3.11+ keeps it here; the old
+# sre_* names warn). typeshed does not describe these private modules.
+from re import _constants as _c  # type: ignore[attr-defined]
+from re import _parser as _p  # type: ignore[attr-defined]
 
 _DIGIT = re.compile(r"\d")
 _REPEATS = {_c.MAX_REPEAT, _c.MIN_REPEAT, getattr(_c, "POSSESSIVE_REPEAT", _c.MAX_REPEAT)}
@@ -256,6 +254,7 @@ class LiteralGate:
 
     def may_match(self, text: str) -> bool:
         """False only when the gated pattern certainly does not match `text`."""
+        canon: str | None
         if text.isascii():
             canon = text.lower() if self._ascii_lower else text.translate(self._table)
         else:

@@ -175,10 +175,10 @@ def _post(source: str, item: Any, path: str) -> InboundPost:
         text=_text(item, "text", path, allow_empty=True),
         created_at=created_at,
         url=_text(item, "url", path, required=False) or "",
-        in_reply_to=_text(item, "in_reply_to", path, required=False),
-        thread_root=_text(item, "thread_root", path, required=False),
+        in_reply_to=_optional_text(item, "in_reply_to", path),
+        thread_root=_optional_text(item, "thread_root", path),
         is_direct=is_direct,
-        language=_text(item, "language", path, required=False),
+        language=_optional_text(item, "language", path),
         mentioned_handles=tuple(h.lstrip("@") for h in _texts(item, "mentions", path)),
         hashtags=tuple(t.lstrip("#") for t in _texts(item, "hashtags", path)),
         raw=item,
@@ -187,12 +187,13 @@ def _post(source: str, item: Any, path: str) -> InboundPost:
 
 def _text(
     obj: dict[str, Any], key: str, path: str, *, required: bool = True, allow_empty: bool = False
-) -> str | None:
+) -> str:
+    """A text field ("" when an optional one is absent; see _optional_text for None)."""
     value = obj.get(key)
     if value is None:
         if required:
             raise WebhookError(422, f"{path}.{key}: missing")
-        return None
+        return ""
     if not isinstance(value, str):
         raise WebhookError(422, f"{path}.{key}: expected text")
     if "\x00" in value:
@@ -200,6 +201,11 @@ def _text(
     if required and not allow_empty and not value.strip():
         raise WebhookError(422, f"{path}.{key}: must not be empty")
     return value
+
+
+def _optional_text(obj: dict[str, Any], key: str, path: str) -> str | None:
+    """An optional text field, None when absent (a reference or a language: "" would mean one)."""
+    return _text(obj, key, path, required=False) if obj.get(key) is not None else None
 
 
 def _texts(obj: dict[str, Any], key: str, path: str) -> list[str]:

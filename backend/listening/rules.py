@@ -421,7 +421,11 @@ def triage_from_doc(doc: Located) -> TriageRules:
         flags=flags,
         sentiment_words=sentiment_words,
         urgent_terms=TermSet(all_urgent),
-        lexicons={code: lexicon(code, sentiment_words.get(code)) for code in SUPPORTED_LANGUAGES},
+        lexicons={
+            code: lex
+            for code in SUPPORTED_LANGUAGES
+            if (lex := lexicon(code, sentiment_words.get(code))) is not None
+        },
     )
 
 

@@ -168,9 +168,10 @@ def polarity(lex: Lexicon, tokens: list[str], exclamations: int = 0) -> float:
         if contrast and token in contrast:
             contrast_seen = True
             continue
-        v = valence.get(token)
-        if v is None:
+        found = valence.get(token)
+        if found is None:
             continue
+        v = found
         # Look back up to three words, as VADER does; nearer words weigh more.
         for distance, j in enumerate(range(i - 1, max(i - 4, -1), -1)):
             prior = tokens[j]

@@ -94,9 +94,9 @@ def triage(
                 reasons.append(f"{band.label} ({sentiment:+.2f})")
                 break
 
-    for band in rules.reach:
-        if followers >= band.at_least:
-            score += band.points
+    for reach in rules.reach:
+        if followers >= reach.at_least:
+            score += reach.points
             reasons.append(f"reach {followers_text(followers)} followers")
             break
 
