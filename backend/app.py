@@ -303,6 +303,7 @@ def init_app(
     ingest = app[INGEST] = Ingest(
         processor or make_processor(rules.current), policy_deadlines(rules.current.sla), clock
     )
+    ingest.owner_first = timedelta(seconds=config.claims.owner_first_seconds)
     if processor is None and rulebook is None and config.ingest.listening_worker:
         # The worker reads config.rules_dir itself: only when that is where our rules came from.
         ingest.worker = ListeningWorker(config.rules_dir, validate=False)
@@ -311,6 +312,7 @@ def init_app(
     app[ACTIONS] = Actions(
         clock,
         timedelta(seconds=config.claims.lease_seconds),
+        timedelta(seconds=config.claims.waiting_lease_seconds),
         checks=lambda: rules.current.checks,
         templates=lambda: rules.current.templates,
         deadlines=lambda: ingest.deadlines,

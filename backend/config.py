@@ -58,6 +58,11 @@ class RulesConfig:
 class ClaimsConfig:
     lease_seconds: int = 300  # a claim lapses this long after the last heartbeat
     reap_interval_seconds: float = 5.0
+    # After a public reply or a move to DM the operator keeps the conversation this long
+    # while the customer has the turn (a shift); signing out gives it back sooner.
+    waiting_lease_seconds: int = 28800
+    # When the customer answers, it is claimed for its operator this long; then the queue.
+    owner_first_seconds: int = 300
 
 
 @dataclass(frozen=True)

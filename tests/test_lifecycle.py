@@ -53,9 +53,10 @@ def test_only_the_holder_replies_and_others_get_403():
     assert exc.value.status == 409 and "Claim" in exc.value.message
 
 
-def test_public_reply_pauses_the_clock_and_frees_the_operator():
+def test_public_reply_pauses_the_clock_and_the_operator_keeps_the_conversation():
     d = lc.reply_publicly(held(State.CLAIMED), ANNA, NOW)
-    assert (d.state, d.holder_id, d.sla) == (State.AWAITING_CUSTOMER, None, Sla.PAUSE)
+    assert (d.state, d.holder_id, d.sla) == (State.AWAITING_CUSTOMER, ANNA.operator_id, Sla.PAUSE)
+    assert lc.waiting_on_customer(d.state)  # held on the long lease, not the working one
 
 
 def test_move_to_dm_keeps_the_holder():
@@ -110,6 +111,15 @@ def test_house_rules_answer_only_for_flagged_conduct():
 def test_customer_writing_again_restarts_the_clock_or_reopens():
     assert lc.customer_writes(ConversationView(State.AWAITING_CUSTOMER)).sla == Sla.START_NEXT
     assert lc.customer_writes(ConversationView(State.RESOLVED)).state == State.NEW
+    # The answer goes back to the operator who waited for it, claimed; with nobody, to the queue.
+    d = lc.customer_writes(held(State.AWAITING_CUSTOMER))
+    assert (d.state, d.holder_id, d.sla) == (State.CLAIMED, ANNA.operator_id, Sla.START_NEXT)
+    assert [s.kind for s in d.steps] == ["conversation.customer_replied"]
+    d = lc.customer_writes(ConversationView(State.AWAITING_CUSTOMER))
+    assert (d.state, d.holder_id) == (State.NEW, None)
+    # Abuse after our answer: flagged, still the same operator's to answer with the house rules.
+    d = lc.customer_writes(held(State.AWAITING_CUSTOMER), wrote_cleanly=False, abusive=True)
+    assert (d.state, d.holder_id) == (State.FLAGGED_CONDUCT, ANNA.operator_id)
     d = lc.customer_writes(held(State.IN_DM))
     assert (d.state, d.holder_id) == (State.IN_DM, ANNA.operator_id)
 

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any
 
 # The regex parser, to read what a pattern needs (Python 3.11+ keeps it here; the old
 # sre_* names warn). typeshed does not describe these private modules.
 from re import _constants as _c  # type: ignore[attr-defined]
 from re import _parser as _p  # type: ignore[attr-defined]
+from typing import Any
 
 _DIGIT = re.compile(r"\d")
 _REPEATS = {_c.MAX_REPEAT, _c.MIN_REPEAT, getattr(_c, "POSSESSIVE_REPEAT", _c.MAX_REPEAT)}

@@ -90,10 +90,15 @@ class Draft:
 class Actions:
     clock: Clock
     lease: timedelta
+    # How long an operator keeps a conversation that waits for the customer (their shift).
+    waiting_lease: timedelta = timedelta(hours=8)
     checks: Callable[[], CheckRules | None] = lambda: None
     templates: Callable[[], list[str]] = lambda: []
     # The SLA targets in force (they follow rules/sla.yaml): for clocks an action restarts.
     deadlines: Callable[[], Deadlines] = lambda: fixed_deadlines(timedelta(hours=1))
+
+    def _lease_for(self, state: State) -> timedelta:
+        return self.waiting_lease if lifecycle.waiting_on_customer(state) else self.lease
 
     @staticmethod
     def actor(op: Operator) -> Actor:
@@ -143,7 +148,7 @@ class Actions:
         """Write the decision and its event (plus `more_events`) as the transaction's last step.
         `extra_sql` may use $4, the time of the change."""
         now = self.clock.now()
-        expires = now + self.lease if decision.holder_id is not None else None
+        expires = None if decision.holder_id is None else now + self._lease_for(decision.state)
         sla_sql = {
             Sla.KEEP: "",
             Sla.PAUSE: ", sla_due_at = NULL, sla_warn_at = NULL",
@@ -191,7 +196,7 @@ class Actions:
     async def _renew(
         self, conn: asyncpg.Connection, row: asyncpg.Record, op: Operator
     ) -> dict[str, Any]:
-        expires = self.clock.now() + self.lease
+        expires = self.clock.now() + self._lease_for(State(row["state"]))
         await conn.execute(
             "UPDATE conversations SET claim_expires_at = $2 WHERE id = $1", row["id"], expires
         )

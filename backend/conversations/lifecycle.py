@@ -37,6 +37,9 @@ OPEN = (*NEEDS_US, State.AWAITING_CUSTOMER)
 CLOSED = (State.RESOLVED, State.DISMISSED)
 CLAIMABLE = (State.NEW, State.FLAGGED_CONDUCT)  # claim-next takes these when nobody holds them
 WAITING_FOR_FIRST_WORD = (State.NEW, State.CLAIMED)  # holding statements, crisis groups
+# Waiting for the customer: the operator who answered keeps the conversation (a long
+# lease, see `waiting_on_customer`), so the customer's answer comes back to them first.
+WAITING_ON_CUSTOMER = (State.AWAITING_CUSTOMER, State.IN_DM)
 # An abusive post moves these into flagged_conduct (DM and dismissed ones stay as they are).
 CONDUCT_FROM = (State.NEW, State.CLAIMED, State.AWAITING_CUSTOMER, State.RESOLVED)
 
@@ -196,13 +199,19 @@ def lease_expired(conv: ConversationView) -> Decision:
     return Decision(State.NEW if conv.state == State.CLAIMED else conv.state, None)
 
 
+def waiting_on_customer(state: State) -> bool:
+    """The turn is the customer's: whoever holds it keeps it on the long lease."""
+    return state in WAITING_ON_CUSTOMER
+
+
 def reply_publicly(conv: ConversationView, actor: Actor, now: datetime) -> Decision:
-    """A public answer hands the turn to the customer and frees the operator."""
+    """A public answer hands the turn to the customer; the operator keeps the conversation,
+    so the customer's answer comes back to them first."""
     _require_holder(conv, actor, now, "reply")
     _require_state(
         conv, {State.CLAIMED, State.AWAITING_CUSTOMER, State.FLAGGED_CONDUCT}, "reply publicly"
     )
-    return Decision(State.AWAITING_CUSTOMER, None, Sla.PAUSE)
+    return Decision(State.AWAITING_CUSTOMER, actor.operator_id, Sla.PAUSE)
 
 
 def move_to_dm(conv: ConversationView, actor: Actor, now: datetime) -> Decision:
@@ -256,7 +265,7 @@ def answer_conduct(conv: ConversationView, actor: Actor, now: datetime) -> Decis
     """Answer an abusive post with the house rules, once, without arguing."""
     _require_holder(conv, actor, now, "answer it")
     _require_state(conv, {State.FLAGGED_CONDUCT}, "answer with the house rules")
-    return Decision(State.AWAITING_CUSTOMER, None, Sla.PAUSE)
+    return Decision(State.AWAITING_CUSTOMER, actor.operator_id, Sla.PAUSE)
 
 
 THREAT_REASON = "threat of violence or damage"
@@ -275,7 +284,9 @@ def customer_writes(
 
     A post that is not abusive, where the customer had the turn, gives the turn
     back to us: `reopened` after a resolve, `customer_replied` while we waited,
-    with the next-response clock from that post. An abusive post moves an open
+    with the next-response clock from that post. While we waited, the operator
+    who answered kept the conversation: it comes back to them, claimed (for a
+    short while; it goes to the queue if they do not take it up), else to the queue. An abusive post moves an open
     conversation (not a DM, whose operator is already in private) to
     flagged_conduct, to be answered with the house rules. A threat of violence
     or damage escalates it to a lead, whatever the state. Who holds it stays.
@@ -285,8 +296,10 @@ def customer_writes(
         kind = (
             "conversation.reopened" if state == State.RESOLVED else "conversation.customer_replied"
         )
-        steps.append(Step(kind, state, State.NEW))
-        state, sla = State.NEW, Sla.START_NEXT
+        owner = conv.holder is not None and state == State.AWAITING_CUSTOMER
+        after = State.CLAIMED if owner else State.NEW
+        steps.append(Step(kind, state, after))
+        state, sla = after, Sla.START_NEXT
     if abusive and state in CONDUCT_FROM:
         steps.append(Step("conversation.flagged_conduct", state, State.FLAGGED_CONDUCT))
         state = State.FLAGGED_CONDUCT

@@ -12,7 +12,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import asyncpg
@@ -25,6 +25,7 @@ from backend.conversations.lifecycle import (
     ESCALATED_ON_THREAT,
     THREAT_REASON,
     ConversationView,
+    Holder,
     Sla,
     State,
     customer_writes,
@@ -160,6 +161,8 @@ class Ingest:
     clock: Clock
     worker: Listening | None = None  # listens to big batches in another process
     worker_min_batch: int = 50  # below this, the trip to the worker costs more than it saves
+    # When a customer answers the operator who waited for them, how long it stays theirs.
+    owner_first: timedelta = timedelta(minutes=5)
 
     async def listen(self, posts: Sequence[InboundPost]) -> Prepared:
         """Listening for a batch, before any connection is taken: in the worker
@@ -599,6 +602,8 @@ class Ingest:
         upd_ids, states, prios, reasons, lasts, warns, dues, starts, kinds, flags, escalate, evs = (
             [] for _ in range(12)
         )
+        holders: list[int | None] = []
+        leases: list[datetime | None] = []
         for r in rows:
             t = touched[r["id"]]
             state = r["state"]
@@ -610,8 +615,9 @@ class Ingest:
                 warn, due = self.deadlines(prio, r["platform"], started, kind or "first")
                 if due >= r["sla_due_at"]:
                     warn = due = None
+            holder = Holder(r["claimed_by"], "") if r["claimed_by"] is not None else None
             decision = customer_writes(
-                ConversationView(State(state)),
+                ConversationView(State(state), holder),
                 wrote_cleanly=t["clean_last"] is not None,
                 abusive=t["abusive"],
                 threat=t["threat"],
@@ -641,6 +647,10 @@ class Ingest:
             kinds.append(kind)
             flags.append(json.dumps(t["flags"]) if t["flags"] else "[]")
             escalate.append(decision.escalate)
+            holders.append(decision.holder_id)
+            # Back to the operator who waited: theirs for a short while, then the queue.
+            handed_back = decision.holder_id is not None and decision.state.value != r["state"]
+            leases.append(now + self.owner_first if handed_back else None)
         await conn.execute(
             """UPDATE conversations c SET
                    state = u.state,
@@ -657,11 +667,15 @@ class Ingest:
                    resolved_at = CASE WHEN u.state = 'new' AND c.state = 'resolved' THEN NULL ELSE c.resolved_at END,
                    flags = c.flags || u.flags::jsonb,
                    escalated = c.escalated OR u.escalate,
+                   claimed_by = u.holder,
+                   claim_expires_at = CASE WHEN u.holder IS NULL THEN NULL
+                                           ELSE coalesce(u.lease, c.claim_expires_at) END,
                    updated_at = $12
                FROM unnest($1::bigint[], $2::text[], $3::smallint[], $4::text[], $5::timestamptz[],
                            $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[],
-                           $11::bool[])
-                    AS u(id, state, priority, reasons, last, warn, due, started, kind, flags, escalate)
+                           $11::bool[], $13::bigint[], $14::timestamptz[])
+                    AS u(id, state, priority, reasons, last, warn, due, started, kind, flags, escalate,
+                         holder, lease)
                WHERE c.id = u.id""",
             upd_ids,
             states,
@@ -675,6 +689,8 @@ class Ingest:
             flags,
             escalate,
             now,
+            holders,
+            leases,
         )
         return evs
 

@@ -38,10 +38,9 @@ MIN_SLEEP = timedelta(
 PENDING = """
     SELECT c.id, c.sla_warn_at, c.sla_due_at, c.sla_warned, c.sla_breached, c.sla_kind, c.priority, c.state,
            c.claimed_by, o.display_name AS holder_name,
-           coalesce(c.claimed_by, (SELECT e.operator_id FROM events e
-                                   WHERE e.conversation_id = c.id AND e.operator_id IS NOT NULL
-                                     AND e.kind LIKE 'conversation.%'
-                                   ORDER BY e.id DESC LIMIT 1)) AS accountable_id
+           -- Whoever holds it as the clock runs out (the clock wakes at each due time);
+           -- nobody personally when nobody does, not whoever last touched it.
+           c.claimed_by AS accountable_id
     FROM conversations c LEFT JOIN operators o ON o.id = c.claimed_by
     WHERE c.id IN (
         (SELECT id FROM conversations
