@@ -3,8 +3,9 @@
 Every key has a default here, so a config file only says what differs. Any
 key can be overridden by an environment variable named after it:
 `database.url` -> `SHIFTDESK_DATABASE_URL`, `server.port` ->
-`SHIFTDESK_SERVER_PORT`. Unknown keys, wrong types and bad values stop
-start-up with the file, the line, the key and what is wrong.
+`SHIFTDESK_SERVER_PORT`. The models below are the schema (backend/schema.py):
+unknown keys, wrong types and bad values stop start-up with the file, the
+line, the key and what is wrong.
 """
 
 from __future__ import annotations
@@ -13,84 +14,118 @@ import difflib
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, fields
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Annotated, Any, get_origin, get_type_hints
 
-from backend import yamlfile
+from pydantic import AfterValidator, Field, PlainValidator
+
+from backend import schema, yamlfile
 from backend.connectors import bluesky as bluesky_connector
 from backend.connectors import mastodon as mastodon_connector
+from backend.schema import Schema
 from backend.yamlfile import FileError, FileErrors, Located
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "config" / "shiftdesk.yaml"
 ENV_PREFIX = "SHIFTDESK_"
 
+_ENV_VAR = re.compile(r"[A-Z_][A-Z0-9_]*")
+_SOURCE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")  # as the /ingest/{source} route accepts
 
-@dataclass(frozen=True)
-class BrandConfig:
+
+def _postgres_url(url: str) -> str:
+    if url and not url.startswith(("postgres://", "postgresql://")):
+        raise ValueError("must start with postgresql://")
+    return url
+
+
+def _env_var_name(holding: str, *, optional: bool) -> Callable[[object], str]:
+    """A check that a value is the NAME of an environment variable. The value itself is never
+    repeated in the error: someone may have pasted the secret in its place."""
+
+    def check(value: object) -> str:
+        if isinstance(value, str) and ((optional and not value) or _ENV_VAR.fullmatch(value)):
+            return value
+        raise ValueError(f"expected the NAME of an environment variable holding the {holding}")
+
+    return check
+
+
+def _source_name(value: object) -> str:
+    if isinstance(value, str) and _SOURCE.fullmatch(value):
+        return value
+    raise ValueError("a source name is 1-32 lowercase letters, digits, - or _")
+
+
+SourceName = Annotated[str, PlainValidator(_source_name)]
+SecretVariable = Annotated[
+    str,
+    PlainValidator(
+        _env_var_name("secret (the secret itself never goes in a file)", optional=False)
+    ),
+]
+
+
+class BrandConfig(Schema):
     name: str = "Acme"
     handle: str = "acme"
 
 
-@dataclass(frozen=True)
-class DatabaseConfig:
-    url: str = ""  # empty: start the embedded PostgreSQL
+class DatabaseConfig(Schema):
+    url: Annotated[str, AfterValidator(_postgres_url)] = ""  # empty: start the embedded PostgreSQL
     data_dir: str = ""  # embedded PostgreSQL's data; empty: per-user data directory
     name: str = "shiftdesk"  # database created on the embedded server
-    pool_min: int = 2
-    pool_max: int = 10
+    pool_min: Annotated[int, Field(ge=1)] = 2
+    pool_max: int = 10  # at least pool_min (checked in _check_values)
 
 
-@dataclass(frozen=True)
-class ServerConfig:
+class ServerConfig(Schema):
     host: str = "127.0.0.1"
-    port: int = 8470
+    port: Annotated[int, Field(ge=0, le=65535)] = 8470  # 0: any free port (tests, the demo)
 
 
-@dataclass(frozen=True)
-class RulesConfig:
+class RulesConfig(Schema):
     dir: str = ""  # empty: the rules/ folder of this checkout
 
 
-@dataclass(frozen=True)
-class ClaimsConfig:
-    lease_seconds: int = 300  # a claim lapses this long after the last heartbeat
-    reap_interval_seconds: float = 5.0
+class ClaimsConfig(Schema):
+    # A claim lapses this long after the last heartbeat; shorter than a console's renewal
+    # interval and claims would lapse while the operator is still typing.
+    lease_seconds: Annotated[int, Field(ge=10)] = 300
+    reap_interval_seconds: Annotated[float, Field(gt=0)] = 5.0
     # After a public reply or a move to DM the operator keeps the conversation this long
     # while the customer has the turn (a shift); signing out gives it back sooner.
-    waiting_lease_seconds: int = 28800
+    waiting_lease_seconds: Annotated[int, Field(ge=60)] = 28800
     # When the customer answers, it is claimed for its operator this long; then the queue.
-    owner_first_seconds: int = 300
+    owner_first_seconds: Annotated[int, Field(ge=10)] = 300
 
 
-@dataclass(frozen=True)
-class OutboxConfig:
-    poll_interval_seconds: float = 1.0
-    max_attempts: int = 8
-    backoff_base_seconds: float = 1.0
-    backoff_cap_seconds: float = 300.0
-    window: int = 64  # replies being sent at once (a slow platform holds one slot each)
+class OutboxConfig(Schema):
+    poll_interval_seconds: Annotated[float, Field(gt=0)] = 1.0
+    max_attempts: Annotated[int, Field(ge=1)] = 8
+    backoff_base_seconds: Annotated[float, Field(ge=0)] = 1.0
+    backoff_cap_seconds: Annotated[float, Field(ge=0)] = 300.0
+    # Replies being sent at once (a slow platform holds one slot each).
+    window: Annotated[int, Field(ge=1)] = 64
 
 
-@dataclass(frozen=True)
-class IngestConfig:
+class IngestConfig(Schema):
     # Listening (matching, enrichment, checks) for big batches runs in a second
     # process, on another core, while the backend stores the previous batch and
     # answers operators; small batches are cheaper to listen to in place.
     listening_worker: bool = True
-    worker_min_batch: int = 50
+    worker_min_batch: Annotated[int, Field(ge=1)] = 50
 
 
-@dataclass(frozen=True)
-class SimulatorConfig:
+class SimulatorConfig(Schema):
     enabled: bool = False
     scenario: str = "calm"
-    rate: float = 0.2  # mentions per second after the opening burst
-    burst: int = 0  # mentions delivered at once on start
+    rate: Annotated[float, Field(ge=0)] = 0.2  # mentions per second after the opening burst
+    burst: Annotated[int, Field(ge=0)] = 0  # mentions delivered at once on start
     seed: int = 7
-    publish_failure_rate: float = 0.0
+    publish_failure_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
 
 
 @dataclass(frozen=True)
@@ -120,22 +155,23 @@ CONNECTOR_READERS: dict[str, tuple[Callable[[Located, str], Any], type]] = {
     "mastodon": (mastodon_connector.read_config, mastodon_connector.MastodonConfig),
     "bluesky": (bluesky_connector.read_config, bluesky_connector.BlueskyConfig),
 }
-# Keys of a connector section that belong to the runner, not to the connector.
-RUNNER_KEYS: dict[str, type] = {"enabled": bool, "poll_interval_seconds": float}
 DEFAULT_POLL_INTERVAL = 30.0
 
-_ENV_VAR = re.compile(r"[A-Z_][A-Z0-9_]*")
-_SOURCE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")  # as the /ingest/{source} route accepts
+
+class ConnectorRunner(Schema):
+    """The keys of a connector's section that belong to the runner, not to the connector."""
+
+    enabled: bool = True
+    poll_interval_seconds: Annotated[float, Field(gt=0)] = DEFAULT_POLL_INTERVAL
 
 
-@dataclass(frozen=True)
-class WebhookConfig:
+class WebhookConfig(Schema):
     """POST /ingest/{source}: each source signs with a secret held in an environment variable."""
 
-    max_body_bytes: int = 1024 * 1024
-    window_seconds: int = 300  # how old (or new) a signed timestamp may be
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
+    window_seconds: Annotated[int, Field(ge=1)] = 300  # how old (or new) a signed timestamp may be
     # source name -> NAME of the environment variable holding its secret
-    sources: dict[str, str] = field(default_factory=dict, metadata={"own_reader": True})
+    sources: dict[SourceName, SecretVariable] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,20 +205,22 @@ class SurgeConfig:
             raise ValueError("; ".join(problems))
 
 
-@dataclass(frozen=True)
-class CrisisConfig:
-    """Surge detection (backend/crisis/surge.py): negative mentions against a rolling baseline."""
+class CrisisConfig(Schema):
+    """Surge detection (backend/crisis/surge.py): negative mentions against a rolling baseline.
 
-    negative_below: float = (
-        -0.25
-    )  # a mention this negative (sentiment -1..1) counts towards a surge
-    window_seconds: float = 300.0  # how far back "now" looks
-    baseline_seconds: float = 3600.0  # what "usual" is measured over
-    factor: float = 3.0  # how many times usual counts as a surge
-    min_count: int = 20  # fewer negatives in a window is never a crisis
-    cool_down_seconds: float = 600.0  # calm this long before the crisis ends
-    release: float = 0.5  # calm = below this share of the start threshold
-    bucket_seconds: float = 10.0  # counting resolution, and how often the watch checks
+    Each value's own limits are declared here; the detector's checks across them
+    (SurgeConfig: bucket no longer than window) run in _check_values."""
+
+    # A mention this negative (sentiment runs from -1 to 1) counts towards a surge.
+    negative_below: Annotated[float, Field(ge=-1, le=1)] = -0.25
+    window_seconds: Annotated[float, Field(gt=0)] = 300.0  # how far back "now" looks
+    baseline_seconds: Annotated[float, Field(gt=0)] = 3600.0  # what "usual" is measured over
+    factor: Annotated[float, Field(gt=1)] = 3.0  # how many times usual counts as a surge
+    min_count: Annotated[int, Field(ge=1)] = 20  # fewer negatives in a window is never a crisis
+    cool_down_seconds: Annotated[float, Field(ge=0)] = 600.0  # calm this long before it ends
+    release: Annotated[float, Field(gt=0, le=1)] = 0.5  # calm = below this share of the start
+    # Counting resolution, and how often the watch checks.
+    bucket_seconds: Annotated[float, Field(gt=0)] = 10.0
 
     def surge(self) -> SurgeConfig:
         """The detector's parameters (raises ValueError naming what is wrong)."""
@@ -197,115 +235,87 @@ class CrisisConfig:
         )
 
 
-@dataclass(frozen=True)
-class MetricsConfig:
+class MetricsConfig(Schema):
     """GET /metrics: aggregate numbers only. Empty token_env: open (bind the backend to a private
     network); set it to the NAME of an environment variable and scrapers must send that bearer token."""
 
-    token_env: str = ""
+    token_env: Annotated[str, PlainValidator(_env_var_name("token", optional=True))] = ""
 
 
-@dataclass(frozen=True)
-class TuiConfig:
+class TuiConfig(Schema):
     backend_url: str = "http://127.0.0.1:8470"
     token: str = ""  # better given as SHIFTDESK_TUI_TOKEN than written here
 
 
-@dataclass(frozen=True)
-class Config:
-    brand: BrandConfig = field(default_factory=BrandConfig)
-    database: DatabaseConfig = field(default_factory=DatabaseConfig)
-    server: ServerConfig = field(default_factory=ServerConfig)
-    rules: RulesConfig = field(default_factory=RulesConfig)
-    claims: ClaimsConfig = field(default_factory=ClaimsConfig)
-    outbox: OutboxConfig = field(default_factory=OutboxConfig)
-    ingest: IngestConfig = field(default_factory=IngestConfig)
-    simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
-    tui: TuiConfig = field(default_factory=TuiConfig)
-    webhook: WebhookConfig = field(default_factory=WebhookConfig)
-    crisis: CrisisConfig = field(default_factory=CrisisConfig)
-    metrics: MetricsConfig = field(default_factory=MetricsConfig)
-    # Polling connectors by name; only the ones configured are present.
-    connectors: dict[str, ConnectorSettings] = field(
-        default_factory=dict, metadata={"own_reader": True}
-    )
+class Config(Schema):
+    """Everything config/*.yaml may set, with its default."""
+
+    brand: BrandConfig = BrandConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    server: ServerConfig = ServerConfig()
+    rules: RulesConfig = RulesConfig()
+    claims: ClaimsConfig = ClaimsConfig()
+    outbox: OutboxConfig = OutboxConfig()
+    ingest: IngestConfig = IngestConfig()
+    simulator: SimulatorConfig = SimulatorConfig()
+    tui: TuiConfig = TuiConfig()
+    webhook: WebhookConfig = WebhookConfig()
+    crisis: CrisisConfig = CrisisConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    # Polling connectors by name; only the ones configured are present. Read by each
+    # connector's own read_config (load_config), so never part of the file's validation.
+    connectors: dict[str, ConnectorSettings] = {}
 
     @property
     def rules_dir(self) -> Path:
         return Path(self.rules.dir) if self.rules.dir else REPO_ROOT / "rules"
 
 
-def _leaf_types(cls: type, prefix: str = "") -> dict[str, type]:
-    """Dotted key -> type for every setting."""
-    out: dict[str, type] = {}
-    hints = get_type_hints(cls)
-    for f in fields(cls):
-        if f.metadata.get("own_reader"):
-            continue  # nested sections with their own reader (connectors, webhook.sources)
-        key = f"{prefix}.{f.name}" if prefix else f.name
-        t = hints[f.name]
-        if isinstance(t, type) and is_dataclass(t):
-            out.update(_leaf_types(t, key))
-        else:
-            out[key] = t
+def _leaf_types(model: type[Schema], prefix: str = "") -> dict[str, Any]:
+    """Dotted key -> type for every single-value setting (what an environment variable can set)."""
+    out: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        key = f"{prefix}.{name}" if prefix else name
+        kind = info.annotation
+        if isinstance(kind, type) and issubclass(kind, Schema):
+            out.update(_leaf_types(kind, key))
+        elif get_origin(kind) is not dict:  # connectors, webhook.sources: named in files only
+            out[key] = kind
     return out
 
 
 KEYS = _leaf_types(Config)
-OWN_READERS = ("connectors", "webhook.sources")
-SECTIONS = {k.split(".")[0] for k in KEYS} | {k.split(".")[0] for k in OWN_READERS}
 
 
 def env_name(key: str) -> str:
+    """The environment variable that overrides a setting: database.url -> SHIFTDESK_DATABASE_URL."""
     return ENV_PREFIX + key.replace(".", "_").upper()
 
 
-def _coerce_env(var: str, raw: str, kind: type) -> Any:
-    if kind is str:
-        return raw
-    if kind is bool:
-        low = raw.strip().lower()
-        if low in ("1", "true", "yes", "on"):
-            return True
-        if low in ("0", "false", "no", "off", ""):
-            return False
-        raise FileError(f"environment variable {var}", "", f"expected true or false, got {raw!r}")
+def _from_env(var: str, raw: str, kind: Any) -> Any:
+    """An environment variable's text as a setting's type; FileError naming the variable."""
+    if kind is bool and not raw.strip():
+        return False  # VAR= switches a setting off, as most tools read it
     try:
-        return kind(raw)
-    except ValueError:
-        what = "a whole number" if kind is int else "a number"
-        raise FileError(
-            f"environment variable {var}", "", f"expected {what}, got {raw!r}"
-        ) from None
+        return schema.from_text(kind, raw)
+    except ValueError as exc:
+        raise FileError(f"environment variable {var}", "", str(exc)) from None
 
 
-def _check_values(cfg: Config, origins: Mapping[str, Any]) -> None:
-    """Value checks beyond types, each error placed where the value came from."""
+# Where a value came from: (file, its key) or an environment variable's name.
+Origin = tuple[Located, str] | str
+
+
+def _check_values(cfg: Config, origins: Mapping[str, Origin]) -> None:
+    """Checks across settings (one setting's own limits are in its type), each error
+    placed where the value came from."""
 
     def bad(key: str, reason: str) -> FileError:
         return _place(origins, key, reason)
 
     errors = []
-    if not 0 < cfg.server.port < 65536 and cfg.server.port != 0:
-        errors.append(bad("server.port", f"must be between 1 and 65535, got {cfg.server.port}"))
-    if cfg.database.pool_min < 1 or cfg.database.pool_max < cfg.database.pool_min:
+    if cfg.database.pool_max < cfg.database.pool_min:
         errors.append(bad("database.pool_max", "pool sizes need 1 <= pool_min <= pool_max"))
-    if cfg.claims.lease_seconds < 10:
-        errors.append(bad("claims.lease_seconds", "must be at least 10 seconds"))
-    if cfg.simulator.rate < 0:
-        errors.append(bad("simulator.rate", "cannot be negative"))
-    if not 0 <= cfg.simulator.publish_failure_rate <= 1:
-        errors.append(bad("simulator.publish_failure_rate", "must be between 0 and 1"))
-    if cfg.database.url and not cfg.database.url.startswith(("postgres://", "postgresql://")):
-        errors.append(bad("database.url", "must start with postgresql://"))
-    if cfg.webhook.max_body_bytes < 1024:
-        errors.append(bad("webhook.max_body_bytes", "must be at least 1024"))
-    if cfg.webhook.window_seconds < 1:
-        errors.append(bad("webhook.window_seconds", "must be at least 1 second"))
-    if not -1 <= cfg.crisis.negative_below <= 1:
-        errors.append(
-            bad("crisis.negative_below", "must be between -1 and 1 (sentiment runs from -1 to 1)")
-        )
     try:
         cfg.crisis.surge()
     except ValueError as exc:
@@ -319,25 +329,42 @@ def _check_values(cfg: Config, origins: Mapping[str, Any]) -> None:
         for problem in str(exc).split("; "):
             name = problem.split(" ")[0]
             errors.append(bad(f"crisis.{own.get(name, name)}", problem))
-    if cfg.metrics.token_env and not _ENV_VAR.fullmatch(cfg.metrics.token_env):
-        errors.append(
-            bad(
-                "metrics.token_env",
-                "expected the NAME of an environment variable holding the token",
-            )
-        )
     if errors:
         raise FileErrors(errors)
 
 
-def _place(origins: Mapping[str, Any], key: str, reason: str) -> FileError:
-    origin = origins.get(key)
-    if isinstance(origin, tuple):  # (Located, key) from a file
-        doc, k = origin
-        return doc.error(k, reason)
-    if isinstance(origin, str):  # environment variable name
+def _place(origins: Mapping[str, Origin], key: str, reason: str) -> FileError:
+    """An error at `key`, placed in the file (or variable) that set it or its section."""
+    probe = key
+    while probe and probe not in origins:
+        probe = probe.rpartition(".")[0]
+    origin = origins.get(probe)
+    if isinstance(origin, tuple):
+        doc, _ = origin
+        return doc.error(key, reason)
+    if isinstance(origin, str):
         return FileError(f"environment variable {origin}", "", reason)
     return FileError("config", key, reason)
+
+
+def _merge(
+    into: dict[str, Any], data: Mapping[str, Any], doc: Located, origins: dict[str, Origin]
+) -> None:
+    """Lay a file's values over the ones before it, key by key, remembering where each came from."""
+
+    def lay(into: dict[str, Any], data: Mapping[str, Any], prefix: str) -> None:
+        for name, value in data.items():
+            key = f"{prefix}.{name}" if prefix else str(name)
+            origins[key] = (doc, key)
+            if isinstance(value, dict):
+                if not isinstance(into.get(name), dict):
+                    into[name] = {}
+                lay(into[name], value, key)
+            else:
+                into[name] = value
+
+    # A section with every line commented out is empty, not an error.
+    lay(into, {k: v for k, v in data.items() if v is not None}, "")
 
 
 def load_config(
@@ -350,10 +377,9 @@ def load_config(
     env = os.environ if env is None else env
     paths = [DEFAULT_CONFIG] if paths is None else paths
     values: dict[str, Any] = {}
-    origins: dict[str, Any] = {}
+    origins: dict[str, Origin] = {}
     errors: list[FileError] = []
     connector_docs: dict[str, Located] = {}  # the last file that defines each connector
-    sources: dict[str, str] = {}
 
     for path in paths:
         try:
@@ -370,32 +396,21 @@ def load_config(
             continue
         data = dict(doc.data)
         errors += _take_connectors(doc, data, connector_docs)
-        errors += _take_webhook_sources(doc, data, sources)
-        for key, value in yamlfile.walk(data):
-            if key not in KEYS:
-                section = key.split(".")[0]
-                if isinstance(value, dict) and not value and section in SECTIONS:
-                    continue
-                close = difflib.get_close_matches(key, KEYS, n=1)
-                hint = f" (did you mean {close[0]}?)" if close else ""
-                errors.append(doc.error(key, f"unknown setting{hint}"))
-                continue
-            try:
-                yamlfile.expect(doc, key, value, KEYS[key])
-            except FileError as exc:
-                errors.append(exc)
-                continue
-            values[key] = float(value) if KEYS[key] is float else value
-            origins[key] = (doc, key)
+        _merge(values, data, doc, origins)
 
     for key, kind in KEYS.items():
         var = env_name(key)
         if var in env:
             try:
-                values[key] = _coerce_env(var, env[var], kind)
-                origins[key] = var
+                value = _from_env(var, env[var], kind)
             except FileError as exc:
                 errors.append(exc)
+                continue
+            section, _, name = key.partition(".")
+            if not isinstance(values.get(section), dict):
+                values[section] = {}
+            values[section][name] = value
+            origins[key] = var
 
     connectors: dict[str, ConnectorSettings] = {}
     for name in CONNECTOR_READERS:
@@ -410,10 +425,17 @@ def load_config(
         if found is not None:
             connectors[name] = found
 
-    if errors:
+    cfg: Config | None = None
+    try:
+        cfg = schema.validate(Config, values, lambda key, why: _place(origins, key, why))
+    except FileErrors as exc:
+        errors += exc.errors
+    if errors or cfg is None:
+        # In the order a person reads them: file by file, line by line, then the environment.
+        order = {str(p): i for i, p in enumerate(paths)}
+        errors.sort(key=lambda e: (order.get(e.path, len(order)), e.line or 0))
         raise FileErrors(errors)
-    cfg = _build(values)
-    cfg = replace(cfg, connectors=connectors, webhook=replace(cfg.webhook, sources=sources))
+    cfg = cfg.model_copy(update={"connectors": connectors})
     _check_values(cfg, origins)
     return cfg
 
@@ -455,44 +477,6 @@ def _take_connectors(
     return errors
 
 
-def _take_webhook_sources(
-    doc: Located, data: dict[str, Any], sources: dict[str, str]
-) -> list[FileError]:
-    """Remove `webhook.sources` from `data` and check it: source name -> env var NAME."""
-    webhook = data.get("webhook")
-    if not isinstance(webhook, dict) or "sources" not in webhook:
-        return []
-    webhook = dict(webhook)
-    raw = webhook.pop("sources")
-    data["webhook"] = webhook
-    if raw is None:
-        return []
-    if not isinstance(raw, dict):
-        return [
-            doc.error(
-                "webhook.sources",
-                f"expected a mapping of source name to environment variable name, "
-                f"got {yamlfile.describe(raw)}",
-            )
-        ]
-    errors = []
-    for name, var in raw.items():
-        key = f"webhook.sources.{name}"
-        if not _SOURCE.fullmatch(str(name)):
-            errors.append(doc.error(key, "a source name is 1-32 lowercase letters, digits, - or _"))
-        elif not isinstance(var, str) or not _ENV_VAR.fullmatch(var):
-            errors.append(
-                doc.error(
-                    key,
-                    "expected the NAME of an environment variable holding the secret "
-                    "(the secret itself never goes in a file)",
-                )
-            )
-        else:
-            sources[str(name)] = var
-    return errors
-
-
 def _read_connector(
     name: str, doc: Located | None, env: Mapping[str, str]
 ) -> ConnectorSettings | None:
@@ -502,7 +486,7 @@ def _read_connector(
     key = f"connectors.{name}"
     hints = get_type_hints(settings_cls)
     scalar = {
-        **RUNNER_KEYS,
+        **{n: info.annotation for n, info in ConnectorRunner.model_fields.items()},
         **{
             f.name: hints[f.name]
             for f in fields(settings_cls)
@@ -515,7 +499,7 @@ def _read_connector(
         var = env_name(f"{key}.{item}")
         if var in env:
             try:
-                overrides[item] = _coerce_env(var, env[var], kind)
+                overrides[item] = _from_env(var, env[var], kind)
             except FileError as exc:
                 errors.append(exc)
     if errors:
@@ -526,18 +510,14 @@ def _read_connector(
         doc = Located(f"environment variables {env_name(key)}_*", {"connectors": {name: {}}}, {})
     body = {**doc.data["connectors"][name], **overrides}
 
-    runner: dict[str, Any] = {"enabled": True, "poll_interval_seconds": DEFAULT_POLL_INTERVAL}
-    for item, kind in RUNNER_KEYS.items():
-        if item in body:
-            value = body.pop(item)
-            try:
-                yamlfile.expect(doc, f"{key}.{item}", value, kind)
-            except FileError as exc:
-                errors.append(exc)
-                continue
-            runner[item] = float(value) if kind is float else value
-    if runner["poll_interval_seconds"] <= 0:
-        errors.append(doc.error(f"{key}.poll_interval_seconds", "must be more than 0"))
+    runner_keys = {k: body.pop(k) for k in ConnectorRunner.model_fields if k in body}
+    runner = ConnectorRunner()
+    try:
+        runner = schema.validate(
+            ConnectorRunner, runner_keys, lambda k, why: doc.error(f"{key}.{k}", why)
+        )
+    except FileErrors as exc:
+        errors.extend(exc.errors)
     # The connector reads its own keys from a view of the file without the runner's.
     view = Located(doc.path, {"connectors": {name: body}}, doc.lines)
     try:
@@ -548,15 +528,4 @@ def _read_connector(
         errors.append(exc)
     if errors:
         raise FileErrors(errors)
-    return ConnectorSettings(name, runner["enabled"], runner["poll_interval_seconds"], settings)
-
-
-def _build(values: dict[str, Any]) -> Config:
-    sections: dict[str, dict[str, Any]] = {}
-    for key, value in values.items():
-        section, _, name = key.partition(".")
-        sections.setdefault(section, {})[name] = value
-    cfg = Config()
-    for section, kw in sections.items():
-        cfg = replace(cfg, **{section: replace(getattr(cfg, section), **kw)})
-    return cfg
+    return ConnectorSettings(name, runner.enabled, runner.poll_interval_seconds, settings)

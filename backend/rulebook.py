@@ -11,18 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
+from pydantic import AfterValidator, Field
 
-from backend import yamlfile
+from backend import schema, yamlfile
 from backend.checks import CheckRules, check_inbound
 from backend.checks import load_rules as load_check_rules
 from backend.listening import Listener
 from backend.listening import load_rules as load_listening_rules
 from backend.model import InboundPost
+from backend.schema import Problem, Schema
 from backend.sla.policy import SlaPolicy, load_policy
-from backend.yamlfile import FileError, FileErrors
 
 
 @dataclass(frozen=True)
@@ -44,48 +45,52 @@ class Rulebook:
         return [t.text for t in self.saved]
 
 
+def _text(value: str) -> str:
+    # Line breaks in the YAML are layout, not part of the reply.
+    text = " ".join(value.split())
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+def _short_name(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value.strip()
+
+
+def _names_once(templates: list[TemplateEntry]) -> list[TemplateEntry]:
+    seen: set[str] = set()
+    for i, t in enumerate(templates):
+        if t.name in seen:
+            raise Problem(f"{t.name!r} is used twice", i, "name")
+        seen.add(t.name)
+    return templates
+
+
+class TemplateEntry(Schema):
+    """One saved reply under `templates:`."""
+
+    name: Annotated[str, AfterValidator(_short_name), Field(description="a short name")]
+    language: Literal["en", "de"] = Field(description="en or de")
+    text: Annotated[str, AfterValidator(_text), Field(description="the reply text")]
+
+
+class TemplatesFile(Schema):
+    """What rules/templates.yaml may say."""
+
+    templates: Annotated[list[TemplateEntry], AfterValidator(_names_once)] = []
+
+
 def load_templates(path: Path) -> tuple[Template, ...]:
     """rules/templates.yaml: the team's saved replies (optional file)."""
     if not path.exists():
         return ()
     doc = yamlfile.load(path)
-    errors: list[FileError] = []
-    items = (doc.data or {}).get("templates", []) if isinstance(doc.data, dict) else None
-    if not isinstance(items, list):
-        raise FileErrors([doc.error("templates", "expected a list of templates")])
-    out, names = [], set()
-    for i, item in enumerate(items):
-        key = f"templates[{i}]"
-        if not isinstance(item, dict):
-            errors.append(doc.error(key, "expected a mapping with name, language and text"))
-            continue
-        unknown = set(item) - {"name", "language", "text"}
-        if unknown:
-            errors.append(doc.error(key, f"unknown key(s): {', '.join(sorted(unknown))}"))
-        name, language, text = item.get("name"), item.get("language"), item.get("text")
-        if not isinstance(name, str) or not name.strip():
-            errors.append(doc.error(f"{key}.name", "expected a short name"))
-        elif name in names:
-            errors.append(doc.error(f"{key}.name", f"{name!r} is used twice"))
-        if language not in ("en", "de"):
-            errors.append(
-                doc.error(
-                    f"{key}.language", f"expected en or de, got {yamlfile.describe(language)}"
-                )
-            )
-        if not isinstance(text, str) or not text.strip():
-            errors.append(doc.error(f"{key}.text", "expected the reply text"))
-        if (
-            not errors
-            and isinstance(name, str)
-            and isinstance(language, str)
-            and isinstance(text, str)
-        ):
-            names.add(name)
-            out.append(Template(name, language, " ".join(text.split())))
-    if errors:
-        raise FileErrors(errors)
-    return tuple(out)
+    if doc.data is None:
+        return ()
+    saved = schema.validate_document(doc, TemplatesFile)
+    return tuple(Template(t.name, t.language, t.text) for t in saved.templates)
 
 
 def load_rulebook(rules_dir: str | Path) -> Rulebook:

@@ -211,13 +211,11 @@ async def test_another_operators_claim_refuses_every_conversation_action(backend
 
 
 async def test_tokens_and_secrets_never_reach_logs_events_or_error_bodies(config, db_url, caplog):
-    from dataclasses import replace
-
     secret = "whsec-very-secret-value-1234"
-    cfg = replace(
-        config,
-        webhook=replace(config.webhook, sources={"partner": "SHIFTDESK_WEBHOOK_PARTNER_SECRET"}),
+    webhook = config.webhook.model_copy(
+        update={"sources": {"partner": "SHIFTDESK_WEBHOOK_PARTNER_SECRET"}}
     )
+    cfg = config.model_copy(update={"webhook": webhook})
     caplog.set_level(logging.DEBUG)
     backend = await start_backend(cfg, db_url, env={"SHIFTDESK_WEBHOOK_PARTNER_SECRET": secret})
     try:

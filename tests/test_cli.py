@@ -93,6 +93,33 @@ def test_rules_check_reports_every_broken_file_with_line(tmp_path):
     assert "Traceback" not in out.stderr
 
 
+def test_rules_check_reports_sla_and_template_mistakes_at_their_line_and_key(tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    sla = (rules / "sla.yaml").read_text().replace("first_response: 15m", "first_response: soon", 1)
+    (rules / "sla.yaml").write_text(sla)
+    saved = (rules / "templates.yaml").read_text().replace("language: de", "language: fr", 1)
+    (rules / "templates.yaml").write_text(saved.replace("  - name: refund", "  - nme: refund"))
+    out = shiftdesk("rules", "--rules-dir", str(rules), "check")
+    assert out.returncode == 1
+    lines = out.stdout.splitlines()
+    sla_line = sla.splitlines().index("    first_response: soon") + 1
+    assert (
+        f"{rules / 'sla.yaml'}:{sla_line}: targets.P1.first_response: "
+        "expected a duration like 15m, 2h or 1h30m, got 'soon'" in lines
+    )
+    assert any(
+        l.startswith(f"{rules / 'templates.yaml'}:")
+        and "templates[2].nme: unknown setting (did you mean templates[2].name?)" in l
+        for l in lines
+    ), out.stdout
+    assert any(
+        l.startswith(f"{rules / 'templates.yaml'}:")
+        and "language: expected en or de, got 'fr'" in l
+        for l in lines
+    ), out.stdout
+
+
 def test_rules_check_passes_on_the_shipped_rules():
     out = shiftdesk("rules", "check")
     assert out.returncode == 0 and out.stdout.startswith("ok:")

@@ -7,13 +7,12 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from backend.config import CrisisConfig
+from backend.config import CrisisConfig, MetricsConfig
 from backend.model import Author, InboundPost
 from tests.conftest import start_backend
 from tests.test_workflow import Api
@@ -24,15 +23,16 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 async def timed(config, db_url, clock):
     # A small surge threshold so a test can cause a crisis with a handful of mentions.
-    cfg = replace(
-        config,
-        crisis=CrisisConfig(
-            window_seconds=60,
-            baseline_seconds=600,
-            min_count=5,
-            cool_down_seconds=120,
-            bucket_seconds=10,
-        ),
+    cfg = config.model_copy(
+        update={
+            "crisis": CrisisConfig(
+                window_seconds=60,
+                baseline_seconds=600,
+                min_count=5,
+                cool_down_seconds=120,
+                bucket_seconds=10,
+            )
+        }
     )
     b = await start_backend(cfg, db_url, clock=clock)
     yield b
@@ -351,7 +351,7 @@ async def _metrics_text(b) -> str:
 
 
 async def test_metrics_token_when_configured(config, db_url):
-    cfg = replace(config, metrics=replace(config.metrics, token_env="SCRAPE_TOKEN"))
+    cfg = config.model_copy(update={"metrics": MetricsConfig(token_env="SCRAPE_TOKEN")})
     b = await start_backend(cfg, db_url, env={"SCRAPE_TOKEN": "s3cret"})
     try:
         async with aiohttp.ClientSession() as s:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import replace
 
 import aiohttp
 import pytest_asyncio
@@ -22,18 +21,17 @@ ENV = {"SHIFTDESK_WEBHOOK_PARTNER_SECRET": SECRET, "SHIFTDESK_WEBHOOK_SIMULATOR_
 
 @pytest_asyncio.fixture(loop_scope="function")
 async def pushed(config: Config, db_url: str):
-    cfg = replace(
-        config,
-        webhook=replace(
-            config.webhook,
-            max_body_bytes=4096,
-            sources={
+    webhook = config.webhook.model_copy(
+        update={
+            "max_body_bytes": 4096,
+            "sources": {
                 "partner": "SHIFTDESK_WEBHOOK_PARTNER_SECRET",
                 "simulator": "SHIFTDESK_WEBHOOK_SIMULATOR_SECRET",
                 "unready": "SHIFTDESK_WEBHOOK_UNSET_SECRET",
             },
-        ),
+        }
     )
+    cfg = config.model_copy(update={"webhook": webhook})
     backend = await start_backend(cfg, db_url, env=ENV)
     yield backend
     await backend.runner.cleanup()

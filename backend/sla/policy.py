@@ -29,16 +29,26 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from backend import yamlfile
-from backend.yamlfile import FileError, FileErrors, Located
+from pydantic import (
+    AfterValidator,
+    Field,
+    PlainValidator,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from backend import schema, yamlfile
+from backend.schema import Schema
+from backend.yamlfile import Located
 
 Kind = Literal["first", "next"]
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-CLOCKS = ("around_the_clock", "business_hours")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = get_args(Weekday)
 # A calendar with holidays covering everything must not loop forever.
 _MAX_DAYS_AHEAD = 3700
 
@@ -357,239 +367,143 @@ def _parse_holiday(value: object) -> date | tuple[int, int]:
     )
 
 
-def _parse_target(
-    doc: Located, key: str, raw: object, base: Target | None, errors: list[FileError]
-) -> Target | None:
-    if not isinstance(raw, dict):
-        errors.append(
-            doc.error(
-                key,
-                f"expected a mapping with first_response and next_response, got {yamlfile.describe(raw)}",
-            )
+def _time_zone(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(
+            f"expected a time zone name like Europe/Berlin, got {yamlfile.describe(value)}"
         )
-        return None
-    values: dict[str, timedelta] = {}
-    for name in ("first_response", "next_response"):
-        if name in raw:
-            try:
-                values[name] = parse_duration(raw[name])
-            except ValueError as exc:
-                errors.append(doc.error(f"{key}.{name}", str(exc)))
-        elif base is not None:
-            values[name] = getattr(base, name)
-        else:
-            errors.append(doc.error(key, f"{name} is missing"))
-    for extra in sorted(set(raw) - {"first_response", "next_response", "clock"}):
-        errors.append(
-            doc.error(
-                f"{key}.{extra}", "unknown key (expected first_response, next_response, clock)"
-            )
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{value!r} is not a known time zone (use a name like Europe/Berlin)"
+        ) from None
+    return value
+
+
+def _percentage(value: object) -> float:
+    m = _PERCENT.match(value) if isinstance(value, str) else None
+    if not m or not 0 < float(m.group(1)) < 100:
+        raise ValueError(
+            f"expected a percentage between 0% and 100% like 75%, got {yamlfile.describe(value)}"
         )
-    if len(values) != 2:
-        return None
-    return Target(values["first_response"], values["next_response"])
+    return float(m.group(1)) / 100
+
+
+def _priority(value: object) -> str:
+    if not isinstance(value, str) or not _PRIORITY.match(value):
+        raise ValueError("priority names are P1 to P9")
+    return value
+
+
+def _has_default(priority: object, info: ValidationInfo) -> str:
+    # A platform only adjusts a priority's target; the priority itself is defined once.
+    targets = schema.document(info).get("targets")
+    if not isinstance(targets, dict) or priority not in targets:
+        raise ValueError(f"priority {priority} has no default under targets")
+    return str(priority)
+
+
+def _no_clock(value: object) -> None:
+    raise ValueError("the clock is set per priority under targets, not per platform")
+
+
+def _some_day_open(week: Mapping[str, tuple[tuple[int, int], ...]]) -> Any:
+    if not any(week.values()):
+        raise ValueError("every day is closed; remove business_hours to work around the clock")
+    return week
+
+
+_DURATION_HINT = "a duration like 15m, 2h or 1h30m"
+Duration = Annotated[timedelta, PlainValidator(parse_duration)]
+OpeningHours = Annotated[tuple[tuple[int, int], ...], PlainValidator(_parse_hours)]
+Holiday = Annotated[date | tuple[int, int], PlainValidator(_parse_holiday)]
+
+
+class TargetRule(Schema):
+    """One priority under `targets:`."""
+
+    first_response: Duration = Field(description=_DURATION_HINT)
+    next_response: Duration = Field(description=_DURATION_HINT)
+    clock: Literal["around_the_clock", "business_hours"] = "around_the_clock"
+
+    @field_validator("clock")
+    @classmethod
+    def _hours_are_set(cls, clock: str, info: ValidationInfo) -> str:
+        if clock == "business_hours" and schema.document(info).get("business_hours") is None:
+            raise ValueError("counts business hours, but business_hours is not set")
+        return clock
+
+
+class PlatformTarget(Schema):
+    """One priority under `platforms.<platform>:`; what is left out comes from `targets:`."""
+
+    first_response: Duration | None = None
+    next_response: Duration | None = None
+    clock: Annotated[None, PlainValidator(_no_clock)] = None
+
+
+class WarningSetting(Schema):
+    """`warning:`, exactly one of its two forms."""
+
+    when_elapsed: Annotated[float, PlainValidator(_percentage)] | None = None
+    before_due: Duration | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> WarningSetting:
+        if (self.when_elapsed is None) == (self.before_due is None):
+            raise ValueError(
+                "expected exactly one of when_elapsed (like 75%) or before_due (like 10m)"
+            )
+        return self
+
+
+class SlaFile(Schema):
+    """What rules/sla.yaml may say (see that file for the format)."""
+
+    time_zone: Annotated[
+        str, PlainValidator(_time_zone), Field(description="a time zone name like Europe/Berlin")
+    ]
+    warning: WarningSetting | None = None
+    targets: Annotated[
+        dict[Annotated[str, PlainValidator(_priority)], TargetRule],
+        Field(min_length=1, description="a target for each priority: P1, P2, ..."),
+    ]
+    platforms: dict[str, dict[Annotated[str, PlainValidator(_has_default)], PlatformTarget]] = {}
+    business_hours: (
+        Annotated[dict[Weekday, OpeningHours], AfterValidator(_some_day_open)] | None
+    ) = None
+    holidays: list[Holiday] = []
 
 
 def policy_from_document(doc: Located) -> SlaPolicy:
     """Validate a parsed sla.yaml; every problem is collected and raised together as FileErrors."""
-    errors: list[FileError] = []
-    data = doc.data
-    if not isinstance(data, dict):
-        raise FileErrors(
-            [doc.error("", f"expected a mapping of SLA settings, got {yamlfile.describe(data)}")]
+    rules = schema.validate_document(doc, SlaFile)
+    targets = {p: Target(t.first_response, t.next_response) for p, t in rules.targets.items()}
+    platform_targets = {
+        (platform, p): Target(
+            t.first_response or targets[p].first_response,
+            t.next_response or targets[p].next_response,
         )
-
-    known = {"time_zone", "warning", "targets", "platforms", "business_hours", "holidays"}
-    for extra in sorted(set(data) - known):
-        errors.append(doc.error(extra, f"unknown key (expected one of {', '.join(sorted(known))})"))
-
-    time_zone = data.get("time_zone")
-    if not isinstance(time_zone, str) or not time_zone:
-        errors.append(
-            doc.error(
-                "time_zone",
-                f"expected a time zone name like Europe/Berlin, got {yamlfile.describe(time_zone)}",
-            )
-        )
-        time_zone = "UTC"
-    else:
-        try:
-            ZoneInfo(time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            errors.append(
-                doc.error(
-                    "time_zone",
-                    f"{time_zone!r} is not a known time zone (use a name like Europe/Berlin)",
-                )
-            )
-            time_zone = "UTC"
-
+        for platform, per_priority in rules.platforms.items()
+        for p, t in per_priority.items()
+    }
     warning = WarningRule(elapsed_fraction=0.75)
-    raw_warning = data.get("warning")
-    if raw_warning is not None:
-        if (
-            not isinstance(raw_warning, dict)
-            or len(raw_warning) != 1
-            or not set(raw_warning) <= {"when_elapsed", "before_due"}
-        ):
-            errors.append(
-                doc.error(
-                    "warning",
-                    "expected exactly one of when_elapsed (like 75%) or before_due (like 10m)",
-                )
-            )
-        elif "when_elapsed" in raw_warning:
-            value = raw_warning["when_elapsed"]
-            m = _PERCENT.match(value) if isinstance(value, str) else None
-            if not m or not 0 < float(m.group(1)) < 100:
-                errors.append(
-                    doc.error(
-                        "warning.when_elapsed",
-                        f"expected a percentage between 0% and 100% like 75%, got {yamlfile.describe(value)}",
-                    )
-                )
-            else:
-                warning = WarningRule(elapsed_fraction=float(m.group(1)) / 100)
-        else:
-            try:
-                warning = WarningRule(before_due=parse_duration(raw_warning["before_due"]))
-            except ValueError as exc:
-                errors.append(doc.error("warning.before_due", str(exc)))
-
-    hours: tuple[tuple[tuple[int, int], ...], ...] | None = None
-    raw_hours = data.get("business_hours")
-    if raw_hours is not None:
-        if not isinstance(raw_hours, dict):
-            errors.append(
-                doc.error(
-                    "business_hours",
-                    f"expected a mapping of weekdays (mon..sun), got {yamlfile.describe(raw_hours)}",
-                )
-            )
-        else:
-            week: list[tuple[tuple[int, int], ...]] = [() for _ in WEEKDAYS]
-            for day_name, value in raw_hours.items():
-                key = f"business_hours.{day_name}"
-                if day_name not in WEEKDAYS:
-                    errors.append(doc.error(key, f"not a weekday (use {', '.join(WEEKDAYS)})"))
-                    continue
-                try:
-                    week[WEEKDAYS.index(day_name)] = _parse_hours(value)
-                except ValueError as exc:
-                    errors.append(doc.error(key, str(exc)))
-            if not any(week):
-                errors.append(
-                    doc.error(
-                        "business_hours",
-                        "every day is closed; remove business_hours to work around the clock",
-                    )
-                )
-            hours = tuple(week)
-
-    holidays: set[date] = set()
-    annual: set[tuple[int, int]] = set()
-    raw_holidays = data.get("holidays", [])
-    if not isinstance(raw_holidays, list):
-        errors.append(
-            doc.error(
-                "holidays", f"expected a list of dates, got {yamlfile.describe(raw_holidays)}"
-            )
-        )
-    else:
-        for i, value in enumerate(raw_holidays):
-            try:
-                parsed = _parse_holiday(value)
-            except ValueError as exc:
-                errors.append(doc.error(f"holidays[{i}]", str(exc)))
-                continue
-            (holidays.add if isinstance(parsed, date) else annual.add)(parsed)  # type: ignore[arg-type]
-
-    targets: dict[str, Target] = {}
-    business_priorities: set[str] = set()
-    raw_targets = data.get("targets")
-    if not isinstance(raw_targets, dict) or not raw_targets:
-        errors.append(
-            doc.error(
-                "targets",
-                f"expected a mapping of priorities (P1, P2, ...) to targets, got {yamlfile.describe(raw_targets)}",
-            )
-        )
-        raw_targets = {}
-    for priority, raw in raw_targets.items():
-        key = f"targets.{priority}"
-        if not _PRIORITY.match(str(priority)):
-            errors.append(doc.error(key, "priority names are P1 to P9"))
-            continue
-        target = _parse_target(doc, key, raw, None, errors)
-        if target is not None:
-            targets[priority] = target
-        clock = (
-            raw.get("clock", "around_the_clock") if isinstance(raw, dict) else "around_the_clock"
-        )
-        if clock not in CLOCKS:
-            errors.append(
-                doc.error(
-                    f"{key}.clock",
-                    f"expected around_the_clock or business_hours, got {yamlfile.describe(clock)}",
-                )
-            )
-        elif clock == "business_hours":
-            if raw_hours is None:
-                errors.append(
-                    doc.error(
-                        f"{key}.clock", "counts business hours, but business_hours is not set"
-                    )
-                )
-            business_priorities.add(priority)
-
-    platform_targets: dict[tuple[str, str], Target] = {}
-    raw_platforms = data.get("platforms", {})
-    if not isinstance(raw_platforms, dict):
-        errors.append(
-            doc.error(
-                "platforms",
-                f"expected a mapping of platform names to priorities, got {yamlfile.describe(raw_platforms)}",
-            )
-        )
-        raw_platforms = {}
-    for platform, per_priority in raw_platforms.items():
-        if not isinstance(per_priority, dict):
-            errors.append(
-                doc.error(
-                    f"platforms.{platform}",
-                    f"expected a mapping of priorities to targets, got {yamlfile.describe(per_priority)}",
-                )
-            )
-            continue
-        for priority, raw in per_priority.items():
-            key = f"platforms.{platform}.{priority}"
-            if priority not in raw_targets:
-                errors.append(doc.error(key, f"priority {priority} has no default under targets"))
-                continue
-            if isinstance(raw, dict) and "clock" in raw:
-                errors.append(
-                    doc.error(
-                        f"{key}.clock",
-                        "the clock is set per priority under targets, not per platform",
-                    )
-                )
-            base = targets.get(priority)
-            if base is None:
-                continue  # its default is already reported
-            target = _parse_target(doc, key, raw, base, errors)
-            if target is not None:
-                platform_targets[(str(platform), priority)] = target
-
-    if errors:
-        raise FileErrors(errors)
+    if rules.warning is not None:
+        warning = WarningRule(rules.warning.when_elapsed, rules.warning.before_due)
+    hours = None
+    if rules.business_hours is not None:
+        hours = tuple(rules.business_hours.get(day, ()) for day in WEEKDAYS)
     return SlaPolicy(
-        time_zone=time_zone,
+        time_zone=rules.time_zone,
         targets=targets,
         platform_targets=platform_targets,
-        business_hours_priorities=frozenset(business_priorities),
+        business_hours_priorities=frozenset(
+            p for p, t in rules.targets.items() if t.clock == "business_hours"
+        ),
         hours=hours,
-        holidays=frozenset(holidays),
-        annual_holidays=frozenset(annual),
+        holidays=frozenset(d for d in rules.holidays if isinstance(d, date)),
+        annual_holidays=frozenset(d for d in rules.holidays if isinstance(d, tuple)),
         warning=warning,
     )
 
