@@ -9,6 +9,7 @@ import pytest
 from backend.simulator import Simulator
 from tui.app import ShiftdeskApp
 from tui.client import BackendClient
+from tui.drafts import DraftStore
 from tui.screens.queue import QueueScreen
 from tui.widgets.queue_list import QueueList
 
@@ -34,7 +35,7 @@ async def ingest(backend, posts) -> None:
 async def test_mention_claimed_answered_and_published_from_the_keyboard(backend):
     sim = Simulator("crisis", seed=11, clock=backend.services.clock)
     _, token = await backend.add_operator("anna")
-    app = ShiftdeskApp(BackendClient(backend.url, token))
+    app = ShiftdeskApp(BackendClient(backend.url, token), drafts=DraftStore(None), keymap={})
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, QueueScreen), "the queue screen")
         queue = app.screen.query_one(QueueList)
@@ -89,7 +90,7 @@ async def test_other_operators_claims_appear_live(backend):
     await ingest(backend, list(sim.posts(3)))
     _, anna = await backend.add_operator("anna")
     ben, _ = await backend.add_operator("ben")
-    app = ShiftdeskApp(BackendClient(backend.url, anna))
+    app = ShiftdeskApp(BackendClient(backend.url, anna), drafts=DraftStore(None), keymap={})
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, QueueScreen), "the queue screen")
         queue = app.screen.query_one(QueueList)
@@ -113,7 +114,9 @@ async def test_countdown_ticks_every_second(backend):
     await ingest(backend, list(sim.posts(1)))
     _, anna = await backend.add_operator("anna")
     now = [backend.services.clock.now()]
-    app = ShiftdeskApp(BackendClient(backend.url, anna), now=lambda: now[0])
+    app = ShiftdeskApp(
+        BackendClient(backend.url, anna), now=lambda: now[0], drafts=DraftStore(None), keymap={}
+    )
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, QueueScreen), "the queue screen")
         queue = app.screen.query_one(QueueList)

@@ -10,7 +10,9 @@ from backend.model import Author, InboundPost
 from tests.test_e2e_tui import wait_for
 from tui.app import ShiftdeskApp
 from tui.client import BackendClient
+from tui.drafts import DraftStore
 from tui.screens.queue import QueueScreen
+from tui.screens.quit import QuitScreen
 from tui.widgets.composer import Composer
 from tui.widgets.queue_list import QueueList
 from tui.widgets.shift_header import ShiftHeader
@@ -88,8 +90,13 @@ class Console:
         )
 
 
-def console(backend, token: str, size=(100, 30)):
-    app = ShiftdeskApp(BackendClient(backend.url, token))
+def console(backend, token: str, size=(100, 30), drafts: DraftStore | None = None, keymap=None):
+    """A console on its own drafts (in memory unless given) and the default keys."""
+    app = ShiftdeskApp(
+        BackendClient(backend.url, token),
+        drafts=drafts if drafts is not None else DraftStore(None),
+        keymap=keymap or {},
+    )
     return app, app.run_test(size=size)
 
 
@@ -108,7 +115,6 @@ async def test_advisories_show_while_typing_and_a_second_ctrl_s_sends_anyway(bac
     async with run as pilot:
         c = await started(app, pilot)
         await c.open_first()
-        assert c.screen.check_action("compose", ()) is None  # not claimed yet: greyed out
         await c.claim()
         await pilot.press("r")
         assert c.composer.text_area.has_focus and c.composer.mode == "reply"
@@ -341,7 +347,7 @@ async def test_filter_search_saved_filters_and_moving_through_a_long_queue(backe
 
 
 async def test_claim_next_help_handover_palette_and_quit(backend):
-    await mention(backend, "@acme hello?", "p1")
+    cid = await mention(backend, "@acme hello?", "p1")
     _, anna = await backend.add_operator("anna")
     app, run = console(backend, anna)
     async with run as pilot:
@@ -371,8 +377,17 @@ async def test_claim_next_help_handover_palette_and_quit(backend):
         titles = [cmd.title for cmd in app.get_system_commands(c.screen)]
         assert "Release (u)" in titles and "Filter: breaching" in titles
         await pilot.press("escape")
+        # Anna holds the conversation: q asks before leaving a customer waiting on her.
         await pilot.press("q")
+        await c.until(lambda: isinstance(app.screen, QuitScreen), "the question before quitting")
+        await pilot.press("escape")  # stay
+        await c.until(lambda: isinstance(app.screen, QueueScreen), "back at work")
+        assert app.is_running
+        await pilot.press("q")
+        await c.until(lambda: isinstance(app.screen, QuitScreen), "the question again")
+        await pilot.press("r")  # release and quit
         await c.until(lambda: not app.is_running, "quit")
+    assert await state_of(backend, cid) == "new"  # back in the queue for the next operator
 
 
 async def test_presence_reconnect_and_live_mentions(backend):

@@ -16,6 +16,7 @@ import pytest
 
 from tui.app import ShiftdeskApp
 from tui.client import BackendClient, BackendError, StreamStatus
+from tui.drafts import DraftStore
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 ME = {"id": 1, "name": "anna", "display_name": "Anna", "role": "lead"}
@@ -317,7 +318,9 @@ class RecordedBackend(BackendClient):
 
 
 def make_app(connected: bool = True) -> ShiftdeskApp:
-    return ShiftdeskApp(RecordedBackend(connected), now=lambda: NOW)
+    return ShiftdeskApp(
+        RecordedBackend(connected), now=lambda: NOW, drafts=DraftStore(None), keymap={}
+    )
 
 
 async def settle(pilot) -> None:

@@ -47,7 +47,7 @@ async def screen_shows(session: str, text: str, timeout: float = 15.0) -> str:
     [{"TERM": "screen"}, {"TERM": "xterm-256color", "NO_COLOR": "1"}],
     ids=["screen", "xterm-256color-no-color"],
 )
-async def test_shiftdesk_tui_in_tmux_claims_and_answers(backend, env):
+async def test_shiftdesk_tui_in_tmux_claims_and_answers(backend, env, tmp_path):
     svc = backend.services
     post = InboundPost(
         "simulator",
@@ -60,6 +60,8 @@ async def test_shiftdesk_tui_in_tmux_claims_and_answers(backend, env):
         await svc.ingest.store(conn, [post])
     _, token = await backend.add_operator("anna")
     session = f"shiftdesk-test-{uuid.uuid4().hex[:8]}"
+    # Drafts and keymap from this test's own directories, not the user's.
+    env = {**env, "XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CONFIG_HOME": str(tmp_path)}
     exports = " ".join(f"{k}={v}" for k, v in env.items())
     command = f"env {exports} SHIFTDESK_TUI_TOKEN={token} {SHIFTDESK} tui --url {backend.url}"
     tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24", command)
