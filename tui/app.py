@@ -89,6 +89,7 @@ class ShiftdeskApp(App[None]):
         self.last_event_id = 0
         self.keymap: dict[str, str] = {}
         self._startup_error = ""
+        self.exit_reason = ""  # the one line printed when the console cannot start
         try:
             self.keymap = check_keymap(
                 dict(keymap) if keymap is not None else default_keymap(), self.binding_ids()
@@ -108,7 +109,8 @@ class ShiftdeskApp(App[None]):
 
     def fail(self, reason: str) -> None:
         """Leave with exit status 1 and the reason on one line (never markup, never escapes)."""
-        self.exit(return_code=1, message=Text("shiftdesk: " + one_line(reason)))
+        self.exit_reason = "shiftdesk: " + one_line(reason)
+        self.exit(return_code=1, message=Text(self.exit_reason))
 
     async def on_mount(self) -> None:
         if self._startup_error:
