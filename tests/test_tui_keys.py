@@ -66,9 +66,8 @@ class Console:
         return self.screen.open_conversation or {}
 
     def thread_text(self) -> str:
-        return "\n".join(
-            s.text for s in self.thread.body.render_lines(self.thread.body.region.reset_offset)
-        )
+        parts = (self.thread.head, self.thread.body)
+        return "\n".join(s.text for w in parts for s in w.render_lines(w.region.reset_offset))
 
     async def until(self, predicate, what: str) -> None:
         await wait_for(self.pilot, predicate, what)

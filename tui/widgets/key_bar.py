@@ -106,7 +106,9 @@ class KeyBar(Static):
                 continue
             seen.add(binding.action)
             found.append((key, binding))
-        rank = {name: i for i, name in enumerate([*self.first, *ORDER])}
+        rank: dict[str, int] = {}
+        for i, name in enumerate([*self.first, *ORDER]):
+            rank.setdefault(name, i)  # the screen's choice wins over the usual order
         return sorted(found, key=lambda kb: rank.get(kb[1].id or "", len(ORDER)))
 
     def help_key(self) -> tuple[str, Binding] | None:

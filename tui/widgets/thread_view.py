@@ -51,6 +51,7 @@ class ThreadView(VerticalScroll, can_focus=True):
     }
 
     DEFAULT_CSS = """
+    ThreadView > #thread-head { dock: top; height: auto; background: $surface; }
     ThreadView > .thread-view--title { text-style: bold; }
     ThreadView > .thread-view--customer { text-style: bold; }
     ThreadView > .thread-view--ours { color: $accent; text-style: bold; }
@@ -92,7 +93,13 @@ class ThreadView(VerticalScroll, can_focus=True):
         self.banner = ""  # what the console offers for this conversation (e.g. the conduct keys)
 
     def compose(self):
+        # The title (who, state, holder) and the banner stay put while the messages scroll.
+        yield Static(id="thread-head")
         yield Static(Text(EMPTY, style="dim"), id="thread-body")
+
+    @property
+    def head(self) -> Static:
+        return self.query_one("#thread-head", Static)
 
     @property
     def body(self) -> Static:
@@ -143,9 +150,10 @@ class ThreadView(VerticalScroll, can_focus=True):
         title.append(f" · held by {one_line(holder['name'])}" if holder else " · unclaimed")
         if conv.get("escalated"):
             title.append(" · ESCALATED", style("thread-view--failed"))
-        parts.append(title)
+        head: list[Any] = [title]
         if self.banner:
-            parts.append(Text(self.banner, style("thread-view--banner")))
+            head.append(Text(self.banner, style("thread-view--banner")))
+        self.head.update(Group(*head))
         if conv.get("priority_reasons"):
             parts.append(
                 Text(
@@ -232,4 +240,5 @@ class ThreadView(VerticalScroll, can_focus=True):
     def clear(self) -> None:
         self.conversation = None
         self.typing = {}
+        self.head.update("")
         self.body.update(Text(EMPTY, style="dim"))
