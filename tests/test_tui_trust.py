@@ -343,3 +343,32 @@ async def test_a_bad_token_or_no_backend_exits_1_with_a_one_line_reason(backend,
     assert app.exit_reason.startswith("shiftdesk: ") and "\n" not in app.exit_reason
     if where == "no backend":
         assert "Cannot reach the backend" in app.exit_reason
+
+
+def test_drafts_are_scoped_to_backend_and_operator_and_old_or_damaged_files_do_no_harm(
+    tmp_path: Path,
+):
+    import json
+
+    from tui.drafts import Draft
+
+    path = tmp_path / "state" / "drafts.json"
+    store = DraftStore(path)
+    store.use("http://one.example", 1)
+    store.put(5, Draft("reply", "hi"))
+    store.use("http://two.example", 1)
+    assert store.get(5) is None  # another backend's conversation 5 is another conversation
+    store.use("http://one.example", 2)
+    assert store.get(5) is None  # and another operator's draft is theirs
+    store.use("http://one.example/", 1)
+    assert store.get(5) == Draft("reply", "hi")
+
+    data = json.loads(path.read_text())
+    for entry in data.values():
+        entry["saved_at"] = 0  # untouched for weeks
+    path.write_text(json.dumps(data))
+    assert DraftStore(path).conversations() == []
+
+    path.write_text("{not json")
+    assert DraftStore(path).conversations() == []
+    assert path.with_suffix(".damaged").exists()

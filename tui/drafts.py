@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+KEEP_DAYS = 14  # a draft untouched this long is from a shift long over (or a demo): dropped
 
 
 @dataclass
@@ -52,7 +55,12 @@ class DraftStore:
             # A damaged file must not stop the console; keep it aside for whoever wants to look.
             self.path.replace(self.path.with_suffix(".damaged"))
             return {}
-        return data if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            return {}
+        oldest = time.time() - KEEP_DAYS * 86400
+        return {
+            k: v for k, v in data.items() if isinstance(v, dict) and v.get("saved_at", 0) >= oldest
+        }
 
     def use(self, backend_url: str, operator_id: int) -> None:
         """Work with this backend's and this operator's drafts from now on."""
@@ -73,9 +81,10 @@ class DraftStore:
             if self._all.pop(key, None) is None:
                 return
         else:
-            if self._all.get(key) == asdict(draft):
+            old = self._all.get(key) or {}
+            if {k: old.get(k) for k in asdict(draft)} == asdict(draft):
                 return
-            self._all[key] = asdict(draft)
+            self._all[key] = {**asdict(draft), "saved_at": int(time.time())}
         self._write()
 
     def drop(self, conversation_id: int) -> None:
