@@ -110,7 +110,8 @@ class ShiftdeskApp(App[None]):
     def fail(self, reason: str) -> None:
         """Leave with exit status 1 and the reason on one line (never markup, never escapes)."""
         self.exit_reason = "shiftdesk: " + one_line(reason)
-        self.exit(return_code=1, message=Text(self.exit_reason))
+        # no_wrap: one line even where the terminal is narrower (a script may read it).
+        self.exit(return_code=1, message=Text(self.exit_reason, no_wrap=True, overflow="ignore"))
 
     async def on_mount(self) -> None:
         if self._startup_error:
