@@ -11,6 +11,7 @@ from backend.simulator.scenarios import SIMULATED, Simulator
 from backend.web.keys import CLOCK
 from tui.app import ShiftdeskApp
 from tui.client import BackendClient
+from tui.drafts import DraftStore
 from tui.screens.queue import QueueScreen
 from tui.widgets.queue_list import QueueList
 
@@ -36,7 +37,7 @@ async def ingest(backend, posts) -> None:
 async def test_mention_claimed_answered_and_published_from_the_keyboard(backend):
     sim = Simulator("crisis", seed=11, clock=backend.app[CLOCK])
     _, token = await backend.add_operator("anna")
-    app = ShiftdeskApp(BackendClient(backend.url, token))
+    app = ShiftdeskApp(BackendClient(backend.url, token), drafts=DraftStore(None), keymap={})
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, QueueScreen), "the queue screen")
         queue = app.screen.query_one(QueueList)
@@ -91,7 +92,7 @@ async def test_other_operators_claims_appear_live(backend):
     await ingest(backend, list(sim.posts(3)))
     _, anna = await backend.add_operator("anna")
     ben, _ = await backend.add_operator("ben")
-    app = ShiftdeskApp(BackendClient(backend.url, anna))
+    app = ShiftdeskApp(BackendClient(backend.url, anna), drafts=DraftStore(None), keymap={})
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, QueueScreen), "the queue screen")
         queue = app.screen.query_one(QueueList)
@@ -115,7 +116,9 @@ async def test_countdown_ticks_every_second(backend):
     await ingest(backend, list(sim.posts(1)))
     _, anna = await backend.add_operator("anna")
     now = [backend.app[CLOCK].now()]
-    app = ShiftdeskApp(BackendClient(backend.url, anna), now=lambda: now[0])
+    app = ShiftdeskApp(
+        BackendClient(backend.url, anna), now=lambda: now[0], drafts=DraftStore(None), keymap={}
+    )
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, QueueScreen), "the queue screen")
         queue = app.screen.query_one(QueueList)

@@ -116,7 +116,9 @@ async def test_a_lead_previews_then_sends_a_personalised_statement_per_conversat
             "Hi Jo, we know about the problem with "
         )
         assert not by_id[b]["ok"] and "Anna holds it" in by_id[b]["error"]
-        body = screen_text(holding.query_one("#holding-body"))
+        widget = holding.query_one("#holding-body")
+        await c.until(lambda: "skipped" in screen_text(widget), "the preview laid out")
+        body = screen_text(widget)
         assert "Hi Jo, we know about the problem with" in body and "skipped: Anna holds it" in body
         assert (
             await svc.pool.fetchval("SELECT count(*) FROM messages") == 0

@@ -10,7 +10,9 @@ from backend.model import Author, InboundPost
 from tests.test_e2e_tui import wait_for
 from tui.app import ShiftdeskApp
 from tui.client import BackendClient
+from tui.drafts import DraftStore
 from tui.screens.queue import QueueScreen
+from tui.screens.quit import QuitScreen
 from tui.widgets.composer import Composer
 from tui.widgets.queue_list import QueueList
 from tui.widgets.shift_header import ShiftHeader
@@ -62,9 +64,8 @@ class Console:
         return self.screen.open_conversation or {}
 
     def thread_text(self) -> str:
-        return "\n".join(
-            s.text for s in self.thread.body.render_lines(self.thread.body.region.reset_offset)
-        )
+        parts = (self.thread.head, self.thread.body)
+        return "\n".join(s.text for w in parts for s in w.render_lines(w.region.reset_offset))
 
     async def until(self, predicate, what: str) -> None:
         await wait_for(self.pilot, predicate, what)
@@ -86,8 +87,13 @@ class Console:
         )
 
 
-def console(backend, token: str, size=(100, 30)):
-    app = ShiftdeskApp(BackendClient(backend.url, token))
+def console(backend, token: str, size=(100, 30), drafts: DraftStore | None = None, keymap=None):
+    """A console on its own drafts (in memory unless given) and the default keys."""
+    app = ShiftdeskApp(
+        BackendClient(backend.url, token),
+        drafts=drafts if drafts is not None else DraftStore(None),
+        keymap=keymap or {},
+    )
     return app, app.run_test(size=size)
 
 
@@ -106,7 +112,6 @@ async def test_advisories_show_while_typing_and_a_second_ctrl_s_sends_anyway(bac
     async with run as pilot:
         c = await started(app, pilot)
         await c.open_first()
-        assert c.screen.check_action("compose", ()) is None  # not claimed yet: greyed out
         await c.claim()
         await pilot.press("r")
         assert c.composer.text_area.has_focus and c.composer.mode == "reply"
@@ -339,7 +344,7 @@ async def test_filter_search_saved_filters_and_moving_through_a_long_queue(backe
 
 
 async def test_claim_next_help_handover_palette_and_quit(backend):
-    await mention(backend, "@acme hello?", "p1")
+    cid = await mention(backend, "@acme hello?", "p1")
     _, anna = await backend.add_operator("anna")
     app, run = console(backend, anna)
     async with run as pilot:
@@ -369,8 +374,17 @@ async def test_claim_next_help_handover_palette_and_quit(backend):
         titles = [cmd.title for cmd in app.get_system_commands(c.screen)]
         assert "Release (u)" in titles and "Filter: breaching" in titles
         await pilot.press("escape")
+        # Anna holds the conversation: q asks before leaving a customer waiting on her.
         await pilot.press("q")
+        await c.until(lambda: isinstance(app.screen, QuitScreen), "the question before quitting")
+        await pilot.press("escape")  # stay
+        await c.until(lambda: isinstance(app.screen, QueueScreen), "back at work")
+        assert app.is_running
+        await pilot.press("q")
+        await c.until(lambda: isinstance(app.screen, QuitScreen), "the question again")
+        await pilot.press("r")  # release and quit
         await c.until(lambda: not app.is_running, "quit")
+    assert await state_of(backend, cid) == "new"  # back in the queue for the next operator
 
 
 async def test_presence_reconnect_and_live_mentions(backend):

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from rich.cells import cell_len
 from textual.app import App, ComposeResult
 
-from tui.literal import literal
+from tui.literal import fit, literal, one_line
+from tui.notices import tell
 from tui.widgets.queue_list import QueueList
 from tui.widgets.thread_view import ThreadView
 
@@ -130,3 +132,56 @@ async def test_queue_and_thread_draw_hostile_text_as_plain_characters():
             and "^[[8mhidden" in text
         )
         assert "[bold red]boom[/]" in queue_strip.text and "@x[i]y^[[5m" in queue_strip.text
+
+
+ATTACKS = {
+    "OSC 52 clipboard": "\x1b]52;c;aGFja2Vk\x07",
+    "OSC 0 title": "\x1b]0;pwned\x07",
+    "OSC 2 title": "\x1b]2;pwned\x1b\\",
+    "OSC 8 hyperlink": "\x1b]8;;http://evil.example\x1b\\x\x1b]8;;\x1b\\",
+    "CSI clear": "\x1b[2J\x1b[H",
+    "DCS": "\x1bPq#0;2;0;0;0\x1b\\",
+    "C1 CSI": "\x9b31m",
+    "C1 OSC": "\x9d0;pwned\x9c",
+    "bidi override": "\u202eevil\u202c",
+    "bidi embedding": "\u202a\u202b\u202d",
+    "bidi isolate": "\u2066\u2067\u2068\u2069",
+    "line separator": "a\u2028b",
+    "paragraph separator": "a\u2029b",
+    "grapheme joiner": "a\u034fb",
+    "hangul filler": "\u3164\u115f\u1160\uffa0",
+    "zero width": "\u200b\u200c\u200d\u2060\ufeff",
+    "bidi marks": "\u200e\u200f\u061c",
+    "carriage return": "over\rwrite",
+    "backspace": "x\x08y",
+}
+
+
+def test_each_attack_is_drawn_as_visible_inert_text():
+    import unicodedata
+
+    for name, attack in ATTACKS.items():
+        for shown in (literal(attack), one_line(attack), fit(attack, 40)):
+            for ch in shown:
+                assert ch.isprintable() and unicodedata.category(ch) not in ("Zl", "Zp"), (
+                    name,
+                    repr(shown),
+                )
+                assert ch not in "\u034f\u3164\u115f\u1160\uffa0", (name, repr(shown))
+        assert "\n" not in one_line(attack), name
+
+
+def test_one_line_keeps_a_queue_row_one_line_and_within_its_width():
+    row = one_line("hello\u2029world\nand more \u3164 text", 20)
+    assert "\n" not in row and cell_len(row) <= 20
+    assert fit("日本語テキスト", 7) == "日本語…" and cell_len(fit("ab", 5)) == 5
+
+
+async def test_notifications_with_outside_text_are_literal():
+    app = Harness()
+    async with app.run_test(size=(80, 24)) as pilot:
+        tell(app, "reply failed: [b]x[/b] \x1b]52;c;aGk=\x07", title="Could not \x1b[2Jclaim")
+        await pilot.pause()
+        (note,) = app._notifications
+        assert "\x1b" not in note.message and "\x1b" not in note.title
+        assert "[b]x[/b]" in note.message and not note.markup

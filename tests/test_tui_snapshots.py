@@ -16,6 +16,7 @@ import pytest
 
 from tui.app import ShiftdeskApp
 from tui.client import BackendClient, BackendError, StreamStatus
+from tui.drafts import DraftStore
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 ME = {"id": 1, "name": "anna", "display_name": "Anna", "role": "lead"}
@@ -235,12 +236,27 @@ HOLDING_PREVIEW = {
 }
 
 
+TEMPLATES = [
+    {
+        "name": "delay",
+        "language": "en",
+        "text": "Hi {name}, we're sorry your order is taking longer than it should.",
+    },
+    {"name": "outage", "language": "en", "text": "Hi {name}, sorry about this: the app is down."},
+    {"name": "stoerung", "language": "de", "text": "Hallo {name}, sorry für den Ärger."},
+]
+
+
 class RecordedBackend(BackendClient):
     """Answers from the recorded data above; the stream says 'live' (or 'lost') and then stays quiet."""
 
-    def __init__(self, connected: bool = True) -> None:
+    def __init__(self, connected: bool = True, flagged: bool = False) -> None:
         super().__init__("http://recorded.invalid", "token")
         self.connected = connected
+        self.flagged = flagged
+
+    async def templates(self) -> list[dict[str, Any]]:
+        return TEMPLATES
 
     async def me(self) -> dict[str, Any]:
         return ME
@@ -259,6 +275,8 @@ class RecordedBackend(BackendClient):
         }
 
     async def conversation(self, conversation_id: int) -> dict[str, Any]:
+        if self.flagged:
+            return {**CONVERSATION, "state": "flagged_conduct", "holder": None}
         return CONVERSATION
 
     async def advise(
@@ -316,8 +334,10 @@ class RecordedBackend(BackendClient):
         await asyncio.Event().wait()
 
 
-def make_app(connected: bool = True) -> ShiftdeskApp:
-    return ShiftdeskApp(RecordedBackend(connected), now=lambda: NOW)
+def make_app(connected: bool = True, flagged: bool = False) -> ShiftdeskApp:
+    return ShiftdeskApp(
+        RecordedBackend(connected, flagged), now=lambda: NOW, drafts=DraftStore(None), keymap={}
+    )
 
 
 async def settle(pilot) -> None:
@@ -437,3 +457,42 @@ def test_holding_statement_preview(snap_compare, size):
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_quit_question(snap_compare, size):
+    async def before(pilot):
+        await open_and_compose(pilot)
+        await pilot.press("ctrl+q")
+        while pilot.app.screen.__class__.__name__ != "QuitScreen":
+            await pilot.pause(0.01)
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_saved_reply_picker(snap_compare, size):
+    async def before(pilot):
+        await settle(pilot)
+        await pilot.press("enter")
+        while pilot.app.screen.open_conversation is None:
+            await pilot.pause(0.01)
+        await pilot.press("r", "ctrl+t")
+        while pilot.app.screen.__class__.__name__ != "ChoicePrompt":
+            await pilot.pause(0.01)
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_flagged_conversation_offers_house_rules_and_dismiss(snap_compare, size):
+    async def before(pilot):
+        await settle(pilot)
+        await pilot.press("enter")
+        while pilot.app.screen.open_conversation is None:
+            await pilot.pause(0.01)
+        await pilot.pause()
+
+    assert snap_compare(make_app(flagged=True), terminal_size=size, run_before=before)

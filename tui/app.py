@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from rich.text import Text
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -13,10 +14,17 @@ from textual.screen import Screen
 from textual.worker import Worker
 
 from .client import BackendClient, BackendError, Presence, StreamStatus
+from .drafts import DraftStore, default_path
 from .failures import report_worker_failure
+from .keymap import KeymapError, check_keymap, default_keymap
+from .literal import one_line
 from .messages import BackendEvent, ConnectionChanged, PresenceChanged
 from .screens.prompts import SAVED_FILTERS
 from .screens.queue import QueueScreen
+from .screens.quit import QuitScreen
+from .widgets.composer import Composer
+from .widgets.queue_list import QueueList
+from .widgets.thread_view import ThreadView
 
 
 class ShiftdeskApp(App[None]):
@@ -32,10 +40,18 @@ class ShiftdeskApp(App[None]):
             priority=True,
             show=False,
             id="app.quit",
-            tooltip="Quit shiftdesk",
+            tooltip="Quit shiftdesk (asks first if you hold conversations or have drafts)",
         ),
         # Operators reach for ctrl+c to get out; in a terminal app it must quit, not copy.
-        Binding("ctrl+c", "quit", "Quit", priority=True, show=False, id="app.quit_ctrl_c"),
+        Binding(
+            "ctrl+c",
+            "quit",
+            "Quit",
+            priority=True,
+            show=False,
+            id="app.quit_ctrl_c",
+            tooltip="Quit; pressed again while asked, quits at once",
+        ),
         Binding(
             "ctrl+p",
             "command_palette",
@@ -56,23 +72,62 @@ class ShiftdeskApp(App[None]):
         ),
     ]
 
-    def __init__(self, client: BackendClient, *, now: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        client: BackendClient,
+        *,
+        now: Callable[[], datetime] | None = None,
+        drafts: DraftStore | None = None,
+        keymap: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__()
         self.client = client
         self.now = now or (lambda: datetime.now(UTC))
+        self.drafts = drafts if drafts is not None else DraftStore(default_path())
         self.me: dict[str, Any] = {}
         self.summary: dict[str, Any] = {}
         self.last_event_id = 0
+        self.keymap: dict[str, str] = {}
+        self._startup_error = ""
+        self.exit_reason = ""  # the one line printed when the console cannot start
+        try:
+            self.keymap = check_keymap(
+                dict(keymap) if keymap is not None else default_keymap(), self.binding_ids()
+            )
+        except KeymapError as exc:
+            self._startup_error = str(exc)
+
+    @classmethod
+    def binding_ids(cls) -> set[str]:
+        """Every binding id a keymap may remap."""
+        found: set[str] = set()
+        for owner in (cls, QueueScreen, QueueList, ThreadView, Composer):
+            for binding in owner.BINDINGS:
+                if isinstance(binding, Binding) and binding.id:
+                    found.add(binding.id)
+        return found
+
+    def fail(self, reason: str) -> None:
+        """Leave with exit status 1 and the reason on one line (never markup, never escapes)."""
+        self.exit_reason = "shiftdesk: " + one_line(reason)
+        # no_wrap: one line even where the terminal is narrower (a script may read it).
+        self.exit(return_code=1, message=Text(self.exit_reason, no_wrap=True, overflow="ignore"))
 
     async def on_mount(self) -> None:
+        if self._startup_error:
+            self.fail(self._startup_error)
+            return
+        if self.keymap:
+            self.set_keymap(self.keymap)
         try:
             self.me = await self.client.me()
             self.summary = await self.client.summary()
         except BackendError as exc:
-            self.exit(message=f"shiftdesk: {exc.message}")
+            self.fail(exc.message)
             return
+        self.drafts.use(self.client.base_url, self.me.get("id", 0))
         self.last_event_id = self.summary.get("last_event_id", 0)
-        self.sub_title = self.me.get("display_name", "")
+        self.sub_title = one_line(self.me.get("display_name", ""))
         await self.push_screen(QueueScreen())
         self.listen()
         self.start_shift()
@@ -117,23 +172,67 @@ class ShiftdeskApp(App[None]):
                 return screen
         return None
 
+    # -- leaving -------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        if isinstance(self.screen, QuitScreen):
+            self.exit()  # asked already and pressed again: the operator needs out now
+            return
+        self.request_quit()
+
+    @work(exclusive=True, group="quit", exit_on_error=False)
+    async def request_quit(self) -> None:
+        """Quit; first ask if customers wait on this operator's claims or drafts are unsent."""
+        queue = self._queue_screen()
+        if queue is not None:
+            queue.composer.save_draft()
+        held = await self._held_claims()
+        drafts = len(self.drafts.conversations()) if self.me else 0
+        if not held and not drafts:
+            self.exit()
+            return
+        answer = await self.push_screen_wait(QuitScreen(len(held), drafts))
+        if answer == "stay":
+            return
+        if answer == "release" and held:
+            try:
+                await self.client.bulk("release", held)
+            except BackendError:
+                pass  # leaving anyway: the leases run out and the reaper frees them
+        self.exit()
+
+    async def _held_claims(self) -> list[int]:
+        if not self.me:
+            return []
+        try:
+            page = await self.client.queue(filter="mine", limit=500)
+        except BackendError:
+            return []  # cannot ask: the leases run out by themselves
+        me = self.me.get("id")
+        return [r["id"] for r in page.get("rows", []) if (r.get("holder") or {}).get("id") == me]
+
+    # -- the palette -----------------------------------------------------------------------
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The palette lists every key's action by name, plus the saved filters."""
         yield from super().get_system_commands(screen)
         queue = self._queue_screen()
         if queue is None or screen is not queue:
             return
-        for binding in queue.BINDINGS:
+        for binding in [*queue.BINDINGS, *Composer.BINDINGS]:
             assert isinstance(binding, Binding)
-            if binding.action in ("quit",) or binding.action.startswith("focus_pane"):
+            action = binding.action
+            if action in ("quit", "send", "leave") or action.startswith("focus_pane"):
                 continue
-            if queue.check_action(binding.action.split("(")[0], ()) is not True:
+            if action.startswith("screen."):
+                action = action.removeprefix("screen.")
+            if queue.check_action(action.split("(")[0], ()) is not True:
                 continue
-            key = binding.key_display or binding.key
+            key = self.keymap.get(binding.id or "", binding.key_display or binding.key)
             yield SystemCommand(
-                f"{binding.description} ({key})",
+                f"{binding.description} ({key.split(',')[0]})",
                 binding.tooltip or binding.description,
-                lambda action=binding.action: self.run_action(action, queue),
+                lambda action=action: self.run_action(action, queue),
             )
         for name, label in SAVED_FILTERS:
             yield SystemCommand(

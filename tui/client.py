@@ -92,6 +92,10 @@ class BackendClient:
     async def operators(self) -> list[dict[str, Any]]:
         return (await self._call("GET", "/api/operators"))["operators"]
 
+    async def templates(self) -> list[dict[str, Any]]:
+        """The saved replies: name, language and text with {name}-style placeholders."""
+        return (await self._call("GET", "/api/templates"))["templates"]
+
     async def queue(
         self, filter: str = "needs_us", offset: int = 0, limit: int = 100, q: str = ""
     ) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from textual.dom import DOMNode
 from textual.worker import Worker, WorkerState
 
 from .client import BackendError
+from .notices import tell
 
 
 def report_worker_failure(node: DOMNode, event: Worker.StateChanged) -> None:
@@ -18,4 +19,4 @@ def report_worker_failure(node: DOMNode, event: Worker.StateChanged) -> None:
         return
     error = event.worker.error
     text = error.message if isinstance(error, BackendError) else f"{type(error).__name__}: {error}"
-    node.app.notify(text, title="Something went wrong", severity="error", markup=False)
+    tell(node, text, title="Something went wrong", severity="error")

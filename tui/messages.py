@@ -65,3 +65,4 @@ class ActionDone(Message):
     action: str
     conversation_id: int | None
     result: dict[str, Any]
+    quiet: bool = False  # a step on the way (claiming for the composer), not news to announce

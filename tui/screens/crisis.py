@@ -23,6 +23,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker
 
 from ..client import BackendError
+from ..context import console_of
 from ..failures import report_worker_failure
 from ..literal import literal, one_line
 
@@ -72,7 +73,7 @@ class CrisisGroupsScreen(ModalScreen[list[int] | None]):
 
     @work(exclusive=True, exit_on_error=False)
     async def load(self) -> None:
-        client = self.app.client  # type: ignore[attr-defined]
+        client = console_of(self).client
         self.post_message(GroupsLoaded(await client.crisis_groups()))
 
     def on_groups_loaded(self, message: GroupsLoaded) -> None:
@@ -254,7 +255,7 @@ class HoldingStatementScreen(ModalScreen[dict[str, Any] | None]):
 
     @work(exclusive=True, group="holding", exit_on_error=False)
     async def call_backend(self, template: str, send: bool) -> None:
-        client = self.app.client  # type: ignore[attr-defined]
+        client = console_of(self).client
         try:
             answer = await client.holding_statement(
                 template, self.conversation_ids, preview=not send, confirm=send

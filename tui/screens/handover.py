@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -19,8 +19,9 @@ from textual.widgets import Static
 from textual.worker import Worker
 
 from ..client import BackendError
+from ..context import console_of
 from ..failures import report_worker_failure
-from ..literal import literal, literal_text
+from ..literal import literal, literal_text, one_line
 
 
 def _value(value: Any) -> str:
@@ -35,11 +36,11 @@ def handover_text(report: dict[str, Any]) -> Group:
     """Each top-level section of the handover report as a heading and its lines, all literal."""
     parts: list[Text] = []
     for key, value in report.items():
-        parts.append(Text(key.replace("_", " ").capitalize(), style="bold"))
-        if isinstance(value, list):
-            parts.extend(
-                Text("  • " + literal(_value(v))) for v in value
-            ) if value else parts.append(Text("  none", style="dim"))
+        parts.append(Text(one_line(key.replace("_", " ").capitalize()), style="bold"))
+        if isinstance(value, list) and value:
+            parts.extend(Text("  • " + literal(_value(v))) for v in value)
+        elif isinstance(value, list):
+            parts.append(Text("  none", style="dim"))
         else:
             parts.append(Text("  " + literal(_value(value))))
     return Group(*parts)
@@ -78,7 +79,7 @@ class HandoverScreen(ModalScreen[None]):
 
     @work(exclusive=True, exit_on_error=False)
     async def load(self) -> None:
-        client = self.app.client  # type: ignore[attr-defined]
+        client = console_of(self).client
         body = self.query_one("#handover-body", Static)
         try:
             # The backend's Markdown, shown as literal text: platform text inside stays inert.
@@ -98,7 +99,7 @@ class HandoverScreen(ModalScreen[None]):
 def latest_handover_text(found: dict[str, Any]) -> Group:
     """The handover the last shift left: who, when, their note, then the stored summary."""
     period = found.get("period") or {}
-    parts = [
+    parts: list[RenderableType] = [
         Text(
             "From "
             + literal(str(found.get("operator", "")))

@@ -1,73 +1,21 @@
-"""The ? screen: every key, where it works, and why ctrl+s is safe in a terminal."""
+"""The ? screen: every key, built from the bindings themselves (so it shows remapped keys and can
+never disagree with them), then what the queue's columns and marks mean."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-KEYS = [
-    (
-        "Queue",
-        [
-            ("j / k, ↓ / ↑", "move through the queue"),
-            ("g / G, pgup / pgdn", "first / last, a screen"),
-            ("enter", "open the conversation"),
-            ("c", "claim it"),
-            ("n", "claim the next in the queue"),
-            ("u", "release it (or the selected ones)"),
-            ("space", "select for bulk actions"),
-            ("t", "tag it (or the selected ones)"),
-            ("a", "assign the selected ones (leads: reassign)"),
-            ("/", "search and saved filters: mine, unclaimed, breaching, P1, in DM"),
-            ("esc", "close the thread / clear the selection"),
-        ],
-    ),
-    (
-        "Conversation",
-        [
-            ("r", "reply publicly"),
-            ("d", "move to DM: public acknowledgement, then the DM"),
-            ("R", "resolve with a public closing message"),
-            ("m", "internal note"),
-            ("e", "escalate to a lead"),
-            ("v", "reveal / mask personal data"),
-        ],
-    ),
-    (
-        "Crisis",
-        [
-            ("x", "complaints grouped: size, topic, an example; enter selects a group"),
-            (
-                "C",
-                "leads: holding statement with {name} and {topic} to the selected ones or a group;"
-                " enter previews, ctrl+s sends",
-            ),
-        ],
-    ),
-    (
-        "Composer",
-        [
-            ("ctrl+s", "send (again: send despite advisories)"),
-            ("esc", "back to the queue, the draft stays"),
-        ],
-    ),
-    (
-        "Anywhere",
-        [
-            ("tab / 1 2 3", "next pane / queue, thread, composer"),
-            ("H", "shift handover"),
-            ("ctrl+p", "command palette: every action by name"),
-            ("?", "this help"),
-            ("q", "quit (outside the composer)"),
-            ("ctrl+q, ctrl+c", "quit"),
-        ],
-    ),
-]
+from ..widgets.queue_list import PLATFORM_MARK, STATE_MARK, STATE_WORD
 
 TERMINAL_NOTE = (
     "ctrl+s is safe: the console puts the terminal in raw mode, which switches off "
@@ -75,29 +23,92 @@ TERMINAL_NOTE = (
     "screen. No key uses ctrl+b or ctrl+a, the tmux and screen prefixes."
 )
 
+# What the parts of a queue row mean, left to right (the marks come from the queue's own tables).
+COLUMNS = [
+    ("▌", "selected for a bulk action (space)"),
+    ("P1…P4", "priority, P1 most urgent (why: in the thread's title)"),
+    (
+        "04:59",
+        "time left on the SLA clock; red and -00:12 once breached (it counts up), "
+        "yellow when due soon, grey while the customer has the turn",
+    ),
+    ("M B S", "platform: " + ", ".join(f"{m} {name}" for name, m in PLATFORM_MARK.items())),
+    ("mark", "the conversation's state (below); ✎ another operator is typing there"),
+    ("@handle", "the customer"),
+    ("holder", "who holds it, when the queue is wide enough (yours stand out)"),
+    ("text", "the latest message, without the @mentions it starts with"),
+]
 
-def keys_table() -> Table:
-    table = Table(show_header=False, box=None, padding=(0, 2), expand=True)
+Section = tuple[str, Sequence[BindingType]]
+
+
+def keys_of(binding: Binding, keymap: dict[str, str], display: Callable[[Binding], str]) -> str:
+    """The binding's keys as typed, the keymap's if it remaps them."""
+    keys = keymap.get(binding.id or "", binding.key) if binding.id else binding.key
+    return ", ".join(display(replace(binding, key=k.strip())) for k in keys.split(","))
+
+
+def keys_table(
+    sections: Sequence[Section], keymap: dict[str, str], display: Callable[[Binding], str]
+) -> Table:
+    table = Table(show_header=False, box=None, padding=(0, 1), expand=True)
     table.add_column(no_wrap=True)
     table.add_column(ratio=1)
-    for section, keys in KEYS:
-        table.add_row(Text(section, style="bold"), "")
-        for key, what in keys:
-            table.add_row(key, what)
+    for title, bindings in sections:
+        table.add_row(Text(title, style="bold"), "")
+        seen: set[str] = set()
+        for b in bindings:
+            if not isinstance(b, Binding) or b.action in seen:
+                continue
+            seen.add(b.action)
+            table.add_row(keys_of(b, keymap, display), b.tooltip or b.description)
     return table
+
+
+def legend() -> Group:
+    table = Table(show_header=False, box=None, padding=(0, 1), expand=True)
+    table.add_column(no_wrap=True)
+    table.add_column(ratio=1)
+    table.add_row(Text("Queue rows", style="bold"), "")
+    for what, meaning in COLUMNS:
+        table.add_row(what, meaning)
+    table.add_row(Text("Marks", style="bold"), "")
+    for state, mark in STATE_MARK.items():
+        table.add_row(mark if mark.strip() else "(blank)", STATE_WORD.get(state, state))
+    return Group(table)
 
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [
         Binding(
             "escape,q,question_mark", "close", "Close", id="help.close", tooltip="Close the help"
-        )
+        ),
+        Binding("j", "scroll('down')", "Down", show=False, id="help.down"),
+        Binding("k", "scroll('up')", "Up", show=False, id="help.up"),
     ]
+
+    def __init__(self, sections: Sequence[Section], keymap: dict[str, str]) -> None:
+        super().__init__()
+        self.sections = sections
+        self.keymap = keymap
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):
-            yield Static(keys_table())
+            yield Static(legend(), id="help-legend")
+            yield Static(
+                keys_table(self.sections, self.keymap, self.app.get_key_display), id="help-keys"
+            )
             yield Static(TERMINAL_NOTE, id="help-terminal", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#help").focus()  # arrows, j/k and page keys scroll it at once
+
+    def action_scroll(self, direction: str) -> None:
+        scroll = self.query_one("#help", VerticalScroll)
+        if direction == "down":
+            scroll.scroll_down()
+        else:
+            scroll.scroll_up()
 
     def action_close(self) -> None:
         self.dismiss(None)

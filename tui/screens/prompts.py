@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
-from ..literal import literal
+from ..literal import one_line
 
 
 class TextPrompt(ModalScreen[str | None]):
@@ -34,7 +34,7 @@ class TextPrompt(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="prompt"):
-            yield Label(self.title_text, classes="prompt-title", markup=False)
+            yield Label(one_line(self.title_text), classes="prompt-title", markup=False)
             yield Input(value=self.value, placeholder=self.placeholder, id="prompt-input")
             yield Label("enter to confirm · esc to go back", classes="prompt-hint")
 
@@ -63,9 +63,9 @@ class ChoicePrompt(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="prompt"):
-            yield Label(self.title_text, classes="prompt-title", markup=False)
+            yield Label(one_line(self.title_text), classes="prompt-title", markup=False)
             yield OptionList(
-                *[Option(literal(label), id=value) for value, label in self.choices],
+                *[Option(one_line(label), id=value) for value, label in self.choices],
                 id="choice-list",
                 markup=False,
             )

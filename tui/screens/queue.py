@@ -1,4 +1,9 @@
-"""The working screen: queue, thread and composer side by side.
+"""The working screen: queue, thread and composer.
+
+Wide terminals show the queue beside the open conversation; narrow ones (80x24 over SSH) give
+the queue and the conversation the whole width in turn, as mutt and aerc do: enter opens,
+esc goes back. Either way, a key that acts on "the conversation" acts on the open one when
+there is one, and on the queue row under the cursor only when the queue is what is on screen.
 
 The screen renders and sends intents; the backend decides (who may act, what the state
 becomes, whether a text may go out). Every call runs in a worker and comes back as a message.
@@ -6,20 +11,26 @@ becomes, whether a text may go out). Every call runs in a worker and comes back 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.events import Resize
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.worker import Worker
 
 from ..client import BackendError
+from ..context import Console, console_of
 from ..failures import report_worker_failure
+from ..literal import one_line
 from ..messages import (
     ActionDone,
     ActionFailed,
@@ -30,17 +41,28 @@ from ..messages import (
     PresenceChanged,
     SummaryLoaded,
 )
+from ..notices import tell
 from ..widgets.composer import Composer
+from ..widgets.key_bar import KeyBar
 from ..widgets.queue_list import QueueList
 from ..widgets.shift_header import ShiftHeader
 from ..widgets.thread_view import ThreadView
 from .prompts import SAVED_FILTERS, ChoicePrompt, FilterPrompt, TextPrompt
-
-if TYPE_CHECKING:
-    from ..app import ShiftdeskApp
+from .saved_replies import fill_placeholders, template_choices
 
 REFRESH_COALESCE = 0.15  # seconds: a burst of events becomes one refresh
+NARROW_WIDTH = 120  # below this many columns the queue and the conversation take turns
+TYPING_STALE = (
+    10.0  # seconds without a "still typing" from another operator before we stop showing it
+)
 SEND_ACTIONS = {"reply", "dm", "resolve", "move_dm"}
+CLAIMABLE = {"new", "claimed", "awaiting_customer", "in_dm", "flagged_conduct"}
+DISMISSABLE = {"new", "claimed", "flagged_conduct", "awaiting_customer"}
+DISMISS_REASONS = [
+    ("spam", "spam"),
+    ("not_about_us", "not about us"),
+    ("duplicate", "a duplicate of another conversation"),
+]
 FILTER_NAMES = {
     **dict(SAVED_FILTERS),
     "needs_us": "needs us",
@@ -55,16 +77,15 @@ NOTIFY_KINDS = {
 
 
 class QueueScreen(Screen[None]):
+    # Declared most important first: the help lists them in this order.
     BINDINGS = [
         Binding(
-            "c",
-            "claim",
-            "Claim",
-            id="conv.claim",
-            tooltip="Claim the conversation under the cursor",
+            "r",
+            "compose('reply')",
+            "Reply",
+            id="conv.reply",
+            tooltip="Write a public reply (claims the conversation first if nobody holds it)",
         ),
-        Binding("n", "claim_next", "Next", id="conv.next", tooltip="Claim the top of the queue"),
-        Binding("r", "compose('reply')", "Reply", id="conv.reply", tooltip="Write a public reply"),
         Binding(
             "d",
             "compose('dm')",
@@ -80,6 +101,22 @@ class QueueScreen(Screen[None]):
             tooltip="Resolve with a public closing message",
         ),
         Binding(
+            "h",
+            "house_rules",
+            "House rules",
+            id="conv.house_rules",
+            tooltip="Answer a flagged abusive post once, publicly, with the house rules",
+        ),
+        Binding(
+            "D",
+            "dismiss_conversation",
+            "Dismiss",
+            id="conv.dismiss",
+            tooltip="Dismiss the conversation with a reason: spam, not about us, a duplicate",
+        ),
+        Binding("c", "claim", "Claim", id="conv.claim", tooltip="Claim the conversation"),
+        Binding("n", "claim_next", "Next", id="conv.next", tooltip="Claim the top of the queue"),
+        Binding(
             "u",
             "release",
             "Release",
@@ -88,12 +125,18 @@ class QueueScreen(Screen[None]):
         ),
         Binding("m", "note", "Note", id="conv.note", tooltip="Add an internal note"),
         Binding(
-            "t", "tag", "Tag", id="conv.tag", tooltip="Tag the conversation (or the selected ones)"
+            "t",
+            "tag",
+            "Tag",
+            show=False,
+            id="conv.tag",
+            tooltip="Tag the conversation (or the selected ones)",
         ),
         Binding(
             "e",
             "escalate",
             "Escalate",
+            show=False,
             id="conv.escalate",
             tooltip="Escalate to a lead, with a reason",
         ),
@@ -101,6 +144,7 @@ class QueueScreen(Screen[None]):
             "a",
             "assign",
             "Assign",
+            show=False,
             id="conv.assign",
             tooltip="Assign the selected conversations (or this one, leads) to an operator",
         ),
@@ -108,6 +152,7 @@ class QueueScreen(Screen[None]):
             "v",
             "reveal",
             "Reveal",
+            show=False,
             id="conv.reveal",
             tooltip="Show or mask personal data in the thread",
         ),
@@ -117,6 +162,7 @@ class QueueScreen(Screen[None]):
             "x",
             "crisis_groups",
             "Groups",
+            show=False,
             id="crisis.groups",
             tooltip="Near-identical complaints grouped; enter selects a group's conversations",
         ),
@@ -124,19 +170,34 @@ class QueueScreen(Screen[None]):
             "C",
             "holding_statement",
             "Holding",
+            show=False,
             id="crisis.holding",
             tooltip="Lead: one personalised holding statement to the selected conversations or a group",
         ),
-        Binding("H", "handover", "Handover", id="app.handover", tooltip="The shift handover"),
-        Binding("question_mark", "help", "Help", id="app.help", tooltip="Every key"),
-        Binding("q", "quit", "Quit", id="app.quit_q", tooltip="Quit shiftdesk"),
+        Binding(
+            "H", "handover", "Handover", show=False, id="app.handover", tooltip="The shift handover"
+        ),
+        Binding(
+            "question_mark",
+            "help",
+            "Help",
+            id="app.help",
+            tooltip="Every key, and what the queue's columns and marks mean",
+        ),
+        Binding(
+            "q",
+            "quit",
+            "Quit",
+            show=False,
+            id="app.quit_q",
+            tooltip="Quit shiftdesk (asks first if you hold conversations or have drafts)",
+        ),
         Binding(
             "escape",
             "back",
             "Back",
-            show=False,
             id="app.back",
-            tooltip="Close the thread, or clear the selection",
+            tooltip="Close the conversation and go back to the queue, or clear the selection",
         ),
         Binding(
             "1",
@@ -164,32 +225,34 @@ class QueueScreen(Screen[None]):
         ),
     ]
 
+    # The conversation on screen (its id at once, its data when loaded).
+    open_id: reactive[int | None] = reactive(None)
+
     def __init__(self) -> None:
         super().__init__()
         self.open_conversation: dict[str, Any] | None = None
         self._refresh_timer: Timer | None = None
         self._heartbeat_timer: Timer | None = None
         self._can_run: tuple[bool, bool] | None = None
+        self._typing_seen: dict[int, tuple[int | None, str, float]] = {}
 
     @property
-    def shift_app(self) -> ShiftdeskApp:
-        return self.app  # type: ignore[return-value]
+    def console(self) -> Console:
+        return console_of(self)
 
     def compose(self) -> ComposeResult:
         yield ShiftHeader(id="header")
         with Horizontal(id="panes"):
             with Vertical(id="queue-pane"):
                 yield Static(id="queue-title")
-                yield QueueList(id="queue", clock=self.shift_app.now, loader=self._load_page)
+                yield QueueList(id="queue", clock=self.console.now, loader=self._load_page)
             with Vertical(id="right"):
                 yield ThreadView(id="thread")
                 yield Composer(id="composer")
-        yield Footer(compact=True)
+        yield KeyBar(id="keys")
 
     async def _load_page(self, filter: str, search: str, offset: int, limit: int) -> dict[str, Any]:
-        return await self.shift_app.client.queue(
-            filter=filter, q=search, offset=offset, limit=limit
-        )
+        return await self.console.client.queue(filter=filter, q=search, offset=offset, limit=limit)
 
     @property
     def queue(self) -> QueueList:
@@ -204,27 +267,43 @@ class QueueScreen(Screen[None]):
         return self.query_one(Composer)
 
     @property
+    def keys(self) -> KeyBar:
+        return self.query_one(KeyBar)
+
+    @property
     def header(self) -> ShiftHeader:
         return self.query_one(ShiftHeader)
 
+    @property
+    def narrow(self) -> bool:
+        return self.has_class("-narrow")
+
     def on_mount(self) -> None:
-        me = self.shift_app.me
+        me = self.console.me
         self.queue.operator_id = me.get("id")
         self.header.operator = me.get("display_name", "")
-        if self.shift_app.summary:
-            self.header.show_summary(self.shift_app.summary)
+        if self.console.summary:
+            self.header.show_summary(self.console.summary)
+        self.set_class(self.size.width < NARROW_WIDTH, "-narrow")
         self.queue.focus()
         self.queue.reload()
+        self.set_interval(2.0, self._expire_typing, name="typing-expiry")
+
+    def on_resize(self, event: Resize) -> None:
+        self.set_class(event.size.width < NARROW_WIDTH, "-narrow")
+
+    def watch_open_id(self, open_id: int | None) -> None:
+        self.set_class(open_id is not None, "-reading")
 
     # -- loading ---------------------------------------------------------------------
 
     @work(exclusive=True, group="summary", exit_on_error=False)
     async def load_summary(self) -> None:
-        self.post_message(SummaryLoaded(await self.shift_app.client.summary()))
+        self.post_message(SummaryLoaded(await self.console.client.summary()))
 
     @work(exclusive=True, group="thread", exit_on_error=False)
     async def load_conversation(self, conversation_id: int) -> None:
-        conv = await self.shift_app.client.conversation(conversation_id)
+        conv = await self.console.client.conversation(conversation_id)
         self.post_message(ConversationLoaded(conv))
 
     def on_summary_loaded(self, message: SummaryLoaded) -> None:
@@ -232,15 +311,38 @@ class QueueScreen(Screen[None]):
 
     def on_conversation_loaded(self, message: ConversationLoaded) -> None:
         conv = message.conversation
+        if conv["id"] != self.open_id:
+            return  # the operator has moved on since this was asked for
         self.open_conversation = conv
+        self.thread.banner = self._banner(conv)
+        flagged = conv.get("state") == "flagged_conduct"
+        self.keys.put_first(*(("conv.house_rules", "conv.dismiss") if flagged else ()))
         self.thread.show(conv)
         self.composer.attach(conv["id"], conv["platform"])
+        self.composer.notice = self._why_not_send(conv)
         self._schedule_heartbeat()
         self.refresh_bindings()
 
+    def _open(self, conversation_id: int, focus_thread: bool = True) -> None:
+        """Put a conversation on screen (the thread pane) and load it."""
+        if self.open_id != conversation_id:
+            self.open_conversation = None
+            self.open_id = conversation_id
+            self.thread.clear()
+            self.composer.attach(conversation_id, self._row_platform(conversation_id))
+            self._schedule_heartbeat()
+        if focus_thread:
+            self.thread.focus()
+        self.load_conversation(conversation_id)
+        self.refresh_bindings()
+
+    def _row_platform(self, conversation_id: int) -> str:
+        row = self.queue.rows_by_id.get(conversation_id) or {}
+        return str(row.get("platform", "simulator"))
+
     @on(OpenConversation)
     def open(self, message: OpenConversation) -> None:
-        self.load_conversation(message.conversation_id)
+        self._open(message.conversation_id)
 
     @on(QueueList.Changed)
     def queue_changed(self, message: QueueList.Changed) -> None:
@@ -248,7 +350,7 @@ class QueueScreen(Screen[None]):
         title = f"QUEUE · {FILTER_NAMES.get(q.filter, q.filter)} · "
         title += f"{q.cursor + 1 if q.total else 0}/{q.total}"
         if q.search:
-            title += f" · “{q.search}”"
+            title += f" · “{one_line(q.search, 30)}”"
         if q.selected:
             title += f" · {len(q.selected)} selected"
         self.query_one("#queue-title", Static).update(
@@ -267,25 +369,25 @@ class QueueScreen(Screen[None]):
         event = message.event
         if self._refresh_timer is None:
             self._refresh_timer = self.set_timer(REFRESH_COALESCE, self._refresh_now)
-        conv = self.open_conversation
-        mine = conv is not None and event.get("conversation_id") == conv["id"]
+        mine = self.open_id is not None and event.get("conversation_id") == self.open_id
         if mine:
-            self.load_conversation(conv["id"])  # type: ignore[index]
+            self.load_conversation(self.open_id)
         kind = event["kind"]
         if kind == "message.failed" and mine:
-            self.notify(
+            tell(
+                self,
                 f"A reply failed to publish: {event['data'].get('error', '')}",
                 severity="error",
-                markup=False,
             )
         elif kind == "conversation.lease_expired" and mine and self._held_by_me():
-            self.notify(
+            tell(
+                self,
                 "Your claim on this conversation expired; it is back in the queue.",
                 severity="warning",
             )
         elif kind in NOTIFY_KINDS:
             text, severity = NOTIFY_KINDS[kind]
-            self.notify(text, severity=severity)  # type: ignore[arg-type]
+            tell(self, text, severity=severity)  # type: ignore[arg-type]
 
     def _refresh_now(self) -> None:
         self._refresh_timer = None
@@ -298,85 +400,170 @@ class QueueScreen(Screen[None]):
         if message.connected:
             # Back online: the stream replays what we missed; repaint from the server too.
             self._refresh_now()
-            if self.open_conversation is not None:
-                self.load_conversation(self.open_conversation["id"])
+            if self.open_id is not None:
+                self.load_conversation(self.open_id)
 
     def on_presence_changed(self, message: PresenceChanged) -> None:
-        if message.operator_id == self.shift_app.me.get("id"):
+        if message.operator_id == self.console.me.get("id"):
             return
-        self.queue.set_typing(message.conversation_id, message.operator_name, message.typing)
-        conv = self.open_conversation
-        typing = message.typing and conv is not None and message.conversation_id == conv["id"]
-        self.thread.set_typing(message.operator_id, message.operator_name, typing)
+        self._show_typing(
+            message.operator_id, message.operator_name, message.conversation_id, message.typing
+        )
 
-    # -- what can run now --------------------------------------------------------------
+    def _show_typing(
+        self, operator_id: int, name: str, conversation_id: int | None, typing: bool
+    ) -> None:
+        if typing:
+            self._typing_seen[operator_id] = (conversation_id, name, time.monotonic())
+        else:
+            self._typing_seen.pop(operator_id, None)
+        self.queue.set_typing(conversation_id, name, typing)
+        shown_here = typing and conversation_id is not None and conversation_id == self.open_id
+        self.thread.set_typing(operator_id, name, shown_here)
+
+    def _expire_typing(self) -> None:
+        """A console that went away without saying it stopped typing must not show as typing forever."""
+        now = time.monotonic()
+        for operator_id, (cid, name, seen) in list(self._typing_seen.items()):
+            if now - seen > TYPING_STALE:
+                self._show_typing(operator_id, name, cid, False)
+
+    # -- what the keys act on ------------------------------------------------------------
 
     def _held_by_me(self) -> bool:
         conv = self.open_conversation
         holder = conv.get("holder") if conv else None
-        return bool(holder and holder["id"] == self.shift_app.me.get("id"))
+        return bool(holder and holder["id"] == self.console.me.get("id"))
 
     def _target(self) -> int | None:
-        """The conversation a single action applies to: the open one, else the one under the cursor."""
-        if self.open_conversation is not None:
-            return self.open_conversation["id"]
+        """The conversation a single action applies to: the open one, else the row under the
+        cursor (then the queue is what is on screen)."""
+        if self.open_id is not None:
+            return self.open_id
         return self.queue.selected_id
 
+    def _target_info(self) -> dict[str, Any] | None:
+        """What we know of the target: the loaded conversation, else its queue row."""
+        cid = self._target()
+        if cid is None:
+            return None
+        if self.open_conversation is not None and self.open_conversation["id"] == cid:
+            return self.open_conversation
+        return self.queue.rows_by_id.get(cid)
+
+    def _bulk_ids(self) -> list[int]:
+        """The selection, when the queue (where it shows) is what the operator is working in."""
+        if not self.queue.selected:
+            return []
+        if self.open_id is not None and (self.narrow or not self.queue.has_focus):
+            return []
+        return sorted(self.queue.selected)
+
+    def _holder_id(self, info: dict[str, Any] | None) -> int | None:
+        holder = (info or {}).get("holder")
+        return holder["id"] if holder else None
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        info = self._target_info()
+        me = self.console.me.get("id")
+        lead = self.console.me.get("role") == "lead"
+        state = (info or {}).get("state")
         available: bool
         if action == "compose":
-            available = self._held_by_me()
+            available = self._target() is not None
         elif action == "claim":
-            available = self.queue.selected_id is not None
+            available = info is not None and self._holder_id(info) != me and state in CLAIMABLE
         elif action == "release":
-            available = bool(self.queue.selected) or self._held_by_me()
+            available = bool(self._bulk_ids()) or (info is not None and self._holder_id(info) == me)
         elif action in ("note", "escalate"):
             available = self._target() is not None
         elif action == "tag":
-            available = bool(self.queue.selected) or self._target() is not None
+            available = bool(self._bulk_ids()) or self._target() is not None
         elif action == "assign":
-            lead = self.shift_app.me.get("role") == "lead"
-            available = bool(self.queue.selected) or (lead and self._target() is not None)
+            available = bool(self._bulk_ids()) or (lead and self._target() is not None)
         elif action == "reveal":
             available = self.thread.has_masked_text()
         elif action == "holding_statement":
-            available = self.shift_app.me.get("role") == "lead"
+            available = lead
+        elif action == "house_rules":
+            # Only offered where it applies, so it does not crowd the footer elsewhere.
+            return True if self.open_id is not None and state == "flagged_conduct" else False
+        elif action == "dismiss_conversation":
+            return True if self.open_id is not None and state in DISMISSABLE else False
         else:
             return True
-        return True if available else None  # None: shown greyed out in the footer
+        return True if available else None  # None: shown greyed out
+
+    def _banner(self, conv: dict[str, Any]) -> str:
+        if conv.get("state") != "flagged_conduct":
+            return ""
+        keys = self._key_for
+        return (
+            f"⚑ Flagged as abusive: {keys('conv.house_rules', 'h')} answers once with the house "
+            f"rules · {keys('conv.dismiss', 'D')} dismisses it with a reason"
+        )
+
+    def _key_for(self, binding_id: str, default: str) -> str:
+        return self.console.keymap.get(binding_id, default).split(",")[0]
+
+    def _why_not_send(self, conv: dict[str, Any]) -> str:
+        """What stands between the operator and sending, in words, with the way round it."""
+        holder = conv.get("holder")
+        me = self.console.me.get("id")
+        state = conv.get("state")
+        if state not in CLAIMABLE:
+            return (
+                f"This conversation is {one_line(str(state)).replace('_', ' ')}: "
+                "it reopens when the customer writes again."
+            )
+        if holder and holder["id"] != me:
+            return (
+                f"{one_line(holder['name'])} holds this conversation: you can write, but only they "
+                f"can send. A lead can reassign it ({self._key_for('conv.assign', 'a')})."
+            )
+        return ""
 
     # -- actions -----------------------------------------------------------------------
 
     def action_claim(self) -> None:
-        cid = self.queue.selected_id
+        cid = self._target()
         if cid is not None:
-            self.run_action("claim", cid, lambda c: c.claim(cid))
+            self.act("claim", cid, lambda c: c.claim(cid))
 
     def action_claim_next(self) -> None:
-        self.run_action("claim next", None, lambda c: c.claim_next())
+        self.act("claim next", None, lambda c: c.claim_next())
 
     def action_compose(self, kind: str) -> None:
-        conv = self.open_conversation
-        if conv is None:
+        """Open the composer on what is on screen; claim it on the way if nobody holds it.
+
+        The composer takes the keyboard at once, before any answer from the backend, so the
+        words typed next land in the text and never run as commands."""
+        cid = self._target()
+        info = self._target_info()
+        if cid is None or info is None:
+            tell(self, "Nothing to write to: the queue is empty.", severity="warning")
             return
         mode = kind
         if kind == "dm":
-            mode = "dm" if conv["state"] == "in_dm" else "move_ack"
-        if (
-            mode == "move_ack"
-            and self.composer.mode == "move_dm"
-            and self.composer.conversation_id == conv["id"]
-        ):
-            mode = "move_dm"  # come back to stage 2 of a move already under way
-        self.composer.start(mode, conv["id"], conv["platform"])
+            mode = "dm" if info.get("state") == "in_dm" else "move_ack"
+        if self.open_id != cid:
+            self._open(cid, focus_thread=False)
+        self.composer.start(mode, cid, str(info.get("platform", "simulator")))
+        me = self.console.me.get("id")
+        if info.get("holder") is None and info.get("state") in CLAIMABLE:
+            self.composer.notice = "Claiming it for you…"
+            self.act("claim", cid, lambda c: c.claim(cid), quiet=True)
+        elif self._holder_id(info) != me:
+            self.composer.notice = self._why_not_send(info)
 
     def action_release(self) -> None:
-        ids = sorted(self.queue.selected)
+        ids = self._bulk_ids()
         if ids:
-            self.run_action("release", None, lambda c: c.bulk("release", ids), bulk=True)
-        elif self.open_conversation:
-            cid = self.open_conversation["id"]
-            self.run_action("release", cid, lambda c: c.release(cid))
+            self.act("release", None, lambda c: c.bulk("release", ids), bulk=True)
+            return
+        cid = self._target()
+        if cid is not None:
+            self.act("release", cid, lambda c: c.release(cid))
 
     @work(exit_on_error=False)
     async def action_note(self) -> None:
@@ -387,20 +574,20 @@ class QueueScreen(Screen[None]):
             TextPrompt("Internal note (only the team sees it)", "what the next person should know")
         )
         if text:
-            self.run_action("note", cid, lambda c: c.add_note(cid, text))
+            self.act("note", cid, lambda c: c.add_note(cid, text))
 
     @work(exit_on_error=False)
     async def action_tag(self) -> None:
-        ids = sorted(self.queue.selected)
+        ids = self._bulk_ids()
         cid = self._target()
         title = f"Tag {len(ids)} selected conversations" if ids else "Tag this conversation"
         tag = await self.app.push_screen_wait(TextPrompt(title, "e.g. refund, outage, vip"))
         if not tag:
             return
         if ids:
-            self.run_action("tag", None, lambda c: c.bulk("tag", ids, tag=tag), bulk=True)
+            self.act("tag", None, lambda c: c.bulk("tag", ids, tag=tag), bulk=True)
         elif cid is not None:
-            self.run_action("tag", cid, lambda c: c.add_tag(cid, tag))
+            self.act("tag", cid, lambda c: c.add_tag(cid, tag))
 
     @work(exit_on_error=False)
     async def action_escalate(self) -> None:
@@ -411,14 +598,14 @@ class QueueScreen(Screen[None]):
             TextPrompt("Escalate to a lead: why?", "the reason, briefly")
         )
         if reason:
-            self.run_action("escalate", cid, lambda c: c.escalate(cid, reason))
+            self.act("escalate", cid, lambda c: c.escalate(cid, reason))
 
     @work(exit_on_error=False)
     async def action_assign(self) -> None:
-        ids = sorted(self.queue.selected)
+        ids = self._bulk_ids()
         cid = self._target()
         try:
-            operators = await self.shift_app.client.operators()
+            operators = await self.console.client.operators()
         except BackendError as exc:
             self.post_message(ActionFailed("assign", exc.message, exc.status, exc.body))
             return
@@ -436,11 +623,76 @@ class QueueScreen(Screen[None]):
             return
         operator_id = int(chosen)
         if ids:
-            self.run_action(
+            self.act(
                 "assign", None, lambda c: c.bulk("assign", ids, operator_id=operator_id), bulk=True
             )
         elif cid is not None:
-            self.run_action("assign", cid, lambda c: c.reassign(cid, operator_id))
+            self.act("assign", cid, lambda c: c.reassign(cid, operator_id))
+
+    @work(exit_on_error=False)
+    async def action_house_rules(self) -> None:
+        cid = self.open_id
+        conv = self.open_conversation
+        if cid is None or conv is None or conv.get("state") != "flagged_conduct":
+            return
+        handle = one_line("@" + conv["author"]["handle"], 30)
+        chosen = await self.app.push_screen_wait(
+            ChoicePrompt(
+                f"Answer {handle} once, publicly, with the house rules?",
+                [("send", "Yes: post the house-rules statement (it does not argue)")],
+            )
+        )
+        if chosen != "send":
+            return
+        claim = self._holder_id(conv) != self.console.me.get("id")
+
+        async def call(client: Any) -> Any:
+            if claim:
+                await client.claim(cid)
+            return await client.house_rules(cid)
+
+        self.act("house rules", cid, call)
+
+    @work(exit_on_error=False)
+    async def action_dismiss_conversation(self) -> None:
+        cid = self.open_id
+        if cid is None:
+            return
+        reason = await self.app.push_screen_wait(
+            ChoicePrompt("Dismiss this conversation: why?", DISMISS_REASONS)
+        )
+        if reason:
+            self.act("dismiss", cid, lambda c: c.dismiss(cid, reason))
+
+    @work(exclusive=True, group="saved-replies", exit_on_error=False)
+    async def action_saved_reply(self) -> None:
+        """Pick a saved reply in the customer's language; it goes in with their name filled."""
+        conv = self.open_conversation
+        if conv is None or self.composer.conversation_id != conv["id"]:
+            tell(self, "Open a conversation and its composer first (r).", severity="warning")
+            return
+        try:
+            templates = await self.console.client.templates()
+        except BackendError as exc:
+            self.post_message(ActionFailed("load the saved replies", exc.message, exc.status))
+            return
+        if not templates:
+            tell(self, "There are no saved replies (rules/templates.yaml).", severity="warning")
+            return
+        choices = template_choices(templates, conv.get("language"))
+        index = await self.app.push_screen_wait(
+            ChoicePrompt("Saved reply: a starting point, make it personal", choices)
+        )
+        if index is None:
+            self.composer.focus_text()
+            return
+        text = fill_placeholders(
+            templates[int(index)]["text"],
+            conv,
+            brand=(self.console.summary.get("brand") or {}).get("handle", ""),
+            operator=self.console.me.get("display_name", ""),
+        )
+        self.composer.insert(text)
 
     def action_reveal(self) -> None:
         self.thread.revealed = not self.thread.revealed
@@ -451,15 +703,15 @@ class QueueScreen(Screen[None]):
         if answer is None:
             return
         filter, search = answer
+        self._show_queue()
         with self.app.batch_update():
             self.queue.search = search
             self.queue.filter = filter
-        self.queue.focus()
 
     def apply_filter(self, filter: str) -> None:
         """Switch to a saved filter (from the command palette)."""
+        self._show_queue()
         self.queue.filter = filter
-        self.queue.focus()
 
     @work(exit_on_error=False)
     async def action_crisis_groups(self) -> None:
@@ -467,12 +719,13 @@ class QueueScreen(Screen[None]):
 
         ids = await self.app.push_screen_wait(CrisisGroupsScreen())
         if ids:
+            self._show_queue()
             self.queue.select_only(ids)
-            self.queue.focus()
-            lead = self.shift_app.me.get("role") == "lead"
-            self.notify(
+            lead = self.console.me.get("role") == "lead"
+            tell(
+                self,
                 f"{len(ids)} conversations selected: t tags, u releases, a assigns"
-                + (", C sends a holding statement." if lead else ".")
+                + (", C sends a holding statement." if lead else "."),
             )
 
     @work(exit_on_error=False)
@@ -481,7 +734,7 @@ class QueueScreen(Screen[None]):
 
         if self.check_action("holding_statement", ()) is not True:
             return
-        ids = sorted(self.queue.selected)
+        ids: list[int] | None = self._bulk_ids() or sorted(self.queue.selected)
         if not ids:  # nothing selected: the statement goes to a group
             ids = await self.app.push_screen_wait(
                 CrisisGroupsScreen("write a holding statement to this group")
@@ -499,71 +752,105 @@ class QueueScreen(Screen[None]):
 
         self.app.push_screen(HandoverScreen())
 
+    def help_sections(self) -> list[tuple[str, list[Any]]]:
+        """The keys by where they work, straight from the bindings."""
+        mine = [b for b in self.BINDINGS if isinstance(b, Binding)]
+
+        def ids(prefix: str) -> list[Any]:
+            return [b for b in mine if (b.id or "").startswith(prefix)]
+
+        return [
+            ("Queue", [*QueueList.BINDINGS, *ids("queue.")]),
+            ("Conversation", [*ids("conv."), *ThreadView.BINDINGS]),
+            ("Composer", list(Composer.BINDINGS)),
+            ("Crisis", ids("crisis.")),
+            ("Anywhere", [*ids("app."), *ids("pane."), *self.app.BINDINGS]),
+        ]
+
     def action_help(self) -> None:
         from .help import HelpScreen
 
-        self.app.push_screen(HelpScreen())
+        self.app.push_screen(HelpScreen(self.help_sections(), self.console.keymap))
 
     async def action_quit(self) -> None:
         await self.app.action_quit()
 
-    def action_back(self) -> None:
-        if self.queue.selected:
-            self.queue.clear_selection()
-        elif self.open_conversation is not None:
+    def _show_queue(self) -> None:
+        """Back to the queue: the conversation closes (its draft is kept) and the queue has the keys."""
+        if self.open_id is not None:
+            self.open_id = None
             self.open_conversation = None
+            self.composer.detach()
             self.thread.clear()
+            self.keys.put_first()
             self._schedule_heartbeat()
             self.refresh_bindings()
         self.queue.focus()
 
+    def action_back(self) -> None:
+        if self.queue.selected and (self.open_id is None or self.queue.has_focus):
+            self.queue.clear_selection()
+        else:
+            self._show_queue()
+
     def action_focus_pane(self, pane: str) -> None:
         if pane == "composer":
-            self.composer.focus_text()
-        else:
-            self.query_one(f"#{pane}").focus()
+            if self.open_id is None:
+                self.action_compose("reply")
+            else:
+                self.composer.focus_text()
+        elif pane == "queue":
+            if self.narrow:
+                self._show_queue()  # the queue takes the screen: nothing stays open unseen
+            else:
+                self.queue.focus()
+        elif self.open_id is not None:
+            self.thread.focus()
 
     @on(Composer.Send)
     def send(self, message: Composer.Send) -> None:
-        conv = self.open_conversation
-        if conv is None or self.composer.conversation_id != conv["id"]:
-            self.notify("Open a conversation first.", severity="warning")
+        if message.conversation_id != self.open_id:
+            tell(self, "Open the conversation first.", severity="warning")
             return
-        cid, text, confirm = conv["id"], message.text, message.confirm
+        cid, text, confirm = message.conversation_id, message.text, message.confirm
         calls: dict[str, Callable[[Any], Awaitable[Any]]] = {
             "reply": lambda c: c.reply(cid, text, confirm),
             "dm": lambda c: c.dm(cid, text, confirm),
             "resolve": lambda c: c.resolve(cid, text, confirm),
             "move_dm": lambda c: c.move_to_dm(cid, message.ack_text, text, confirm),
         }
-        self.run_action(message.mode, cid, calls[message.mode])
+        self.act(message.mode, cid, calls[message.mode])
 
     @on(Composer.Leave)
     def leave_composer(self) -> None:
-        self.queue.focus()
+        if self.open_id is not None:
+            self.thread.focus()
+        else:
+            self.queue.focus()
 
     @on(Composer.Typing)
     def typing(self, message: Composer.Typing) -> None:
-        if self.open_conversation is not None:
-            self.send_presence(self.open_conversation["id"], message.typing)
+        self.send_presence(message.conversation_id, message.typing)
 
     @work(group="presence", exclusive=True, exit_on_error=False)
     async def send_presence(self, conversation_id: int, typing: bool) -> None:
         try:
-            await self.shift_app.client.presence(conversation_id, typing)
+            await self.console.client.presence(conversation_id, typing)
         except BackendError:
             pass  # presence is a courtesy; a backend without it must not disturb the operator
 
     @work(group="action", exit_on_error=False)
-    async def run_action(
+    async def act(
         self,
         action: str,
         conversation_id: int | None,
         call: Callable[[Any], Awaitable[Any]],
         bulk: bool = False,
+        quiet: bool = False,
     ) -> None:
+        """Run one backend call; the answer comes back as ActionDone or ActionFailed."""
         try:
-            result = await call(self.shift_app.client)
+            result = await call(self.console.client)
         except BackendError as exc:
             self.post_message(ActionFailed(action, exc.message, exc.status, exc.body))
             return
@@ -571,18 +858,20 @@ class QueueScreen(Screen[None]):
             result = {"results": result}
         elif conversation_id is None and isinstance(result, dict):
             conversation_id = result.get("id")
-        self.post_message(ActionDone(action, conversation_id, result or {}))
+        self.post_message(ActionDone(action, conversation_id, result or {}, quiet=quiet))
 
     def on_action_done(self, message: ActionDone) -> None:
-        if message.action in SEND_ACTIONS:
-            self.composer.clear()
-            self.composer.mode = "reply"
-            self.queue.focus()
-            self.notify("Queued for publishing.")
+        cid = message.conversation_id
+        if message.action in SEND_ACTIONS and cid is not None:
+            self.composer.sent(cid)
+            if self.composer.has_focus_within and self.open_id == cid:
+                self.thread.focus()  # the conversation stays on screen to watch it publish
+            tell(self, "Queued for publishing.")
         if "results" in message.result:
             failed = [r for r in message.result["results"] if not r.get("ok")]
             done = len(message.result["results"]) - len(failed)
-            self.notify(
+            tell(
+                self,
                 f"{message.action}: {done} done"
                 + (
                     f", {len(failed)} refused: "
@@ -591,15 +880,16 @@ class QueueScreen(Screen[None]):
                     else ""
                 ),
                 severity="warning" if failed else "information",
-                markup=False,
             )
             self.queue.clear_selection()
-        elif message.action in ("note", "tag", "escalate", "assign"):
-            self.notify(f"{message.action.capitalize()} saved.")
-        if message.conversation_id is not None and not (
-            message.action == "release" and self.open_conversation is None
-        ):
-            self.load_conversation(message.conversation_id)
+        elif message.action in ("note", "tag", "escalate", "assign", "dismiss", "house rules"):
+            tell(self, f"{message.action.capitalize()}: done.")
+        elif message.action == "claim" and message.quiet:
+            self.composer.notice = ""
+        if message.action == "claim next" and cid is not None:
+            self._open(cid)
+        elif cid is not None and cid == self.open_id:
+            self.load_conversation(cid)
         self._refresh_now()
 
     def on_action_failed(self, message: ActionFailed) -> None:
@@ -610,7 +900,8 @@ class QueueScreen(Screen[None]):
             and message.body.get("needs_confirmation")
         ):
             self.composer.needs_confirmation(findings)
-            self.notify(
+            tell(
+                self,
                 "Read the advisories; ctrl+s again sends anyway.",
                 title="Check before sending",
                 severity="warning",
@@ -619,14 +910,18 @@ class QueueScreen(Screen[None]):
         if message.action in SEND_ACTIONS and message.status == 422:
             self.composer.refused(findings)
         if message.status == 409 and message.body.get("holder"):
-            message_text = f"{message.message} (held by {message.body['holder'].get('name', '?')})"
+            holder = message.body["holder"].get("name", "?")
+            text = f"{message.message} (held by {holder})"
         else:
-            message_text = message.message
-        self.notify(
-            message_text,
+            text = message.message
+        if message.action == "claim" and self.composer.has_focus_within:
+            # The operator is writing: say it where they look, and keep their words.
+            self.composer.notice = f"Could not claim it: {one_line(text)}"
+        tell(
+            self,
+            text,
             title=f"Could not {message.action.replace('_', ' ')}",
             severity="error",
-            markup=False,
         )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -641,10 +936,8 @@ class QueueScreen(Screen[None]):
         conv = self.open_conversation
         if not self._held_by_me() or conv is None or not conv.get("claim_expires_at"):
             return
-        from datetime import datetime
-
         left = (
-            datetime.fromisoformat(conv["claim_expires_at"]) - self.shift_app.now()
+            datetime.fromisoformat(conv["claim_expires_at"]) - self.console.now()
         ).total_seconds()
         self._heartbeat_timer = self.set_timer(min(max(left / 3, 1.0), 60.0), self._heartbeat)
 
@@ -654,7 +947,7 @@ class QueueScreen(Screen[None]):
         if conv is None:
             return
         try:
-            result = await self.shift_app.client.heartbeat(conv["id"])
+            result = await self.console.client.heartbeat(conv["id"])
         except BackendError as exc:
             self.post_message(ActionFailed("keep the claim", exc.message, exc.status, exc.body))
             self.load_conversation(conv["id"])

@@ -8,6 +8,7 @@ re-sorts; one 1 Hz tick repaints only the visible lines.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from textual.strip import Strip
 from textual.worker import Worker
 
 from ..failures import report_worker_failure
-from ..literal import one_line
+from ..literal import fit, one_line
 from ..messages import OpenConversation
 from .countdown import format_remaining, parse_time, remaining_seconds, urgency
 
@@ -49,6 +50,15 @@ STATE_WORD = {
     "resolved": "resolved",
     "dismissed": "dismissed",
 }
+
+_LEADING_MENTIONS = re.compile(r"^(?:\s*@[\w.@-]+[,:]?)+\s*")
+
+
+def preview(text: str) -> str:
+    """The latest message as a row shows it: the @mentions it opens with say nothing new."""
+    rest = _LEADING_MENTIONS.sub("", text)
+    return rest if rest.strip() else text
+
 
 PageLoader = Callable[[str, str, int, int], Awaitable[dict[str, Any]]]
 
@@ -296,7 +306,7 @@ class QueueList(ScrollView, can_focus=True):
         width = self.size.width
         if index >= self.total:
             if index == 0 and self.loaded:
-                text = f" Nothing here (filter: {self.filter.replace('_', ' ')})"
+                text = f" Nothing here (filter: {one_line(self.filter.replace('_', ' '))})"
                 return Strip(
                     [Segment(text[:width], self.get_component_rich_style("queue-list--muted"))]
                 ).extend_cell_length(width, self.rich_style)
@@ -341,7 +351,7 @@ class QueueList(ScrollView, can_focus=True):
         )
         add(Segment(" ", base))
         add(Segment(format_remaining(seconds), base + style(f"queue-list--{level}")))
-        add(Segment(" " + PLATFORM_MARK.get(row["platform"], row["platform"][:1].upper()), base))
+        add(Segment(" " + PLATFORM_MARK.get(row["platform"], one_line(row["platform"], 1)), base))
         holder_style = style("queue-list--mine") if mine else style("queue-list--other")
         if self.typing.get(row["id"]):
             add(Segment("✎", base + style("queue-list--selected")))  # someone is writing an answer
@@ -351,18 +361,17 @@ class QueueList(ScrollView, can_focus=True):
                     STATE_MARK.get(row["state"], "?"), base + (holder_style if holder else Style())
                 )
             )
-        author_w = 9 if width < 45 else 11 if width < 60 else 16
-        add(Segment(" " + one_line("@" + row["author"]["handle"], author_w).ljust(author_w), base))
+        # The mark already says the state (? explains it): the width goes to the message.
+        author_w = 9 if width < 45 else 11 if width < 60 else 14
+        add(Segment(" " + fit("@" + row["author"]["handle"], author_w), base))
         used = 1 + 2 + 1 + 6 + 2 + 1 + 1 + author_w
         if width >= 60:
-            # Wide enough to spell out the state and who holds it.
-            state = STATE_WORD.get(row["state"], row["state"])[:8].ljust(8)
-            name = one_line(holder["name"], 8).ljust(8) if holder else " " * 8
-            add(Segment(" " + state, base))
+            # Wide enough to say who holds it.
+            name = fit(holder["name"], 9) if holder else " " * 9
             add(Segment(" " + name, base + (holder_style if holder else Style())))
-            used += 18
+            used += 10
         text_w = max(width - used - 1, 0)
-        add(Segment(" " + one_line(row.get("latest_text") or "", text_w), base))
+        add(Segment(" " + one_line(preview(row.get("latest_text") or ""), text_w), base))
         return Strip(segs).adjust_cell_length(width, base)
 
     def row_text(self, index: int) -> str:

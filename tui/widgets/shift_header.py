@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from ..literal import literal
+from ..literal import one_line
 
 
 class ShiftHeader(Static):
@@ -30,10 +30,10 @@ class ShiftHeader(Static):
             t.append(" ")
         t.append("shiftdesk", "bold")
         if self.brand:
-            t.append(f" · @{literal(self.brand)}")
+            t.append(f" · @{one_line(self.brand)}")
         names = list(self.on_shift) or ([self.operator] if self.operator else [])
         if names:
-            t.append(" · shift: " + literal(", ".join(names)))
+            t.append(" · shift: " + ", ".join(one_line(n) for n in names))
         t.append(f" · queue {self.queue}")
         t.append(f" · breaching {self.breaching}", "bold" if self.breaching else "")
         t.truncate(max(self.size.width, 1), overflow="ellipsis")

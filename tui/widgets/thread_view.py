@@ -47,9 +47,11 @@ class ThreadView(VerticalScroll, can_focus=True):
         "thread-view--flag",
         "thread-view--note",
         "thread-view--typing",
+        "thread-view--banner",
     }
 
     DEFAULT_CSS = """
+    ThreadView > #thread-head { dock: top; height: auto; background: $surface; }
     ThreadView > .thread-view--title { text-style: bold; }
     ThreadView > .thread-view--customer { text-style: bold; }
     ThreadView > .thread-view--ours { color: $accent; text-style: bold; }
@@ -60,6 +62,7 @@ class ThreadView(VerticalScroll, can_focus=True):
     ThreadView > .thread-view--flag { color: $error; }
     ThreadView > .thread-view--note { color: $secondary; text-style: italic; }
     ThreadView > .thread-view--typing { color: $warning; text-style: italic; }
+    ThreadView > .thread-view--banner { color: $error; text-style: bold; }
     """
 
     BINDINGS = [
@@ -87,9 +90,16 @@ class ThreadView(VerticalScroll, can_focus=True):
         super().__init__(**kw)
         self.conversation: dict[str, Any] | None = None
         self.typing: dict[int, str] = {}  # operator id -> name, typing in this conversation
+        self.banner = ""  # what the console offers for this conversation (e.g. the conduct keys)
 
     def compose(self):
+        # The title (who, state, holder) and the banner stay put while the messages scroll.
+        yield Static(id="thread-head")
         yield Static(Text(EMPTY, style="dim"), id="thread-body")
+
+    @property
+    def head(self) -> Static:
+        return self.query_one("#thread-head", Static)
 
     @property
     def body(self) -> Static:
@@ -132,24 +142,30 @@ class ThreadView(VerticalScroll, can_focus=True):
         title = Text()
         title.append(one_line("@" + conv["author"]["handle"], 30), style("thread-view--title"))
         title.append(
-            f" ({conv['platform']}) P{conv['priority']} · {conv['state'].replace('_', ' ')}"
+            " "
+            + one_line(
+                f"({conv['platform']}) P{conv['priority']} · {conv['state'].replace('_', ' ')}"
+            )
         )
-        title.append(f" · held by {literal(holder['name'])}" if holder else " · unclaimed")
+        title.append(f" · held by {one_line(holder['name'])}" if holder else " · unclaimed")
         if conv.get("escalated"):
             title.append(" · ESCALATED", style("thread-view--failed"))
-        parts.append(title)
+        head: list[Any] = [title]
+        if self.banner:
+            head.append(Text(self.banner, style("thread-view--banner")))
+        self.head.update(Group(*head))
         if conv.get("priority_reasons"):
             parts.append(
                 Text(
                     f"why P{conv['priority']}: "
-                    + literal("; ".join(map(str, conv["priority_reasons"]))),
+                    + "; ".join(one_line(str(r)) for r in conv["priority_reasons"]),
                     style("thread-view--muted"),
                 )
             )
         if conv.get("tags"):
             parts.append(
                 Text(
-                    "tags: " + literal(", ".join(map(str, conv["tags"]))),
+                    "tags: " + ", ".join(one_line(str(t)) for t in conv["tags"]),
                     style("thread-view--muted"),
                 )
             )
@@ -158,7 +174,7 @@ class ThreadView(VerticalScroll, can_focus=True):
             label = "pinned note" if note.get("pinned") else "note"
             parts.append(
                 Text(
-                    f"✎ {label} ({literal(note.get('operator') or '?')}): {literal(note['text'])}",
+                    f"✎ {label} ({one_line(note.get('operator') or '?')}): {literal(note['text'])}",
                     style("thread-view--note"),
                 )
             )
@@ -172,7 +188,7 @@ class ThreadView(VerticalScroll, can_focus=True):
             )
             parts.append(Text(hint, style("thread-view--muted")))
         for name in self.typing.values():
-            parts.append(Text(f"{literal(name)} is typing here…", style("thread-view--typing")))
+            parts.append(Text(f"{one_line(name)} is typing here…", style("thread-view--typing")))
         self.body.update(Group(*parts))
 
     def _channel(self, channel: str) -> Text:
@@ -185,7 +201,7 @@ class ThreadView(VerticalScroll, can_focus=True):
         line = Text()
         line.append(clock_time(item.get("at")) + " ", style("thread-view--muted"))
         if item["kind"] == "inbound":
-            line.append("@" + literal(item["author"]["handle"]), style("thread-view--customer"))
+            line.append(one_line("@" + item["author"]["handle"]), style("thread-view--customer"))
             line.append_text(self._channel(item.get("channel", "public")))
             text = item["text"] if self.revealed else item.get("masked_text", item["text"])
             line.append(": " + literal(text))
@@ -197,19 +213,18 @@ class ThreadView(VerticalScroll, can_focus=True):
                     what = str(flag)
                 line.append("\n   ⚑ " + literal(what), style("thread-view--flag"))
         else:
-            who = literal(item.get("operator") or "team")
+            who = one_line(item.get("operator") or "team")
+            purpose = item.get("purpose", "reply")
             line.append(
-                f"us ({who}, {PURPOSE_WORDS.get(item.get('purpose', 'reply'), item.get('purpose'))})",
+                f"us ({who}, {PURPOSE_WORDS.get(purpose) or one_line(str(purpose))})",
                 style("thread-view--ours"),
             )
             line.append_text(self._channel(item.get("channel", "public")))
             line.append(": " + literal(item["text"]))
             failed = item.get("status") == "failed"
             status_style = style("thread-view--failed") if failed else style("thread-view--muted")
-            line.append(
-                "\n   " + STATUS_WORDS.get(item.get("status", ""), str(item.get("status"))),
-                status_style,
-            )
+            status = item.get("status", "")
+            line.append("\n   " + (STATUS_WORDS.get(status) or one_line(str(status))), status_style)
             if item.get("error"):
                 line.append(": " + literal(str(item["error"])), status_style)
             if item.get("advisories"):
@@ -225,4 +240,5 @@ class ThreadView(VerticalScroll, can_focus=True):
     def clear(self) -> None:
         self.conversation = None
         self.typing = {}
+        self.head.update("")
         self.body.update(Text(EMPTY, style="dim"))
