@@ -149,6 +149,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/api/advise", c.advise)
     r.add_post("/api/bulk", c.bulk)
     r.add_get("/api/conversations/{id}", c.conversation)
+    r.add_get("/api/conversations/{id}/house-rules", c.house_rules_text)
     for action, handler in (
         ("claim", c.claim),
         ("release", c.release),

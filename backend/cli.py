@@ -214,7 +214,14 @@ def cmd_handover(args: argparse.Namespace) -> int:
 # -- tui -------------------------------------------------------------------------------
 
 
+def _use_keymap(args: argparse.Namespace) -> None:
+    """--keymap is $SHIFTDESK_KEYMAP for this run: the console reads (and checks) it there."""
+    if getattr(args, "keymap", None):
+        os.environ["SHIFTDESK_KEYMAP"] = str(Path(args.keymap).resolve())
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
+    _use_keymap(args)
     from tui.app import ShiftdeskApp
     from tui.client import BackendClient
 
@@ -333,6 +340,7 @@ def _last_resort(embedded: Any) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    _use_keymap(args)
     from backend.db.setup import database_server
 
     cfg = _load(args, DEMO_CONFIG)
@@ -482,6 +490,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--token-file", metavar="FILE", help="file holding the operator token ('-': standard input)"
     )
+    p.add_argument(
+        "--keymap",
+        metavar="FILE",
+        help="keys remapped by binding id, a YAML file (default: $SHIFTDESK_KEYMAP, "
+        "else ~/.config/shiftdesk/keymap.yaml)",
+    )
     p.set_defaults(func=cmd_tui)
 
     p = sub.add_parser(
@@ -490,6 +504,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start everything for a first look: the embedded PostgreSQL, a backend on a "
         "free loopback port, the simulator playing a crisis, a demo operator and the "
         "console. q, ctrl+q or ctrl+c stops all of it.",
+    )
+    p.add_argument(
+        "--keymap",
+        metavar="FILE",
+        help="keys remapped by binding id, a YAML file (default: $SHIFTDESK_KEYMAP, "
+        "else ~/.config/shiftdesk/keymap.yaml)",
     )
     p.set_defaults(func=cmd_demo)
 

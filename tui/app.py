@@ -188,17 +188,17 @@ class ShiftdeskApp(App[None]):
             queue.composer.save_draft()
         held = await self._held_claims()
         drafts = len(self.drafts.conversations()) if self.me else 0
-        if not held and not drafts:
-            self.exit()
-            return
-        answer = await self.push_screen_wait(QuitScreen(len(held), drafts))
-        if answer == "stay":
-            return
-        if answer == "release" and held:
-            try:
-                await self.client.bulk("release", held)
-            except BackendError:
-                pass  # leaving anyway: the leases run out and the reaper frees them
+        if held or drafts:
+            answer = await self.push_screen_wait(QuitScreen(len(held), drafts))
+            if answer == "stay":
+                return
+            keep = answer != "release"
+        else:
+            keep = False
+        try:
+            await self.client.sign_out(keep_claims=keep)
+        except BackendError:
+            pass  # leaving anyway: the leases run out and the reaper frees them
         self.exit()
 
     async def _held_claims(self) -> list[int]:

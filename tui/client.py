@@ -157,6 +157,11 @@ class BackendClient:
     ) -> dict[str, Any]:
         return await self._act(conversation_id, "resolve", {"text": text, "confirm": confirm})
 
+    async def house_rules_text(self, conversation_id: int) -> str:
+        """The statement `house_rules` would post, to show before it goes."""
+        found = await self._call("GET", f"/api/conversations/{conversation_id}/house-rules")
+        return str(found.get("text", ""))
+
     async def house_rules(self, conversation_id: int, text: str | None = None) -> dict[str, Any]:
         return await self._act(conversation_id, "house-rules", {"text": text} if text else {})
 
@@ -183,6 +188,12 @@ class BackendClient:
 
     async def reassign(self, conversation_id: int, operator_id: int) -> dict[str, Any]:
         return await self._act(conversation_id, "reassign", {"operator_id": operator_id})
+
+    async def sign_out(self, keep_claims: bool) -> list[int]:
+        """Leaving: the backend gives back what this operator holds (unless kept) and
+        tells the other consoles they are gone."""
+        body = {"keep_claims": keep_claims}
+        return (await self._call("POST", "/api/sign-out", json=body))["released"]
 
     async def bulk(
         self, action: str, ids: list[int], *, tag: str | None = None, operator_id: int | None = None

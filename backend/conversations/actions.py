@@ -638,18 +638,27 @@ class Actions:
             ", owes_public_close = false, resolved_at = now()",
         )
 
+    async def house_rules_for(
+        self, conn: asyncpg.Connection | asyncpg.Pool, conversation_id: int
+    ) -> dict[str, Any]:
+        """The house-rules statement this conversation would get, in its language."""
+        rules = self.checks()
+        if rules is None:
+            raise BadInput("No house rules are loaded; write the reply yourself.")
+        found = await conn.fetchrow(
+            "SELECT language FROM conversations WHERE id = $1", conversation_id
+        )
+        if found is None:
+            raise NotFound(f"There is no conversation {conversation_id}.")
+        text = suggested_conduct_reply(rules, found["language"])
+        return {"text": text, "language": found["language"]}
+
     async def answer_conduct(
         self, conn: asyncpg.Connection, op: Operator, conversation_id: int, text: str | None = None
     ) -> dict[str, Any]:
         """Answer an abusive post once with the house rules (the suggested statement by default)."""
         if not text:
-            rules = self.checks()
-            language = await conn.fetchval(
-                "SELECT language FROM conversations WHERE id = $1", conversation_id
-            )
-            if rules is None:
-                raise BadInput("No house rules are loaded; write the reply yourself.")
-            text = suggested_conduct_reply(rules, language)
+            text = (await self.house_rules_for(conn, conversation_id))["text"]
         # The house-rules statement is the team's own text: it goes out as written.
         return await self._post(
             conn,

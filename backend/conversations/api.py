@@ -136,6 +136,12 @@ add_tag = _action(
 reassign = _action(lambda a, c, op, cid, b: a.reassign(c, op, cid, operator_id_field(b)), body=True)
 
 
+async def house_rules_text(request: web.Request) -> web.Response:
+    """GET: the statement `house-rules` would post, so the operator sees it before it goes."""
+    found = await request.app[ACTIONS].house_rules_for(request.app[POOL], conversation_id(request))
+    return web.json_response(found)
+
+
 async def remove_tag(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         result = await request.app[ACTIONS].remove_tag(

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from backend import events
-from backend.conversations import queue
+from backend.conversations import lifecycle, queue
 from backend.live import sessions
 from backend.live.hub import HUB, announce
 from backend.operators import Operator
@@ -42,6 +42,10 @@ async def summary(request: web.Request) -> web.Response:
             "last_event_id": hub.last_id,
             "crisis": hub.crisis_state(),
             "online": hub.online(),
+            # What a dismissal may give as its reason (the lifecycle's list, not the console's).
+            "dismiss_reasons": [
+                {"id": r, "label": r.replace("_", " ")} for r in lifecycle.DISMISS_REASONS
+            ],
         }
     )
 

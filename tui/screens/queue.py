@@ -58,6 +58,7 @@ TYPING_STALE = (
 SEND_ACTIONS = {"reply", "dm", "resolve", "move_dm"}
 CLAIMABLE = {"new", "claimed", "awaiting_customer", "in_dm", "flagged_conduct"}
 DISMISSABLE = {"new", "claimed", "flagged_conduct", "awaiting_customer"}
+# What the backend's summary does not name (an older backend): the lifecycle's own three.
 DISMISS_REASONS = [
     ("spam", "spam"),
     ("not_about_us", "not about us"),
@@ -636,9 +637,14 @@ class QueueScreen(Screen[None]):
         if cid is None or conv is None or conv.get("state") != "flagged_conduct":
             return
         handle = one_line("@" + conv["author"]["handle"], 30)
+        try:
+            statement = await self.console.client.house_rules_text(cid)
+        except BackendError:
+            statement = ""  # the backend still posts its statement; we just cannot show it first
+        said = f"\n\n“{one_line(statement, 400)}”" if statement else ""
         chosen = await self.app.push_screen_wait(
             ChoicePrompt(
-                f"Answer {handle} once, publicly, with the house rules?",
+                f"Answer {handle} once, publicly, with the house rules?{said}",
                 [("send", "Yes: post the house-rules statement (it does not argue)")],
             )
         )
@@ -653,13 +659,18 @@ class QueueScreen(Screen[None]):
 
         self.act("house rules", cid, call)
 
+    def _dismiss_reasons(self) -> list[tuple[str, str]]:
+        named = self.console.summary.get("dismiss_reasons") or []
+        found = [(str(r["id"]), str(r.get("label") or r["id"])) for r in named if r.get("id")]
+        return found or DISMISS_REASONS
+
     @work(exit_on_error=False)
     async def action_dismiss_conversation(self) -> None:
         cid = self.open_id
         if cid is None:
             return
         reason = await self.app.push_screen_wait(
-            ChoicePrompt("Dismiss this conversation: why?", DISMISS_REASONS)
+            ChoicePrompt("Dismiss this conversation: why?", self._dismiss_reasons())
         )
         if reason:
             self.act("dismiss", cid, lambda c: c.dismiss(cid, reason))
