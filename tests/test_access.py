@@ -36,6 +36,7 @@ LEAD_ONLY = {
 # speaks to the customer or moves the conversation is refused, naming Anna.
 OPEN_TO_OTHERS = {
     ("GET", "/api/conversations/{id}"),
+    ("GET", "/api/conversations/{id}/house-rules"),  # reading the statement changes nothing
     ("POST", "/api/conversations/{id}/notes"),
     ("POST", "/api/conversations/{id}/tags"),
     ("DELETE", "/api/conversations/{id}/tags/{tag}"),
@@ -306,6 +307,8 @@ REVIEWED_SQL = {
     ("backend/cli.py", "_demo"): {"name"},  # demo database name, generated
     # which claims go back: a fixed condition from expire_leases or release_claims_of
     ("backend/conversations/actions.py", "_return_claims"): {"which"},
+    # the message and its outbox row: a module constant of the outbox, literal SQL
+    ("backend/conversations/actions.py", "_queue_message"): {"<Attribute: outbox.QUEUE_MESSAGE>"},
     ("backend/db/embedded.py", "ensure_database"): {"sql"},  # CREATE DATABASE of a configured name
     ("backend/db/migrate.py", "migrate"): {"sql"},  # the migration files' own text
     ("backend/conversations/queue.py", "page"): {

@@ -170,3 +170,58 @@ async def test_deep_pages_match_the_forward_order(backend):
         async with s.get(f"{backend.url}/api/queue?offset={n + 5}&limit=7") as r:
             assert (await r.json())["rows"] == []
     assert pages == ids
+
+
+async def test_the_conversation_carries_the_customers_context_and_rows_never_show_personal_data(
+    backend,
+):
+    """Issue 14: profile facts, the first post's link, earlier conversations, media marks;
+    personal data masked in the queue row as in the thread."""
+    from datetime import timedelta
+
+    from backend.model import Author, InboundPost
+
+    svc = backend.services
+    jo = Author("id-jo", "jo_k", "Jo K", 412)
+    status = {
+        "account": {
+            "url": "https://social.example/@jo_k",
+            "note": "<p>Baker, call 0151 2345 6789</p>",
+            "followers_count": 412,
+        },
+        "media_attachments": [{"type": "image"}],
+    }
+    # An earlier conversation with us: in private, so the new public post opens another.
+    old = InboundPost(
+        "simulator", "p0", jo, "my first order was late", svc.clock.now(), is_direct=True
+    )
+    async with svc.pool.acquire() as conn:
+        await svc.ingest.store(conn, [old])
+        first = await conn.fetchval("SELECT id FROM conversations")
+    post = InboundPost(
+        "simulator",
+        "p1",
+        jo,
+        "@acme parcel lost, call me on 0151 2345 6789",
+        svc.clock.now() + timedelta(seconds=1),
+        url="https://social.example/@jo_k/1",
+        raw=status,
+    )
+    async with svc.pool.acquire() as conn:
+        await svc.ingest.store(conn, [post])
+        cid = await conn.fetchval("SELECT max(id) FROM conversations")
+    _, token = await backend.add_operator("anna")
+    async with client(token) as s:
+        async with s.get(backend.url + "/api/queue?filter=open") as r:
+            row = next(x for x in (await r.json())["rows"] if x["id"] == cid)
+        async with s.get(f"{backend.url}/api/conversations/{cid}") as r:
+            conv = await r.json()
+    assert "2345 6789" not in row["latest_text"] and "parcel lost" in row["latest_text"]
+    customer = conv["customer"]
+    assert customer["profile_url"] == "https://social.example/@jo_k"
+    assert customer["followers"] == 412 and customer["first_post_url"].endswith("/1")
+    assert customer["bio"].startswith("Baker") and "2345 6789" not in customer["bio"]
+    assert customer["earlier_total"] == 1
+    assert [e["id"] for e in customer["earlier_conversations"]] == [first]
+    assert "first order" in customer["earlier_conversations"][0]["text"]
+    assert conv["thread"][-1]["media"] == ["image"]

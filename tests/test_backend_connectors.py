@@ -181,7 +181,7 @@ async def test_reply_is_published_to_mastodon_and_the_customers_answer_joins_the
         assert mastodon.statuses[ours]["in_reply_to_id"] == mention["id"]
 
         # Jo answers our reply (and, separately, sends a DM): the answer joins the
-        # conversation and puts it back in the queue; the DM threads apart.
+        # conversation and goes back to the operator who replied; the DM threads apart.
         answer = mastodon.post("jo_k", "@acme it's 4711", in_reply_to_id=ours)
         dm = mastodon.post("jo_k", "@acme my address is in here", visibility="direct")
         before = svc.pollers["mastodon"].stored
@@ -192,8 +192,10 @@ async def test_reply_is_published_to_mastodon_and_the_customers_answer_joins_the
         }
         assert rows[answer["id"]]["conversation_id"] == conv
         assert rows[dm["id"]]["conversation_id"] != conv
-        state = await svc.pool.fetchval("SELECT state FROM conversations WHERE id = $1", conv)
-        assert state == "new"
+        state, holder = await svc.pool.fetchrow(
+            "SELECT state, claimed_by FROM conversations WHERE id = $1", conv
+        )
+        assert (state, holder is not None) == ("claimed", True)
         assert await svc.pool.fetchval(
             "SELECT is_direct FROM conversations WHERE id = $1", rows[dm["id"]]["conversation_id"]
         )

@@ -93,4 +93,8 @@ async def test_replies_and_quotes_of_our_reply_join_its_conversation(pool, clock
         ("p2", cid),
         ("p3", cid),
     ]
-    assert await pool.fetchval("SELECT state FROM conversations WHERE id = $1", cid) == "new"
+    # The customer's turn is over: it goes back to the operator who replied, claimed for them.
+    state, holder = await pool.fetchrow(
+        "SELECT state, claimed_by FROM conversations WHERE id = $1", cid
+    )
+    assert (state, holder is not None) == ("claimed", True)

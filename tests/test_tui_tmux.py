@@ -83,8 +83,11 @@ async def test_shiftdesk_tui_in_tmux_claims_and_answers(backend, env, tmp_path):
         await screen_shows(session, "21/500")
         tmux("send-keys", "-t", session, "C-s")
         await screen_shows(session, "published")
-        # Sending puts the operator back on the queue, so q quits (no esc first: esc then q reads as alt+q).
+        # q asks first: the operator still holds the conversation (it waits for Jo's answer).
+        # r releases it and quits (no esc first: esc then q reads as alt+q).
         tmux("send-keys", "-t", session, "q")
+        await screen_shows(session, "You hold 1 conversation")
+        tmux("send-keys", "-t", session, "r")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 10
         while (
@@ -97,6 +100,8 @@ async def test_shiftdesk_tui_in_tmux_claims_and_answers(backend, env, tmp_path):
             await asyncio.sleep(0.1)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    # Quitting signed out: the conversation went back to the queue, not left held for a shift.
+    assert await svc.pool.fetchval("SELECT claimed_by FROM conversations") is None
     text = await svc.pool.fetchval("SELECT text FROM messages")
     assert text == "Sorry Jo, looking now"
 

@@ -48,6 +48,7 @@ async def queue_page(request: web.Request) -> web.Response:
         search=request.query.get("q", ""),
         offset=int_param(request, "offset", 0, 0, 10_000_000),
         limit=int_param(request, "limit", 50, 1, 500),
+        checks=request.app[RULES].current.checks,
     )
     return web.json_response(result)
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from backend.connectors.address import address_of
+from backend.connectors.payload import media_of, profile_of
 from backend.conversations import sql
 from backend.conversations.lifecycle import State
 
@@ -53,7 +54,8 @@ def _iso(t: datetime | None) -> str | None:
     return t.isoformat() if t else None
 
 
-def queue_row(r: asyncpg.Record) -> dict[str, Any]:
+def queue_row(r: asyncpg.Record, checks: CheckRules | None = None) -> dict[str, Any]:
+    """A queue row; its preview is masked like the thread, so a row never shows personal data."""
     return {
         "id": r["id"],
         "platform": r["platform"],
@@ -76,18 +78,63 @@ def queue_row(r: asyncpg.Record) -> dict[str, Any]:
             "followers": r["author_followers"],
         },
         "holder": {"id": r["holder_id"], "name": r["holder_name"]} if r["holder_id"] else None,
-        "latest_text": r["latest_text"] or "",
+        "latest_text": _masked(checks, r["latest_text"] or "", r["flags"]),
         "tags": list(r["tags"]),
     }
 
 
-def _masked(checks: CheckRules | None, text: str, flags: list[dict[str, Any]]) -> str:
-    """The post with personal data masked, for the console to show until the operator reveals it."""
-    if checks is None or not any(f.get("check") == "personal_data" for f in flags):
+def _masked(checks: CheckRules | None, text: str, flags: list[dict[str, Any]] | None) -> str:
+    """The post with personal data masked, for the console to show until the operator reveals it.
+    `flags` None: text no check has seen (a bio, an old preview), so always look."""
+    if checks is None or (
+        flags is not None and not any(f.get("check") == "personal_data" for f in flags)
+    ):
         return text
     from backend.checks import mask_personal_data
 
     return mask_personal_data(checks, text)
+
+
+EARLIER_CONVERSATIONS = 5  # shown beside the thread; the newest first
+
+EARLIER = f"""
+    SELECT c.id, c.state, c.first_inbound_at, c.resolved_at, ({sql.LATEST_CUSTOMER_TEXT}) AS text
+    FROM conversations c WHERE c.author_id = $1 AND c.id <> $2
+    ORDER BY c.last_inbound_at DESC LIMIT $3
+"""
+EARLIER_COUNT = "SELECT count(*) FROM conversations WHERE author_id = $1 AND id <> $2"
+
+
+async def _customer(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    row: asyncpg.Record,
+    mentions: list[asyncpg.Record],
+    checks: CheckRules | None,
+) -> dict[str, Any]:
+    """Who the customer is: profile facts from their latest post's payload, the link to the
+    post that started it, and their earlier conversations with us (masked like the thread)."""
+    theirs = [m for m in mentions if not m["is_ours"]]
+    profile = profile_of(theirs[-1]["raw"]) if theirs else {}
+    if "bio" in profile:
+        profile["bio"] = _masked(checks, profile["bio"], None)
+    author_id = await conn.fetchval("SELECT author_id FROM conversations WHERE id = $1", row["id"])
+    earlier = await conn.fetch(EARLIER, author_id, row["id"], EARLIER_CONVERSATIONS)
+    return {
+        "followers": row["author_followers"],
+        **profile,
+        "first_post_url": next((m["url"] for m in theirs if m["url"]), None),
+        "earlier_conversations": [
+            {
+                "id": e["id"],
+                "state": e["state"],
+                "started_at": _iso(e["first_inbound_at"]),
+                "resolved_at": _iso(e["resolved_at"]),
+                "text": _masked(checks, e["text"] or "", None),
+            }
+            for e in earlier
+        ],
+        "earlier_total": await conn.fetchval(EARLIER_COUNT, author_id, row["id"]),
+    }
 
 
 class UnknownFilter(ValueError):
@@ -116,6 +163,7 @@ async def page(
     search: str = "",
     offset: int = 0,
     limit: int = 50,
+    checks: CheckRules | None = None,
 ) -> dict[str, Any]:
     """One window of the queue in SLA order, with the total it is a window of."""
     if filter not in FILTERS:
@@ -151,7 +199,7 @@ async def page(
         "filter": filter,
         "offset": offset,
         "total": total,
-        "rows": [queue_row(r) for r in rows],
+        "rows": [queue_row(r, checks) for r in rows],
     }
 
 
@@ -175,11 +223,12 @@ async def conversation(
     row = await conn.fetchrow(f"SELECT {_ROW} {_FROM} WHERE c.id = $1", conversation_id)
     if row is None:
         return None
-    out = queue_row(row)
+    out = queue_row(row, checks)
     out["address"] = address_of(out["platform"], out["author"]["handle"])  # see connectors.address
     mentions = await conn.fetch(
         """SELECT m.id, m.post_id, m.text, m.url, m.created_at, m.is_direct, m.is_ours, m.match_how,
-                  m.priority, m.priority_reasons, m.flags, m.language, m.sentiment, a.handle, a.display_name
+                  m.priority, m.priority_reasons, m.flags, m.language, m.sentiment, a.handle, a.display_name,
+                  m.raw
            FROM mentions m JOIN authors a ON a.id = m.author_id
            WHERE m.conversation_id = $1 ORDER BY m.created_at, m.id""",
         conversation_id,
@@ -217,6 +266,7 @@ async def conversation(
                 "flags": m["flags"],
                 "language": m["language"],
                 "sentiment": m["sentiment"],
+                "media": media_of(m["raw"]),
             }
         )
     for g in messages:
@@ -239,6 +289,7 @@ async def conversation(
         )
     thread.sort(key=lambda e: (e["at"], e["kind"] == "outbound", e["id"]))
     out["thread"] = thread
+    out["customer"] = await _customer(conn, row, mentions, checks)
     out["notes"] = [
         {
             "id": n["id"],

@@ -6,6 +6,7 @@ show whether they are published. Personal data stays masked until the operator r
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -162,6 +163,7 @@ class ThreadView(VerticalScroll, can_focus=True):
                     style("thread-view--muted"),
                 )
             )
+        parts += self._customer(conv.get("customer") or {})
         if conv.get("tags"):
             parts.append(
                 Text(
@@ -191,6 +193,33 @@ class ThreadView(VerticalScroll, can_focus=True):
             parts.append(Text(f"{one_line(name)} is typing here…", style("thread-view--typing")))
         self.body.update(Group(*parts))
 
+    def _customer(self, customer: dict[str, Any]) -> list[Text]:
+        """Who the customer is, in two lines at most: profile facts, then earlier conversations."""
+        muted = self.get_component_rich_style("thread-view--muted")
+        facts = []
+        if isinstance(customer.get("followers"), int):
+            facts.append(f"{customer['followers']:,} followers")
+        if customer.get("account_since"):
+            facts.append(f"since {one_line(str(customer['account_since']), 10)}")
+        if customer.get("bio"):
+            facts.append("bio: " + one_line(literal(str(customer["bio"])), 80))
+        link = customer.get("first_post_url") or customer.get("profile_url")
+        if link:
+            facts.append(one_line(literal(str(link)), 60))
+        lines = [Text("customer: " + " · ".join(facts), muted)] if facts else []
+        earlier = customer.get("earlier_conversations") or []
+        if earlier:
+            shown = "; ".join(
+                f"#{e.get('id')} {one_line(str(e.get('state', '')).replace('_', ' '), 12)} "
+                f"“{one_line(literal(str(e.get('text') or '')), 40)}”"
+                for e in earlier[:2]
+            )
+            more = int(customer.get("earlier_total") or len(earlier)) - min(len(earlier), 2)
+            lines.append(
+                Text(f"before: {shown}" + (f" and {more} more" if more > 0 else ""), muted)
+            )
+        return lines
+
     def _channel(self, channel: str) -> Text:
         if channel == "dm":
             return Text(" [DM]", self.get_component_rich_style("thread-view--dm"))
@@ -205,10 +234,18 @@ class ThreadView(VerticalScroll, can_focus=True):
             line.append_text(self._channel(item.get("channel", "public")))
             text = item["text"] if self.revealed else item.get("masked_text", item["text"])
             line.append(": " + literal(text))
+            media = [str(m) for m in item.get("media") or []]
+            if media:
+                counted = Counter(media)
+                marks = ", ".join(f"{k} ×{n}" if n > 1 else k for k, n in counted.items())
+                line.append(f" [{one_line(marks, 40)}]", style("thread-view--muted"))
             for flag in item.get("flags") or []:
                 if isinstance(flag, dict):
                     why = flag.get("message") or flag.get("check") or ""
                     what = f"{flag.get('check', 'flag')}: {why}" if flag.get("check") else str(why)
+                    reason = (flag.get("detail") or {}).get("reason")
+                    if reason:  # why the check fired: the phrase, or the model's score
+                        what += f" ({reason})"
                 else:
                     what = str(flag)
                 line.append("\n   ⚑ " + literal(what), style("thread-view--flag"))
