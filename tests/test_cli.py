@@ -175,3 +175,23 @@ def test_a_console_thread_that_will_not_stop_does_not_keep_the_process_alive():
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=30)
     assert done.returncode == 3
+
+
+def test_serve_on_a_taken_port_names_the_setting_to_change(db_url):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = shiftdesk(
+            "serve",
+            env={
+                "SHIFTDESK_DATABASE_URL": db_url,
+                "SHIFTDESK_SERVER_HOST": "127.0.0.1",
+                "SHIFTDESK_SERVER_PORT": str(port),
+            },
+        )
+    assert out.returncode == 2, out.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in out.stderr
+    assert "SHIFTDESK_SERVER_PORT" in out.stderr and "Traceback" not in out.stderr

@@ -319,7 +319,7 @@ class QueueScreen(Screen[None]):
         flagged = conv.get("state") == "flagged_conduct"
         self.keys.put_first(*(("conv.house_rules", "conv.dismiss") if flagged else ()))
         self.thread.show(conv)
-        self.composer.attach(conv["id"], conv["platform"])
+        self.composer.attach(conv["id"], conv["platform"], str(conv.get("address") or ""))
         self.composer.notice = self._why_not_send(conv)
         self._schedule_heartbeat()
         self.refresh_bindings()

@@ -11,6 +11,7 @@ draft away and brings the new one's back; sending drops it.
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ from ..client import BackendError
 from ..context import console_of
 from ..drafts import Draft
 from ..failures import report_worker_failure
-from ..literal import literal
+from ..literal import literal, one_line
 from ..notices import tell
 
 LIMITS = {"mastodon": 500, "bluesky": 300, "simulator": 500}
@@ -118,6 +119,7 @@ class Composer(Vertical):
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self.conversation_id: int | None = None
+        self.address = ""  # how public texts address the customer ("@jo"), from the backend
         self.ack_text = ""  # stage 1 of move-to-DM, kept while the DM is written
         self._advise_timer: Timer | None = None
         self._idle_timer: Timer | None = None
@@ -146,6 +148,15 @@ class Composer(Vertical):
     @property
     def limit(self) -> int:
         return LIMITS.get(self.platform, 500)
+
+    def added_address(self, text: str) -> str:
+        """The customer's address the backend puts in front of a public text that lacks it
+        (so the customer is notified); it counts against the platform's limit."""
+        if self.channel == "dm" or not self.address:
+            return ""
+        # As the backend decides (connectors.address): not inside a longer handle or a URL.
+        mentioned = rf"(?<![\w@/]){re.escape(self.address)}(?![\w@]|[.-]\w)"
+        return "" if re.search(mentioned, text, re.IGNORECASE) else self.address + " "
 
     @property
     def has_draft(self) -> bool:
@@ -221,11 +232,16 @@ class Composer(Vertical):
     def _update_status(self) -> None:
         if not self.is_mounted:
             return
-        used = len(self.text_area.text)
+        text = self.text_area.text
+        added = self.added_address(text)
+        used = len(text) + len(added)
         self.set_class(used > self.limit, "-over-limit")
         status = Text()
         status.append("DM" if self.channel == "dm" else "PUBLIC", "bold")
-        status.append(f" · {MODES[self.mode][0]} · {used}/{self.limit}")
+        status.append(f" · {MODES[self.mode][0]}")
+        if added:
+            status.append(f" · to {one_line(self.address, 40)}")
+        status.append(f" · {used}/{self.limit}")
         if self.awaiting_confirmation:
             status.append(" · ctrl+s again to send anyway", "bold")
         self.query_one("#composer-status", Static).update(status)
@@ -287,8 +303,9 @@ class Composer(Vertical):
 
     # -- which conversation, which mode ----------------------------------------------
 
-    def attach(self, conversation_id: int, platform: str) -> None:
+    def attach(self, conversation_id: int, platform: str, address: str = "") -> None:
         """Write for this conversation from now on, with its own draft."""
+        self.address = address
         if conversation_id != self.conversation_id:
             self.save_draft()
             self.stop_typing()
@@ -362,10 +379,12 @@ class Composer(Vertical):
         if not text:
             tell(self, "Nothing to send: write the text first.", severity="warning")
             return
-        if len(text) > self.limit:
+        if len(text) + len(self.added_address(text)) > self.limit:
+            used = len(text) + len(self.added_address(text))
             tell(
                 self,
-                f"Too long for {self.platform}: {len(text)} of {self.limit} characters.",
+                f"Too long for {self.platform}: {used} of {self.limit} characters "
+                "(with the customer's address).",
                 severity="error",
             )
             return
