@@ -137,7 +137,7 @@ async def test_the_connector_streams_mentions_and_hashtags_and_raises_when_the_s
         await c.close()
 
 
-async def test_a_silent_stream_is_given_up_and_a_refused_one_is_permanent(fake):
+async def test_a_silent_stream_is_given_up_and_a_refused_or_redirected_one_is_permanent(fake):
     c = connector(fake, stream_idle_seconds=0.3)
     fake.heartbeat_seconds = 60  # nothing comes: no event, no :thump
 
@@ -146,6 +146,9 @@ async def test_a_silent_stream_is_given_up_and_a_refused_one_is_permanent(fake):
 
     try:
         with pytest.raises(TransientError, match="silent"):
+            await asyncio.wait_for(c.stream(*c.streams()[0], lambda: None, on_post), 5)
+        fake.fail("/api/v1/streaming/user", 302, headers={"Location": "http://elsewhere:4000/"})
+        with pytest.raises(PermanentError, match="redirected to http://elsewhere:4000/"):
             await asyncio.wait_for(c.stream(*c.streams()[0], lambda: None, on_post), 5)
         fake.streaming_enabled = False
         with pytest.raises(PermanentError, match="404"):
@@ -218,6 +221,12 @@ async def test_the_backend_streams_and_catches_up_by_polling_after_every_reconne
         await until(lambda: status.streamed >= 2, "two streamed mentions")
         assert {mention["id"], tagged["id"]} <= await stored_ids(backend.pool)
         assert polls(fake) == quiet
+        # Our own status is left to the next poll: by stream it can overtake the
+        # outbox's record of it (and be stored beside the message it is).
+        ours = fake.post("acme", "We are looking into double charges #acmefail")
+        late = fake.post("kim", "@acme me too")
+        await until(lambda: status.streamed >= 3, "the next streamed mention")
+        assert ours["id"] not in await stored_ids(backend.pool)
 
         # The streaming server restarts; a mention lands in the gap, on no stream.
         fake.drop_streams()
@@ -227,6 +236,11 @@ async def test_the_backend_streams_and_catches_up_by_polling_after_every_reconne
             lambda: _has(backend.pool, gap["id"]), "the gap's mention, caught up by polling"
         )
         assert polls(fake) > quiet  # the catch-up poll after the reconnect
+        assert await backend.pool.fetchval(
+            "SELECT is_ours FROM mentions WHERE post_id = $1", ours["id"]
+        )
+        assert late["id"] in await stored_ids(backend.pool)
+        assert status.streamed == 3
         after = fake.post("jo", "@acme and again")
         await until(lambda: _has(backend.pool, after["id"]), "a mention after the reconnect")
         counts = await backend.pool.fetch(

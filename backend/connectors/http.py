@@ -234,6 +234,13 @@ class PlatformHttp:
                             or now + DEFAULT_RATE_LIMIT_WAIT
                         )
                         raise RateLimited(at, f"{response.where()}: rate limited until {at}")
+                    if 300 <= resp.status < 400:
+                        # Mastodon's web server may send its streaming API elsewhere.
+                        raise PermanentError(
+                            f"{response.where()}: redirected to "
+                            f"{resp.headers.get('Location', '?')} (configure that streaming URL)",
+                            status=resp.status,
+                        )
                     if resp.status >= 500 or resp.status < 400:
                         raise TransientError(
                             f"{response.where()}: stream not opened ({resp.status}): "

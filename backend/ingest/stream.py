@@ -134,6 +134,11 @@ async def _session(
             opened.set()
 
     async def on_post(post: InboundPost) -> None:
+        if post.by_us:
+            # Our own status comes back by stream within milliseconds, before the
+            # outbox has recorded its platform id, and would be stored beside the
+            # message it is. Never queued anyway: the next poll brings it, by then known.
+            return
         queue.put_nowait(post)
 
     async def write() -> None:
