@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -36,6 +37,7 @@ from backend.crisis.watch import CRISIS_WATCH, CrisisWatch
 from backend.db.pool import create_pool
 from backend.handover import api as handover_api
 from backend.ingest import webhook
+from backend.ingest.leader import lead
 from backend.ingest.pollers import CONNECTORS, POLLERS, PollerStatus, build_connectors, supervise
 from backend.ingest.rules_watch import RulesWatcher
 from backend.ingest.store import INGEST, Ingest, Processor, make_processor
@@ -381,7 +383,9 @@ def init_app(
         start(RulesWatcher(config.rules_dir, pool, rules.use).run(), "rules-watcher")
         for name, (settings, connector) in connectors.items():
             status = app[POLLERS][name] = PollerStatus(settings.cursor_name, connector.platform)
-            start(supervise(connector, settings, pool, ingest, clock, status), f"poller-{name}")
+            # Only the backend elected for this account polls or streams it.
+            work = functools.partial(supervise, connector, settings, pool, ingest, clock, status)
+            start(lead(db_url, status.leadership, work), f"poller-{name}")
         yield
         await stop_tasks(tasks)
         tasks.clear()

@@ -56,6 +56,8 @@ def config_for(
             f"  mastodon:\n    enabled: true\n    base_url: {mastodon.url}\n    account: acme\n"
             "    token_env: SHIFTDESK_MASTODON_TOKEN\n    page_limit: 2\n    timeout_s: 2\n"
             "    poll_interval_seconds: 0.05\n"
+            # These tests are about polling; streaming has tests of its own.
+            "    streaming: false\n"
         )
     if bluesky is not None:
         text += (

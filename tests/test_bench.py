@@ -32,6 +32,10 @@ SMALL = {
     "outbox": (["--replies", "200", "--latency-ms", "1"], ["floor: bare POSTs", "window of"]),
     "tui": (["--conversations", "2000", "--presses", "20"], ["first paint", "keypress"]),
     "rules_quality": ([], ["precision", "recall"]),
+    "latency": (
+        ["--quick"],
+        ["LISTEN/NOTIFY", "signed webhook", "Mastodon stream", "polling every"],
+    ),
 }
 
 

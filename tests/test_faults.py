@@ -49,6 +49,7 @@ def mastodon_config(
         f"    token_env: SHIFTDESK_MASTODON_TOKEN\n    page_limit: {page_limit}\n"
         f"    timeout_s: {timeout_s}\n    poll_interval_seconds: {poll}\n"
         "    hashtags: []\n    search_terms: []\n"
+        "    streaming: false\n"  # polling under faults; streaming has tests of its own
         "outbox:\n  poll_interval_seconds: 0.2\n  backoff_base_seconds: 0.1\n"
     )
     return path

@@ -10,7 +10,7 @@ it. Nothing is lost, nothing is stored twice.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -49,6 +49,44 @@ class Connector(Protocol):
 
     async def close(self) -> None:
         """Release the HTTP session."""
+        ...
+
+
+@runtime_checkable
+class StreamingConnector(Connector, Protocol):
+    """A platform that also pushes (Mastodon's streaming API)."""
+
+    @property
+    def streaming(self) -> bool:
+        """Whether config turned streaming on."""
+        ...
+
+    @property
+    def resync_seconds(self) -> float:
+        """How often a full poll runs while streaming."""
+        ...
+
+    @property
+    def polls_while_streaming(self) -> bool:
+        """Whether some source is only ever polled (it has no stream)."""
+        ...
+
+    def streams(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        """(path, query) of every stream to hold open."""
+        ...
+
+    async def stream(
+        self,
+        path: str,
+        query: list[tuple[str, str]],
+        on_open: Callable[[], None],
+        on_post: Callable[[InboundPost], Awaitable[None]],
+    ) -> None:
+        """Read one stream until it fails; always raises a ConnectorError."""
+        ...
+
+    async def poll(self, cursor: dict[str, Any], *, streamed: bool = False) -> PollResult:
+        """`Connector.poll`; `streamed`: read only the sources no stream carries."""
         ...
 
 

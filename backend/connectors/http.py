@@ -8,8 +8,9 @@ credentials (tokens travel in headers), so they are safe to print.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -189,6 +190,70 @@ class PlatformHttp:
         if body is _NOT_JSON:
             response.body = raw.decode("utf-8", "replace")
         return response
+
+    @contextlib.asynccontextmanager
+    async def open_stream(
+        self,
+        url: str,
+        *,
+        params: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idle_s: float,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """GET a long-lived response (server-sent events) and yield it once its
+        headers say 200. No total timeout: the stream lasts as long as the server
+        keeps it; silence longer than `idle_s` (no event, no heartbeat) raises
+        TransientError, as does a dropped connection. Refusals are sorted as
+        `request` sorts them."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout, headers={"User-Agent": self._user_agent}
+            )
+        await self._pace("GET", url)
+        self.requests += 1
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout_s, sock_read=idle_s)
+        try:
+            async with self._session.get(
+                url,
+                params=params,
+                headers={"Accept": "text/event-stream", **dict(headers or {})},
+                timeout=timeout,
+                allow_redirects=False,  # a redirect elsewhere must not carry our token
+            ) as resp:
+                if resp.status != 200:
+                    raw = await resp.read()
+                    body = _parse_json(raw)
+                    if body is _NOT_JSON:
+                        body = raw.decode("utf-8", "replace")
+                    response = Response("GET", str(resp.url), resp.status, resp.headers, body)
+                    now = self._clock.now()
+                    if resp.status == 429:
+                        at = (
+                            self._rate_limit_reset(resp.headers, now)
+                            or retry_after(resp.headers, now)
+                            or now + DEFAULT_RATE_LIMIT_WAIT
+                        )
+                        raise RateLimited(at, f"{response.where()}: rate limited until {at}")
+                    if 300 <= resp.status < 400:
+                        # Mastodon's web server may send its streaming API elsewhere.
+                        raise PermanentError(
+                            f"{response.where()}: redirected to "
+                            f"{resp.headers.get('Location', '?')} (configure that streaming URL)",
+                            status=resp.status,
+                        )
+                    if resp.status >= 500 or resp.status < 400:
+                        raise TransientError(
+                            f"{response.where()}: stream not opened ({resp.status}): "
+                            f"{response.error_text()}"
+                        )
+                    raise_for_status(response)
+                yield resp
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise TransientError(f"GET {url}: stream silent for {idle_s:g} s") from None
+        except aiohttp.ClientError as exc:
+            raise TransientError(
+                f"GET {url}: stream connection failed ({type(exc).__name__})"
+            ) from None
 
     async def _pace(self, method: str, url: str) -> None:
         """Wait as the last answer's rate-limit headers asked; a long wait is RateLimited."""

@@ -22,12 +22,20 @@ mark (one request per source; ingest drops what it has already stored).
 Our account is known by its id (verify_credentials), so its statuses are
 marked `by_us` wherever they come from, and a status that replies to or
 quotes one of ours counts as addressed to us whatever its text.
+
+Streaming (`streaming: true`): GET /api/v1/streaming/user brings our
+notifications (`event: notification`) and /api/v1/streaming/hashtag?tag=...
+each hashtag's statuses (`event: update`), as server-sent events with a
+`:thump` heartbeat. Streams carry no cursor: the runner polls from the
+committed cursor after every (re)connect, so nothing between two is missed,
+and name searches, which no stream carries, are still polled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import html
+import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -38,10 +46,17 @@ from urllib.parse import quote, urlsplit
 
 from backend.clock import Clock
 from backend.connectors.address import address
-from backend.connectors.base import PermanentError, PollResult, Secret, secret_from_env
+from backend.connectors.base import (
+    PermanentError,
+    PollResult,
+    Secret,
+    TransientError,
+    secret_from_env,
+)
 from backend.connectors.http import PlatformHttp, Response, malformed, raise_for_status
 from backend.connectors.own import Identity
 from backend.connectors.settings import Section
+from backend.connectors.sse import Event, SseParser
 from backend.model import Author, InboundPost, OutboundMessage, Published
 from backend.yamlfile import Located
 
@@ -66,6 +81,10 @@ class MastodonConfig:
     timeout_s: float = 10.0
     max_requests: int = 50  # requests per poll round, all sources together
     reread_seconds: float = 120.0  # how far below its high-water mark a round re-reads
+    streaming: bool = True  # notifications and hashtags by the streaming API; polls catch up
+    streaming_url: str = ""  # where the streaming API answers; empty: base_url
+    stream_idle_seconds: float = 60.0  # silence (no event, no :thump) before reconnecting
+    stream_resync_seconds: float = 300.0  # a full poll this often while streaming
 
 
 def read_config(doc: Located, key: str = "connectors.mastodon") -> MastodonConfig:
@@ -83,11 +102,22 @@ def read_config(doc: Located, key: str = "connectors.mastodon") -> MastodonConfi
         timeout_s=s.get("timeout_s", float, 10.0),
         max_requests=s.get("max_requests", int, 50),
         reread_seconds=s.get("reread_seconds", float, 120.0),
+        streaming=s.get("streaming", bool, True),
+        streaming_url=(s.get("streaming_url", str, "") or "").rstrip("/"),
+        stream_idle_seconds=s.get("stream_idle_seconds", float, 60.0),
+        stream_resync_seconds=s.get("stream_resync_seconds", float, 300.0),
     )
     s.check(
         cfg.base_url.startswith(("https://", "http://")), "base_url", "expected an http(s):// URL"
     )
     s.check(cfg.max_requests >= 1, "max_requests", "expected at least 1")
+    s.check(
+        not cfg.streaming_url or cfg.streaming_url.startswith(("https://", "http://")),
+        "streaming_url",
+        "expected an http(s):// URL (the streaming API speaks server-sent events over HTTP)",
+    )
+    s.check(cfg.stream_idle_seconds > 0, "stream_idle_seconds", "expected a positive number")
+    s.check(cfg.stream_resync_seconds > 0, "stream_resync_seconds", "expected a positive number")
     s.check(cfg.reread_seconds >= 0, "reread_seconds", "expected 0 or more seconds")
     s.check(1 <= cfg.page_limit <= 40, "page_limit", "expected 1 to 40 (Mastodon's maximum)")
     s.check(cfg.max_pages >= 1, "max_pages", "expected at least 1")
@@ -333,8 +363,10 @@ class MastodonConnector:
 
     # -- listening
 
-    async def poll(self, cursor: dict[str, Any]) -> PollResult:
-        """Mentions, hashtags and name searches since `cursor`; see the module doc."""
+    async def poll(self, cursor: dict[str, Any], *, streamed: bool = False) -> PollResult:
+        """Mentions, hashtags and name searches since `cursor`; see the module doc.
+        `streamed`: the streams are live, so only what no stream carries (name
+        searches) is read; the other cursors stay where they are."""
         us = await self._us()
         self._budget = _Budget(self.config.max_requests)
         posts: dict[str, InboundPost] = {}
@@ -345,17 +377,18 @@ class MastodonConnector:
         }
         more = False
 
-        statuses, newest, cut = await self._forward(
-            "/api/v1/notifications",
-            [("types[]", t) for t in NOTIFICATION_TYPES],
-            cursor.get("notifications"),
-            notifications=True,
-        )
-        new_cursor["notifications"] = newest
-        more |= cut
-        self._collect(posts, statuses, us)
+        if not streamed:
+            statuses, newest, cut = await self._forward(
+                "/api/v1/notifications",
+                [("types[]", t) for t in NOTIFICATION_TYPES],
+                cursor.get("notifications"),
+                notifications=True,
+            )
+            new_cursor["notifications"] = newest
+            more |= cut
+            self._collect(posts, statuses, us)
 
-        for tag in self.config.hashtags:
+        for tag in () if streamed else self.config.hashtags:
             statuses, newest, cut = await self._forward(
                 f"/api/v1/timelines/tag/{quote(tag, safe='')}", [], new_cursor["tags"].get(tag)
             )
@@ -491,6 +524,81 @@ class MastodonConnector:
             max_id = min(ids, key=_id_order)
         return found, {"since": since, "backfill": {"max_id": max_id, "newest": newest}}, True
 
+    # -- streaming
+
+    @property
+    def streaming(self) -> bool:
+        return self.config.streaming
+
+    @property
+    def resync_seconds(self) -> float:
+        return self.config.stream_resync_seconds
+
+    @property
+    def polls_while_streaming(self) -> bool:
+        """Whether anything needs polling while the streams are live (name searches)."""
+        return bool(self.config.search_terms)
+
+    def streams(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        """(path, query) of every stream: our notifications, then each hashtag."""
+        return [("/api/v1/streaming/user", [])] + [
+            ("/api/v1/streaming/hashtag", [("tag", tag)]) for tag in self.config.hashtags
+        ]
+
+    async def stream(
+        self,
+        path: str,
+        query: list[tuple[str, str]],
+        on_open: Callable[[], None],
+        on_post: Callable[[InboundPost], Awaitable[None]],
+    ) -> None:
+        """Read one stream, handing each post about us to `on_post`, until it
+        fails: always raises (TransientError when it ends or goes silent)."""
+        us = await self._us()
+        url = (self.config.streaming_url or self.config.base_url) + path
+        notifications = path == "/api/v1/streaming/user"
+        async with self._http.open_stream(
+            url, params=query, headers=self._auth(), idle_s=self.config.stream_idle_seconds
+        ) as resp:
+            on_open()
+            parser = SseParser()
+            buffer = b""
+            async for chunk in resp.content.iter_any():
+                buffer += chunk
+                if len(buffer) > _MAX_EVENT_BYTES:
+                    raise TransientError(
+                        f"GET {url}: an event longer than {_MAX_EVENT_BYTES} bytes"
+                    )
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    event = parser.feed(line.decode("utf-8", "replace"))
+                    post = event and self._streamed_post(event, notifications, us, url)
+                    if post:
+                        await on_post(post)
+        raise TransientError(f"GET {url}: the server ended the stream")
+
+    @staticmethod
+    def _streamed_post(
+        event: Event, notifications: bool, us: Identity, url: str
+    ) -> InboundPost | None:
+        """The post an event brings, or None for one that brings none of ours
+        (home timeline updates, deletes, edits, follows, favourites)."""
+        wanted = "notification" if notifications else "update"
+        if event.name != wanted:
+            return None
+        try:
+            item = json.loads(event.data)
+            if notifications:
+                if item.get("type") not in NOTIFICATION_TYPES:
+                    return None
+                item = item["status"]
+            return status_to_post(item, us)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # Reconnect: the catch-up poll then reads the same post from the REST API.
+            raise TransientError(
+                f"GET {url}: malformed {event.name} event: {_describe(exc)}"
+            ) from None
+
     # -- publishing
 
     def _status_text(self, msg: OutboundMessage) -> str:
@@ -544,6 +652,9 @@ class MastodonConnector:
             ):
                 return Published(post_id=str(status["id"]), url=str(status.get("url") or ""))
         return None
+
+
+_MAX_EVENT_BYTES = 8 * 1024 * 1024  # one event's line; far above any real status
 
 
 def _describe(exc: Exception) -> str:

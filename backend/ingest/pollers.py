@@ -6,6 +6,10 @@ that reads that cursor back from connector_state. A poller that dies (bad
 token, database gone, a bug) is restarted after a jittered backoff; it then
 reloads the committed cursor, so nothing is lost or stored twice.
 Log lines name the connector and the error, never a token.
+
+A connector that streams (`StreamingConnector` with streaming on) runs
+`run_streaming` instead, which polls only to catch up. Which backend runs an
+account's poller at all is decided by `backend.ingest.leader`.
 """
 
 from __future__ import annotations
@@ -23,10 +27,13 @@ from aiohttp import web
 from backend.clock import Clock
 from backend.config import Config, ConnectorSettings
 from backend.connectors.backoff import Backoff, run_poller
-from backend.connectors.base import Connector, ConnectorError
+from backend.connectors.base import Connector, ConnectorError, StreamingConnector
 from backend.connectors.bluesky import BlueskyConnector
 from backend.connectors.mastodon import MastodonConnector
+from backend.ingest.leader import Leadership
 from backend.ingest.store import Ingest
+from backend.ingest.stream import run_streaming
+from backend.model import InboundPost
 from backend.yamlfile import FileError, FileErrors
 
 log = logging.getLogger(__name__)
@@ -50,13 +57,30 @@ class PollerStatus:
     stored: int = 0  # mentions those rounds stored
     restarts: int = 0
     last_error: str | None = None
+    streamed: int = 0  # mentions the streams brought and ingest stored
+    streaming: bool = False  # the streams are open and caught up
+    stream_sessions: int = 0  # times they came up
+    leadership: Leadership = field(init=False)
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition, repr=False)
+
+    def __post_init__(self) -> None:
+        self.leadership = Leadership(self.name)
 
     async def _bump(self, stored: int) -> None:
         async with self._changed:
             self.rounds += 1
             self.stored += stored
             self._changed.notify_all()
+
+    async def _streamed(self, stored: int) -> None:
+        async with self._changed:
+            self.streamed += stored
+            self.stored += stored
+            self._changed.notify_all()
+
+    def _live(self, live: bool) -> None:
+        self.streaming = live
+        self.stream_sessions += live
 
     async def _failed(self, error: str) -> None:
         async with self._changed:
@@ -127,17 +151,37 @@ async def supervise(
         restart.reset()
         await status._bump(result.stored)
 
+    async def store_streamed(posts: list[InboundPost]) -> None:
+        result = await ingest.store_from(pool, posts)
+        await status._streamed(result.stored)
+
+    def cursor() -> Awaitable[dict[str, Any]]:
+        return load_cursor(pool, status.name)
+
     while True:
         try:
-            await run_poller(
-                connector,
-                lambda: load_cursor(pool, status.name),
-                store,
-                clock,
-                sleep,
-                interval,
-                backoff=Backoff(interval, max(interval, RESTART_CAP_SECONDS), rng),
-            )
+            if isinstance(connector, StreamingConnector) and connector.streaming:
+                await run_streaming(
+                    connector,
+                    cursor,
+                    store,
+                    store_streamed,
+                    clock,
+                    interval,
+                    connector.resync_seconds,
+                    rng=rng,
+                    on_live=status._live,
+                )
+            else:
+                await run_poller(
+                    connector,
+                    cursor,
+                    store,
+                    clock,
+                    sleep,
+                    interval,
+                    backoff=Backoff(interval, max(interval, RESTART_CAP_SECONDS), rng),
+                )
             return
         except asyncio.CancelledError:
             raise

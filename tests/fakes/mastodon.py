@@ -5,10 +5,17 @@ their ids, text and authors replaced; paging follows the real server: newest
 first, `max_id`/`since_id`/`min_id`/`limit`, Link rel="next"/"prev" that keep
 the other query parameters, no Link on an empty page; Idempotency-Key
 returns the status first created with it; errors are {"error": "..."}.
+
+Streaming as the recorded server streams (test_stream_user_direct.yaml):
+/api/v1/streaming/user sends our notifications (`event: notification`) and
+our own statuses (`event: update`, the home timeline),
+/api/v1/streaming/hashtag?tag=x each new public status with the tag; the
+stream opens with the recorded ":)" comment and beats ":thump" while idle.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import html
 import itertools
@@ -41,6 +48,10 @@ ACCOUNT_TEMPLATE = STATUS_TEMPLATE["account"]
 NOTIFICATION_TEMPLATE = recorded("test_notifications_mentions_only", 1)[0][0]
 SEARCH_TEMPLATE = recorded("test_search", 2)[0]  # {"accounts": [], "statuses": [], ...}
 RATE_LIMIT_LIMIT = _TAG_HEADERS["x-ratelimit-limit"][0]
+_STREAM_BODY = yaml.safe_load((DATA / "test_stream_user_direct.yaml").read_text(encoding="utf-8"))[
+    "interactions"
+][12]["response"]["body"]["string"]
+STREAM_OPENING = _STREAM_BODY.split("\n", 1)[0] + "\n"  # ":)\n", as recorded
 
 
 def _order(i: str) -> tuple[int, str]:
@@ -67,6 +78,12 @@ class FakeMastodon:
         self.search_ignores_paging = False  # like servers that answer search with one page
         self.rate_limit_remaining = "299"  # X-RateLimit-Remaining on every page
         self.rate_limit_reset: datetime | None = None  # X-RateLimit-Reset, when set
+        self.other_tokens: set[str] = set()  # more tokens of `us` (one per backend, say)
+        self.callers: list[str] = []  # the token of each request in `requests`
+        self.open_streams: list[_Stream] = []
+        self.stream_opens = 0
+        self.heartbeat_seconds = 15.0  # Mastodon's :thump interval
+        self.streaming_enabled = True  # False: the streaming endpoints answer 404
 
     # -- building state
 
@@ -137,7 +154,26 @@ class FakeMastodon:
                 status=s,
             )
             self.notifications.append(n)
+            self._push("user", None, "notification", n)
+        if acct == self.us["acct"]:
+            self._push("user", None, "update", s)  # our home timeline: not a mention
+        if visibility == "public":
+            for tag in tags:
+                self._push("hashtag", tag, "update", s)
         return s
+
+    def _push(self, kind: str, tag: str | None, event: str, data: dict[str, Any]) -> None:
+        for stream in self.open_streams:
+            if stream.kind == kind and stream.tag == tag:
+                stream.queue.put_nowait((event, data))
+
+    def drop_streams(self) -> None:
+        """End every open stream, as a restarting streaming server does."""
+        for stream in self.open_streams:
+            stream.queue.put_nowait(None)
+
+    def streams_of(self, token: str | None = None) -> list[_Stream]:
+        return [s for s in self.open_streams if token is None or s.token == token]
 
     def fail(
         self, path: str, status: int, *, headers: dict[str, str] | None = None, body: str = ""
@@ -184,13 +220,22 @@ class FakeMastodon:
         app.router.add_post("/api/v1/statuses", self._create)
         app.router.add_get("/api/v1/accounts/verify_credentials", self._me)
         app.router.add_get("/api/v1/accounts/{id}/statuses", self._account_statuses)
+        app.router.add_get("/api/v1/streaming/user", self._stream)
+        app.router.add_get("/api/v1/streaming/hashtag", self._stream)
+
+        async def end_streams(app: web.Application) -> None:
+            self.drop_streams()  # or shutting down waits for their clients
+
+        app.on_shutdown.append(end_streams)
         return app
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self.requests.append((request.method, request.path_qs))
         self.base_url = f"{request.scheme}://{request.host}"
-        if request.headers.get("Authorization") != f"Bearer {self.token}":
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        self.callers.append(token)
+        if scheme != "Bearer" or token not in {self.token, *self.other_tokens}:
             return web.json_response({"error": "The access token is invalid"}, status=401)
         faulty = await self.faults.apply(request.path)
         if faulty is not None:
@@ -289,12 +334,52 @@ class FakeMastodon:
             self._idempotency[(self.us["acct"], key)] = s["id"]
         return web.json_response(s)
 
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        if not self.streaming_enabled:
+            return web.json_response({"error": "Not Found"}, status=404)
+        kind = "user" if request.path.endswith("/user") else "hashtag"
+        tag = request.query.get("tag", "").lower() if kind == "hashtag" else None
+        if kind == "hashtag" and not tag:
+            return web.json_response({"error": "Missing tag name parameter"}, status=400)
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "private, no-store"}
+        )
+        await response.prepare(request)
+        await response.write(STREAM_OPENING.encode())
+        stream = _Stream(kind, tag, request.headers["Authorization"].partition(" ")[2])
+        self.open_streams.append(stream)
+        self.stream_opens += 1
+        try:
+            while True:
+                try:
+                    item = await asyncio.wait_for(stream.queue.get(), self.heartbeat_seconds)
+                except TimeoutError:
+                    await response.write(b":thump\n")
+                    stream.beats += 1
+                    continue
+                if item is None:
+                    break
+                event, data = item
+                await response.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
+        finally:
+            self.open_streams.remove(stream)
+        return response
+
     async def _me(self, request: web.Request) -> web.Response:
         return web.json_response(self.us)
 
     async def _account_statuses(self, request: web.Request) -> web.Response:
         aid = request.match_info["id"]
         return self._page(request, [s for s in self.statuses.values() if s["account"]["id"] == aid])
+
+
+class _Stream:
+    """One open streaming connection."""
+
+    def __init__(self, kind: str, tag: str | None, token: str):
+        self.kind, self.tag, self.token = kind, tag, token
+        self.queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
+        self.beats = 0  # :thump heartbeats sent
 
 
 def _to_html(text: str) -> str:
