@@ -9,6 +9,17 @@ from tui.screens.handover import HandoverScreen, LatestHandoverScreen
 from tui.screens.queue import QueueScreen
 
 
+def plain(renderable) -> str:
+    """What a screen shows, as text, whatever fits on the terminal."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(record=True, width=160, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
 async def test_handover_screen_shows_the_backends_report_with_platform_text_inert(backend):
     await mention(backend, "@acme my order \x1b[31mvanished\x1b[0m, terrible", "p1")
     _, anna = await backend.add_operator("anna")
@@ -17,11 +28,11 @@ async def test_handover_screen_shows_the_backends_report_with_platform_text_iner
         c = await started(app, pilot)
         await pilot.press("H")
         await c.until(lambda: isinstance(app.screen, HandoverScreen), "the handover")
-        body = app.screen.query_one("#handover-body")
-        await c.until(lambda: "loading" not in str(body.render()), "the report")
-        text = str(body.render())
-        assert "# Handover" in text and "## Mentions in: 1" in text and "## Still open: 1" in text
-        assert "\x1b" not in text
+        await c.until(lambda: app.screen.shown, "the report")
+        text = plain(app.screen.shown)
+        # Laid out for reading (not raw Markdown), the numbers as the report counts them.
+        assert "Mentions" in text and "1 — negative 1" in text and "Still open: 1" in text
+        assert "#" not in text and "\x1b" not in text
 
 
 async def test_sign_in_starts_the_shift_and_shows_the_last_handover_until_dismissed(backend):
@@ -55,6 +66,28 @@ async def test_sign_in_starts_the_shift_and_shows_the_last_handover_until_dismis
         )
         == 1
     )
+
+
+async def test_e_ends_the_shift_with_a_note_and_shows_the_handover_written(backend):
+    await mention(backend, "@acme where is my parcel", "p1")
+    anna_op, anna = await backend.add_operator("anna")
+    app, run = console(backend, anna)
+    async with run as pilot:
+        c = await started(app, pilot)
+        await pilot.press("E")
+        await c.until(lambda: app.screen.query("#prompt-input"), "the note prompt")
+        await pilot.press(*"Courier outage")
+        await pilot.press("enter")
+        await c.until(lambda: isinstance(app.screen, LatestHandoverScreen), "the handover written")
+        await c.until(lambda: "Still open: 1" in plain(app.screen.shown), "its summary")
+        assert "Courier outage" in plain(app.screen.shown)
+    svc = backend.services
+    row = await svc.pool.fetchrow(
+        "SELECT h.note, s.ended_at FROM handovers h JOIN shifts s ON s.operator_id = h.operator_id "
+        "WHERE h.operator_id = $1",
+        anna_op.id,
+    )
+    assert row["note"] == "Courier outage" and row["ended_at"] is not None
 
 
 async def test_crisis_banner_follows_the_backends_declaration(backend):

@@ -247,6 +247,52 @@ TEMPLATES = [
 ]
 
 
+# A crisis shift's handover as GET /api/handover answers: long lists, a hostile handle.
+HANDOVER_REPORT: dict[str, Any] = {
+    "period": {"start": "2026-11-25T08:00:00+00:00", "end": "2026-11-25T16:00:00+00:00"},
+    "operators": ["Anna K.", "Ben"],
+    "mentions": {
+        "total": 4731,
+        "by_platform": {"mastodon": 3200, "bluesky": 1531},
+        "by_sentiment": {"negative": 4162, "neutral": 500, "positive": 69},
+        "by_platform_and_sentiment": {},
+    },
+    "replies_out": {"public": 212, "dm": 38},
+    "first_response_seconds": {"count": 250, "median": 252.0, "p90": 1330.0},
+    "breaches": {
+        "total": 7,
+        "by_operator": {"unclaimed": 4, "Anna K.": 2, "Ben": 1},
+        "conversations": [
+            {"conversation_id": i, "handle": f"cust{i}", "platform": "mastodon", "priority": "P1",
+             "kind": "first", "due_at": f"2026-11-25T1{i % 6}:0{i % 10}:00+00:00",
+             "operator": None if i % 2 else "Anna K."}
+            for i in range(1, 8)
+        ],
+    },
+    "open": {
+        "total": 412,
+        "by_state": {"new": 330, "claimed": 42, "in_dm": 40},
+        "by_holder": {"unclaimed": 330, "Anna K.": 50, "Ben": 32},
+        "conversations": [
+            {"conversation_id": i, "handle": "jo\x1b]52;c;aGk=\x07" if i == 1 else f"open{i}",
+             "platform": "bluesky", "state": "new", "priority": "P1",
+             "holder": None, "due_at": "2026-11-25T16:05:00+00:00"}
+            for i in range(1, 21)
+        ],
+    },
+    "owing_public_close": [],
+    "pinned_notes": [
+        {"author": "Ben", "text": "Refunds for double charges are approved, link in templates.",
+         "at": "2026-11-25T12:00:00+00:00", "conversation_id": None}
+    ],
+    "crises": [
+        {"started_at": "2026-11-25T09:05:00+00:00", "ended_at": "2026-11-25T10:40:00+00:00",
+         "peak_per_minute": 4162.0}
+    ],
+    "themes": [{"term": "double charge", "count": 2100}, {"term": "app crash", "count": 900}],
+}  # fmt: skip
+
+
 class RecordedBackend(BackendClient):
     """Answers from the recorded data above; the stream says 'live' (or 'lost') and then stays quiet."""
 
@@ -306,7 +352,7 @@ class RecordedBackend(BackendClient):
         }
 
     async def handover(self, since: str | None = None) -> dict[str, Any]:
-        raise BackendError("not found", 404)
+        return HANDOVER_REPORT
 
     async def handover_markdown(self, since: str | None = None) -> str:
         raise BackendError("not found", 404)

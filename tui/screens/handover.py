@@ -32,13 +32,169 @@ def _value(value: Any) -> str:
     return str(value)
 
 
+LIST_CAP = 5  # rows shown per list; the rest is counted ("and 12 more")
+
+
+def _n(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else literal(str(value))
+
+
+def _duration(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)):
+        return "—"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def _hhmm(stamp: Any) -> str:
+    text = str(stamp or "")
+    return text[11:16] if len(text) >= 16 else one_line(text, 16)
+
+
+def _period(period: dict[str, Any]) -> str:
+    """'2026-11-25 08:00 – 16:00 UTC' (the end's date only when it differs)."""
+    start, end = str(period.get("start", "")), str(period.get("end", ""))
+    end_day = "" if start[:10] == end[:10] else one_line(end[:10], 10) + " "
+    return f"{one_line(start[:10], 10)} {_hhmm(start)} – {end_day}{_hhmm(end)} UTC"
+
+
+def _counts(counts: Any, labels: dict[str, str] | None = None) -> str:
+    if not isinstance(counts, dict) or not counts:
+        return "none"
+    labels = labels or {}
+    return " · ".join(
+        f"{one_line(labels.get(str(k), str(k).replace('_', ' ')), 24)} {_n(v)}"
+        for k, v in counts.items()
+    )
+
+
+def _capped(rows: list[Any], total: Any, line: Any) -> list[Text]:
+    out = [Text("   " + line(r)) for r in rows[:LIST_CAP] if isinstance(r, dict)]
+    total = total if isinstance(total, int) else len(rows)
+    shown = min(len(rows), LIST_CAP)
+    if total > shown:
+        out.append(Text(f"   … and {total - shown:,} more", style="dim"))
+    return out
+
+
 def handover_text(report: dict[str, Any]) -> Group:
-    """Each top-level section of the handover report as a heading and its lines, all literal."""
+    """The handover as a person reads it: the numbers first, each list capped with
+    "and N more", every piece of platform or operator text literal."""
+    if "mentions" not in report or not isinstance(report.get("mentions"), dict):
+        return _raw_sections(report)  # an older or unknown shape: show it as it came
+    head = lambda label: Text(label, style="bold")  # noqa: E731
+    parts: list[Text] = []
+    period = report.get("period") or {}
+    parts.append(Text(_period(period)))
+    if report.get("operators"):
+        parts.append(Text("On shift: " + one_line(", ".join(map(str, report["operators"])), 200)))
+    m = report["mentions"]
+    parts += [
+        head("Mentions"),
+        Text(f"   {_n(m.get('total', 0))} — " + _counts(m.get("by_sentiment"))),
+    ]
+    parts.append(Text("   by platform: " + _counts(m.get("by_platform")), style="dim"))
+    out = report.get("replies_out") or {}
+    first = report.get("first_response_seconds") or {}
+    parts += [
+        head("Our answers"),
+        Text(f"   {_n(out.get('public', 0))} public replies · {_n(out.get('dm', 0))} DMs"),
+        Text(
+            f"   first response: median {_duration(first.get('median'))} · "
+            f"p90 {_duration(first.get('p90'))} ({_n(first.get('count', 0))} conversations)"
+        ),
+    ]
+    breaches = report.get("breaches") or {}
+    parts.append(head(f"SLA breaches: {_n(breaches.get('total', 0))}"))
+    if breaches.get("total"):
+        parts.append(
+            Text(
+                "   by who held it: "
+                + _counts(breaches.get("by_operator"), {"unclaimed": "nobody"})
+            )
+        )
+        parts += _capped(
+            breaches.get("conversations") or [],
+            breaches.get("total"),
+            lambda b: (
+                f"{one_line(str(b.get('priority', '')), 3)} @{one_line(str(b.get('handle', '')), 24)} "
+                f"({one_line(str(b.get('platform', '')), 12)}) due {_hhmm(b.get('due_at'))} — "
+                f"{one_line(str(b.get('operator') or 'nobody'), 24)}"
+            ),
+        )
+    still = report.get("open") or {}
+    parts.append(head(f"Still open: {_n(still.get('total', 0))}"))
+    if still.get("total"):
+        parts.append(Text("   " + _counts(still.get("by_state"))))
+        parts.append(Text("   held by: " + _counts(still.get("by_holder")), style="dim"))
+        parts += _capped(
+            still.get("conversations") or [],
+            still.get("total"),
+            lambda c: (
+                f"{one_line(str(c.get('priority', '')), 3)} @{one_line(str(c.get('handle', '')), 24)} "
+                f"{one_line(str(c.get('state', '')).replace('_', ' '), 18)}, due {_hhmm(c.get('due_at'))} — "
+                f"{one_line(str(c.get('holder') or 'unclaimed'), 24)}"
+            ),
+        )
+    owed = report.get("owing_public_close") or []
+    if owed:
+        parts.append(head(f"In DM, owing a public close: {len(owed):,}"))
+        parts += _capped(
+            owed,
+            len(owed),
+            lambda c: (
+                f"@{one_line(str(c.get('handle', '')), 24)} since {_hhmm(c.get('in_dm_since'))} — "
+                f"{one_line(str(c.get('holder') or 'unclaimed'), 24)}"
+            ),
+        )
+    notes = report.get("pinned_notes") or []
+    if notes:
+        parts.append(head("Pinned notes"))
+        parts += _capped(
+            notes,
+            len(notes),
+            lambda n: (
+                f"{one_line(str(n.get('author', '')), 20)}: {one_line(str(n.get('text', '')), 120)}"
+            ),
+        )
+    crises = report.get("crises") or []
+    if crises:
+        parts.append(head("Crises"))
+        parts += _capped(
+            crises,
+            len(crises),
+            lambda c: (
+                f"{_hhmm(c.get('started_at'))}–{_hhmm(c.get('ended_at')) if c.get('ended_at') else 'ongoing'}, "
+                f"peak {_n(round(c.get('peak_per_minute') or 0))} negative mentions/min"
+            ),
+        )
+    themes = report.get("themes") or []
+    if themes:
+        parts.append(head("What people complain about"))
+        parts.append(
+            Text(
+                "   "
+                + " · ".join(
+                    f"{one_line(str(t.get('term', '')), 30)} {_n(t.get('count', 0))}"
+                    for t in themes[:8]
+                    if isinstance(t, dict)
+                )
+            )
+        )
+    return Group(*parts)
+
+
+def _raw_sections(report: dict[str, Any]) -> Group:
+    """Each top-level section as a heading and its lines, all literal (unknown shapes)."""
     parts: list[Text] = []
     for key, value in report.items():
         parts.append(Text(one_line(key.replace("_", " ").capitalize()), style="bold"))
         if isinstance(value, list) and value:
-            parts.extend(Text("  • " + literal(_value(v))) for v in value)
+            parts.extend(Text("  • " + literal(_value(v))) for v in value[:LIST_CAP])
+            if len(value) > LIST_CAP:
+                parts.append(Text(f"  … and {len(value) - LIST_CAP:,} more", style="dim"))
         elif isinstance(value, list):
             parts.append(Text("  none", style="dim"))
         else:
@@ -69,6 +225,8 @@ class HandoverScreen(ModalScreen[None]):
         Binding("escape,q,H", "close", "Close", id="handover.close", tooltip="Back to the queue")
     ]
 
+    shown: RenderableType = ""  # what the body shows (tests read it as text)
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="handover"):
             yield Static("SHIFT HANDOVER", id="handover-title")
@@ -82,12 +240,14 @@ class HandoverScreen(ModalScreen[None]):
         client = console_of(self).client
         body = self.query_one("#handover-body", Static)
         try:
-            # The backend's Markdown, shown as literal text: platform text inside stays inert.
-            body.update(literal_text(await client.handover_markdown()))
+            # The report's data, laid out here: capped lists, platform text literal.
+            self.shown = handover_text(await client.handover())
+            body.update(self.shown)
         except BackendError as exc:
             if exc.status != 404:
                 raise
-            body.update(summary_text(await client.summary()))
+            self.shown = summary_text(await client.summary())
+            body.update(self.shown)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_worker_failure(self, event)
@@ -101,12 +261,7 @@ def latest_handover_text(found: dict[str, Any]) -> Group:
     period = found.get("period") or {}
     parts: list[RenderableType] = [
         Text(
-            "From "
-            + literal(str(found.get("operator", "")))
-            + ", "
-            + literal(str(period.get("start", "")))
-            + " – "
-            + literal(str(period.get("end", ""))),
+            "From " + one_line(str(found.get("operator", "")), 40) + ", " + _period(period),
             style="bold",
         ),
         Text("Note", style="bold"),
@@ -130,14 +285,16 @@ class LatestHandoverScreen(ModalScreen[None]):
         )
     ]
 
-    def __init__(self, found: dict[str, Any]) -> None:
+    def __init__(self, found: dict[str, Any], title: str = "HANDOVER FROM THE LAST SHIFT") -> None:
         super().__init__()
         self.found = found
+        self.title_text = title
+        self.shown: RenderableType = latest_handover_text(found)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="handover"):
-            yield Static("HANDOVER FROM THE LAST SHIFT", id="handover-title")
-            yield Static(latest_handover_text(self.found), id="handover-body")
+            yield Static(self.title_text, id="handover-title")
+            yield Static(self.shown, id="handover-body")
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -25,9 +25,16 @@ class TextPrompt(ModalScreen[str | None]):
     ]
 
     def __init__(
-        self, title: str, placeholder: str = "", value: str = "", *, id: str | None = None
+        self,
+        title: str,
+        placeholder: str = "",
+        value: str = "",
+        *,
+        id: str | None = None,
+        allow_empty: bool = False,
     ) -> None:
         super().__init__(id=id)
+        self.allow_empty = allow_empty  # enter on nothing answers "" (esc still backs out)
         self.title_text = title
         self.placeholder = placeholder
         self.value = value
@@ -41,7 +48,7 @@ class TextPrompt(ModalScreen[str | None]):
     @on(Input.Submitted)
     def submitted(self, event: Input.Submitted) -> None:
         text = event.value.strip()
-        self.dismiss(text or None)
+        self.dismiss(text if text or self.allow_empty else None)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -179,6 +179,14 @@ class QueueScreen(Screen[None]):
             "H", "handover", "Handover", show=False, id="app.handover", tooltip="The shift handover"
         ),
         Binding(
+            "E",
+            "end_shift",
+            "End shift",
+            show=False,
+            id="app.end_shift",
+            tooltip="End your shift with a note for the next one; the handover is written",
+        ),
+        Binding(
             "question_mark",
             "help",
             "Help",
@@ -757,6 +765,27 @@ class QueueScreen(Screen[None]):
             self.queue.clear_selection()
             self._refresh_now()
         self.queue.focus()
+
+    @work(exclusive=True, group="end-shift", exit_on_error=False)
+    async def action_end_shift(self) -> None:
+        note = await self.app.push_screen_wait(
+            TextPrompt(
+                "End your shift: a note for the next shift (enter with none: no note)",
+                placeholder="what the next shift should know",
+                allow_empty=True,
+            )
+        )
+        if note is None:
+            return
+        try:
+            found = await self.console.client.shift_end(note)
+        except BackendError as exc:
+            tell(self, f"Could not end the shift: {exc}", severity="error")
+            return
+        tell(self, "Shift ended: the handover is written; q quits.")
+        from .handover import LatestHandoverScreen
+
+        await self.app.push_screen_wait(LatestHandoverScreen(found, title="YOUR HANDOVER"))
 
     def action_handover(self) -> None:
         from .handover import HandoverScreen
