@@ -137,6 +137,12 @@ async def test_a_lead_previews_then_sends_a_personalised_statement_per_conversat
             "the preview",
         )
         await pilot.press("ctrl+s")
+        # The lead confirms the number of customers who will receive it (one here: Anna holds b).
+        from tui.screens.prompts import ChoicePrompt
+
+        await c.until(lambda: isinstance(app.screen, ChoicePrompt), "the confirmation")
+        assert "to 1 customer?" in app.screen.title_text
+        await pilot.press("enter")
         await c.until(lambda: holding.stage == "sent", "the results")
         assert "Sent 1, skipped 1." in str(holding.query_one("#holding-status").render())
         assert holding.has_class("-sent")

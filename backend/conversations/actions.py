@@ -304,8 +304,15 @@ class Actions:
         text: str,
         channel: str,
         conversation_id: int | None = None,
+        *,
+        one_to_many: bool = False,
     ) -> list[Finding]:
-        """The checks a draft would meet, for the composer as the operator types."""
+        """The checks a draft would meet, for the composer as the operator types.
+
+        `one_to_many`: a lead's holding statement, one text to many customers by
+        design; "canned" would only say so (and fired on every text after the first,
+        each seeing the ones before it as recent replies, so a preview without
+        advisories came back "canned" when sent)."""
         rules = self.checks()
         if rules is None:
             return []
@@ -314,8 +321,8 @@ class Actions:
             rules,
             text,
             channel=channel,
-            recent_replies=await self._recent_replies(conn),
-            templates=self.templates(),
+            recent_replies=() if one_to_many else await self._recent_replies(conn),
+            templates=() if one_to_many else self.templates(),
             **context,
         )
 
@@ -366,7 +373,9 @@ class Actions:
         text = draft.text.strip()
         if not text:
             raise BadInput("There is no text to send.")
-        findings = await self.advise(conn, text, draft.channel, conversation_id)
+        findings = await self.advise(
+            conn, text, draft.channel, conversation_id, one_to_many=draft.purpose == "holding"
+        )
         refusals = [f for f in findings if f.kind == "refusal"]
         if refusals:
             raise ContentProblem(

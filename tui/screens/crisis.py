@@ -26,6 +26,7 @@ from ..client import BackendError
 from ..context import console_of
 from ..failures import report_worker_failure
 from ..literal import literal, one_line
+from .prompts import ChoicePrompt
 
 EXAMPLE_WIDTH = 68  # fits the 76-column dialog at 80x24
 
@@ -248,10 +249,23 @@ class HoldingStatementScreen(ModalScreen[dict[str, Any] | None]):
             self._status("checking…")
             self.call_backend(self.template, send=False)
 
-    def action_send(self) -> None:
-        if self.check_action("send", ()) is True and self.previewed is not None:
-            self._status("sending…")
-            self.call_backend(self.previewed, send=True)
+    @work(exclusive=True, group="holding-confirm", exit_on_error=False)
+    async def action_send(self) -> None:
+        if self.check_action("send", ()) is not True or self.previewed is None:
+            return
+        going = sum(1 for r in self.results if outcome_of(r) in ("ok", "advised"))
+        # Hundreds of customers hear this at once: the lead says yes to the number.
+        chosen = await self.app.push_screen_wait(
+            ChoicePrompt(
+                f"Send this holding statement to {going} customer{'s' if going != 1 else ''}?",
+                [("send", f"Yes: send to {going}, as previewed")],
+            )
+        )
+        if chosen != "send":
+            self._status("Not sent.")
+            return
+        self._status("sending…")
+        self.call_backend(self.previewed, send=True)
 
     @work(exclusive=True, group="holding", exit_on_error=False)
     async def call_backend(self, template: str, send: bool) -> None:
