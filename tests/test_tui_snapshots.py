@@ -334,9 +334,13 @@ class RecordedBackend(BackendClient):
         await asyncio.Event().wait()
 
 
-def make_app(connected: bool = True, flagged: bool = False) -> ShiftdeskApp:
+def make_app(connected: bool = True, flagged: bool = False, language: str = "en") -> ShiftdeskApp:
     return ShiftdeskApp(
-        RecordedBackend(connected, flagged), now=lambda: NOW, drafts=DraftStore(None), keymap={}
+        RecordedBackend(connected, flagged),
+        now=lambda: NOW,
+        drafts=DraftStore(None),
+        keymap={},
+        language=language,
     )
 
 

@@ -21,6 +21,8 @@ from textual.worker import Worker
 from ..client import BackendError
 from ..context import console_of
 from ..failures import report_worker_failure
+from ..formats import format_count
+from ..i18n import N_, _
 from ..literal import literal, literal_text, one_line
 
 
@@ -40,7 +42,7 @@ def handover_text(report: dict[str, Any]) -> Group:
         if isinstance(value, list) and value:
             parts.extend(Text("  • " + literal(_value(v))) for v in value)
         elif isinstance(value, list):
-            parts.append(Text("  none", style="dim"))
+            parts.append(Text("  " + _("none"), style="dim"))
         else:
             parts.append(Text("  " + literal(_value(value))))
     return Group(*parts)
@@ -51,28 +53,37 @@ def summary_text(summary: dict[str, Any]) -> Group:
     crisis = summary.get("crisis") or {}
     online = ", ".join(o.get("display_name", "") for o in summary.get("online") or []) or "—"
     lines = [
-        Text("The backend has no handover report yet; the figures it does give:", style="dim"),
-        Text(f"Brand: {literal(brand.get('name', ''))} @{literal(brand.get('handle', ''))}"),
-        Text(f"Open and needing us: {summary.get('queue', 0)}"),
-        Text(f"Past their SLA: {summary.get('breaching', 0)}"),
+        Text(_("The backend has no handover report yet; the figures it does give:"), style="dim"),
         Text(
-            "Crisis: "
-            + ("yes, since " + str(crisis.get("since")) if crisis.get("active") else "no")
+            _("Brand:") + f" {literal(brand.get('name', ''))} @{literal(brand.get('handle', ''))}"
         ),
-        Text("On shift: " + literal(online)),
+        Text(_("Open and needing us:") + " " + format_count(summary.get("queue", 0))),
+        Text(_("Past their SLA:") + " " + format_count(summary.get("breaching", 0))),
+        Text(
+            _("Crisis:")
+            + " "
+            + (
+                _("yes, since {time}").format(time=crisis.get("since"))
+                if crisis.get("active")
+                else _("no")
+            )
+        ),
+        Text(_("On shift:") + " " + literal(online)),
     ]
     return Group(*lines)
 
 
 class HandoverScreen(ModalScreen[None]):
     BINDINGS = [
-        Binding("escape,q,H", "close", "Close", id="handover.close", tooltip="Back to the queue")
+        Binding(
+            "escape,q,H", "close", N_("Close"), id="handover.close", tooltip=N_("Back to the queue")
+        )
     ]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="handover"):
-            yield Static("SHIFT HANDOVER", id="handover-title")
-            yield Static("loading…", id="handover-body")
+            yield Static(_("SHIFT HANDOVER"), id="handover-title")
+            yield Static(_("loading…"), id="handover-body")
 
     def on_mount(self) -> None:
         self.load()
@@ -101,16 +112,15 @@ def latest_handover_text(found: dict[str, Any]) -> Group:
     period = found.get("period") or {}
     parts: list[RenderableType] = [
         Text(
-            "From "
-            + literal(str(found.get("operator", "")))
-            + ", "
+            _("From {operator},").format(operator=literal(str(found.get("operator", ""))))
+            + " "
             + literal(str(period.get("start", "")))
             + " – "
             + literal(str(period.get("end", ""))),
             style="bold",
         ),
-        Text("Note", style="bold"),
-        literal_text(found.get("note") or "(no note)"),
+        Text(_("Note"), style="bold"),
+        literal_text(found.get("note") or _("(no note)")),
         Text(""),
         handover_text(found.get("summary") or {}),
     ]
@@ -124,9 +134,9 @@ class LatestHandoverScreen(ModalScreen[None]):
         Binding(
             "escape,enter,q",
             "close",
-            "Got it",
+            N_("Got it"),
             id="latest_handover.close",
-            tooltip="Close the handover and go to the queue",
+            tooltip=N_("Close the handover and go to the queue"),
         )
     ]
 
@@ -136,7 +146,7 @@ class LatestHandoverScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="handover"):
-            yield Static("HANDOVER FROM THE LAST SHIFT", id="handover-title")
+            yield Static(_("HANDOVER FROM THE LAST SHIFT"), id="handover-title")
             yield Static(latest_handover_text(self.found), id="handover-body")
 
     def action_close(self) -> None:
