@@ -67,7 +67,7 @@ async def test_german_console_footer_header_and_composer():
         assert "Senden" in footer and "Textbaustein" in footer
         assert "Send" not in footer.replace("Senden", "")
         header = str(app.screen.query_one("#header").render())
-        assert "Warteschlange" in header and "überfällig" in header
+        assert "offen 412" in header and "Schicht:" in header
         status = str(app.screen.query_one("#composer-status").render())
         assert "ÖFFENTLICH" in status and "öffentliche Antwort" in status
 
