@@ -258,10 +258,25 @@ def _use_keymap(args: argparse.Namespace) -> None:
         os.environ["SHIFTDESK_KEYMAP"] = str(Path(args.keymap).resolve())
 
 
+def _console_language(args: argparse.Namespace) -> str | None:
+    """--lang checked against the catalogs the console has; None leaves the choice to the
+    console (the operator's profile, else LANG/LC_ALL/LC_MESSAGES, else English)."""
+    from tui.i18n import choose_language
+
+    if not getattr(args, "lang", None):
+        return None
+    try:
+        return choose_language(args.lang)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
     _use_keymap(args)
     from tui.app import ShiftdeskApp
     from tui.client import BackendClient
+
+    language = _console_language(args)
 
     cfg = _load(args)
     url = args.url or cfg.tui.backend_url
@@ -279,7 +294,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
             "no operator token: set SHIFTDESK_TUI_TOKEN, or pass --token-file FILE "
             "(ask a lead for one: shiftdesk operators add NAME)"
         )
-    app = ShiftdeskApp(BackendClient(url, token))
+    app = ShiftdeskApp(BackendClient(url, token), language=language)
     app.run()
     return leave(app.return_code or 0)
 
@@ -307,7 +322,7 @@ def leave(code: int, grace: float = 2.0) -> int:
 # -- demo ------------------------------------------------------------------------------
 
 
-async def _demo(cfg: Config, admin_url: str, embedded: Any) -> int:
+async def _demo(cfg: Config, admin_url: str, embedded: Any, language: str | None = None) -> int:
     from aiohttp import web
 
     from backend import operators
@@ -340,7 +355,7 @@ async def _demo(cfg: Config, admin_url: str, embedded: Any) -> int:
     site = web.TCPSite(runner, "127.0.0.1", 0)  # a free loopback port
     await site.start()
     port = runner.addresses[0][1]
-    app = ShiftdeskApp(BackendClient(f"http://127.0.0.1:{port}", token))
+    app = ShiftdeskApp(BackendClient(f"http://127.0.0.1:{port}", token), language=language)
     main = asyncio.current_task()
 
     def stop() -> None:
@@ -384,6 +399,7 @@ def say(line: str) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     _use_keymap(args)
+    language = _console_language(args)  # checked before anything starts
     from backend.db.embedded import default_data_dir
     from backend.db.setup import database_server
 
@@ -411,7 +427,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         with database_server(cfg) as (admin_url, embedded):
             say("Creating the demo database, a backend and a simulated crisis…")
-            code = run(_demo(cfg, admin_url, embedded))
+            code = run(_demo(cfg, admin_url, embedded, language))
     finally:
         _demo_finished.set()
     return leave(code)
@@ -510,6 +526,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 # -- parser ------------------------------------------------------------------------------
 
 
+LANG_HELP = (
+    "the console's language: en, de, or any catalog in tui/locale (default: the operator's "
+    "profile, else LANG/LC_ALL/LC_MESSAGES, else English)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shiftdesk",
@@ -547,6 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="keys remapped by binding id, a YAML file (default: $SHIFTDESK_KEYMAP, "
         "else ~/.config/shiftdesk/keymap.yaml)",
     )
+    p.add_argument("--lang", metavar="LANG", help=LANG_HELP)
     p.set_defaults(func=cmd_tui)
 
     p = sub.add_parser(
@@ -562,6 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="keys remapped by binding id, a YAML file (default: $SHIFTDESK_KEYMAP, "
         "else ~/.config/shiftdesk/keymap.yaml)",
     )
+    p.add_argument("--lang", metavar="LANG", help=LANG_HELP)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("db", help="database maintenance", description="Database maintenance.")

@@ -380,9 +380,13 @@ class RecordedBackend(BackendClient):
         await asyncio.Event().wait()
 
 
-def make_app(connected: bool = True, flagged: bool = False) -> ShiftdeskApp:
+def make_app(connected: bool = True, flagged: bool = False, language: str = "en") -> ShiftdeskApp:
     return ShiftdeskApp(
-        RecordedBackend(connected, flagged), now=lambda: NOW, drafts=DraftStore(None), keymap={}
+        RecordedBackend(connected, flagged),
+        now=lambda: NOW,
+        drafts=DraftStore(None),
+        keymap={},
+        language=language,
     )
 
 
@@ -542,3 +546,49 @@ def test_flagged_conversation_offers_house_rules_and_dismiss(snap_compare, size)
         await pilot.pause()
 
     assert snap_compare(make_app(flagged=True), terminal_size=size, run_before=before)
+
+
+# -- the same screens in German: longer words must not break the layout -----------------------
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_german_queue_thread_and_composer(snap_compare, size):
+    assert snap_compare(make_app(language="de"), terminal_size=size, run_before=open_and_compose)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_german_offline_banner(snap_compare, size):
+    app = make_app(connected=False, language="de")
+    assert snap_compare(app, terminal_size=size, run_before=settle)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_german_help_screen(snap_compare, size):
+    async def before(pilot):
+        await settle(pilot)
+        await pilot.press("question_mark")
+
+    assert snap_compare(make_app(language="de"), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_german_filter_prompt(snap_compare, size):
+    async def before(pilot):
+        await settle(pilot)
+        await pilot.press("slash")
+        await pilot.pause()
+        no_blink(pilot)
+
+    assert snap_compare(make_app(language="de"), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_german_quit_question(snap_compare, size):
+    async def before(pilot):
+        await open_and_compose(pilot)
+        await pilot.press("ctrl+q")
+        while pilot.app.screen.__class__.__name__ != "QuitScreen":
+            await pilot.pause(0.01)
+        await pilot.pause()
+
+    assert snap_compare(make_app(language="de"), terminal_size=size, run_before=before)

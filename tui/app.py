@@ -16,6 +16,7 @@ from textual.worker import Worker
 from .client import BackendClient, BackendError, Presence, StreamStatus
 from .drafts import DraftStore, default_path
 from .failures import report_worker_failure
+from .i18n import N_, _, available_languages, choose_language, use_language
 from .keymap import KeymapError, check_keymap, default_keymap
 from .literal import one_line
 from .messages import BackendEvent, ConnectionChanged, PresenceChanged
@@ -36,39 +37,39 @@ class ShiftdeskApp(App[None]):
         Binding(
             "ctrl+q",
             "quit",
-            "Quit",
+            N_("Quit"),
             priority=True,
             show=False,
             id="app.quit",
-            tooltip="Quit shiftdesk (asks first if you hold conversations or have drafts)",
+            tooltip=N_("Quit shiftdesk (asks first if you hold conversations or have drafts)"),
         ),
         # Operators reach for ctrl+c to get out; in a terminal app it must quit, not copy.
         Binding(
             "ctrl+c",
             "quit",
-            "Quit",
+            N_("Quit"),
             priority=True,
             show=False,
             id="app.quit_ctrl_c",
-            tooltip="Quit; pressed again while asked, quits at once",
+            tooltip=N_("Quit; pressed again while asked, quits at once"),
         ),
         Binding(
             "ctrl+p",
             "command_palette",
-            "Commands",
+            N_("Commands"),
             priority=True,
             show=False,
             id="app.palette_ctrl_p",
-            tooltip="Every action by name",
+            tooltip=N_("Every action by name"),
         ),
         # ':' as in k9s; not a priority binding, so it types a colon in the composer.
         Binding(
             "colon",
             "command_palette",
-            "Commands",
+            N_("Commands"),
             show=False,
             id="app.palette",
-            tooltip="Every action by name",
+            tooltip=N_("Every action by name"),
         ),
     ]
 
@@ -79,8 +80,17 @@ class ShiftdeskApp(App[None]):
         now: Callable[[], datetime] | None = None,
         drafts: DraftStore | None = None,
         keymap: Mapping[str, str] | None = None,
+        language: str | None = "en",
     ) -> None:
         super().__init__()
+        # The operator's language, chosen before anything is drawn (the bindings' descriptions
+        # are translated where shown). None: the operator's profile, else the locale, else English.
+        self.language_asked = language
+        self._startup_error = ""
+        try:
+            use_language(choose_language(language))
+        except ValueError as exc:
+            self._startup_error = str(exc)
         self.client = client
         self.now = now or (lambda: datetime.now(UTC))
         self.drafts = drafts if drafts is not None else DraftStore(default_path())
@@ -88,14 +98,13 @@ class ShiftdeskApp(App[None]):
         self.summary: dict[str, Any] = {}
         self.last_event_id = 0
         self.keymap: dict[str, str] = {}
-        self._startup_error = ""
         self.exit_reason = ""  # the one line printed when the console cannot start
         try:
             self.keymap = check_keymap(
                 dict(keymap) if keymap is not None else default_keymap(), self.binding_ids()
             )
         except KeymapError as exc:
-            self._startup_error = str(exc)
+            self._startup_error = self._startup_error or str(exc)
 
     @classmethod
     def binding_ids(cls) -> set[str]:
@@ -126,6 +135,9 @@ class ShiftdeskApp(App[None]):
             self.fail(exc.message)
             return
         self.drafts.use(self.client.base_url, self.me.get("id", 0))
+        kept = self.me.get("language")
+        if self.language_asked is None and kept in available_languages():
+            use_language(kept)  # the operator's profile setting wins over the terminal's locale
         self.last_event_id = self.summary.get("last_event_id", 0)
         self.sub_title = one_line(self.me.get("display_name", ""))
         await self.push_screen(QueueScreen())
@@ -230,14 +242,14 @@ class ShiftdeskApp(App[None]):
                 continue
             key = self.keymap.get(binding.id or "", binding.key_display or binding.key)
             yield SystemCommand(
-                f"{binding.description} ({key.split(',')[0]})",
-                binding.tooltip or binding.description,
+                f"{_(binding.description)} ({key.split(',')[0]})",
+                _(binding.tooltip or binding.description),
                 lambda action=action: self.run_action(action, queue),
             )
         for name, label in SAVED_FILTERS:
             yield SystemCommand(
-                f"Filter: {label}",
-                f"Show the '{label}' queue",
+                _("Filter: {label}").format(label=_(label)),
+                _("Show the '{label}' queue").format(label=_(label)),
                 lambda name=name: queue.apply_filter(name),
             )
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import aiohttp
 
+from .i18n import _
+
 
 class BackendError(Exception):
     """The backend said no, or could not be reached; `message` is for the operator."""
@@ -79,9 +81,13 @@ class BackendClient:
                     )
                 return body
         except aiohttp.ClientError as exc:
-            raise BackendError(f"Cannot reach the backend at {self.base_url}: {exc}") from None
+            raise BackendError(
+                _("Cannot reach the backend at {url}: {error}").format(url=self.base_url, error=exc)
+            ) from None
         except TimeoutError:
-            raise BackendError(f"The backend at {self.base_url} did not answer in time.") from None
+            raise BackendError(
+                _("The backend at {url} did not answer in time.").format(url=self.base_url)
+            ) from None
 
     async def me(self) -> dict[str, Any]:
         return await self._call("GET", "/api/me")
@@ -228,9 +234,13 @@ class BackendClient:
                     )
                 return await resp.text()
         except aiohttp.ClientError as exc:
-            raise BackendError(f"Cannot reach the backend at {self.base_url}: {exc}") from None
+            raise BackendError(
+                _("Cannot reach the backend at {url}: {error}").format(url=self.base_url, error=exc)
+            ) from None
         except TimeoutError:
-            raise BackendError(f"The backend at {self.base_url} did not answer in time.") from None
+            raise BackendError(
+                _("The backend at {url} did not answer in time.").format(url=self.base_url)
+            ) from None
 
     async def shift_start(self) -> dict[str, Any]:
         """Start (or resume) this operator's shift; answers with the latest handover, if any."""
@@ -303,7 +313,7 @@ class BackendClient:
                             break
                 detail = "the backend closed the event stream"
             except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
-                detail = f"lost the backend ({exc.__class__.__name__})"
+                detail = _("lost the backend ({error})").format(error=exc.__class__.__name__)
             wait = delay * rng.uniform(0.5, 1.0)
             yield StreamStatus(False, detail, wait)
             await asyncio.sleep(wait)

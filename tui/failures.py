@@ -10,6 +10,7 @@ from textual.dom import DOMNode
 from textual.worker import Worker, WorkerState
 
 from .client import BackendError
+from .i18n import _
 from .notices import tell
 
 
@@ -19,4 +20,4 @@ def report_worker_failure(node: DOMNode, event: Worker.StateChanged) -> None:
         return
     error = event.worker.error
     text = error.message if isinstance(error, BackendError) else f"{type(error).__name__}: {error}"
-    tell(node, text, title="Something went wrong", severity="error")
+    tell(node, text, title=_("Something went wrong"), severity="error")

@@ -25,6 +25,7 @@ from textual.worker import Worker
 from ..client import BackendError
 from ..context import console_of
 from ..failures import report_worker_failure
+from ..i18n import N_, _, ngettext
 from ..literal import literal, one_line
 from .prompts import ChoicePrompt
 
@@ -35,7 +36,7 @@ def group_option(group: dict[str, Any]) -> Text:
     """One group as two lines: how many and about what, then an example complaint (literal)."""
     size = group.get("size", len(group.get("ids", [])))
     text = Text(f"{size:>4} × ", style="bold")
-    text.append(one_line(str(group.get("topic") or "(no common topic)")), style="bold")
+    text.append(one_line(str(group.get("topic") or _("(no common topic)"))), style="bold")
     text.append(
         "\n       “" + one_line(str(group.get("example") or ""), EXAMPLE_WIDTH - 9) + "”",
         style="dim",
@@ -52,22 +53,26 @@ class CrisisGroupsScreen(ModalScreen[list[int] | None]):
     """GET /api/crisis/groups, biggest first; enter answers the chosen group's conversation ids."""
 
     BINDINGS = [
-        Binding("escape,x", "close", "Back", id="groups.close", tooltip="Back to the queue")
+        Binding("escape,x", "close", N_("Back"), id="groups.close", tooltip=N_("Back to the queue"))
     ]
 
-    def __init__(self, purpose: str = "select its conversations in the queue") -> None:
+    def __init__(self, purpose: str = N_("select its conversations in the queue")) -> None:
         super().__init__()
-        self.purpose = purpose
+        self.purpose = _(purpose)
         self.groups: list[dict[str, Any]] | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="groups"):
             yield Static(
-                "CRISIS GROUPS · near-identical complaints waiting on us", id="groups-title"
+                _("CRISIS GROUPS · near-identical complaints waiting on us"), id="groups-title"
             )
-            yield Static("loading…", id="groups-status")
+            yield Static(_("loading…"), id="groups-status")
             yield OptionList(id="groups-list", markup=False)
-            yield Label(f"enter: {self.purpose} · esc: back", classes="prompt-hint", markup=False)
+            yield Label(
+                _("enter: {purpose} · esc: back").format(purpose=self.purpose),
+                classes="prompt-hint",
+                markup=False,
+            )
 
     def on_mount(self) -> None:
         self.load()
@@ -81,9 +86,13 @@ class CrisisGroupsScreen(ModalScreen[list[int] | None]):
         self.groups = message.groups
         total = sum(g.get("size", 0) for g in self.groups)
         status = (
-            f"{len(self.groups)} groups, {total} conversations"
+            ngettext("{count} group", "{count} groups", len(self.groups)).format(
+                count=len(self.groups)
+            )
+            + ", "
+            + ngettext("{count} conversation", "{count} conversations", total).format(count=total)
             if self.groups
-            else "Nothing waiting on us to group."
+            else _("Nothing waiting on us to group.")
         )
         self.query_one("#groups-status", Static).update(status)
         options = self.query_one("#groups-list", OptionList)
@@ -101,7 +110,7 @@ class CrisisGroupsScreen(ModalScreen[list[int] | None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state.name == "ERROR" and isinstance(event.worker.error, BackendError):
             self.query_one("#groups-status", Static).update(
-                f"Could not load the groups: {event.worker.error.message}"
+                _("Could not load the groups: {error}").format(error=event.worker.error.message)
             )
         report_worker_failure(self, event)
 
@@ -134,11 +143,13 @@ def holding_summary(results: list[dict[str, Any]], sent: bool) -> str:
     for r in results:
         counts[outcome_of(r)] += 1
     if sent:
-        return f"Sent {counts['ok']}, skipped {counts['skipped'] + counts['advised']}."
-    return (
-        f"Preview: {counts['ok']} ready, {counts['advised']} with advisories (sent when you confirm), "
-        f"{counts['skipped']} skipped."
-    )
+        return _("Sent {sent}, skipped {skipped}.").format(
+            sent=counts["ok"], skipped=counts["skipped"] + counts["advised"]
+        )
+    return _(
+        "Preview: {ready} ready, {advised} with advisories (sent when you confirm), "
+        "{skipped} skipped."
+    ).format(ready=counts["ok"], advised=counts["advised"], skipped=counts["skipped"])
 
 
 def holding_results_text(results: list[dict[str, Any]], sent: bool) -> Group:
@@ -147,14 +158,17 @@ def holding_results_text(results: list[dict[str, Any]], sent: bool) -> Group:
     for r in results:
         outcome = outcome_of(r)
         if outcome == "ok":
-            head = Text(f"#{r['id']}  {'sent' if sent else 'ready'}", style="bold green")
+            word = _("sent") if sent else _("ready")
+            head = Text(f"#{r['id']}  {word}", style="bold green")
         elif outcome == "advised" and not sent:
             head = Text(
-                f"#{r['id']}  check: " + literal(str(r.get("error", ""))), style="bold yellow"
+                f"#{r['id']}  " + _("check:") + " " + literal(str(r.get("error", ""))),
+                style="bold yellow",
             )
         else:
             head = Text(
-                f"#{r['id']}  skipped: " + literal(str(r.get("error", ""))), style="bold red"
+                f"#{r['id']}  " + _("skipped:") + " " + literal(str(r.get("error", ""))),
+                style="bold red",
             )
         lines.append(head)
         if r.get("text"):
@@ -181,12 +195,14 @@ class HoldingStatementScreen(ModalScreen[dict[str, Any] | None]):
         Binding(
             "ctrl+s",
             "send",
-            "Send",
+            N_("Send"),
             priority=True,
             id="holding.send",
-            tooltip="Send the previewed statement to each conversation (confirms its advisories)",
+            tooltip=N_(
+                "Send the previewed statement to each conversation (confirms its advisories)"
+            ),
         ),
-        Binding("escape", "close", "Back", id="holding.close", tooltip="Back to the queue"),
+        Binding("escape", "close", N_("Back"), id="holding.close", tooltip=N_("Back to the queue")),
     ]
 
     stage: reactive[str] = reactive("write")  # write → previewed → sent
@@ -202,19 +218,23 @@ class HoldingStatementScreen(ModalScreen[dict[str, Any] | None]):
         with Vertical(id="holding"):
             n = len(self.conversation_ids)
             yield Static(
-                f"HOLDING STATEMENT · {n} conversation{'' if n == 1 else 's'}", id="holding-title"
+                _("HOLDING STATEMENT")
+                + " · "
+                + ngettext("{count} conversation", "{count} conversations", n).format(count=n),
+                id="holding-title",
             )
             yield Input(
-                placeholder="Hi {name}, we know about the problem with {topic} and are on it.",
+                placeholder=_("Hi {name}, we know about the problem with {topic} and are on it."),
                 id="holding-template",
             )
             yield Static(
-                "{name}: their first name · {topic}: what they wrote about", id="holding-status"
+                _("{name}: their first name · {topic}: what they wrote about"),
+                id="holding-status",
             )
             with VerticalScroll(id="holding-results"):
                 yield Static("", id="holding-body")
             yield Label(
-                "enter: preview · ctrl+s: send the preview · esc: back", classes="prompt-hint"
+                _("enter: preview · ctrl+s: send the preview · esc: back"), classes="prompt-hint"
             )
 
     @property
@@ -241,12 +261,12 @@ class HoldingStatementScreen(ModalScreen[dict[str, Any] | None]):
     def edited(self) -> None:
         if self.stage == "previewed" and self.template != self.previewed:
             self.stage = "write"
-            self._status("The template changed: enter to preview again.")
+            self._status(_("The template changed: enter to preview again."))
 
     @on(Input.Submitted, "#holding-template")
     def preview(self) -> None:
         if self.stage != "sent" and self.template.strip():
-            self._status("checking…")
+            self._status(_("checking…"))
             self.call_backend(self.template, send=False)
 
     @work(exclusive=True, group="holding-confirm", exit_on_error=False)
@@ -257,14 +277,18 @@ class HoldingStatementScreen(ModalScreen[dict[str, Any] | None]):
         # Hundreds of customers hear this at once: the lead says yes to the number.
         chosen = await self.app.push_screen_wait(
             ChoicePrompt(
-                f"Send this holding statement to {going} customer{'s' if going != 1 else ''}?",
-                [("send", f"Yes: send to {going}, as previewed")],
+                ngettext(
+                    "Send this holding statement to {n} customer?",
+                    "Send this holding statement to {n} customers?",
+                    going,
+                ).format(n=going),
+                [("send", _("Yes: send to {n}, as previewed").format(n=going))],
             )
         )
         if chosen != "send":
-            self._status("Not sent.")
+            self._status(_("Not sent."))
             return
-        self._status("sending…")
+        self._status(_("sending…"))
         self.call_backend(self.previewed, send=True)
 
     @work(exclusive=True, group="holding", exit_on_error=False)

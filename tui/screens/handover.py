@@ -21,6 +21,8 @@ from textual.worker import Worker
 from ..client import BackendError
 from ..context import console_of
 from ..failures import report_worker_failure
+from ..formats import format_count
+from ..i18n import N_, _
 from ..literal import literal, literal_text, one_line
 
 
@@ -196,7 +198,7 @@ def _raw_sections(report: dict[str, Any]) -> Group:
             if len(value) > LIST_CAP:
                 parts.append(Text(f"  … and {len(value) - LIST_CAP:,} more", style="dim"))
         elif isinstance(value, list):
-            parts.append(Text("  none", style="dim"))
+            parts.append(Text("  " + _("none"), style="dim"))
         else:
             parts.append(Text("  " + literal(_value(value))))
     return Group(*parts)
@@ -207,30 +209,39 @@ def summary_text(summary: dict[str, Any]) -> Group:
     crisis = summary.get("crisis") or {}
     online = ", ".join(o.get("display_name", "") for o in summary.get("online") or []) or "—"
     lines = [
-        Text("The backend has no handover report yet; the figures it does give:", style="dim"),
-        Text(f"Brand: {literal(brand.get('name', ''))} @{literal(brand.get('handle', ''))}"),
-        Text(f"Open and needing us: {summary.get('queue', 0)}"),
-        Text(f"Past their SLA: {summary.get('breaching', 0)}"),
+        Text(_("The backend has no handover report yet; the figures it does give:"), style="dim"),
         Text(
-            "Crisis: "
-            + ("yes, since " + str(crisis.get("since")) if crisis.get("active") else "no")
+            _("Brand:") + f" {literal(brand.get('name', ''))} @{literal(brand.get('handle', ''))}"
         ),
-        Text("On shift: " + literal(online)),
+        Text(_("Open and needing us:") + " " + format_count(summary.get("queue", 0))),
+        Text(_("Past their SLA:") + " " + format_count(summary.get("breaching", 0))),
+        Text(
+            _("Crisis:")
+            + " "
+            + (
+                _("yes, since {time}").format(time=crisis.get("since"))
+                if crisis.get("active")
+                else _("no")
+            )
+        ),
+        Text(_("On shift:") + " " + literal(online)),
     ]
     return Group(*lines)
 
 
 class HandoverScreen(ModalScreen[None]):
     BINDINGS = [
-        Binding("escape,q,H", "close", "Close", id="handover.close", tooltip="Back to the queue")
+        Binding(
+            "escape,q,H", "close", N_("Close"), id="handover.close", tooltip=N_("Back to the queue")
+        )
     ]
 
     shown: RenderableType = ""  # what the body shows (tests read it as text)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="handover"):
-            yield Static("SHIFT HANDOVER", id="handover-title")
-            yield Static("loading…", id="handover-body")
+            yield Static(_("SHIFT HANDOVER"), id="handover-title")
+            yield Static(_("loading…"), id="handover-body")
 
     def on_mount(self) -> None:
         self.load()
@@ -261,11 +272,13 @@ def latest_handover_text(found: dict[str, Any]) -> Group:
     period = found.get("period") or {}
     parts: list[RenderableType] = [
         Text(
-            "From " + one_line(str(found.get("operator", "")), 40) + ", " + _period(period),
+            _("From {operator},").format(operator=one_line(str(found.get("operator", "")), 40))
+            + " "
+            + _period(period),
             style="bold",
         ),
-        Text("Note", style="bold"),
-        literal_text(found.get("note") or "(no note)"),
+        Text(_("Note"), style="bold"),
+        literal_text(found.get("note") or _("(no note)")),
         Text(""),
         handover_text(found.get("summary") or {}),
     ]
@@ -279,16 +292,16 @@ class LatestHandoverScreen(ModalScreen[None]):
         Binding(
             "escape,enter,q",
             "close",
-            "Got it",
+            N_("Got it"),
             id="latest_handover.close",
-            tooltip="Close the handover and go to the queue",
+            tooltip=N_("Close the handover and go to the queue"),
         )
     ]
 
-    def __init__(self, found: dict[str, Any], title: str = "HANDOVER FROM THE LAST SHIFT") -> None:
+    def __init__(self, found: dict[str, Any], title: str = "") -> None:
         super().__init__()
         self.found = found
-        self.title_text = title
+        self.title_text = title or _("HANDOVER FROM THE LAST SHIFT")
         self.shown: RenderableType = latest_handover_text(found)
 
     def compose(self) -> ComposeResult:

@@ -15,9 +15,10 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from ..i18n import N_, _
 from ..widgets.queue_list import PLATFORM_MARK, STATE_MARK, STATE_WORD
 
-TERMINAL_NOTE = (
+TERMINAL_NOTE = N_(
     "ctrl+s is safe: the console puts the terminal in raw mode, which switches off "
     "XON/XOFF flow control (IXON), so ctrl+s reaches shiftdesk instead of freezing the "
     "screen. No key uses ctrl+b or ctrl+a, the tmux and screen prefixes."
@@ -25,19 +26,22 @@ TERMINAL_NOTE = (
 
 # What the parts of a queue row mean, left to right (the marks come from the queue's own tables).
 COLUMNS = [
-    ("▌", "selected for a bulk action (space)"),
-    ("P1…P4", "priority, P1 most urgent (why: in the thread's title)"),
+    ("▌", N_("selected for a bulk action (space)")),
+    ("P1…P4", N_("priority, P1 most urgent (why: in the thread's title)")),
     (
         "04:59",
-        "time left on the SLA clock; red and -00:12 once breached (it counts up), "
-        "yellow when due soon, grey while the customer has the turn",
+        N_(
+            "time left on the SLA clock; red and -00:12 once breached (it counts up), "
+            "yellow when due soon, grey while the customer has the turn"
+        ),
     ),
-    ("M B S", "platform: " + ", ".join(f"{m} {name}" for name, m in PLATFORM_MARK.items())),
-    ("mark", "the conversation's state (below); ✎ another operator is typing there"),
-    ("@handle", "the customer"),
-    ("holder", "who holds it, when the queue is wide enough (yours stand out)"),
-    ("text", "the latest message, without the @mentions it starts with"),
+    ("M B S", N_("platform: {platforms}")),
+    (N_("mark"), N_("the conversation's state (below); ✎ another operator is typing there")),
+    ("@handle", N_("the customer")),
+    (N_("holder"), N_("who holds it, when the queue is wide enough (yours stand out)")),
+    (N_("text"), N_("the latest message, without the @mentions it starts with")),
 ]
+PLATFORMS = ", ".join(f"{m} {name}" for name, m in PLATFORM_MARK.items())
 
 Section = tuple[str, Sequence[BindingType]]
 
@@ -55,13 +59,13 @@ def keys_table(
     table.add_column(no_wrap=True)
     table.add_column(ratio=1)
     for title, bindings in sections:
-        table.add_row(Text(title, style="bold"), "")
+        table.add_row(Text(title, style="bold"), "")  # translated by the screen that made it
         seen: set[str] = set()
         for b in bindings:
             if not isinstance(b, Binding) or b.action in seen:
                 continue
             seen.add(b.action)
-            table.add_row(keys_of(b, keymap, display), b.tooltip or b.description)
+            table.add_row(keys_of(b, keymap, display), _(b.tooltip or b.description))
     return table
 
 
@@ -69,22 +73,26 @@ def legend() -> Group:
     table = Table(show_header=False, box=None, padding=(0, 1), expand=True)
     table.add_column(no_wrap=True)
     table.add_column(ratio=1)
-    table.add_row(Text("Queue rows", style="bold"), "")
+    table.add_row(Text(_("Queue rows"), style="bold"), "")
     for what, meaning in COLUMNS:
-        table.add_row(what, meaning)
-    table.add_row(Text("Marks", style="bold"), "")
+        table.add_row(_(what), _(meaning).format(platforms=PLATFORMS))
+    table.add_row(Text(_("Marks"), style="bold"), "")
     for state, mark in STATE_MARK.items():
-        table.add_row(mark if mark.strip() else "(blank)", STATE_WORD.get(state, state))
+        table.add_row(mark if mark.strip() else _("(blank)"), _(STATE_WORD.get(state, state)))
     return Group(table)
 
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [
         Binding(
-            "escape,q,question_mark", "close", "Close", id="help.close", tooltip="Close the help"
+            "escape,q,question_mark",
+            "close",
+            N_("Close"),
+            id="help.close",
+            tooltip=N_("Close the help"),
         ),
-        Binding("j", "scroll('down')", "Down", show=False, id="help.down"),
-        Binding("k", "scroll('up')", "Up", show=False, id="help.up"),
+        Binding("j", "scroll('down')", N_("Down"), show=False, id="help.down"),
+        Binding("k", "scroll('up')", N_("Up"), show=False, id="help.up"),
     ]
 
     def __init__(self, sections: Sequence[Section], keymap: dict[str, str]) -> None:
@@ -98,7 +106,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(
                 keys_table(self.sections, self.keymap, self.app.get_key_display), id="help-keys"
             )
-            yield Static(TERMINAL_NOTE, id="help-terminal", markup=False)
+            yield Static(_(TERMINAL_NOTE), id="help-terminal", markup=False)
 
     def on_mount(self) -> None:
         self.query_one("#help").focus()  # arrows, j/k and page keys scroll it at once

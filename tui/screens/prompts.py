@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
+from ..i18n import N_, _
 from ..literal import one_line
 
 
@@ -20,7 +21,11 @@ class TextPrompt(ModalScreen[str | None]):
 
     BINDINGS = [
         Binding(
-            "escape", "cancel", "Back", id="prompt.cancel", tooltip="Close without doing anything"
+            "escape",
+            "cancel",
+            N_("Back"),
+            id="prompt.cancel",
+            tooltip=N_("Close without doing anything"),
         )
     ]
 
@@ -43,7 +48,7 @@ class TextPrompt(ModalScreen[str | None]):
         with Vertical(classes="prompt"):
             yield Label(one_line(self.title_text), classes="prompt-title", markup=False)
             yield Input(value=self.value, placeholder=self.placeholder, id="prompt-input")
-            yield Label("enter to confirm · esc to go back", classes="prompt-hint")
+            yield Label(_("enter to confirm · esc to go back"), classes="prompt-hint")
 
     @on(Input.Submitted)
     def submitted(self, event: Input.Submitted) -> None:
@@ -58,7 +63,9 @@ class ChoicePrompt(ModalScreen[str | None]):
     """Pick one of several (value, label) choices; enter picks, esc backs out with None."""
 
     BINDINGS = [
-        Binding("escape", "cancel", "Back", id="choice.cancel", tooltip="Close without choosing")
+        Binding(
+            "escape", "cancel", N_("Back"), id="choice.cancel", tooltip=N_("Close without choosing")
+        )
     ]
 
     def __init__(
@@ -76,7 +83,7 @@ class ChoicePrompt(ModalScreen[str | None]):
                 id="choice-list",
                 markup=False,
             )
-            yield Label("enter to choose · esc to go back", classes="prompt-hint")
+            yield Label(_("enter to choose · esc to go back"), classes="prompt-hint")
 
     @on(OptionList.OptionSelected)
     def chosen(self, event: OptionList.OptionSelected) -> None:
@@ -87,15 +94,15 @@ class ChoicePrompt(ModalScreen[str | None]):
 
 
 SAVED_FILTERS = [
-    ("needs_us", "needs us (default)"),
-    ("mine", "mine"),
-    ("unclaimed", "unclaimed"),
-    ("breaching", "breaching"),
+    ("needs_us", N_("needs us (default)")),
+    ("mine", N_("mine")),
+    ("unclaimed", N_("unclaimed")),
+    ("breaching", N_("breaching")),
     ("p1", "P1"),
-    ("in_dm", "in DM"),
-    ("awaiting_customer", "awaiting the customer"),
-    ("escalated", "escalated to a lead"),
-    ("open", "everything open"),
+    ("in_dm", N_("in DM")),
+    ("awaiting_customer", N_("awaiting the customer")),
+    ("escalated", N_("escalated to a lead")),
+    ("open", N_("everything open")),
 ]
 
 
@@ -104,7 +111,13 @@ class FilterPrompt(ModalScreen[tuple[str, str] | None]):
     saved filter keeps the search. Answers (filter, search)."""
 
     BINDINGS = [
-        Binding("escape", "cancel", "Back", id="filter.cancel", tooltip="Keep the current filter")
+        Binding(
+            "escape",
+            "cancel",
+            N_("Back"),
+            id="filter.cancel",
+            tooltip=N_("Keep the current filter"),
+        )
     ]
 
     def __init__(self, current_filter: str, current_search: str) -> None:
@@ -114,21 +127,22 @@ class FilterPrompt(ModalScreen[tuple[str, str] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="prompt"):
-            yield Label("Filter and search the queue", classes="prompt-title")
+            yield Label(_("Filter and search the queue"), classes="prompt-title")
             yield Input(
                 value=self.current_search,
-                placeholder="search author or text, enter to apply",
+                placeholder=_("search author or text, enter to apply"),
                 id="filter-search",
             )
             yield OptionList(
                 *[
-                    Option(("● " if v == self.current_filter else "  ") + label, id=v)
+                    Option(("● " if v == self.current_filter else "  ") + _(label), id=v)
                     for v, label in SAVED_FILTERS
                 ],
                 id="filter-list",
             )
             yield Label(
-                "tab to the saved filters · enter to apply · esc to go back", classes="prompt-hint"
+                _("tab to the saved filters · enter to apply · esc to go back"),
+                classes="prompt-hint",
             )
 
     @on(Input.Submitted)

@@ -30,6 +30,7 @@ from textual.worker import Worker
 from ..client import BackendError
 from ..context import Console, console_of
 from ..failures import report_worker_failure
+from ..i18n import N_, _, ngettext
 from ..literal import one_line
 from ..messages import (
     ActionDone,
@@ -44,7 +45,7 @@ from ..messages import (
 from ..notices import tell
 from ..widgets.composer import Composer
 from ..widgets.key_bar import KeyBar
-from ..widgets.queue_list import QueueList
+from ..widgets.queue_list import STATE_WORD, QueueList
 from ..widgets.shift_header import ShiftHeader
 from ..widgets.thread_view import ThreadView
 from .prompts import SAVED_FILTERS, ChoicePrompt, FilterPrompt, TextPrompt
@@ -60,21 +61,52 @@ CLAIMABLE = {"new", "claimed", "awaiting_customer", "in_dm", "flagged_conduct"}
 DISMISSABLE = {"new", "claimed", "flagged_conduct", "awaiting_customer"}
 # What the backend's summary does not name (an older backend): the lifecycle's own three.
 DISMISS_REASONS = [
-    ("spam", "spam"),
-    ("not_about_us", "not about us"),
-    ("duplicate", "a duplicate of another conversation"),
+    ("spam", N_("spam")),
+    ("not_about_us", N_("not about us")),
+    ("duplicate", N_("a duplicate of another conversation")),
 ]
 FILTER_NAMES = {
     **dict(SAVED_FILTERS),
-    "needs_us": "needs us",
-    "awaiting_customer": "awaiting",
-    "open": "open",
+    "needs_us": N_("needs us"),
+    "awaiting_customer": N_("awaiting"),
+    "open": N_("open"),
 }
 NOTIFY_KINDS = {
-    "crisis.started": ("Crisis: mention volume is surging.", "warning"),
-    "crisis.ended": ("The crisis is over: volume is back to normal.", "information"),
-    "rules.invalid": ("The rules files are invalid; the backend kept the last good ones.", "error"),
+    "crisis.started": (N_("Crisis: mention volume is surging."), "warning"),
+    "crisis.ended": (N_("The crisis is over: volume is back to normal."), "information"),
+    "rules.invalid": (
+        N_("The rules files are invalid; the backend kept the last good ones."),
+        "error",
+    ),
 }
+# What each backend call is called in "Could not …" and "… : done." (verbs, as the action).
+ACTION_WORDS = {
+    "claim": N_("claim"),
+    "claim next": N_("claim the next"),
+    "release": N_("release"),
+    "note": N_("add the note"),
+    "tag": N_("tag"),
+    "escalate": N_("escalate"),
+    "assign": N_("assign"),
+    "dismiss": N_("dismiss"),
+    "house rules": N_("answer with the house rules"),
+    "reply": N_("reply"),
+    "dm": N_("reply in DM"),
+    "resolve": N_("resolve"),
+    "move_dm": N_("move to DM"),
+    "keep the claim": N_("keep the claim"),
+    "load the saved replies": N_("load the saved replies"),
+}
+
+
+def action_word(action: str) -> str:
+    """The action as the operator reads it, in their language."""
+    return _(ACTION_WORDS.get(action, action.replace("_", " ")))
+
+
+def sentence(text: str) -> str:
+    """Capitalised as a sentence (the action word may open it)."""
+    return text[:1].upper() + text[1:]
 
 
 class QueueScreen(Screen[None]):
@@ -83,100 +115,115 @@ class QueueScreen(Screen[None]):
         Binding(
             "r",
             "compose('reply')",
-            "Reply",
+            N_("Reply"),
             id="conv.reply",
-            tooltip="Write a public reply (claims the conversation first if nobody holds it)",
+            tooltip=N_("Write a public reply (claims the conversation first if nobody holds it)"),
         ),
         Binding(
             "d",
             "compose('dm')",
-            "DM",
+            N_("DM"),
             id="conv.dm",
-            tooltip="Move to DM (public acknowledgement, then the DM), or reply in DM",
+            tooltip=N_("Move to DM (public acknowledgement, then the DM), or reply in DM"),
         ),
         Binding(
             "R",
             "compose('resolve')",
-            "Resolve",
+            N_("Resolve"),
             id="conv.resolve",
-            tooltip="Resolve with a public closing message",
+            tooltip=N_("Resolve with a public closing message"),
         ),
         Binding(
             "h",
             "house_rules",
-            "House rules",
+            N_("House rules"),
             id="conv.house_rules",
-            tooltip="Answer a flagged abusive post once, publicly, with the house rules",
+            tooltip=N_("Answer a flagged abusive post once, publicly, with the house rules"),
         ),
         Binding(
             "D",
             "dismiss_conversation",
-            "Dismiss",
+            N_("Dismiss"),
             id="conv.dismiss",
-            tooltip="Dismiss the conversation with a reason: spam, not about us, a duplicate",
+            tooltip=N_("Dismiss the conversation with a reason: spam, not about us, a duplicate"),
         ),
-        Binding("c", "claim", "Claim", id="conv.claim", tooltip="Claim the conversation"),
-        Binding("n", "claim_next", "Next", id="conv.next", tooltip="Claim the top of the queue"),
+        Binding("c", "claim", N_("Claim"), id="conv.claim", tooltip=N_("Claim the conversation")),
+        Binding(
+            "n", "claim_next", N_("Next"), id="conv.next", tooltip=N_("Claim the top of the queue")
+        ),
         Binding(
             "u",
             "release",
-            "Release",
+            N_("Release"),
             id="conv.release",
-            tooltip="Give the conversation (or the selected ones) back to the queue",
+            tooltip=N_("Give the conversation (or the selected ones) back to the queue"),
         ),
-        Binding("m", "note", "Note", id="conv.note", tooltip="Add an internal note"),
+        Binding("m", "note", N_("Note"), id="conv.note", tooltip=N_("Add an internal note")),
         Binding(
             "t",
             "tag",
-            "Tag",
+            N_("Tag"),
             show=False,
             id="conv.tag",
-            tooltip="Tag the conversation (or the selected ones)",
+            tooltip=N_("Tag the conversation (or the selected ones)"),
         ),
         Binding(
             "e",
             "escalate",
-            "Escalate",
+            N_("Escalate"),
             show=False,
             id="conv.escalate",
-            tooltip="Escalate to a lead, with a reason",
+            tooltip=N_("Escalate to a lead, with a reason"),
         ),
         Binding(
             "a",
             "assign",
-            "Assign",
+            N_("Assign"),
             show=False,
             id="conv.assign",
-            tooltip="Assign the selected conversations (or this one, leads) to an operator",
+            tooltip=N_("Assign the selected conversations (or this one, leads) to an operator"),
         ),
         Binding(
             "v",
             "reveal",
-            "Reveal",
+            N_("Reveal"),
             show=False,
             id="conv.reveal",
-            tooltip="Show or mask personal data in the thread",
+            tooltip=N_("Show or mask personal data in the thread"),
         ),
-        Binding("slash", "filter", "Filter", id="queue.filter", tooltip="Search and saved filters"),
+        Binding(
+            "slash",
+            "filter",
+            N_("Filter"),
+            id="queue.filter",
+            tooltip=N_("Search and saved filters"),
+        ),
         # x and C: free letters, not ctrl+a/ctrl+b (tmux/screen) nor ctrl+s/ctrl+q (flow control).
         Binding(
             "x",
             "crisis_groups",
-            "Groups",
+            N_("Groups"),
             show=False,
             id="crisis.groups",
-            tooltip="Near-identical complaints grouped; enter selects a group's conversations",
+            tooltip=N_("Near-identical complaints grouped; enter selects a group's conversations"),
         ),
         Binding(
             "C",
             "holding_statement",
-            "Holding",
+            N_("Holding"),
             show=False,
             id="crisis.holding",
-            tooltip="Lead: one personalised holding statement to the selected conversations or a group",
+            tooltip=N_(
+                "Lead: one personalised holding statement to the selected conversations or a group"
+            ),
         ),
         Binding(
-            "H", "handover", "Handover", show=False, id="app.handover", tooltip="The shift handover"
+            "H",
+            "handover",
+            N_("Handover"),
+            show=False,
+            id="app.handover",
+            tooltip=N_("The shift handover"),
         ),
         Binding(
             "E",
@@ -189,48 +236,48 @@ class QueueScreen(Screen[None]):
         Binding(
             "question_mark",
             "help",
-            "Help",
+            N_("Help"),
             id="app.help",
-            tooltip="Every key, and what the queue's columns and marks mean",
+            tooltip=N_("Every key, and what the queue's columns and marks mean"),
         ),
         Binding(
             "q",
             "quit",
-            "Quit",
+            N_("Quit"),
             show=False,
             id="app.quit_q",
-            tooltip="Quit shiftdesk (asks first if you hold conversations or have drafts)",
+            tooltip=N_("Quit shiftdesk (asks first if you hold conversations or have drafts)"),
         ),
         Binding(
             "escape",
             "back",
-            "Back",
+            N_("Back"),
             id="app.back",
-            tooltip="Close the conversation and go back to the queue, or clear the selection",
+            tooltip=N_("Close the conversation and go back to the queue, or clear the selection"),
         ),
         Binding(
             "1",
             "focus_pane('queue')",
-            "Queue",
+            N_("Queue"),
             show=False,
             id="pane.queue",
-            tooltip="Go to the queue",
+            tooltip=N_("Go to the queue"),
         ),
         Binding(
             "2",
             "focus_pane('thread')",
-            "Thread",
+            N_("Thread"),
             show=False,
             id="pane.thread",
-            tooltip="Go to the thread",
+            tooltip=N_("Go to the thread"),
         ),
         Binding(
             "3",
             "focus_pane('composer')",
-            "Composer",
+            N_("Composer"),
             show=False,
             id="pane.composer",
-            tooltip="Go to the composer",
+            tooltip=N_("Go to the composer"),
         ),
     ]
 
@@ -356,12 +403,12 @@ class QueueScreen(Screen[None]):
     @on(QueueList.Changed)
     def queue_changed(self, message: QueueList.Changed) -> None:
         q = message.queue
-        title = f"QUEUE · {FILTER_NAMES.get(q.filter, q.filter)} · "
+        title = _("QUEUE") + f" · {_(FILTER_NAMES.get(q.filter, q.filter))} · "
         title += f"{q.cursor + 1 if q.total else 0}/{q.total}"
         if q.search:
             title += f" · “{one_line(q.search, 30)}”"
         if q.selected:
-            title += f" · {len(q.selected)} selected"
+            title += " · " + _("{count} selected").format(count=len(q.selected))
         self.query_one("#queue-title", Static).update(
             title, layout=False
         )  # fixed size: no re-layout
@@ -385,18 +432,20 @@ class QueueScreen(Screen[None]):
         if kind == "message.failed" and mine:
             tell(
                 self,
-                f"A reply failed to publish: {event['data'].get('error', '')}",
+                _("A reply failed to publish: {error}").format(
+                    error=event["data"].get("error", "")
+                ),
                 severity="error",
             )
         elif kind == "conversation.lease_expired" and mine and self._held_by_me():
             tell(
                 self,
-                "Your claim on this conversation expired; it is back in the queue.",
+                _("Your claim on this conversation expired; it is back in the queue."),
                 severity="warning",
             )
         elif kind in NOTIFY_KINDS:
             text, severity = NOTIFY_KINDS[kind]
-            tell(self, text, severity=severity)  # type: ignore[arg-type]
+            tell(self, _(text), severity=severity)  # type: ignore[arg-type]
 
     def _refresh_now(self) -> None:
         self._refresh_timer = None
@@ -507,10 +556,10 @@ class QueueScreen(Screen[None]):
         if conv.get("state") != "flagged_conduct":
             return ""
         keys = self._key_for
-        return (
-            f"⚑ Flagged as abusive: {keys('conv.house_rules', 'h')} answers once with the house "
-            f"rules · {keys('conv.dismiss', 'D')} dismisses it with a reason"
-        )
+        return "⚑ " + _(
+            "Flagged as abusive: {rules_key} answers once with the house rules · "
+            "{dismiss_key} dismisses it with a reason"
+        ).format(rules_key=keys("conv.house_rules", "h"), dismiss_key=keys("conv.dismiss", "D"))
 
     def _key_for(self, binding_id: str, default: str) -> str:
         return self.console.keymap.get(binding_id, default).split(",")[0]
@@ -521,15 +570,15 @@ class QueueScreen(Screen[None]):
         me = self.console.me.get("id")
         state = conv.get("state")
         if state not in CLAIMABLE:
-            return (
-                f"This conversation is {one_line(str(state)).replace('_', ' ')}: "
-                "it reopens when the customer writes again."
-            )
+            word = _(STATE_WORD.get(str(state), one_line(str(state)).replace("_", " ")))
+            return _(
+                "This conversation is {state}: it reopens when the customer writes again."
+            ).format(state=word)
         if holder and holder["id"] != me:
-            return (
-                f"{one_line(holder['name'])} holds this conversation: you can write, but only they "
-                f"can send. A lead can reassign it ({self._key_for('conv.assign', 'a')})."
-            )
+            return _(
+                "{name} holds this conversation: you can write, but only they can send. "
+                "A lead can reassign it ({key})."
+            ).format(name=one_line(holder["name"]), key=self._key_for("conv.assign", "a"))
         return ""
 
     # -- actions -----------------------------------------------------------------------
@@ -550,7 +599,7 @@ class QueueScreen(Screen[None]):
         cid = self._target()
         info = self._target_info()
         if cid is None or info is None:
-            tell(self, "Nothing to write to: the queue is empty.", severity="warning")
+            tell(self, _("Nothing to write to: the queue is empty."), severity="warning")
             return
         mode = kind
         if kind == "dm":
@@ -560,7 +609,7 @@ class QueueScreen(Screen[None]):
         self.composer.start(mode, cid, str(info.get("platform", "simulator")))
         me = self.console.me.get("id")
         if info.get("holder") is None and info.get("state") in CLAIMABLE:
-            self.composer.notice = "Claiming it for you…"
+            self.composer.notice = _("Claiming it for you…")
             self.act("claim", cid, lambda c: c.claim(cid), quiet=True)
         elif self._holder_id(info) != me:
             self.composer.notice = self._why_not_send(info)
@@ -580,7 +629,9 @@ class QueueScreen(Screen[None]):
         if cid is None:
             return
         text = await self.app.push_screen_wait(
-            TextPrompt("Internal note (only the team sees it)", "what the next person should know")
+            TextPrompt(
+                _("Internal note (only the team sees it)"), _("what the next person should know")
+            )
         )
         if text:
             self.act("note", cid, lambda c: c.add_note(cid, text))
@@ -589,8 +640,14 @@ class QueueScreen(Screen[None]):
     async def action_tag(self) -> None:
         ids = self._bulk_ids()
         cid = self._target()
-        title = f"Tag {len(ids)} selected conversations" if ids else "Tag this conversation"
-        tag = await self.app.push_screen_wait(TextPrompt(title, "e.g. refund, outage, vip"))
+        title = (
+            ngettext(
+                "Tag {count} selected conversation", "Tag {count} selected conversations", len(ids)
+            ).format(count=len(ids))
+            if ids
+            else _("Tag this conversation")
+        )
+        tag = await self.app.push_screen_wait(TextPrompt(title, _("e.g. refund, outage, vip")))
         if not tag:
             return
         if ids:
@@ -604,7 +661,7 @@ class QueueScreen(Screen[None]):
         if cid is None:
             return
         reason = await self.app.push_screen_wait(
-            TextPrompt("Escalate to a lead: why?", "the reason, briefly")
+            TextPrompt(_("Escalate to a lead: why?"), _("the reason, briefly"))
         )
         if reason:
             self.act("escalate", cid, lambda c: c.escalate(cid, reason))
@@ -619,13 +676,17 @@ class QueueScreen(Screen[None]):
             self.post_message(ActionFailed("assign", exc.message, exc.status, exc.body))
             return
         choices = [
-            (str(o["id"]), f"{o['display_name']}{'  (online)' if o.get('online') else ''}")
+            (str(o["id"]), o["display_name"] + ("  " + _("(online)") if o.get("online") else ""))
             for o in operators
         ]
         title = (
-            f"Assign {len(ids)} selected conversations to"
+            ngettext(
+                "Assign {count} selected conversation to",
+                "Assign {count} selected conversations to",
+                len(ids),
+            ).format(count=len(ids))
             if ids
-            else "Reassign this conversation to"
+            else _("Reassign this conversation to")
         )
         chosen = await self.app.push_screen_wait(ChoicePrompt(title, choices))
         if chosen is None:
@@ -652,8 +713,9 @@ class QueueScreen(Screen[None]):
         said = f"\n\n“{one_line(statement, 400)}”" if statement else ""
         chosen = await self.app.push_screen_wait(
             ChoicePrompt(
-                f"Answer {handle} once, publicly, with the house rules?{said}",
-                [("send", "Yes: post the house-rules statement (it does not argue)")],
+                _("Answer {handle} once, publicly, with the house rules?").format(handle=handle)
+                + said,
+                [("send", _("Yes: post the house-rules statement (it does not argue)"))],
             )
         )
         if chosen != "send":
@@ -670,7 +732,8 @@ class QueueScreen(Screen[None]):
     def _dismiss_reasons(self) -> list[tuple[str, str]]:
         named = self.console.summary.get("dismiss_reasons") or []
         found = [(str(r["id"]), str(r.get("label") or r["id"])) for r in named if r.get("id")]
-        return found or DISMISS_REASONS
+        # The backend's labels are the lifecycle's English words: the catalog has them too.
+        return [(value, _(label)) for value, label in found or DISMISS_REASONS]
 
     @work(exit_on_error=False)
     async def action_dismiss_conversation(self) -> None:
@@ -678,7 +741,7 @@ class QueueScreen(Screen[None]):
         if cid is None:
             return
         reason = await self.app.push_screen_wait(
-            ChoicePrompt("Dismiss this conversation: why?", self._dismiss_reasons())
+            ChoicePrompt(_("Dismiss this conversation: why?"), self._dismiss_reasons())
         )
         if reason:
             self.act("dismiss", cid, lambda c: c.dismiss(cid, reason))
@@ -688,7 +751,7 @@ class QueueScreen(Screen[None]):
         """Pick a saved reply in the customer's language; it goes in with their name filled."""
         conv = self.open_conversation
         if conv is None or self.composer.conversation_id != conv["id"]:
-            tell(self, "Open a conversation and its composer first (r).", severity="warning")
+            tell(self, _("Open a conversation and its composer first (r)."), severity="warning")
             return
         try:
             templates = await self.console.client.templates()
@@ -696,11 +759,11 @@ class QueueScreen(Screen[None]):
             self.post_message(ActionFailed("load the saved replies", exc.message, exc.status))
             return
         if not templates:
-            tell(self, "There are no saved replies (rules/templates.yaml).", severity="warning")
+            tell(self, _("There are no saved replies (rules/templates.yaml)."), severity="warning")
             return
         choices = template_choices(templates, conv.get("language"))
         index = await self.app.push_screen_wait(
-            ChoicePrompt("Saved reply: a starting point, make it personal", choices)
+            ChoicePrompt(_("Saved reply: a starting point, make it personal"), choices)
         )
         if index is None:
             self.composer.focus_text()
@@ -743,8 +806,12 @@ class QueueScreen(Screen[None]):
             lead = self.console.me.get("role") == "lead"
             tell(
                 self,
-                f"{len(ids)} conversations selected: t tags, u releases, a assigns"
-                + (", C sends a holding statement." if lead else "."),
+                ngettext(
+                    "{count} conversation selected: t tags, u releases, a assigns",
+                    "{count} conversations selected: t tags, u releases, a assigns",
+                    len(ids),
+                ).format(count=len(ids))
+                + (_(", C sends a holding statement.") if lead else "."),
             )
 
     @work(exit_on_error=False)
@@ -756,7 +823,7 @@ class QueueScreen(Screen[None]):
         ids: list[int] | None = self._bulk_ids() or sorted(self.queue.selected)
         if not ids:  # nothing selected: the statement goes to a group
             ids = await self.app.push_screen_wait(
-                CrisisGroupsScreen("write a holding statement to this group")
+                CrisisGroupsScreen(_("write a holding statement to this group"))
             )
             if not ids:
                 return
@@ -785,7 +852,7 @@ class QueueScreen(Screen[None]):
         tell(self, "Shift ended: the handover is written; q quits.")
         from .handover import LatestHandoverScreen
 
-        await self.app.push_screen_wait(LatestHandoverScreen(found, title="YOUR HANDOVER"))
+        await self.app.push_screen_wait(LatestHandoverScreen(found, title=_("YOUR HANDOVER")))
 
     def action_handover(self) -> None:
         from .handover import HandoverScreen
@@ -800,11 +867,11 @@ class QueueScreen(Screen[None]):
             return [b for b in mine if (b.id or "").startswith(prefix)]
 
         return [
-            ("Queue", [*QueueList.BINDINGS, *ids("queue.")]),
-            ("Conversation", [*ids("conv."), *ThreadView.BINDINGS]),
-            ("Composer", list(Composer.BINDINGS)),
-            ("Crisis", ids("crisis.")),
-            ("Anywhere", [*ids("app."), *ids("pane."), *self.app.BINDINGS]),
+            (_("Queue"), [*QueueList.BINDINGS, *ids("queue.")]),
+            (_("Conversation"), [*ids("conv."), *ThreadView.BINDINGS]),
+            (_("Composer"), list(Composer.BINDINGS)),
+            (_("Crisis"), ids("crisis.")),
+            (_("Anywhere"), [*ids("app."), *ids("pane."), *self.app.BINDINGS]),
         ]
 
     def action_help(self) -> None:
@@ -850,7 +917,7 @@ class QueueScreen(Screen[None]):
     @on(Composer.Send)
     def send(self, message: Composer.Send) -> None:
         if message.conversation_id != self.open_id:
-            tell(self, "Open the conversation first.", severity="warning")
+            tell(self, _("Open the conversation first."), severity="warning")
             return
         cid, text, confirm = message.conversation_id, message.text, message.confirm
         calls: dict[str, Callable[[Any], Awaitable[Any]]] = {
@@ -906,15 +973,19 @@ class QueueScreen(Screen[None]):
             self.composer.sent(cid)
             if self.composer.has_focus_within and self.open_id == cid:
                 self.thread.focus()  # the conversation stays on screen to watch it publish
-            tell(self, "Queued for publishing.")
+            tell(self, _("Queued for publishing."))
         if "results" in message.result:
             failed = [r for r in message.result["results"] if not r.get("ok")]
             done = len(message.result["results"]) - len(failed)
             tell(
                 self,
-                f"{message.action}: {done} done"
+                sentence(
+                    _("{action}: {done} done").format(action=action_word(message.action), done=done)
+                )
                 + (
-                    f", {len(failed)} refused: "
+                    ", "
+                    + _("{refused} refused:").format(refused=len(failed))
+                    + " "
                     + "; ".join(f"#{r['id']} {r.get('error', '')}" for r in failed)
                     if failed
                     else ""
@@ -923,7 +994,7 @@ class QueueScreen(Screen[None]):
             )
             self.queue.clear_selection()
         elif message.action in ("note", "tag", "escalate", "assign", "dismiss", "house rules"):
-            tell(self, f"{message.action.capitalize()}: done.")
+            tell(self, sentence(_("{action}: done.").format(action=action_word(message.action))))
         elif message.action == "claim" and message.quiet:
             self.composer.notice = ""
         if message.action == "claim next" and cid is not None:
@@ -942,8 +1013,8 @@ class QueueScreen(Screen[None]):
             self.composer.needs_confirmation(findings)
             tell(
                 self,
-                "Read the advisories; ctrl+s again sends anyway.",
-                title="Check before sending",
+                _("Read the advisories; ctrl+s again sends anyway."),
+                title=_("Check before sending"),
                 severity="warning",
             )
             return
@@ -951,16 +1022,16 @@ class QueueScreen(Screen[None]):
             self.composer.refused(findings)
         if message.status == 409 and message.body.get("holder"):
             holder = message.body["holder"].get("name", "?")
-            text = f"{message.message} (held by {holder})"
+            text = message.message + " " + _("(held by {name})").format(name=holder)
         else:
             text = message.message
         if message.action == "claim" and self.composer.has_focus_within:
             # The operator is writing: say it where they look, and keep their words.
-            self.composer.notice = f"Could not claim it: {one_line(text)}"
+            self.composer.notice = _("Could not claim it: {reason}").format(reason=one_line(text))
         tell(
             self,
             text,
-            title=f"Could not {message.action.replace('_', ' ')}",
+            title=_("Could not {action}").format(action=action_word(message.action)),
             severity="error",
         )
 

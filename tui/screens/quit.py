@@ -9,6 +9,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label
 
+from ..i18n import N_, _, ngettext
+
 
 class QuitScreen(ModalScreen[str]):
     """Answers 'release' (release my claims, then quit), 'keep' (quit, claims stay) or 'stay'."""
@@ -17,25 +19,25 @@ class QuitScreen(ModalScreen[str]):
         Binding(
             "r",
             "answer('release')",
-            "Release and quit",
+            N_("Release and quit"),
             id="quit.release",
-            tooltip="Give your conversations back to the queue, then quit",
+            tooltip=N_("Give your conversations back to the queue, then quit"),
         ),
         Binding(
             "k",
             "answer('keep')",
-            "Keep and quit",
+            N_("Keep and quit"),
             id="quit.keep",
-            tooltip="Quit; your claims stay until their leases run out",
+            tooltip=N_("Quit; your claims stay until their leases run out"),
         ),
         Binding(
             "q,enter",
             "confirm",
-            "Quit",
+            N_("Quit"),
             id="quit.confirm",
-            tooltip="Quit (when you hold no conversations)",
+            tooltip=N_("Quit (when you hold no conversations)"),
         ),
-        Binding("escape", "answer('stay')", "Stay", id="quit.stay", tooltip="Do not quit"),
+        Binding("escape", "answer('stay')", N_("Stay"), id="quit.stay", tooltip=N_("Do not quit")),
     ]
 
     def __init__(self, held: int, drafts: int) -> None:
@@ -45,22 +47,31 @@ class QuitScreen(ModalScreen[str]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="prompt", id="quit"):
-            yield Label("Quit shiftdesk?", classes="prompt-title")
+            yield Label(_("Quit shiftdesk?"), classes="prompt-title")
             if self.held:
-                them = "them" if self.held != 1 else "it"
                 yield Label(
-                    f"You hold {self.held} conversation{'s' if self.held != 1 else ''}: "
-                    f"r releases {them} to the queue, k keeps {them} until the lease runs out.",
+                    ngettext(
+                        "You hold {count} conversation: r releases it to the queue, "
+                        "k keeps it until the lease runs out.",
+                        "You hold {count} conversations: r releases them to the queue, "
+                        "k keeps them until the lease runs out.",
+                        self.held,
+                    ).format(count=self.held),
                     classes="prompt-line",
                 )
             if self.drafts:
                 yield Label(
-                    f"{self.drafts} unsent draft{'s are' if self.drafts != 1 else ' is'} kept on "
-                    "this machine for when you come back.",
+                    ngettext(
+                        "{count} unsent draft is kept on this machine for when you come back.",
+                        "{count} unsent drafts are kept on this machine for when you come back.",
+                        self.drafts,
+                    ).format(count=self.drafts),
                     classes="prompt-line",
                 )
-            hint = "r release and quit · k keep and quit" if self.held else "q quit"
-            yield Label(f"{hint} · esc stay · ctrl+c again: quit now", classes="prompt-hint")
+            hint = _("r release and quit · k keep and quit") if self.held else _("q quit")
+            yield Label(
+                hint + " · " + _("esc stay · ctrl+c again: quit now"), classes="prompt-hint"
+            )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "answer" and parameters and parameters[0] == "release":

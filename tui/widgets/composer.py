@@ -30,6 +30,8 @@ from ..client import BackendError
 from ..context import console_of
 from ..drafts import Draft
 from ..failures import report_worker_failure
+from ..formats import format_count
+from ..i18n import N_, _
 from ..literal import literal, one_line
 from ..notices import tell
 
@@ -41,11 +43,11 @@ DRAFT_SAVE = 0.5  # seconds of quiet typing before the draft is written to disk
 
 # mode -> (label, channel of the text being written)
 MODES = {
-    "reply": ("public reply", "public"),
-    "dm": ("reply in DM", "dm"),
-    "resolve": ("public closing message (resolves)", "public"),
-    "move_ack": ("move to DM 1/2: public acknowledgement", "public"),
-    "move_dm": ("move to DM 2/2: the opening DM", "dm"),
+    "reply": (N_("public reply"), "public"),
+    "dm": (N_("reply in DM"), "dm"),
+    "resolve": (N_("public closing message (resolves)"), "public"),
+    "move_ack": (N_("move to DM 1/2: public acknowledgement"), "public"),
+    "move_dm": (N_("move to DM 2/2: the opening DM"), "dm"),
 }
 
 
@@ -69,24 +71,24 @@ class Composer(Vertical):
         Binding(
             "ctrl+s",
             "send",
-            "Send",
+            N_("Send"),
             priority=True,
             id="composer.send",
-            tooltip="Send; a second ctrl+s sends despite advisories",
+            tooltip=N_("Send; a second ctrl+s sends despite advisories"),
         ),
         Binding(
             "ctrl+t",
             "screen.saved_reply",
-            "Saved reply",
+            N_("Saved reply"),
             id="composer.saved_reply",
-            tooltip="Insert a saved reply in the customer's language, their name filled in",
+            tooltip=N_("Insert a saved reply in the customer's language, their name filled in"),
         ),
         Binding(
             "escape",
             "leave",
-            "Back",
+            N_("Back"),
             id="composer.leave",
-            tooltip="Back to the thread; the draft stays",
+            tooltip=N_("Back to the thread; the draft stays"),
         ),
     ]
 
@@ -237,13 +239,13 @@ class Composer(Vertical):
         used = len(text) + len(added)
         self.set_class(used > self.limit, "-over-limit")
         status = Text()
-        status.append("DM" if self.channel == "dm" else "PUBLIC", "bold")
-        status.append(f" · {MODES[self.mode][0]}")
+        status.append("DM" if self.channel == "dm" else _("PUBLIC"), "bold")
+        status.append(f" · {_(MODES[self.mode][0])}")
         if added:
-            status.append(f" · to {one_line(self.address, 40)}")
-        status.append(f" · {used}/{self.limit}")
+            status.append(" · " + _("to {address}").format(address=one_line(self.address, 40)))
+        status.append(f" · {format_count(used)}/{format_count(self.limit)}")
         if self.awaiting_confirmation:
-            status.append(" · ctrl+s again to send anyway", "bold")
+            status.append(" · " + _("ctrl+s again to send anyway"), "bold")
         self.query_one("#composer-status", Static).update(status)
 
     # -- advisories from the backend ----------------------------------------------
@@ -374,17 +376,21 @@ class Composer(Vertical):
     def action_send(self) -> None:
         text = self.text_area.text.strip()
         if self.conversation_id is None:
-            tell(self, "Open a conversation first.", severity="warning")
+            tell(self, _("Open a conversation first."), severity="warning")
             return
         if not text:
-            tell(self, "Nothing to send: write the text first.", severity="warning")
+            tell(self, _("Nothing to send: write the text first."), severity="warning")
             return
         if len(text) + len(self.added_address(text)) > self.limit:
             used = len(text) + len(self.added_address(text))
             tell(
                 self,
-                f"Too long for {self.platform}: {used} of {self.limit} characters "
-                "(with the customer's address).",
+                _(
+                    "Too long for {platform}: {used} of {limit} characters "
+                    "(with the customer's address)."
+                ).format(
+                    platform=self.platform, used=format_count(used), limit=format_count(self.limit)
+                ),
                 severity="error",
             )
             return
@@ -424,7 +430,7 @@ class Composer(Vertical):
             self.mode = "move_ack"
             if dm.strip():
                 self._pending_dm = dm
-                self.notice = "Your DM is kept: fix the acknowledgement, ctrl+s, and it is back."
+                self.notice = _("Your DM is kept: fix the acknowledgement, ctrl+s, and it is back.")
 
     def action_leave(self) -> None:
         self.stop_typing()

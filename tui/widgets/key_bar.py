@@ -14,6 +14,8 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import Input, Static, TextArea
 
+from ..i18n import _
+
 # Binding ids, most important first; unlisted shown bindings follow in declaration order.
 ORDER = [
     "composer.send",
@@ -127,12 +129,12 @@ class KeyBar(Static):
         help_key = self.help_key()
         if help_key is not None:
             tail.append(f" {self._display(*help_key)} ", key_style)
-            tail.append(" more ")
+            tail.append(" " + _("more") + " ")
         line = Text()
         for key, binding in self.shown():
             piece = Text()
             piece.append(f" {self._display(key, binding)} ", key_style)
-            piece.append(f" {binding.description} ")
+            piece.append(f" {_(binding.description)} ")  # marked with N_ where declared
             if line.cell_len + piece.cell_len + tail.cell_len > width:
                 break
             line.append_text(piece)

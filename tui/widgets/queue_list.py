@@ -26,6 +26,7 @@ from textual.strip import Strip
 from textual.worker import Worker
 
 from ..failures import report_worker_failure
+from ..i18n import N_, _
 from ..literal import fit, one_line
 from ..messages import OpenConversation
 from .countdown import format_remaining, parse_time, remaining_seconds, urgency
@@ -42,13 +43,13 @@ STATE_MARK = {
     "dismissed": "×",
 }
 STATE_WORD = {
-    "new": "new",
-    "claimed": "claimed",
-    "awaiting_customer": "waiting",
-    "in_dm": "in DM",
-    "flagged_conduct": "conduct",
-    "resolved": "resolved",
-    "dismissed": "dismissed",
+    "new": N_("new"),
+    "claimed": N_("claimed"),
+    "awaiting_customer": N_("waiting"),
+    "in_dm": N_("in DM"),
+    "flagged_conduct": N_("conduct"),
+    "resolved": N_("resolved"),
+    "dismissed": N_("dismissed"),
 }
 
 _LEADING_MENTIONS = re.compile(r"^(?:\s*@[\w.@-]+[,:]?)+\s*")
@@ -81,42 +82,64 @@ class QueueList(ScrollView, can_focus=True):
         Binding(
             "j,down",
             "cursor_down",
-            "Down",
+            N_("Down"),
             show=False,
             id="queue.down",
-            tooltip="Next conversation",
+            tooltip=N_("Next conversation"),
         ),
         Binding(
-            "k,up", "cursor_up", "Up", show=False, id="queue.up", tooltip="Previous conversation"
+            "k,up",
+            "cursor_up",
+            N_("Up"),
+            show=False,
+            id="queue.up",
+            tooltip=N_("Previous conversation"),
         ),
-        Binding("g,home", "first", "Top", show=False, id="queue.top", tooltip="First conversation"),
         Binding(
-            "G,end", "last", "Bottom", show=False, id="queue.bottom", tooltip="Last conversation"
+            "g,home",
+            "first",
+            N_("Top"),
+            show=False,
+            id="queue.top",
+            tooltip=N_("First conversation"),
+        ),
+        Binding(
+            "G,end",
+            "last",
+            N_("Bottom"),
+            show=False,
+            id="queue.bottom",
+            tooltip=N_("Last conversation"),
         ),
         Binding(
             "pagedown",
             "page(1)",
-            "Page down",
+            N_("Page down"),
             show=False,
             id="queue.page_down",
-            tooltip="One screen down",
+            tooltip=N_("One screen down"),
         ),
         Binding(
-            "pageup", "page(-1)", "Page up", show=False, id="queue.page_up", tooltip="One screen up"
+            "pageup",
+            "page(-1)",
+            N_("Page up"),
+            show=False,
+            id="queue.page_up",
+            tooltip=N_("One screen up"),
         ),
         Binding(
             "enter",
             "open",
-            "Open",
+            N_("Open"),
             id="queue.open",
-            tooltip="Open the conversation under the cursor",
+            tooltip=N_("Open the conversation under the cursor"),
         ),
         Binding(
             "space",
             "toggle_select",
-            "Select",
+            N_("Select"),
             id="queue.select",
-            tooltip="Select for a bulk tag, release or assign",
+            tooltip=N_("Select for a bulk tag, release or assign"),
         ),
     ]
 
@@ -306,7 +329,9 @@ class QueueList(ScrollView, can_focus=True):
         width = self.size.width
         if index >= self.total:
             if index == 0 and self.loaded:
-                text = f" Nothing here (filter: {one_line(self.filter.replace('_', ' '))})"
+                text = " " + _("Nothing here (filter: {filter})").format(
+                    filter=one_line(self.filter.replace("_", " "))
+                )
                 return Strip(
                     [Segment(text[:width], self.get_component_rich_style("queue-list--muted"))]
                 ).extend_cell_length(width, self.rich_style)
@@ -319,7 +344,7 @@ class QueueList(ScrollView, can_focus=True):
         if row is None:
             self._request_page(index // PAGE)
             return Strip(
-                [Segment(" loading…", self.get_component_rich_style("queue-list--muted"))]
+                [Segment(" " + _("loading…"), self.get_component_rich_style("queue-list--muted"))]
             ).extend_cell_length(width, self.rich_style)
         return self._row_strip(row, index == self.cursor, width)
 

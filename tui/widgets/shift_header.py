@@ -6,6 +6,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from ..formats import format_count
+from ..i18n import _
 from ..literal import one_line
 
 
@@ -23,19 +25,22 @@ class ShiftHeader(Static):
         t = Text()
         if not self.connected:
             # The first thing an operator must know: what they see may be stale.
-            t.append(" OFFLINE — reconnecting, nothing is lost ", "bold reverse")
+            t.append(" " + _("OFFLINE — reconnecting, nothing is lost") + " ", "bold reverse")
             t.append(" ")
         if self.crisis:
-            t.append(" CRISIS ", "bold reverse")
+            t.append(" " + _("CRISIS") + " ", "bold reverse")
             t.append(" ")
         t.append("shiftdesk", "bold")
         if self.brand:
             t.append(f" · @{one_line(self.brand)}")
         names = list(self.on_shift) or ([self.operator] if self.operator else [])
         if names:
-            t.append(" · shift: " + ", ".join(one_line(n) for n in names))
-        t.append(f" · queue {self.queue}")
-        t.append(f" · breaching {self.breaching}", "bold" if self.breaching else "")
+            t.append(" · " + _("shift:") + " " + ", ".join(one_line(n) for n in names))
+        t.append(" · " + _("queue {count}").format(count=format_count(self.queue)))
+        t.append(
+            " · " + _("breaching {count}").format(count=format_count(self.breaching)),
+            "bold" if self.breaching else "",
+        )
         t.truncate(max(self.size.width, 1), overflow="ellipsis")
         return t
 

@@ -17,21 +17,28 @@ from textual.containers import VerticalScroll
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from ..formats import age, clock_time, day, format_count
+from ..i18n import N_, _
 from ..literal import literal, one_line
+from .queue_list import STATE_WORD
 
-STATUS_WORDS = {"queued": "⧗ sending…", "published": "✓ published", "failed": "✖ FAILED"}
-PURPOSE_WORDS = {
-    "reply": "reply",
-    "dm_ack": "DM acknowledgement",
-    "dm": "DM",
-    "closing": "closing message",
-    "house_rules": "house rules",
+STATUS_WORDS = {
+    "queued": N_("⧗ sending…"),
+    "published": N_("✓ published"),
+    "failed": N_("✖ FAILED"),
 }
-EMPTY = "Open a conversation from the queue (enter)."
+PURPOSE_WORDS = {
+    "reply": N_("reply"),
+    "dm_ack": N_("DM acknowledgement"),
+    "dm": "DM",
+    "closing": N_("closing message"),
+    "house_rules": N_("house rules"),
+}
+EMPTY = N_("Open a conversation from the queue (enter).")
 
 
-def clock_time(at: str | None) -> str:
-    return datetime.fromisoformat(at).strftime("%H:%M") if at else "--:--"
+def item_time(at: str | None) -> str:
+    return clock_time(datetime.fromisoformat(at)) if at else "--:--"
 
 
 class ThreadView(VerticalScroll, can_focus=True):
@@ -70,18 +77,18 @@ class ThreadView(VerticalScroll, can_focus=True):
         Binding(
             "j",
             "scroll_down",
-            "Scroll down",
+            N_("Scroll down"),
             show=False,
             id="thread.down",
-            tooltip="Scroll the thread down",
+            tooltip=N_("Scroll the thread down"),
         ),
         Binding(
             "k",
             "scroll_up",
-            "Scroll up",
+            N_("Scroll up"),
             show=False,
             id="thread.up",
-            tooltip="Scroll the thread up",
+            tooltip=N_("Scroll the thread up"),
         ),
     ]
 
@@ -96,7 +103,7 @@ class ThreadView(VerticalScroll, can_focus=True):
     def compose(self):
         # The title (who, state, holder) and the banner stay put while the messages scroll.
         yield Static(id="thread-head")
-        yield Static(Text(EMPTY, style="dim"), id="thread-body")
+        yield Static(Text(_(EMPTY), style="dim"), id="thread-body")
 
     @property
     def head(self) -> Static:
@@ -145,12 +152,21 @@ class ThreadView(VerticalScroll, can_focus=True):
         title.append(
             " "
             + one_line(
-                f"({conv['platform']}) P{conv['priority']} · {conv['state'].replace('_', ' ')}"
+                f"({conv['platform']}) P{conv['priority']} · "
+                + _(STATE_WORD.get(conv["state"], conv["state"].replace("_", " ")))
             )
         )
-        title.append(f" · held by {one_line(holder['name'])}" if holder else " · unclaimed")
+        title.append(
+            " · " + _("held by {name}").format(name=one_line(holder["name"]))
+            if holder
+            else " · " + _("unclaimed")
+        )
         if conv.get("escalated"):
-            title.append(" · ESCALATED", style("thread-view--failed"))
+            title.append(" · " + _("ESCALATED"), style("thread-view--failed"))
+        now = getattr(self.app, "now", None)
+        if conv.get("last_inbound_at") and callable(now):
+            # How long the customer has been waiting, as the operator's language says it.
+            title.append(" · " + age(datetime.fromisoformat(conv["last_inbound_at"]), now()))
         head: list[Any] = [title]
         if self.banner:
             head.append(Text(self.banner, style("thread-view--banner")))
@@ -158,7 +174,8 @@ class ThreadView(VerticalScroll, can_focus=True):
         if conv.get("priority_reasons"):
             parts.append(
                 Text(
-                    f"why P{conv['priority']}: "
+                    _("why P{priority}:").format(priority=conv["priority"])
+                    + " "
                     + "; ".join(one_line(str(r)) for r in conv["priority_reasons"]),
                     style("thread-view--muted"),
                 )
@@ -167,13 +184,13 @@ class ThreadView(VerticalScroll, can_focus=True):
         if conv.get("tags"):
             parts.append(
                 Text(
-                    "tags: " + ", ".join(one_line(str(t)) for t in conv["tags"]),
+                    _("tags:") + " " + ", ".join(one_line(str(t)) for t in conv["tags"]),
                     style("thread-view--muted"),
                 )
             )
         notes = sorted(conv.get("notes") or [], key=lambda n: not n.get("pinned"))
         for note in notes:
-            label = "pinned note" if note.get("pinned") else "note"
+            label = _("pinned note") if note.get("pinned") else _("note")
             parts.append(
                 Text(
                     f"✎ {label} ({one_line(note.get('operator') or '?')}): {literal(note['text'])}",
@@ -184,13 +201,18 @@ class ThreadView(VerticalScroll, can_focus=True):
             parts.append(self._item(item))
         if self.has_masked_text():
             hint = (
-                "personal data shown — v to mask"
+                _("personal data shown — v to mask")
                 if self.revealed
-                else "personal data masked — v to reveal"
+                else _("personal data masked — v to reveal")
             )
             parts.append(Text(hint, style("thread-view--muted")))
         for name in self.typing.values():
-            parts.append(Text(f"{one_line(name)} is typing here…", style("thread-view--typing")))
+            parts.append(
+                Text(
+                    _("{name} is typing here…").format(name=one_line(name)),
+                    style("thread-view--typing"),
+                )
+            )
         self.body.update(Group(*parts))
 
     def _customer(self, customer: dict[str, Any]) -> list[Text]:
@@ -198,15 +220,15 @@ class ThreadView(VerticalScroll, can_focus=True):
         muted = self.get_component_rich_style("thread-view--muted")
         facts = []
         if isinstance(customer.get("followers"), int):
-            facts.append(f"{customer['followers']:,} followers")
+            facts.append(_("{count} followers").format(count=format_count(customer["followers"])))
         if customer.get("account_since"):
-            facts.append(f"since {one_line(str(customer['account_since']), 10)}")
+            facts.append(_("since {date}").format(date=self._day(customer["account_since"])))
         if customer.get("bio"):
-            facts.append("bio: " + one_line(literal(str(customer["bio"])), 80))
+            facts.append(_("bio:") + " " + one_line(literal(str(customer["bio"])), 80))
         link = customer.get("first_post_url") or customer.get("profile_url")
         if link:
             facts.append(one_line(literal(str(link)), 60))
-        lines = [Text("customer: " + " · ".join(facts), muted)] if facts else []
+        lines = [Text(_("customer:") + " " + " · ".join(facts), muted)] if facts else []
         earlier = customer.get("earlier_conversations") or []
         if earlier:
             shown = "; ".join(
@@ -215,20 +237,27 @@ class ThreadView(VerticalScroll, can_focus=True):
                 for e in earlier[:2]
             )
             more = int(customer.get("earlier_total") or len(earlier)) - min(len(earlier), 2)
-            lines.append(
-                Text(f"before: {shown}" + (f" and {more} more" if more > 0 else ""), muted)
-            )
+            more_text = " " + _("and {count} more").format(count=more) if more > 0 else ""
+            lines.append(Text(_("before:") + f" {shown}" + more_text, muted))
         return lines
+
+    @staticmethod
+    def _day(value: object) -> str:
+        """A date from the backend in the operator's language; shown as given if not a date."""
+        try:
+            return day(datetime.fromisoformat(str(value)).date())
+        except ValueError:
+            return one_line(str(value), 10)
 
     def _channel(self, channel: str) -> Text:
         if channel == "dm":
             return Text(" [DM]", self.get_component_rich_style("thread-view--dm"))
-        return Text(" [public]", self.get_component_rich_style("thread-view--public"))
+        return Text(" [" + _("public") + "]", self.get_component_rich_style("thread-view--public"))
 
     def _item(self, item: dict[str, Any]) -> Text:
         style = self.get_component_rich_style
         line = Text()
-        line.append(clock_time(item.get("at")) + " ", style("thread-view--muted"))
+        line.append(item_time(item.get("at")) + " ", style("thread-view--muted"))
         if item["kind"] == "inbound":
             line.append(one_line("@" + item["author"]["handle"]), style("thread-view--customer"))
             line.append_text(self._channel(item.get("channel", "public")))
@@ -250,10 +279,11 @@ class ThreadView(VerticalScroll, can_focus=True):
                     what = str(flag)
                 line.append("\n   ⚑ " + literal(what), style("thread-view--flag"))
         else:
-            who = one_line(item.get("operator") or "team")
+            who = one_line(item.get("operator") or _("team"))
             purpose = item.get("purpose", "reply")
+            what = _(PURPOSE_WORDS.get(purpose) or one_line(str(purpose)))
             line.append(
-                f"us ({who}, {PURPOSE_WORDS.get(purpose) or one_line(str(purpose))})",
+                _("us ({who}, {what})").format(who=who, what=what),
                 style("thread-view--ours"),
             )
             line.append_text(self._channel(item.get("channel", "public")))
@@ -261,7 +291,9 @@ class ThreadView(VerticalScroll, can_focus=True):
             failed = item.get("status") == "failed"
             status_style = style("thread-view--failed") if failed else style("thread-view--muted")
             status = item.get("status", "")
-            line.append("\n   " + (STATUS_WORDS.get(status) or one_line(str(status))), status_style)
+            line.append(
+                "\n   " + _(STATUS_WORDS.get(status) or one_line(str(status))), status_style
+            )
             if item.get("error"):
                 line.append(": " + literal(str(item["error"])), status_style)
             if item.get("advisories"):
@@ -271,11 +303,13 @@ class ThreadView(VerticalScroll, can_focus=True):
                     else literal(str(a))
                     for a in item["advisories"]
                 )
-                line.append("\n   sent despite: " + sent_despite, style("thread-view--muted"))
+                line.append(
+                    "\n   " + _("sent despite:") + " " + sent_despite, style("thread-view--muted")
+                )
         return line
 
     def clear(self) -> None:
         self.conversation = None
         self.typing = {}
         self.head.update("")
-        self.body.update(Text(EMPTY, style="dim"))
+        self.body.update(Text(_(EMPTY), style="dim"))
