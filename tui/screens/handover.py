@@ -38,7 +38,7 @@ LIST_CAP = 5  # rows shown per list; the rest is counted ("and 12 more")
 
 
 def _n(value: Any) -> str:
-    return f"{value:,}" if isinstance(value, int) else literal(str(value))
+    return format_count(value) if isinstance(value, int) else literal(str(value))
 
 
 def _duration(seconds: Any) -> str:
@@ -46,8 +46,8 @@ def _duration(seconds: Any) -> str:
         return "—"
     minutes = round(seconds / 60)
     if minutes < 60:
-        return f"{minutes} min"
-    return f"{minutes // 60} h {minutes % 60:02d} min"
+        return _("{m} min").format(m=minutes)
+    return _("{h} h {m:02d} min").format(h=minutes // 60, m=minutes % 60)
 
 
 def _hhmm(stamp: Any) -> str:
@@ -62,9 +62,13 @@ def _period(period: dict[str, Any]) -> str:
     return f"{one_line(start[:10], 10)} {_hhmm(start)} – {end_day}{_hhmm(end)} UTC"
 
 
+def _sentiments() -> dict[str, str]:
+    return {"negative": _("negative"), "neutral": _("neutral"), "positive": _("positive")}
+
+
 def _counts(counts: Any, labels: dict[str, str] | None = None) -> str:
     if not isinstance(counts, dict) or not counts:
-        return "none"
+        return _("none")
     labels = labels or {}
     return " · ".join(
         f"{one_line(labels.get(str(k), str(k).replace('_', ' ')), 24)} {_n(v)}"
@@ -77,7 +81,7 @@ def _capped(rows: list[Any], total: Any, line: Any) -> list[Text]:
     total = total if isinstance(total, int) else len(rows)
     shown = min(len(rows), LIST_CAP)
     if total > shown:
-        out.append(Text(f"   … and {total - shown:,} more", style="dim"))
+        out.append(Text("   … " + _("and {n} more").format(n=_n(total - shown)), style="dim"))
     return out
 
 
@@ -91,69 +95,80 @@ def handover_text(report: dict[str, Any]) -> Group:
     period = report.get("period") or {}
     parts.append(Text(_period(period)))
     if report.get("operators"):
-        parts.append(Text("On shift: " + one_line(", ".join(map(str, report["operators"])), 200)))
+        names = one_line(", ".join(map(str, report["operators"])), 200)
+        parts.append(Text(_("On shift:") + " " + names))
     m = report["mentions"]
     parts += [
-        head("Mentions"),
-        Text(f"   {_n(m.get('total', 0))} — " + _counts(m.get("by_sentiment"))),
+        head(_("Mentions")),
+        Text(f"   {_n(m.get('total', 0))} — " + _counts(m.get("by_sentiment"), _sentiments())),
     ]
-    parts.append(Text("   by platform: " + _counts(m.get("by_platform")), style="dim"))
+    parts.append(Text("   " + _("by platform:") + " " + _counts(m.get("by_platform")), style="dim"))
     out = report.get("replies_out") or {}
     first = report.get("first_response_seconds") or {}
+    nobody, unclaimed = _("nobody"), _("unclaimed")
     parts += [
-        head("Our answers"),
-        Text(f"   {_n(out.get('public', 0))} public replies · {_n(out.get('dm', 0))} DMs"),
+        head(_("Our answers")),
         Text(
-            f"   first response: median {_duration(first.get('median'))} · "
-            f"p90 {_duration(first.get('p90'))} ({_n(first.get('count', 0))} conversations)"
+            "   "
+            + _("{public} public replies · {dms} DMs").format(
+                public=_n(out.get("public", 0)), dms=_n(out.get("dm", 0))
+            )
+        ),
+        Text(
+            "   "
+            + _("first response: median {median} · p90 {p90} ({n} conversations)").format(
+                median=_duration(first.get("median")),
+                p90=_duration(first.get("p90")),
+                n=_n(first.get("count", 0)),
+            )
         ),
     ]
     breaches = report.get("breaches") or {}
-    parts.append(head(f"SLA breaches: {_n(breaches.get('total', 0))}"))
+    parts.append(head(_("SLA breaches: {n}").format(n=_n(breaches.get("total", 0)))))
     if breaches.get("total"):
-        parts.append(
-            Text(
-                "   by who held it: "
-                + _counts(breaches.get("by_operator"), {"unclaimed": "nobody"})
-            )
-        )
+        by_who = _counts(breaches.get("by_operator"), {"unclaimed": nobody})
+        parts.append(Text("   " + _("by who held it:") + " " + by_who))
         parts += _capped(
             breaches.get("conversations") or [],
             breaches.get("total"),
             lambda b: (
                 f"{one_line(str(b.get('priority', '')), 3)} @{one_line(str(b.get('handle', '')), 24)} "
-                f"({one_line(str(b.get('platform', '')), 12)}) due {_hhmm(b.get('due_at'))} — "
-                f"{one_line(str(b.get('operator') or 'nobody'), 24)}"
+                f"({one_line(str(b.get('platform', '')), 12)}) "
+                + _("due {time}").format(time=_hhmm(b.get("due_at")))
+                + f" — {one_line(str(b.get('operator') or nobody), 24)}"
             ),
         )
     still = report.get("open") or {}
-    parts.append(head(f"Still open: {_n(still.get('total', 0))}"))
+    parts.append(head(_("Still open: {n}").format(n=_n(still.get("total", 0)))))
     if still.get("total"):
         parts.append(Text("   " + _counts(still.get("by_state"))))
-        parts.append(Text("   held by: " + _counts(still.get("by_holder")), style="dim"))
+        held = _counts(still.get("by_holder"), {"unclaimed": unclaimed})
+        parts.append(Text("   " + _("held by:") + " " + held, style="dim"))
         parts += _capped(
             still.get("conversations") or [],
             still.get("total"),
             lambda c: (
                 f"{one_line(str(c.get('priority', '')), 3)} @{one_line(str(c.get('handle', '')), 24)} "
-                f"{one_line(str(c.get('state', '')).replace('_', ' '), 18)}, due {_hhmm(c.get('due_at'))} — "
-                f"{one_line(str(c.get('holder') or 'unclaimed'), 24)}"
+                f"{one_line(str(c.get('state', '')).replace('_', ' '), 18)}, "
+                + _("due {time}").format(time=_hhmm(c.get("due_at")))
+                + f" — {one_line(str(c.get('holder') or unclaimed), 24)}"
             ),
         )
     owed = report.get("owing_public_close") or []
     if owed:
-        parts.append(head(f"In DM, owing a public close: {len(owed):,}"))
+        parts.append(head(_("In DM, owing a public close: {n}").format(n=_n(len(owed)))))
         parts += _capped(
             owed,
             len(owed),
             lambda c: (
-                f"@{one_line(str(c.get('handle', '')), 24)} since {_hhmm(c.get('in_dm_since'))} — "
-                f"{one_line(str(c.get('holder') or 'unclaimed'), 24)}"
+                f"@{one_line(str(c.get('handle', '')), 24)} "
+                + _("since {time}").format(time=_hhmm(c.get("in_dm_since")))
+                + f" — {one_line(str(c.get('holder') or unclaimed), 24)}"
             ),
         )
     notes = report.get("pinned_notes") or []
     if notes:
-        parts.append(head("Pinned notes"))
+        parts.append(head(_("Pinned notes")))
         parts += _capped(
             notes,
             len(notes),
@@ -163,18 +178,22 @@ def handover_text(report: dict[str, Any]) -> Group:
         )
     crises = report.get("crises") or []
     if crises:
-        parts.append(head("Crises"))
+        parts.append(head(_("Crises")))
         parts += _capped(
             crises,
             len(crises),
             lambda c: (
-                f"{_hhmm(c.get('started_at'))}–{_hhmm(c.get('ended_at')) if c.get('ended_at') else 'ongoing'}, "
-                f"peak {_n(round(c.get('peak_per_minute') or 0))} negative mentions/min"
+                f"{_hhmm(c.get('started_at'))}–"
+                + (_hhmm(c.get("ended_at")) if c.get("ended_at") else _("ongoing"))
+                + ", "
+                + _("peak {n} negative mentions/min").format(
+                    n=_n(round(c.get("peak_per_minute") or 0))
+                )
             ),
         )
     themes = report.get("themes") or []
     if themes:
-        parts.append(head("What people complain about"))
+        parts.append(head(_("What people complain about")))
         parts.append(
             Text(
                 "   "

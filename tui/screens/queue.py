@@ -228,10 +228,10 @@ class QueueScreen(Screen[None]):
         Binding(
             "E",
             "end_shift",
-            "End shift",
+            N_("End shift"),
             show=False,
             id="app.end_shift",
-            tooltip="End your shift with a note for the next one; the handover is written",
+            tooltip=N_("End your shift with a note for the next one; the handover is written"),
         ),
         Binding(
             "question_mark",
@@ -837,8 +837,8 @@ class QueueScreen(Screen[None]):
     async def action_end_shift(self) -> None:
         note = await self.app.push_screen_wait(
             TextPrompt(
-                "End your shift: a note for the next shift (enter with none: no note)",
-                placeholder="what the next shift should know",
+                _("End your shift: a note for the next shift (enter with none: no note)"),
+                placeholder=_("what the next shift should know"),
                 allow_empty=True,
             )
         )
@@ -847,9 +847,9 @@ class QueueScreen(Screen[None]):
         try:
             found = await self.console.client.shift_end(note)
         except BackendError as exc:
-            tell(self, f"Could not end the shift: {exc}", severity="error")
+            tell(self, _("Could not end the shift: {error}").format(error=exc), severity="error")
             return
-        tell(self, "Shift ended: the handover is written; q quits.")
+        tell(self, _("Shift ended: the handover is written; q quits."))
         from .handover import LatestHandoverScreen
 
         await self.app.push_screen_wait(LatestHandoverScreen(found, title=_("YOUR HANDOVER")))
