@@ -49,8 +49,9 @@ from backend.rulebook import RULES, LiveRules, Rulebook, load_rulebook
 from backend.simulator.scenarios import SIMULATED, SimulatedPlatform, Simulator, opening_delay
 from backend.sla.clock import SLA_CLOCK, SlaClock
 from backend.sla.policy import policy_deadlines
-from backend.web.errors import ApiError, json_error
+from backend.web.errors import DATABASE_DOWN, DATABASE_RETRY_AFTER, ApiError, json_error
 from backend.web.keys import CLOCK, CONFIG, ENV, OPERATOR, POOL
+from backend.web.request import query_problem
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
-        return json_error(exc.status, exc.message, **exc.extra)
+        response = json_error(exc.status, exc.message, **exc.extra)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except NotAllowed as exc:
         holder = {"id": exc.holder.operator_id, "name": exc.holder.name} if exc.holder else None
         return json_error(exc.status, exc.message, state=exc.state.value, holder=holder)
@@ -89,9 +93,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         raise
     except asyncio.CancelledError:
         raise
-    except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+    except DATABASE_DOWN as exc:
         log.warning("database unavailable for %s %s: %s", request.method, request.path, exc)
-        return json_error(503, "The database is not reachable right now; try again in a moment.")
+        response = json_error(
+            503, "The database is not reachable right now; try again in a moment."
+        )
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER)
+        return response
     except Exception:
         log.exception("unexpected error in %s %s", request.method, request.path)
         return json_error(500, "Something went wrong on the server; it has been logged.")
@@ -111,6 +119,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if op is None:
             raise ApiError(401, "That operator token is not valid (unknown or revoked).")
         request[OPERATOR] = op
+    # A NUL or a lone surrogate in a query parameter would reach PostgreSQL and fail there (a 500).
+    problem = query_problem(request)
+    if problem is not None:
+        raise ApiError(400, problem)
     return await handler(request)
 
 

@@ -251,8 +251,16 @@ SKIP_FUZZ = {("GET", "/api/stream")}  # a WebSocket; its parameters are covered 
 
 
 def fuzz(url: str, token: str, examples: int) -> list[str]:
-    """Every operation in the spec, `examples` generated requests each; the 5xx answers found."""
+    """Every operation in the spec, `examples` generated requests each; the 5xx answers found,
+    and every answer whose status, content type or body the spec does not describe."""
     import schemathesis
+    from schemathesis.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    conformance = [status_code_conformance, content_type_conformance, response_schema_conformance]
 
     schema = schemathesis.openapi.from_path(OPENAPI)
     failures: list[str] = []
@@ -273,11 +281,16 @@ def fuzz(url: str, token: str, examples: int) -> list[str]:
             response = case.call(
                 base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10
             )
+            where = (
+                f"{case.method} {case.formatted_path} {case.body!r:.200} -> {response.status_code}"
+            )
             if response.status_code >= 500:
-                failures.append(
-                    f"{case.method} {case.formatted_path} {case.body!r:.200} -> "
-                    f"{response.status_code} {response.text[:200]}"
-                )
+                failures.append(f"{where} {response.text[:200]}")
+                return
+            try:
+                case.validate_response(response, checks=conformance)
+            except Exception as exc:  # noqa: BLE001 - schemathesis raises a group of failures
+                failures.append(f"{where} not as the spec says: {str(exc)[:600]}")
 
         run()
     return failures
@@ -321,3 +334,40 @@ async def test_the_http_api_fuzzed_from_its_openapi_spec_never_answers_5xx(db_ur
     finally:
         backend.stop()
         await pool.close()
+
+
+async def test_inputs_that_used_to_answer_500_get_a_4xx_with_a_message(backend):
+    """Each of these reached PostgreSQL or Python's limits and came back as a 500."""
+    svc = backend.services
+    p = InboundPost(
+        "simulator", "p1", Author("id-jo", "jo_k", "Jo", 5), "@acme help", svc.clock.now()
+    )
+    async with svc.pool.acquire() as conn:
+        await svc.ingest.store(conn, [p])
+    cid = await svc.pool.fetchval("SELECT id FROM conversations")
+    _, token = await backend.add_operator("anna")
+    conv = f"{backend.url}/api/conversations/{cid}"
+    json_type = {"Content-Type": "application/json"}
+    cases = [
+        ("GET", f"{backend.url}/api/queue?q=%00", None, "NUL"),
+        ("GET", f"{backend.url}/api/queue?q=a%00b&filter=all", None, "NUL"),
+        ("POST", f"{conv}/notes", b'{"text": "hi \\ud800 there"}', "surrogate"),
+        ("POST", f"{conv}/tags", b'{"tag": "\\udfff"}', "surrogate"),
+        ("POST", f"{conv}/reply", b'{"text": "hi", "extra": {"k\\ud800": 1}}', "key"),
+        ("POST", f"{conv}/notes", b"[" * 100_000 + b"]" * 100_000, "nested"),
+        ("POST", f"{conv}/notes", b'{"text": "x", "a": ' + b"[" * 60 + b"]" * 60 + b"}", "nested"),
+        ("POST", f"{conv}/notes", b'{"text": NaN}', "not valid JSON"),
+        ("POST", f"{conv}/notes", b'{"text": 1e999}', "finite"),
+        ("POST", f"{conv}/notes", b'{"text": ' + b"9" * 5000 + b"}", "not valid JSON"),
+        ("GET", f"{backend.url}/api/handover?since=0001-01-01T00:00:00Z", None, "since"),
+        ("GET", f"{backend.url}/api/handover?since=0001-01-01T00:00:00%2B14:00", None, "since"),
+        ("GET", f"{backend.url}/api/handover?since=9999-12-31T23:59:59-12:00", None, "since"),
+    ]
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as s:
+        for method, url, body, words in cases:
+            async with s.request(method, url, data=body, headers=json_type) as r:
+                answer = await r.json()
+                assert 400 <= r.status < 500, (url, body and body[:60], r.status, answer)
+                assert words in answer["error"], (url, answer)
+    assert await svc.pool.fetchval("SELECT count(*) FROM notes") == 0
+    assert await svc.pool.fetchval("SELECT count(*) FROM conversation_tags") == 0

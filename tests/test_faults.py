@@ -338,6 +338,12 @@ async def test_postgres_restart_the_backend_reconnects_relistens_and_the_stream_
             await asyncio.to_thread(pg.stop)
             health = await until(lambda: _down(backend), "/healthz to report the database down")
             assert health["database"] is False
+            # Losing the database is the server's problem, not the request's: 503 and when to retry.
+            async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as s:
+                async with s.get(backend.url + "/api/me") as r:
+                    assert r.status == 503, await r.text()
+                    assert int(r.headers["Retry-After"]) > 0
+                    assert "database" in (await r.json())["error"]
             await asyncio.to_thread(pg.start)
             await backend.healthy()  # database reachable and LISTEN re-established
 
