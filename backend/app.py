@@ -301,6 +301,7 @@ def init_app(
     app[CLOCK] = clock
     app[ENV] = os.environ if env is None else env
     app[TASKS] = []
+    app[webhook.READ_GATE] = webhook.ReadGate()
 
     simulated = app[SIMULATED] = SimulatedPlatform(
         clock, config.simulator.publish_failure_rate, config.simulator.seed

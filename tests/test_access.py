@@ -278,14 +278,20 @@ async def test_tokens_and_secrets_never_reach_logs_events_or_error_bodies(config
 def test_webhook_signatures_are_compared_in_constant_time_within_a_window():
     source = (ROOT / "backend" / "connectors" / "webhook.py").read_text()
     tree = ast.parse(source)
-    verify = next(
-        n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "verify"
-    )
-    calls = {ast.unparse(n.func) for n in ast.walk(verify) if isinstance(n, ast.Call)}
+    # The headers are checked before the body is read (check_headers), the HMAC after (check_body).
+    functions = {
+        n.name: n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.FunctionDef) and n.name in ("verify", "check_headers", "check_body")
+    }
+    calls = {
+        ast.unparse(n.func) for n in ast.walk(functions["check_body"]) if isinstance(n, ast.Call)
+    }
     assert "hmac.compare_digest" in calls
     compares = [
         n
-        for n in ast.walk(verify)
+        for f in functions.values()
+        for n in ast.walk(f)
         if isinstance(n, ast.Compare)
         and any(isinstance(op, (ast.Eq, ast.NotEq)) for op in n.ops)
         and any(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -356,9 +356,9 @@ async def test_inputs_that_used_to_answer_500_get_a_4xx_with_a_message(backend):
         ("POST", f"{conv}/reply", b'{"text": "hi", "extra": {"k\\ud800": 1}}', "key"),
         ("POST", f"{conv}/notes", b"[" * 100_000 + b"]" * 100_000, "nested"),
         ("POST", f"{conv}/notes", b'{"text": "x", "a": ' + b"[" * 60 + b"]" * 60 + b"}", "nested"),
-        ("POST", f"{conv}/notes", b'{"text": NaN}', "not valid JSON"),
+        ("POST", f"{conv}/notes", b'{"text": NaN}', "not a JSON number"),
         ("POST", f"{conv}/notes", b'{"text": 1e999}', "finite"),
-        ("POST", f"{conv}/notes", b'{"text": ' + b"9" * 5000 + b"}", "not valid JSON"),
+        ("POST", f"{conv}/notes", b'{"text": ' + b"9" * 5000 + b"}", "digits"),
         ("GET", f"{backend.url}/api/handover?since=0001-01-01T00:00:00Z", None, "since"),
         ("GET", f"{backend.url}/api/handover?since=0001-01-01T00:00:00%2B14:00", None, "since"),
         ("GET", f"{backend.url}/api/handover?since=9999-12-31T23:59:59-12:00", None, "since"),
@@ -371,3 +371,62 @@ async def test_inputs_that_used_to_answer_500_get_a_4xx_with_a_message(backend):
                 assert words in answer["error"], (url, answer)
     assert await svc.pool.fetchval("SELECT count(*) FROM notes") == 0
     assert await svc.pool.fetchval("SELECT count(*) FROM conversation_tags") == 0
+
+
+# Any JSON a sender might produce, including what PostgreSQL cannot store: lone
+# surrogates (json.dumps escapes them as \udxxx), NUL, NaN and Infinity, huge numbers.
+WILD_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=12)
+WILD = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats()
+    | WILD_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(WILD_TEXT, inner, max_size=3),
+    max_leaves=12,
+)
+WILD_POST = st.fixed_dictionaries(
+    {
+        "id": WILD_TEXT,
+        "author": st.fixed_dictionaries(
+            {"id": WILD_TEXT, "handle": WILD_TEXT},
+            optional={"display_name": WILD, "followers": WILD},
+        ),
+        "text": WILD_TEXT,
+        "created_at": st.one_of(
+            st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat()), WILD_TEXT
+        ),
+    },
+    optional={"extra": WILD, "language": WILD, "mentions": WILD, "url": WILD},
+)
+
+
+async def test_whatever_a_signed_batch_holds_what_passes_validation_stores_without_error(pool):
+    """Post by post: each is refused with its index or stored; a refusal names the post."""
+    from backend.connectors.webhook import parse_batch
+
+    accepted: list[InboundPost] = []
+
+    @PURE
+    @given(st.lists(WILD_POST, min_size=1, max_size=4))
+    def check(posts):
+        body = json.dumps({"posts": posts}).encode()
+        batch = parse_batch("partner", body, 1_000_000)
+        assert len(batch.posts) + len(batch.refused) == len(posts)
+        for refused in batch.refused:
+            assert refused.reason.startswith(f"posts[{refused.index}]"), refused
+        accepted.extend(batch.posts)
+
+    check()
+    assert accepted, "the strategy should produce some valid posts"
+    from dataclasses import replace
+
+    from backend.clock import FrozenClock
+    from backend.ingest.store import Ingest, accept_all
+    from backend.sla.policy import fixed_deadlines
+
+    ingest = Ingest(accept_all, fixed_deadlines(timedelta(hours=1)), FrozenClock())
+    unique = [replace(p, post_id=f"{i}:{p.post_id}") for i, p in enumerate(accepted)]
+    async with pool.acquire() as conn:
+        result = await ingest.store(conn, unique)
+    assert result.stored == len(unique)

@@ -6,68 +6,13 @@ reach a query as a value PostgreSQL refuses (that would be a 500).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
+from backend.jsonsafe import has_surrogate, loads, unstorable
 from backend.operators import Operator
 from backend.web.errors import ApiError
-
-MAX_DEPTH = 32  # no body of this API nests deeper than 3; 32 leaves room and stops a stack blow-up
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def loads(text: str) -> Any:
-    """json.loads for text a client sent: NaN and Infinity are refused (PostgreSQL's
-    jsonb cannot hold them), and nesting deep enough to exhaust the parser's stack
-    is a ValueError rather than a RecursionError."""
-    try:
-        return json.loads(text, parse_constant=_refuse_constant)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
-
-
-def unstorable(value: Any, path: str = "", depth_limit: int = MAX_DEPTH) -> str | None:
-    """Why `value` (parsed JSON) cannot be stored or sent on as it is, naming where; None if it can.
-
-    PostgreSQL text and jsonb hold neither NUL nor a lone UTF-16 surrogate (a
-    `\\ud800` escape decodes to one), and jsonb no NaN or Infinity; deep nesting
-    is refused before any recursive code (ours, json.dumps, PostgreSQL's) meets it.
-    Walks iteratively, so the walk itself never runs out of stack."""
-    stack: list[tuple[Any, str, int]] = [(value, path, 0)]
-    while stack:
-        item, where, depth = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return f"{where or 'body'}: contains a NUL character"
-            if _has_surrogate(item):
-                return f"{where or 'body'}: contains a lone UTF-16 surrogate (not valid Unicode)"
-        elif isinstance(item, float):
-            if item != item or item in (float("inf"), float("-inf")):
-                return f"{where or 'body'}: {item} is not a finite number"
-        elif isinstance(item, dict | list):
-            if depth >= depth_limit:
-                return f"{where or 'body'}: nested more than {depth_limit} levels deep"
-            if isinstance(item, dict):
-                for key, sub in item.items():
-                    if "\x00" in key or _has_surrogate(key):
-                        return f"{where or 'body'}: a key is not valid text ({key!r:.40})"
-                    stack.append((sub, f"{where}.{key}" if where else key, depth + 1))
-            else:
-                stack.extend((sub, f"{where}[{i}]", depth + 1) for i, sub in enumerate(item))
-    return None
-
-
-def _has_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -89,7 +34,7 @@ def query_problem(request: web.Request) -> str | None:
     for name, value in request.query.items():
         if "\x00" in value or "\x00" in name:
             return f"Query parameter {name!r:.40} contains a NUL character."
-        if _has_surrogate(value) or _has_surrogate(name):
+        if has_surrogate(value) or has_surrogate(name):
             return f"Query parameter {name!r:.40} is not valid UTF-8 text."
         if len(value) > 2_000:
             return f"Query parameter {name!r:.40} is longer than 2000 characters."
@@ -135,7 +80,7 @@ def text_field(
         raise ApiError(400, f"Field '{key}' must be text.")
     if "\x00" in value:
         raise ApiError(400, f"Field '{key}' contains a NUL character.")
-    if _has_surrogate(value):
+    if has_surrogate(value):
         raise ApiError(400, f"Field '{key}' contains a lone UTF-16 surrogate (not valid Unicode).")
     if len(value) > limit:
         raise ApiError(413, f"Field '{key}' is longer than {limit} characters.")
