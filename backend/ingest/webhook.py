@@ -23,6 +23,7 @@ forever and a retry stores nothing twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -49,12 +50,14 @@ CHUNK = 64 * 1024
 
 @dataclass
 class ReadGate:
-    """How many webhook bodies may be read at once before their signature is known,
-    and how long one may take. Over the limit a request is answered 503 at once
-    (Retry-After), before its body is read: stalled senders cannot queue up memory."""
+    """How many webhook bodies still arriving may be read at once before their signature
+    is known, and how long one may take. A body that arrived whole with its headers needs
+    no slot. Over the limit a request is answered 503 (Retry-After) before its body is
+    read: stalled senders can neither queue up memory nor crowd out prompt ones."""
 
     limit: int = 64
     read_timeout_s: float = 10.0
+    grace_s: float = 0.25  # when every slot is taken: how long a body may take to finish arriving
     retry_after_s: int = 2
     reading: int = 0
 
@@ -97,6 +100,15 @@ async def read_unverified(request: web.Request, gate: ReadGate, max_bytes: int) 
         raise ApiError(
             413, f"body: {request.content_length} bytes, more than the {max_bytes} allowed"
         )
+    if not request.content.is_eof() and gate.reading >= gate.limit:
+        # A sender that wrote its body with its headers (every platform, nearly always) has it
+        # here within moments; waiting for that costs no slot and no buffer of ours.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(gate.grace_s):
+                await request.content.wait_eof()
+    if request.content.is_eof():
+        # Already received whole (aiohttp's buffer holds it): nothing left to stall on.
+        return await read_capped(request, max_bytes)
     gate.enter()
     try:
         async with asyncio.timeout(gate.read_timeout_s):
