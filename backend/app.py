@@ -50,6 +50,7 @@ from backend.simulator.scenarios import SIMULATED, SimulatedPlatform, Simulator,
 from backend.sla.clock import SLA_CLOCK, SlaClock
 from backend.sla.policy import policy_deadlines
 from backend.web.errors import DATABASE_DOWN, DATABASE_RETRY_AFTER, ApiError, json_error
+from backend.web.guard import AUTH_GUARD, AuthGuard
 from backend.web.keys import CLOCK, CONFIG, ENV, OPERATOR, POOL
 from backend.web.request import query_problem
 
@@ -115,8 +116,19 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             raise ApiError(
                 401, "Sign in: send your operator token as 'Authorization: Bearer <token>'."
             )
+        guard = request.app[AUTH_GUARD]
+        address = request.remote or "unknown"
+        wait = guard.retry_after(address)
+        if wait is not None:
+            # Not even looked up: guessing tokens from here costs the guesser time, not us.
+            raise ApiError(
+                429,
+                f"Too many invalid operator tokens from your address; try again in {wait} s.",
+                retry_after=wait,
+            )
         op = await authenticate(request.app[POOL], token.strip())
         if op is None:
+            guard.refused(address)
             raise ApiError(401, "That operator token is not valid (unknown or revoked).")
         request[OPERATOR] = op
     # A NUL or a lone surrogate in a query parameter would reach PostgreSQL and fail there (a 500).
@@ -302,6 +314,7 @@ def init_app(
     app[ENV] = os.environ if env is None else env
     app[TASKS] = []
     app[webhook.READ_GATE] = webhook.ReadGate()
+    app[AUTH_GUARD] = AuthGuard()
 
     simulated = app[SIMULATED] = SimulatedPlatform(
         clock, config.simulator.publish_failure_rate, config.simulator.seed
