@@ -32,6 +32,10 @@ SMALL = {
     "outbox": (["--replies", "200", "--latency-ms", "1"], ["floor: bare POSTs", "window of"]),
     "tui": (["--conversations", "2000", "--presses", "20"], ["first paint", "keypress"]),
     "rules_quality": ([], ["precision", "recall"]),
+    "idle_streams": (
+        ["--idle", "60", "--operators", "12", "--connects", "10", "--quiet-s", "2"],
+        ["before (no idle streams)", "during 60 idle streams", "idle backend CPU"],
+    ),
     "stalled_webhooks": (
         ["--stalled", "80", "--requests", "30", "--body-kb", "128", "--sent-kb", "16"],
         ["baseline (no stall)", "during 80 stalls", "RSS growth"],
