@@ -161,6 +161,7 @@ def test_source_name_is_checked_and_json_with_charset_accepted():
     assert parse("forum", body(post()), 10_000, content_type="application/json; charset=utf-8")
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize(
     "ts",
     [
@@ -183,6 +184,7 @@ def test_a_timestamp_of_anything_but_a_few_ascii_digits_is_a_401_naming_the_head
     )
 
 
+@pytest.mark.faults
 def test_headers_are_checked_without_the_body_and_the_body_after():
     digest = sign(SECRET, TS, b"{}").removeprefix("sha256=")
     stamp, sig = webhook.check_headers(TS, " sha256=" + digest.upper() + " ", NOW)
@@ -194,6 +196,7 @@ def test_headers_are_checked_without_the_body_and_the_body_after():
 HUGE = 2**31
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize(
     "bad, reason",
     [
@@ -225,6 +228,7 @@ def test_a_bad_post_is_refused_alone_with_its_index_and_reason(bad, reason):
     assert err.value.status == 422 and reason in err.value.message
 
 
+@pytest.mark.faults
 def test_numbers_past_what_can_be_stored_are_refused_per_post_and_whole_bodies_too_deep_are_400():
     big = json.dumps(post(id="b"))[:-1] + ', "big": ' + "9" * 5000 + "}"
     text = '{"posts": [' + json.dumps(post(id="a")) + ", " + big + "]}"

@@ -9,6 +9,7 @@ import json
 from dataclasses import replace
 
 import aiohttp
+import pytest
 import pytest_asyncio
 
 from backend import cli
@@ -207,6 +208,7 @@ async def test_shiftdesk_simulate_plays_the_pileon_with_requests_in_flight(
     assert "--in-flight must be at least 1" in capsys.readouterr().err
 
 
+@pytest.mark.faults
 async def test_a_bad_post_is_refused_with_its_index_and_the_good_ones_are_stored_once(pushed):
     """One bad post used to fail the whole signed batch with a 500, retried for ever."""
     posts = [
@@ -237,6 +239,7 @@ async def test_a_bad_post_is_refused_with_its_index_and_the_good_ones_are_stored
     ]
 
 
+@pytest.mark.faults
 async def test_malformed_headers_are_4xx_before_the_body_is_read_and_never_a_traceback(
     pushed, caplog
 ):
@@ -264,6 +267,7 @@ async def stall(url: str, headers: dict, declared: int, sent: bytes) -> asyncio.
     return reader
 
 
+@pytest.mark.faults
 async def test_stalled_senders_hold_at_most_the_read_slots_and_time_out(pushed):
     from backend.ingest.webhook import READ_GATE
     from tests.processes import until
