@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -523,8 +524,17 @@ def _postmaster(data_dir: Path) -> int | None:
         return None
 
 
+def _pg_dir() -> Path:
+    """A directory for an embedded server's data: not under pytest's tmp_path, whose root
+    (mode 0700, reset by every pytest session of this user) the server's own user cannot
+    always traverse on a shared machine."""
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="shiftdesk-faults-pg-")) / "pgdata"
+
+
 async def test_an_embedded_postgres_is_stopped_after_its_backend_is_killed_with_sigkill(tmp_path):
-    data = tmp_path / "pgdata"
+    data = _pg_dir()
     backend = BackendProcess(
         "",  # no database URL: `shiftdesk serve` starts the embedded server itself
         env={**ENV, "SHIFTDESK_DATABASE_DATA_DIR": str(data)},
@@ -537,12 +547,13 @@ async def test_an_embedded_postgres_is_stopped_after_its_backend_is_killed_with_
     # Its watchdog leaves for it: the server stops and the handle file forgets it.
     await until(lambda: not _alive({postmaster}), "the embedded PostgreSQL to stop", timeout=30)
     assert json.loads((data / ".handle_pids.json").read_text()) == []
+    shutil.rmtree(data.parent, ignore_errors=True)
 
 
-def test_a_stale_pid_in_the_handle_file_does_not_keep_the_embedded_server_running(tmp_path):
+def test_a_stale_pid_in_the_handle_file_does_not_keep_the_embedded_server_running():
     from backend.db.embedded import start_embedded
 
-    server = start_embedded(tmp_path / "pgdata")
+    server = start_embedded(_pg_dir())
     data = server.data_dir
     postmaster = _postmaster(data)
     assert postmaster is not None
@@ -554,3 +565,4 @@ def test_a_stale_pid_in_the_handle_file_does_not_keep_the_embedded_server_runnin
     server.stop()
     assert not _alive({postmaster}), "a dead process's handle kept the server running"
     assert json.loads((data / ".handle_pids.json").read_text()) == []
+    shutil.rmtree(data.parent, ignore_errors=True)
