@@ -51,8 +51,10 @@ from backend.rulebook import RULES, LiveRules, Rulebook, load_rulebook
 from backend.simulator.scenarios import SIMULATED, SimulatedPlatform, Simulator, opening_delay
 from backend.sla.clock import SLA_CLOCK, SlaClock
 from backend.sla.policy import policy_deadlines
-from backend.web.errors import ApiError, json_error
+from backend.web.errors import DATABASE_DOWN, DATABASE_RETRY_AFTER, ApiError, json_error
+from backend.web.guard import AUTH_GUARD, AuthGuard
 from backend.web.keys import CLOCK, CONFIG, ENV, OPERATOR, POOL
+from backend.web.request import query_problem
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
-        return json_error(exc.status, exc.message, **exc.extra)
+        response = json_error(exc.status, exc.message, **exc.extra)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except NotAllowed as exc:
         holder = {"id": exc.holder.operator_id, "name": exc.holder.name} if exc.holder else None
         return json_error(exc.status, exc.message, state=exc.state.value, holder=holder)
@@ -91,9 +96,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         raise
     except asyncio.CancelledError:
         raise
-    except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+    except DATABASE_DOWN as exc:
         log.warning("database unavailable for %s %s: %s", request.method, request.path, exc)
-        return json_error(503, "The database is not reachable right now; try again in a moment.")
+        response = json_error(
+            503, "The database is not reachable right now; try again in a moment."
+        )
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER)
+        return response
     except Exception:
         log.exception("unexpected error in %s %s", request.method, request.path)
         return json_error(500, "Something went wrong on the server; it has been logged.")
@@ -109,10 +118,25 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             raise ApiError(
                 401, "Sign in: send your operator token as 'Authorization: Bearer <token>'."
             )
+        guard = request.app[AUTH_GUARD]
+        address = request.remote or "unknown"
+        wait = guard.retry_after(address)
+        if wait is not None:
+            # Not even looked up: guessing tokens from here costs the guesser time, not us.
+            raise ApiError(
+                429,
+                f"Too many invalid operator tokens from your address; try again in {wait} s.",
+                retry_after=wait,
+            )
         op = await authenticate(request.app[POOL], token.strip())
         if op is None:
+            guard.refused(address)
             raise ApiError(401, "That operator token is not valid (unknown or revoked).")
         request[OPERATOR] = op
+    # A NUL or a lone surrogate in a query parameter would reach PostgreSQL and fail there (a 500).
+    problem = query_problem(request)
+    if problem is not None:
+        raise ApiError(400, problem)
     return await handler(request)
 
 
@@ -292,6 +316,8 @@ def init_app(
     app[CLOCK] = clock
     app[ENV] = os.environ if env is None else env
     app[TASKS] = []
+    app[webhook.READ_GATE] = webhook.ReadGate()
+    app[AUTH_GUARD] = AuthGuard()
 
     simulated = app[SIMULATED] = SimulatedPlatform(
         clock, config.simulator.publish_failure_rate, config.simulator.seed

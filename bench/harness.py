@@ -58,6 +58,16 @@ async def drop_database(admin_url: str, url: str) -> None:
         await conn.close()
 
 
+# The `shiftdesk serve` process behind each URL backend_process yields (to read its memory).
+PROCESSES: dict[str, subprocess.Popen] = {}
+
+
+def resident_mb(pid: int) -> float:
+    """Resident memory of process `pid` in MB (Linux)."""
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -83,6 +93,7 @@ async def backend_process(db_url: str, **env: str) -> AsyncIterator[str]:
         stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
+    PROCESSES[url] = proc
     try:
         async with aiohttp.ClientSession() as s:
             for _ in range(300):
@@ -99,6 +110,7 @@ async def backend_process(db_url: str, **env: str) -> AsyncIterator[str]:
                 raise RuntimeError("backend did not become healthy")
         yield url
     finally:
+        PROCESSES.pop(url, None)
         proc.terminate()
         try:
             proc.wait(10)
@@ -136,6 +148,8 @@ __all__ = [
     "postgres",
     "fresh_database",
     "backend_process",
+    "PROCESSES",
+    "resident_mb",
     "percentile",
     "table",
     "ms",

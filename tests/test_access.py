@@ -18,6 +18,7 @@ from backend import operators
 from backend.app import route_table
 from backend.connectors.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from backend.model import Author, InboundPost
+from backend.web.guard import AUTH_GUARD
 from backend.web.keys import CLOCK
 from tests.conftest import start_backend
 
@@ -103,6 +104,8 @@ async def test_every_api_route_refuses_missing_malformed_and_revoked_tokens(back
     await operators.revoke(backend.pool, "gone")
     routes = api_routes(backend.app)
     assert len(routes) >= 25
+    # Every route with two bad tokens is more than the guesser allowance below; not this test's point.
+    backend.app[AUTH_GUARD].limit = 1_000
     headers = [
         {},
         {"Authorization": "Basic YW5uYTpzZWNyZXQ="},
@@ -277,14 +280,20 @@ async def test_tokens_and_secrets_never_reach_logs_events_or_error_bodies(config
 def test_webhook_signatures_are_compared_in_constant_time_within_a_window():
     source = (ROOT / "backend" / "connectors" / "webhook.py").read_text()
     tree = ast.parse(source)
-    verify = next(
-        n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "verify"
-    )
-    calls = {ast.unparse(n.func) for n in ast.walk(verify) if isinstance(n, ast.Call)}
+    # The headers are checked before the body is read (check_headers), the HMAC after (check_body).
+    functions = {
+        n.name: n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.FunctionDef) and n.name in ("verify", "check_headers", "check_body")
+    }
+    calls = {
+        ast.unparse(n.func) for n in ast.walk(functions["check_body"]) if isinstance(n, ast.Call)
+    }
     assert "hmac.compare_digest" in calls
     compares = [
         n
-        for n in ast.walk(verify)
+        for f in functions.values()
+        for n in ast.walk(f)
         if isinstance(n, ast.Compare)
         and any(isinstance(op, (ast.Eq, ast.NotEq)) for op in n.ops)
         and any(
@@ -421,3 +430,58 @@ def test_no_request_value_is_formatted_into_sql_text():
     for (path, fn), parts in sql_sites().items():
         for part in parts:
             assert not re.search(r"request|query|match_info|body\b", part), (path, fn, part)
+
+
+async def test_repeated_bad_tokens_from_one_address_are_slowed_down_and_logged_without_the_token(
+    backend, caplog
+):
+    guard = backend.app[AUTH_GUARD]
+    _, good = await backend.add_operator("anna")
+    guesses = [f"sd_guess-{i:04d}" for i in range(guard.limit + 3)]
+    statuses = []
+    with caplog.at_level(logging.INFO):
+        for guess in guesses:
+            async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {guess}"}) as s:
+                async with s.get(f"{backend.url}/api/me") as r:
+                    statuses.append(r.status)
+                    if r.status == 429:
+                        retry = int(r.headers["Retry-After"])
+                        assert retry >= 1 and "try again in" in (await r.json())["error"]
+    # The first `limit` are looked up and refused; past that the address waits, doubling each time.
+    assert statuses[: guard.limit] == [401] * guard.limit
+    assert statuses[guard.limit :] == [429] * 3
+    # While it waits, even a good token from that address is not looked at.
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {good}"}) as s:
+        async with s.get(f"{backend.url}/api/me") as r:
+            assert r.status == 429 and int(r.headers["Retry-After"]) >= 1
+    warnings = [r.getMessage() for r in caplog.records if "bad operator tokens" in r.getMessage()]
+    assert warnings and "127.0.0.1" in warnings[0]
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert not any(guess in logged for guess in guesses) and good not in logged
+    # When the delay has passed (the guard's clock moved on), the address is heard again.
+    later = guard.now() + guard.max_delay_s + guard.window_s
+    guard.now = lambda: later
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {good}"}) as s:
+        async with s.get(f"{backend.url}/api/me") as r:
+            assert r.status == 200
+
+
+def test_the_guard_doubles_its_delay_and_forgets_old_addresses_first():
+    from backend.web.guard import AuthGuard
+
+    t = [0.0]
+    guard = AuthGuard(limit=3, max_addresses=2, now=lambda: t[0])
+    for _ in range(3):
+        guard.refused("10.0.0.1")
+    assert guard.retry_after("10.0.0.1") == 1
+    guard.refused("10.0.0.1")
+    assert guard.retry_after("10.0.0.1") == 2
+    guard.refused("10.0.0.1")
+    assert guard.retry_after("10.0.0.1") == 4
+    t[0] = 61.0  # the minute has passed: the old failures no longer count
+    assert guard.retry_after("10.0.0.1") is None
+    guard.refused("10.0.0.1")
+    assert guard.retry_after("10.0.0.1") is None
+    guard.refused("10.0.0.2")
+    guard.refused("10.0.0.3")  # a third address: the least recently seen one is forgotten
+    assert "10.0.0.1" not in guard._seen and len(guard._seen) == 2

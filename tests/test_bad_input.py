@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -251,8 +251,16 @@ SKIP_FUZZ = {("GET", "/api/stream")}  # a WebSocket; its parameters are covered 
 
 
 def fuzz(url: str, token: str, examples: int) -> list[str]:
-    """Every operation in the spec, `examples` generated requests each; the 5xx answers found."""
+    """Every operation in the spec, `examples` generated requests each; the 5xx answers found,
+    and every answer whose status, content type or body the spec does not describe."""
     import schemathesis
+    from schemathesis.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    conformance = [status_code_conformance, content_type_conformance, response_schema_conformance]
 
     schema = schemathesis.openapi.from_path(OPENAPI)
     failures: list[str] = []
@@ -273,11 +281,16 @@ def fuzz(url: str, token: str, examples: int) -> list[str]:
             response = case.call(
                 base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10
             )
+            where = (
+                f"{case.method} {case.formatted_path} {case.body!r:.200} -> {response.status_code}"
+            )
             if response.status_code >= 500:
-                failures.append(
-                    f"{case.method} {case.formatted_path} {case.body!r:.200} -> "
-                    f"{response.status_code} {response.text[:200]}"
-                )
+                failures.append(f"{where} {response.text[:200]}")
+                return
+            try:
+                case.validate_response(response, checks=conformance)
+            except Exception as exc:  # noqa: BLE001 - schemathesis raises a group of failures
+                failures.append(f"{where} not as the spec says: {str(exc)[:600]}")
 
         run()
     return failures
@@ -321,3 +334,99 @@ async def test_the_http_api_fuzzed_from_its_openapi_spec_never_answers_5xx(db_ur
     finally:
         backend.stop()
         await pool.close()
+
+
+async def test_inputs_that_used_to_answer_500_get_a_4xx_with_a_message(backend):
+    """Each of these reached PostgreSQL or Python's limits and came back as a 500."""
+    svc = backend.services
+    p = InboundPost(
+        "simulator", "p1", Author("id-jo", "jo_k", "Jo", 5), "@acme help", svc.clock.now()
+    )
+    async with svc.pool.acquire() as conn:
+        await svc.ingest.store(conn, [p])
+    cid = await svc.pool.fetchval("SELECT id FROM conversations")
+    _, token = await backend.add_operator("anna")
+    conv = f"{backend.url}/api/conversations/{cid}"
+    json_type = {"Content-Type": "application/json"}
+    cases = [
+        ("GET", f"{backend.url}/api/queue?q=%00", None, "NUL"),
+        ("GET", f"{backend.url}/api/queue?q=a%00b&filter=all", None, "NUL"),
+        ("POST", f"{conv}/notes", b'{"text": "hi \\ud800 there"}', "surrogate"),
+        ("POST", f"{conv}/tags", b'{"tag": "\\udfff"}', "surrogate"),
+        ("POST", f"{conv}/reply", b'{"text": "hi", "extra": {"k\\ud800": 1}}', "key"),
+        ("POST", f"{conv}/notes", b"[" * 100_000 + b"]" * 100_000, "nested"),
+        ("POST", f"{conv}/notes", b'{"text": "x", "a": ' + b"[" * 60 + b"]" * 60 + b"}", "nested"),
+        ("POST", f"{conv}/notes", b'{"text": NaN}', "not a JSON number"),
+        ("POST", f"{conv}/notes", b'{"text": 1e999}', "finite"),
+        ("POST", f"{conv}/notes", b'{"text": ' + b"9" * 5000 + b"}", "digits"),
+        ("GET", f"{backend.url}/api/handover?since=0001-01-01T00:00:00Z", None, "since"),
+        ("GET", f"{backend.url}/api/handover?since=0001-01-01T00:00:00%2B14:00", None, "since"),
+        ("GET", f"{backend.url}/api/handover?since=9999-12-31T23:59:59-12:00", None, "since"),
+    ]
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as s:
+        for method, url, body, words in cases:
+            async with s.request(method, url, data=body, headers=json_type) as r:
+                answer = await r.json()
+                assert 400 <= r.status < 500, (url, body and body[:60], r.status, answer)
+                assert words in answer["error"], (url, answer)
+    assert await svc.pool.fetchval("SELECT count(*) FROM notes") == 0
+    assert await svc.pool.fetchval("SELECT count(*) FROM conversation_tags") == 0
+
+
+# Any JSON a sender might produce, including what PostgreSQL cannot store: lone
+# surrogates (json.dumps escapes them as \udxxx), NUL, NaN and Infinity, huge numbers.
+WILD_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=12)
+WILD = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats()
+    | WILD_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(WILD_TEXT, inner, max_size=3),
+    max_leaves=12,
+)
+WILD_POST = st.fixed_dictionaries(
+    {
+        "id": WILD_TEXT,
+        "author": st.fixed_dictionaries(
+            {"id": WILD_TEXT, "handle": WILD_TEXT},
+            optional={"display_name": WILD, "followers": WILD},
+        ),
+        "text": WILD_TEXT,
+        "created_at": st.one_of(
+            st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat()), WILD_TEXT
+        ),
+    },
+    optional={"extra": WILD, "language": WILD, "mentions": WILD, "url": WILD},
+)
+
+
+async def test_whatever_a_signed_batch_holds_what_passes_validation_stores_without_error(pool):
+    """Post by post: each is refused with its index or stored; a refusal names the post."""
+    from backend.connectors.webhook import parse_batch
+
+    accepted: list[InboundPost] = []
+
+    @PURE
+    @given(st.lists(WILD_POST, min_size=1, max_size=4))
+    def check(posts):
+        body = json.dumps({"posts": posts}).encode()
+        batch = parse_batch("partner", body, 1_000_000)
+        assert len(batch.posts) + len(batch.refused) == len(posts)
+        for refused in batch.refused:
+            assert refused.reason.startswith(f"posts[{refused.index}]"), refused
+        accepted.extend(batch.posts)
+
+    check()
+    assert accepted, "the strategy should produce some valid posts"
+    from dataclasses import replace
+
+    from backend.clock import FrozenClock
+    from backend.ingest.store import Ingest, accept_all
+    from backend.sla.policy import fixed_deadlines
+
+    ingest = Ingest(accept_all, fixed_deadlines(timedelta(hours=1)), FrozenClock())
+    unique = [replace(p, post_id=f"{i}:{p.post_id}") for i, p in enumerate(accepted)]
+    async with pool.acquire() as conn:
+        result = await ingest.store(conn, unique)
+    assert result.stored == len(unique)

@@ -36,6 +36,14 @@ SMALL = {
         ["--quick"],
         ["LISTEN/NOTIFY", "signed webhook", "Mastodon stream", "polling every"],
     ),
+    "idle_streams": (
+        ["--idle", "60", "--operators", "12", "--connects", "10", "--quiet-s", "2"],
+        ["before (no idle streams)", "during 60 idle streams", "idle backend CPU"],
+    ),
+    "stalled_webhooks": (
+        ["--stalled", "80", "--requests", "30", "--body-kb", "128", "--sent-kb", "16"],
+        ["baseline (no stall)", "during 80 stalls", "RSS growth"],
+    ),
 }
 
 

@@ -11,6 +11,10 @@ and no busy loop. Run alone with `pytest -m faults`.
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
+import subprocess
+import sys
 import time
 from datetime import UTC
 from pathlib import Path
@@ -339,6 +343,12 @@ async def test_postgres_restart_the_backend_reconnects_relistens_and_the_stream_
             await asyncio.to_thread(pg.stop)
             health = await until(lambda: _down(backend), "/healthz to report the database down")
             assert health["database"] is False
+            # Losing the database is the server's problem, not the request's: 503 and when to retry.
+            async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as s:
+                async with s.get(backend.url + "/api/me") as r:
+                    assert r.status == 503, await r.text()
+                    assert int(r.headers["Retry-After"]) > 0
+                    assert "database" in (await r.json())["error"]
             await asyncio.to_thread(pg.start)
             await backend.healthy()  # database reachable and LISTEN re-established
 
@@ -419,3 +429,141 @@ def _utc_in(seconds: float):
     from datetime import datetime, timedelta
 
     return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+def _processes() -> dict[int, tuple[int, str, str]]:
+    """pid -> (parent pid, state, command line) of every process we can see (Linux /proc)."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # ended while we looked
+        # The command name may hold spaces and parentheses: the fields follow the last ')'.
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        out[int(entry.name)] = (int(ppid), state, cmd)
+    return out
+
+
+def _descendants(root: int) -> dict[int, str]:
+    table = _processes()
+    found: dict[int, str] = {}
+    frontier = [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, (ppid, _, cmd) in table.items():
+            if ppid == parent and pid not in found:
+                found[pid] = cmd
+                frontier.append(pid)
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    """Those of `pids` still running (a zombie waiting for a parent to reap it has stopped)."""
+    table = _processes()
+    return {pid for pid in pids if pid in table and table[pid][1] != "Z"}
+
+
+async def test_kill_9_of_the_backend_leaves_no_listening_worker_or_resource_tracker(
+    db_url, tmp_path
+):
+    from backend.connectors.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+
+    backend = BackendProcess(db_url, env=ENV, log_path=tmp_path / "serve.log")
+    await backend.start()
+    try:
+        assert backend.proc is not None
+        root = backend.proc.pid
+        # A batch past worker_min_batch starts the listening worker (and the resource tracker).
+        posts = [
+            {
+                "id": f"w{i}",
+                "author": {"id": f"a{i}", "handle": f"user{i}"},
+                "text": "@acme the app is down",
+                "created_at": "2026-11-25T09:00:00Z",
+            }
+            for i in range(80)
+        ]
+        body = json.dumps({"posts": posts}).encode()
+        stamp = str(int(time.time()))
+        async with aiohttp.ClientSession() as s:
+            async with s.post(
+                f"{backend.url}/ingest/simulator",
+                data=body,
+                headers={
+                    "Content-Type": "application/json",
+                    TIMESTAMP_HEADER: stamp,
+                    SIGNATURE_HEADER: sign(SECRET, stamp, body),
+                },
+            ) as r:
+                assert r.status == 202, await r.text()
+
+        def helpers() -> dict[int, str]:
+            found = _descendants(root)
+            kinds = {"tracker" if "resource_tracker" in c else "worker" for c in found.values()}
+            return found if kinds >= {"tracker", "worker"} else {}
+
+        children = await until(helpers, "the listening worker and the resource tracker")
+        backend.kill9()
+        await until(
+            lambda: not _alive(set(children)),
+            f"the backend's helpers to end after its SIGKILL: {children}",
+            timeout=10,
+        )
+    finally:
+        backend.stop()
+
+
+def _postmaster(data_dir: Path) -> int | None:
+    pid_file = data_dir / "postmaster.pid"
+    try:
+        return int(pid_file.read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return None
+
+
+def _pg_dir() -> Path:
+    """A directory for an embedded server's data: not under pytest's tmp_path, whose root
+    (mode 0700, reset by every pytest session of this user) the server's own user cannot
+    always traverse on a shared machine."""
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="shiftdesk-faults-pg-")) / "pgdata"
+
+
+async def test_an_embedded_postgres_is_stopped_after_its_backend_is_killed_with_sigkill(tmp_path):
+    data = _pg_dir()
+    backend = BackendProcess(
+        "",  # no database URL: `shiftdesk serve` starts the embedded server itself
+        env={**ENV, "SHIFTDESK_DATABASE_DATA_DIR": str(data)},
+        log_path=tmp_path / "serve.log",
+    )
+    await backend.start(timeout=90)  # the first start runs initdb
+    postmaster = _postmaster(data)
+    assert postmaster is not None and _alive({postmaster})
+    backend.kill9()
+    # Its watchdog leaves for it: the server stops and the handle file forgets it.
+    await until(lambda: not _alive({postmaster}), "the embedded PostgreSQL to stop", timeout=30)
+    assert json.loads((data / ".handle_pids.json").read_text()) == []
+    shutil.rmtree(data.parent, ignore_errors=True)
+
+
+def test_a_stale_pid_in_the_handle_file_does_not_keep_the_embedded_server_running():
+    from backend.db.embedded import start_embedded
+
+    server = start_embedded(_pg_dir())
+    data = server.data_dir
+    postmaster = _postmaster(data)
+    assert postmaster is not None
+    # A process that used the server and was killed before it could leave: a pid no longer running.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    handles = json.loads((data / ".handle_pids.json").read_text())
+    (data / ".handle_pids.json").write_text(json.dumps([dead.pid, *handles]))
+    server.stop()
+    assert not _alive({postmaster}), "a dead process's handle kept the server running"
+    assert json.loads((data / ".handle_pids.json").read_text()) == []
+    shutil.rmtree(data.parent, ignore_errors=True)

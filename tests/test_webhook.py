@@ -159,3 +159,82 @@ def test_source_name_is_checked_and_json_with_charset_accepted():
     with pytest.raises(WebhookError, match="source"):
         parse("../etc", body(post()), 10_000)
     assert parse("forum", body(post()), 10_000, content_type="application/json; charset=utf-8")
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize(
+    "ts",
+    [
+        "¹⁷⁶⁴⁰⁶¹²⁰⁰",  # superscript: str.isdigit() says yes, int() says no
+        "١٧٦٤٠٦١٢٠٠",  # Arabic-Indic: int() accepts them
+        "１７６４０６１２００",  # full-width
+        "9" * 5000,  # past int()'s digit limit, and an overflow in the window arithmetic
+        "9" * 13,
+        "-1",
+        "1.5e9",
+        " ",
+    ],
+)
+def test_a_timestamp_of_anything_but_a_few_ascii_digits_is_a_401_naming_the_header(ts):
+    b = body(post())
+    with pytest.raises(WebhookError) as err:
+        verify(SECRET, ts, "sha256=" + "0" * 64, b, NOW)
+    assert err.value.status == 401 and "X-Shiftdesk-Timestamp: expected Unix seconds" in str(
+        err.value
+    )
+
+
+@pytest.mark.faults
+def test_headers_are_checked_without_the_body_and_the_body_after():
+    digest = sign(SECRET, TS, b"{}").removeprefix("sha256=")
+    stamp, sig = webhook.check_headers(TS, " sha256=" + digest.upper() + " ", NOW)
+    webhook.check_body(SECRET, stamp, sig, b"{}")  # hex in capitals, spaces around: still ours
+    with pytest.raises(WebhookError, match="does not match"):
+        webhook.check_body(SECRET, stamp, sig, b"{ }")
+
+
+HUGE = 2**31
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize(
+    "bad, reason",
+    [
+        ({"author": {"id": "u", "handle": "x", "followers": HUGE}}, "followers: expected a whole"),
+        ({"created_at": "0001-01-01T00:00:00Z"}, "created_at: '0001-01-01T00:00:00Z' is not"),
+        ({"created_at": "9999-12-31T23:59:59+00:00"}, "is not between 2000 and 2100"),
+        ({"extra": {"deep": json.loads("[" * 40 + "]" * 40)}}, "nested more than 16 levels"),
+        ({"extra": "nul \u0000"}, "posts[1].extra: contains a NUL character"),
+        ({"extra": {"k": "\ud800"}}, "posts[1].extra.k: contains a lone UTF-16 surrogate"),
+        ({"text": "\udfff"}, "posts[1].text: contains a lone UTF-16 surrogate"),
+        ({"extra": [float("nan")]}, "posts[1].extra[0]: NaN is not a JSON number"),
+        ({"extra": float("inf")}, "Infinity is not a JSON number"),
+        ({"text": "x" * 10_001}, "posts[1].text: 10001 characters, more than 10000"),
+        ({"author": {"id": "u", "handle": "h" * 101}}, "author.handle: 101 characters"),
+        ({"author": {"id": "u", "handle": "h", "display_name": "n" * 201}}, "display_name: 201"),
+        ({"hashtags": ["t"] * 101}, "hashtags: 101 entries, more than 100"),
+        ({"url": "u" * 2001}, "posts[1].url: 2001 characters"),
+    ],
+)
+def test_a_bad_post_is_refused_alone_with_its_index_and_reason(bad, reason):
+    text = json.dumps({"posts": [post(id="a"), post(id="b", **bad), post(id="c")]})
+    # (json.dumps writes NaN and Infinity as the bare words, as a careless sender would.)
+    batch = webhook.parse_batch("forum", text.encode(), 1_000_000)
+    assert [p.post_id for p in batch.posts] == ["a", "c"]
+    [refused] = batch.refused
+    assert refused.index == 1 and reason in refused.reason, refused
+    with pytest.raises(WebhookError) as err:  # all or nothing for callers that want it
+        parse("forum", text.encode(), 1_000_000)
+    assert err.value.status == 422 and reason in err.value.message
+
+
+@pytest.mark.faults
+def test_numbers_past_what_can_be_stored_are_refused_per_post_and_whole_bodies_too_deep_are_400():
+    big = json.dumps(post(id="b"))[:-1] + ', "big": ' + "9" * 5000 + "}"
+    text = '{"posts": [' + json.dumps(post(id="a")) + ", " + big + "]}"
+    batch = webhook.parse_batch("forum", text.encode(), 1_000_000)
+    assert [p.post_id for p in batch.posts] == ["a"]
+    assert "posts[1].big" in batch.refused[0].reason and "digits" in batch.refused[0].reason
+    with pytest.raises(WebhookError) as err:
+        webhook.parse_batch("forum", b"[" * 200_000 + b"]" * 200_000, 1_000_000)
+    assert err.value.status == 400 and "nested too deeply" in err.value.message

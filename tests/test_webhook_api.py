@@ -8,6 +8,7 @@ import asyncio
 import json
 
 import aiohttp
+import pytest
 import pytest_asyncio
 
 from backend import cli
@@ -106,9 +107,11 @@ async def test_bad_signatures_and_stale_timestamps_are_refused_with_nothing_stor
 
 
 async def test_malformed_and_oversized_bodies_are_refused_whole(pushed):
-    bad = json.dumps({"posts": [post("1"), {**post("2"), "author": {"id": "u2"}}]}).encode()
+    bad = json.dumps({"posts": [{**post("2"), "author": {"id": "u2"}}]}).encode()
     status, answer = await send(pushed, bad, signed(bad))
-    assert status == 422 and answer["error"] == "posts[1].author.handle: missing"
+    assert status == 422 and answer["refused"] == [
+        {"index": 0, "error": "posts[0].author.handle: missing"}
+    ]
     garbage = b"{not json"
     status, answer = await send(pushed, garbage, signed(garbage))
     assert status == 400 and "not JSON" in answer["error"]
@@ -119,7 +122,7 @@ async def test_malformed_and_oversized_bodies_are_refused_whole(pushed):
     assert len(huge) > 4096
     status, answer = await send(pushed, huge, signed(huge))
     assert status == 413 and "4096" in answer["error"]
-    assert await count(pushed) == 0  # the valid first post of the 422 batch was not kept
+    assert await count(pushed) == 0
 
 
 async def test_unknown_and_unready_sources(pushed):
@@ -201,3 +204,95 @@ async def test_shiftdesk_simulate_plays_the_pileon_with_requests_in_flight(
         == 2
     )
     assert "--in-flight must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.faults
+async def test_a_bad_post_is_refused_with_its_index_and_the_good_ones_are_stored_once(pushed):
+    """One bad post used to fail the whole signed batch with a 500, retried for ever."""
+    posts = [
+        post("1"),
+        post("2", author={"id": "u2", "handle": "big", "followers": 2**31}),
+        post("3", "#acme the app crashes"),
+        {**post("4"), "extra": {"note": "\ud800"}},  # json.dumps writes it as a \\ud800 escape
+        {**post("5"), "created_at": "0001-01-01T00:00:00Z"},
+        {**post("6"), "nested": json.loads("[" * 20 + "]" * 20)},
+    ]
+    body = json.dumps({"posts": posts}).encode()
+    for attempt in range(2):  # the platform retries the same batch: nothing is stored twice
+        status, answer = await send(pushed, body, signed(body))
+        assert status == 422, answer
+        assert [r["index"] for r in answer["refused"]] == [1, 3, 4, 5]
+        assert "posts[1].author.followers" in answer["refused"][0]["error"]
+        assert (
+            "posts[3].extra.note: contains a lone UTF-16 surrogate" in answer["refused"][1]["error"]
+        )
+        assert "posts[4].created_at" in answer["refused"][2]["error"]
+        assert "nested more than" in answer["refused"][3]["error"]
+        assert (answer["stored"], answer["duplicates"]) == ((2, 0) if attempt == 0 else (0, 2))
+    assert sorted(
+        r["post_id"] for r in await pushed.pool.fetch("SELECT post_id FROM mentions")
+    ) == [
+        "1",
+        "3",
+    ]
+
+
+@pytest.mark.faults
+async def test_malformed_headers_are_4xx_before_the_body_is_read_and_never_a_traceback(
+    pushed, caplog
+):
+    body = json.dumps(post("1")).encode()
+    good = signed(body)
+    for stamp in ["¹⁷⁶⁴⁰⁶¹²⁰⁰", "١٧٦٤٠٦١٢٠٠", "１７６４０６１２００", "9" * 5000, "12 34"]:
+        status, answer = await send(pushed, body, {**good, TIMESTAMP_HEADER: stamp})
+        assert status == 401 and "expected Unix seconds" in answer["error"], (stamp, answer)
+    for signature in ["sha256=" + "é" * 64, "sha256=" + "0" * 6400, "", "sha1=abc"]:
+        status, answer = await send(pushed, body, {**good, SIGNATURE_HEADER: signature})
+        assert status == 401, (signature, answer)
+    assert not [r for r in caplog.records if r.exc_info], "a malformed header logged a traceback"
+    assert await count(pushed) == 0
+
+
+async def stall(url: str, headers: dict, declared: int, sent: bytes) -> asyncio.StreamReader:
+    """A request that sends its headers and part of its body, then stops; its reader."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    lines = ["POST /ingest/partner HTTP/1.1", f"Host: {host}", f"Content-Length: {declared}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + sent)
+    await writer.drain()
+    reader._stall_writer = writer  # type: ignore[attr-defined]  # kept open with the reader
+    return reader
+
+
+@pytest.mark.faults
+async def test_stalled_senders_hold_at_most_the_read_slots_and_time_out(pushed):
+    from backend.ingest.webhook import READ_GATE
+    from tests.processes import until
+
+    gate = pushed.app[READ_GATE]
+    gate.limit, gate.read_timeout_s = 2, 1.0
+    body = json.dumps(post("1")).encode()
+    stalled = [await stall(pushed.url, signed(body), len(body), body[:10]) for _ in range(2)]
+    await until(lambda: gate.reading == 2, "both stalled requests to hold a read slot")
+    # A third slow sender is turned away at once, before any of its body is read...
+    third = await stall(pushed.url, signed(body), len(body), body[:10])
+    head = await asyncio.wait_for(third.read(400), 5)
+    assert head.startswith(b"HTTP/1.1 503") and b"Retry-After: " in head, head
+    assert b"at most 2" in head
+    # ...while a sender whose body came with its headers needs no slot and is served.
+    status, answer = await send(pushed, body, signed(body))
+    assert status == 202 and answer["stored"] == 1
+    for reader in stalled:  # each is answered 408 at its deadline, and its slot given back
+        head = await asyncio.wait_for(reader.read(200), 10)
+        assert head.startswith(b"HTTP/1.1 408"), head
+    for reader in [*stalled, third]:
+        reader._stall_writer.close()  # type: ignore[attr-defined]
+    assert gate.reading == 0
+    # A stale or unsigned request never takes a slot: refused on its headers alone.
+    gate.limit = 0
+    other = json.dumps(post("2")).encode()
+    stale = await stall(pushed.url, signed(other, age=600), len(other), other[:10])
+    assert (await asyncio.wait_for(stale.read(200), 5)).startswith(b"HTTP/1.1 401")
+    stale._stall_writer.close()  # type: ignore[attr-defined]
+    assert await count(pushed) == 1

@@ -25,6 +25,9 @@ def parse_since(raw: str | None) -> datetime | None:
         ) from None
     if value.tzinfo is None:
         raise ApiError(400, "'since' needs a time zone, e.g. 2026-11-25T08:00:00Z or +01:00.")
+    if not 1970 <= value.year <= 9000:
+        # Year 1 or 9999 overflows the report's arithmetic (a 500); no shift is that old or new.
+        raise ApiError(400, f"'since' must be between 1970 and 9000, got {raw!r}.")
     return value
 
 

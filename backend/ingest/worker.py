@@ -6,8 +6,13 @@ previous batch and serves the consoles.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -33,8 +38,42 @@ _worker_process: Processor | None = None
 _NOT_SENT = datetime(1970, 1, 1, tzinfo=UTC)  # fields listening never reads
 
 
-def _start_worker(rules_dir: str) -> None:
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+PARENT_POLL_S = 1.0  # how often the fallback watch looks for its parent
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this worker when the backend that started it dies, however it dies.
+
+    A worker blocked on its call queue never notices a SIGKILLed backend (it holds
+    the queue's write end itself), and while it lives so does multiprocessing's
+    resource tracker, which waits for every holder of its pipe. On Linux the kernel
+    sends SIGKILL at the parent's death (PR_SET_PDEATHSIG); elsewhere, or if prctl
+    is unavailable, a daemon thread polls the parent id. Checked once more after
+    arming: a parent that died before prctl would never trigger it."""
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if os.getppid() != parent:
+        os._exit(1)
+    if not armed:
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(PARENT_POLL_S)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _start_worker(rules_dir: str, parent: int | None = None) -> None:
     global _worker_process
+    if parent is not None:
+        _die_with_parent(parent)
     _worker_process = make_processor(load_rulebook(rules_dir))
     settle_after_startup()
 
@@ -137,7 +176,7 @@ class ListeningWorker:
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(self._rules_dir,),
+            initargs=(self._rules_dir, os.getpid()),
         )
 
     async def prepare(self, posts: Sequence[InboundPost]) -> Prepared:

@@ -12,15 +12,19 @@ from aiohttp import WSMsgType, web
 from backend import events
 from backend.conversations import lifecycle, queue
 from backend.live import sessions
-from backend.live.hub import HUB, announce
+from backend.live.hub import HUB, MAX_STREAMS_PER_OPERATOR, REPLACED, announce
 from backend.operators import Operator
 from backend.web.errors import ApiError
 from backend.web.keys import CLOCK, CONFIG, POOL, operator_of
 from backend.web.request import flag_field, int_param, is_id, read_json
 
-PRESENCE_REFRESH = 30.0  # seconds between "still online" signals from an open stream
+STREAM_HEARTBEAT = 30.0  # seconds between pings: a dead peer is noticed, idle ones cost little
 STREAM_SIGNED_OUT = 4401  # WebSocket close code (application range): sign in again
 SIGNED_OUT_REASON = "Your access was revoked or your token was reissued; sign in again."
+STREAM_REPLACED = 4409  # WebSocket close code: this operator opened too many newer streams
+REPLACED_REASON = (
+    f"You opened more than {MAX_STREAMS_PER_OPERATOR} live streams; this, the oldest, was closed."
+)
 
 
 async def me(request: web.Request) -> web.Response:
@@ -107,9 +111,12 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     pool, hub = request.app[POOL], request.app[HUB]
     op = operator_of(request)
     after = int_param(request, "after", 0, 0, 2**62)
-    ws = web.WebSocketResponse(heartbeat=20)
+    ws = web.WebSocketResponse(heartbeat=STREAM_HEARTBEAT)
     await ws.prepare(request)
-    sub = hub.subscribe()
+    online = presence_payload(op, "online")
+    # Decided now, before any await: of several streams opening at once, exactly one is first.
+    first_here = not hub.returning(op.id) and not hub.streams_of(op.id)
+    sub = hub.subscribe(op.id, online)
     try:
         # Subscribe first, then catch up from the table: together they cover every id.
         last = after
@@ -121,24 +128,25 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
             if len(backlog) < 1000:
                 break
         await ws.send_json({"type": "live", "last_event_id": last})
-        await announce(pool, presence_payload(op, "online"))
+        if first_here:
+            # Only the operator's first stream here says so; the hub keeps it fresh, once
+            # per operator (a refresh per socket was work in proportion to all sockets).
+            await announce(pool, online)
         reader = asyncio.create_task(_drain_client(ws))
         try:
             while not ws.closed:
                 getter = asyncio.create_task(sub.queue.get())
-                done, _ = await asyncio.wait(
-                    {getter, reader}, timeout=PRESENCE_REFRESH, return_when=asyncio.FIRST_COMPLETED
-                )
-                if not done:
-                    getter.cancel()
-                    await announce(pool, presence_payload(op, "online"))
-                    continue
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
                 if reader in done:
                     getter.cancel()
                     break
                 message = getter.result()
                 if message is None:
                     await ws.send_json({"type": "resync", "reason": "fell too far behind"})
+                    break
+                if message is REPLACED:
+                    await ws.send_json({"type": "replaced", "reason": REPLACED_REASON})
+                    await ws.close(code=STREAM_REPLACED, message=b"replaced by a newer stream")
                     break
                 if message["type"] == "event":
                     event = message["event"]
@@ -157,9 +165,8 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
     finally:
-        hub.unsubscribe(sub)
-        with contextlib.suppress(Exception):
-            await announce(pool, presence_payload(op, "offline"))
+        if hub.unsubscribe(sub):  # their last stream on this backend
+            hub.leave_later(op.id, presence_payload(op, "offline"))
         await ws.close()
     return ws
 

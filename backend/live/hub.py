@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -25,6 +26,14 @@ log = logging.getLogger(__name__)
 CLIENT_BUFFER = 10_000  # events a console may fall behind by before it is told to resync
 PRESENCE_CHANNEL = "shiftdesk_presence"
 PRESENCE_TTL = 75.0  # seconds: an operator not heard from for this long is no longer shown online
+PRESENCE_REFRESH = 30.0  # seconds between "still online" signals for the operators streaming here
+# Open streams one operator may have on one backend; a new one beyond this ends the oldest
+# (a console that reconnects after a network change leaves its old socket behind for a while).
+MAX_STREAMS_PER_OPERATOR = 5
+# Seconds an operator's last stream may be gone before they are announced offline: a console
+# reconnecting (a network blip, a restart) does not make every console redraw them twice.
+OFFLINE_GRACE = 5.0
+REPLACED = {"type": "replaced"}  # told to a stream ended because its operator opened a newer one
 
 
 async def announce(pool: asyncpg.Pool, payload: dict[str, Any]) -> None:
@@ -33,9 +42,11 @@ async def announce(pool: asyncpg.Pool, payload: dict[str, Any]) -> None:
 
 
 class Subscription:
-    """One console's stream: {"type": "event"|"presence", ...} messages; None means resync."""
+    """One console's stream: {"type": "event"|"presence", ...} messages; None means resync,
+    REPLACED that its operator opened too many newer streams."""
 
-    def __init__(self) -> None:
+    def __init__(self, operator_id: int | None = None) -> None:
+        self.operator_id = operator_id
         self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(CLIENT_BUFFER)
         self.overflowed = False
 
@@ -46,9 +57,18 @@ class Subscription:
             self.queue.put_nowait(message)
         except asyncio.QueueFull:
             # Too slow to keep up: end its stream; it reconnects and resumes from its last id.
-            self.overflowed = True
+            self._end(None)
+
+    def replace(self) -> None:
+        """End this stream: its operator has opened MAX_STREAMS_PER_OPERATOR newer ones."""
+        if not self.overflowed:
+            self._end(REPLACED)
+
+    def _end(self, last: dict[str, Any] | None) -> None:
+        self.overflowed = True  # nothing more is queued after the last word
+        if self.queue.full():
             self.queue.get_nowait()
-            self.queue.put_nowait(None)
+        self.queue.put_nowait(last)
 
 
 class EventHub:
@@ -57,6 +77,11 @@ class EventHub:
         self.pool = pool
         self.last_id = 0
         self._subs: set[Subscription] = set()
+        # Each operator's streams on this backend, oldest first (dicts keep insertion order).
+        self._streams: dict[int, dict[Subscription, None]] = {}
+        self._online_payload: dict[int, dict[str, Any]] = {}
+        self._leaving: dict[int, asyncio.TimerHandle] = {}  # offline announcements not yet made
+        self._pending: set[asyncio.Task] = set()
         self._wake = asyncio.Event()
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
         self.connected = asyncio.Event()
@@ -66,13 +91,76 @@ class EventHub:
         self.crisis: dict[str, Any] | None = None
         self.on_event(self._follow_crisis)
 
-    def subscribe(self) -> Subscription:
-        sub = Subscription()
+    def subscribe(
+        self, operator_id: int | None = None, presence: dict[str, Any] | None = None
+    ) -> Subscription:
+        """A new stream's subscription; for an operator already at MAX_STREAMS_PER_OPERATOR
+        streams here, the oldest of theirs is ended. `presence` is what this backend
+        repeats for them every PRESENCE_REFRESH while they have a stream open here."""
+        sub = Subscription(operator_id)
         self._subs.add(sub)
+        if operator_id is not None:
+            if presence is not None:
+                self._online_payload[operator_id] = presence
+            mine = self._streams.setdefault(operator_id, {})
+            mine[sub] = None
+            while len(mine) > MAX_STREAMS_PER_OPERATOR:
+                oldest = next(iter(mine))
+                del mine[oldest]
+                oldest.replace()
         return sub
 
-    def unsubscribe(self, sub: Subscription) -> None:
+    def unsubscribe(self, sub: Subscription) -> bool:
+        """Forget a stream; True when it was its operator's last one on this backend."""
         self._subs.discard(sub)
+        if sub.operator_id is None:
+            return False
+        mine = self._streams.get(sub.operator_id)
+        if mine is None:
+            return False  # already gone
+        mine.pop(sub, None)
+        if mine:
+            return False
+        del self._streams[sub.operator_id]
+        self._online_payload.pop(sub.operator_id, None)
+        return True
+
+    def leave_later(self, operator_id: int, offline: dict[str, Any]) -> None:
+        """Announce `offline` after OFFLINE_GRACE unless the operator streams here again by then."""
+        loop = asyncio.get_running_loop()
+        if (old := self._leaving.pop(operator_id, None)) is not None:
+            old.cancel()
+
+        def leave() -> None:
+            self._leaving.pop(operator_id, None)
+            if not self.streams_of(operator_id):
+                task = loop.create_task(self._announce_quietly(offline))
+                self._pending.add(task)
+                task.add_done_callback(self._pending.discard)
+
+        self._leaving[operator_id] = loop.call_later(OFFLINE_GRACE, leave)
+
+    def returning(self, operator_id: int) -> bool:
+        """A new stream of `operator_id`: True when they were about to be announced offline
+        (they never looked gone to anyone, so nothing needs announcing)."""
+        handle = self._leaving.pop(operator_id, None)
+        if handle is None:
+            return False
+        handle.cancel()
+        return True
+
+    async def _announce_quietly(self, payload: dict[str, Any]) -> None:
+        try:
+            await announce(self.pool, payload)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("presence: could not announce %s (%s)", payload.get("status"), exc)
+
+    def streams_of(self, operator_id: int) -> int:
+        """How many streams the operator has open on this backend."""
+        return len(self._streams.get(operator_id, ()))
+
+    def streaming_operators(self) -> list[int]:
+        return list(self._streams)
 
     def on_event(self, callback: Callable[[dict[str, Any]], None]) -> None:
         """Call `callback` for every event this backend sees (e.g. to wake the outbox)."""
@@ -104,11 +192,50 @@ class EventHub:
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a malformed presence notification")
             return
-        self._seen[op_id] = (time.monotonic(), message)
+        now = time.monotonic()
+        before = self._seen.get(op_id)
+        self._seen[op_id] = (now, message)
+        if (
+            before is not None
+            and now - before[0] < PRESENCE_TTL
+            and _presence_state(before[1]) == _presence_state(message)
+        ):
+            # A "still here" refresh: it keeps them in online(), no console needs to hear it.
+            # (Fanning each refresh out to every stream cost O(streams) per operator per refresh.)
+            return
         for sub in list(self._subs):
             sub.put({"type": "presence", **message})
 
+    async def refresh_presence(self) -> None:
+        """Every PRESENCE_REFRESH: one "still here" per operator streaming here, not one per
+        stream, repeating what they last said (active on a conversation, typing) so a refresh
+        does not overwrite it. Other backends take it as a refresh and tell no console."""
+        while True:
+            await asyncio.sleep(PRESENCE_REFRESH)
+            for op_id, payload in list(self._online_payload.items()):
+                last = self._seen.get(op_id)
+                if last is not None and last[1].get("status") not in ("offline", None):
+                    payload = last[1]
+                try:
+                    await announce(self.pool, {**payload, "at": _now_iso()})
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("presence refresh: database unavailable (%s)", exc)
+                    break
+
     async def run(self) -> None:
+        refresher = asyncio.create_task(self.refresh_presence(), name="presence-refresh")
+        try:
+            await self._listen()
+        finally:
+            refresher.cancel()
+            for handle in self._leaving.values():
+                handle.cancel()
+            self._leaving.clear()
+            for task in [refresher, *self._pending]:
+                task.cancel()
+            await asyncio.gather(refresher, *self._pending, return_exceptions=True)
+
+    async def _listen(self) -> None:
         self.last_id = await events.last_event_id(self.pool)
         delay = 0.5
         while True:
@@ -155,6 +282,18 @@ class EventHub:
                     cb(event)
             if len(batch) < 1000:
                 return
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _presence_state(message: dict[str, Any]) -> tuple[Any, ...]:
+    """What a console shows of someone's presence; a message changing none of it is a refresh."""
+    status = message.get("status")
+    # A console opened or closed says online/offline; both mean "here" once they are here.
+    here = "here" if status in ("online", "active") else status
+    return (here, message.get("conversation_id"), message.get("typing"))
 
 
 HUB = web.AppKey("hub", EventHub)

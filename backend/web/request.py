@@ -6,24 +6,39 @@ reach a query as a value PostgreSQL refuses (that would be a 500).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
+from backend.jsonsafe import has_surrogate, loads, unstorable
 from backend.operators import Operator
 from backend.web.errors import ApiError
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
-    """The body as a JSON object, or a 400 that says what is wrong with it."""
+    """The body as a JSON object of storable values, or a 400 that says what is wrong with it."""
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        body = loads(await request.text())
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         raise ApiError(400, f"The request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise ApiError(400, "The request body must be a JSON object.")
+    problem = unstorable(body)
+    if problem is not None:
+        raise ApiError(400, f"The request body cannot be stored: {problem}.")
     return body
+
+
+def query_problem(request: web.Request) -> str | None:
+    """Why a query parameter cannot reach a query (NUL, a lone surrogate, absurd length), or None."""
+    for name, value in request.query.items():
+        if "\x00" in value or "\x00" in name:
+            return f"Query parameter {name!r:.40} contains a NUL character."
+        if has_surrogate(value) or has_surrogate(name):
+            return f"Query parameter {name!r:.40} is not valid UTF-8 text."
+        if len(value) > 2_000:
+            return f"Query parameter {name!r:.40} is longer than 2000 characters."
+    return None
 
 
 def int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
@@ -65,6 +80,8 @@ def text_field(
         raise ApiError(400, f"Field '{key}' must be text.")
     if "\x00" in value:
         raise ApiError(400, f"Field '{key}' contains a NUL character.")
+    if has_surrogate(value):
+        raise ApiError(400, f"Field '{key}' contains a lone UTF-16 surrogate (not valid Unicode).")
     if len(value) > limit:
         raise ApiError(413, f"Field '{key}' is longer than {limit} characters.")
     return value
