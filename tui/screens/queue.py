@@ -252,8 +252,12 @@ class QueueScreen(Screen[None]):
                 yield Composer(id="composer")
         yield KeyBar(id="keys")
 
-    async def _load_page(self, filter: str, search: str, offset: int, limit: int) -> dict[str, Any]:
-        return await self.console.client.queue(filter=filter, q=search, offset=offset, limit=limit)
+    async def _load_page(
+        self, filter: str, search: str, offset: int, limit: int, **key: str
+    ) -> dict[str, Any]:
+        return await self.console.client.queue(
+            filter=filter, q=search, offset=offset, limit=limit, **key
+        )
 
     @property
     def queue(self) -> QueueList:
