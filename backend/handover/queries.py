@@ -122,7 +122,13 @@ CRISES = """
     WHERE started_at < $2 AND (ended_at IS NULL OR ended_at > $1) ORDER BY started_at
 """
 
+# `sentiment < 0` spelled out (the threshold is below zero) so mentions_received_negative applies.
 NEGATIVE_TEXTS = """
+    SELECT text FROM mentions WHERE received_at >= $1 AND received_at < $2 AND NOT is_ours AND sentiment < $3
+      AND sentiment < 0
+    ORDER BY received_at DESC LIMIT $4
+"""
+NEGATIVE_TEXTS_ABOVE_ZERO = """
     SELECT text FROM mentions WHERE received_at >= $1 AND received_at < $2 AND NOT is_ours AND sentiment < $3
     ORDER BY received_at DESC LIMIT $4
 """
@@ -205,7 +211,13 @@ async def collect(
         themes=top_themes(
             [
                 r["text"]
-                for r in await conn.fetch(NEGATIVE_TEXTS, start, end, negative_below, THEME_SAMPLE)
+                for r in await conn.fetch(
+                    NEGATIVE_TEXTS if negative_below <= 0 else NEGATIVE_TEXTS_ABOVE_ZERO,
+                    start,
+                    end,
+                    negative_below,
+                    THEME_SAMPLE,
+                )
             ],
             limit=THEMES,
             ignore=ignore,
