@@ -359,7 +359,7 @@ class QueueScreen(Screen[None]):
     def queue_changed(self, message: QueueList.Changed) -> None:
         q = message.queue
         title = f"QUEUE · {FILTER_NAMES.get(q.filter, q.filter)} · "
-        title += f"{q.cursor + 1 if q.total else 0}/{q.total}"
+        title += f"{q.cursor + 1 if q.total else 0}/{q.total}{'' if q.total_exact else '+'}"
         if q.search:
             title += f" · “{one_line(q.search, 30)}”"
         if q.selected:

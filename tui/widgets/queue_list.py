@@ -157,6 +157,7 @@ class QueueList(ScrollView, can_focus=True):
     filter: reactive[str] = reactive("needs_us")
     search: reactive[str] = reactive("")
     total: reactive[int] = reactive(0)
+    total_exact: reactive[bool] = reactive(True)  # False: the backend counted only that far
 
     @dataclass
     class Loaded(Message):
@@ -166,6 +167,7 @@ class QueueList(ScrollView, can_focus=True):
         pages: dict[int, list[dict[str, Any]]]
         total: int
         filter: str
+        total_exact: bool = True
 
     @dataclass
     class Changed(Message):
@@ -272,13 +274,13 @@ class QueueList(ScrollView, can_focus=True):
     @work(group="queue-window", exclusive=True, exit_on_error=False)
     async def _fetch(self, generation: int, numbers: list[int], filter: str, search: str) -> None:
         pages: dict[int, list[dict[str, Any]]] = {}
-        total = 0
+        total, exact = 0, True
         old = self.pages if filter == self.filter and search == self.search else {}
         for number in numbers:
             result = await self._load(filter, search, number, {**old, **pages})
             pages[number] = result["rows"]
-            total = result["total"]
-        self.post_message(self.Loaded(generation, pages, total, filter))
+            total, exact = result["total"], result.get("total_exact", True)
+        self.post_message(self.Loaded(generation, pages, total, filter, exact))
 
     @work(group="queue-page", exit_on_error=False)
     async def _fetch_page(self, generation: int, number: int) -> None:
@@ -287,7 +289,13 @@ class QueueList(ScrollView, can_focus=True):
         finally:
             self._pending.discard(number)
         self.post_message(
-            self.Loaded(generation, {number: result["rows"]}, result["total"], self.filter)
+            self.Loaded(
+                generation,
+                {number: result["rows"]},
+                result["total"],
+                self.filter,
+                result.get("total_exact", True),
+            )
         )
 
     def on_queue_list_loaded(self, message: Loaded) -> None:
@@ -301,6 +309,7 @@ class QueueList(ScrollView, can_focus=True):
         self._shown_generation = message.generation
         self.loaded = True
         self.total = message.total
+        self.total_exact = message.total_exact
         self.virtual_size = Size(self.size.width, self.total)
         if self.cursor_id is not None:
             found = self.index_of(self.cursor_id)
