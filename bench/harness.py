@@ -68,6 +68,64 @@ def resident_mb(pid: int) -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
+# N open conversations (all new, due across two hours, one mention each), the way
+# bench/tui.py and bench/api_latency.py fill a queue. g::bigint: g * 7919 overflowed
+# a 32-bit integer past 271,000 rows.
+QUEUE_SEED = """
+INSERT INTO authors (platform, platform_id, handle, display_name, followers)
+SELECT 'simulator', 'a' || g, 'customer' || g, 'Customer ' || g, g % 5000
+FROM generate_series(1, 20000) g;
+
+INSERT INTO conversations (platform, author_id, state, priority, first_inbound_at, last_inbound_at,
+                           sla_kind, sla_started_at, sla_warn_at, sla_due_at)
+SELECT 'simulator', 1 + g % 20000, 'new', 1 + g % 4, now() - interval '5 minutes', now() - interval '5 minutes',
+       'first', now(), now() + make_interval(secs => (g::bigint * 7919) % 7200 - 600),
+       now() + make_interval(secs => (g::bigint * 7919) % 7200)
+FROM generate_series(1, $N) g;
+
+INSERT INTO mentions (platform, post_id, conversation_id, author_id, text, created_at)
+SELECT 'simulator', 'p' || c.id, c.id, c.author_id,
+       '@acme order ' || c.id || ' is late again, where is it? #acmefail', c.first_inbound_at
+FROM conversations c;
+"""
+
+
+async def queue_database(admin_url: str, n: int, keep: bool = False) -> tuple[str, bool]:
+    """A migrated database holding N open conversations (QUEUE_SEED) and whether it is
+    to be kept. With `keep` it is named after N and reused by the next run with the same
+    N (seeding a million takes minutes), migrated to today's schema first."""
+    name = f"shiftdesk_bench_queue_{n}" if keep else f"bench_{uuid.uuid4().hex[:8]}"
+    url = with_database(admin_url, name)
+    conn = await asyncpg.connect(admin_url)
+    try:
+        exists = await conn.fetchval("SELECT true FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    await migrate_url(url)
+    conn = await asyncpg.connect(url)
+    try:
+        if exists and await conn.fetchval("SELECT count(*) FROM conversations") == n:
+            print(f"reusing {name} ({n:,} open conversations)", file=sys.stderr)
+            return url, keep
+        if exists:
+            await conn.execute("TRUNCATE authors, conversations, mentions, events CASCADE")
+            await conn.execute(
+                "TRUNCATE conversation_counts, conversation_count_deltas, tallies, tally_deltas"
+            )
+        started = time.perf_counter()
+        await conn.execute(QUEUE_SEED.replace("$N", str(int(n))))
+        await conn.execute("VACUUM ANALYZE")
+        print(
+            f"seeded {n:,} open conversations in {time.perf_counter() - started:.1f} s",
+            file=sys.stderr,
+        )
+    finally:
+        await conn.close()
+    return url, keep
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -145,6 +203,8 @@ def ms(seconds: float) -> float:
 
 
 __all__ = [
+    "QUEUE_SEED",
+    "queue_database",
     "postgres",
     "fresh_database",
     "backend_process",

@@ -30,7 +30,15 @@ SMALL = {
     "fanout": (["--clients", "4", "--mentions", "20", "--rate", "40"], ["p99", "LISTEN/NOTIFY"]),
     "listening": (["--posts", "2000"], ["posts/s"]),
     "outbox": (["--replies", "200", "--latency-ms", "1"], ["floor: bare POSTs", "window of"]),
-    "tui": (["--conversations", "2000", "--presses", "20"], ["first paint", "keypress"]),
+    "tui": (["--conversations", "2000", "--presses", "20"], ["first paint", "keypress", "G:"]),
+    "tui --ingest": (
+        ["--conversations", "2000", "--presses", "20", "--ingest", "200", "--ingest-seconds", "8"],
+        ["while ingesting 200/s", "feed rate achieved"],
+    ),
+    "api_latency": (
+        ["--sizes", "1000,2000", "--repeat", "3"],
+        ["GET /api/me (floor)", "GET /api/summary", "before=end", "GET /metrics"],
+    ),
     "rules_quality": ([], ["precision", "recall"]),
     "latency": (
         ["--quick"],

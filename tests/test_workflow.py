@@ -389,7 +389,6 @@ ENDPOINTS = [
 
 async def test_every_endpoint_refuses_missing_and_revoked_tokens(backend, team):
     from backend import operators
-
     from backend.web.guard import AUTH_GUARD
 
     # This test sends many refused tokens on purpose: past the guard's limit it would

@@ -103,9 +103,24 @@ class BackendClient:
         return (await self._call("GET", "/api/templates"))["templates"]
 
     async def queue(
-        self, filter: str = "needs_us", offset: int = 0, limit: int = 100, q: str = ""
+        self,
+        filter: str = "needs_us",
+        offset: int = 0,
+        limit: int = 100,
+        q: str = "",
+        *,
+        after: str | None = None,
+        before: str | None = None,
     ) -> dict[str, Any]:
-        params: dict[str, Any] = {"filter": filter, "offset": offset, "limit": limit}
+        """One page of the queue: from `offset`, or after/before a row's key (the queue's own
+        order, `before="end"` for the last page), which costs the backend only the page."""
+        params: dict[str, Any] = {"filter": filter, "limit": limit}
+        if after is not None:
+            params["after"] = after
+        elif before is not None:
+            params["before"] = before
+        else:
+            params["offset"] = offset
         if q:
             params["q"] = q
         return await self._call("GET", "/api/queue", params=params)

@@ -40,7 +40,23 @@ async def templates(request: web.Request) -> web.Response:
     )
 
 
+def _key_param(request: web.Request, name: str, end_ok: bool = False) -> queue.Key | str | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    if end_ok and raw == queue.END:
+        return queue.END
+    try:
+        return queue.parse_key(raw)
+    except queue.BadKey as exc:
+        raise ApiError(400, f"'{name}': {exc}.") from None
+
+
 async def queue_page(request: web.Request) -> web.Response:
+    after = _key_param(request, "after")
+    before = _key_param(request, "before", end_ok=True)
+    if after is not None and before is not None:
+        raise ApiError(400, "Give 'after' or 'before', not both.")
     result = await queue.page(
         request.app[POOL],
         operator_of(request).id,
@@ -49,6 +65,8 @@ async def queue_page(request: web.Request) -> web.Response:
         offset=int_param(request, "offset", 0, 0, 10_000_000),
         limit=int_param(request, "limit", 50, 1, 500),
         checks=request.app[RULES].current.checks,
+        after=after,  # type: ignore[arg-type]
+        before=before,
     )
     return web.json_response(result)
 

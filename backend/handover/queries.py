@@ -2,7 +2,8 @@
 
 `backend/handover/report.py` does the arithmetic and the rendering; this module only
 asks PostgreSQL. Every query is bounded by the period, except what is still
-open, which is "now" by definition.
+open, which is "now" by definition: that is counted from the maintained
+counts and listed only LISTED deep.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from backend.conversations import queue
 from backend.handover.report import (
+    UNCLAIMED,
     Breach,
     CrisisPeriod,
     HandoverData,
@@ -61,14 +64,31 @@ BREACHES = """
     SELECT b.conversation_id, a.handle, c.platform, b.priority, b.sla_kind, b.due_at, o.display_name AS operator
     FROM sla_breaches b JOIN conversations c ON c.id = b.conversation_id JOIN authors a ON a.id = c.author_id
     LEFT JOIN operators o ON o.id = b.operator_id
-    WHERE b.due_at >= $1 AND b.due_at < $2 ORDER BY b.due_at
+    WHERE b.due_at >= $1 AND b.due_at < $2 ORDER BY b.due_at LIMIT $3
+"""
+BREACH_COUNTS = """
+    SELECT o.display_name AS operator, count(*) AS n
+    FROM sla_breaches b LEFT JOIN operators o ON o.id = b.operator_id
+    WHERE b.due_at >= $1 AND b.due_at < $2 GROUP BY o.display_name
 """
 
+# Lists are the first LISTED of each kind, with database counts beside them: at a
+# million open conversations listing them all took 24.7 s and gave the next shift
+# a report nobody reads past the first screen.
+LISTED = 200
+
+# The most urgent open conversations, from the queue's index (conversations_queue).
 STILL_OPEN = """
     SELECT c.id, a.handle, c.platform, c.state, c.priority, o.display_name AS holder, c.sla_due_at
     FROM conversations c JOIN authors a ON a.id = c.author_id LEFT JOIN operators o ON o.id = c.claimed_by
     WHERE c.state NOT IN ('resolved', 'dismissed')
-    ORDER BY c.sla_due_at NULLS LAST, c.priority, c.id
+    ORDER BY c.sla_due_at NULLS LAST, c.priority, c.id LIMIT $1
+"""
+# Who holds what: from the holder index, so it costs the held conversations, not the open ones.
+OPEN_BY_HOLDER = """
+    SELECT o.display_name AS holder, count(*) AS n
+    FROM conversations c JOIN operators o ON o.id = c.claimed_by
+    WHERE c.claimed_by IS NOT NULL AND c.state NOT IN ('resolved', 'dismissed') GROUP BY o.display_name
 """
 
 OWING_CLOSE = """
@@ -77,6 +97,10 @@ OWING_CLOSE = """
                       AND e.kind = 'conversation.moved_to_dm'), c.updated_at) AS since
     FROM conversations c JOIN authors a ON a.id = c.author_id LEFT JOIN operators o ON o.id = c.claimed_by
     WHERE c.owes_public_close AND c.state NOT IN ('resolved', 'dismissed')
+    ORDER BY c.updated_at LIMIT $1
+"""
+OWING_CLOSE_COUNT = """
+    SELECT count(*) FROM conversations c WHERE c.owes_public_close AND c.state NOT IN ('resolved', 'dismissed')
 """
 
 # Pinned notes written in the period or still on an open conversation, and the
@@ -98,7 +122,13 @@ CRISES = """
     WHERE started_at < $2 AND (ended_at IS NULL OR ended_at > $1) ORDER BY started_at
 """
 
+# `sentiment < 0` spelled out (the threshold is below zero) so mentions_received_negative applies.
 NEGATIVE_TEXTS = """
+    SELECT text FROM mentions WHERE received_at >= $1 AND received_at < $2 AND NOT is_ours AND sentiment < $3
+      AND sentiment < 0
+    ORDER BY received_at DESC LIMIT $4
+"""
+NEGATIVE_TEXTS_ABOVE_ZERO = """
     SELECT text FROM mentions WHERE received_at >= $1 AND received_at < $2 AND NOT is_ours AND sentiment < $3
     ORDER BY received_at DESC LIMIT $4
 """
@@ -114,6 +144,14 @@ async def collect(
 ) -> HandoverData:
     """Everything the handover for [start, end) needs; `ignore` keeps the brand out of the themes."""
     replies = {r["channel"]: r["n"] for r in await conn.fetch(REPLIES_OUT, start, end)}
+    by_state = await queue.open_by_state(conn)
+    open_total = sum(by_state.values())
+    held = {r["holder"]: r["n"] for r in await conn.fetch(OPEN_BY_HOLDER)}
+    unclaimed = open_total - sum(held.values())
+    by_holder = {**held, **({UNCLAIMED: unclaimed} if unclaimed else {})}
+    breach_counts = {
+        r["operator"] or UNCLAIMED: r["n"] for r in await conn.fetch(BREACH_COUNTS, start, end)
+    }
     ended_at = lambda r: r["ended_at"] if r["ended_at"] is None or r["ended_at"] < end else None  # noqa: E731
     return HandoverData(
         period_start=start,
@@ -138,8 +176,10 @@ async def collect(
                 r["due_at"],
                 r["operator"],
             )
-            for r in await conn.fetch(BREACHES, start, end)
+            for r in await conn.fetch(BREACHES, start, end, LISTED)
         ],
+        breaches_total=sum(breach_counts.values()),
+        breaches_by_operator=breach_counts,
         open_conversations=[
             OpenConversation(
                 r["id"],
@@ -150,12 +190,16 @@ async def collect(
                 r["holder"],
                 r["sla_due_at"],
             )
-            for r in await conn.fetch(STILL_OPEN)
+            for r in await conn.fetch(STILL_OPEN, LISTED)
         ],
+        open_total=open_total,
+        open_by_state={k: v for k, v in by_state.items() if v},
+        open_by_holder=by_holder,
         owing_public_close=[
             OwedClose(r["id"], r["handle"], r["platform"], r["since"], r["holder"])
-            for r in await conn.fetch(OWING_CLOSE)
+            for r in await conn.fetch(OWING_CLOSE, LISTED)
         ],
+        owing_public_close_total=await conn.fetchval(OWING_CLOSE_COUNT),
         notes=[
             PinnedNote(r["author"], r["text"], r["at"], r["conversation_id"])
             for r in await conn.fetch(PINNED, start, end)
@@ -167,7 +211,13 @@ async def collect(
         themes=top_themes(
             [
                 r["text"]
-                for r in await conn.fetch(NEGATIVE_TEXTS, start, end, negative_below, THEME_SAMPLE)
+                for r in await conn.fetch(
+                    NEGATIVE_TEXTS if negative_below <= 0 else NEGATIVE_TEXTS_ABOVE_ZERO,
+                    start,
+                    end,
+                    negative_below,
+                    THEME_SAMPLE,
+                )
             ],
             limit=THEMES,
             ignore=ignore,

@@ -94,11 +94,21 @@ class HandoverData:
     dms_out: int = 0  # direct messages published
     first_responses: Sequence[timedelta] = ()  # one per conversation first answered in the period
     breaches: Sequence[Breach] = ()
-    open_conversations: Sequence[OpenConversation] = ()
+    open_conversations: Sequence[
+        OpenConversation
+    ] = ()  # the most urgent, when the counts below are given
     owing_public_close: Sequence[OwedClose] = ()
     notes: Sequence[PinnedNote] = ()
     crises: Sequence[CrisisPeriod] = ()
     themes: Sequence[Theme] = ()
+    # Counted by the database when the lists above are only the first few (a queue of
+    # a million is counted, not listed); None: count the lists themselves.
+    open_total: int | None = None
+    open_by_state: dict[str, int] | None = None
+    open_by_holder: dict[str, int] | None = None
+    breaches_total: int | None = None
+    breaches_by_operator: dict[str, int] | None = None
+    owing_public_close_total: int | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +125,9 @@ class Summary:
     breaches_by_operator: dict[str, int]  # "unclaimed" for breaches nobody held
     open_by_state: dict[str, int]
     open_by_holder: dict[str, int]  # "unclaimed" for conversations nobody holds
+    open_total: int = 0
+    breaches_total: int = 0
+    owing_public_close_total: int = 0
     sentiments: tuple[str, ...] = field(default=SENTIMENT_ORDER)
 
 
@@ -139,6 +152,10 @@ def _counted(items) -> dict[str, int]:
     return dict(sorted(Counter(items).items(), key=lambda kv: (-kv[1], kv[0])))
 
 
+def _sorted(counts: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def summarise(data: HandoverData) -> Summary:
     """Work out totals, breakdowns and the median and p90 first-response times."""
     if data.period_end < data.period_start:
@@ -161,9 +178,22 @@ def summarise(data: HandoverData) -> Summary:
         mentions_table={p: table[p] for p in sorted(table)},
         first_response_median=percentile(data.first_responses, 0.5),
         first_response_p90=percentile(data.first_responses, 0.9),
-        breaches_by_operator=_counted(b.operator or UNCLAIMED for b in data.breaches),
-        open_by_state=_counted(c.state for c in data.open_conversations),
-        open_by_holder=_counted(c.holder or UNCLAIMED for c in data.open_conversations),
+        breaches_by_operator=_sorted(data.breaches_by_operator)
+        if data.breaches_by_operator is not None
+        else _counted(b.operator or UNCLAIMED for b in data.breaches),
+        open_by_state=_sorted(data.open_by_state)
+        if data.open_by_state is not None
+        else _counted(c.state for c in data.open_conversations),
+        open_by_holder=_sorted(data.open_by_holder)
+        if data.open_by_holder is not None
+        else _counted(c.holder or UNCLAIMED for c in data.open_conversations),
+        open_total=data.open_total if data.open_total is not None else len(data.open_conversations),
+        breaches_total=data.breaches_total
+        if data.breaches_total is not None
+        else len(data.breaches),
+        owing_public_close_total=data.owing_public_close_total
+        if data.owing_public_close_total is not None
+        else len(data.owing_public_close),
         sentiments=sentiments,
     )
 
@@ -205,8 +235,9 @@ def _when(moment: datetime | None, zone: tzinfo) -> str:
 
 
 def _limited(lines: list[str], limit: int, total: int) -> list[str]:
-    if total > limit:
-        return lines[:limit] + [f"- … and {total - limit} more (see `--format json`)"]
+    shown = min(limit, len(lines))
+    if total > shown:
+        return lines[:shown] + [f"- … and {total - shown} more (see `--format json`)"]
     return lines
 
 
@@ -249,7 +280,7 @@ def render_markdown(summary: Summary, zone: tzinfo = UTC, max_items: int = 20) -
     )
     out.append("")
 
-    out.append(f"## SLA breaches: {len(d.breaches)}")
+    out.append(f"## SLA breaches: {summary.breaches_total}")
     if d.breaches:
         out.append(
             "By operator: "
@@ -261,11 +292,11 @@ def render_markdown(summary: Summary, zone: tzinfo = UTC, max_items: int = 20) -
             + (f"held by {_plain(b.operator)}" if b.operator else UNCLAIMED)
             for b in sorted(d.breaches, key=lambda b: b.due_at)
         ]
-        out += _limited(lines, max_items, len(lines))
+        out += _limited(lines, max_items, summary.breaches_total)
     out.append("")
 
-    out.append(f"## Still open: {len(d.open_conversations)}")
-    if d.open_conversations:
+    out.append(f"## Still open: {summary.open_total}")
+    if summary.open_total:
         out.append(
             "By state: " + ", ".join(f"{_plain(k)} {v}" for k, v in summary.open_by_state.items())
         )
@@ -281,16 +312,16 @@ def render_markdown(summary: Summary, zone: tzinfo = UTC, max_items: int = 20) -
             + f", {_plain(c.holder or UNCLAIMED)}"
             for c in ordered
         ]
-        out += _limited(lines, max_items, len(lines))
+        out += _limited(lines, max_items, summary.open_total)
     out.append("")
 
-    out.append(f"## Owe a public closing message: {len(d.owing_public_close)}")
+    out.append(f"## Owe a public closing message: {summary.owing_public_close_total}")
     lines = [
         f"- #{_plain(c.conversation_id)} @{_plain(c.handle)} ({_plain(c.platform)}) in DM since "
         f"{_when(c.in_dm_since, zone)}, {_plain(c.holder or UNCLAIMED)}"
         for c in sorted(d.owing_public_close, key=lambda c: c.in_dm_since)
     ]
-    out += _limited(lines, max_items, len(lines))
+    out += _limited(lines, max_items, summary.owing_public_close_total)
     out.append("")
 
     out.append(f"## Pinned notes: {len(d.notes)}")
@@ -344,7 +375,8 @@ def render_json(summary: Summary) -> dict[str, Any]:
             "p90": _seconds(summary.first_response_p90),
         },
         "breaches": {
-            "total": len(d.breaches),
+            "total": summary.breaches_total,
+            "more": summary.breaches_total - len(d.breaches),
             "by_operator": summary.breaches_by_operator,
             "conversations": [
                 {
@@ -360,7 +392,8 @@ def render_json(summary: Summary) -> dict[str, Any]:
             ],
         },
         "open": {
-            "total": len(d.open_conversations),
+            "total": summary.open_total,
+            "more": summary.open_total - len(d.open_conversations),
             "by_state": summary.open_by_state,
             "by_holder": summary.open_by_holder,
             "conversations": [
@@ -376,6 +409,7 @@ def render_json(summary: Summary) -> dict[str, Any]:
                 for c in d.open_conversations
             ],
         },
+        "owing_public_close_total": summary.owing_public_close_total,
         "owing_public_close": [
             {
                 "conversation_id": c.conversation_id,

@@ -52,6 +52,11 @@ from .prompts import SAVED_FILTERS, ChoicePrompt, FilterPrompt, TextPrompt
 from .saved_replies import fill_placeholders, template_choices
 
 REFRESH_COALESCE = 0.15  # seconds: a burst of events becomes one refresh
+# While events keep coming (a crisis: thousands of mentions a second) the window and the
+# header are fetched again at most this often: refreshing every 0.15 s kept the console
+# busy re-rendering and put keypress p99 at 257 ms while ingesting 200 mentions/s
+# (bench/tui.py --ingest); the countdowns still tick every second in between.
+REFRESH_AT_MOST_EVERY = 1.0
 NARROW_WIDTH = 120  # below this many columns the queue and the conversation take turns
 TYPING_STALE = (
     10.0  # seconds without a "still typing" from another operator before we stop showing it
@@ -288,6 +293,7 @@ class QueueScreen(Screen[None]):
         super().__init__()
         self.open_conversation: dict[str, Any] | None = None
         self._refresh_timer: Timer | None = None
+        self._refreshed_at = 0.0
         self._heartbeat_timer: Timer | None = None
         self._can_run: tuple[bool, bool] | None = None
         self._typing_seen: dict[int, tuple[int | None, str, float]] = {}
@@ -307,8 +313,12 @@ class QueueScreen(Screen[None]):
                 yield Composer(id="composer")
         yield KeyBar(id="keys")
 
-    async def _load_page(self, filter: str, search: str, offset: int, limit: int) -> dict[str, Any]:
-        return await self.console.client.queue(filter=filter, q=search, offset=offset, limit=limit)
+    async def _load_page(
+        self, filter: str, search: str, offset: int, limit: int, **key: str
+    ) -> dict[str, Any]:
+        return await self.console.client.queue(
+            filter=filter, q=search, offset=offset, limit=limit, **key
+        )
 
     @property
     def queue(self) -> QueueList:
@@ -404,7 +414,7 @@ class QueueScreen(Screen[None]):
     def queue_changed(self, message: QueueList.Changed) -> None:
         q = message.queue
         title = _("QUEUE") + f" · {_(FILTER_NAMES.get(q.filter, q.filter))} · "
-        title += f"{q.cursor + 1 if q.total else 0}/{q.total}"
+        title += f"{q.cursor + 1 if q.total else 0}/{q.total}{'' if q.total_exact else '+'}"
         if q.search:
             title += f" · “{one_line(q.search, 30)}”"
         if q.selected:
@@ -424,7 +434,9 @@ class QueueScreen(Screen[None]):
     def on_backend_event(self, message: BackendEvent) -> None:
         event = message.event
         if self._refresh_timer is None:
-            self._refresh_timer = self.set_timer(REFRESH_COALESCE, self._refresh_now)
+            since = time.monotonic() - self._refreshed_at
+            wait = max(REFRESH_COALESCE, REFRESH_AT_MOST_EVERY - since)
+            self._refresh_timer = self.set_timer(wait, self._refresh_now)
         mine = self.open_id is not None and event.get("conversation_id") == self.open_id
         if mine:
             self.load_conversation(self.open_id)
@@ -449,6 +461,7 @@ class QueueScreen(Screen[None]):
 
     def _refresh_now(self) -> None:
         self._refresh_timer = None
+        self._refreshed_at = time.monotonic()
         self.queue.reload()
         self.load_summary()
 

@@ -61,7 +61,13 @@ def preview(text: str) -> str:
     return rest if rest.strip() else text
 
 
-PageLoader = Callable[[str, str, int, int], Awaitable[dict[str, Any]]]
+# loader(filter, search, offset, limit, **key): key is after=<row key> or before=<row key | "end">.
+PageLoader = Callable[..., Awaitable[dict[str, Any]]]
+
+
+def key_of(row: dict[str, Any]) -> str:
+    """A row's place in the queue's order, as the API's after=/before= take it."""
+    return f"{row.get('sla_due_at') or ''},{row['priority']},{row['id']}"
 
 
 def urgency_of(row: dict[str, Any], now: datetime) -> tuple[float | None, str]:
@@ -174,6 +180,7 @@ class QueueList(ScrollView, can_focus=True):
     filter: reactive[str] = reactive("needs_us")
     search: reactive[str] = reactive("")
     total: reactive[int] = reactive(0)
+    total_exact: reactive[bool] = reactive(True)  # False: the backend counted only that far
 
     @dataclass
     class Loaded(Message):
@@ -183,6 +190,7 @@ class QueueList(ScrollView, can_focus=True):
         pages: dict[int, list[dict[str, Any]]]
         total: int
         filter: str
+        total_exact: bool = True
 
     @dataclass
     class Changed(Message):
@@ -260,26 +268,57 @@ class QueueList(ScrollView, can_focus=True):
         self._generation += 1
         self._fetch(self._generation, sorted(self._wanted_pages()), self.filter, self.search)
 
+    def _ask(
+        self, number: int, known: dict[int, list[dict[str, Any]]]
+    ) -> tuple[int, int, dict[str, str]]:
+        """How to ask for page `number`: (offset, limit, key). By key from a neighbour we
+        hold, or from either end; an offset only for a jump into the middle (a scrollbar
+        drag), which the backend pays for by the rows it skips. At a million open
+        conversations an offset page cost 0.4-0.5 s, a key page a few milliseconds."""
+        if number == 0:
+            return 0, PAGE, {}
+        before, after = known.get(number + 1), known.get(number - 1)
+        if after is not None and len(after) == PAGE:
+            return number * PAGE, PAGE, {"after": key_of(after[-1])}
+        if before:
+            return number * PAGE, PAGE, {"before": key_of(before[0])}
+        if number == (self.total - 1) // PAGE:
+            # G: the last page, read backwards from the far end of the index.
+            return number * PAGE, max(self.total - number * PAGE, 1), {"before": "end"}
+        return number * PAGE, PAGE, {}
+
+    async def _load(
+        self, filter: str, search: str, number: int, known: dict[int, list[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        assert self.loader is not None
+        offset, limit, key = self._ask(number, known)
+        return await self.loader(filter, search, offset, limit, **key)
+
     @work(group="queue-window", exclusive=True, exit_on_error=False)
     async def _fetch(self, generation: int, numbers: list[int], filter: str, search: str) -> None:
-        assert self.loader is not None
         pages: dict[int, list[dict[str, Any]]] = {}
-        total = 0
+        total, exact = 0, True
+        old = self.pages if filter == self.filter and search == self.search else {}
         for number in numbers:
-            result = await self.loader(filter, search, number * PAGE, PAGE)
+            result = await self._load(filter, search, number, {**old, **pages})
             pages[number] = result["rows"]
-            total = result["total"]
-        self.post_message(self.Loaded(generation, pages, total, filter))
+            total, exact = result["total"], result.get("total_exact", True)
+        self.post_message(self.Loaded(generation, pages, total, filter, exact))
 
     @work(group="queue-page", exit_on_error=False)
     async def _fetch_page(self, generation: int, number: int) -> None:
-        assert self.loader is not None
         try:
-            result = await self.loader(self.filter, self.search, number * PAGE, PAGE)
+            result = await self._load(self.filter, self.search, number, self.pages)
         finally:
             self._pending.discard(number)
         self.post_message(
-            self.Loaded(generation, {number: result["rows"]}, result["total"], self.filter)
+            self.Loaded(
+                generation,
+                {number: result["rows"]},
+                result["total"],
+                self.filter,
+                result.get("total_exact", True),
+            )
         )
 
     def on_queue_list_loaded(self, message: Loaded) -> None:
@@ -293,6 +332,7 @@ class QueueList(ScrollView, can_focus=True):
         self._shown_generation = message.generation
         self.loaded = True
         self.total = message.total
+        self.total_exact = message.total_exact
         self.virtual_size = Size(self.size.width, self.total)
         if self.cursor_id is not None:
             found = self.index_of(self.cursor_id)

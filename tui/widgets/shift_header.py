@@ -17,6 +17,7 @@ class ShiftHeader(Static):
     on_shift: reactive[tuple[str, ...]] = reactive(tuple)
     queue: reactive[int] = reactive(0)
     breaching: reactive[int] = reactive(0)
+    breaching_exact: reactive[bool] = reactive(True)  # False: counted only that far ("1000+")
     crisis: reactive[bool] = reactive(False)
     connected: reactive[bool] = reactive(True)
     offline_detail: reactive[str] = reactive("")
@@ -37,8 +38,9 @@ class ShiftHeader(Static):
         if names:
             t.append(" · " + _("shift:") + " " + ", ".join(one_line(n) for n in names))
         t.append(" · " + _("queue {count}").format(count=format_count(self.queue)))
+        more = "" if self.breaching_exact else "+"  # counted up to a cap, then "1,000+"
         t.append(
-            " · " + _("breaching {count}").format(count=format_count(self.breaching)),
+            " · " + _("breaching {count}").format(count=format_count(self.breaching)) + more,
             "bold" if self.breaching else "",
         )
         t.truncate(max(self.size.width, 1), overflow="ellipsis")
@@ -58,6 +60,7 @@ class ShiftHeader(Static):
         self.brand = (summary.get("brand") or {}).get("handle", "")
         self.queue = summary.get("queue", 0)
         self.breaching = summary.get("breaching", 0)
+        self.breaching_exact = summary.get("breaching_exact", True)
         self.crisis = bool((summary.get("crisis") or {}).get("active"))
         online = summary.get("online")
         if online is not None:
