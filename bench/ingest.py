@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 from backend.clock import Clock  # noqa: E402
 from backend.db.pool import connect  # noqa: E402
 from backend.heap import settle_after_startup  # noqa: E402
-from backend.ingest.store import Ingest  # noqa: E402
+from backend.ingest.store import MENTION_COLUMNS, Ingest  # noqa: E402
 from backend.ingest.worker import ListeningWorker, load_rulebook, make_processor  # noqa: E402
 from backend.model import Author, InboundPost  # noqa: E402
 from backend.simulator.scenarios import FOLLOW_UPS, LINES, NAMES  # noqa: E402
@@ -158,28 +158,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
 
 
-RAW_COLUMNS = [
-    "platform",
-    "post_id",
-    "conversation_id",
-    "author_id",
-    "text",
-    "url",
-    "created_at",
-    "received_at",
-    "in_reply_to",
-    "thread_root",
-    "is_direct",
-    "is_ours",
-    "match_how",
-    "language",
-    "sentiment",
-    "followers",
-    "priority",
-    "priority_reasons",
-    "flags",
-    "raw",
-]
+RAW_COLUMNS = list(MENTION_COLUMNS)
 
 
 async def end_to_end(

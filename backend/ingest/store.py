@@ -70,6 +70,31 @@ def join_reasons(reasons: Sequence[str]) -> str:
     )  # one batch threads at a time, so two batches never open the same conversation twice
 
 
+# The mentions columns COPY fills, in the order of each record (bench/ingest.py copies the same).
+MENTION_COLUMNS = (
+    "platform",
+    "post_id",
+    "conversation_id",
+    "author_id",
+    "text",
+    "url",
+    "created_at",
+    "received_at",
+    "in_reply_to",
+    "thread_root",
+    "is_direct",
+    "is_ours",
+    "match_how",
+    "language",
+    "sentiment",
+    "followers",
+    "priority",
+    "priority_reasons",
+    "flags",
+    "raw",
+)
+
+
 @dataclass(frozen=True)
 class Processed:
     """What listening found out about a post, before it is stored."""
@@ -355,28 +380,7 @@ class Ingest:
         await conn.copy_records_to_table(
             "mentions",
             records=records,
-            columns=[
-                "platform",
-                "post_id",
-                "conversation_id",
-                "author_id",
-                "text",
-                "url",
-                "created_at",
-                "received_at",
-                "in_reply_to",
-                "thread_root",
-                "is_direct",
-                "is_ours",
-                "match_how",
-                "language",
-                "sentiment",
-                "followers",
-                "priority",
-                "priority_reasons",
-                "flags",
-                "raw",
-            ],
+            columns=MENTION_COLUMNS,
         )
         result.stored = len(records)
 
