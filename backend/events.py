@@ -30,15 +30,21 @@ class NewEvent:
     at: datetime | None = None  # when it happened, if not "now" (an SLA breach at its due time)
 
 
-async def record(conn: asyncpg.Connection, *events: NewEvent) -> list[int]:
-    """Insert events; call as the last step of the transaction that made the change."""
-    return await record_many(conn, events)
+async def record(
+    conn: asyncpg.Connection, *events: NewEvent, at: datetime | None = None
+) -> list[int]:
+    """Insert events; call as the last step of the transaction that made the change.
+    `at`: when they happened by the caller's clock (else the database's now())."""
+    return await record_many(conn, events, at=at)
 
 
-async def record_many(conn: asyncpg.Connection, events: Iterable[NewEvent]) -> list[int]:
+async def record_many(
+    conn: asyncpg.Connection, events: Iterable[NewEvent], at: datetime | None = None
+) -> list[int]:
     # The whole batch travels as one JSON document: one encoder call instead of
     # seven typed arrays checked element by element (the cost that dominated
     # ingest, which writes a thousand events a batch).
+    default = at.isoformat() if at is not None else None
     rows = [
         {
             "k": e.kind,
@@ -47,7 +53,7 @@ async def record_many(conn: asyncpg.Connection, events: Iterable[NewEvent]) -> l
             "b": e.state_before,
             "a": e.state_after,
             "d": e.data or {},
-            "t": e.at.isoformat() if e.at is not None else None,
+            "t": e.at.isoformat() if e.at is not None else default,
         }
         for e in events
     ]

@@ -361,3 +361,58 @@ async def test_metrics_token_when_configured(config, db_url):
                 assert r.status == 200 and "shiftdesk_queue_depth" in await r.text()
     finally:
         await b.runner.cleanup()
+
+
+async def test_the_reports_numbers_match_the_event_log_and_the_crisis_peak_is_counted(db, clock):
+    """Issue 14: mentions, breaches and the crisis peak as the report gives them equal counts
+    taken from the events and mentions tables themselves."""
+    from datetime import timedelta
+
+    from backend.handover.queries import collect
+    from backend.handover.report import render_json, summarise
+    from backend.ingest.store import Ingest, Processed
+    from backend.sla.policy import fixed_deadlines
+
+    def negative(p: InboundPost) -> Processed:
+        return Processed(p, sentiment=-0.8)
+
+    ingest = Ingest(negative, fixed_deadlines(timedelta(hours=1)), clock)
+    start = clock.now()
+    # A burst: 40 angry customers in one minute, then 3 a minute for five minutes.
+    burst = [
+        InboundPost("simulator", f"b{i}", Author(f"a{i}", f"c{i}", "C"), "@acme down", clock.now())
+        for i in range(40)
+    ]
+    await ingest.store(db, burst)
+    for minute in range(1, 6):
+        clock.advance(minutes=1)
+        posts = [
+            InboundPost(
+                "simulator",
+                f"m{minute}-{j}",
+                Author(f"a{j}", f"c{j}", "C"),
+                "@acme still",
+                clock.now(),
+            )
+            for j in range(3)
+        ]
+        await ingest.store(db, posts)
+    await db.execute(
+        "INSERT INTO crises (started_at, ended_at, peak_per_minute) VALUES ($1, $2, 5)",
+        start + timedelta(seconds=30),
+        clock.now(),
+    )
+    end = clock.now() + timedelta(minutes=1)
+    report = render_json(summarise(await collect(db, start, end)))
+    from_events = await db.fetchval(
+        """SELECT coalesce(sum((data->>'count')::int), 0) FROM events
+           WHERE kind IN ('conversation.opened', 'mention.received') AND at >= $1 AND at < $2""",
+        start,
+        end,
+    )
+    assert report["mentions"]["total"] == from_events == 55
+    assert report["breaches"]["total"] == await db.fetchval(
+        "SELECT count(*) FROM events WHERE kind = 'sla.breach' AND at >= $1 AND at < $2", start, end
+    )
+    # The peak is the busiest real minute (the burst, just before the declaration), not 5.
+    assert report["crises"][0]["peak_per_minute"] == 40

@@ -185,6 +185,7 @@ class Actions:
                 {**(data or {}), "holder_id": decision.holder_id, "holder_name": holder_name},
             ),
             *more_events,
+            at=now,  # the action's time by the injected clock, as its row says
         )
         return {
             "id": row["id"],

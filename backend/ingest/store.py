@@ -424,7 +424,7 @@ class Ingest:
             events.NewEvent("mention.received", cid, data={"count": n})
             for cid, n in per_conv.items()
         ]
-        await events.record_many(conn, evs)
+        await events.record_many(conn, evs, at=now)
         result.conversation_ids = new_ids + list(per_conv)
 
     @staticmethod
