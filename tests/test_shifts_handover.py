@@ -416,3 +416,32 @@ async def test_the_reports_numbers_match_the_event_log_and_the_crisis_peak_is_co
     )
     # The peak is the busiest real minute (the burst, just before the declaration), not 5.
     assert report["crises"][0]["peak_per_minute"] == 40
+
+
+async def test_a_holding_statement_goes_out_in_each_conversations_language(timed, team):
+    """Issue 14/17: with a German text given, a German conversation gets it, others the main one."""
+    lead = team[0]["lea"]
+    svc = timed.services
+    posts = [
+        InboundPost("simulator", "en1", Author("a1", "jo", "Jo"), "@acme app is down", svc.clock.now(), language="en"),
+        InboundPost("simulator", "de1", Author("a2", "lena", "Lena"), "@acme App geht nicht", svc.clock.now(), language="de"),
+    ]  # fmt: skip
+    async with svc.pool.acquire() as conn:
+        await svc.ingest.store(conn, posts)
+        ids = dict(
+            await conn.fetch(
+                "SELECT a.handle, c.id FROM conversations c JOIN authors a ON a.id = c.author_id"
+            )
+        )
+    status, answer = await lead.post(
+        "/api/crisis/holding-statement",
+        {
+            "template": "Hi {name}, we are on it.",
+            "templates": {"de": "Hallo {name}, wir sind dran."},
+            "conversation_ids": [ids["jo"], ids["lena"]],
+            "preview": True,
+        },
+    )
+    assert status == 200, answer
+    texts = {r["id"]: r["text"] for r in answer["results"]}
+    assert texts == {ids["jo"]: "Hi Jo, we are on it.", ids["lena"]: "Hallo Lena, wir sind dran."}

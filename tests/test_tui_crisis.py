@@ -133,7 +133,7 @@ async def test_a_lead_previews_then_sends_a_personalised_statement_per_conversat
         assert holding.stage == "write"
         await pilot.press("enter")
         await c.until(
-            lambda: holding.stage == "previewed" and holding.previewed.endswith("Sorry!"),
+            lambda: holding.stage == "previewed" and holding.previewed[0].endswith("Sorry!"),
             "the preview",
         )
         await pilot.press("ctrl+s")

@@ -370,6 +370,7 @@ class RecordedBackend(BackendClient):
         *,
         preview: bool = False,
         confirm: bool = False,
+        templates: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         return HOLDING_PREVIEW
 

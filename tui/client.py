@@ -275,13 +275,16 @@ class BackendClient:
         *,
         preview: bool = False,
         confirm: bool = False,
+        templates: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Lead only: one personalised holding statement per conversation; per-conversation results."""
+        """Lead only: one personalised holding statement per conversation; per-conversation results.
+        `templates`: the statement per language ({"de": ...}) for conversations in it."""
         return await self._call(
             "POST",
             "/api/crisis/holding-statement",
             json={
                 "template": template,
+                **({"templates": templates} if templates else {}),
                 "conversation_ids": conversation_ids,
                 "preview": preview,
                 "confirm": confirm,

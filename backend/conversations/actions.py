@@ -40,7 +40,8 @@ TAG_MAX = 40
 # A holding statement is for conversations waiting on us.
 HOLDING_STATES = {s.value for s in lifecycle.WAITING_FOR_FIRST_WORD}
 HOLDING_TARGET = f"""
-    SELECT c.id, c.state, c.platform, c.is_direct, c.claimed_by, c.priority, a.display_name, a.handle,
+    SELECT c.id, c.state, c.platform, c.is_direct, c.claimed_by, c.priority, c.language,
+           a.display_name, a.handle,
            o.display_name AS holder_name, ({sql.LATEST_CUSTOMER_TEXT}) AS text
     FROM conversations c JOIN authors a ON a.id = c.author_id LEFT JOIN operators o ON o.id = c.claimed_by
     WHERE c.id = $1 FOR UPDATE OF c

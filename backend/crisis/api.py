@@ -68,10 +68,19 @@ async def holding_statement(request: web.Request) -> web.Response:
             400,
             "Field 'template' must be the statement's text, with {name} and {topic} if you like.",
         )
+    # Per-language texts: a conversation in German gets templates["de"] when the lead wrote
+    # one, else `template` (issue 17: replies in the customer's language).
+    by_language = body.get("templates") or {}
+    if not isinstance(by_language, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v.strip() and "\x00" not in v
+        for k, v in by_language.items()
+    ):
+        raise ApiError(400, "Field 'templates' must map a language ('de') to the statement's text.")
     ids = ids_field(body, "conversation_ids", most=MAX_TARGETS)
     preview, confirm = flag_field(body, "preview"), flag_field(body, "confirm")
     try:
-        personalise_holding_statement(template, "", "")
+        for text in (template, *by_language.values()):
+            personalise_holding_statement(text, "", "")
     except ValueError as exc:
         raise ApiError(422, str(exc)) from None
     pool, ignore = request.app[POOL], brand_words(request.app)
@@ -80,8 +89,9 @@ async def holding_statement(request: web.Request) -> web.Response:
 
     def personalise(row: asyncpg.Record) -> str:
         name = first_name(row["display_name"], row["handle"])
+        text = by_language.get(row["language"] or "", template)
         return personalise_holding_statement(
-            template, name, topic_of(row["text"] or "", themes, ignore)
+            text, name, topic_of(row["text"] or "", themes, ignore)
         )
 
     actions = request.app[ACTIONS]

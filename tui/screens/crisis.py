@@ -179,7 +179,7 @@ def holding_results_text(results: list[dict[str, Any]], sent: bool) -> Group:
 
 @dataclass
 class HoldingAnswered(Message):
-    template: str
+    template: tuple[str, str]  # the statement, and its German text ("" for none)
     answer: dict[str, Any]
     sent: bool
 
@@ -210,7 +210,7 @@ class HoldingStatementScreen(ModalScreen[dict[str, Any] | None]):
     def __init__(self, conversation_ids: list[int]) -> None:
         super().__init__()
         self.conversation_ids = list(conversation_ids)
-        self.previewed: str | None = None
+        self.previewed: tuple[str, str] | None = None
         self.results: list[dict[str, Any]] = []
         self.answer: dict[str, Any] | None = None
 
@@ -227,6 +227,12 @@ class HoldingStatementScreen(ModalScreen[dict[str, Any] | None]):
                 placeholder=_("Hi {name}, we know about the problem with {topic} and are on it."),
                 id="holding-template",
             )
+            yield Input(
+                placeholder=_(
+                    "German (optional): Hallo {name}, wir wissen vom Problem mit {topic}."
+                ),
+                id="holding-template-de",
+            )
             yield Static(
                 _("{name}: their first name · {topic}: what they wrote about"),
                 id="holding-status",
@@ -238,8 +244,12 @@ class HoldingStatementScreen(ModalScreen[dict[str, Any] | None]):
             )
 
     @property
-    def template(self) -> str:
-        return self.query_one("#holding-template", Input).value
+    def template(self) -> tuple[str, str]:
+        """The statement, and its German text for conversations in German ("" for none)."""
+        return (
+            self.query_one("#holding-template", Input).value,
+            self.query_one("#holding-template-de", Input).value,
+        )
 
     def watch_stage(self, stage: str) -> None:
         for name in ("write", "previewed", "sent"):
@@ -258,14 +268,16 @@ class HoldingStatementScreen(ModalScreen[dict[str, Any] | None]):
         return True
 
     @on(Input.Changed, "#holding-template")
+    @on(Input.Changed, "#holding-template-de")
     def edited(self) -> None:
         if self.stage == "previewed" and self.template != self.previewed:
             self.stage = "write"
             self._status(_("The template changed: enter to preview again."))
 
     @on(Input.Submitted, "#holding-template")
+    @on(Input.Submitted, "#holding-template-de")
     def preview(self) -> None:
-        if self.stage != "sent" and self.template.strip():
+        if self.stage != "sent" and self.template[0].strip():
             self._status(_("checking…"))
             self.call_backend(self.template, send=False)
 
@@ -292,11 +304,15 @@ class HoldingStatementScreen(ModalScreen[dict[str, Any] | None]):
         self.call_backend(self.previewed, send=True)
 
     @work(exclusive=True, group="holding", exit_on_error=False)
-    async def call_backend(self, template: str, send: bool) -> None:
+    async def call_backend(self, template: tuple[str, str], send: bool) -> None:
         client = console_of(self).client
         try:
             answer = await client.holding_statement(
-                template, self.conversation_ids, preview=not send, confirm=send
+                template[0],
+                self.conversation_ids,
+                preview=not send,
+                confirm=send,
+                templates={"de": template[1]} if template[1].strip() else None,
             )
         except BackendError as exc:
             self._status(exc.message, refused=True)
@@ -312,6 +328,7 @@ class HoldingStatementScreen(ModalScreen[dict[str, Any] | None]):
         if message.sent:
             self.answer = message.answer
             self.query_one("#holding-template", Input).disabled = True
+            self.query_one("#holding-template-de", Input).disabled = True
             self.stage = "sent"
         else:
             self.previewed = message.template
