@@ -244,16 +244,15 @@ def top_themes(
 
 
 def topic_of(text: str, themes: Sequence[Theme] = (), ignore: Iterable[str] = ()) -> str:
-    """What a post is about, in a few words: the best-ranked theme it mentions,
-    else its first two content words, else "your message"."""
-    words = normalise(text, ignore)
-    terms = _terms(words)
+    """What a post is about, in a few words: the best-ranked theme it mentions, else
+    "your message". (Its first two words were the fallback once, and a customer read
+    "sorry about answers cancelling": a theme the crowd shares reads as a topic, two
+    arbitrary words do not.)"""
+    terms = _terms(normalise(text, ignore))
     for theme in themes:
         if theme.term in terms:
             return theme.term
-    if len(words) >= 2:
-        return f"{words[0]} {words[1]}"
-    return words[0] if words else "your message"
+    return "your message"
 
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
