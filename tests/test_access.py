@@ -318,6 +318,17 @@ REVIEWED_SQL = {
     ("backend/conversations/actions.py", "_return_claims"): {"which"},
     # the message and its outbox row: a module constant of the outbox, literal SQL
     ("backend/conversations/actions.py", "_queue_message"): {"<Attribute: outbox.QUEUE_MESSAGE>"},
+    # the saved filters' totals: FILTERS' fixed conditions, summed from the maintained counts
+    ("backend/conversations/queue.py", "filter_totals"): {"_COUNTED_SQL"},
+    # a capped count of a query built by condition()/keyset_ids() (values bound as $n) and
+    # the module's own cap
+    ("backend/conversations/queue.py", "_capped_count"): {"sql_text", "COUNT_CAP + 1"},
+    # the page's ids: keyset_ids() or an OFFSET query, every value bound through Params
+    ("backend/conversations/queue.py", "page"): {"ids"},
+    # one of two module constants, chosen by the sign of the configured threshold
+    ("backend/handover/queries.py", "collect"): {
+        "<IfExp: NEGATIVE_TEXTS if negative_below <= 0 else NEGATIVE_TEXTS_AB>"
+    },
     ("backend/db/embedded.py", "ensure_database"): {"sql"},  # CREATE DATABASE of a configured name
     ("backend/db/migrate.py", "migrate"): {"sql"},  # the migration files' own text
     ("backend/conversations/queue.py", "page"): {
