@@ -323,8 +323,6 @@ REVIEWED_SQL = {
     # a capped count of a query built by condition()/keyset_ids() (values bound as $n) and
     # the module's own cap
     ("backend/conversations/queue.py", "_capped_count"): {"sql_text", "COUNT_CAP + 1"},
-    # the page's ids: keyset_ids() or an OFFSET query, every value bound through Params
-    ("backend/conversations/queue.py", "page"): {"ids"},
     # one of two module constants, chosen by the sign of the configured threshold
     ("backend/handover/queries.py", "collect"): {
         "<IfExp: NEGATIVE_TEXTS if negative_below <= 0 else NEGATIVE_TEXTS_AB>"
@@ -336,6 +334,7 @@ REVIEWED_SQL = {
         "_search('$4')",
         "_search('$2')",
         "order",
+        "ids",  # the page's ids: keyset_ids() or an OFFSET query, values bound through Params
     },  # FILTERS[key], ORDER/REVERSE
 }
 SQL_METHODS = {"execute", "executemany", "fetch", "fetchrow", "fetchval", "copy_records_to_table"}
