@@ -11,6 +11,7 @@ import pytest
 
 from backend import operators
 from backend.live import sessions
+from tests.processes import until
 from tests.test_access import call, mention
 
 pytestmark = pytest.mark.faults
@@ -56,6 +57,13 @@ async def test_revoking_an_operator_ends_their_stream_within_a_second_and_frees_
         assert loop.time() - revoked_at < 1.0
         assert ws.close_code == 4401
         assert seen[-1]["type"] == "signed_out"
+
+        # Their presence goes too, at once (no reconnect grace for a revoked token).
+        async def gone_from_presence() -> bool:
+            status, summary, _ = await call(other, "GET", backend.url + "/api/summary", {})
+            return status == 200 and gone.id not in {o["id"] for o in summary["online"]}
+
+        await until(gone_from_presence, "the revoked operator gone from presence", timeout=1.5)
         # The claim went back to the queue with an event, and others' streams go on.
         state, holder = await backend.pool.fetchrow(
             "SELECT state, claimed_by FROM conversations WHERE id = $1", cid

@@ -117,6 +117,7 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     # Decided now, before any await: of several streams opening at once, exactly one is first.
     first_here = not hub.returning(op.id) and not hub.streams_of(op.id)
     sub = hub.subscribe(op.id, online)
+    signed_out = False
     try:
         # Subscribe first, then catch up from the table: together they cover every id.
         last = after
@@ -158,6 +159,7 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
                         # not at the next reconnect (which would be refused anyway).
                         await ws.send_json({"type": "signed_out", "reason": SIGNED_OUT_REASON})
                         await ws.close(code=STREAM_SIGNED_OUT, message=b"signed out")
+                        signed_out = True
                         break
                 await ws.send_json(message)
         finally:
@@ -166,7 +168,11 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
                 await reader
     finally:
         if hub.unsubscribe(sub):  # their last stream on this backend
-            hub.leave_later(op.id, presence_payload(op, "offline"))
+            if signed_out:  # no reconnect is coming: gone now, not after the grace
+                with contextlib.suppress(Exception):
+                    await announce(pool, presence_payload(op, "offline"))
+            else:
+                hub.leave_later(op.id, presence_payload(op, "offline"))
         await ws.close()
     return ws
 
