@@ -156,6 +156,13 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
 # -- operators -----------------------------------------------------------------------
 
 
+def _print_token(token: str) -> None:
+    print(f"token: {token}")
+    print(
+        "Give the token to the operator now: it is stored only as a hash and cannot be shown again."
+    )
+
+
 def cmd_operators(args: argparse.Namespace) -> int:
     from backend import operators
     from backend.clock import Clock
@@ -170,10 +177,7 @@ def cmd_operators(args: argparse.Namespace) -> int:
             if args.operators_command == "add":
                 op, token = await operators.add(conn, args.name, args.display_name or "", args.role)
                 print(f"added {op.role} {op.name} ({op.display_name})")
-                print(f"token: {token}")
-                print(
-                    "Give the token to the operator now: it is stored only as a hash and cannot be shown again."
-                )
+                _print_token(token)
             elif args.operators_command == "list":
                 for item in await operators.list_all(conn):
                     state = f"revoked {item.revoked_at:%Y-%m-%d}" if item.revoked_at else "active"
@@ -189,10 +193,7 @@ def cmd_operators(args: argparse.Namespace) -> int:
                 op, token = await operators.reissue(conn, args.name)
                 await sessions.token_reissued(conn, op.id)
                 print(f"new token for {op.name} ({op.display_name}); the old one no longer works")
-                print(f"token: {token}")
-                print(
-                    "Give the token to the operator now: it is stored only as a hash and cannot be shown again."
-                )
+                _print_token(token)
         except operators.OperatorError as exc:
             raise CliError(str(exc)) from None
         finally:
