@@ -136,3 +136,16 @@ def secret_from_env(env_name: str, env: Mapping[str, str] | None = None) -> Secr
             f"environment variable {env_name} is not set (it should hold the token)"
         )
     return Secret(value.strip())
+
+
+class RequestBudget:
+    """Requests one poll round may still make (bounds a round whatever the cursor does)."""
+
+    def __init__(self, left: int):
+        self.left = left
+
+    def take(self) -> bool:
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True

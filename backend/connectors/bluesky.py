@@ -49,6 +49,7 @@ from backend.connectors.address import address
 from backend.connectors.base import (
     PermanentError,
     PollResult,
+    RequestBudget,
     Secret,
     TransientError,
     secret_from_env,
@@ -236,19 +237,6 @@ def _iso_z(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class _Budget:
-    """Requests one poll round may still make."""
-
-    def __init__(self, left: int):
-        self.left = left
-
-    def take(self) -> bool:
-        if self.left <= 0:
-            return False
-        self.left -= 1
-        return True
-
-
 # ---------------------------------------------------------------- the connector
 
 Page = tuple[Response, list[dict[str, Any]], str | None]
@@ -276,7 +264,7 @@ class BlueskyConnector:
             rate_limit_reset=rate_limit_reset,
             sleep=sleep,
         )
-        self._budget = _Budget(config.max_requests)
+        self._budget = RequestBudget(config.max_requests)
         self._access: Secret | None = None
         self._refresh: Secret | None = None
         self.did: str | None = None
@@ -363,7 +351,7 @@ class BlueskyConnector:
     async def poll(self, cursor: dict[str, Any]) -> PollResult:
         """Notifications (mention, reply, quote) and searches since `cursor`."""
         us = await self.identify()
-        self._budget = _Budget(self.config.max_requests)
+        self._budget = RequestBudget(self.config.max_requests)
         posts: dict[str, InboundPost] = {}
         new_cursor: dict[str, Any] = {"search": dict(cursor.get("search") or {})}
         more = False

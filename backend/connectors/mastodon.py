@@ -49,6 +49,7 @@ from backend.connectors.address import address
 from backend.connectors.base import (
     PermanentError,
     PollResult,
+    RequestBudget,
     Secret,
     TransientError,
     secret_from_env,
@@ -249,19 +250,6 @@ def reread_floor(since: str | None, seconds: float) -> str | None:
     return str(floor)
 
 
-class _Budget:
-    """Requests one poll round may still make."""
-
-    def __init__(self, left: int):
-        self.left = left
-
-    def take(self) -> bool:
-        if self.left <= 0:
-            return False
-        self.left -= 1
-        return True
-
-
 def parse_link_header(value: str | None) -> dict[str, str]:
     """Link: <url>; rel="next", <url>; rel="prev"  ->  {"next": url, "prev": url}."""
     links: dict[str, str] = {}
@@ -312,7 +300,7 @@ class MastodonConnector:
             sleep=sleep,
         )
         self.identity: Identity | None = None
-        self._budget = _Budget(config.max_requests)
+        self._budget = RequestBudget(config.max_requests)
 
     def __repr__(self) -> str:
         return f"MastodonConnector({self.config.base_url}, @{self.config.account})"
@@ -368,7 +356,7 @@ class MastodonConnector:
         `streamed`: the streams are live, so only what no stream carries (name
         searches) is read; the other cursors stay where they are."""
         us = await self._us()
-        self._budget = _Budget(self.config.max_requests)
+        self._budget = RequestBudget(self.config.max_requests)
         posts: dict[str, InboundPost] = {}
         new_cursor: dict[str, Any] = {
             "notifications": cursor.get("notifications"),
