@@ -29,6 +29,7 @@ SMALL = {
     ),
     "fanout": (["--clients", "4", "--mentions", "20", "--rate", "40"], ["p99", "LISTEN/NOTIFY"]),
     "listening": (["--posts", "2000"], ["posts/s"]),
+    "crisis_groups": (["--sizes", "300,1000"], ["top_themes (baseline)", "group_complaints"]),
     "outbox": (["--replies", "200", "--latency-ms", "1"], ["floor: bare POSTs", "window of"]),
     "tui": (["--conversations", "2000", "--presses", "20"], ["first paint", "keypress", "G:"]),
     "tui --ingest": (

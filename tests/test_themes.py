@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 
@@ -92,12 +91,10 @@ def crisis_posts(n: int, seed: int = 7) -> tuple[list[Complaint], list[int]]:
     return posts, truth
 
 
-def test_thousands_group_quickly_and_correctly():
+def test_thousands_group_correctly():
+    # How fast: bench/crisis_groups.py (speed is measured there, never asserted here).
     posts, truth = crisis_posts(5000)
-    t0 = time.perf_counter()
     groups = group_complaints(posts, ignore=["acmefail"])
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 3.0, f"grouping 5000 posts took {elapsed:.2f}s"
     big = groups[:3]
     # Each copied complaint is one group holding all of its copies and nothing else.
     assert sorted(g.size for g in big) == sorted(truth.count(k) for k in range(3))
