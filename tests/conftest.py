@@ -9,8 +9,11 @@ see each other's rows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -23,7 +26,7 @@ from aiohttp import web
 
 from backend.clock import FrozenClock
 from backend.config import Config, load_config
-from backend.db.embedded import scratch_server
+from backend.db.embedded import scratch_server, start_embedded
 from backend.db.migrate import migrate_url
 from backend.db.pool import connect, create_pool
 from backend.db.setup import with_database
@@ -34,7 +37,10 @@ _counter = itertools.count()
 
 # A test server holds nothing worth keeping: without flushes to disk, creating and
 # dropping a database per test costs a fraction (the suite's biggest single cost).
-THROWAWAY = {"fsync": "off", "full_page_writes": "off", "synchronous_commit": "off"}
+THROWAWAY = {
+    "fsync": "off",
+    "full_page_writes": "off",
+}  # not synchronous_commit: ingest sets it itself
 
 
 async def _throwaway(url: str) -> None:
@@ -47,12 +53,32 @@ async def _throwaway(url: str) -> None:
         await conn.close()
 
 
+@contextlib.contextmanager
+def _shared_server(run_id: str) -> Iterator[str]:
+    """One embedded server for all of a run's xdist workers: each worker starting
+    its own would run initdb once per worker. The embedded server is shared by
+    design (a handle per process, the last to leave stops it). Its directory is
+    not under pytest's tmp root, whose mode (0700, reset by each worker) the
+    server's own user cannot always traverse."""
+    data_dir = Path(tempfile.gettempdir()) / f"shiftdesk-test-pg-{run_id}" / "pgdata"
+    server = start_embedded(data_dir)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        if not (data_dir / "postmaster.pid").exists():  # we were the last: it stopped
+            shutil.rmtree(data_dir.parent, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def pg_admin_url() -> Iterator[str]:
-    own_server = not os.environ.get("SHIFTDESK_TEST_DATABASE_URL")
-    with scratch_server("shiftdesk-test-pg-") as url:
-        if own_server:  # never change the settings of a server someone gave us
-            asyncio.run(_throwaway(url))
+    if os.environ.get("SHIFTDESK_TEST_DATABASE_URL"):
+        with scratch_server() as url:  # never change the settings of a server someone gave us
+            yield url
+        return
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    with _shared_server(run_id) if run_id else scratch_server("shiftdesk-test-pg-") as url:
+        asyncio.run(_throwaway(url))
         yield url
 
 

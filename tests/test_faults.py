@@ -303,7 +303,7 @@ async def test_kill_9_during_publishing_publishes_every_queued_reply_exactly_onc
 async def test_postgres_restart_the_backend_reconnects_relistens_and_the_stream_loses_nothing(
     tmp_path,
 ):
-    pg = RestartablePostgres(tmp_path / "pgdata")
+    pg = RestartablePostgres(_pg_dir())  # see _pg_dir: not under tmp_path
     try:
         admin = await asyncpg.connect(pg.url)
         await admin.execute('CREATE DATABASE "restart"')
