@@ -45,14 +45,6 @@ class Rulebook:
         return [t.text for t in self.saved]
 
 
-def _text(value: str) -> str:
-    # Line breaks in the YAML are layout, not part of the reply.
-    text = " ".join(value.split())
-    if not text:
-        raise ValueError("must not be empty")
-    return text
-
-
 def _short_name(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
@@ -73,7 +65,7 @@ class TemplateEntry(Schema):
 
     name: Annotated[str, AfterValidator(_short_name), Field(description="a short name")]
     language: Literal["en", "de"] = Field(description="en or de")
-    text: Annotated[str, AfterValidator(_text), Field(description="the reply text")]
+    text: Annotated[schema.Prose, Field(description="the reply text")]
 
 
 class TemplatesFile(Schema):
