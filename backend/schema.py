@@ -227,13 +227,21 @@ def _reason(err: ErrorDetails, schema: Any, loc: Sequence[str | int]) -> str:
 def _bounds(field: FieldInfo | None, ctx: Mapping[str, Any]) -> str:
     """'between 0 and 1', 'at least 10', 'more than 0', from the field's declared limits."""
     limits: dict[str, Any] = {k: ctx[k] for k in ("gt", "ge", "lt", "le") if k in ctx}
-    for meta in field.metadata if field is not None else ():
+    metadata = list(field.metadata) if field is not None else []
+    if field is not None and get_origin(field.annotation) in (Union, types.UnionType):
+        # `Threshold | None`: the limits sit on the Annotated inside the Optional.
+        for arg in get_args(field.annotation):
+            inner = _item(arg)
+            metadata += inner.metadata if inner is not None else []
+    for meta in metadata:
         for name in ("gt", "ge", "lt", "le"):
             if isinstance(meta, getattr(annotated_types, name.capitalize())):
                 limits.setdefault(name, getattr(meta, name))
-    shown = {k: _number(v) for k, v in limits.items()}
+    shown = {k: _number(limits[k]) for k in ("gt", "ge", "lt", "le") if k in limits}
     if "ge" in shown and "le" in shown:
         return f"between {shown['ge']} and {shown['le']}"
+    if "gt" in shown and "lt" in shown:
+        return f"between {shown['gt']} and {shown['lt']} (exclusive)"
     words = {"gt": "more than", "ge": "at least", "lt": "less than", "le": "at most"}
     return " and ".join(f"{words[k]} {v}" for k, v in shown.items())
 

@@ -316,9 +316,7 @@ class SentimentWords(Schema):
 class TriageFile(Schema):
     """What rules/triage.yaml may say (see that file for the format)."""
 
-    priorities: Annotated[
-        PriorityScores, Field(description="the lowest score for P1, P2 and P3")
-    ]
+    priorities: Annotated[PriorityScores, Field(description="the lowest score for P1, P2 and P3")]
     sentiment: Annotated[list[SentimentEntry], AfterValidator(_rising)] = []
     reach: Annotated[list[ReachEntry], AfterValidator(_falling)] = []
     mentioned: MentionedPoints = MentionedPoints()
@@ -380,12 +378,12 @@ def triage_from_doc(doc: Located) -> TriageRules:
     """Check and compile a parsed triage.yaml; raises FileErrors listing every problem."""
     f = schema.validate_document(doc, TriageFile)
     urgent = f.urgent_words
-    urgent_words = {
+    urgent_words: dict[str, tuple[str, ...]] = {
         lang: tuple(words)
         for lang in SUPPORTED_LANGUAGES
         if urgent is not None and (words := getattr(urgent, lang)) is not None
     }
-    sentiment_words = {
+    sentiment_words: dict[str, dict[str, float]] = {
         lang: dict(table)
         for lang in SUPPORTED_LANGUAGES
         if (table := getattr(f.sentiment_words, lang)) is not None
