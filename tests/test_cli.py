@@ -173,6 +173,17 @@ def test_rules_explain_answers_each_line_and_survives_a_bad_one():
     assert "defensive" in {f["check"] for f in answers[2]["findings"]}
 
 
+def test_rules_explain_compares_replies_with_the_saved_templates():
+    from backend.rulebook import load_templates
+
+    template = load_templates(ROOT / "rules" / "templates.yaml")[0].text
+    reply = {"text": template.replace("{name}", "Jo"), "channel": "public"}
+    out = shiftdesk("rules", "explain", stdin=json.dumps(reply) + "\n")
+    [answer] = [json.loads(l) for l in out.stdout.splitlines()]
+    canned = [f for f in answer["findings"] if f["check"] == "canned"]
+    assert canned and canned[0]["detail"]["source"] == "template"
+
+
 def test_operators_add_list_revoke(db_url):
     env = {"SHIFTDESK_DATABASE_URL": db_url}
     added = shiftdesk(
