@@ -61,11 +61,21 @@ def _phrase(phrase: str) -> str:
         pattern = compile_phrase(phrase)
     except re.error as exc:
         raise ValueError(
-            f"not a valid pattern: {exc.msg} (at character {exc.pos}) in {phrase!r}"
+            f"not a valid pattern: {_regex_error(phrase, exc)} in {phrase!r}"
         ) from None
     if pattern.search(""):
         raise ValueError(f"matches empty text, so it would flag everything: {phrase!r}")
     return phrase
+
+
+def _regex_error(phrase: str, wrapped: re.error) -> str:
+    """What is wrong, at a position counted in the phrase as written
+    (compile_phrase wraps it in word boundaries, which shifts the count)."""
+    try:
+        re.compile(phrase)
+    except re.error as exc:
+        return f"{exc.msg} (at character {exc.pos})"
+    return wrapped.msg
 
 
 Phrase = Annotated[Text, AfterValidator(_phrase)]
