@@ -22,7 +22,7 @@ from backend.checks import load_rules as load_check_rules
 from backend.listening import Listener
 from backend.listening import load_rules as load_listening_rules
 from backend.model import InboundPost
-from backend.schema import Problem, Schema
+from backend.schema import Schema
 from backend.sla.policy import SlaPolicy, load_policy
 
 
@@ -51,15 +51,6 @@ def _short_name(value: str) -> str:
     return value.strip()
 
 
-def _names_once(templates: list[TemplateEntry]) -> list[TemplateEntry]:
-    seen: set[str] = set()
-    for i, t in enumerate(templates):
-        if t.name in seen:
-            raise Problem(f"{t.name!r} is used twice", i, "name")
-        seen.add(t.name)
-    return templates
-
-
 class TemplateEntry(Schema):
     """One saved reply under `templates:`."""
 
@@ -71,7 +62,7 @@ class TemplateEntry(Schema):
 class TemplatesFile(Schema):
     """What rules/templates.yaml may say."""
 
-    templates: Annotated[list[TemplateEntry], AfterValidator(_names_once)] = []
+    templates: Annotated[list[TemplateEntry], schema.once_each("name")] = []
 
 
 def load_templates(path: Path) -> tuple[Template, ...]:

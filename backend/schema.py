@@ -92,6 +92,22 @@ def _one_line(value: str) -> str:
     return text
 
 
+def once_each(key: str) -> AfterValidator:
+    """A list's validator: no two items with the same `key`, the second reported
+    at its own key (`templates[3].name: 'delay' is used twice`)."""
+
+    def check(items: list[Any]) -> list[Any]:
+        seen: set[Any] = set()
+        for i, item in enumerate(items):
+            value = getattr(item, key)
+            if value in seen:
+                raise Problem(f"{value!r} is used twice", i, key)
+            seen.add(value)
+        return items
+
+    return AfterValidator(check)
+
+
 Text = Annotated[str, AfterValidator(_not_blank)]
 """Text that must say something (a message, a name), kept as written."""
 

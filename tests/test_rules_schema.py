@@ -186,6 +186,13 @@ CASES = {
         "max_digits: 5",
         "phone.max_digits: must not be less than min_digits (8)",
     ),
+    "privacy name used twice": Case(
+        "privacy.yaml",
+        "  - name: contract number",
+        '  - name: "order number"',
+        'name: "order number"',  # the second one, quoted here to find its line
+        "numbers[2].name: 'order number' is used twice",
+    ),
     "privacy missing": Case(
         "privacy.yaml",
         "  flag: Personal data in a public post — suggest moving to a DM.\n",

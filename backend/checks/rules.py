@@ -249,15 +249,6 @@ class NumberEntry(Schema):
     pattern: Phrase
 
 
-def _names_once(numbers: list[NumberEntry]) -> list[NumberEntry]:
-    seen: set[str] = set()
-    for i, number in enumerate(numbers):
-        if number.name in seen:
-            raise Problem(f"{number.name!r} appears twice", i, "name")
-        seen.add(number.name)
-    return numbers
-
-
 class PrivacyMessages(Schema):
     """`messages:`, what a refusal and a flag say."""
 
@@ -297,7 +288,7 @@ class PrivacyFile(Schema):
     card: bool
     email: bool
     phone: PhoneSection
-    numbers: Annotated[list[NumberEntry], AfterValidator(_names_once)] = []
+    numbers: Annotated[list[NumberEntry], schema.once_each("name")] = []
     allowed: Phrases = []
     messages: PrivacyMessages
     mask: MaskSection = MaskSection()
