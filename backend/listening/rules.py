@@ -303,14 +303,14 @@ class FlagEntry(Schema):
     label: str | None = None  # the check's name, with spaces
 
 
-Lexicon_ = dict[Annotated[str, AfterValidator(_single_word)], Valence]
+WordValences = dict[Annotated[str, AfterValidator(_single_word)], Valence]
 
 
 class SentimentWords(Schema):
     """`sentiment_words:`, word -> valence from -4 to +4, per language."""
 
-    en: Lexicon_ | None = None
-    de: Lexicon_ | None = None
+    en: WordValences | None = None
+    de: WordValences | None = None
 
 
 class TriageFile(Schema):
