@@ -490,7 +490,8 @@ def _conduct(doc: Located) -> ConductRules:
 
 # ------------------------------------------------------------------------- loading
 
-_COMPILERS: dict[str, Callable[[Located], Any]] = {
+# rules file -> what checks and compiles its parsed document (tone.yaml gives (ToneRules, CannedRule))
+FROM_DOCUMENT: dict[str, Callable[[Located], Any]] = {
     "tone.yaml": _tone,
     "privacy.yaml": _privacy,
     "conduct.yaml": _conduct,
@@ -506,7 +507,7 @@ def load_rules(rules_dir: Path | str) -> CheckRules:
     rules_dir = Path(rules_dir)
     problems = yamlfile.Problems()
     parts = {
-        name: problems.attempt(lambda n: _COMPILERS[n](yamlfile.load(rules_dir / n)), name)
+        name: problems.attempt(lambda n: FROM_DOCUMENT[n](yamlfile.load(rules_dir / n)), name)
         for name in RULE_FILES
     }
     problems.raise_any()
