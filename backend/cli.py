@@ -450,6 +450,17 @@ def validate_rules(rules_dir: Path) -> list[str]:
     return []
 
 
+def _saved_replies(rules_dir: Path) -> list[str]:
+    """The team's saved replies, the templates `rules explain` compares with;
+    none when templates.yaml is broken (`rules check` says where)."""
+    from backend.rulebook import load_templates
+
+    try:
+        return [t.text for t in load_templates(rules_dir / "templates.yaml")]
+    except (FileError, FileErrors):
+        return []
+
+
 def cmd_rules(args: argparse.Namespace) -> int:
     from backend.checks.commands import run_bio, run_explain
 
@@ -464,7 +475,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
             print(f"ok: {len(files)} rules files in {rules_dir} are valid ({', '.join(files)})")
         return 1 if problems else 0
     if args.rules_command == "explain":
-        return run_explain(rules_dir, sys.stdin, sys.stdout)
+        return run_explain(rules_dir, sys.stdin, sys.stdout, _saved_replies(rules_dir))
     return run_bio(rules_dir, sys.stdout)
 
 

@@ -22,7 +22,7 @@ from backend.checks import load_rules as load_check_rules
 from backend.listening import Listener
 from backend.listening import load_rules as load_listening_rules
 from backend.model import InboundPost
-from backend.schema import Problem, Schema
+from backend.schema import Schema
 from backend.sla.policy import SlaPolicy, load_policy
 
 
@@ -45,27 +45,10 @@ class Rulebook:
         return [t.text for t in self.saved]
 
 
-def _text(value: str) -> str:
-    # Line breaks in the YAML are layout, not part of the reply.
-    text = " ".join(value.split())
-    if not text:
-        raise ValueError("must not be empty")
-    return text
-
-
 def _short_name(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
     return value.strip()
-
-
-def _names_once(templates: list[TemplateEntry]) -> list[TemplateEntry]:
-    seen: set[str] = set()
-    for i, t in enumerate(templates):
-        if t.name in seen:
-            raise Problem(f"{t.name!r} is used twice", i, "name")
-        seen.add(t.name)
-    return templates
 
 
 class TemplateEntry(Schema):
@@ -73,13 +56,13 @@ class TemplateEntry(Schema):
 
     name: Annotated[str, AfterValidator(_short_name), Field(description="a short name")]
     language: Literal["en", "de"] = Field(description="en or de")
-    text: Annotated[str, AfterValidator(_text), Field(description="the reply text")]
+    text: Annotated[schema.Prose, Field(description="the reply text")]
 
 
 class TemplatesFile(Schema):
     """What rules/templates.yaml may say."""
 
-    templates: Annotated[list[TemplateEntry], AfterValidator(_names_once)] = []
+    templates: Annotated[list[TemplateEntry], schema.once_each("name")] = []
 
 
 def load_templates(path: Path) -> tuple[Template, ...]:

@@ -21,10 +21,18 @@ import difflib
 import types
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
+from pathlib import Path
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import annotated_types
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, ValidationInfo
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+)
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
@@ -64,6 +72,49 @@ def document(info: ValidationInfo) -> Mapping[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def beside(info: ValidationInfo, name: str) -> Path:
+    """A file named in the file being validated, found in the same folder
+    (rules/conduct.yaml names its model as conduct_en_model.npz)."""
+    context = info.context if isinstance(info.context, dict) else {}
+    return Path(context.get("path") or ".").parent / name
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _one_line(value: str) -> str:
+    text = " ".join(value.split())
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+def once_each(key: str) -> AfterValidator:
+    """A list's validator: no two items with the same `key`, the second reported
+    at its own key (`templates[3].name: 'delay' is used twice`)."""
+
+    def check(items: list[Any]) -> list[Any]:
+        seen: set[Any] = set()
+        for i, item in enumerate(items):
+            value = getattr(item, key)
+            if value in seen:
+                raise Problem(f"{value!r} is used twice", i, key)
+            seen.add(value)
+        return items
+
+    return AfterValidator(check)
+
+
+Text = Annotated[str, AfterValidator(_not_blank)]
+"""Text that must say something (a message, a name), kept as written."""
+
+Prose = Annotated[str, AfterValidator(_one_line)]
+"""Text whose line breaks are only layout in the YAML: folded to single spaces."""
+
+
 # ------------------------------------------------------------------------- validating
 
 
@@ -78,10 +129,12 @@ def validate(
     place: Callable[[str, str], FileError],
     *,
     document: Any = None,
+    path: str | None = None,
 ) -> M:
     """`data` checked against `schema`; every problem raised together as FileErrors,
-    each placed by `place(dotted_key, reason)` (a file line, an environment variable)."""
-    context = {"document": data if document is None else document}
+    each placed by `place(dotted_key, reason)` (a file line, an environment variable).
+    `path` is the file being read, for validators that open files beside it."""
+    context = {"document": data if document is None else document, "path": path}
     try:
         return schema.model_validate(data, context=context)
     except ValidationError as exc:
@@ -101,6 +154,7 @@ def validate_document(doc: Located, schema: type[M], key: str = "") -> M:
             data,
             lambda k, reason: doc.error(prefix + k if k else key, reason),
             document=doc.data,
+            path=doc.path,
         )
     except FileErrors as exc:
         exc.errors.sort(key=lambda e: e.line or 0)
@@ -189,13 +243,21 @@ def _reason(err: ErrorDetails, schema: Any, loc: Sequence[str | int]) -> str:
 def _bounds(field: FieldInfo | None, ctx: Mapping[str, Any]) -> str:
     """'between 0 and 1', 'at least 10', 'more than 0', from the field's declared limits."""
     limits: dict[str, Any] = {k: ctx[k] for k in ("gt", "ge", "lt", "le") if k in ctx}
-    for meta in field.metadata if field is not None else ():
+    metadata = list(field.metadata) if field is not None else []
+    if field is not None and get_origin(field.annotation) in (Union, types.UnionType):
+        # `Threshold | None`: the limits sit on the Annotated inside the Optional.
+        for arg in get_args(field.annotation):
+            inner = _item(arg)
+            metadata += inner.metadata if inner is not None else []
+    for meta in metadata:
         for name in ("gt", "ge", "lt", "le"):
             if isinstance(meta, getattr(annotated_types, name.capitalize())):
                 limits.setdefault(name, getattr(meta, name))
-    shown = {k: _number(v) for k, v in limits.items()}
+    shown = {k: _number(limits[k]) for k in ("gt", "ge", "lt", "le") if k in limits}
     if "ge" in shown and "le" in shown:
         return f"between {shown['ge']} and {shown['le']}"
+    if "gt" in shown and "lt" in shown:
+        return f"between {shown['gt']} and {shown['lt']} (exclusive)"
     words = {"gt": "more than", "ge": "at least", "lt": "less than", "le": "at most"}
     return " and ".join(f"{words[k]} {v}" for k, v in shown.items())
 
@@ -249,10 +311,16 @@ def _step(tp: Any, part: str | int) -> tuple[Any, FieldInfo | None]:
         return (field.annotation, field) if field is not None else (None, None)
     origin, args = get_origin(tp), get_args(tp)
     if origin in (dict, Mapping) and len(args) == 2:
-        return args[1], None
+        return args[1], _item(args[1])
     if origin in (list, tuple, Sequence) and args:
-        return args[0], None
+        return args[0], _item(args[0])
     return None, None
+
+
+def _item(tp: Any) -> FieldInfo | None:
+    """The limits declared on a list item or mapping value (`Annotated[float, Field(ge=-4, le=4)]`),
+    so its errors read 'between -4 and 4' like a field's."""
+    return FieldInfo.from_annotation(tp) if get_origin(tp) is Annotated else None
 
 
 def _type_at(schema: Any, loc: Sequence[str | int]) -> Any:

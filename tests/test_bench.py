@@ -41,6 +41,7 @@ SMALL = {
         ["GET /api/me (floor)", "GET /api/summary", "before=end", "GET /metrics"],
     ),
     "rules_quality": ([], ["precision", "recall"]),
+    "rules_load": (["--repeat", "2"], ["conduct.yaml", "whole rulebook"]),
     "latency": (
         ["--quick"],
         ["LISTEN/NOTIFY", "signed webhook", "Mastodon stream", "polling every"],

@@ -63,7 +63,7 @@ def test_unknown_key_and_pattern_matching_everything(rules_dir):
     with pytest.raises(FileErrors) as caught:
         load_rules(rules_dir)
     text = "\n".join(str(e) for e in caught.value.errors)
-    assert f"conduct.yaml:{line}: bio.lenghts: unknown key" in text
+    assert f"conduct.yaml:{line}: bio.lenghts: unknown setting (did you mean bio.lengths?)" in text
     assert f"privacy.yaml:{empty}: numbers[1].pattern: matches empty text" in text
 
 

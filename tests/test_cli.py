@@ -145,6 +145,27 @@ def test_rules_check_reports_sla_and_template_mistakes_at_their_line_and_key(tmp
     ), out.stdout
 
 
+def test_rules_check_reports_every_mistake_of_each_file_together(tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    tone = (rules / "tone.yaml").read_text()
+    tone = tone.replace("    - not our department", "    - not our (department")
+    (rules / "tone.yaml").write_text(tone.replace("  upper_share: 0.6", "  upper_share: 6"))
+    triage = (rules / "triage.yaml").read_text().replace("  P2: 4", "  P2: four")
+    (rules / "triage.yaml").write_text(triage.replace("mentioned:", "mentions:"))
+    out = shiftdesk("rules", "--rules-dir", str(rules), "check")
+    assert out.returncode == 1
+    keys = {
+        (Path(line.split(":")[0]).name, line.split(": ")[1]) for line in out.stdout.splitlines()
+    }
+    assert {
+        ("tone.yaml", "negative.en[8]"),
+        ("tone.yaml", "shouting.upper_share"),
+        ("triage.yaml", "priorities.P2"),
+        ("triage.yaml", "mentions"),
+    } <= keys, out.stdout
+
+
 def test_rules_check_passes_on_the_shipped_rules():
     out = shiftdesk("rules", "check")
     assert out.returncode == 0 and out.stdout.startswith("ok:")
@@ -171,6 +192,17 @@ def test_rules_explain_answers_each_line_and_survives_a_bad_one():
     assert answers[0]["findings"][0]["check"] == "personal_data"
     assert "error" in answers[1]
     assert "defensive" in {f["check"] for f in answers[2]["findings"]}
+
+
+def test_rules_explain_compares_replies_with_the_saved_templates():
+    from backend.rulebook import load_templates
+
+    template = load_templates(ROOT / "rules" / "templates.yaml")[0].text
+    reply = {"text": template.replace("{name}", "Jo"), "channel": "public"}
+    out = shiftdesk("rules", "explain", stdin=json.dumps(reply) + "\n")
+    [answer] = [json.loads(l) for l in out.stdout.splitlines()]
+    canned = [f for f in answer["findings"] if f["check"] == "canned"]
+    assert canned and canned[0]["detail"]["source"] == "template"
 
 
 def test_operators_add_list_revoke(db_url):

@@ -51,9 +51,9 @@ exclude:
         load_listening(path)
     assert messages(caught.value) == [
         f"{path}:3: accounts.mastodon[1]: 'two words' is not a handle (expected name, name@server or name.domain)",
-        f"{path}:4: hashtag: unknown key; expected one of brand, accounts, hashtags, names, aliases, products, exclude, languages, names_in_tags",
+        f"{path}:4: hashtag: unknown setting (did you mean hashtags?)",
         f"{path}:5: names[1]: 'ACME' is listed twice (same as item 0 once case and accents are ignored)",
-        f"{path}:6: languages[1]: 'fr' is not supported; expected some of en, de",
+        f"{path}:6: languages[1]: expected en or de, got 'fr'",
         f"{path}:8: exclude.phrases: expected a list, got 'acme of'",
     ]
 
@@ -63,9 +63,9 @@ def test_listening_missing_sections(tmp_path):
     with pytest.raises(FileErrors) as caught:
         load_listening(path)
     assert messages(caught.value) == [
-        f"{path}: accounts: is missing (the brand's own handles, per platform)",
-        f"{path}: names: is missing",
-        f"{path}: languages: is missing",
+        f"{path}: accounts: missing (the brand's own handles, per platform)",
+        f"{path}: names: missing (the brand's name as people write it)",
+        f"{path}: languages: missing (the languages the team answers in: en, de)",
     ]
 
 
@@ -77,7 +77,6 @@ def test_triage_errors_name_file_line_and_key(tmp_path):
 priorities: {P1: 3, P2: 4, P3: 2}
 sentiment:
   - {below: -0.3, points: 2, label: negative}
-  - {below: -0.6, points: 3, label: very negative}
   - {below: -1.5, points: 1, label: too low}
 reach:
   - {at_least: 1000, points: 1}
@@ -93,13 +92,34 @@ sentiment_words:
         load_triage(path)
     assert messages(caught.value) == [
         f"{path}:1: priorities: P1 must need a higher score than P2, and P2 than P3",
+        f"{path}:4: sentiment[1].below: must be between -1 and 1, got -1.5",
+        f"{path}:7: reach[1].points: expected a whole number, got 'two'",
+        f"{path}:10: urgent_words.en[1]: 'Refund' is listed twice (same as item 0 once case and accents are ignored)",
+        f"{path}:12: sentiment_words.de.geht nicht: must be a single word",
+        f"{path}:12: sentiment_words.de.Ausfall: must be between -4 and 4, got -9",
+    ]
+
+
+def test_triage_bands_must_be_in_order(tmp_path):
+    # The order of the bands is checked once every band is valid on its own.
+    path = write(
+        tmp_path,
+        "triage.yaml",
+        """\
+priorities: {P1: 7, P2: 4, P3: 2}
+sentiment:
+  - {below: -0.3, points: 2, label: negative}
+  - {below: -0.6, points: 3, label: very negative}
+reach:
+  - {at_least: 1000, points: 1}
+  - {at_least: 10000, points: 2}
+""",
+    )
+    with pytest.raises(FileErrors) as caught:
+        load_triage(path)
+    assert messages(caught.value) == [
         f"{path}:4: sentiment[1].below: bands go from most negative up; -0.6 is not above -0.3",
-        f"{path}:5: sentiment[2].below: -1.5 is outside -1.0 to 1.0",
-        f"{path}:8: reach[1].at_least: bands go from largest down; 10000 is not below 1000",
-        f"{path}:8: reach[1].points: expected a whole number, got 'two'",
-        f"{path}:11: urgent_words.en[1]: 'Refund' is listed twice (same as item 0 once case and accents are ignored)",
-        f"{path}:13: sentiment_words.de.geht nicht: must be a single word",
-        f"{path}:13: sentiment_words.de.Ausfall: -9 is outside -4.0 to 4.0",
+        f"{path}:7: reach[1].at_least: bands go from largest down; 10000 is not below 1000",
     ]
 
 

@@ -124,6 +124,28 @@ async def test_broken_rules_edit_keeps_the_previous_rules_and_says_so(pool, tmp_
     )
 
 
+async def test_a_rules_edit_the_schema_refuses_is_not_applied(pool, tmp_path):
+    # Valid YAML, wrong rules: a bad pattern and an unknown key, both named in the event.
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    applied = []
+    watcher = RulesWatcher(rules, pool, applied.append)
+    tone = (rules / "tone.yaml").read_text().replace("    - user error", "    - user (error")
+    (rules / "tone.yaml").write_text(tone)
+    (rules / "triage.yaml").write_text((rules / "triage.yaml").read_text() + "\nurgent: 3\n")
+    assert await watcher.check() is False
+    assert applied == []
+    errors = (await pool.fetchval("SELECT data FROM events ORDER BY id DESC LIMIT 1"))["errors"]
+    line = tone.splitlines().index("    - user (error") + 1
+    assert any(
+        e.startswith(f"{rules / 'tone.yaml'}:{line}: blame.en[1]: not a valid pattern")
+        for e in errors
+    ), errors
+    assert any(
+        e.endswith("urgent: unknown setting (did you mean urgent_words?)") for e in errors
+    ), errors
+
+
 def test_listening_worker_prepares_exactly_what_listening_here_does(rulebook):
     """The worker gets only the fields listening reads; every result must still
     be the one the in-process processor gives, on every kind of post."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -33,7 +34,7 @@ def run_check(rules_dir: Path, out: TextIO) -> int:
     return 0
 
 
-def run_explain(rules_dir: Path, inp: TextIO, out: TextIO) -> int:
+def run_explain(rules_dir: Path, inp: TextIO, out: TextIO, saved: Sequence[str] = ()) -> int:
     """Read JSON lines and write one JSON line of findings per input line,
     checked the way ingest (inbound) and the composer (outbound) check them.
 
@@ -41,15 +42,14 @@ def run_explain(rules_dir: Path, inp: TextIO, out: TextIO) -> int:
     "customer_name", "customer_upset", "customer_text", "recent_replies",
     "templates", "earlier_replies"}. Without "language", it is detected as
     ingest detects it (from "customer_text" for a reply when given, else
-    from the text); the output says which language was used and how. The
-    team's saved replies (rules/templates.yaml) are the templates unless
-    the line brings its own. A malformed line gets {"line": n, "error": ...}
+    from the text); the output says which language was used and how.
+    `saved` (the team's saved replies, rules/templates.yaml) are the
+    templates unless the line brings its own. A malformed line gets {"line": n, "error": ...}
     and the rest is still processed. Returns 1 if the rules are invalid or
     any line was malformed, else 0."""
     rules = _load(Path(rules_dir), out)
     if rules is None:
         return 1
-    saved = _saved_templates(Path(rules_dir))
     status = 0
     for number, raw in enumerate(inp, 1):
         if not raw.strip():
@@ -65,19 +65,6 @@ def run_explain(rules_dir: Path, inp: TextIO, out: TextIO) -> int:
     return status
 
 
-def _saved_templates(rules_dir: Path) -> list[str]:
-    """The texts of rules/templates.yaml (the composer's templates); none when
-    the file is missing or unreadable (`rules check` reports that)."""
-    import yaml
-
-    try:
-        doc = yaml.safe_load((rules_dir / "templates.yaml").read_text(encoding="utf-8"))
-        items = doc.get("templates", []) if isinstance(doc, dict) else []
-        return [" ".join(t["text"].split()) for t in items if isinstance(t.get("text"), str)]
-    except (OSError, yaml.YAMLError, AttributeError, TypeError):
-        return []
-
-
 def _texts(item: dict, key: str) -> list[str] | None:
     value = item.get(key)
     if value is None:
@@ -87,7 +74,7 @@ def _texts(item: dict, key: str) -> list[str] | None:
     return value
 
 
-def _explain_one(rules: CheckRules, raw: str, saved: list[str] | None = None) -> dict:
+def _explain_one(rules: CheckRules, raw: str, saved: Sequence[str] = ()) -> dict:
     try:
         item = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -127,7 +114,7 @@ def _explain_one(rules: CheckRules, raw: str, saved: list[str] | None = None) ->
             customer_name=item.get("customer_name") or None,
             customer_upset=bool(item.get("customer_upset", False)),
             recent_replies=recent or [],
-            templates=templates if templates is not None else (saved or []),
+            templates=templates if templates is not None else list(saved),
             earlier_replies=earlier or [],
         )
     else:

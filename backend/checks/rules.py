@@ -1,5 +1,12 @@
 """Load rules/tone.yaml, rules/privacy.yaml and rules/conduct.yaml into one
-frozen CheckRules, reporting every mistake as file:line: key: reason."""
+frozen CheckRules, reporting every mistake as file:line: key: reason.
+
+Each file is described by a `Schema` model (`ToneFile`, `PrivacyFile`,
+`ConductFile`): types, defaults and limits declared once, every phrase
+compiled while it is checked so a bad regular expression is reported at its
+line. The models are then compiled into the plain dataclasses the checks run
+on (one alternation per phrase list, see phrases.py).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +14,22 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from backend import yamlfile
-from backend.yamlfile import FileError, FileErrors, Located
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainValidator,
+    ValidationInfo,
+    model_validator,
+)
 
-from .abuse_model import load_abuse_model
+from backend import schema, yamlfile
+from backend.schema import Problem, Prose, Schema, Text
+from backend.yamlfile import Located, describe
+
+from .abuse_model import AbuseModel, load_abuse_model
 from .canned import CannedRule
 from .conduct import ADVISORY_SEVERITY, SEVERITIES, ConductRules, ModelSetting
 from .deobfuscate import Deobfuscator
@@ -35,491 +52,449 @@ class CheckRules:
     files: tuple[str, ...] = ()
 
 
-class _Reader:
-    """Reads one document, collecting errors instead of stopping at the first."""
-
-    def __init__(self, doc: Located):
-        self.doc = doc
-        self.errors: list[FileError] = []
-
-    def fail(self, key: str, reason: str) -> None:
-        self.errors.append(self.doc.error(key, reason))
-
-    def get(
-        self,
-        data: Any,
-        key: str,
-        kind: type | tuple[type, ...],
-        default: Any = ...,
-        *,
-        path: str | None = None,
-    ) -> Any:
-        """data[key] checked against `kind`; records an error and returns None when wrong."""
-        dotted = path or key
-        if not isinstance(data, dict) or key not in data:
-            if default is not ...:
-                return default
-            self.fail(dotted, "is missing")
-            return None
-        try:
-            return yamlfile.expect(self.doc, dotted, data[key], kind)
-        except FileError as exc:
-            self.errors.append(exc)
-            return None
-
-    def text(self, data: Any, key: str, path: str) -> str:
-        value = self.get(data, key, str, path=path)
-        if isinstance(value, str) and not value.strip():
-            self.fail(path, "is empty")
-        return value or ""
-
-    def number(self, data: Any, key: str, path: str, low: float, high: float) -> float:
-        value = self.get(data, key, float, path=path)
-        if value is None:
-            return low
-        if not low <= value <= high:
-            self.fail(path, f"must be between {low:g} and {high:g}, got {value:g}")
-        return value
-
-    def whole(self, data: Any, key: str, path: str, low: int) -> int:
-        value = self.get(data, key, int, path=path)
-        if value is None:
-            return low
-        if value < low:
-            self.fail(path, f"must be at least {low}, got {value}")
-        return value
-
-    def patterns(self, data: Any, key: str, path: str, required: bool = True) -> list[str]:
-        """A list of regular expressions; each one that does not compile is an error at its line."""
-        items = (
-            self.get(data, key, list, path=path)
-            if required
-            else self.get(data, key, list, [], path=path)
-        )
-        good = []
-        for i, item in enumerate(items or []):
-            where = f"{path}[{i}]"
-            if not isinstance(item, str) or not item.strip():
-                self.fail(where, f"expected a phrase, got {yamlfile.describe(item)}")
-                continue
-            try:
-                pattern = compile_phrase(item)
-            except re.error as exc:
-                self.fail(
-                    where, f"not a valid pattern: {exc.msg} (at character {exc.pos}) in {item!r}"
-                )
-                continue
-            if pattern.search(""):
-                self.fail(where, f"matches empty text, so it would flag everything: {item!r}")
-                continue
-            good.append(item)
-        return good
-
-    def one_pattern(self, data: Any, key: str, path: str) -> re.Pattern[str] | None:
-        """One whole-word regular expression, or None (with an error) when it is wrong."""
-        text = self.get(data, key, str, path=path)
-        if not text:
-            return None
-        try:
-            pattern = compile_phrase(text)
-        except re.error as exc:
-            self.fail(path, f"not a valid pattern: {exc.msg} (at character {exc.pos}) in {text!r}")
-            return None
-        if pattern.search(""):
-            self.fail(path, f"matches empty text, so it would flag everything: {text!r}")
-            return None
-        return pattern
-
-    def unknown_keys(self, data: Any, allowed: set[str], prefix: str = "") -> None:
-        if isinstance(data, dict):
-            for key in data:
-                if key not in allowed:
-                    where = f"{prefix}.{key}" if prefix else key
-                    self.fail(where, f"unknown key (expected one of: {', '.join(sorted(allowed))})")
+# ------------------------------------------------------------------------- shared types
 
 
-def _by_language(r: _Reader, section: Any, path: str) -> dict[str, re.Pattern[str]]:
+def _phrase(phrase: str) -> str:
+    # Compiled as the checks will compile it, so a mistake shows at its own line.
+    try:
+        pattern = compile_phrase(phrase)
+    except re.error as exc:
+        raise ValueError(
+            f"not a valid pattern: {_regex_error(phrase, exc)} in {phrase!r}"
+        ) from None
+    if pattern.search(""):
+        raise ValueError(f"matches empty text, so it would flag everything: {phrase!r}")
+    return phrase
+
+
+def _regex_error(phrase: str, wrapped: re.error) -> str:
+    """What is wrong, at a position counted in the phrase as written
+    (compile_phrase wraps it in word boundaries, which shifts the count)."""
+    try:
+        re.compile(phrase)
+    except re.error as exc:
+        return f"{exc.msg} (at character {exc.pos})"
+    return wrapped.msg
+
+
+Phrase = Annotated[Text, AfterValidator(_phrase)]
+"""A regular expression matched on whole words, any case."""
+Phrases = list[Phrase]
+Share = Annotated[float, Field(ge=0.5, le=1)]
+
+
+class Advice(Schema):
+    """What the operator is told, and what to do instead."""
+
+    message: Text
+    suggestion: Text
+
+
+class PhraseSection(Advice):
+    """A check that fires on any of its phrases (`defensive:`, `negative:`, ...)."""
+
+    en: Phrases
+    de: Phrases
+
+
+class PhrasesByLanguage(Schema):
+    """Phrases per language, either left out."""
+
+    en: Phrases = []
+    de: Phrases = []
+
+
+def _by_language(section: PhrasesByLanguage | PhraseSection) -> dict[str, re.Pattern[str]]:
+    """One pattern per language that lists any phrase."""
     out = {}
     for lang in LANGUAGES:
-        phrases = r.patterns(section, lang, f"{path}.{lang}")
-        pattern = compile_phrases(phrases)
+        pattern = compile_phrases(getattr(section, lang))
         if pattern is not None:
             out[lang] = pattern
     return out
 
 
-def _phrase_check(r: _Reader, data: Any, name: str, key: str | None = None) -> PhraseCheck:
-    key = key or name
-    section = r.get(data, key, dict)
-    r.unknown_keys(section, {"message", "suggestion", *LANGUAGES}, key)
-    return PhraseCheck(
-        name,
-        r.text(section, "message", f"{key}.message"),
-        r.text(section, "suggestion", f"{key}.suggestion"),
-        _by_language(r, section, key),
-    )
+def _given(**values: Any) -> dict[str, Any]:
+    """The settings a file gave; the rest keep the defaults the dataclass declares."""
+    return {k: v for k, v in values.items() if v is not None}
 
 
-def _read_tone(r: _Reader) -> tuple[ToneRules, CannedRule]:
-    data = r.doc.data
-    r.unknown_keys(
-        data, {"defensive", "negative", "blame", "shouting", "apology", "name", "canned"}
-    )
-    checks = tuple(_phrase_check(r, data, n) for n in ("defensive", "negative", "blame"))
-    apology = _phrase_check(r, data, "no_apology", "apology")
-    s = r.get(data, "shouting", dict)
-    r.unknown_keys(
-        s,
-        {
-            "message",
-            "suggestion",
-            "upper_share",
-            "min_letters",
-            "caps_words_in_row",
-            "exclamations_in_row",
-            "not_shouting",
-            "acronym_letters",
-        },
-        "shouting",
-    )
-    not_shouting = r.get(s, "not_shouting", list, [], path="shouting.not_shouting") or []
-    shouting = ShoutingRule(
-        r.text(s, "message", "shouting.message"),
-        r.text(s, "suggestion", "shouting.suggestion"),
-        r.number(s, "upper_share", "shouting.upper_share", 0.1, 1.0),
-        r.whole(s, "min_letters", "shouting.min_letters", 1),
-        r.whole(s, "caps_words_in_row", "shouting.caps_words_in_row", 2),
-        r.whole(s, "exclamations_in_row", "shouting.exclamations_in_row", 2),
-        frozenset(str(w).upper() for w in not_shouting),
-        r.get(s, "acronym_letters", int, 0, path="shouting.acronym_letters") or 0,
-    )
-    n = r.get(data, "name", dict)
-    r.unknown_keys(n, {"message", "suggestion"}, "name")
-    c = r.get(data, "canned", dict)
-    r.unknown_keys(
-        c,
-        {
-            "template_similarity",
-            "recent_similarity",
-            "min_words",
-            "template_message",
-            "template_suggestion",
-            "recent_message",
-            "recent_suggestion",
-            "stock_message",
-            "stock_suggestion",
-            "stock",
-        },
-        "canned",
-    )
-    stock_section = r.get(c, "stock", dict, {}, path="canned.stock") or {}
-    r.unknown_keys(stock_section, set(LANGUAGES), "canned.stock")
-    stock = {}
-    for lang in LANGUAGES:
-        pattern = compile_phrases(
-            r.patterns(stock_section, lang, f"canned.stock.{lang}", required=False)
+# ------------------------------------------------------------------------- tone.yaml
+
+
+class ShoutingSection(Advice):
+    """`shouting:`, when a reply reads as shouting."""
+
+    upper_share: Annotated[float, Field(ge=0.1, le=1)]
+    min_letters: Annotated[int, Field(ge=1)]
+    caps_words_in_row: Annotated[int, Field(ge=2)]
+    exclamations_in_row: Annotated[int, Field(ge=2)]
+    not_shouting: list[str] = []
+    acronym_letters: Annotated[int, Field(ge=0)] = 0
+
+
+class CannedSection(Schema):
+    """`canned:`, templates sent unedited and copies of recent replies."""
+
+    template_similarity: Share
+    recent_similarity: Share
+    min_words: Annotated[int, Field(ge=1)]
+    template_message: Text
+    template_suggestion: Text
+    recent_message: Text
+    recent_suggestion: Text
+    stock_message: str | None = None
+    stock_suggestion: str | None = None
+    stock: PhrasesByLanguage = PhrasesByLanguage()
+
+
+class ToneFile(Schema):
+    """What rules/tone.yaml may say (see that file for the format)."""
+
+    defensive: PhraseSection
+    negative: PhraseSection
+    blame: PhraseSection
+    shouting: ShoutingSection
+    apology: PhraseSection
+    name: Advice
+    canned: CannedSection
+
+
+def _tone(doc: Located) -> tuple[ToneRules, CannedRule]:
+    f = schema.validate_document(doc, ToneFile)
+    s, c = f.shouting, f.canned
+    checks = tuple(
+        PhraseCheck(name, section.message, section.suggestion, _by_language(section))
+        for name, section in (
+            ("defensive", f.defensive),
+            ("negative", f.negative),
+            ("blame", f.blame),
         )
-        if pattern is not None:
-            stock[lang] = pattern
+    )
+    apology = PhraseCheck(
+        "no_apology", f.apology.message, f.apology.suggestion, _by_language(f.apology)
+    )
+    shouting = ShoutingRule(
+        s.message,
+        s.suggestion,
+        s.upper_share,
+        s.min_letters,
+        s.caps_words_in_row,
+        s.exclamations_in_row,
+        frozenset(w.upper() for w in s.not_shouting),
+        s.acronym_letters,
+    )
     canned = CannedRule(
-        r.number(c, "template_similarity", "canned.template_similarity", 0.5, 1.0),
-        r.number(c, "recent_similarity", "canned.recent_similarity", 0.5, 1.0),
-        r.whole(c, "min_words", "canned.min_words", 1),
-        r.text(c, "template_message", "canned.template_message"),
-        r.text(c, "template_suggestion", "canned.template_suggestion"),
-        r.text(c, "recent_message", "canned.recent_message"),
-        r.text(c, "recent_suggestion", "canned.recent_suggestion"),
-        r.get(c, "stock_message", str, CannedRule.stock_message, path="canned.stock_message"),
-        r.get(
-            c, "stock_suggestion", str, CannedRule.stock_suggestion, path="canned.stock_suggestion"
-        ),
-        stock,
+        c.template_similarity,
+        c.recent_similarity,
+        c.min_words,
+        c.template_message,
+        c.template_suggestion,
+        c.recent_message,
+        c.recent_suggestion,
+        stock=_by_language(c.stock),
+        **_given(stock_message=c.stock_message, stock_suggestion=c.stock_suggestion),
     )
-    tone = ToneRules(
-        checks,
-        shouting,
-        apology,
-        r.text(n, "message", "name.message"),
-        r.text(n, "suggestion", "name.suggestion"),
-    )
-    return tone, canned
+    return ToneRules(checks, shouting, apology, f.name.message, f.name.suggestion), canned
 
 
-def _read_privacy(r: _Reader) -> PrivacyRules:
-    data = r.doc.data
-    r.unknown_keys(
-        data,
-        {
-            "iban",
-            "card",
-            "email",
-            "phone",
-            "numbers",
-            "allowed",
-            "messages",
-            "mask",
-            "brand_contacts",
-            "service_numbers",
-        },
-    )
-    contacts = r.get(data, "brand_contacts", dict, {}) or {}
-    r.unknown_keys(contacts, {"phones", "emails", "domains"}, "brand_contacts")
-    brand_domains = tuple(
-        str(d).strip().lower().lstrip("@")
-        for d in r.get(contacts, "domains", list, [], path="brand_contacts.domains") or []
-    )
-    brand_phones = set()
-    for i, number in enumerate(
-        r.get(contacts, "phones", list, [], path="brand_contacts.phones") or []
-    ):
-        digits = national_digits(str(number))
-        if len(digits) < 5:
-            r.fail(f"brand_contacts.phones[{i}]", f"expected a phone number, got {number!r}")
-        brand_phones.add(digits)
-    brand_emails = {
-        str(e).strip().lower()
-        for e in r.get(contacts, "emails", list, [], path="brand_contacts.emails") or []
-    }
-    service = r.get(data, "service_numbers", dict, {}) or {}
-    r.unknown_keys(service, {"prefixes", "message", "suggestion"}, "service_numbers")
-    prefixes = []
-    for i, prefix in enumerate(
-        r.get(service, "prefixes", list, [], path="service_numbers.prefixes") or []
-    ):
-        if not str(prefix).isdigit():
-            r.fail(f"service_numbers.prefixes[{i}]", f"expected digits, got {prefix!r}")
-        else:
-            prefixes.append(str(prefix))
-    switches = {k: r.get(data, k, bool) for k in ("iban", "card", "email")}
-    phone = r.get(data, "phone", dict)
-    r.unknown_keys(phone, {"min_digits", "max_digits", "patterns"}, "phone")
-    low = r.whole(phone, "min_digits", "phone.min_digits", 3)
-    high = r.whole(phone, "max_digits", "phone.max_digits", 3)
-    if low > high:
-        r.fail("phone.max_digits", f"must not be less than min_digits ({low})")
-    phone_patterns = tuple(re.compile(p) for p in r.patterns(phone, "patterns", "phone.patterns"))
-    numbers = []
-    seen_names: set[str] = set()
-    for i, item in enumerate(r.get(data, "numbers", list, []) or []):
-        where = f"numbers[{i}]"
-        if not isinstance(item, dict):
-            r.fail(
-                where, f"expected a mapping with name and pattern, got {yamlfile.describe(item)}"
-            )
-            continue
-        r.unknown_keys(item, {"name", "pattern"}, where)
-        name = r.text(item, "name", f"{where}.name")
-        if name in seen_names:
-            r.fail(f"{where}.name", f"{name!r} appears twice")
-        seen_names.add(name)
-        pattern = r.one_pattern(item, "pattern", f"{where}.pattern")
-        if pattern is not None and name:
-            numbers.append(NumberFormat(name, pattern))
-    allowed = tuple(
-        re.compile(p, re.IGNORECASE) for p in r.patterns(data, "allowed", "allowed", required=False)
-    )
-    m = r.get(data, "messages", dict)
-    r.unknown_keys(m, {"refusal", "refusal_suggestion", "flag", "flag_suggestion"}, "messages")
-    mask = r.get(data, "mask", dict, {}) or {}
-    r.unknown_keys(mask, {"symbol", "keep_last"}, "mask")
-    symbol = r.get(mask, "symbol", str, "•", path="mask.symbol") or "•"
+# ------------------------------------------------------------------------- privacy.yaml
+
+
+def _national(number: object) -> str:
+    # Compared by digits: "+49 800 123 4567" is "0800 1234567".
+    digits = national_digits(str(number))
+    if isinstance(number, bool) or len(digits) < 5:
+        raise ValueError(f"expected a phone number, got {describe(number)}")
+    return digits
+
+
+def _digits(prefix: object) -> str:
+    # Quoted or not: YAML reads 800 as a number, "0800" as text.
+    text = prefix if isinstance(prefix, str) else str(prefix)
+    if isinstance(prefix, bool) or not text.isdigit():
+        raise ValueError(f"expected digits, got {describe(prefix)}")
+    return text
+
+
+def _one_character(symbol: str) -> str:
     if len(symbol) != 1:
-        r.fail("mask.symbol", f"must be one character, got {symbol!r}")
-    keep = r.get(mask, "keep_last", int, 2, path="mask.keep_last")
-    if keep is not None and not 0 <= keep <= 4:
-        r.fail("mask.keep_last", f"must be between 0 and 4, got {keep}")
+        raise ValueError(f"must be one character, got {symbol!r}")
+    return symbol
+
+
+def _lower(text: str) -> str:
+    return text.strip().lower()
+
+
+class PhoneSection(Schema):
+    """`phone:`, which numbers count as phone numbers."""
+
+    min_digits: Annotated[int, Field(ge=3)]
+    max_digits: Annotated[int, Field(ge=3)]
+    patterns: Phrases
+
+    @model_validator(mode="after")
+    def _in_order(self) -> PhoneSection:
+        if self.min_digits > self.max_digits:
+            raise Problem(f"must not be less than min_digits ({self.min_digits})", "max_digits")
+        return self
+
+
+class NumberEntry(Schema):
+    """One of the brand's own number formats under `numbers:`."""
+
+    name: Text
+    pattern: Phrase
+
+
+class PrivacyMessages(Schema):
+    """`messages:`, what a refusal and a flag say."""
+
+    refusal: Text
+    refusal_suggestion: Text
+    flag: Text
+    flag_suggestion: Text
+
+
+class MaskSection(Schema):
+    """`mask:`, how hidden personal data is shown."""
+
+    symbol: Annotated[str, AfterValidator(_one_character)] = "•"
+    keep_last: Annotated[int, Field(ge=0, le=4)] = 2
+
+
+class BrandContacts(Schema):
+    """`brand_contacts:`, the brand's published details (never personal data)."""
+
+    phones: list[Annotated[str, BeforeValidator(_national)]] = []
+    emails: list[Annotated[str, AfterValidator(_lower)]] = []
+    domains: list[Annotated[str, AfterValidator(_lower)]] = []
+
+
+class ServiceNumbers(Schema):
+    """`service_numbers:`, toll-free and service lines by their first digits."""
+
+    prefixes: list[Annotated[str, BeforeValidator(_digits)]] = []
+    message: Text | None = None
+    suggestion: Text | None = None
+
+
+class PrivacyFile(Schema):
+    """What rules/privacy.yaml may say (see that file for the format)."""
+
+    iban: bool
+    card: bool
+    email: bool
+    phone: PhoneSection
+    numbers: Annotated[list[NumberEntry], schema.once_each("name")] = []
+    allowed: Phrases = []
+    messages: PrivacyMessages
+    mask: MaskSection = MaskSection()
+    brand_contacts: BrandContacts = BrandContacts()
+    service_numbers: ServiceNumbers = ServiceNumbers()
+
+
+def _privacy(doc: Located) -> PrivacyRules:
+    f = schema.validate_document(doc, PrivacyFile)
+    m, service = f.messages, f.service_numbers
     return PrivacyRules(
-        bool(switches["iban"]),
-        bool(switches["card"]),
-        bool(switches["email"]),
-        phone_patterns,
-        low,
-        high,
-        tuple(numbers),
-        allowed,
-        r.text(m, "refusal", "messages.refusal"),
-        r.text(m, "refusal_suggestion", "messages.refusal_suggestion"),
-        r.text(m, "flag", "messages.flag"),
-        r.text(m, "flag_suggestion", "messages.flag_suggestion"),
-        symbol[:1] or "•",
-        keep if keep is not None else 2,
-        frozenset(brand_phones),
-        frozenset(brand_emails),
-        brand_domains,
-        tuple(prefixes),
-        *(
-            [
-                r.text(service, "message", "service_numbers.message"),
-                r.text(service, "suggestion", "service_numbers.suggestion"),
-            ]
-            if "message" in service
-            else []
-        ),
+        f.iban,
+        f.card,
+        f.email,
+        tuple(re.compile(p) for p in f.phone.patterns),
+        f.phone.min_digits,
+        f.phone.max_digits,
+        tuple(NumberFormat(n.name, compile_phrase(n.pattern)) for n in f.numbers),
+        tuple(re.compile(p, re.IGNORECASE) for p in f.allowed),
+        m.refusal,
+        m.refusal_suggestion,
+        m.flag,
+        m.flag_suggestion,
+        f.mask.symbol,
+        f.mask.keep_last,
+        frozenset(f.brand_contacts.phones),
+        frozenset(f.brand_contacts.emails),
+        tuple(d.lstrip("@") for d in f.brand_contacts.domains),
+        tuple(service.prefixes),
+        **_given(service_message=service.message, service_suggestion=service.suggestion),
     )
 
 
-def _per_language_texts(r: _Reader, data: Any, key: str) -> dict[str, str]:
-    section = r.get(data, key, dict)
-    r.unknown_keys(section, set(LANGUAGES), key)
-    return {lang: " ".join(r.text(section, lang, f"{key}.{lang}").split()) for lang in LANGUAGES}
+# ------------------------------------------------------------------------- conduct.yaml
 
 
-def _read_conduct(r: _Reader) -> ConductRules:
-    data = r.doc.data
-    r.unknown_keys(data, {"house_rules", "bio", "reply", "abusive", "threats", "obfuscation"})
-    house_rules = _per_language_texts(r, data, "house_rules")
-    replies = _per_language_texts(r, data, "reply")
-    bio = r.get(data, "bio", dict)
-    r.unknown_keys(bio, {"lengths", "texts"}, "bio")
-    lengths: dict[str, int] = {}
-    for platform, value in (r.get(bio, "lengths", dict, path="bio.lengths") or {}).items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 20:
-            r.fail(
-                f"bio.lengths.{platform}",
-                f"expected a length of at least 20 characters, got {yamlfile.describe(value)}",
-            )
-        else:
-            lengths[str(platform)] = value
-    texts = []
-    for i, text in enumerate(r.get(bio, "texts", list, path="bio.texts") or []):
-        if not isinstance(text, str) or not text.strip():
-            r.fail(f"bio.texts[{i}]", f"expected text, got {yamlfile.describe(text)}")
-        else:
-            texts.append(" ".join(text.split()))
-    if texts and lengths:
-        shortest = min(texts, key=len)
-        for platform, limit in lengths.items():
-            if len(shortest) > limit:
-                r.fail(
-                    f"bio.lengths.{platform}",
-                    f"no bio text fits {platform}'s {limit} characters (shortest is {len(shortest)})",
+def _single_word(word: str) -> str:
+    if not word.strip() or " " in word.strip():
+        raise ValueError(f"expected a single word, got {word!r}")
+    return word.strip().lower()
+
+
+def _model_file(name: object, info: ValidationInfo) -> AbuseModel:
+    # Loaded while checking, so a missing or broken model is reported at its line.
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"expected a model file name, got {describe(name)}")
+    return load_abuse_model(schema.beside(info, name))
+
+
+Threshold = Annotated[float, Field(gt=0, lt=1)]
+
+
+class PerLanguageText(Schema):
+    """A text in every language (`house_rules:`, `reply:`)."""
+
+    en: Prose
+    de: Prose
+
+
+class BioSection(Schema):
+    """`bio:`, the house-rules statement fitted to each platform's bio."""
+
+    lengths: dict[str, Annotated[int, Field(ge=20)]]
+    texts: list[Prose]
+
+    @model_validator(mode="after")
+    def _fits(self) -> BioSection:
+        if self.lengths and not self.texts:
+            raise Problem("needs at least one text", "texts")
+        shortest = min(map(len, self.texts), default=0)
+        for platform, limit in self.lengths.items():
+            if shortest > limit:
+                raise Problem(
+                    f"no bio text fits {platform}'s {limit} characters (shortest is {shortest})",
+                    "lengths",
+                    platform,
                 )
-    elif lengths and not texts:
-        r.fail("bio.texts", "needs at least one text")
-    a = r.get(data, "abusive", dict)
-    r.unknown_keys(
-        a,
-        {
-            "message",
-            "suggestion",
-            "possible_message",
-            "possible_suggestion",
-            "not_abusive",
-            "model",
-            *LANGUAGES,
-        },
-        "abusive",
-    )
+        return self
+
+
+class ModelEntry(Schema):
+    """`abusive.model.<language>:`, a model file beside conduct.yaml and,
+    optionally, thresholds overriding the ones it was trained with."""
+
+    file: Annotated[AbuseModel, PlainValidator(_model_file)]
+    abusive: Threshold | None = None
+    possible: Threshold | None = None
+
+    @property
+    def setting(self) -> ModelSetting:
+        high = self.abusive if self.abusive is not None else self.file.abusive
+        low = self.possible if self.possible is not None else self.file.possible
+        return ModelSetting(self.file, high, low)
+
+    @model_validator(mode="after")
+    def _possible_below_abusive(self) -> ModelEntry:
+        setting = self.setting
+        if setting.possible > setting.abusive:
+            raise Problem(
+                f"must not be above the abusive threshold ({setting.abusive:g})", "possible"
+            )
+        return self
+
+
+class Models(Schema):
+    """`abusive.model:`, one model per language."""
+
+    en: ModelEntry | None = None
+    de: ModelEntry | None = None
+
+    @model_validator(mode="after")
+    def _for_its_language(self) -> Models:
+        for lang in LANGUAGES:
+            entry: ModelEntry | None = getattr(self, lang)
+            if entry is not None and entry.file.language != lang:
+                name = Path(entry.file.source).name
+                raise Problem(
+                    f"{name} is a model for {entry.file.language!r}, not {lang!r}", lang, "file"
+                )
+        return self
+
+
+class Severities(Schema):
+    """Abusive phrases in one language: `high` and `medium` route, `possible` advises."""
+
+    high: Phrases = []
+    medium: Phrases = []
+    possible: Phrases = []
+
+
+class AbusiveSection(Advice):
+    """`abusive:`, phrases and models for abusive language."""
+
+    possible_message: Text | None = None
+    possible_suggestion: Text | None = None
+    not_abusive: PhrasesByLanguage = PhrasesByLanguage()
+    model: Models = Models()
+    en: Severities
+    de: Severities
+
+
+class ThreatsSection(PhrasesByLanguage):
+    """`threats:`, threats of violence or damage."""
+
+    message: Text | None = None
+    suggestion: Text | None = None
+
+
+class Obfuscation(Schema):
+    """`obfuscation:`, words to spell out when written as f*ck or 1d10t."""
+
+    words: list[Annotated[str, AfterValidator(_single_word)]] = []
+
+
+class ConductFile(Schema):
+    """What rules/conduct.yaml may say (see that file for the format)."""
+
+    house_rules: PerLanguageText
+    bio: BioSection
+    reply: PerLanguageText
+    abusive: AbusiveSection
+    threats: ThreatsSection = ThreatsSection()
+    obfuscation: Obfuscation = Obfuscation()
+
+
+def _conduct(doc: Located) -> ConductRules:
+    f = schema.validate_document(doc, ConductFile)
+    a, t = f.abusive, f.threats
     abusive: dict[str, dict[str, re.Pattern[str]]] = {}
     for lang in LANGUAGES:
-        section = r.get(a, lang, dict, path=f"abusive.{lang}")
-        r.unknown_keys(section, {*SEVERITIES, ADVISORY_SEVERITY}, f"abusive.{lang}")
+        severities: Severities = getattr(a, lang)
         for severity in (*SEVERITIES, ADVISORY_SEVERITY):
-            phrases = r.patterns(section, severity, f"abusive.{lang}.{severity}", required=False)
-            pattern = compile_phrases(phrases)
+            pattern = compile_phrases(getattr(severities, severity))
             if pattern is not None:
                 abusive.setdefault(lang, {})[severity] = pattern
-    exceptions = r.get(a, "not_abusive", dict, {}, path="abusive.not_abusive") or {}
-    r.unknown_keys(exceptions, set(LANGUAGES), "abusive.not_abusive")
-    not_abusive = {}
-    for lang in LANGUAGES:
-        pattern = compile_phrases(
-            r.patterns(exceptions, lang, f"abusive.not_abusive.{lang}", required=False)
-        )
-        if pattern is not None:
-            not_abusive[lang] = pattern
-    t = r.get(data, "threats", dict, {}) or {}
-    r.unknown_keys(t, {"message", "suggestion", *LANGUAGES}, "threats")
-    threats = {}
-    for lang in LANGUAGES:
-        pattern = compile_phrases(r.patterns(t, lang, f"threats.{lang}", required=False))
-        if pattern is not None:
-            threats[lang] = pattern
-    o = r.get(data, "obfuscation", dict, {}) or {}
-    r.unknown_keys(o, {"words"}, "obfuscation")
-    words = r.get(o, "words", list, [], path="obfuscation.words") or []
-    bad = [w for w in words if not isinstance(w, str) or not w.strip() or " " in w.strip()]
-    if bad:
-        r.fail("obfuscation.words", f"expected single words, got {yamlfile.describe(bad[0])}")
-    extra = {}
-    if t:
-        extra["threat_message"] = r.text(t, "message", "threats.message")
-        extra["threat_suggestion"] = r.text(t, "suggestion", "threats.suggestion")
-    if "possible_message" in (a or {}):
-        extra["possible_message"] = r.text(a, "possible_message", "abusive.possible_message")
-        extra["possible_suggestion"] = r.text(
-            a, "possible_suggestion", "abusive.possible_suggestion"
-        )
+    models = {
+        lang: entry.setting for lang in LANGUAGES if (entry := getattr(a.model, lang)) is not None
+    }
     return ConductRules(
-        house_rules,
-        lengths,
-        tuple(sorted(texts, key=len, reverse=True)),
-        replies,
-        r.text(a, "message", "abusive.message"),
-        r.text(a, "suggestion", "abusive.suggestion"),
+        f.house_rules.model_dump(),
+        dict(f.bio.lengths),
+        tuple(sorted(f.bio.texts, key=len, reverse=True)),
+        f.reply.model_dump(),
+        a.message,
+        a.suggestion,
         abusive,
-        not_abusive,
-        _abuse_models(r, a),
-        threats=threats,
-        deobfuscator=Deobfuscator(frozenset(w.strip().lower() for w in words if w not in bad)),
-        **extra,
+        _by_language(a.not_abusive),
+        models,
+        threats=_by_language(t),
+        deobfuscator=Deobfuscator(frozenset(f.obfuscation.words)),
+        **_given(
+            threat_message=t.message,
+            threat_suggestion=t.suggestion,
+            possible_message=a.possible_message,
+            possible_suggestion=a.possible_suggestion,
+        ),
     )
 
 
-def _abuse_models(r: _Reader, abusive: Any) -> dict[str, ModelSetting]:
-    """abusive.model.<lang>: file (beside the rules file) and optional
-    `abusive` / `possible` thresholds overriding the trained operating points."""
-    section = r.get(abusive, "model", dict, {}, path="abusive.model") or {}
-    r.unknown_keys(section, set(LANGUAGES), "abusive.model")
-    models = {}
-    for lang in LANGUAGES:
-        if lang not in section:
-            continue
-        where = f"abusive.model.{lang}"
-        entry = r.get(section, lang, dict, path=where)
-        if entry is None:
-            continue
-        r.unknown_keys(entry, {"file", "abusive", "possible"}, where)
-        name = r.text(entry, "file", f"{where}.file")
-        ok = bool(name)
-        points: dict[str, float] = {}
-        for point in ("abusive", "possible"):
-            if point in entry:
-                value = r.get(entry, point, float, path=f"{where}.{point}")
-                if value is None:
-                    ok = False
-                elif not 0 < value < 1:
-                    r.fail(
-                        f"{where}.{point}", f"must be between 0 and 1 (exclusive), got {value:g}"
-                    )
-                    ok = False
-                else:
-                    points[point] = value
-        if not name:
-            continue
-        # Load the file even when a setting is wrong, so all mistakes show at once.
-        try:
-            model = load_abuse_model(Path(r.doc.path).parent / name)
-        except ValueError as exc:
-            r.fail(f"{where}.file", str(exc))
-            continue
-        if model.language != lang:
-            r.fail(f"{where}.file", f"{name} is a model for {model.language!r}, not {lang!r}")
-            continue
-        high = points.get("abusive", model.abusive)
-        low = points.get("possible", model.possible)
-        if low > high:
-            r.fail(f"{where}.possible", f"must not be above the abusive threshold ({high:g})")
-            ok = False
-        if ok:
-            models[lang] = ModelSetting(model, high, low)
-    return models
+# ------------------------------------------------------------------------- loading
 
-
-_READERS: dict[str, Callable[[_Reader], Any]] = {
-    "tone.yaml": _read_tone,
-    "privacy.yaml": _read_privacy,
-    "conduct.yaml": _read_conduct,
+# rules file -> what checks and compiles its parsed document (tone.yaml gives (ToneRules, CannedRule))
+FROM_DOCUMENT: dict[str, Callable[[Located], Any]] = {
+    "tone.yaml": _tone,
+    "privacy.yaml": _privacy,
+    "conduct.yaml": _conduct,
 }
 
 
@@ -530,30 +505,12 @@ def load_rules(rules_dir: Path | str) -> CheckRules:
     the file, line and key, so a care lead can fix them in one go.
     """
     rules_dir = Path(rules_dir)
-    errors: list[FileError] = []
-    parts: dict[str, Any] = {}
-    for name in RULE_FILES:
-        path = rules_dir / name
-        try:
-            doc = yamlfile.load(path)
-        except FileError as exc:
-            errors.append(exc)
-            continue
-        if not isinstance(doc.data, dict):
-            errors.append(
-                FileError(
-                    path,
-                    "",
-                    f"expected a mapping of settings, got {yamlfile.describe(doc.data)}",
-                    1,
-                )
-            )
-            continue
-        reader = _Reader(doc)
-        parts[name] = _READERS[name](reader)
-        errors += reader.errors
-    if errors:
-        raise FileErrors(errors)
+    problems = yamlfile.Problems()
+    parts = {
+        name: problems.attempt(lambda n: FROM_DOCUMENT[n](yamlfile.load(rules_dir / n)), name)
+        for name in RULE_FILES
+    }
+    problems.raise_any()
     tone, canned = parts["tone.yaml"]
     return CheckRules(
         tone,

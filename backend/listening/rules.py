@@ -1,7 +1,9 @@
 """Load and check rules/listening.yaml and rules/triage.yaml.
 
-Both files are edited by a care-team lead. Every problem is collected and
-reported as `file:line: key: what is wrong`, all at once, so a broken file is
+Both files are edited by a care-team lead. Each is described by a `Schema`
+model (`ListeningFile`, `TriageFile`: types, defaults and limits declared
+once) and read through `schema.validate_document`, so every problem is
+reported as `file:line: key: what is wrong`, all at once, and a broken file is
 fixed in one go. Patterns are compiled here, once, so matching a post costs
 only a few regex searches.
 """
@@ -12,16 +14,21 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Literal, get_args
 
-from backend import yamlfile
-from backend.yamlfile import FileError, FileErrors, Located
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+
+from backend import schema, yamlfile
+from backend.schema import Problem, Schema
+from backend.yamlfile import Located
 
 from .sentiment import Lexicon, lexicon
 from .text import TermSet, fold
 
-SUPPORTED_LANGUAGES = ("en", "de")
-MENTION_KINDS = ("direct", "tagged", "hashtag", "name")
+Language = Literal["en", "de"]
+SUPPORTED_LANGUAGES: tuple[Language, ...] = get_args(Language)
+MentionKind = Literal["direct", "tagged", "hashtag", "name"]
+MENTION_KINDS: tuple[MentionKind, ...] = get_args(MentionKind)
 PRIORITIES = ("P1", "P2", "P3", "P4")
 ANY_PLATFORM = "any"
 
@@ -55,13 +62,14 @@ class ListeningRules:
     )
     # Our names written as a tag nobody listed ("@Acme", "#AcmeFail"):
     # "exact" (the tag is a name), "prefix" (the tag starts with one) or "off".
-    name_handles: str = "off"
-    name_hashtags: str = "off"
+    name_handles: NameTagMode = "off"
+    name_hashtags: NameTagMode = "off"
     # The names folded with spaces and punctuation removed, as they appear in a tag.
     name_tag_keys: tuple[str, ...] = field(compare=False, repr=False, default=())
 
 
-NAME_TAG_MODES = ("exact", "prefix", "off")
+NameTagMode = Literal["exact", "prefix", "off"]
+NAME_TAG_MODES: tuple[NameTagMode, ...] = get_args(NameTagMode)
 
 
 @dataclass(frozen=True)
@@ -116,99 +124,208 @@ class Rules:
     triage: TriageRules
 
 
-class _Reader:
-    """Reads values out of a Located document, collecting errors instead of stopping."""
+# ------------------------------------------------------------------------- the schema
+# What each file may say. A list of words or handles is checked item by item
+# (each mistake at its own line), then as a whole (nothing listed twice).
 
-    def __init__(self, doc: Located):
-        self.doc = doc
-        self.errors: list[FileError] = []
 
-    def fail(self, key: str, reason: str) -> None:
-        self.errors.append(self.doc.error(key, reason))
+def _entry(value: str) -> str:
+    text = value.strip()
+    if not text:
+        raise ValueError("must not be empty")
+    return text
 
-    def get(
-        self,
-        data: dict,
-        key: str,
-        dotted: str,
-        kind: type | tuple[type, ...],
-        default: Any = ...,
-    ) -> Any:
-        if key not in data or data[key] is None:
-            if default is ...:
-                self.fail(dotted, "is missing")
-            return None if default is ... else default
-        try:
-            return yamlfile.expect(self.doc, dotted, data[key], kind)
-        except FileError as err:
-            self.errors.append(err)
-            return None
 
-    def mapping(self, data: Any, dotted: str, allowed: tuple[str, ...] | None = None) -> dict:
-        if not isinstance(data, dict):
-            self.fail(dotted, f"expected a mapping, got {yamlfile.describe(data)}")
-            return {}
-        if allowed is not None:
-            for key in data:
-                if key not in allowed:
-                    where = f"{dotted}.{key}" if dotted else key
-                    self.fail(where, f"unknown key; expected one of {', '.join(allowed)}")
-        return data
+def _word_start(term: str) -> str:
+    # Terms are matched from a word boundary, so one starting with '*' or '-' never matches.
+    if not re.match(r"\w", fold(term)):
+        raise ValueError(f"{term!r} must start with a letter or digit")
+    return term
 
-    def texts(
-        self, data: dict, key: str, dotted: str, required: bool = True, word: bool = False
-    ) -> list[str]:
-        """A list of non-empty, distinct texts (distinct after folding).
 
-        `word`: each must start with a letter or digit, since terms are matched
-        from a word boundary.
-        """
-        items = self.get(data, key, dotted, list, default=... if required else [])
-        if items is None:
-            return []
-        out: list[str] = []
-        seen: dict[str, int] = {}
-        for i, item in enumerate(items):
-            where = f"{dotted}[{i}]"
-            if not isinstance(item, str) or not item.strip():
-                self.fail(where, f"expected non-empty text, got {yamlfile.describe(item)}")
-                continue
-            folded = fold(item.strip())
-            if word and not re.match(r"\w", folded):
-                self.fail(where, f"{item!r} must start with a letter or digit")
-                continue
-            if folded in seen:
-                self.fail(
-                    where,
-                    f"{item!r} is listed twice (same as item {seen[folded]} once case and accents are ignored)",
-                )
-                continue
-            seen[folded] = i
-            out.append(item.strip())
-        if required and not out and not any(e.key.startswith(dotted) for e in self.errors):
-            self.fail(dotted, "must list at least one entry")
-        return out
+def _handle(handle: str) -> str:
+    if not _HANDLE.match(handle):
+        raise ValueError(f"{handle!r} is not a handle (expected name, name@server or name.domain)")
+    return handle.lstrip("@")
 
-    def handles(self, data: Any, dotted: str) -> dict[str, tuple[str, ...]]:
-        """platform -> handles, each checked and stripped of a leading '@'."""
-        out: dict[str, tuple[str, ...]] = {}
-        for platform in self.mapping(data, dotted):
-            handles = []
-            for i, handle in enumerate(self.texts(data, platform, f"{dotted}.{platform}")):
-                if not _HANDLE.match(handle):
-                    self.fail(
-                        f"{dotted}.{platform}[{i}]",
-                        f"{handle!r} is not a handle (expected name, name@server or name.domain)",
-                    )
-                    continue
-                handles.append(handle.lstrip("@"))
-            out[str(platform)] = tuple(handles)
-        return out
 
-    def raise_if_any(self) -> None:
-        if self.errors:
-            # In file order, so the lead can fix them top to bottom.
-            raise FileErrors(sorted(self.errors, key=lambda e: e.line or 0))
+def _hashtag(tag: str) -> str:
+    tag = tag.lstrip("#")
+    if not re.fullmatch(r"\w+", fold(tag)):
+        raise ValueError(f"{tag!r} is not a hashtag (letters, digits and _ only)")
+    return tag
+
+
+def _once(items: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        key = fold(item)
+        if key in seen:
+            raise Problem(
+                f"{item!r} is listed twice (same as item {seen[key]} once case and accents are ignored)",
+                i,
+            )
+        seen[key] = i
+    return items
+
+
+def _single_word(word: str) -> str:
+    if not re.fullmatch(r"\w+", word):
+        raise ValueError("must be a single word")
+    return word
+
+
+def _off(value: object) -> object:
+    return "off" if value is False else value  # YAML reads a bare `off` as false
+
+
+Term = Annotated[str, AfterValidator(_entry), AfterValidator(_word_start)]
+Terms = Annotated[list[Term], AfterValidator(_once)]
+Handle = Annotated[str, AfterValidator(_entry), AfterValidator(_handle)]
+# platform -> the handles there; a platform listed must list someone
+Handles = dict[str, Annotated[list[Handle], Field(min_length=1), AfterValidator(_once)]]
+Hashtag = Annotated[str, AfterValidator(_entry), AfterValidator(_hashtag)]
+Mode = Annotated[NameTagMode, BeforeValidator(_off)]
+Points = int
+Valence = Annotated[float, Field(ge=-4, le=4)]
+
+
+class ExcludeSection(Schema):
+    """`exclude:`, posts that look like mentions but are not about us."""
+
+    phrases: Terms | None = None
+    accounts: Handles | None = None
+
+
+class NamesInTags(Schema):
+    """`names_in_tags:`, our name written as a tag nobody listed."""
+
+    handles: Mode = "off"
+    hashtags: Mode = "off"
+
+
+class ListeningFile(Schema):
+    """What rules/listening.yaml may say (see that file for the format).
+
+    A list left empty (`aliases:` with every item commented out) means none.
+    """
+
+    brand: Annotated[str, AfterValidator(_entry), Field(description="the brand's name")]
+    accounts: Annotated[Handles, Field(description="the brand's own handles, per platform")]
+    hashtags: Annotated[list[Hashtag], AfterValidator(_once)] | None = None
+    names: Annotated[Terms, Field(min_length=1, description="the brand's name as people write it")]
+    aliases: Terms | None = None
+    products: Terms | None = None
+    exclude: ExcludeSection | None = None
+    languages: Annotated[
+        list[Language],
+        Field(min_length=1, description="the languages the team answers in: en, de"),
+        AfterValidator(_once),
+    ]
+    names_in_tags: NamesInTags | None = None
+
+
+class PriorityScores(Schema):
+    """`priorities:`, the lowest score earning P1, P2 and P3."""
+
+    P1: Points
+    P2: Points
+    P3: Points
+
+    @model_validator(mode="after")
+    def _descending(self) -> PriorityScores:
+        if not self.P1 > self.P2 > self.P3:
+            raise Problem("P1 must need a higher score than P2, and P2 than P3")
+        return self
+
+
+class SentimentEntry(Schema):
+    """One band under `sentiment:`."""
+
+    below: Annotated[float, Field(ge=-1, le=1)]
+    points: Points
+    label: str
+
+
+class ReachEntry(Schema):
+    """One band under `reach:`."""
+
+    at_least: Annotated[int, Field(ge=0)]
+    points: Points
+
+
+def _rising(bands: list[SentimentEntry]) -> list[SentimentEntry]:
+    for i, (before, band) in enumerate(zip(bands, bands[1:]), start=1):
+        if band.below <= before.below:
+            raise Problem(
+                f"bands go from most negative up; {band.below} is not above {before.below}",
+                i,
+                "below",
+            )
+    return bands
+
+
+def _falling(bands: list[ReachEntry]) -> list[ReachEntry]:
+    for i, (before, band) in enumerate(zip(bands, bands[1:]), start=1):
+        if band.at_least >= before.at_least:
+            raise Problem(
+                f"bands go from largest down; {band.at_least} is not below {before.at_least}",
+                i,
+                "at_least",
+            )
+    return bands
+
+
+class MentionedPoints(Schema):
+    """`mentioned:`, points for how the brand was mentioned."""
+
+    direct: Points | None = None
+    tagged: Points | None = None
+    hashtag: Points | None = None
+    name: Points | None = None
+
+
+UrgentList = Annotated[Terms, Field(min_length=1)]
+
+
+class UrgentWords(Schema):
+    """`urgent_words:`, points given once, and the words per language."""
+
+    points: Annotated[Points, Field(description="points given once for any urgent word")]
+    en: UrgentList | None = None
+    de: UrgentList | None = None
+
+
+class FlagEntry(Schema):
+    """One check under `flags:`."""
+
+    points: Points
+    label: str | None = None  # the check's name, with spaces
+
+
+WordValences = dict[Annotated[str, AfterValidator(_single_word)], Valence]
+
+
+class SentimentWords(Schema):
+    """`sentiment_words:`, word -> valence from -4 to +4, per language."""
+
+    en: WordValences | None = None
+    de: WordValences | None = None
+
+
+class TriageFile(Schema):
+    """What rules/triage.yaml may say (see that file for the format)."""
+
+    priorities: Annotated[PriorityScores, Field(description="the lowest score for P1, P2 and P3")]
+    sentiment: Annotated[list[SentimentEntry], AfterValidator(_rising)] = []
+    reach: Annotated[list[ReachEntry], AfterValidator(_falling)] = []
+    mentioned: MentionedPoints = MentionedPoints()
+    urgent_words: UrgentWords | None = None
+    flags: dict[str, FlagEntry] = {}
+    sentiment_words: SentimentWords = SentimentWords()
+
+
+# ------------------------------------------------------------------------- compiling
 
 
 def _short_handles(handle: str) -> list[str]:
@@ -218,207 +335,76 @@ def _short_handles(handle: str) -> list[str]:
     return [folded, name] if at else [folded]
 
 
+def _tuples(handles: Handles | None) -> dict[str, tuple[str, ...]]:
+    return {platform: tuple(hs) for platform, hs in (handles or {}).items()}
+
+
 def listening_from_doc(doc: Located) -> ListeningRules:
     """Check and compile a parsed listening.yaml; raises FileErrors listing every problem."""
-    r = _Reader(doc)
-    top = r.mapping(
-        doc.data,
-        "",
-        (
-            "brand",
-            "accounts",
-            "hashtags",
-            "names",
-            "aliases",
-            "products",
-            "exclude",
-            "languages",
-            "names_in_tags",
-        ),
-    )
-    brand = r.get(top, "brand", "brand", str) or ""
-    accounts = r.handles(top.get("accounts"), "accounts") if "accounts" in top else {}
-    if "accounts" not in top:
-        r.fail("accounts", "is missing (the brand's own handles, per platform)")
-    hashtags = [h.lstrip("#") for h in r.texts(top, "hashtags", "hashtags", required=False)]
-    for i, tag in enumerate(hashtags):
-        if not re.fullmatch(r"\w+", fold(tag)):
-            r.fail(f"hashtags[{i}]", f"{tag!r} is not a hashtag (letters, digits and _ only)")
-    names = r.texts(top, "names", "names", word=True)
-    names += r.texts(top, "aliases", "aliases", required=False, word=True)
-    names += r.texts(top, "products", "products", required=False, word=True)
-    exclude = r.mapping(top.get("exclude", {}), "exclude", ("phrases", "accounts"))
-    phrases = r.texts(exclude, "phrases", "exclude.phrases", required=False, word=True)
-    excluded = r.handles(exclude["accounts"], "exclude.accounts") if exclude.get("accounts") else {}
-    in_tags = r.mapping(top.get("names_in_tags", {}), "names_in_tags", ("handles", "hashtags"))
-    modes = {}
-    for key in ("handles", "hashtags"):
-        mode = in_tags.get(key, "off")
-        if mode is False:  # YAML reads a bare `off` as false
-            mode = "off"
-        if mode not in NAME_TAG_MODES:
-            r.fail(
-                f"names_in_tags.{key}", f"expected one of {', '.join(NAME_TAG_MODES)}, got {mode!r}"
-            )
-            mode = "off"
-        modes[key] = mode
-    languages = r.texts(top, "languages", "languages")
-    for i, lang in enumerate(languages):
-        if lang not in SUPPORTED_LANGUAGES:
-            r.fail(
-                f"languages[{i}]",
-                f"{lang!r} is not supported; expected some of {', '.join(SUPPORTED_LANGUAGES)}",
-            )
-    r.raise_if_any()
-
+    f = schema.validate_document(doc, ListeningFile)
+    accounts = _tuples(f.accounts)
+    hashtags = f.hashtags or []
+    names = f.names + (f.aliases or []) + (f.products or [])
+    exclude = f.exclude or ExcludeSection()
+    phrases = exclude.phrases or []
+    excluded = _tuples(exclude.accounts)
+    in_tags = f.names_in_tags or NamesInTags()
     own = {
         p: {short: "@" + h for h in hs for short in _short_handles(h)} for p, hs in accounts.items()
     }
     return ListeningRules(
         path=doc.path,
-        brand=brand,
+        brand=f.brand,
         accounts=accounts,
         hashtags=tuple(hashtags),
         names=tuple(names),
         exclude_phrases=tuple(phrases),
         exclude_accounts=excluded,
-        languages=tuple(languages),
+        languages=tuple(f.languages),
         own_handles=own,
         hashtag_labels={fold(h): "#" + h for h in hashtags},
         name_terms=TermSet(names, not_after="#@"),
         exclude_phrase_terms=TermSet(phrases),
         excluded_handles={p: frozenset(fold(h) for h in hs) for p, hs in excluded.items()},
-        name_handles=modes["handles"],
-        name_hashtags=modes["hashtags"],
+        name_handles=in_tags.handles,
+        name_hashtags=in_tags.hashtags,
         name_tag_keys=tuple(
             sorted({k for k in (re.sub(r"\W|_", "", fold(n)) for n in names) if k}, key=len)
         ),
     )
 
 
-def _number(r: _Reader, data: dict, key: str, dotted: str, low: float, high: float) -> float | None:
-    value = r.get(data, key, dotted, float)
-    if value is not None and not low <= value <= high:
-        r.fail(dotted, f"{value} is outside {low} to {high}")
-        return None
-    return value
-
-
-def _points(r: _Reader, data: dict, key: str, dotted: str) -> int:
-    value = r.get(data, key, dotted, int)
-    return value if value is not None else 0
-
-
 def triage_from_doc(doc: Located) -> TriageRules:
     """Check and compile a parsed triage.yaml; raises FileErrors listing every problem."""
-    r = _Reader(doc)
-    top = r.mapping(
-        doc.data,
-        "",
-        (
-            "priorities",
-            "sentiment",
-            "reach",
-            "mentioned",
-            "urgent_words",
-            "flags",
-            "sentiment_words",
-        ),
-    )
-
-    prios = (
-        r.mapping(top.get("priorities"), "priorities", PRIORITIES[:3])
-        if "priorities" in top
-        else {}
-    )
-    if "priorities" not in top:
-        r.fail("priorities", "is missing (the lowest score for P1, P2 and P3)")
-    thresholds: dict[str, int] = {}
-    for p in PRIORITIES[:3]:
-        if "priorities" in top:
-            value = r.get(prios, p, f"priorities.{p}", int)
-            if value is not None:
-                thresholds[p] = value
-    if len(thresholds) == 3 and not thresholds["P1"] > thresholds["P2"] > thresholds["P3"]:
-        r.fail("priorities", "P1 must need a higher score than P2, and P2 than P3")
-
-    bands: list[SentimentBand] = []
-    for i, item in enumerate(r.get(top, "sentiment", "sentiment", list, default=[]) or []):
-        key = f"sentiment[{i}]"
-        item = r.mapping(item, key, ("below", "points", "label"))
-        below = _number(r, item, "below", f"{key}.below", -1.0, 1.0)
-        label = r.get(item, "label", f"{key}.label", str)
-        if below is not None and label is not None:
-            if bands and below <= bands[-1].below:
-                r.fail(
-                    f"{key}.below",
-                    f"bands go from most negative up; {below} is not above {bands[-1].below}",
-                )
-            bands.append(SentimentBand(below, _points(r, item, "points", f"{key}.points"), label))
-
-    reach: list[ReachBand] = []
-    for i, item in enumerate(r.get(top, "reach", "reach", list, default=[]) or []):
-        key = f"reach[{i}]"
-        item = r.mapping(item, key, ("at_least", "points"))
-        at_least = r.get(item, "at_least", f"{key}.at_least", int)
-        if at_least is not None:
-            if at_least < 0:
-                r.fail(f"{key}.at_least", "a follower count cannot be negative")
-            elif reach and at_least >= reach[-1].at_least:
-                r.fail(
-                    f"{key}.at_least",
-                    f"bands go from largest down; {at_least} is not below {reach[-1].at_least}",
-                )
-            reach.append(ReachBand(at_least, _points(r, item, "points", f"{key}.points")))
-
-    mentioned_raw = r.mapping(top.get("mentioned", {}), "mentioned", MENTION_KINDS)
-    mentioned = {
-        k: _points(r, mentioned_raw, k, f"mentioned.{k}")
-        for k in mentioned_raw
-        if k in MENTION_KINDS
-    }
-
-    urgent = r.mapping(
-        top.get("urgent_words", {}), "urgent_words", ("points",) + SUPPORTED_LANGUAGES
-    )
-    urgent_points = _points(r, urgent, "points", "urgent_words.points") if urgent else 0
-    urgent_words = {
-        lang: tuple(r.texts(urgent, lang, f"urgent_words.{lang}", word=True))
+    f = schema.validate_document(doc, TriageFile)
+    urgent = f.urgent_words
+    urgent_words: dict[str, tuple[str, ...]] = {
+        lang: tuple(words)
         for lang in SUPPORTED_LANGUAGES
-        if lang in urgent
+        if urgent is not None and (words := getattr(urgent, lang)) is not None
     }
-
-    flags: dict[str, FlagRule] = {}
-    for check, item in r.mapping(top.get("flags", {}), "flags").items():
-        key = f"flags.{check}"
-        item = r.mapping(item, key, ("points", "label"))
-        label = r.get(item, "label", f"{key}.label", str, default=str(check).replace("_", " "))
-        flags[str(check)] = FlagRule(str(check), _points(r, item, "points", f"{key}.points"), label)
-
-    words_raw = r.mapping(top.get("sentiment_words", {}), "sentiment_words", SUPPORTED_LANGUAGES)
-    sentiment_words: dict[str, dict[str, float]] = {}
-    for lang, table in words_raw.items():
-        table = r.mapping(table, f"sentiment_words.{lang}")
-        sentiment_words[lang] = {}
-        for word in table:
-            if not re.fullmatch(r"\w+", str(word)):
-                r.fail(f"sentiment_words.{lang}.{word}", "must be a single word")
-                continue
-            value = _number(r, table, word, f"sentiment_words.{lang}.{word}", -4.0, 4.0)
-            if value is not None:
-                sentiment_words[lang][str(word)] = value
-    r.raise_if_any()
-
+    sentiment_words: dict[str, dict[str, float]] = {
+        lang: dict(table)
+        for lang in SUPPORTED_LANGUAGES
+        if (table := getattr(f.sentiment_words, lang)) is not None
+    }
     all_urgent = [w for words in urgent_words.values() for w in words]
     return TriageRules(
         path=doc.path,
-        thresholds=thresholds,
-        sentiment=tuple(bands),
-        reach=tuple(reach),
-        mentioned=mentioned,
-        urgent_points=urgent_points,
+        thresholds={"P1": f.priorities.P1, "P2": f.priorities.P2, "P3": f.priorities.P3},
+        sentiment=tuple(SentimentBand(b.below, b.points, b.label) for b in f.sentiment),
+        reach=tuple(ReachBand(b.at_least, b.points) for b in f.reach),
+        mentioned={
+            kind: points
+            for kind in MENTION_KINDS
+            if (points := getattr(f.mentioned, kind)) is not None
+        },
+        urgent_points=urgent.points if urgent is not None else 0,
         urgent_words=urgent_words,
-        flags=flags,
+        flags={
+            check: FlagRule(check, flag.points, flag.label or check.replace("_", " "))
+            for check, flag in f.flags.items()
+        },
         sentiment_words=sentiment_words,
         urgent_terms=TermSet(all_urgent),
         lexicons={
