@@ -278,6 +278,34 @@ async def test_claim_public_acknowledgement_dm_and_public_close_take_at_most_8_k
     assert [p["purpose"] for p in purposes] == ["dm_ack", "dm", "closing"]
 
 
+@pytest.mark.parametrize(
+    ("language", "waits", "yours"), [("en", "waits", "yours"), ("de", "wartet", "deine")]
+)
+async def test_at_80x24_a_row_waiting_on_the_customer_says_so_and_that_it_is_yours(
+    backend, language, waits, yours
+):
+    await mention(backend, "@acme where is my parcel? ordered last monday", "p1")
+    _, anna = await backend.add_operator("anna")
+    app = ShiftdeskApp(
+        BackendClient(backend.url, anna), drafts=DraftStore(None), keymap={}, language=language
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        c = await started(app, pilot)
+        await c.open_first()
+        await pilot.press("r")  # claims and opens the composer
+        await c.write("Hi Jo, sorry! We're checking where your parcel is.")
+        await pilot.press("ctrl+s")
+        await c.until(lambda: c.conv.get("state") == "awaiting_customer", "the public reply")
+        await pilot.press("escape", "escape")  # out of the composer, back to the queue
+        c.queue.filter = "mine"
+        await c.until(lambda: c.queue.total == 1 and c.queue.row_at(0), "my waiting conversation")
+        await c.until(lambda: c.queue.region.width > 70, "the queue across the screen")
+        # What the operator sees: the queue's first line as drawn at this size.
+        line = c.queue.render_lines(c.queue.region.reset_offset)[0].text
+    assert f" {waits} " in line and "◷ @jo_k" in line and f" {yours} " in line, line
+    assert "where is my parcel? ordered" in line, line  # the preview still says what it is about
+
+
 async def test_ctrl_c_with_a_draft_asks_and_ctrl_c_again_leaves_at_once(backend):
     cid = await mention(backend, "@acme hello?", "p1")
     _, anna = await backend.add_operator("anna")
