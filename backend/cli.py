@@ -253,10 +253,33 @@ def cmd_handover(args: argparse.Namespace) -> int:
 # -- tui -------------------------------------------------------------------------------
 
 
-def _use_keymap(args: argparse.Namespace) -> None:
-    """--keymap is $SHIFTDESK_KEYMAP for this run: the console reads (and checks) it there."""
-    if getattr(args, "keymap", None):
-        os.environ["SHIFTDESK_KEYMAP"] = str(Path(args.keymap).resolve())
+def load_console_config(paths: list[str | Path]) -> Config:
+    """The config, with `tui.keymap` checked against the console's bindings: an unknown id or a
+    key doing two things on one screen stops here, at its file and line."""
+    from tui.app import ShiftdeskApp
+    from tui.keymap import keymap_problems
+
+    _refuse_old_keymap_file()
+    scopes = ShiftdeskApp.binding_scopes()
+
+    def keymap(cfg: Config) -> list[tuple[str, str]]:
+        return [(f"tui.keymap.{i}", why) for i, why in keymap_problems(cfg.tui.keymap, scopes)]
+
+    return load_config(paths, check=keymap)
+
+
+def _refuse_old_keymap_file() -> None:
+    """Keys used to come from a file of their own; rather than drop someone's keys in silence,
+    say where they go now."""
+    named = os.environ.get("SHIFTDESK_KEYMAP")
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    old = Path(named) if named else Path(base) / "shiftdesk" / "keymap.yaml"
+    if named or old.exists():
+        raise CliError(
+            f"{old}: a keymap file is no longer read; move its keys under tui.keymap in a config "
+            "file and give that file: shiftdesk --config FILE tui"
+            + (" (and unset SHIFTDESK_KEYMAP)" if named else "")
+        )
 
 
 def _console_language(args: argparse.Namespace) -> str | None:
@@ -273,13 +296,12 @@ def _console_language(args: argparse.Namespace) -> str | None:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
-    _use_keymap(args)
     from tui.app import ShiftdeskApp
     from tui.client import BackendClient
 
     language = _console_language(args)
 
-    cfg = _load(args)
+    cfg = load_console_config(_configs(args))
     url = args.url or cfg.tui.backend_url
     token = cfg.tui.token
     if args.token_file:
@@ -295,7 +317,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
             "no operator token: set SHIFTDESK_TUI_TOKEN, or pass --token-file FILE "
             "(ask a lead for one: shiftdesk operators add NAME)"
         )
-    app = ShiftdeskApp(BackendClient(url, token), language=language)
+    app = ShiftdeskApp(BackendClient(url, token), keymap=cfg.tui.keymap, language=language)
     app.run()
     return leave(app.return_code or 0)
 
@@ -356,7 +378,9 @@ async def _demo(cfg: Config, admin_url: str, embedded: Any, language: str | None
     site = web.TCPSite(runner, "127.0.0.1", 0)  # a free loopback port
     await site.start()
     port = runner.addresses[0][1]
-    app = ShiftdeskApp(BackendClient(f"http://127.0.0.1:{port}", token), language=language)
+    app = ShiftdeskApp(
+        BackendClient(f"http://127.0.0.1:{port}", token), keymap=cfg.tui.keymap, language=language
+    )
     main = asyncio.current_task()
 
     def stop() -> None:
@@ -399,12 +423,11 @@ def say(line: str) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    _use_keymap(args)
     language = _console_language(args)  # checked before anything starts
     from backend.db.embedded import default_data_dir
     from backend.db.setup import database_server
 
-    cfg = _load(args, DEMO_CONFIG)
+    cfg = load_console_config(_configs(args, DEMO_CONFIG))
     if cfg.database.url:
         raise CliError(
             "the demo runs on the embedded PostgreSQL; unset SHIFTDESK_DATABASE_URL / database.url"
@@ -569,17 +592,12 @@ def build_parser() -> argparse.ArgumentParser:
         "tui",
         help="open the operator console against a running backend",
         description="Open the operator console. The token comes from --token-file, "
-        "SHIFTDESK_TUI_TOKEN or tui.token in config.",
+        "SHIFTDESK_TUI_TOKEN or tui.token in config; keys are remapped by tui.keymap "
+        "(give your own file with: shiftdesk --config FILE tui).",
     )
     p.add_argument("--url", help="backend URL (default: tui.backend_url)")
     p.add_argument(
         "--token-file", metavar="FILE", help="file holding the operator token ('-': standard input)"
-    )
-    p.add_argument(
-        "--keymap",
-        metavar="FILE",
-        help="keys remapped by binding id, a YAML file (default: $SHIFTDESK_KEYMAP, "
-        "else ~/.config/shiftdesk/keymap.yaml)",
     )
     p.add_argument("--lang", metavar="LANG", help=LANG_HELP)
     p.set_defaults(func=cmd_tui)
@@ -590,12 +608,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start everything for a first look: the embedded PostgreSQL, a backend on a "
         "free loopback port, the simulator playing a crisis, a demo operator and the "
         "console. q, ctrl+q or ctrl+c stops all of it.",
-    )
-    p.add_argument(
-        "--keymap",
-        metavar="FILE",
-        help="keys remapped by binding id, a YAML file (default: $SHIFTDESK_KEYMAP, "
-        "else ~/.config/shiftdesk/keymap.yaml)",
     )
     p.add_argument("--lang", metavar="LANG", help=LANG_HELP)
     p.set_defaults(func=cmd_demo)

@@ -242,9 +242,20 @@ class MetricsConfig(Schema):
     token_env: Annotated[str, PlainValidator(_env_var_name("token", optional=True))] = ""
 
 
+def _keys(value: object) -> str:
+    """A binding's keys as Textual takes them: 'r', 'ctrl+o', or several as 'q,Q' or a list."""
+    if isinstance(value, list) and all(isinstance(k, str) for k in value):
+        value = ",".join(value)
+    if isinstance(value, str) and all(k.strip() for k in value.split(",")):
+        return ",".join(k.strip() for k in value.split(","))
+    raise ValueError("expected a key such as 'r' or 'ctrl+o' (several: a list, or 'q,Q')")
+
+
 class TuiConfig(Schema):
     backend_url: str = "http://127.0.0.1:8470"
     token: str = ""  # better given as SHIFTDESK_TUI_TOKEN than written here
+    # Console keys by binding id (tui/keymap.py); `shiftdesk tui` checks the ids and clashes.
+    keymap: dict[str, Annotated[str, PlainValidator(_keys)]] = {}
 
 
 class Config(Schema):
@@ -367,12 +378,19 @@ def _merge(
     lay(into, {k: v for k, v in data.items() if v is not None}, "")
 
 
-def load_config(
-    paths: list[str | Path] | None = None, env: Mapping[str, str] | None = None
-) -> Config:
-    """Defaults, then each file in order, then SHIFTDESK_* environment variables.
+# A check a command adds over the settings it uses: (dotted key, what is wrong) for each problem.
+Check = Callable[[Config], list[tuple[str, str]]]
 
-    Raises FileErrors listing every problem found.
+
+def load_config(
+    paths: list[str | Path] | None = None,
+    env: Mapping[str, str] | None = None,
+    check: Check | None = None,
+) -> Config:
+    """Defaults, then each file in order, then SHIFTDESK_* environment variables, then `check`
+    (e.g. the console's keymap against its bindings, which the backend cannot import).
+
+    Raises FileErrors listing every problem found, each at the file and line that set it.
     """
     env = os.environ if env is None else env
     paths = [DEFAULT_CONFIG] if paths is None else paths
@@ -437,6 +455,10 @@ def load_config(
         raise FileErrors(errors)
     cfg = cfg.model_copy(update={"connectors": connectors})
     _check_values(cfg, origins)
+    if check is not None:
+        problems = check(cfg)
+        if problems:
+            raise FileErrors([_place(origins, key, why) for key, why in problems])
     return cfg
 
 

@@ -105,4 +105,4 @@ async def test_german_quit_question():
                 break
         text = " ".join(str(label.render()) for label in app.screen.query("Label"))
         assert "shiftdesk beenden?" in text
-        assert "Du hältst 1 Unterhaltung" in text
+        assert "Du hältst 2 Unterhaltungen" in text  # the claimed row and the waiting one

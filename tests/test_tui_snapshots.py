@@ -88,6 +88,17 @@ ROWS = [
         priority=3,
         state="in_dm",
     ),
+    # Answered publicly by Anna (who is signed in): it waits on the customer and stays hers.
+    _row(
+        5,
+        "kate",
+        "@acme ok, the order number is 4471, can you check?",
+        "12:40:00",
+        "12:30:00",
+        priority=2,
+        state="awaiting_customer",
+        holder={"id": 1, "name": "Anna"},
+    ),
 ]
 
 CONVERSATION = {

@@ -10,11 +10,14 @@ from typing import Any
 import pytest
 
 import tui.widgets.composer as composer_module
+from backend.cli import load_console_config
+from backend.config import DEFAULT_CONFIG
+from backend.yamlfile import FileErrors
+from tests.test_cli import shiftdesk
 from tests.test_tui_keys import Console, console, mention, started, state_of
 from tui.app import ShiftdeskApp
 from tui.client import BackendClient
 from tui.drafts import DraftStore
-from tui.keymap import KeymapError, load_keymap
 from tui.screens.handover import HandoverScreen
 from tui.screens.help import HelpScreen
 from tui.screens.prompts import ChoicePrompt
@@ -278,6 +281,34 @@ async def test_claim_public_acknowledgement_dm_and_public_close_take_at_most_8_k
     assert [p["purpose"] for p in purposes] == ["dm_ack", "dm", "closing"]
 
 
+@pytest.mark.parametrize(
+    ("language", "waits", "yours"), [("en", "waits", "yours"), ("de", "wartet", "deine")]
+)
+async def test_at_80x24_a_row_waiting_on_the_customer_says_so_and_that_it_is_yours(
+    backend, language, waits, yours
+):
+    await mention(backend, "@acme where is my parcel? ordered last monday", "p1")
+    _, anna = await backend.add_operator("anna")
+    app = ShiftdeskApp(
+        BackendClient(backend.url, anna), drafts=DraftStore(None), keymap={}, language=language
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        c = await started(app, pilot)
+        await c.open_first()
+        await pilot.press("r")  # claims and opens the composer
+        await c.write("Hi Jo, sorry! We're checking where your parcel is.")
+        await pilot.press("ctrl+s")
+        await c.until(lambda: c.conv.get("state") == "awaiting_customer", "the public reply")
+        await pilot.press("escape", "escape")  # out of the composer, back to the queue
+        c.queue.filter = "mine"
+        await c.until(lambda: c.queue.total == 1 and c.queue.row_at(0), "my waiting conversation")
+        await c.until(lambda: c.queue.region.width > 70, "the queue across the screen")
+        # What the operator sees: the queue's first line as drawn at this size.
+        line = c.queue.render_lines(c.queue.region.reset_offset)[0].text
+    assert f" {waits} " in line and "◷ @jo_k" in line and f" {yours} " in line, line
+    assert "where is my parcel? ordered" in line, line  # the preview still says what it is about
+
+
 async def test_ctrl_c_with_a_draft_asks_and_ctrl_c_again_leaves_at_once(backend):
     cid = await mention(backend, "@acme hello?", "p1")
     _, anna = await backend.add_operator("anna")
@@ -295,30 +326,76 @@ async def test_ctrl_c_with_a_draft_asks_and_ctrl_c_again_leaves_at_once(backend)
     assert await holder_of(backend, cid) == "Anna"  # kept: the lease runs out by itself
 
 
-async def test_keys_remapped_from_a_keymap_file_work_and_the_help_shows_them(backend, tmp_path):
-    keymap_file = tmp_path / "keymap.yaml"
-    keymap_file.write_text("keymap:\n  conv.reply: w\n  app.help: f1\n")
+def console_config(tmp_path: Path, keymap: str) -> Path:
+    """A config file of the operator's own, read after config/shiftdesk.yaml."""
+    mine = tmp_path / "console.yaml"
+    mine.write_text("tui:\n  backend_url: http://127.0.0.1:8470\n  keymap:\n" + keymap)
+    return mine
+
+
+async def test_keys_remapped_in_the_config_work_the_old_ones_do_not_and_help_shows_them(
+    backend, tmp_path
+):
+    mine = console_config(tmp_path, "    conv.reply: w\n    app.help: [f1, '?']\n")
+    cfg = load_console_config([DEFAULT_CONFIG, mine])
+    assert cfg.tui.keymap == {"conv.reply": "w", "app.help": "f1,?"}
     await mention(backend, "@acme hello?", "p1")
     _, anna = await backend.add_operator("anna")
-    app, run = console(backend, anna, keymap=load_keymap(keymap_file))
+    app, run = console(backend, anna, keymap=cfg.tui.keymap)
     async with run as pilot:
         c = await started(app, pilot)
         await c.open_first()
+        await c.claim()
+        footer = {b.id: key for key, b in c.screen.keys.shown()}
+        assert footer["conv.reply"] == "w"  # the footer too shows the key in force
         await pilot.press("f1")
         await c.until(lambda: isinstance(app.screen, HelpScreen), "the help on f1")
         keys = app.screen.query_one("#help-keys")
         shown = "\n".join(s.text for s in keys.render_lines(keys.region.reset_offset))
         assert "w " in shown and "Write a public reply" in shown
+        assert "f1, ?" in shown
         await pilot.press("escape")
-        await pilot.press("w")
+        await pilot.press("question_mark")
+        await c.until(lambda: isinstance(app.screen, HelpScreen), "the help on ?")
+        await pilot.press("escape")
+        # r no longer replies: had it opened the composer, the w after it would be typed there.
+        await pilot.press("r", "w")
         await c.until(lambda: c.composer.text_area.has_focus, "the composer on w")
+        assert c.composer.text_area.text == ""
 
 
-def test_a_keymap_file_with_a_mistake_is_named_in_the_error(tmp_path: Path):
-    bad = tmp_path / "keymap.yaml"
-    bad.write_text("keymap:\n  conv.reply: [1, 2]\n")
-    with pytest.raises(KeymapError, match=r"keymap.yaml: keymap.conv.reply"):
-        load_keymap(bad)
+def test_a_broken_keymap_in_the_config_is_named_at_its_file_and_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.delenv("SHIFTDESK_KEYMAP", raising=False)
+    mine = console_config(
+        tmp_path, "    conv.replay: w\n    conv.assign: r\n    conv.note: [1, 2]\n"
+    )
+    with pytest.raises(FileErrors) as caught:
+        load_console_config([DEFAULT_CONFIG, mine])
+    errors = str(caught.value).splitlines()
+    assert f"{mine}:6: tui.keymap.conv.note: expected a key such as 'r' or 'ctrl+o'" in errors[0]
+    # The type is checked first; with it right, the ids and the clashes.
+    mine = console_config(tmp_path, "    conv.replay: w\n    conv.assign: r\n")
+    with pytest.raises(FileErrors) as caught:
+        load_console_config([DEFAULT_CONFIG, mine])
+    assert str(caught.value).splitlines() == [
+        f"{mine}:4: tui.keymap.conv.replay: unknown binding id (did you mean conv.reply?)",
+        f"{mine}:5: tui.keymap.conv.assign: 'r' is also the key of conv.reply in the queue",
+    ]
+    # The command says so and stops before the console starts.
+    out = shiftdesk("--config", str(mine), "tui", env={"SHIFTDESK_TUI_TOKEN": "x"})
+    assert out.returncode == 2 and "did you mean conv.reply?" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_the_old_keymap_file_is_refused_with_where_its_keys_go_now(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    (tmp_path / "shiftdesk").mkdir()
+    (tmp_path / "shiftdesk" / "keymap.yaml").write_text("keymap:\n  conv.reply: w\n")
+    out = shiftdesk("tui", env={"SHIFTDESK_TUI_TOKEN": "x"})
+    assert out.returncode == 2
+    assert "keymap.yaml: a keymap file is no longer read" in out.stderr
+    assert "tui.keymap" in out.stderr
 
 
 async def test_an_unknown_binding_id_in_the_keymap_stops_the_console_with_status_1(backend):

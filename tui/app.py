@@ -17,7 +17,7 @@ from .client import BackendClient, BackendError, Presence, StreamStatus
 from .drafts import DraftStore, default_path
 from .failures import report_worker_failure
 from .i18n import N_, _, available_languages, choose_language, use_language
-from .keymap import KeymapError, check_keymap, default_keymap
+from .keymap import KeymapError, Scopes, check_keymap
 from .literal import one_line
 from .messages import BackendEvent, ConnectionChanged, PresenceChanged
 from .screens.prompts import SAVED_FILTERS
@@ -100,21 +100,36 @@ class ShiftdeskApp(App[None]):
         self.keymap: dict[str, str] = {}
         self.exit_reason = ""  # the one line printed when the console cannot start
         try:
-            self.keymap = check_keymap(
-                dict(keymap) if keymap is not None else default_keymap(), self.binding_ids()
-            )
+            self.keymap = check_keymap(keymap or {}, self.binding_scopes())
         except KeymapError as exc:
             self._startup_error = self._startup_error or str(exc)
 
     @classmethod
-    def binding_ids(cls) -> set[str]:
-        """Every binding id a keymap may remap."""
-        found: set[str] = set()
-        for owner in (cls, QueueScreen, QueueList, ThreadView, Composer):
-            for binding in owner.BINDINGS:
-                if isinstance(binding, Binding) and binding.id:
-                    found.add(binding.id)
-        return found
+    def binding_scopes(cls) -> Scopes:
+        """The bindings live together (the focused widget's, its screen's, the app's), by place:
+        what a keymap is checked against (tui/keymap.py)."""
+        from .screens.crisis import CrisisGroupsScreen, HoldingStatementScreen
+        from .screens.handover import HandoverScreen, LatestHandoverScreen
+        from .screens.help import HelpScreen
+        from .screens.prompts import ChoicePrompt, FilterPrompt, TextPrompt
+
+        def of(*owners: Any) -> list[Binding]:
+            return [b for owner in (cls, *owners) for b in owner.BINDINGS if isinstance(b, Binding)]
+
+        return {
+            "queue": of(QueueScreen, QueueList),
+            "thread": of(QueueScreen, ThreadView),
+            "composer": of(QueueScreen, Composer),
+            "help": of(HelpScreen),
+            "handover": of(HandoverScreen),
+            "sign-in handover": of(LatestHandoverScreen),
+            "crisis groups": of(CrisisGroupsScreen),
+            "holding statement": of(HoldingStatementScreen),
+            "text prompt": of(TextPrompt),
+            "choice list": of(ChoicePrompt),
+            "filter prompt": of(FilterPrompt),
+            "quit question": of(QuitScreen),
+        }
 
     def fail(self, reason: str) -> None:
         """Leave with exit status 1 and the reason on one line (never markup, never escapes)."""

@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from ..i18n import N_, _
-from ..widgets.queue_list import PLATFORM_MARK, STATE_MARK, STATE_WORD
+from ..widgets.queue_list import PLATFORM_MARK, STATE_MARK, STATE_WORD, WAITS, YOURS
 
 TERMINAL_NOTE = N_(
     "ctrl+s is safe: the console puts the terminal in raw mode, which switches off "
@@ -32,15 +32,21 @@ COLUMNS = [
         "04:59",
         N_(
             "time left on the SLA clock; red and -00:12 once breached (it counts up), "
-            "yellow when due soon, grey while the customer has the turn"
+            "yellow when due soon"
         ),
     ),
+    (WAITS, N_("in place of the time: waiting on the customer, our clock is paused")),
     ("M B S", N_("platform: {platforms}")),
     (N_("mark"), N_("the conversation's state (below); ✎ another operator is typing there")),
     ("@handle", N_("the customer")),
-    (N_("holder"), N_("who holds it, when the queue is wide enough (yours stand out)")),
+    (
+        N_("holder"),
+        N_("who holds it, when the queue is wide enough; '{yours}' when you do (they stand out)"),
+    ),
     (N_("text"), N_("the latest message, without the @mentions it starts with")),
 ]
+# Where the legend says more than the one word the thread's title uses.
+MARK_MEANING = {"awaiting_customer": N_("waiting on the customer: we answered, it is their turn")}
 PLATFORMS = ", ".join(f"{m} {name}" for name, m in PLATFORM_MARK.items())
 
 Section = tuple[str, Sequence[BindingType]]
@@ -75,10 +81,11 @@ def legend() -> Group:
     table.add_column(ratio=1)
     table.add_row(Text(_("Queue rows"), style="bold"), "")
     for what, meaning in COLUMNS:
-        table.add_row(_(what), _(meaning).format(platforms=PLATFORMS))
+        table.add_row(_(what), _(meaning).format(platforms=PLATFORMS, yours=_(YOURS)))
     table.add_row(Text(_("Marks"), style="bold"), "")
     for state, mark in STATE_MARK.items():
-        table.add_row(mark if mark.strip() else _("(blank)"), _(STATE_WORD.get(state, state)))
+        meaning = MARK_MEANING.get(state) or STATE_WORD.get(state, state)
+        table.add_row(mark if mark.strip() else _("(blank)"), _(meaning))
     return Group(table)
 
 

@@ -36,7 +36,8 @@ PLATFORM_MARK = {"mastodon": "M", "bluesky": "B", "simulator": "S"}
 STATE_MARK = {
     "new": " ",
     "claimed": "●",
-    "awaiting_customer": "…",
+    # Not "…": next to the platform letter that read as text cut short (issue 14).
+    "awaiting_customer": "◷",
     "in_dm": "✉",
     "flagged_conduct": "⚑",
     "resolved": "✓",
@@ -51,6 +52,12 @@ STATE_WORD = {
     "resolved": N_("resolved"),
     "dismissed": N_("dismissed"),
 }
+
+# The time column of a conversation waiting on the customer: our clock is paused, so the column
+# says whose turn it is instead of "--" (at most 6 cells, German "wartet" included).
+WAITS = N_("waits")
+# The holder column for the operator's own conversations: what they look for, not their name.
+YOURS = N_("yours")
 
 _LEADING_MENTIONS = re.compile(r"^(?:\s*@[\w.@-]+[,:]?)+\s*")
 
@@ -415,7 +422,11 @@ class QueueList(ScrollView, can_focus=True):
             )
         )
         add(Segment(" ", base))
-        add(Segment(format_remaining(seconds), base + style(f"queue-list--{level}")))
+        if row.get("state") == "awaiting_customer":
+            clock = f"{one_line(_(WAITS), 6):>6}"
+        else:
+            clock = format_remaining(seconds)
+        add(Segment(clock, base + style(f"queue-list--{level}")))
         add(Segment(" " + PLATFORM_MARK.get(row["platform"], one_line(row["platform"], 1)), base))
         holder_style = style("queue-list--mine") if mine else style("queue-list--other")
         if self.typing.get(row["id"]):
@@ -431,8 +442,8 @@ class QueueList(ScrollView, can_focus=True):
         add(Segment(" " + fit("@" + row["author"]["handle"], author_w), base))
         used = 1 + 2 + 1 + 6 + 2 + 1 + 1 + author_w
         if width >= 60:
-            # Wide enough to say who holds it.
-            name = fit(holder["name"], 9) if holder else " " * 9
+            # Wide enough to say who holds it ("yours" for the operator's own).
+            name = fit(_(YOURS) if mine else holder["name"], 9) if holder else " " * 9
             add(Segment(" " + name, base + (holder_style if holder else Style())))
             used += 10
         text_w = max(width - used - 1, 0)
