@@ -215,11 +215,16 @@ def _plain(text: object) -> str:
 
 
 def format_duration(value: timedelta | None, language: str = SOURCE_LANGUAGE) -> str:
-    """'45s', '4m 05s', '1h 12m', '2d 3h' ('4 Min. 05 Sek.' in German: CLDR's narrow units);
-    '–' when there is nothing to show."""
+    """'45s', '4m 05s', '1h 12m', '2d 3h' ('4 Min. 05 Sek.', '1 Std. 12 Min.' in German: CLDR's
+    units, as long as the catalog says); '–' when there is nothing to show."""
     if value is None:
         return "–"
     locale = babel_locale(language)
+    # Translators: how long duration units are written, one of narrow ("4m"), short ("4 min")
+    # or long ("4 minutes"), as CLDR names them; say which reads best in a dense report.
+    length = catalog(language).pgettext("duration units", "narrow")
+    if length not in ("narrow", "short", "long"):
+        length = "narrow"
     seconds = round(value.total_seconds())
     sign = "-" if seconds < 0 else ""
     seconds = abs(seconds)
@@ -230,7 +235,7 @@ def format_duration(value: timedelta | None, language: str = SOURCE_LANGUAGE) ->
     def unit(amount: int, name: str, padded: bool = False) -> str:
         # A string is placed as it is: the zero padding of '05s' survives, as in a clock.
         number = f"{amount:02d}" if padded else format_decimal(amount, locale=locale)
-        return format_unit(number, f"duration-{name}", length="narrow", locale=locale)
+        return format_unit(number, f"duration-{name}", length=length, locale=locale)
 
     if days:
         return f"{sign}{unit(days, 'day')} {unit(hours, 'hour')}"
@@ -316,7 +321,8 @@ def render_markdown(
     if summary.mentions_table:
         labels = [sentiment_words.get(s) or _plain(s) for s in summary.sentiments]
         out.append("")
-        out.append(f"| {_('platform')} | " + " | ".join(labels) + f" | {_('total')} |")
+        platform_word, total_word, all_word = _("platform"), _("total"), _("all")
+        out.append(f"| {platform_word} | " + " | ".join(labels) + f" | {total_word} |")
         out.append("|---|" + "---:|" * (len(summary.sentiments) + 1))
         for platform, row in summary.mentions_table.items():
             cells = [n(row.get(s, 0)) for s in summary.sentiments]
@@ -327,7 +333,7 @@ def render_markdown(
             )
         totals = [n(summary.mentions_by_sentiment.get(s, 0)) for s in summary.sentiments]
         out.append(
-            f"| **{_('all')}** | " + " | ".join(totals) + f" | {n(summary.mentions_total)} |"
+            f"| **{all_word}** | " + " | ".join(totals) + f" | {n(summary.mentions_total)} |"
         )
     out.append("")
 
