@@ -36,6 +36,7 @@ from backend.crisis import api as crisis_api
 from backend.crisis.watch import CRISIS_WATCH, CrisisWatch
 from backend.db.pool import create_pool
 from backend.handover import api as handover_api
+from backend.i18n import say
 from backend.ingest import webhook
 from backend.ingest.leader import lead
 from backend.ingest.pollers import CONNECTORS, POLLERS, PollerStatus, build_connectors, supervise
@@ -45,7 +46,6 @@ from backend.ingest.worker import ListeningWorker
 from backend.live import api as live_api
 from backend.live.hub import HUB, EventHub
 from backend.metrics import api as metrics_api
-from backend.i18n import say
 from backend.operators import authenticate
 from backend.outbox import OUTBOX, OutboxPublisher, Publisher
 from backend.rulebook import RULES, LiveRules, Rulebook, load_rulebook

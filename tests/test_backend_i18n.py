@@ -63,9 +63,14 @@ def test_negotiation_profile_then_header_then_english():
 def test_a_text_renders_in_each_language_with_nested_texts():
     doing = say("doing.resolve", "resolve it")
     state = say("state.resolved", "resolved")
-    text = say("state.forbids", "Cannot {doing}: the conversation is {state}.", doing=doing, state=state)
+    text = say(
+        "state.forbids", "Cannot {doing}: the conversation is {state}.", doing=doing, state=state
+    )
     assert text.render("en") == "Cannot resolve it: the conversation is resolved."
-    assert text.render("de") == "Die Unterhaltung ist abgeschlossen; es ist nicht möglich, sie abzuschließen."
+    assert (
+        text.render("de")
+        == "Die Unterhaltung ist abgeschlossen; es ist nicht möglich, sie abzuschließen."
+    )
     assert text.render("xx") == text.render("en")
     assert text.to_json("de")["params"] == {"doing": "doing.resolve", "state": "state.resolved"}
 
@@ -86,7 +91,9 @@ async def test_an_api_error_in_german_keeps_its_id_and_params(backend):
     assert german[1]["error"] == "Es gibt keine Unterhaltung 999."
     assert (german[1]["error_id"], german[1]["params"]) == ("conversation.none", {"id": 999})
     # An unknown language falls back to English; so does a signed-out request's header choice.
-    assert (await call(backend.url, "GET", "/api/conversations/999", token, "xx, tlh"))[1] == english[1]
+    assert (await call(backend.url, "GET", "/api/conversations/999", token, "xx, tlh"))[
+        1
+    ] == english[1]
     status, refused = await call(backend.url, "GET", "/api/me", "sd_wrong", "de")
     assert status == 401 and refused["error_id"] == "auth.bad_token"
     assert refused["error"] == "Dieses Token ist nicht gültig (unbekannt oder widerrufen)."
@@ -139,7 +146,9 @@ async def test_the_operator_sets_their_own_language(backend):
     assert (await call(backend.url, "PATCH", "/api/me", token, None, {}))[0] == 400
     status, me = await call(backend.url, "PATCH", "/api/me", token, None, {"language": None})
     assert status == 200 and me["language"] is None
-    assert (await backend.pool.fetchval("SELECT language FROM operators WHERE name = 'anna'")) is None
+    assert (
+        await backend.pool.fetchval("SELECT language FROM operators WHERE name = 'anna'")
+    ) is None
 
 
 async def test_operators_add_refuses_a_language_without_a_catalog(pool):
@@ -165,9 +174,16 @@ def test_the_german_handover_has_german_words_numbers_and_dates_and_the_same_fig
     )
     assert "## Gesendete Antworten: 1.234 öffentlich, 4 per DM" in german
     assert "## Replies out: 1,234 public, 4 DM" in english
-    assert "## Erstantwort: Median 11 Min. 00 Sek., p90 22 Min. 12 Sek. (10 Unterhaltungen)" in german
+    assert (
+        "## Erstantwort: Median 11 Min. 00 Sek., p90 22 Min. 12 Sek. (10 Unterhaltungen)" in german
+    )
     assert "| Plattform | negativ | neutral | positiv | gesamt |" in german
-    for heading in ("SLA-Verstöße: 3", "Noch offen: 3", "Angeheftete Notizen: 2", "Krisenphasen: 2"):
+    for heading in (
+        "SLA-Verstöße: 3",
+        "Noch offen: 3",
+        "Angeheftete Notizen: 2",
+        "Krisenphasen: 2",
+    ):
         assert f"## {heading}" in german
     assert "(1 Std. 30 Min.), Spitze 32 negative/Min." in german
     # Same figures, in the same order: only the words and the formats changed.

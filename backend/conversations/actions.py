@@ -20,7 +20,6 @@ from backend import events, outbox
 from backend.checks import CheckRules, Finding, check_outbound, suggested_conduct_reply
 from backend.clock import Clock
 from backend.conversations import lifecycle, sql
-from backend.i18n import Text, say
 from backend.conversations.lifecycle import (
     Actor,
     ConversationView,
@@ -30,6 +29,7 @@ from backend.conversations.lifecycle import (
     Sla,
     State,
 )
+from backend.i18n import Text, say
 from backend.operators import Operator
 from backend.sla.policy import Deadlines, fixed_deadlines
 

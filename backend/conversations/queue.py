@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from backend.i18n import Text, say
 from backend.connectors.address import address_of
 from backend.connectors.payload import media_of, profile_of
 from backend.conversations import sql
 from backend.conversations.lifecycle import State
+from backend.i18n import Text, say
 
 if TYPE_CHECKING:
     from backend.checks import CheckRules
@@ -193,14 +193,22 @@ def parse_key(raw: str) -> Key:
     due, sep2, priority = due.rpartition(",")
     if not sep or not sep2:
         raise BadKey(
-            say("queue.bad_key", "a queue key is '<sla_due_at>,<priority>,<id>', not {key!r}", key=raw)
+            say(
+                "queue.bad_key",
+                "a queue key is '<sla_due_at>,<priority>,<id>', not {key!r}",
+                key=raw,
+            )
         )
     try:
         at = datetime.fromisoformat(due.strip().replace("Z", "+00:00")) if due.strip() else None
         key = (at, int(priority), int(rest))
     except ValueError:
         raise BadKey(
-            say("queue.bad_key", "a queue key is '<sla_due_at>,<priority>,<id>', not {key!r}", key=raw)
+            say(
+                "queue.bad_key",
+                "a queue key is '<sla_due_at>,<priority>,<id>', not {key!r}",
+                key=raw,
+            )
         ) from None
     if at is not None and at.tzinfo is None:
         raise BadKey(

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from backend.i18n import SOURCE_LANGUAGE, Refused, say
 from backend.conversations import queue
 from backend.handover.report import (
     UNCLAIMED,
@@ -25,6 +24,7 @@ from backend.handover.report import (
     OwedClose,
     PinnedNote,
 )
+from backend.i18n import SOURCE_LANGUAGE, Refused, say
 from backend.listening.themes import top_themes
 
 NEGATIVE_BELOW = (
@@ -259,11 +259,17 @@ async def report(
     from backend.handover.shifts import default_since
 
     if fmt not in ("md", "json"):
-        raise Refused(say("handover.bad_format", "format must be md or json, not {format!r}", format=fmt))
+        raise Refused(
+            say("handover.bad_format", "format must be md or json, not {format!r}", format=fmt)
+        )
     start = since or await default_since(conn, now)
     if start > now:
         raise Refused(
-            say("handover.since_future", "'since' ({since}) is in the future", since=start.isoformat())
+            say(
+                "handover.since_future",
+                "'since' ({since}) is in the future",
+                since=start.isoformat(),
+            )
         )
     summary = summarise(
         await collect(conn, start, now, negative_below=negative_below, ignore=ignore)

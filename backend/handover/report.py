@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, Literal
 
 from babel.dates import format_datetime
 from babel.numbers import format_decimal
@@ -222,9 +222,12 @@ def format_duration(value: timedelta | None, language: str = SOURCE_LANGUAGE) ->
     locale = babel_locale(language)
     # Translators: how long duration units are written, one of narrow ("4m"), short ("4 min")
     # or long ("4 minutes"), as CLDR names them; say which reads best in a dense report.
-    length = catalog(language).pgettext("duration units", "narrow")
-    if length not in ("narrow", "short", "long"):
-        length = "narrow"
+    asked = catalog(language).pgettext("duration units", "narrow")
+    length: Literal["narrow", "short", "long"] = "narrow"
+    if asked == "short":
+        length = "short"
+    elif asked == "long":
+        length = "long"
     seconds = round(value.total_seconds())
     sign = "-" if seconds < 0 else ""
     seconds = abs(seconds)

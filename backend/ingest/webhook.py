@@ -85,7 +85,9 @@ READ_GATE = web.AppKey("webhook_read_gate", ReadGate)
 
 async def read_capped(request: web.Request, max_bytes: int) -> bytes:
     """The request body, refusing with 413 as soon as it passes `max_bytes`."""
-    too_big = say("webhook.body_too_big", "body: more than the {most} bytes allowed", most=max_bytes)
+    too_big = say(
+        "webhook.body_too_big", "body: more than the {most} bytes allowed", most=max_bytes
+    )
     if request.content_length is not None and request.content_length > max_bytes:
         raise ApiError(413, _declared_too_big(request.content_length, max_bytes))
     body = bytearray()

@@ -14,8 +14,8 @@ import hmac
 
 from aiohttp import web
 
-from backend.i18n import say
 from backend.conversations import queue
+from backend.i18n import say
 from backend.live.hub import HUB
 from backend.metrics import exposition as metrics
 from backend.web.errors import ApiError

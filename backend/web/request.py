@@ -22,14 +22,18 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         body = loads(await request.text())
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         raise ApiError(
-            400, say("body.not_json", "The request body is not valid JSON: {problem}", problem=str(exc))
+            400,
+            say("body.not_json", "The request body is not valid JSON: {problem}", problem=str(exc)),
         ) from None
     if not isinstance(body, dict):
         raise ApiError(400, say("body.not_object", "The request body must be a JSON object."))
     problem = unstorable(body)
     if problem is not None:
         raise ApiError(
-            400, say("body.unstorable", "The request body cannot be stored: {problem}.", problem=problem)
+            400,
+            say(
+                "body.unstorable", "The request body cannot be stored: {problem}.", problem=problem
+            ),
         )
     return body
 
