@@ -36,6 +36,7 @@ from backend.crisis import api as crisis_api
 from backend.crisis.watch import CRISIS_WATCH, CrisisWatch
 from backend.db.pool import create_pool
 from backend.handover import api as handover_api
+from backend.i18n import say
 from backend.ingest import webhook
 from backend.ingest.leader import lead
 from backend.ingest.pollers import CONNECTORS, POLLERS, PollerStatus, build_connectors, supervise
@@ -51,9 +52,15 @@ from backend.rulebook import RULES, LiveRules, Rulebook, load_rulebook
 from backend.simulator.scenarios import SIMULATED, SimulatedPlatform, Simulator, opening_delay
 from backend.sla.clock import SLA_CLOCK, SlaClock
 from backend.sla.policy import policy_deadlines
-from backend.web.errors import DATABASE_DOWN, DATABASE_RETRY_AFTER, ApiError, json_error
+from backend.web.errors import (
+    DATABASE_DOWN,
+    DATABASE_RETRY_AFTER,
+    ApiError,
+    http_reason,
+    json_error,
+)
 from backend.web.guard import AUTH_GUARD, AuthGuard
-from backend.web.keys import CLOCK, CONFIG, ENV, OPERATOR, POOL
+from backend.web.keys import CLOCK, CONFIG, ENV, OPERATOR, POOL, language_of
 from backend.web.request import query_problem
 
 log = logging.getLogger(__name__)
@@ -70,42 +77,54 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
-        response = json_error(exc.status, exc.message, **exc.extra)
+        response = json_error(exc.status, exc.text, language_of(request), **exc.extra)
         if exc.retry_after is not None:
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
     except NotAllowed as exc:
         holder = {"id": exc.holder.operator_id, "name": exc.holder.name} if exc.holder else None
-        return json_error(exc.status, exc.message, state=exc.state.value, holder=holder)
+        return json_error(
+            exc.status, exc.text, language_of(request), state=exc.state.value, holder=holder
+        )
     except NotFound as exc:
-        return json_error(404, str(exc))
+        return json_error(404, exc.text, language_of(request))
     except BadInput as exc:
-        return json_error(exc.status, exc.message)
+        return json_error(exc.status, exc.text, language_of(request))
     except ContentProblem as exc:
         return json_error(
             exc.status,
-            exc.message,
+            exc.text,
+            language_of(request),
             findings=[f.to_dict() for f in exc.findings],
             needs_confirmation=exc.status == 409,
         )
     except UnknownFilter as exc:
-        return json_error(400, str(exc))
+        return json_error(400, exc.text, language_of(request))
     except web.HTTPException as exc:
         if exc.empty_body or exc.content_type != "application/json":
-            return json_error(exc.status, exc.reason)
+            return json_error(exc.status, http_reason(exc.status, exc.reason), language_of(request))
         raise
     except asyncio.CancelledError:
         raise
     except DATABASE_DOWN as exc:
         log.warning("database unavailable for %s %s: %s", request.method, request.path, exc)
         response = json_error(
-            503, "The database is not reachable right now; try again in a moment."
+            503,
+            say(
+                "server.database_down",
+                "The database is not reachable right now; try again in a moment.",
+            ),
+            language_of(request),
         )
         response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER)
         return response
     except Exception:
         log.exception("unexpected error in %s %s", request.method, request.path)
-        return json_error(500, "Something went wrong on the server; it has been logged.")
+        return json_error(
+            500,
+            say("server.error", "Something went wrong on the server; it has been logged."),
+            language_of(request),
+        )
 
 
 @web.middleware
@@ -116,7 +135,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(
-                401, "Sign in: send your operator token as 'Authorization: Bearer <token>'."
+                401,
+                say(
+                    "auth.no_token",
+                    "Sign in: send your operator token as 'Authorization: Bearer <token>'.",
+                ),
             )
         guard = request.app[AUTH_GUARD]
         address = request.remote or "unknown"
@@ -125,13 +148,20 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             # Not even looked up: guessing tokens from here costs the guesser time, not us.
             raise ApiError(
                 429,
-                f"Too many invalid operator tokens from your address; try again in {wait} s.",
+                say(
+                    "auth.too_many_tries",
+                    "Too many invalid operator tokens from your address; try again in {wait} s.",
+                    wait=wait,
+                ),
                 retry_after=wait,
             )
         op = await authenticate(request.app[POOL], token.strip())
         if op is None:
             guard.refused(address)
-            raise ApiError(401, "That operator token is not valid (unknown or revoked).")
+            raise ApiError(
+                401,
+                say("auth.bad_token", "That operator token is not valid (unknown or revoked)."),
+            )
         request[OPERATOR] = op
     # A NUL or a lone surrogate in a query parameter would reach PostgreSQL and fail there (a 500).
     problem = query_problem(request)
@@ -163,6 +193,7 @@ def setup_routes(app: web.Application) -> None:
         "/ingest/{source}", webhook.ingest_webhook
     )  # signed by the source, no operator token
     r.add_get("/api/me", live_api.me)
+    r.add_patch("/api/me", live_api.me_update)
     r.add_get("/api/summary", live_api.summary)
     r.add_get("/api/operators", live_api.operators_list)
     r.add_post("/api/presence", live_api.presence)

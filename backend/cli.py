@@ -175,9 +175,19 @@ def cmd_operators(args: argparse.Namespace) -> int:
         conn = await connect(url)
         try:
             if args.operators_command == "add":
-                op, token = await operators.add(conn, args.name, args.display_name or "", args.role)
+                op, token = await operators.add(
+                    conn, args.name, args.display_name or "", args.role, language=args.language
+                )
                 print(f"added {op.role} {op.name} ({op.display_name})")
                 _print_token(token)
+            elif args.operators_command == "set-language":
+                language = None if args.language in ("none", "-") else args.language
+                op = await operators.set_language(conn, args.name, language)
+                print(
+                    f"{op.name} now reads shiftdesk in {op.language}"
+                    if op.language
+                    else f"{op.name} now follows the console's --lang or LANG"
+                )
             elif args.operators_command == "list":
                 for item in await operators.list_all(conn):
                     state = f"revoked {item.revoked_at:%Y-%m-%d}" if item.revoked_at else "active"
@@ -206,6 +216,21 @@ def cmd_operators(args: argparse.Namespace) -> int:
 # -- handover --------------------------------------------------------------------------
 
 
+def _report_language(asked: str | None) -> str:
+    """--lang checked against the backend's catalogs, else the locale's language if we have it
+    (LC_ALL, LC_MESSAGES, LANG, read as the console reads them), else English."""
+    from backend.i18n import SOURCE_LANGUAGE, available_languages
+    from tui.i18n import language_from_environment
+
+    languages = available_languages()
+    if asked:
+        if asked not in languages:
+            raise CliError(f"--lang {asked}: no such catalog; available: {', '.join(languages)}")
+        return asked
+    wanted = language_from_environment()
+    return wanted if wanted in languages else SOURCE_LANGUAGE
+
+
 def cmd_handover(args: argparse.Namespace) -> int:
     import json
     from datetime import datetime
@@ -213,7 +238,9 @@ def cmd_handover(args: argparse.Namespace) -> int:
     from backend.clock import Clock
     from backend.db.pool import connect
     from backend.handover import queries as handover_query
+    from backend.i18n import text_of
 
+    language = _report_language(args.lang)
     cfg = _load(args)
     since = None
     if args.since:
@@ -236,9 +263,10 @@ def cmd_handover(args: argparse.Namespace) -> int:
                 args.format,
                 negative_below=cfg.crisis.negative_below,
                 ignore=(cfg.brand.name, cfg.brand.handle),
+                language=language,
             )
         except ValueError as exc:
-            raise CliError(str(exc)) from None
+            raise CliError(text_of(exc).render(language)) from None
         finally:
             await conn.close()
 
@@ -635,7 +663,21 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("name", help="login name, e.g. anna")
     a.add_argument("--display-name", help="name shown to colleagues, e.g. 'Anna K.'")
     a.add_argument("--role", choices=["operator", "lead"], default="operator")
+    a.add_argument(
+        "--language",
+        metavar="LANG",
+        help="their profile language, e.g. de (default: none, the console's --lang or LANG decides)",
+    )
     a.set_defaults(func=cmd_operators)
+    sl = op_sub.add_parser(
+        "set-language",
+        help="set an operator's profile language",
+        description="Keep LANG (e.g. de) as the operator's language for the console and the "
+        "backend's words; 'none' lets the console's --lang or LANG decide again.",
+    )
+    sl.add_argument("name")
+    sl.add_argument("language", metavar="LANG", help="a language with a catalog, or 'none'")
+    sl.set_defaults(func=cmd_operators)
     ls = op_sub.add_parser(
         "list", help="list operators", description="List operators and whether they are active."
     )
@@ -665,6 +707,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--format", choices=["md", "json"], default="md", help="Markdown (default) or JSON"
+    )
+    p.add_argument(
+        "--lang",
+        metavar="LANG",
+        help="the report's language: en, de, or any catalog in backend/locale "
+        "(default: LANG/LC_ALL/LC_MESSAGES, else English)",
     )
     p.set_defaults(func=cmd_handover)
 

@@ -10,6 +10,8 @@ from datetime import datetime
 
 import asyncpg
 
+from backend.i18n import available_languages
+
 ROLES = ("operator", "lead")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
 
@@ -20,6 +22,7 @@ class Operator:
     name: str
     display_name: str
     role: str
+    language: str | None = None  # None: the console's --lang or LANG, the request's Accept-Language
 
     @property
     def is_lead(self) -> bool:
@@ -28,6 +31,30 @@ class Operator:
 
 class OperatorError(Exception):
     pass
+
+
+def check_language(language: str | None) -> None:
+    """A profile language must have a backend catalog (or be English); None follows the console."""
+    if language is not None and language not in available_languages():
+        raise OperatorError(
+            f"language {language!r}: no such catalog; available: {', '.join(available_languages())}"
+        )
+
+
+async def set_language(
+    conn: asyncpg.Connection | asyncpg.Pool, name: str, language: str | None
+) -> Operator:
+    """Keep `language` as the active operator `name`'s profile language (None: follow the console)."""
+    check_language(language)
+    row = await conn.fetchrow(
+        """UPDATE operators SET language = $2 WHERE name = $1 AND revoked_at IS NULL
+           RETURNING id, name, display_name, role, language""",
+        name,
+        language,
+    )
+    if row is None:
+        raise OperatorError(f"no active operator named {name!r}")
+    return Operator(**dict(row))
 
 
 def hash_token(token: str) -> bytes:
@@ -45,6 +72,7 @@ async def add(
     display_name: str = "",
     role: str = "operator",
     token: str | None = None,
+    language: str | None = None,
 ) -> tuple[Operator, str]:
     """Create an operator; returns it with its token (shown once, never stored)."""
     if not _NAME.match(name):
@@ -53,15 +81,18 @@ async def add(
         )
     if role not in ROLES:
         raise OperatorError(f"role {role!r}: must be one of {', '.join(ROLES)}")
+    check_language(language)
     token = token or new_token()
     try:
         row = await conn.fetchrow(
-            """INSERT INTO operators (name, display_name, role, token_hash) VALUES ($1, $2, $3, $4)
-               RETURNING id, name, display_name, role""",
+            """INSERT INTO operators (name, display_name, role, token_hash, language)
+               VALUES ($1, $2, $3, $4, $5)
+               RETURNING id, name, display_name, role, language""",
             name,
             display_name or name.capitalize(),
             role,
             hash_token(token),
+            language,
         )
     except asyncpg.UniqueViolationError:
         raise OperatorError(f"an operator named {name!r} already exists") from None
@@ -70,7 +101,8 @@ async def add(
 
 async def authenticate(conn: asyncpg.Connection | asyncpg.Pool, token: str) -> Operator | None:
     row = await conn.fetchrow(
-        "SELECT id, name, display_name, role FROM operators WHERE token_hash = $1 AND revoked_at IS NULL",
+        """SELECT id, name, display_name, role, language FROM operators
+           WHERE token_hash = $1 AND revoked_at IS NULL""",
         hash_token(token),
     )
     return Operator(**dict(row)) if row else None
@@ -85,11 +117,12 @@ class OperatorListing:
 
 async def list_all(conn: asyncpg.Connection | asyncpg.Pool) -> list[OperatorListing]:
     rows = await conn.fetch(
-        "SELECT id, name, display_name, role, created_at, revoked_at FROM operators ORDER BY name"
+        """SELECT id, name, display_name, role, language, created_at, revoked_at
+           FROM operators ORDER BY name"""
     )
     return [
         OperatorListing(
-            Operator(r["id"], r["name"], r["display_name"], r["role"]),
+            Operator(r["id"], r["name"], r["display_name"], r["role"], r["language"]),
             r["created_at"],
             r["revoked_at"],
         )
@@ -102,7 +135,7 @@ async def reissue(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> tuple[O
     token = new_token()
     row = await conn.fetchrow(
         """UPDATE operators SET token_hash = $2 WHERE name = $1 AND revoked_at IS NULL
-           RETURNING id, name, display_name, role""",
+           RETURNING id, name, display_name, role, language""",
         name,
         hash_token(token),
     )

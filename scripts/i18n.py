@@ -42,6 +42,9 @@ def extract(name: str, output: Path | None = None) -> Path:
         str(ROOT / "babel.cfg"),
         "-k",
         "N_",
+        # The backend's say("id", "English {field}", field=...): the id is the gettext context.
+        "-k",
+        "say:1c,2",
         "--no-location",
         "--sort-output",
         "--project",

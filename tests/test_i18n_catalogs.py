@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from babel.messages.catalog import Message
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -26,7 +27,13 @@ def languages(locale_dir: Path) -> list[str]:
     return sorted(p.parent.parent.name for p in locale_dir.glob("*/LC_MESSAGES/messages.po"))
 
 
-def extracted(name: str, tmp_path: Path) -> dict[object, object]:
+def key(m: Message) -> tuple[str | None, object]:
+    """An entry is its context and its text: the backend's texts carry a stable id as context,
+    and two ids may share an English text ("claimed" the state, "claimed" the report word)."""
+    return (m.context, m.id)
+
+
+def extracted(name: str, tmp_path: Path) -> dict[object, Message]:
     """What the code marks now, extracted afresh into a temporary .pot."""
     pot = tmp_path / f"{name}.pot"
     code = (
@@ -35,7 +42,7 @@ def extracted(name: str, tmp_path: Path) -> dict[object, object]:
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
     with pot.open("rb") as f:
-        return {m.id: m for m in read_po(f) if m.id}
+        return {key(m): m for m in read_po(f) if m.id}
 
 
 def test_german_is_among_the_languages() -> None:
@@ -47,7 +54,7 @@ def test_german_is_among_the_languages() -> None:
 def test_template_is_current(name: str, tmp_path: Path) -> None:
     fresh = extracted(name, tmp_path)
     with (CATALOGS[name] / "messages.pot").open("rb") as f:
-        committed = {m.id for m in read_po(f) if m.id}
+        committed = {key(m) for m in read_po(f) if m.id}
     assert set(fresh) - committed == set(), "marked in the code, not in messages.pot"
     assert committed - set(fresh) == set(), "in messages.pot, no longer in the code"
 
@@ -61,7 +68,7 @@ def test_every_marked_text_is_translated(name: str, language: str, tmp_path: Pat
     po_path = CATALOGS[name] / language / "LC_MESSAGES" / "messages.po"
     with po_path.open("rb") as f:
         catalog = read_po(f)
-    entries = {m.id: m for m in catalog if m.id}
+    entries = {key(m): m for m in catalog if m.id}
     assert not catalog.obsolete, f"{po_path}: obsolete entries {list(catalog.obsolete)}"
     missing = [k for k in fresh if k not in entries]
     stale = [k for k in entries if k not in fresh]
@@ -76,12 +83,12 @@ def test_every_marked_text_is_translated(name: str, language: str, tmp_path: Pat
     assert fuzzy == [], f"{po_path}: fuzzy entries {fuzzy}"
     assert empty == [], f"{po_path}: untranslated {empty}"
     # A translation keeps the {fields} its English fills in, or .format() breaks at run time.
-    for key, m in entries.items():
-        ids = key if isinstance(key, tuple) else (key,)
+    for found, m in entries.items():
+        ids = m.id if isinstance(m.id, tuple) else (m.id,)
         strings = m.string if isinstance(m.string, (list, tuple)) else (m.string,)
         wanted = set(FIELD.findall(ids[-1]))
         for text in strings:
-            assert set(FIELD.findall(text)) == wanted, f"{po_path}: {key!r} -> {text!r}"
+            assert set(FIELD.findall(text)) == wanted, f"{po_path}: {found!r} -> {text!r}"
 
 
 @pytest.mark.parametrize(

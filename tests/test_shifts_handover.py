@@ -142,7 +142,9 @@ async def test_handover_report_counts_real_activity(timed, team, clock):
 
 
 def test_handover_cli_prints_markdown_and_json(db_url):
-    env = {**os.environ, "SHIFTDESK_DATABASE_URL": db_url}
+    # The report follows the locale (issue 17): pin English whatever the developer's LANG.
+    env = {k: v for k, v in os.environ.items() if k not in ("LC_ALL", "LC_MESSAGES")}
+    env.update(SHIFTDESK_DATABASE_URL=db_url, LANG="C.UTF-8")
 
     def run(*a):
         return subprocess.run(

@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from .i18n import _
+from .i18n import _, language
 
 
 class BackendError(Exception):
@@ -67,7 +67,12 @@ class BackendClient:
 
     async def _call(self, method: str, path: str, **kw: Any) -> Any:
         try:
-            async with self.session.request(method, self.base_url + path, **kw) as resp:
+            # The backend answers in the operator's profile language if they keep one, else in
+            # the console's (its refusals are shown as they come, in the `error` text).
+            headers = {"Accept-Language": language(), **kw.pop("headers", {})}
+            async with self.session.request(
+                method, self.base_url + path, headers=headers, **kw
+            ) as resp:
                 try:
                     body = await resp.json(content_type=None)
                 except ValueError:
@@ -241,7 +246,11 @@ class BackendClient:
         """The handover report as the backend renders it in Markdown (plain text to show literally)."""
         params = {"format": "md", **({"since": since} if since else {})}
         try:
-            async with self.session.get(self.base_url + "/api/handover", params=params) as resp:
+            async with self.session.get(
+                self.base_url + "/api/handover",
+                params=params,
+                headers={"Accept-Language": language()},
+            ) as resp:
                 if resp.status >= 400:
                     body = await resp.json(content_type=None)
                     raise BackendError(

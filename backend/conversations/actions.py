@@ -29,6 +29,7 @@ from backend.conversations.lifecycle import (
     Sla,
     State,
 )
+from backend.i18n import Text, say
 from backend.operators import Operator
 from backend.sla.policy import Deadlines, fixed_deadlines
 
@@ -55,26 +56,37 @@ RESTART_CLOCK_AFTER_HOLDING = """
 
 
 class NotFound(Exception):
-    pass
+    """No such conversation (or tag on it): a 404."""
+
+    def __init__(self, message: Text):
+        self.text = message  # rendered per request in the operator's language
+        self.message = str(message)  # the English, for logs and tests
+        super().__init__(self.message)
+
+
+def no_conversation(conversation_id: int) -> Text:
+    return say("conversation.none", "There is no conversation {id}.", id=conversation_id)
 
 
 class ContentProblem(Exception):
     """The text cannot go out as it is: refused (422) or needs the operator's confirmation (409)."""
 
-    def __init__(self, status: int, message: str, findings: list[Finding]):
+    def __init__(self, status: int, message: Text, findings: list[Finding]):
         self.status = status
-        self.message = message
+        self.text = message
+        self.message = str(message)
         self.findings = findings
-        super().__init__(message)
+        super().__init__(self.message)
 
 
 class BadInput(Exception):
     """A request the operator should fix (HTTP 400/422)."""
 
-    def __init__(self, message: str, status: int = 422):
-        self.message = message
+    def __init__(self, message: Text, status: int = 422):
+        self.text = message
+        self.message = str(message)
         self.status = status
-        super().__init__(message)
+        super().__init__(self.message)
 
 
 @dataclass
@@ -122,7 +134,7 @@ class Actions:
             conversation_id,
         )
         if row is None:
-            raise NotFound(f"There is no conversation {conversation_id}.")
+            raise NotFound(no_conversation(conversation_id))
         holder = None
         if op is not None and row["claimed_by"] == op.id:
             holder = Holder(
@@ -228,10 +240,19 @@ class Actions:
         async with conn.transaction():
             row, view = await self._load(conn, conversation_id, op)
             if view.holder is None or view.holder.operator_id != op.id:
-                who = f"{view.holder.name} holds it now" if view.holder else "nobody holds it now"
-                raise NotAllowed(
-                    f"Your claim on this conversation has lapsed; {who}.", view.state, view.holder
+                lapsed = (
+                    say(
+                        "claim.lapsed_held",
+                        "Your claim on this conversation has lapsed; {holder} holds it now.",
+                        holder=view.holder.name,
+                    )
+                    if view.holder
+                    else say(
+                        "claim.lapsed",
+                        "Your claim on this conversation has lapsed; nobody holds it now.",
+                    )
                 )
+                raise NotAllowed(lapsed, view.state, view.holder)
             return await self._renew(conn, row, op)
 
     async def release(
@@ -267,7 +288,13 @@ class Actions:
                 to_operator_id,
             )
             if target is None:
-                raise BadInput(f"There is no active operator {to_operator_id}.")
+                raise BadInput(
+                    say(
+                        "operator.none",
+                        "There is no active operator {id}.",
+                        id=to_operator_id,
+                    )
+                )
             row, view = await self._load(conn, conversation_id)
             decision = lifecycle.reassign(view, self.actor(op), to_operator_id, self.clock.now())
             previous = view.holder.operator_id if view.holder else None
@@ -374,7 +401,7 @@ class Actions:
         """Refuse what must not go out; ask for confirmation past advisories; return what was waived."""
         text = draft.text.strip()
         if not text:
-            raise BadInput("There is no text to send.")
+            raise BadInput(say("send.no_text", "There is no text to send."))
         findings = await self.advise(
             conn, text, draft.channel, conversation_id, one_to_many=draft.purpose == "holding"
         )
@@ -382,15 +409,22 @@ class Actions:
         if refusals:
             raise ContentProblem(
                 422,
-                "This cannot be posted publicly: " + "; ".join(f.message for f in refusals),
+                say(
+                    "send.refused",
+                    "This cannot be posted publicly: {findings}",
+                    findings="; ".join(f.message for f in refusals),
+                ),
                 refusals,
             )
         advisories = [f for f in findings if f.kind == "advisory"]
         if advisories and not draft.confirm:
             raise ContentProblem(
                 409,
-                "Check the advisories, then send again to send anyway: "
-                + "; ".join(f.message for f in advisories),
+                say(
+                    "send.confirm",
+                    "Check the advisories, then send again to send anyway: {findings}",
+                    findings="; ".join(f.message for f in advisories),
+                ),
                 advisories,
             )
         return [f.to_dict() for f in advisories]
@@ -500,6 +534,7 @@ class Actions:
         operator holds is skipped (they answer it). It claims nothing and keeps the
         state: it counts as the first response and restarts the clock with the
         next-response target, so the conversation still has to be answered.
+        A refusal's "error" is a `Text`, rendered by the caller in the operator's language.
         """
         async with conn.transaction():
             row = await conn.fetchrow(HOLDING_TARGET, conversation_id)
@@ -507,20 +542,27 @@ class Actions:
                 return {
                     "id": conversation_id,
                     "ok": False,
-                    "error": f"There is no conversation {conversation_id}.",
+                    "error": no_conversation(conversation_id),
                 }
             if row["claimed_by"] is not None and row["claimed_by"] != op.id:
                 return {
                     "id": conversation_id,
                     "ok": False,
-                    "error": f"{row['holder_name']} holds it; they answer it.",
+                    "error": say(
+                        "holding.held",
+                        "{holder} holds it; they answer it.",
+                        holder=row["holder_name"],
+                    ),
                 }
             if row["state"] not in HOLDING_STATES:
                 return {
                     "id": conversation_id,
                     "ok": False,
-                    "error": f"It is {lifecycle.describe(State(row['state']))}; "
-                    "a holding statement is for conversations waiting on us.",
+                    "error": say(
+                        "holding.not_waiting",
+                        "It is {state}; a holding statement is for conversations waiting on us.",
+                        state=lifecycle.describe(State(row["state"])),
+                    ),
                 }
             text = personalise(row)
             draft = Draft(text, "public", "holding", confirm)
@@ -531,7 +573,7 @@ class Actions:
                     "id": conversation_id,
                     "ok": False,
                     "text": text,
-                    "error": exc.message,
+                    "error": exc.text,
                     "findings": [f.to_dict() for f in exc.findings],
                     "needs_confirmation": exc.status == 409,
                 }
@@ -600,7 +642,10 @@ class Actions:
         """Habit 4: a public acknowledgement and the opening DM, queued together."""
         if not public_text.strip():
             raise BadInput(
-                "Moving to DM needs a public acknowledgement, so the thread does not go silent."
+                say(
+                    "dm.needs_ack",
+                    "Moving to DM needs a public acknowledgement, so the thread does not go silent.",
+                )
             )
         return await self._post(
             conn,
@@ -655,12 +700,14 @@ class Actions:
         """The house-rules statement this conversation would get, in its language."""
         rules = self.checks()
         if rules is None:
-            raise BadInput("No house rules are loaded; write the reply yourself.")
+            raise BadInput(
+                say("house_rules.none", "No house rules are loaded; write the reply yourself.")
+            )
         found = await conn.fetchrow(
             "SELECT language FROM conversations WHERE id = $1", conversation_id
         )
         if found is None:
-            raise NotFound(f"There is no conversation {conversation_id}.")
+            raise NotFound(no_conversation(conversation_id))
         text = suggested_conduct_reply(rules, found["language"])
         return {"text": text, "language": found["language"]}
 
@@ -701,10 +748,15 @@ class Actions:
         self, conn: asyncpg.Connection, op: Operator, conversation_id: int, reason: str
     ) -> dict[str, Any]:
         if not reason.strip():
-            raise BadInput("Say why you escalate, so the lead knows what to look at.")
+            raise BadInput(
+                say(
+                    "escalate.needs_reason",
+                    "Say why you escalate, so the lead knows what to look at.",
+                )
+            )
         async with conn.transaction():
             row, view = await self._load(conn, conversation_id)
-            lifecycle.require_open(view, "escalate it")
+            lifecycle.require_open(view, lifecycle.ESCALATE)
             await conn.execute(
                 "UPDATE conversations SET escalated = true, updated_at = $2 WHERE id = $1",
                 conversation_id,
@@ -732,7 +784,7 @@ class Actions:
         pinned: bool = False,
     ) -> dict[str, Any]:
         if not text.strip():
-            raise BadInput("A note needs some text.")
+            raise BadInput(say("note.no_text", "A note needs some text."))
         async with conn.transaction():
             row, view = await self._load(conn, conversation_id)
             note_id = await conn.fetchval(
@@ -799,7 +851,14 @@ class Actions:
                 tag,
             )
             if removed == "DELETE 0":
-                raise NotFound(f"Conversation {conversation_id} has no tag {tag!r}.")
+                raise NotFound(
+                    say(
+                        "tag.none",
+                        "Conversation {id} has no tag {tag!r}.",
+                        id=conversation_id,
+                        tag=tag,
+                    )
+                )
             await events.record(
                 conn,
                 events.NewEvent(
@@ -812,7 +871,9 @@ class Actions:
 def normalise_tag(tag: str) -> str:
     tag = " ".join(tag.split()).lower()
     if not tag or len(tag) > TAG_MAX or any(ch in tag for ch in "\x00\n\r\t"):
-        raise BadInput(f"A tag is 1 to {TAG_MAX} characters of text on one line.")
+        raise BadInput(
+            say("tag.bad", "A tag is 1 to {most} characters of text on one line.", most=TAG_MAX)
+        )
     return tag
 
 

@@ -13,11 +13,12 @@ import asyncpg
 from aiohttp import web
 
 from backend.conversations import queue
-from backend.conversations.actions import ACTIONS, Actions
+from backend.conversations.actions import ACTIONS, Actions, no_conversation
+from backend.i18n import Text, say
 from backend.operators import Operator
 from backend.rulebook import RULES
 from backend.web.errors import ApiError
-from backend.web.keys import POOL, operator_of
+from backend.web.keys import POOL, language_of, operator_of
 from backend.web.request import (
     conversation_id,
     flag_field,
@@ -49,14 +50,16 @@ def _key_param(request: web.Request, name: str, end_ok: bool = False) -> queue.K
     try:
         return queue.parse_key(raw)
     except queue.BadKey as exc:
-        raise ApiError(400, f"'{name}': {exc}.") from None
+        raise ApiError(
+            400, say("queue.bad_key_param", "'{name}': {problem}.", name=name, problem=exc.text)
+        ) from None
 
 
 async def queue_page(request: web.Request) -> web.Response:
     after = _key_param(request, "after")
     before = _key_param(request, "before", end_ok=True)
     if after is not None and before is not None:
-        raise ApiError(400, "Give 'after' or 'before', not both.")
+        raise ApiError(400, say("queue.after_and_before", "Give 'after' or 'before', not both."))
     result = await queue.page(
         request.app[POOL],
         operator_of(request).id,
@@ -75,7 +78,7 @@ async def conversation(request: web.Request) -> web.Response:
     cid = conversation_id(request)
     found = await queue.conversation(request.app[POOL], cid, request.app[RULES].current.checks)
     if found is None:
-        raise ApiError(404, f"There is no conversation {cid}.")
+        raise ApiError(404, no_conversation(cid))
     return web.json_response(found)
 
 
@@ -173,7 +176,7 @@ async def claim_next(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         result = await request.app[ACTIONS].claim_next(conn, operator_of(request))
     if result is None:
-        raise ApiError(404, "The queue is empty: nothing left to claim.")
+        raise ApiError(404, say("queue.empty", "The queue is empty: nothing left to claim."))
     return web.json_response(result)
 
 
@@ -181,10 +184,13 @@ async def advise(request: web.Request) -> web.Response:
     body = await read_json(request)
     channel = body.get("channel", "public")
     if channel not in ("public", "dm"):
-        raise ApiError(400, "Field 'channel' must be 'public' or 'dm'.")
+        raise ApiError(400, say("advise.bad_channel", "Field 'channel' must be 'public' or 'dm'."))
     cid = body.get("conversation_id")
     if cid is not None and not is_id(cid):
-        raise ApiError(400, "Field 'conversation_id' must be a conversation id.")
+        raise ApiError(
+            400,
+            say("advise.bad_conversation", "Field 'conversation_id' must be a conversation id."),
+        )
     findings = await request.app[ACTIONS].advise(
         request.app[POOL], text_field(body, "text"), channel, cid
     )
@@ -201,13 +207,21 @@ async def bulk(request: web.Request) -> web.Response:
     body = await read_json(request)
     action = body.get("action")
     if action not in BULK_ACTIONS:
-        raise ApiError(400, f"Field 'action' must be one of: {', '.join(BULK_ACTIONS)}.")
+        raise ApiError(
+            400,
+            say(
+                "bulk.bad_action",
+                "Field 'action' must be one of: {actions}.",
+                actions=", ".join(BULK_ACTIONS),
+            ),
+        )
     ids = ids_field(body, "ids", most=500)
     tag = text_field(body, "tag", limit=200) if action == "tag" else ""
     target = operator_id_field(body) if action == "assign" else 0
     if action == "assign":
         require_lead(op)
     results: list[dict[str, Any]] = []
+    language = language_of(request)
     async with request.app[POOL].acquire() as conn:
         for cid in ids:
             try:
@@ -219,6 +233,10 @@ async def bulk(request: web.Request) -> web.Response:
                     await actions.reassign(conn, op, cid, target)
                 results.append({"id": cid, "ok": True})
             except Exception as exc:  # noqa: BLE001 - reported per conversation
-                message = getattr(exc, "message", None) or str(exc)
-                results.append({"id": cid, "ok": False, "error": message})
+                text = getattr(exc, "text", None)
+                if isinstance(text, Text):
+                    results.append({"id": cid, "ok": False, **text.to_json(language)})
+                else:
+                    message = getattr(exc, "message", None) or str(exc)
+                    results.append({"id": cid, "ok": False, "error": message})
     return web.json_response({"results": results})

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
+from backend.i18n import Text, say
+
 
 class State(str, Enum):
     NEW = "new"
@@ -105,27 +107,47 @@ class NotAllowed(Exception):
     with the conversation's state or holder, 403 for a missing role.
     """
 
-    def __init__(self, message: str, state: State, holder: Holder | None = None, status: int = 409):
-        self.message = message
+    def __init__(
+        self, message: Text, state: State, holder: Holder | None = None, status: int = 409
+    ):
+        self.text = message  # rendered per request in the operator's language
+        self.message = str(message)  # the English, for logs and tests
         self.state = state
         self.holder = holder
         self.status = status
-        super().__init__(message)
+        super().__init__(str(message))
 
 
+# How a sentence names a state ("the conversation is {state}").
 _STATE_WORDS = {
-    State.NEW: "new",
-    State.CLAIMED: "claimed",
-    State.AWAITING_CUSTOMER: "waiting for the customer",
-    State.IN_DM: "in direct messages",
-    State.FLAGGED_CONDUCT: "flagged for the house rules",
-    State.RESOLVED: "resolved",
-    State.DISMISSED: "dismissed",
+    State.NEW: say("state.new", "new"),
+    State.CLAIMED: say("state.claimed", "claimed"),
+    State.AWAITING_CUSTOMER: say("state.awaiting_customer", "waiting for the customer"),
+    State.IN_DM: say("state.in_dm", "in direct messages"),
+    State.FLAGGED_CONDUCT: say("state.flagged_conduct", "flagged for the house rules"),
+    State.RESOLVED: say("state.resolved", "resolved"),
+    State.DISMISSED: say("state.dismissed", "dismissed"),
 }
 
 
-def describe(state: State) -> str:
+def describe(state: State) -> Text:
     return _STATE_WORDS[state]
+
+
+# What an operator tried, as the refusals below name it ("Cannot {doing}: ..."). Translations
+# are infinitive phrases that fit after "um" or "berechtigt," in German ("sie abzuschließen").
+CLAIM = say("doing.claim", "claim it")
+RELEASE = say("doing.release", "release it")
+REASSIGN = say("doing.reassign", "reassign it")
+REPLY = say("doing.reply", "reply")
+REPLY_PUBLICLY = say("doing.reply_publicly", "reply publicly")
+MOVE_TO_DM = say("doing.move_to_dm", "move it to DM")
+REPLY_IN_DM = say("doing.reply_in_dm", "reply in DM")
+RESOLVE = say("doing.resolve", "resolve it")
+DISMISS = say("doing.dismiss", "dismiss it")
+ANSWER = say("doing.answer", "answer it")
+ANSWER_CONDUCT = say("doing.answer_conduct", "answer with the house rules")
+ESCALATE = say("doing.escalate", "escalate it")
 
 
 def _held_by_other(conv: ConversationView, actor: Actor, now: datetime) -> bool:
@@ -136,61 +158,92 @@ def _held_by_other(conv: ConversationView, actor: Actor, now: datetime) -> bool:
     return conv.claim_expires_at is None or conv.claim_expires_at > now
 
 
-def _require_holder(conv: ConversationView, actor: Actor, now: datetime, doing: str) -> None:
+def _require_holder(conv: ConversationView, actor: Actor, now: datetime, doing: Text) -> None:
     if conv.holder is None or (
         conv.claim_expires_at is not None
         and conv.claim_expires_at <= now
         and conv.holder.operator_id != actor.operator_id
     ):
-        raise NotAllowed(f"Claim this conversation before you {doing}.", conv.state)
+        raise NotAllowed(
+            say("claim.needed", "Claim this conversation before you {doing}.", doing=doing),
+            conv.state,
+        )
     if conv.holder.operator_id != actor.operator_id:
         raise NotAllowed(
-            f"{conv.holder.name} holds this conversation; only they can {doing}.",
+            say(
+                "claim.held_by_other",
+                "{holder} holds this conversation; only they can {doing}.",
+                holder=conv.holder.name,
+                doing=doing,
+            ),
             conv.state,
             conv.holder,
             status=403,
         )
 
 
-def _require_state(conv: ConversationView, allowed: set[State], doing: str) -> None:
+def _not_in_state(conv: ConversationView, doing: Text) -> NotAllowed:
+    return NotAllowed(
+        say(
+            "state.forbids",
+            "Cannot {doing}: the conversation is {state}.",
+            doing=doing,
+            state=describe(conv.state),
+        ),
+        conv.state,
+        conv.holder,
+    )
+
+
+def _require_state(conv: ConversationView, allowed: set[State], doing: Text) -> None:
     if conv.state not in allowed:
-        raise NotAllowed(
-            f"Cannot {doing}: the conversation is {describe(conv.state)}.", conv.state, conv.holder
-        )
+        raise _not_in_state(conv, doing)
 
 
 def claim(conv: ConversationView, actor: Actor, now: datetime) -> Decision:
-    _require_state(conv, set(OPEN_STATES), "claim it")
+    _require_state(conv, set(OPEN_STATES), CLAIM)
     if _held_by_other(conv, actor, now):
         assert conv.holder is not None
         raise NotAllowed(
-            f"{conv.holder.name} already holds this conversation.", conv.state, conv.holder
+            say(
+                "claim.already_held",
+                "{holder} already holds this conversation.",
+                holder=conv.holder.name,
+            ),
+            conv.state,
+            conv.holder,
         )
     state = State.CLAIMED if conv.state in (State.NEW, State.CLAIMED) else conv.state
     return Decision(state, actor.operator_id)
 
 
 def release(conv: ConversationView, actor: Actor, now: datetime) -> Decision:
-    _require_holder(conv, actor, now, "release it")
+    _require_holder(conv, actor, now, RELEASE)
     return Decision(State.NEW if conv.state == State.CLAIMED else conv.state, None)
 
 
 def force_release(conv: ConversationView, actor: Actor, now: datetime) -> Decision:
     if not actor.is_lead:
         raise NotAllowed(
-            "Only a lead can force-release a conversation.", conv.state, conv.holder, status=403
+            say("lead.force_release", "Only a lead can force-release a conversation."),
+            conv.state,
+            conv.holder,
+            status=403,
         )
     if conv.holder is None:
-        raise NotAllowed("Nobody holds this conversation.", conv.state)
+        raise NotAllowed(say("claim.nobody", "Nobody holds this conversation."), conv.state)
     return Decision(State.NEW if conv.state == State.CLAIMED else conv.state, None)
 
 
 def reassign(conv: ConversationView, actor: Actor, to_operator_id: int, now: datetime) -> Decision:
     if not actor.is_lead:
         raise NotAllowed(
-            "Only a lead can reassign a conversation.", conv.state, conv.holder, status=403
+            say("lead.reassign", "Only a lead can reassign a conversation."),
+            conv.state,
+            conv.holder,
+            status=403,
         )
-    _require_state(conv, set(OPEN_STATES), "reassign it")
+    _require_state(conv, set(OPEN_STATES), REASSIGN)
     state = State.CLAIMED if conv.state in (State.NEW, State.CLAIMED) else conv.state
     return Decision(state, to_operator_id)
 
@@ -207,35 +260,38 @@ def waiting_on_customer(state: State) -> bool:
 def reply_publicly(conv: ConversationView, actor: Actor, now: datetime) -> Decision:
     """A public answer hands the turn to the customer; the operator keeps the conversation,
     so the customer's answer comes back to them first."""
-    _require_holder(conv, actor, now, "reply")
+    _require_holder(conv, actor, now, REPLY)
     _require_state(
-        conv, {State.CLAIMED, State.AWAITING_CUSTOMER, State.FLAGGED_CONDUCT}, "reply publicly"
+        conv, {State.CLAIMED, State.AWAITING_CUSTOMER, State.FLAGGED_CONDUCT}, REPLY_PUBLICLY
     )
     return Decision(State.AWAITING_CUSTOMER, actor.operator_id, Sla.PAUSE)
 
 
 def move_to_dm(conv: ConversationView, actor: Actor, now: datetime) -> Decision:
     """Public acknowledgement plus opening DM; the operator keeps the conversation."""
-    _require_holder(conv, actor, now, "move it to DM")
+    _require_holder(conv, actor, now, MOVE_TO_DM)
     _require_state(
-        conv, {State.CLAIMED, State.AWAITING_CUSTOMER, State.FLAGGED_CONDUCT}, "move it to DM"
+        conv, {State.CLAIMED, State.AWAITING_CUSTOMER, State.FLAGGED_CONDUCT}, MOVE_TO_DM
     )
     return Decision(State.IN_DM, actor.operator_id, Sla.PAUSE)
 
 
 def reply_in_dm(conv: ConversationView, actor: Actor, now: datetime) -> Decision:
-    _require_holder(conv, actor, now, "reply in DM")
-    _require_state(conv, {State.IN_DM}, "reply in DM")
+    _require_holder(conv, actor, now, REPLY_IN_DM)
+    _require_state(conv, {State.IN_DM}, REPLY_IN_DM)
     return Decision(State.IN_DM, actor.operator_id, Sla.PAUSE)
 
 
 def resolve(conv: ConversationView, actor: Actor, now: datetime, closing_text: str) -> Decision:
     """Closing the loop publicly is habit 4: no closing text, no resolve."""
-    _require_holder(conv, actor, now, "resolve it")
-    _require_state(conv, {State.CLAIMED, State.AWAITING_CUSTOMER, State.IN_DM}, "resolve it")
+    _require_holder(conv, actor, now, RESOLVE)
+    _require_state(conv, {State.CLAIMED, State.AWAITING_CUSTOMER, State.IN_DM}, RESOLVE)
     if not closing_text.strip():
         raise NotAllowed(
-            "Resolving needs a public closing message.", conv.state, conv.holder, status=422
+            say("resolve.needs_closing", "Resolving needs a public closing message."),
+            conv.state,
+            conv.holder,
+            status=422,
         )
     return Decision(State.RESOLVED, None, Sla.CLEAR)
 
@@ -243,7 +299,11 @@ def resolve(conv: ConversationView, actor: Actor, now: datetime, closing_text: s
 def dismiss(conv: ConversationView, actor: Actor, now: datetime, reason: str) -> Decision:
     if reason not in DISMISS_REASONS:
         raise NotAllowed(
-            f"Dismiss needs a reason: one of {', '.join(DISMISS_REASONS)}.",
+            say(
+                "dismiss.needs_reason",
+                "Dismiss needs a reason: one of {reasons}.",
+                reasons=", ".join(DISMISS_REASONS),
+            ),
             conv.state,
             conv.holder,
             status=422,
@@ -251,20 +311,23 @@ def dismiss(conv: ConversationView, actor: Actor, now: datetime, reason: str) ->
     _require_state(
         conv,
         {State.NEW, State.CLAIMED, State.FLAGGED_CONDUCT, State.AWAITING_CUSTOMER},
-        "dismiss it",
+        DISMISS,
     )
     if _held_by_other(conv, actor, now) and not actor.is_lead:
         assert conv.holder is not None
         raise NotAllowed(
-            f"{conv.holder.name} holds this conversation.", conv.state, conv.holder, status=403
+            say("claim.held", "{holder} holds this conversation.", holder=conv.holder.name),
+            conv.state,
+            conv.holder,
+            status=403,
         )
     return Decision(State.DISMISSED, None, Sla.CLEAR)
 
 
 def answer_conduct(conv: ConversationView, actor: Actor, now: datetime) -> Decision:
     """Answer an abusive post with the house rules, once, without arguing."""
-    _require_holder(conv, actor, now, "answer it")
-    _require_state(conv, {State.FLAGGED_CONDUCT}, "answer with the house rules")
+    _require_holder(conv, actor, now, ANSWER)
+    _require_state(conv, {State.FLAGGED_CONDUCT}, ANSWER_CONDUCT)
     return Decision(State.AWAITING_CUSTOMER, actor.operator_id, Sla.PAUSE)
 
 
@@ -309,8 +372,6 @@ def customer_writes(
     return Decision(state, holder, sla, tuple(steps), escalate=threat)
 
 
-def require_open(conv: ConversationView, doing: str) -> None:
+def require_open(conv: ConversationView, doing: Text) -> None:
     if conv.state in CLOSED_STATES:
-        raise NotAllowed(
-            f"Cannot {doing}: the conversation is {describe(conv.state)}.", conv.state, conv.holder
-        )
+        raise _not_in_state(conv, doing)

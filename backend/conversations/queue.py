@@ -11,6 +11,7 @@ from backend.connectors.address import address_of
 from backend.connectors.payload import media_of, profile_of
 from backend.conversations import sql
 from backend.conversations.lifecycle import State
+from backend.i18n import Text, say
 
 if TYPE_CHECKING:
     from backend.checks import CheckRules
@@ -138,7 +139,12 @@ async def _customer(
 
 
 class UnknownFilter(ValueError):
-    pass
+    """A queue filter we do not have."""
+
+    def __init__(self, message: Text):
+        self.text = message  # rendered per request in the operator's language
+        self.message = str(message)
+        super().__init__(self.message)
 
 
 # Search: the author's handle or name, or any of the customer's posts, contains the text.
@@ -156,7 +162,12 @@ def _like(search: str) -> str:
 
 
 class BadKey(ValueError):
-    pass
+    """A queue key (after/before) that is not one the queue gave."""
+
+    def __init__(self, message: Text):
+        self.text = message  # rendered per request in the operator's language
+        self.message = str(message)
+        super().__init__(self.message)
 
 
 # A position in the queue's order: (sla_due_at, priority, id), sla_due_at None sorting last.
@@ -181,14 +192,31 @@ def parse_key(raw: str) -> Key:
     due, sep, rest = raw.rpartition(",")
     due, sep2, priority = due.rpartition(",")
     if not sep or not sep2:
-        raise BadKey(f"a queue key is '<sla_due_at>,<priority>,<id>', not {raw!r}")
+        raise BadKey(
+            say(
+                "queue.bad_key",
+                "a queue key is '<sla_due_at>,<priority>,<id>', not {key!r}",
+                key=raw,
+            )
+        )
     try:
         at = datetime.fromisoformat(due.strip().replace("Z", "+00:00")) if due.strip() else None
         key = (at, int(priority), int(rest))
     except ValueError:
-        raise BadKey(f"a queue key is '<sla_due_at>,<priority>,<id>', not {raw!r}") from None
+        raise BadKey(
+            say(
+                "queue.bad_key",
+                "a queue key is '<sla_due_at>,<priority>,<id>', not {key!r}",
+                key=raw,
+            )
+        ) from None
     if at is not None and at.tzinfo is None:
-        raise BadKey("a queue key's sla_due_at needs its time zone, as the queue gave it")
+        raise BadKey(
+            say(
+                "queue.key_without_zone",
+                "a queue key's sla_due_at needs its time zone, as the queue gave it",
+            )
+        )
     return key
 
 
@@ -361,7 +389,14 @@ async def page(
     stays for older clients; it walks the rows it skips (from the nearer end).
     """
     if filter not in FILTERS:
-        raise UnknownFilter(f"unknown filter {filter!r}; use one of: {', '.join(FILTERS)}")
+        raise UnknownFilter(
+            say(
+                "queue.unknown_filter",
+                "unknown filter {filter!r}; use one of: {filters}",
+                filter=filter,
+                filters=", ".join(FILTERS),
+            )
+        )
     like = _like(search)
     total, exact = await total_of(conn, operator_id, filter, like)
     args = Params()

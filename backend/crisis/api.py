@@ -7,11 +7,15 @@ module only groups, personalises and asks.
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import asyncpg
 from aiohttp import web
 
 from backend.conversations import sql
 from backend.conversations.actions import ACTIONS
+from backend.i18n import Text, say
 from backend.listening.themes import (
     Complaint,
     group_complaints,
@@ -21,7 +25,7 @@ from backend.listening.themes import (
 )
 from backend.live.hub import HUB
 from backend.web.errors import ApiError
-from backend.web.keys import POOL, brand_words, operator_of
+from backend.web.keys import POOL, brand_words, language_of, operator_of
 from backend.web.request import flag_field, ids_field, read_json, require_lead
 
 GROUP_LIMIT = 5000  # newest conversations grouped at once
@@ -57,16 +61,39 @@ def first_name(display_name: str, handle: str) -> str:
     return parts[0] if parts else handle
 
 
+def _unknown_placeholders(*texts: str) -> Text:
+    """Why personalise_holding_statement refused: the {placeholders} it does not know."""
+    found = {name for text in texts for name in re.findall(r"\{([^{}]*)\}", text)}
+    unknown = ", ".join("{" + u + "}" for u in sorted(found - {"name", "topic"}))
+    return say(
+        "holding.unknown_placeholder",
+        "holding statement has unknown placeholder(s): {placeholders} (use {{name}} and {{topic}})",
+        placeholders=unknown,
+    )
+
+
+def _rendered(result: dict[str, Any], language: str) -> dict[str, Any]:
+    """A per-conversation refusal in the operator's language, with its message id and params."""
+    error = result.get("error")
+    if isinstance(error, Text):
+        return {**result, **error.to_json(language)}
+    return result
+
+
 async def holding_statement(request: web.Request) -> web.Response:
     """POST {template, conversation_ids, preview?, confirm?}: one personalised public reply each."""
     op = operator_of(request)
-    require_lead(op, "send a holding statement")
+    require_lead(op, say("doing.send_holding", "send a holding statement"))
     body = await read_json(request)
     template = body.get("template")
     if not isinstance(template, str) or not template.strip() or "\x00" in template:
         raise ApiError(
             400,
-            "Field 'template' must be the statement's text, with {name} and {topic} if you like.",
+            say(
+                "holding.no_template",
+                "Field 'template' must be the statement's text, with {{name}} and {{topic}} if "
+                "you like.",
+            ),
         )
     # Per-language texts: a conversation in German gets templates["de"] when the lead wrote
     # one, else `template` (issue 17: replies in the customer's language).
@@ -75,14 +102,20 @@ async def holding_statement(request: web.Request) -> web.Response:
         isinstance(k, str) and isinstance(v, str) and v.strip() and "\x00" not in v
         for k, v in by_language.items()
     ):
-        raise ApiError(400, "Field 'templates' must map a language ('de') to the statement's text.")
+        raise ApiError(
+            400,
+            say(
+                "holding.bad_templates",
+                "Field 'templates' must map a language ('de') to the statement's text.",
+            ),
+        )
     ids = ids_field(body, "conversation_ids", most=MAX_TARGETS)
     preview, confirm = flag_field(body, "preview"), flag_field(body, "confirm")
     try:
         for text in (template, *by_language.values()):
             personalise_holding_statement(text, "", "")
-    except ValueError as exc:
-        raise ApiError(422, str(exc)) from None
+    except ValueError:
+        raise ApiError(422, _unknown_placeholders(template, *by_language.values())) from None
     pool, ignore = request.app[POOL], brand_words(request.app)
     texts = await pool.fetch(TEXTS_OF, ids)
     themes = top_themes([r["text"] or "" for r in texts], limit=20, ignore=ignore)
@@ -100,6 +133,8 @@ async def holding_statement(request: web.Request) -> web.Response:
             await actions.holding_statement(conn, op, cid, personalise, preview, confirm)
             for cid in dict.fromkeys(ids)
         ]
+    language = language_of(request)
+    results = [_rendered(r, language) for r in results]
     sent = sum(1 for r in results if r.get("ok") and not preview)
     return web.json_response(
         {"results": results, "sent": sent, "preview": preview}, status=200 if preview else 201

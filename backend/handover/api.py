@@ -8,8 +8,9 @@ from aiohttp import web
 
 from backend.handover import queries as handover_query
 from backend.handover import shifts
+from backend.i18n import say, text_of
 from backend.web.errors import ApiError
-from backend.web.keys import CLOCK, CONFIG, POOL, brand_words, operator_of
+from backend.web.keys import CLOCK, CONFIG, POOL, brand_words, language_of, operator_of
 from backend.web.request import read_json
 
 
@@ -21,13 +22,28 @@ def parse_since(raw: str | None) -> datetime | None:
         value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
     except ValueError:
         raise ApiError(
-            400, f"'since' must be an ISO 8601 time like 2026-11-25T08:00:00Z, got {raw!r}."
+            400,
+            say(
+                "since.not_iso",
+                "'since' must be an ISO 8601 time like 2026-11-25T08:00:00Z, got {since!r}.",
+                since=raw,
+            ),
         ) from None
     if value.tzinfo is None:
-        raise ApiError(400, "'since' needs a time zone, e.g. 2026-11-25T08:00:00Z or +01:00.")
+        raise ApiError(
+            400,
+            say("since.no_zone", "'since' needs a time zone, e.g. 2026-11-25T08:00:00Z or +01:00."),
+        )
     if not 1970 <= value.year <= 9000:
         # Year 1 or 9999 overflows the report's arithmetic (a 500); no shift is that old or new.
-        raise ApiError(400, f"'since' must be between 1970 and 9000, got {raw!r}.")
+        raise ApiError(
+            400,
+            say(
+                "since.out_of_range",
+                "'since' must be between 1970 and 9000, got {since!r}.",
+                since=raw,
+            ),
+        )
     return value
 
 
@@ -45,7 +61,7 @@ async def shift_end(request: web.Request) -> web.Response:
     body = await read_json(request)
     note = body.get("note", "")
     if not isinstance(note, str) or "\x00" in note:
-        raise ApiError(400, "Field 'note' must be text.")
+        raise ApiError(400, say("field.not_text", "Field '{field}' must be text.", field="note"))
     async with app[POOL].acquire() as conn:
         try:
             found = await shifts.end_shift(
@@ -57,16 +73,16 @@ async def shift_end(request: web.Request) -> web.Response:
                 ignore=brand_words(app),
             )
         except shifts.NoShift as exc:
-            raise ApiError(409, str(exc)) from None
+            raise ApiError(409, exc.text) from None
         except ValueError as exc:
-            raise ApiError(413, str(exc)) from None
+            raise ApiError(413, text_of(exc)) from None
     return web.json_response(found, status=201)
 
 
 async def handover_latest(request: web.Request) -> web.Response:
     found = await shifts.latest_handover(request.app[POOL])
     if found is None:
-        raise ApiError(404, "Nobody has handed over yet.")
+        raise ApiError(404, say("handover.none_yet", "Nobody has handed over yet."))
     return web.json_response(found)
 
 
@@ -74,7 +90,8 @@ async def handover_get(request: web.Request) -> web.Response:
     app = request.app
     fmt = request.query.get("format", "json")
     if fmt not in ("json", "md"):
-        raise ApiError(400, "'format' must be json or md.")
+        raise ApiError(400, say("handover.format_param", "'format' must be json or md."))
+    language = language_of(request)
     try:
         report = await handover_query.report(
             app[POOL],
@@ -83,9 +100,12 @@ async def handover_get(request: web.Request) -> web.Response:
             fmt,
             negative_below=app[CONFIG].crisis.negative_below,
             ignore=brand_words(app),
+            language=language,
         )
     except ValueError as exc:
-        raise ApiError(400, str(exc)) from None
+        raise ApiError(400, text_of(exc)) from None
     if isinstance(report, str):  # format=md
-        return web.Response(text=report, content_type="text/markdown")
+        return web.Response(
+            text=report, content_type="text/markdown", headers={"Content-Language": language}
+        )
     return web.json_response(report)

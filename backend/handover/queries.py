@@ -24,6 +24,7 @@ from backend.handover.report import (
     OwedClose,
     PinnedNote,
 )
+from backend.i18n import SOURCE_LANGUAGE, Refused, say
 from backend.listening.themes import top_themes
 
 NEGATIVE_BELOW = (
@@ -250,18 +251,27 @@ async def report(
     *,
     negative_below: float = NEGATIVE_BELOW,
     ignore: Iterable[str] = (),
+    language: str = SOURCE_LANGUAGE,
 ) -> str | dict:
     """The handover from `since` (default: the end of the last handover, else 8 hours) until `now`,
-    as Markdown text (fmt "md") or JSON-ready data (fmt "json")."""
+    as Markdown text in `language` (fmt "md") or JSON-ready data (fmt "json")."""
     from backend.handover.report import render_json, render_markdown, summarise
     from backend.handover.shifts import default_since
 
     if fmt not in ("md", "json"):
-        raise ValueError(f"format must be md or json, not {fmt!r}")
+        raise Refused(
+            say("handover.bad_format", "format must be md or json, not {format!r}", format=fmt)
+        )
     start = since or await default_since(conn, now)
     if start > now:
-        raise ValueError(f"'since' ({start.isoformat()}) is in the future")
+        raise Refused(
+            say(
+                "handover.since_future",
+                "'since' ({since}) is in the future",
+                since=start.isoformat(),
+            )
+        )
     summary = summarise(
         await collect(conn, start, now, negative_below=negative_below, ignore=ignore)
     )
-    return render_markdown(summary) if fmt == "md" else render_json(summary)
+    return render_markdown(summary, language=language) if fmt == "md" else render_json(summary)

@@ -14,8 +14,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, Literal
 
+from babel.dates import format_datetime
+from babel.numbers import format_decimal
+from babel.units import format_unit
+
+from backend.i18n import SOURCE_LANGUAGE, babel_locale, catalog
 from backend.listening.themes import Theme
 
 SENTIMENT_ORDER = ("negative", "neutral", "positive")
@@ -209,142 +214,226 @@ def _plain(text: object) -> str:
     return " ".join(_CONTROL.sub("", str(text)).split()).replace("|", "\\|")
 
 
-def format_duration(value: timedelta | None) -> str:
-    """'45s', '4m 05s', '1h 12m', '2d 3h'; '–' when there is nothing to show."""
+def format_duration(value: timedelta | None, language: str = SOURCE_LANGUAGE) -> str:
+    """'45s', '4m 05s', '1h 12m', '2d 3h' ('4 Min. 05 Sek.', '1 Std. 12 Min.' in German: CLDR's
+    units, as long as the catalog says); '–' when there is nothing to show."""
     if value is None:
         return "–"
+    locale = babel_locale(language)
+    # Translators: how long duration units are written, one of narrow ("4m"), short ("4 min")
+    # or long ("4 minutes"), as CLDR names them; say which reads best in a dense report.
+    asked = catalog(language).pgettext("duration units", "narrow")
+    length: Literal["narrow", "short", "long"] = "narrow"
+    if asked == "short":
+        length = "short"
+    elif asked == "long":
+        length = "long"
     seconds = round(value.total_seconds())
     sign = "-" if seconds < 0 else ""
     seconds = abs(seconds)
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
+
+    def unit(amount: int, name: str, padded: bool = False) -> str:
+        # A string is placed as it is: the zero padding of '05s' survives, as in a clock.
+        number = f"{amount:02d}" if padded else format_decimal(amount, locale=locale)
+        return format_unit(number, f"duration-{name}", length=length, locale=locale)
+
     if days:
-        return f"{sign}{days}d {hours}h"
+        return f"{sign}{unit(days, 'day')} {unit(hours, 'hour')}"
     if hours:
-        return f"{sign}{hours}h {minutes:02d}m"
+        return f"{sign}{unit(hours, 'hour')} {unit(minutes, 'minute', padded=True)}"
     if minutes:
-        return f"{sign}{minutes}m {secs:02d}s"
-    return f"{sign}{secs}s"
+        return f"{sign}{unit(minutes, 'minute')} {unit(secs, 'second', padded=True)}"
+    return f"{sign}{unit(secs, 'second')}"
 
 
-def _when(moment: datetime | None, zone: tzinfo) -> str:
-    if moment is None:
-        return "–"
-    return moment.astimezone(zone).strftime("%a %d %b %H:%M")
+def render_markdown(
+    summary: Summary, zone: tzinfo = UTC, max_items: int = 20, language: str = SOURCE_LANGUAGE
+) -> str:
+    """The summary as Markdown for a terminal: short sections, the numbers first, lists capped.
 
+    Headings and words in `language` (backend/locale), numbers, dates and durations as its
+    locale writes them (Babel); names, handles and notes as they were written."""
+    translations = catalog(language)
+    _ = translations.gettext
+    ngettext = translations.ngettext
+    pgettext = translations.pgettext
+    locale = babel_locale(language)
+    # Babel's pattern for the report's times ("Wed 25 Nov 14:05"); 24-hour in every language.
+    when_pattern = _("EEE dd MMM HH:mm")
 
-def _limited(lines: list[str], limit: int, total: int) -> list[str]:
-    shown = min(limit, len(lines))
-    if total > shown:
-        return lines[:shown] + [f"- … and {total - shown} more (see `--format json`)"]
-    return lines
+    def when(moment: datetime | None) -> str:
+        if moment is None:
+            return "–"
+        return format_datetime(moment.astimezone(zone), when_pattern, locale=locale)
 
+    def n(value: float) -> str:
+        return format_decimal(value, locale=locale)
 
-def render_markdown(summary: Summary, zone: tzinfo = UTC, max_items: int = 20) -> str:
-    """The summary as Markdown for a terminal: short sections, the numbers first, lists capped."""
+    def duration(value: timedelta | None) -> str:
+        return format_duration(value, language)
+
+    sentiment_words = {
+        "negative": pgettext("sentiment", "negative"),
+        "neutral": pgettext("sentiment", "neutral"),
+        "positive": pgettext("sentiment", "positive"),
+    }
+    state_words = {
+        "new": pgettext("state", "new"),
+        "claimed": pgettext("state", "claimed"),
+        "awaiting_customer": pgettext("state", "awaiting_customer"),
+        "in_dm": pgettext("state", "in_dm"),
+        "flagged_conduct": pgettext("state", "flagged_conduct"),
+    }
+    kind_words = {"first": _("first response"), "next": _("next response")}
+    unclaimed = _("unclaimed")
+
+    def who(name: str | None) -> str:
+        return unclaimed if name is None or name == UNCLAIMED else _plain(name)
+
+    def state(name: str) -> str:
+        return state_words.get(name) or _plain(name)
+
+    def counts(items: dict[str, int], label: Any) -> str:
+        return ", ".join(f"{label(k)} {n(v)}" for k, v in items.items())
+
+    def limited(lines: list[str], total: int) -> list[str]:
+        shown = min(max_items, len(lines))
+        if total > shown:
+            more = _("… and {count} more (see `--format json`)").format(count=n(total - shown))
+            return lines[:shown] + [f"- {more}"]
+        return lines
+
     d = summary.data
     out: list[str] = []
     zone_name = getattr(zone, "key", None) or d.period_start.astimezone(zone).tzname() or "UTC"
     out.append(
-        f"# Handover {_when(d.period_start, zone)} – {_when(d.period_end, zone)} ({zone_name})"
+        "# "
+        + _("Handover {start} – {end} ({zone})").format(
+            start=when(d.period_start), end=when(d.period_end), zone=zone_name
+        )
     )
     out.append("")
-    out.append(
-        f"**Worked this shift:** {', '.join(_plain(o) for o in d.operators) or 'nobody signed in'}"
-    )
+    worked = ", ".join(_plain(o) for o in d.operators) or _("nobody signed in")
+    out.append("**" + _("Worked this shift:") + f"** {worked}")
     out.append("")
 
-    out.append(f"## Mentions in: {summary.mentions_total}")
+    out.append("## " + _("Mentions in: {count}").format(count=n(summary.mentions_total)))
     if summary.mentions_table:
+        labels = [sentiment_words.get(s) or _plain(s) for s in summary.sentiments]
         out.append("")
-        out.append("| platform | " + " | ".join(summary.sentiments) + " | total |")
+        platform_word, total_word, all_word = _("platform"), _("total"), _("all")
+        out.append(f"| {platform_word} | " + " | ".join(labels) + f" | {total_word} |")
         out.append("|---|" + "---:|" * (len(summary.sentiments) + 1))
         for platform, row in summary.mentions_table.items():
-            cells = [str(row.get(s, 0)) for s in summary.sentiments]
+            cells = [n(row.get(s, 0)) for s in summary.sentiments]
             out.append(
                 f"| {_plain(platform)} | "
                 + " | ".join(cells)
-                + f" | {summary.mentions_by_platform[platform]} |"
+                + f" | {n(summary.mentions_by_platform[platform])} |"
             )
-        totals = [str(summary.mentions_by_sentiment.get(s, 0)) for s in summary.sentiments]
-        out.append("| **all** | " + " | ".join(totals) + f" | {summary.mentions_total} |")
+        totals = [n(summary.mentions_by_sentiment.get(s, 0)) for s in summary.sentiments]
+        out.append(
+            f"| **{all_word}** | " + " | ".join(totals) + f" | {n(summary.mentions_total)} |"
+        )
     out.append("")
 
-    out.append(f"## Replies out: {d.replies_out} public, {d.dms_out} DM")
-    out.append("")
     out.append(
-        f"## First response: median {format_duration(summary.first_response_median)}, "
-        f"p90 {format_duration(summary.first_response_p90)} "
-        f"({len(d.first_responses)} conversations)"
+        "## "
+        + _("Replies out: {public} public, {dm} DM").format(
+            public=n(d.replies_out), dm=n(d.dms_out)
+        )
+    )
+    out.append("")
+    answered = len(d.first_responses)
+    out.append(
+        "## "
+        + ngettext(
+            "First response: median {median}, p90 {p90} ({count} conversation)",
+            "First response: median {median}, p90 {p90} ({count} conversations)",
+            answered,
+        ).format(
+            median=duration(summary.first_response_median),
+            p90=duration(summary.first_response_p90),
+            count=n(answered),
+        )
     )
     out.append("")
 
-    out.append(f"## SLA breaches: {summary.breaches_total}")
+    out.append("## " + _("SLA breaches: {count}").format(count=n(summary.breaches_total)))
     if d.breaches:
-        out.append(
-            "By operator: "
-            + ", ".join(f"{_plain(k)} {v}" for k, v in summary.breaches_by_operator.items())
-        )
-        lines = [
-            f"- #{_plain(b.conversation_id)} @{_plain(b.handle)} ({_plain(b.platform)}) {_plain(b.priority)} "
-            f"{_plain(b.kind)} response, due {_when(b.due_at, zone)}, "
-            + (f"held by {_plain(b.operator)}" if b.operator else UNCLAIMED)
-            for b in sorted(d.breaches, key=lambda b: b.due_at)
-        ]
-        out += _limited(lines, max_items, summary.breaches_total)
+        out.append(_("By operator:") + " " + counts(summary.breaches_by_operator, who))
+        lines = []
+        for b in sorted(d.breaches, key=lambda b: b.due_at):
+            kind = kind_words.get(b.kind) or _("{kind} response").format(kind=_plain(b.kind))
+            head = f"- #{_plain(b.conversation_id)} @{_plain(b.handle)} ({_plain(b.platform)}) {_plain(b.priority)} "
+            due = _("{kind}, due {when}").format(kind=kind, when=when(b.due_at))
+            holder = (
+                _("held by {operator}").format(operator=_plain(b.operator))
+                if b.operator
+                else unclaimed
+            )
+            lines.append(f"{head}{due}, {holder}")
+        out += limited(lines, summary.breaches_total)
     out.append("")
 
-    out.append(f"## Still open: {summary.open_total}")
+    out.append("## " + _("Still open: {count}").format(count=n(summary.open_total)))
     if summary.open_total:
-        out.append(
-            "By state: " + ", ".join(f"{_plain(k)} {v}" for k, v in summary.open_by_state.items())
-        )
-        out.append(
-            "By holder: " + ", ".join(f"{_plain(k)} {v}" for k, v in summary.open_by_holder.items())
-        )
+        out.append(_("By state:") + " " + counts(summary.open_by_state, state))
+        out.append(_("By holder:") + " " + counts(summary.open_by_holder, who))
         far = datetime.max.replace(tzinfo=UTC)
         ordered = sorted(d.open_conversations, key=lambda c: (c.due_at or far, c.priority))
         lines = [
             f"- #{_plain(c.conversation_id)} @{_plain(c.handle)} ({_plain(c.platform)}) {_plain(c.priority)} "
-            f"{_plain(c.state)}, "
-            + (f"due {_when(c.due_at, zone)}" if c.due_at else "clock stopped")
-            + f", {_plain(c.holder or UNCLAIMED)}"
+            f"{state(c.state)}, "
+            + (_("due {when}").format(when=when(c.due_at)) if c.due_at else _("clock stopped"))
+            + f", {who(c.holder)}"
             for c in ordered
         ]
-        out += _limited(lines, max_items, summary.open_total)
+        out += limited(lines, summary.open_total)
     out.append("")
 
-    out.append(f"## Owe a public closing message: {summary.owing_public_close_total}")
+    out.append(
+        "## "
+        + _("Owe a public closing message: {count}").format(
+            count=n(summary.owing_public_close_total)
+        )
+    )
     lines = [
-        f"- #{_plain(c.conversation_id)} @{_plain(c.handle)} ({_plain(c.platform)}) in DM since "
-        f"{_when(c.in_dm_since, zone)}, {_plain(c.holder or UNCLAIMED)}"
+        f"- #{_plain(c.conversation_id)} @{_plain(c.handle)} ({_plain(c.platform)}) "
+        + _("in DM since {when}").format(when=when(c.in_dm_since))
+        + f", {who(c.holder)}"
         for c in sorted(d.owing_public_close, key=lambda c: c.in_dm_since)
     ]
-    out += _limited(lines, max_items, summary.owing_public_close_total)
+    out += limited(lines, summary.owing_public_close_total)
     out.append("")
 
-    out.append(f"## Pinned notes: {len(d.notes)}")
-    for n in sorted(d.notes, key=lambda n: n.at):
-        about = f" on #{_plain(n.conversation_id)}" if n.conversation_id is not None else ""
-        out.append(f"- {_when(n.at, zone)} {_plain(n.author)}{about}: {_plain(n.text)}")
-    out.append("")
-
-    out.append(f"## Crisis periods: {len(d.crises)}")
-    for c in sorted(d.crises, key=lambda c: c.started_at):
-        end = _when(c.ended_at, zone) if c.ended_at else "still going"
-        length = format_duration((c.ended_at or d.period_end) - c.started_at)
-        out.append(
-            f"- {_when(c.started_at, zone)} – {end} ({length}), peak {c.peak_per_minute:.0f} negative/min"
+    out.append("## " + _("Pinned notes: {count}").format(count=n(len(d.notes))))
+    for note in sorted(d.notes, key=lambda note: note.at):
+        about = (
+            " " + _("on #{conversation}").format(conversation=_plain(note.conversation_id))
+            if note.conversation_id is not None
+            else ""
         )
+        out.append(f"- {when(note.at)} {_plain(note.author)}{about}: {_plain(note.text)}")
     out.append("")
 
-    out.append("## Top complaint themes")
+    out.append("## " + _("Crisis periods: {count}").format(count=n(len(d.crises))))
+    for c in sorted(d.crises, key=lambda c: c.started_at):
+        end = when(c.ended_at) if c.ended_at else _("still going")
+        length = duration((c.ended_at or d.period_end) - c.started_at)
+        peak = _("peak {count} negative/min").format(count=n(round(c.peak_per_minute)))
+        out.append(f"- {when(c.started_at)} – {end} ({length}), {peak}")
+    out.append("")
+
+    out.append("## " + _("Top complaint themes"))
     if d.themes:
         for i, t in enumerate(d.themes, 1):
-            out.append(f"{i}. {_plain(t.term)} ({t.count})")
+            out.append(f"{n(i)}. {_plain(t.term)} ({n(t.count)})")
     else:
-        out.append("none stood out")
+        out.append(_("none stood out"))
     return "\n".join(out) + "\n"
 
 

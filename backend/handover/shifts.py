@@ -16,13 +16,14 @@ import asyncpg
 from backend import events
 from backend.handover import queries as handover_query
 from backend.handover import report as handover
+from backend.i18n import Refused, say
 from backend.operators import Operator
 
 DEFAULT_PERIOD = timedelta(hours=8)  # a handover with no earlier one to start from covers this much
 NOTE_MAX = 10_000
 
 
-class NoShift(Exception):
+class NoShift(Refused):
     """The operator has no shift running."""
 
 
@@ -75,13 +76,21 @@ async def end_shift(
     """End the running shift with a handover note; returns the handover as `latest_handover` shows it."""
     note = note.strip()
     if len(note) > NOTE_MAX:
-        raise ValueError(f"The handover note is longer than {NOTE_MAX} characters.")
+        raise Refused(
+            say(
+                "handover.note_too_long",
+                "The handover note is longer than {most} characters.",
+                most=NOTE_MAX,
+            )
+        )
     async with conn.transaction():
         shift = await conn.fetchrow(
             "SELECT * FROM shifts WHERE operator_id = $1 AND ended_at IS NULL FOR UPDATE", op.id
         )
         if shift is None:
-            raise NoShift("You have no shift running; it starts when you sign in.")
+            raise NoShift(
+                say("shift.none", "You have no shift running; it starts when you sign in.")
+            )
         start = min(shift["started_at"], now)
         data = await handover_query.collect(
             conn, start, now, negative_below=negative_below, ignore=ignore

@@ -39,6 +39,7 @@ from backend.connectors.webhook import (
     check_source,
     parse_batch,
 )
+from backend.i18n import Text, say
 from backend.ingest.store import INGEST
 from backend.web.errors import ApiError
 from backend.web.keys import CLOCK, CONFIG, ENV, POOL
@@ -65,8 +66,12 @@ class ReadGate:
         if self.reading >= self.limit:
             raise ApiError(
                 503,
-                f"Too many webhook requests are being received at once (at most {self.limit});"
-                " try again shortly.",
+                say(
+                    "webhook.busy",
+                    "Too many webhook requests are being received at once (at most {most});"
+                    " try again shortly.",
+                    most=self.limit,
+                ),
                 retry_after=self.retry_after_s,
             )
         self.reading += 1
@@ -80,11 +85,11 @@ READ_GATE = web.AppKey("webhook_read_gate", ReadGate)
 
 async def read_capped(request: web.Request, max_bytes: int) -> bytes:
     """The request body, refusing with 413 as soon as it passes `max_bytes`."""
-    too_big = f"body: more than the {max_bytes} bytes allowed"
+    too_big = say(
+        "webhook.body_too_big", "body: more than the {most} bytes allowed", most=max_bytes
+    )
     if request.content_length is not None and request.content_length > max_bytes:
-        raise ApiError(
-            413, f"body: {request.content_length} bytes, more than the {max_bytes} allowed"
-        )
+        raise ApiError(413, _declared_too_big(request.content_length, max_bytes))
     body = bytearray()
     async for chunk in request.content.iter_chunked(CHUNK):
         body += chunk
@@ -93,13 +98,20 @@ async def read_capped(request: web.Request, max_bytes: int) -> bytes:
     return bytes(body)
 
 
+def _declared_too_big(length: int, most: int) -> Text:
+    return say(
+        "webhook.declared_too_big",
+        "body: {length} bytes, more than the {most} allowed",
+        length=length,
+        most=most,
+    )
+
+
 async def read_unverified(request: web.Request, gate: ReadGate, max_bytes: int) -> bytes:
     """The body of a request whose signature is not yet checked: one of `gate.limit`
     at most, within `gate.read_timeout_s`."""
     if request.content_length is not None and request.content_length > max_bytes:
-        raise ApiError(
-            413, f"body: {request.content_length} bytes, more than the {max_bytes} allowed"
-        )
+        raise ApiError(413, _declared_too_big(request.content_length, max_bytes))
     if not request.content.is_eof() and gate.reading >= gate.limit:
         # A sender that wrote its body with its headers (every platform, nearly always) has it
         # here within moments; waiting for that costs no slot and no buffer of ours.
@@ -115,7 +127,12 @@ async def read_unverified(request: web.Request, gate: ReadGate, max_bytes: int) 
             return await read_capped(request, max_bytes)
     except TimeoutError:
         raise ApiError(
-            408, f"body: not received within {gate.read_timeout_s:g} s; send it whole and promptly"
+            408,
+            say(
+                "webhook.body_slow",
+                "body: not received within {seconds:g} s; send it whole and promptly",
+                seconds=gate.read_timeout_s,
+            ),
         ) from None
     finally:
         gate.leave()
@@ -124,7 +141,8 @@ async def read_unverified(request: web.Request, gate: ReadGate, max_bytes: int) 
 def _refused(source: str, exc: WebhookError) -> ApiError:
     if exc.status == 401:
         log.info("webhook %s: refused a request: %s", source, exc.message)
-    return ApiError(exc.status, exc.message)
+    # The sender is a platform, not an operator: its reasons stay as connectors word them.
+    return ApiError(exc.status, say("webhook.refused", "{reason}", reason=exc.message))
 
 
 async def ingest_webhook(request: web.Request) -> web.Response:
@@ -134,7 +152,14 @@ async def ingest_webhook(request: web.Request) -> web.Response:
     source = request.match_info["source"]
     var = cfg.sources.get(source)
     if var is None:
-        raise ApiError(404, f"There is no webhook source {source[:40]!r} on this server.")
+        raise ApiError(
+            404,
+            say(
+                "webhook.no_source",
+                "There is no webhook source {source!r} on this server.",
+                source=source[:40],
+            ),
+        )
     secret = app[ENV].get(var, "").strip()
     if not secret:
         # The caller learns only that the source is not ready; the log names the variable.
@@ -142,7 +167,12 @@ async def ingest_webhook(request: web.Request) -> web.Response:
             "webhook %s: environment variable %s is not set; refusing its posts", source, var
         )
         raise ApiError(
-            503, f"Webhook source {source!r} is not ready on this server (no secret configured)."
+            503,
+            say(
+                "webhook.not_ready",
+                "Webhook source {source!r} is not ready on this server (no secret configured).",
+                source=source,
+            ),
         )
     content_type = request.headers.get("Content-Type", "")
     try:

@@ -9,13 +9,14 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from backend import events
+from backend import events, operators
 from backend.conversations import lifecycle, queue
+from backend.i18n import available_languages, say
 from backend.live import sessions
 from backend.live.hub import HUB, MAX_STREAMS_PER_OPERATOR, REPLACED, announce
 from backend.operators import Operator
 from backend.web.errors import ApiError
-from backend.web.keys import CLOCK, CONFIG, POOL, operator_of
+from backend.web.keys import CLOCK, CONFIG, OPERATOR, POOL, operator_of
 from backend.web.request import flag_field, int_param, is_id, read_json
 
 STREAM_HEARTBEAT = 30.0  # seconds between pings: a dead peer is noticed, idle ones cost little
@@ -27,11 +28,58 @@ REPLACED_REASON = (
 )
 
 
+def _profile(op: Operator) -> dict[str, Any]:
+    return {
+        "id": op.id,
+        "name": op.name,
+        "display_name": op.display_name,
+        "role": op.role,
+        "language": op.language,  # None: the console's --lang or LANG decides
+        "languages": list(available_languages()),
+    }
+
+
 async def me(request: web.Request) -> web.Response:
-    op = operator_of(request)
-    return web.json_response(
-        {"id": op.id, "name": op.name, "display_name": op.display_name, "role": op.role}
-    )
+    return web.json_response(_profile(operator_of(request)))
+
+
+async def me_update(request: web.Request) -> web.Response:
+    """PATCH {"language": "de" | null}: the operator's own profile language (null: follow the
+    console). Only a language we have a catalog for; anything else is a 422 naming them."""
+    body = await read_json(request)
+    unknown = sorted(set(body) - {"language"})
+    if unknown:
+        raise ApiError(
+            400,
+            say(
+                "profile.unknown_fields",
+                "Only 'language' can be changed here, not {fields}.",
+                fields=", ".join(repr(k) for k in unknown),
+            ),
+        )
+    if "language" not in body:
+        raise ApiError(400, say("profile.nothing", "Send the field 'language' to change."))
+    language = body["language"]
+    languages = available_languages()
+    if language is not None and language not in languages:
+        raise ApiError(
+            422,
+            say(
+                "profile.bad_language",
+                "Field 'language' must be one of {languages} (or null to follow the console), "
+                "got {language!r}.",
+                languages=", ".join(languages),
+                language=(language if isinstance(language, str) else str(language))[:40],
+            ),
+        )
+    try:
+        op = await operators.set_language(request.app[POOL], operator_of(request).name, language)
+    except operators.OperatorError:  # revoked between signing this request in and now
+        raise ApiError(
+            401, say("auth.bad_token", "That operator token is not valid (unknown or revoked).")
+        ) from None
+    request[OPERATOR] = op  # this answer (and any error after it) already speaks the new language
+    return web.json_response(_profile(op))
 
 
 async def summary(request: web.Request) -> web.Response:
@@ -69,7 +117,13 @@ async def presence(request: web.Request) -> web.Response:
     body = await read_json(request)
     cid = body.get("conversation_id")
     if cid is not None and not is_id(cid):
-        raise ApiError(400, "Field 'conversation_id' must be a conversation id or null.")
+        raise ApiError(
+            400,
+            say(
+                "presence.bad_conversation",
+                "Field 'conversation_id' must be a conversation id or null.",
+            ),
+        )
     payload = presence_payload(op, "active", cid, flag_field(body, "typing"))
     await announce(request.app[POOL], payload)
     return web.Response(status=204)

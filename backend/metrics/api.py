@@ -15,6 +15,7 @@ import hmac
 from aiohttp import web
 
 from backend.conversations import queue
+from backend.i18n import say
 from backend.live.hub import HUB
 from backend.metrics import exposition as metrics
 from backend.web.errors import ApiError
@@ -64,13 +65,21 @@ def _authorised(request: web.Request) -> None:
     expected = request.app[ENV].get(var, "")
     if not expected:
         raise ApiError(
-            503, f"metrics.token_env names {var}, which is not set in the backend's environment."
+            503,
+            say(
+                "metrics.token_unset",
+                "metrics.token_env names {variable}, which is not set in the backend's environment.",
+                variable=var,
+            ),
         )
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(
         token.strip().encode(), expected.encode()
     ):
-        raise ApiError(401, "Send the metrics token as 'Authorization: Bearer <token>'.")
+        raise ApiError(
+            401,
+            say("metrics.no_token", "Send the metrics token as 'Authorization: Bearer <token>'."),
+        )
 
 
 async def families(app: web.Application) -> list[metrics.MetricFamily]:

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from backend.clock import Clock
 from backend.config import Config
+from backend.i18n import negotiate
 from backend.operators import Operator
 
 CONFIG = web.AppKey("config", Config)
@@ -27,6 +28,13 @@ OPERATOR = web.RequestKey("operator", Operator)  # the signed-in operator of thi
 def operator_of(request: web.Request) -> Operator:
     """The operator the auth middleware signed in for this request."""
     return request[OPERATOR]
+
+
+def language_of(request: web.Request) -> str:
+    """The language to answer this request in: the signed-in operator's profile language, else
+    the best match for Accept-Language, else English (the operator may not be known yet)."""
+    op = request.get(OPERATOR)
+    return negotiate(op.language if op else None, request.headers.get("Accept-Language"))
 
 
 def brand_words(app: web.Application) -> tuple[str, str]:
