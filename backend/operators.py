@@ -69,7 +69,8 @@ async def add(
 
 
 # An operator's own token, or the token of a console session open over SSH (console_sessions,
-# backend/ssh/sessions.py): valid only while that session lasts and its operator is active.
+# backend/ssh/consoles.py): valid only while that session lasts, its key is still theirs and
+# they are active.
 # Two index lookups in one round trip.
 _AUTHENTICATE = """
     SELECT id, name, display_name, role FROM operators WHERE token_hash = $1 AND revoked_at IS NULL
@@ -77,6 +78,8 @@ _AUTHENTICATE = """
     SELECT o.id, o.name, o.display_name, o.role
     FROM console_sessions s JOIN operators o ON o.id = s.operator_id
     WHERE s.token_hash = $1 AND s.ended_at IS NULL AND o.revoked_at IS NULL
+      AND EXISTS (SELECT 1 FROM operator_keys k
+                  WHERE k.fingerprint = s.key_fingerprint AND k.operator_id = s.operator_id)
     LIMIT 1
 """
 

@@ -15,6 +15,7 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 import pyte
@@ -72,9 +73,9 @@ class Screen(asyncssh.SSHClientSession):
 
 @dataclass
 class Running:
-    desk: Desk
+    desk: Desk  # the server in this test's loop (unused by tests of the real command)
     port: int
-    backend: object
+    backend: Any
 
     async def connect(
         self, key: asyncssh.SSHKey, user: str = "anna"
@@ -392,3 +393,69 @@ def test_the_host_key_is_made_once_private_and_kept(tmp_path):
 
     with pytest.raises(HostKeyProblem, match="chmod 600"):
         host_key(path)
+
+
+@pytest.mark.faults
+async def test_the_shiftdesk_ssh_command_serves_consoles_and_signs_them_out_when_stopped(
+    db_url, tmp_path
+):
+    import os
+    import signal
+    import subprocess
+
+    from tests.processes import BackendProcess, free_port
+
+    served = BackendProcess(db_url)
+    await served.start()
+    port = free_port()
+    log = tmp_path / "ssh.log"
+    environ = {
+        **os.environ,
+        "SHIFTDESK_DATABASE_URL": db_url,
+        "SHIFTDESK_SSH_PORT": str(port),
+        "SHIFTDESK_TUI_BACKEND_URL": served.url,
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+    }
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "backend.cli", "ssh"], env=environ, stdout=out, stderr=out
+        )
+    try:
+        await until(lambda: "serving the console over SSH" in log.read_text(), "the SSH server")
+        host_key_file = tmp_path / "state" / "shiftdesk" / "ssh_host_ed25519_key"
+        assert host_key_file.stat().st_mode & 0o777 == 0o600
+        assert "127.0.0.1:" + str(port) in log.read_text()  # loopback unless configured
+        from backend.db.pool import connect
+
+        db = await connect(db_url)
+        try:
+            await operators.add(db, "anna")
+            key = asyncssh.generate_private_key("ssh-ed25519")
+            await keys.add_key(
+                db, "anna", keys.parse_public_key(key.export_public_key().decode(), "k")
+            )
+        finally:
+            await db.close()
+        running = Running(Desk.__new__(Desk), port, served)
+        conn, chan, screen = await running.console(key)
+        try:
+            await screen.shows("Nothing here")
+            server.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(screen.closed.wait(), 15)
+            assert "the desk is shutting down" in screen.text()
+        finally:
+            conn.close()
+        assert server.wait(15) == 0
+        db = await connect(db_url)
+        try:
+            assert (
+                await db.fetchval("SELECT count(*) FROM console_sessions WHERE ended_at IS NULL")
+                == 0
+            )
+        finally:
+            await db.close()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(10)
+        served.stop()
