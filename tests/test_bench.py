@@ -40,6 +40,10 @@ SMALL = {
         ["GET /api/me (floor)", "GET /api/summary", "before=end", "GET /metrics"],
     ),
     "rules_quality": ([], ["precision", "recall"]),
+    "ssh": (
+        ["--sessions", "2", "--presses", "5", "--conversations", "100"],
+        ["plain shiftdesk tui on a pty", "over SSH", "sessions held at once: 2", "RSS each"],
+    ),
     "latency": (
         ["--quick"],
         ["LISTEN/NOTIFY", "signed webhook", "Mastodon stream", "polling every"],
