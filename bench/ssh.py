@@ -126,7 +126,9 @@ async def measure(
     try:
         _, token = await operators.add(conn, "bench", "Bench", "operator")
         key = asyncssh.generate_private_key("ssh-ed25519")
-        await keys.add_key(conn, "bench", keys.parse_public_key(key.export_public_key().decode(), "k"))
+        await keys.add_key(
+            conn, "bench", keys.parse_public_key(key.export_public_key().decode(), "k")
+        )
     finally:
         await conn.close()
 
@@ -241,10 +243,11 @@ def main() -> None:
     assert isinstance(rss, list)
     print(f"keypress to screen (j/k, {args.presses} presses, {COLUMNS}x{ROWS}, loopback)")
     print(f"{'':<34}{'p50':>9}{'p99':>9}{'max':>9}")
-    for label, values in (("plain shiftdesk tui on a pty", base), ("over SSH (shiftdesk ssh)", ssh)):
-        print(
-            f"{label:<34}{pct(values, 50):>7.1f}ms{pct(values, 99):>7.1f}ms{max(values):>7.1f}ms"
-        )
+    for label, values in (
+        ("plain shiftdesk tui on a pty", base),
+        ("over SSH (shiftdesk ssh)", ssh),
+    ):
+        print(f"{label:<34}{pct(values, 50):>7.1f}ms{pct(values, 99):>7.1f}ms{max(values):>7.1f}ms")
     print(
         f"{'SSH adds':<34}{pct(ssh, 50) - pct(base, 50):>+7.1f}ms"
         f"{pct(ssh, 99) - pct(base, 99):>+7.1f}ms"

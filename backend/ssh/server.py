@@ -42,6 +42,11 @@ PASSED_ENV = ("COLORTERM", "NO_COLOR", "LANG", "LC_ALL", "LC_MESSAGES")
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9_.@+:-]{0,64}")
 _TERM = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
 
+# Written after a console the server ended (it had no chance to restore the terminal): leave
+# the alternate screen, mouse and paste modes, show the cursor, plain attributes.
+RESTORE_TERMINAL = (
+    b"\x1b[0m\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?1015l\x1b[?2004l\x1b[?25h\x1b[?1049l"
+)
 NO_COMMANDS = "shiftdesk: this desk serves the console only; no commands (connect with plain ssh)"
 NEEDS_TERMINAL = "shiftdesk: the console needs a terminal; connect with ssh -t"
 TOO_MANY = "shiftdesk: you already have {n} consoles open here (the most allowed); close one first"
@@ -391,6 +396,8 @@ class ConsoleSession(asyncssh.SSHServerSession):
             self.reason = consoles.QUIT
         if self._closed or self._chan is None:
             return
+        if self._ending:
+            self._chan.write(RESTORE_TERMINAL)
         message = ENDED.get(self.reason)
         if message is not None:
             idle = _duration(self.desk.settings.ssh.idle_timeout_seconds)
