@@ -168,6 +168,7 @@ def cmd_operators(args: argparse.Namespace) -> int:
     from backend.clock import Clock
     from backend.db.pool import connect
     from backend.live import sessions
+    from backend.ssh import keys as ssh_keys
 
     cfg = _load(args)
 
@@ -189,15 +190,40 @@ def cmd_operators(args: argparse.Namespace) -> int:
                     else f"{op.name} now follows the console's --lang or LANG"
                 )
             elif args.operators_command == "list":
+                key_count: dict[str, int] = {}
+                for listed_key in await ssh_keys.list_keys(conn):
+                    key_count[listed_key.operator] = key_count.get(listed_key.operator, 0) + 1
                 for item in await operators.list_all(conn):
                     state = f"revoked {item.revoked_at:%Y-%m-%d}" if item.revoked_at else "active"
+                    n = key_count.get(item.operator.name, 0)
                     print(
-                        f"{item.operator.name:<16} {item.operator.role:<9} {state:<18} {item.operator.display_name}"
+                        f"{item.operator.name:<16} {item.operator.role:<9} {state:<18} "
+                        f"{n} key{'' if n == 1 else 's':<2} {item.operator.display_name}"
+                    )
+            elif args.operators_command == "add-key":
+                public = ssh_keys.parse_public_key(
+                    _key_file(args.public_key_file), args.public_key_file
+                )
+                op = await ssh_keys.add_key(conn, args.name, public)
+                print(f"added key {public.fingerprint} {public.comment} for {op.name}".rstrip())
+                print(f"{op.name} can now sign in with: ssh -p PORT HOST  (see shiftdesk ssh)")
+            elif args.operators_command == "remove-key":
+                await ssh_keys.remove_key(conn, args.name, args.fingerprint)
+                print(
+                    f"removed key {args.fingerprint} from {args.name}; consoles opened with it end"
+                )
+            elif args.operators_command == "keys":
+                listed = await ssh_keys.list_keys(conn, args.name)
+                if not listed:
+                    print(f"{args.name} has no SSH keys (add one: shiftdesk operators add-key)")
+                for key in listed:
+                    print(
+                        f"{key.fingerprint}  added {key.added_at:%Y-%m-%d}  {key.comment}".rstrip()
                     )
             elif args.operators_command == "revoke":
                 op_id = await operators.revoke(conn, args.name)
                 released = await sessions.revoked(conn, op_id, Clock().now())
-                print(f"revoked {args.name}: their token no longer works", end="")
+                print(f"revoked {args.name}: their token and SSH keys no longer work", end="")
                 print(f"; {len(released)} conversation(s) they held are back in the queue")
             elif args.operators_command == "reissue":
                 op, token = await operators.reissue(conn, args.name)
@@ -210,6 +236,92 @@ def cmd_operators(args: argparse.Namespace) -> int:
             await conn.close()
 
     asyncio.run(_with_database(cfg, run))
+    return 0
+
+
+def _key_file(name: str) -> str:
+    """A public key file's text ('-': standard input), with a clear error naming the file."""
+    from backend.ssh.keys import MAX_KEY_FILE_BYTES
+
+    if name == "-":
+        return sys.stdin.read(MAX_KEY_FILE_BYTES + 1)
+    try:
+        with open(name, encoding="utf-8", errors="replace") as f:
+            text = f.read(MAX_KEY_FILE_BYTES + 1)
+    except OSError as exc:
+        raise CliError(f"{name}: {exc.strerror}") from None
+    if len(text) > MAX_KEY_FILE_BYTES:
+        raise CliError(f"{name}: too big for a public key file (give the .pub file)")
+    return text
+
+
+# -- ssh ---------------------------------------------------------------------------------
+
+
+def console_command(args: argparse.Namespace, url: str) -> list[str]:
+    """How the SSH server starts each console: this same program's `tui`, with this run's
+    config files and the console's token read from a pipe ({secret})."""
+    command = [sys.executable, "-m", "backend.cli"]
+    for path in args.config or []:
+        command += ["--config", str(Path(path).resolve())]
+    return command + ["tui", "--url", url, "--token-file", "{secret}"]
+
+
+async def _ssh(cfg: Config, db_url: str, args: argparse.Namespace) -> None:
+    from backend.db.pool import create_pool
+    from backend.ssh import server
+
+    folder = state_dir()
+    key_path = Path(cfg.ssh.host_key) if cfg.ssh.host_key else folder / "ssh_host_ed25519_key"
+    try:
+        key = server.host_key(key_path)
+    except server.HostKeyProblem as exc:
+        raise CliError(str(exc)) from None
+    url = args.url or cfg.tui.backend_url
+    settings = server.DeskSettings(
+        ssh=cfg.ssh,
+        console_command=console_command(args, url),
+        operators_dir=folder / "ssh-operators",
+        base_env={k: v for k, v in os.environ.items() if k in ("PATH", "TZ")},
+    )
+    pool = await create_pool(db_url, 1, 4)
+    desk = server.Desk(settings, pool)
+    try:
+        acceptor = await server.start_server(desk, key)
+    except OSError as exc:
+        await pool.close()
+        raise CliError(
+            f"cannot listen on {cfg.ssh.host}:{cfg.ssh.port}: {exc.strerror}; choose another "
+            "with SHIFTDESK_SSH_PORT (or ssh.port in config)"
+        ) from None
+    host, port = server.listening_on(acceptor)
+    logging.getLogger("shiftdesk").info(
+        "serving the console over SSH on %s:%d (host key %s; consoles use %s)",
+        host,
+        port,
+        key.get_fingerprint("sha256"),
+        url,
+    )
+    watcher = asyncio.create_task(desk.watch(), name="ssh-watch")
+    stop = asyncio.Event()
+    _stop_on_signals(stop.set)
+    try:
+        await stop.wait()
+    finally:
+        acceptor.close()
+        watcher.cancel()
+        await desk.close_all()
+        await pool.close()
+
+
+def cmd_ssh(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if not cfg.database.url:
+        embedded_logs_to_file()
+    run(_with_database(cfg, lambda url: _ssh(cfg, url, args)))
     return 0
 
 
@@ -640,6 +752,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", metavar="LANG", help=LANG_HELP)
     p.set_defaults(func=cmd_demo)
 
+    p = sub.add_parser(
+        "ssh",
+        help="serve the operator console over SSH to operators' keys",
+        description="Serve the console over SSH: each operator connects with a key added by "
+        "`shiftdesk operators add-key` and gets their own console. No shell, commands or "
+        "forwarding. Listens on ssh.host:ssh.port (default 127.0.0.1:2222).",
+    )
+    p.add_argument("--url", help="backend URL the consoles use (default: tui.backend_url)")
+    p.set_defaults(func=cmd_ssh)
+
     p = sub.add_parser("db", help="database maintenance", description="Database maintenance.")
     db_sub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     m = db_sub.add_parser(
@@ -651,8 +773,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "operators",
-        help="add, list, revoke and reissue operators",
-        description="Manage operators and their tokens.",
+        help="add, list, revoke and reissue operators; their SSH keys",
+        description="Manage operators, their tokens and their SSH keys.",
     )
     op_sub = p.add_subparsers(dest="operators_command", required=True, metavar="ACTION")
     a = op_sub.add_parser(
@@ -695,6 +817,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ri.add_argument("name")
     ri.set_defaults(func=cmd_operators)
+    ak = op_sub.add_parser(
+        "add-key",
+        help="let an operator sign in over SSH with a public key",
+        description="Add an SSH public key (e.g. ~/.ssh/id_ed25519.pub, '-' for standard input) "
+        "as the operator's identity for `shiftdesk ssh`. A key belongs to one operator only.",
+    )
+    ak.add_argument("name")
+    ak.add_argument("public_key_file", metavar="PUBLIC_KEY_FILE")
+    ak.set_defaults(func=cmd_operators)
+    rk = op_sub.add_parser(
+        "remove-key",
+        help="take an SSH key from an operator (their consoles with it end)",
+        description="Remove an operator's SSH key by its fingerprint (SHA256:..., as "
+        "`shiftdesk operators keys NAME` or `ssh-keygen -lf FILE` prints it). Consoles "
+        "open with that key end within seconds.",
+    )
+    rk.add_argument("name")
+    rk.add_argument("fingerprint")
+    rk.set_defaults(func=cmd_operators)
+    ks = op_sub.add_parser(
+        "keys", help="list an operator's SSH keys", description="List an operator's SSH keys."
+    )
+    ks.add_argument("name")
+    ks.set_defaults(func=cmd_operators)
 
     p = sub.add_parser(
         "handover",

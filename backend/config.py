@@ -258,6 +258,20 @@ class TuiConfig(Schema):
     keymap: dict[str, Annotated[str, PlainValidator(_keys)]] = {}
 
 
+class SshConfig(Schema):
+    """`shiftdesk ssh`: the console served over SSH to operators' keys."""
+
+    host: str = "127.0.0.1"  # loopback unless a team decides otherwise
+    port: Annotated[int, Field(ge=0, le=65535)] = 2222  # 0: any free port (tests)
+    host_key: str = ""  # empty: ssh_host_ed25519_key in the state directory, made on first start
+    # A console with no keypress for this long ends (its claims go back to the queue).
+    idle_timeout_seconds: Annotated[int, Field(ge=10)] = 3600
+    max_sessions_per_operator: Annotated[int, Field(ge=1)] = 3
+    # Connections still signing in at once; more are turned away until some finish.
+    max_unauthenticated: Annotated[int, Field(ge=1)] = 20
+    login_timeout_seconds: Annotated[int, Field(ge=5)] = 30
+
+
 class Config(Schema):
     """Everything config/*.yaml may set, with its default."""
 
@@ -270,6 +284,7 @@ class Config(Schema):
     ingest: IngestConfig = IngestConfig()
     simulator: SimulatorConfig = SimulatorConfig()
     tui: TuiConfig = TuiConfig()
+    ssh: SshConfig = SshConfig()
     webhook: WebhookConfig = WebhookConfig()
     crisis: CrisisConfig = CrisisConfig()
     metrics: MetricsConfig = MetricsConfig()

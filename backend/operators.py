@@ -99,12 +99,25 @@ async def add(
     return Operator(**dict(row)), token
 
 
+# An operator's own token, or the token of a console session open over SSH (console_sessions,
+# backend/ssh/consoles.py): valid only while that session lasts, its key is still theirs and
+# they are active.
+# Two index lookups in one round trip.
+_AUTHENTICATE = """
+    SELECT id, name, display_name, role, language FROM operators
+    WHERE token_hash = $1 AND revoked_at IS NULL
+    UNION ALL
+    SELECT o.id, o.name, o.display_name, o.role, o.language
+    FROM console_sessions s JOIN operators o ON o.id = s.operator_id
+    WHERE s.token_hash = $1 AND s.ended_at IS NULL AND o.revoked_at IS NULL
+      AND EXISTS (SELECT 1 FROM operator_keys k
+                  WHERE k.fingerprint = s.key_fingerprint AND k.operator_id = s.operator_id)
+    LIMIT 1
+"""
+
+
 async def authenticate(conn: asyncpg.Connection | asyncpg.Pool, token: str) -> Operator | None:
-    row = await conn.fetchrow(
-        """SELECT id, name, display_name, role, language FROM operators
-           WHERE token_hash = $1 AND revoked_at IS NULL""",
-        hash_token(token),
-    )
+    row = await conn.fetchrow(_AUTHENTICATE, hash_token(token))
     return Operator(**dict(row)) if row else None
 
 

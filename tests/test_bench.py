@@ -42,6 +42,10 @@ SMALL = {
     ),
     "rules_quality": ([], ["precision", "recall"]),
     "rules_load": (["--repeat", "2"], ["conduct.yaml", "whole rulebook"]),
+    "ssh": (
+        ["--sessions", "2", "--presses", "5", "--conversations", "100"],
+        ["plain shiftdesk tui on a pty", "over SSH", "sessions held at once: 2", "RSS each"],
+    ),
     "latency": (
         ["--quick"],
         ["LISTEN/NOTIFY", "signed webhook", "Mastodon stream", "polling every"],

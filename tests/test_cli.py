@@ -56,7 +56,7 @@ def shiftdesk(
 def test_help_names_every_command(capsys):
     out = shiftdesk("--help", process=True)  # the installed entry point, once
     assert out.returncode == 0
-    for command in ("serve", "tui", "demo", "db", "operators", "rules"):
+    for command in ("serve", "tui", "demo", "ssh", "db", "operators", "rules"):
         assert command in out.stdout
     from backend.cli import main
 
@@ -70,6 +70,10 @@ def test_help_names_every_command(capsys):
         ["operators", "list"],
         ["operators", "revoke"],
         ["operators", "reissue"],
+        ["operators", "add-key"],
+        ["operators", "remove-key"],
+        ["operators", "keys"],
+        ["ssh"],
         ["rules", "check"],
         ["rules", "explain"],
         ["rules", "bio"],
@@ -220,6 +224,38 @@ def test_operators_add_list_revoke(db_url):
     assert token not in listed.stdout
     assert shiftdesk("operators", "revoke", "anna", env=env).returncode == 0
     assert "revoked" in shiftdesk("operators", "list", env=env).stdout
+
+
+def test_operators_add_key_list_and_remove_key(db_url, tmp_path):
+    import asyncssh
+
+    env = {"SHIFTDESK_DATABASE_URL": db_url}
+    for name in ("anna", "ben"):
+        assert shiftdesk("operators", "add", name, env=env).returncode == 0
+    key = asyncssh.generate_private_key("ssh-ed25519", comment="anna@laptop")
+    pub = tmp_path / "id_ed25519.pub"
+    pub.write_bytes(key.export_public_key())
+    fingerprint = key.get_fingerprint("sha256")
+    added = shiftdesk("operators", "add-key", "anna", str(pub), env=env)
+    assert added.returncode == 0, added.stderr
+    assert fingerprint in added.stdout
+    # One person's key: not a second operator's too.
+    taken = shiftdesk("operators", "add-key", "ben", str(pub), env=env)
+    assert taken.returncode == 2 and "already belongs to operator 'anna'" in taken.stderr
+    secret = tmp_path / "id_ed25519"
+    secret.write_bytes(key.export_private_key())
+    wrong = shiftdesk("operators", "add-key", "ben", str(secret), env=env)
+    assert wrong.returncode == 2 and f"{secret}: this is a PRIVATE key" in wrong.stderr
+    missing = shiftdesk("operators", "add-key", "ben", str(tmp_path / "nope.pub"), env=env)
+    assert missing.returncode == 2 and "nope.pub" in missing.stderr
+    listed = shiftdesk("operators", "keys", "anna", env=env).stdout
+    assert fingerprint in listed and "anna@laptop" in listed
+    assert "1 key" in shiftdesk("operators", "list", env=env).stdout
+    removed = shiftdesk("operators", "remove-key", "anna", fingerprint, env=env)
+    assert removed.returncode == 0, removed.stderr
+    assert "no SSH keys" in shiftdesk("operators", "keys", "anna", env=env).stdout
+    again = shiftdesk("operators", "remove-key", "anna", fingerprint, env=env)
+    assert again.returncode == 2 and "has no key" in again.stderr
 
 
 def test_a_console_thread_that_will_not_stop_does_not_keep_the_process_alive():

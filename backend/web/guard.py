@@ -35,6 +35,7 @@ class AuthGuard:
     window_s: float = 60.0
     max_delay_s: float = 300.0
     max_addresses: int = 10_000  # the oldest are forgotten first: bounded memory under a flood
+    what: str = "bad operator tokens"  # what is counted, as the log says it
     now: Callable[[], float] = time.monotonic
     _seen: OrderedDict[str, _Record] = field(default_factory=OrderedDict)
 
@@ -59,8 +60,9 @@ class AuthGuard:
             delay = min(self.max_delay_s, 2.0**over)
             record.blocked_until = now + delay
             log.warning(
-                "%d bad operator tokens from %s in the last %.0f s; refusing its requests for %.0f s",
+                "%d %s from %s in the last %.0f s; slowing it down for %.0f s",
                 len(record.failures),
+                self.what,
                 address,
                 self.window_s,
                 delay,

@@ -1,0 +1,1 @@
+"""`shiftdesk ssh`: the console served over SSH, keys as operators' identities."""
