@@ -1,12 +1,19 @@
-"""Operators and their tokens. Only a hash of each token is stored."""
+"""Operators and their tokens. Only a hash of each token is stored.
+
+Besides an operator's own token there are console-session credentials: minted
+by a server that starts a console on an operator's behalf (the browser
+console), working only while that session is open, its operator active and
+its time not run out.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -39,6 +46,10 @@ def new_token() -> str:
     return "sd_" + secrets.token_urlsafe(32)
 
 
+# Console-session credentials look different, so a request is checked against one table only.
+SESSION_PREFIX = "sdc_"
+
+
 async def add(
     conn: asyncpg.Connection | asyncpg.Pool,
     name: str,
@@ -69,11 +80,66 @@ async def add(
 
 
 async def authenticate(conn: asyncpg.Connection | asyncpg.Pool, token: str) -> Operator | None:
-    row = await conn.fetchrow(
-        "SELECT id, name, display_name, role FROM operators WHERE token_hash = $1 AND revoked_at IS NULL",
-        hash_token(token),
-    )
+    """The active operator an operator token or an open console session's credential is for."""
+    if token.startswith(SESSION_PREFIX):
+        row = await conn.fetchrow(
+            """SELECT o.id, o.name, o.display_name, o.role
+               FROM console_sessions s JOIN operators o ON o.id = s.operator_id
+               WHERE s.token_hash = $1 AND s.ended_at IS NULL AND s.expires_at > now()
+                 AND o.revoked_at IS NULL""",
+            hash_token(token),
+        )
+    else:
+        row = await conn.fetchrow(
+            "SELECT id, name, display_name, role FROM operators WHERE token_hash = $1 AND revoked_at IS NULL",
+            hash_token(token),
+        )
     return Operator(**dict(row)) if row else None
+
+
+async def open_session(
+    conn: asyncpg.Connection | asyncpg.Pool, operator_id: int, via: str, lifetime: timedelta
+) -> tuple[int, str]:
+    """A credential for a console started on this operator's behalf; (session id, credential).
+    The credential is shown once, to the server that hands it to the console; only its hash is kept."""
+    token = SESSION_PREFIX + secrets.token_urlsafe(32)
+    session_id = await conn.fetchval(
+        """INSERT INTO console_sessions (operator_id, token_hash, via, expires_at)
+           VALUES ($1, $2, $3, now() + $4::interval) RETURNING id""",
+        operator_id,
+        hash_token(token),
+        via,
+        lifetime,
+    )
+    return int(session_id), token
+
+
+async def end_sessions(conn: asyncpg.Connection | asyncpg.Pool, session_ids: Sequence[int]) -> None:
+    """Sign these console sessions out: their credentials stop working."""
+    await conn.execute(
+        "UPDATE console_sessions SET ended_at = now() WHERE id = ANY($1) AND ended_at IS NULL",
+        list(session_ids),
+    )
+
+
+async def open_sessions(
+    conn: asyncpg.Connection | asyncpg.Pool, session_ids: Sequence[int]
+) -> set[int]:
+    """Which of these console sessions still work (open, not run out, operator active)."""
+    rows = await conn.fetch(
+        """SELECT s.id FROM console_sessions s JOIN operators o ON o.id = s.operator_id
+           WHERE s.id = ANY($1) AND s.ended_at IS NULL AND s.expires_at > now()
+             AND o.revoked_at IS NULL""",
+        list(session_ids),
+    )
+    return {r["id"] for r in rows}
+
+
+async def _end_sessions_of(conn: asyncpg.Connection | asyncpg.Pool, operator_id: int) -> None:
+    await conn.execute(
+        "UPDATE console_sessions SET ended_at = now() WHERE operator_id = $1 AND ended_at IS NULL",
+        operator_id,
+    )
 
 
 @dataclass(frozen=True)
@@ -108,6 +174,8 @@ async def reissue(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> tuple[O
     )
     if row is None:
         raise OperatorError(f"no active operator named {name!r}")
+    # A lost token may be in someone else's hands: what was signed in with it ends too.
+    await _end_sessions_of(conn, row["id"])
     return Operator(**dict(row)), token
 
 
@@ -119,4 +187,5 @@ async def revoke(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> int:
     )
     if found is None:
         raise OperatorError(f"no active operator named {name!r}")
+    await _end_sessions_of(conn, int(found))
     return int(found)
