@@ -40,6 +40,10 @@ SMALL = {
         ["GET /api/me (floor)", "GET /api/summary", "before=end", "GET /metrics"],
     ),
     "rules_quality": ([], ["precision", "recall"]),
+    "web": (
+        ["--conversations", "500", "--sessions", "1"],
+        ["plain tui: first paint", "WebSocket only", "web: first paint", "memory per session"],
+    ),
     "latency": (
         ["--quick"],
         ["LISTEN/NOTIFY", "signed webhook", "Mastodon stream", "polling every"],

@@ -188,7 +188,8 @@ def console_processes() -> list[int]:
 
 async def test_without_a_sign_in_no_route_reaches_the_console(web_console, backend, caplog):
     _, token = await backend.add_operator("anna")
-    async with aiohttp.ClientSession() as http:
+    # unsafe: the jar keeps cookies for 127.0.0.1 (it drops cookies of IP addresses by default)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         async with http.get(web_console.url + "/", allow_redirects=False) as r:
             assert r.status == 303 and r.headers["Location"] == "/sign-in"
         for path in ("/static/js/textual.js", "/static/css/xterm.css", "/ws"):
@@ -218,7 +219,12 @@ async def test_without_a_sign_in_no_route_reaches_the_console(web_console, backe
                     assert "not valid" in await r.text()
         assert "refused web sign-in from 127.0.0.1" in caplog.text
         assert "sd_not-a-real-token" not in caplog.text and credential not in caplog.text
-    assert console_processes() == []
+        assert console_processes() == []
+        # The same client, signed in, is let through: the refusals above were the sign-in's.
+        async with http.post(web_console.url + "/sign-in", data={"token": token}) as r:
+            assert r.status == 200 and r.url.path == "/"
+        async with http.get(web_console.url + "/static/js/textual.js") as r:
+            assert r.status == 200
 
 
 async def test_bad_sign_ins_are_slowed_down(web_console, backend):
