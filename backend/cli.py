@@ -225,6 +225,21 @@ def cmd_operators(args: argparse.Namespace) -> int:
                 released = await sessions.revoked(conn, op_id, Clock().now())
                 print(f"revoked {args.name}: their token and SSH keys no longer work", end="")
                 print(f"; {len(released)} conversation(s) they held are back in the queue")
+            elif args.operators_command == "link":
+                from datetime import timedelta
+
+                from backend.webconsole import links
+
+                op, secret, expires = await links.create(
+                    conn, args.name, timedelta(minutes=cfg.web.link_minutes)
+                )
+                base = cfg.web.public_url or f"http://{cfg.web.host}:{cfg.web.port}"
+                print(f"sign-in link for {op.name} ({op.display_name}):")
+                print(f"{base}/link/{secret}")
+                print(
+                    f"It opens `shiftdesk web` once, until {expires.astimezone():%H:%M %Z}; "
+                    "give it to the operator only."
+                )
             elif args.operators_command == "reissue":
                 op, token = await operators.reissue(conn, args.name)
                 await sessions.token_reissued(conn, op.id)
@@ -322,6 +337,52 @@ def cmd_ssh(args: argparse.Namespace) -> int:
     if not cfg.database.url:
         embedded_logs_to_file()
     run(_with_database(cfg, lambda url: _ssh(cfg, url, args)))
+    return 0
+
+
+# -- web -------------------------------------------------------------------------------
+
+
+async def _serve_web(cfg: Config, url: str) -> None:
+    from aiohttp import web
+
+    from backend.webconsole.server import init_web_app
+
+    # No access log: a sign-in link's path holds its secret until it is used.
+    runner = web.AppRunner(init_web_app(cfg, url), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, cfg.web.host, cfg.web.port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise CliError(
+            f"cannot listen on {cfg.web.host}:{cfg.web.port}: {exc.strerror}; choose another "
+            "with SHIFTDESK_WEB_PORT (or web.port in config)."
+        ) from None
+    port = runner.addresses[0][1]
+    logging.getLogger("shiftdesk").info(
+        "the console in a browser on http://%s:%s (sign in with an operator token or a link "
+        "from `shiftdesk operators link NAME`)",
+        cfg.web.host,
+        port,
+    )
+    stop = asyncio.Event()
+    _stop_on_signals(stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if not cfg.database.url:
+        embedded_logs_to_file()
+    run(_with_database(cfg, lambda url: _serve_web(cfg, url)))
     return 0
 
 
@@ -762,6 +823,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", help="backend URL the consoles use (default: tui.backend_url)")
     p.set_defaults(func=cmd_ssh)
 
+    p = sub.add_parser(
+        "web",
+        help="serve the operator console in a browser, behind a sign-in",
+        description="Serve the console in a browser tab (textual-serve) on web.host:web.port "
+        "(loopback by default). Every page needs a sign-in: an operator token or a one-time "
+        "link from `shiftdesk operators link NAME`. Put a TLS reverse proxy in front to "
+        "reach it from other machines (README).",
+    )
+    p.set_defaults(func=cmd_web)
+
     p = sub.add_parser("db", help="database maintenance", description="Database maintenance.")
     db_sub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     m = db_sub.add_parser(
@@ -773,8 +844,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "operators",
-        help="add, list, revoke and reissue operators; their SSH keys",
-        description="Manage operators, their tokens and their SSH keys.",
+        help="add, list, revoke and reissue operators; their SSH keys and sign-in links",
+        description="Manage operators, their tokens, their SSH keys and browser sign-in links.",
     )
     op_sub = p.add_subparsers(dest="operators_command", required=True, metavar="ACTION")
     a = op_sub.add_parser(
@@ -841,6 +912,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ks.add_argument("name")
     ks.set_defaults(func=cmd_operators)
+    lk = op_sub.add_parser(
+        "link",
+        help="print a one-time sign-in link for the browser console",
+        description="Print a link that signs the operator in to `shiftdesk web` once; it expires "
+        "after web.link_minutes (default 15). Only a hash of it is stored.",
+    )
+    lk.add_argument("name")
+    lk.set_defaults(func=cmd_operators)
 
     p = sub.add_parser(
         "handover",

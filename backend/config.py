@@ -272,6 +272,29 @@ class SshConfig(Schema):
     login_timeout_seconds: Annotated[int, Field(ge=5)] = 30
 
 
+def _http_url(url: str) -> str:
+    if url and not url.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return url.rstrip("/")
+
+
+class WebConfig(Schema):
+    """`shiftdesk web`: the console in a browser, behind a sign-in."""
+
+    host: str = "127.0.0.1"  # loopback: put a TLS reverse proxy in front to reach it from elsewhere
+    port: Annotated[int, Field(ge=0, le=65535)] = 8471
+    # The address people open, e.g. https://desk.example.com behind a proxy: printed in sign-in
+    # links; an https:// one also marks the session cookie Secure. Empty: http://host:port.
+    public_url: Annotated[str, AfterValidator(_http_url)] = ""
+    backend_url: Annotated[str, AfterValidator(_http_url)] = ""  # empty: tui.backend_url
+    link_minutes: Annotated[int, Field(ge=1, le=1440)] = 15  # a one-time sign-in link expires
+    session_hours: Annotated[float, Field(gt=0, le=24)] = 12.0  # a sign-in lasts about a shift
+    max_consoles: Annotated[int, Field(ge=1)] = 20  # consoles running at once (a process each)
+    # How often open sessions are checked against the database: a revoked operator's console
+    # ends within this many seconds.
+    check_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
+
+
 class Config(Schema):
     """Everything config/*.yaml may set, with its default."""
 
@@ -285,6 +308,7 @@ class Config(Schema):
     simulator: SimulatorConfig = SimulatorConfig()
     tui: TuiConfig = TuiConfig()
     ssh: SshConfig = SshConfig()
+    web: WebConfig = WebConfig()
     webhook: WebhookConfig = WebhookConfig()
     crisis: CrisisConfig = CrisisConfig()
     metrics: MetricsConfig = MetricsConfig()

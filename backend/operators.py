@@ -1,12 +1,19 @@
-"""Operators and their tokens. Only a hash of each token is stored."""
+"""Operators and their tokens. Only a hash of each token is stored.
+
+Besides an operator's own token there are console-session credentials: minted
+by a server that starts a console on an operator's behalf (the browser
+console), working only while that session is open, its operator active and
+its time not run out.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -66,6 +73,14 @@ def new_token() -> str:
     return "sd_" + secrets.token_urlsafe(32)
 
 
+# Console-session credentials look different, so one is never taken for an operator's token.
+SESSION_PREFIX = "sdc_"
+
+
+def new_session_token() -> str:
+    return SESSION_PREFIX + secrets.token_urlsafe(32)
+
+
 async def add(
     conn: asyncpg.Connection | asyncpg.Pool,
     name: str,
@@ -99,26 +114,84 @@ async def add(
     return Operator(**dict(row)), token
 
 
-# An operator's own token, or the token of a console session open over SSH (console_sessions,
-# backend/ssh/consoles.py): valid only while that session lasts, its key is still theirs and
-# they are active.
-# Two index lookups in one round trip.
-_AUTHENTICATE = """
+# When a console session's credential works: the session open and not run out, its
+# operator active, and for a console over SSH the key still theirs.
+SESSION_WORKS = """
+    s.ended_at IS NULL AND o.revoked_at IS NULL
+    AND (s.expires_at IS NULL OR s.expires_at > now())
+    AND (s.key_fingerprint IS NULL
+         OR EXISTS (SELECT 1 FROM operator_keys k
+                    WHERE k.fingerprint = s.key_fingerprint AND k.operator_id = s.operator_id))
+"""
+
+# An operator's own token, or the credential of a console session (console_sessions: one
+# over SSH, backend/ssh/consoles.py, or in a browser, backend/webconsole). Two index
+# lookups in one round trip.
+_AUTHENTICATE = f"""
     SELECT id, name, display_name, role, language FROM operators
     WHERE token_hash = $1 AND revoked_at IS NULL
     UNION ALL
     SELECT o.id, o.name, o.display_name, o.role, o.language
     FROM console_sessions s JOIN operators o ON o.id = s.operator_id
-    WHERE s.token_hash = $1 AND s.ended_at IS NULL AND o.revoked_at IS NULL
-      AND EXISTS (SELECT 1 FROM operator_keys k
-                  WHERE k.fingerprint = s.key_fingerprint AND k.operator_id = s.operator_id)
+    WHERE s.token_hash = $1 AND {SESSION_WORKS}
     LIMIT 1
 """
 
 
 async def authenticate(conn: asyncpg.Connection | asyncpg.Pool, token: str) -> Operator | None:
+    """The active operator an operator token or an open console session\'s credential is for."""
     row = await conn.fetchrow(_AUTHENTICATE, hash_token(token))
     return Operator(**dict(row)) if row else None
+
+
+async def open_session(
+    conn: asyncpg.Connection | asyncpg.Pool, operator_id: int, via: str, lifetime: timedelta
+) -> tuple[int, str]:
+    """A credential for a console started on this operator's behalf; (session id, credential).
+    The credential is shown once, to the server that hands it to the console; only its hash is kept."""
+    token = new_session_token()
+    session_id = await conn.fetchval(
+        """INSERT INTO console_sessions (operator_id, token_hash, via, expires_at)
+           VALUES ($1, $2, $3, now() + $4::interval) RETURNING id""",
+        operator_id,
+        hash_token(token),
+        via,
+        lifetime,
+    )
+    return int(session_id), token
+
+
+async def end_sessions(conn: asyncpg.Connection | asyncpg.Pool, session_ids: Sequence[int]) -> None:
+    """Sign these console sessions out: their credentials stop working."""
+    await conn.execute(
+        "UPDATE console_sessions SET ended_at = now() WHERE id = ANY($1) AND ended_at IS NULL",
+        list(session_ids),
+    )
+
+
+async def open_sessions(
+    conn: asyncpg.Connection | asyncpg.Pool, session_ids: Sequence[int]
+) -> set[int]:
+    """Which of these console sessions still work (open, not run out, operator active)."""
+    rows = await conn.fetch(
+        f"""SELECT s.id FROM console_sessions s JOIN operators o ON o.id = s.operator_id
+            WHERE s.id = ANY($1) AND {SESSION_WORKS}""",
+        list(session_ids),
+    )
+    return {r["id"] for r in rows}
+
+
+async def _end_browser_sessions_of(
+    conn: asyncpg.Connection | asyncpg.Pool, operator_id: int, via: Sequence[str]
+) -> None:
+    # Consoles over SSH are ended by their server, which records why (backend/ssh/consoles.py).
+    await conn.execute(
+        """UPDATE console_sessions SET ended_at = now()
+           WHERE operator_id = $1 AND ended_at IS NULL AND key_fingerprint IS NULL
+             AND via = ANY($2)""",
+        operator_id,
+        list(via),
+    )
 
 
 @dataclass(frozen=True)
@@ -154,6 +227,8 @@ async def reissue(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> tuple[O
     )
     if row is None:
         raise OperatorError(f"no active operator named {name!r}")
+    # A lost token may be in someone else's hands: what was signed in with it ends too.
+    await _end_browser_sessions_of(conn, row["id"], via=["token"])
     return Operator(**dict(row)), token
 
 
@@ -165,4 +240,5 @@ async def revoke(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> int:
     )
     if found is None:
         raise OperatorError(f"no active operator named {name!r}")
+    await _end_browser_sessions_of(conn, int(found), via=["token", "link"])
     return int(found)

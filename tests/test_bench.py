@@ -46,6 +46,10 @@ SMALL = {
         ["--sessions", "2", "--presses", "5", "--conversations", "100"],
         ["plain shiftdesk tui on a pty", "over SSH", "sessions held at once: 2", "RSS each"],
     ),
+    "web": (
+        ["--conversations", "500", "--sessions", "1"],
+        ["plain tui: first paint", "WebSocket only", "web: first paint", "memory per session"],
+    ),
     "latency": (
         ["--quick"],
         ["LISTEN/NOTIFY", "signed webhook", "Mastodon stream", "polling every"],

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from backend import events
-from backend.operators import hash_token, new_token
+from backend.operators import hash_token, new_session_token
 from backend.ssh.keys import KeyOwner
 
 SIGNED_IN = "operator.ssh_signed_in"
@@ -38,7 +38,7 @@ class Console:
 async def sign_in(pool: asyncpg.Pool, owner: KeyOwner, address: str) -> Console | None:
     """Open a console for the key's operator; None if, since the key was checked, it was
     removed or its operator revoked (checked again in the same statement)."""
-    token = new_token()
+    token = new_session_token()
     async with pool.acquire() as conn, conn.transaction():
         session_id = await conn.fetchval(
             """INSERT INTO console_sessions (operator_id, token_hash, key_fingerprint, address)
