@@ -61,6 +61,7 @@ def test_demo_shows_a_queue_and_stops_cleanly(tmp_path, keys):
                 )
             ),
             "the queue on screen",
+            timeout=60,  # a first demo runs initdb: far slower on a loaded machine
         )
         elapsed = time.monotonic() - started
         screen = tmux(socket, "capture-pane", "-p")
