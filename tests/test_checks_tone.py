@@ -71,6 +71,17 @@ def test_customer_name(rules):
     assert "no_name" not in checks(rules, "Hi @rosa_d, it's fixed.", customer_name="rosa_d")
 
 
+def test_the_name_an_operator_reads_in_the_handle_counts(rules):
+    # The console shows "@jox" and "@ravi93"; "Hi Jox" and "Hi Ravi" use their names.
+    for handle, greeting in [("jox", "Hi Jox"), ("ravi93", "Hallo Ravi"), ("sam_1_k", "Hi Sam")]:
+        said = checks(rules, f"{greeting}, it's fixed.", customer_name="Jo", customer_handle=handle)
+        assert "no_name" not in said, (handle, greeting)
+    assert "no_name" in checks(rules, "Hi, it's fixed.", customer_name="Jo", customer_handle="jox")
+    assert "no_name" in checks(
+        rules, "Hi Max, it's fixed.", customer_name="Jo", customer_handle="jox"
+    )
+
+
 TEMPLATE = (
     "Hi {name}, we're sorry to hear about this! Please send us a DM with your "
     "order number and we'll look into it right away."

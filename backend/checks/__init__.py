@@ -91,6 +91,7 @@ def check_outbound(
     recent_replies: Sequence[str] = (),
     templates: Sequence[str] = (),
     earlier_replies: Sequence[str] = (),
+    customer_handle: str | None = None,
 ) -> list[Finding]:
     """Findings for a reply or DM the operator is about to send.
 
@@ -110,6 +111,7 @@ def check_outbound(
         customer_name=customer_name,
         customer_upset=customer_upset,
         earlier_replies=earlier_replies,
+        customer_handle=customer_handle,
     )
     canned = find_canned(
         rules.canned,

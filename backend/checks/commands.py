@@ -39,7 +39,7 @@ def run_explain(rules_dir: Path, inp: TextIO, out: TextIO, saved: Sequence[str] 
     checked the way ingest (inbound) and the composer (outbound) check them.
 
     Input: {"text", "channel", "direction", optional "language",
-    "customer_name", "customer_upset", "customer_text", "recent_replies",
+    "customer_name", "customer_handle", "customer_upset", "customer_text", "recent_replies",
     "templates", "earlier_replies"}. Without "language", it is detected as
     ingest detects it (from "customer_text" for a reply when given, else
     from the text); the output says which language was used and how.
@@ -112,6 +112,7 @@ def _explain_one(rules: CheckRules, raw: str, saved: Sequence[str] = ()) -> dict
             channel=channel,
             language=language,
             customer_name=item.get("customer_name") or None,
+            customer_handle=item.get("customer_handle") or None,
             customer_upset=bool(item.get("customer_upset", False)),
             recent_replies=recent or [],
             templates=templates if templates is not None else list(saved),

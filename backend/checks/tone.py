@@ -113,6 +113,7 @@ def check_tone(
     customer_name: str | None,
     customer_upset: bool,
     earlier_replies: Sequence[str] = (),
+    customer_handle: str | None = None,
 ) -> list[Finding]:
     """Tone advisories for an outbound reply. "no_apology" only when the
     customer is upset and neither this reply nor an earlier one of ours in
@@ -142,7 +143,7 @@ def check_tone(
         findings.append(
             Finding("no_apology", ADVISORY, rules.apology.message, rules.apology.suggestion)
         )
-    if customer_name and not mentions_name(text, customer_name):
+    if customer_name and not mentions_name(text, customer_name, customer_handle):
         first = first_name(customer_name)
         findings.append(
             Finding(
@@ -164,10 +165,21 @@ def first_name(customer_name: str) -> str:
     return parts[0] if parts else ""
 
 
-def mentions_name(text: str, customer_name: str) -> bool:
-    """True when the reply uses the customer's first name, full name or handle."""
+def handle_name(handle: str) -> str:
+    """The name an operator reads in a handle: its leading letters (@ravi93 -> ravi,
+    @sam_1_k -> sam); the whole handle when it has fewer than two."""
+    local = handle.strip().lstrip("@").split("@")[0]
+    letters = re.match(r"[^\W\d_]+", local)
+    return letters.group() if letters and len(letters.group()) >= 2 else local
+
+
+def mentions_name(text: str, customer_name: str, handle: str | None = None) -> bool:
+    """True when the reply uses the customer's first name, full name or handle (or the
+    name the handle reads as: an operator who sees only @jox greets "Hi Jox")."""
     name = customer_name.strip().lstrip("@")
     candidates = {name, first_name(name)} - {""}
+    if handle:
+        candidates |= {handle.strip().lstrip("@"), handle_name(handle)} - {""}
     for candidate in candidates:
         if re.search(rf"(?<!\w)@?{re.escape(candidate)}(?!\w)", text, re.IGNORECASE):
             return True

@@ -379,6 +379,7 @@ class Actions:
         return {
             "language": r["language"],
             "customer_name": name,
+            "customer_handle": r["handle"],
             "customer_upset": upset,
             # An apology we already made in this conversation counts (no "does not apologise").
             "earlier_replies": list(r["earlier_replies"]),
