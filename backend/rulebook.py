@@ -8,6 +8,8 @@ set it had.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,10 +78,45 @@ def load_templates(path: Path) -> tuple[Template, ...]:
     return tuple(Template(t.name, t.language, t.text) for t in saved.templates)
 
 
+def _signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    """What the folder's files are now: name, size and change time of each."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        return ()
+    return tuple(
+        (e.name, st.st_size, st.st_mtime_ns) for e in entries if e.is_file() and (st := e.stat())
+    )
+
+
+# Rulebooks already built from unchanged files. Building one compiles the phrase screens
+# and loads the models (most of a second); a process that starts several applications
+# (the demo, the tests) or reloads files that did not change pays that once. Rulebooks
+# never change once built, so sharing one is safe.
+_BUILT: dict[tuple[str, tuple[tuple[str, int, int], ...]], Rulebook] = {}
+_BUILT_MAX = 4
+_BUILT_LOCK = threading.Lock()  # reloads may load in a thread
+
+
 def load_rulebook(rules_dir: str | Path) -> Rulebook:
     """Load every rules file the backend needs; raises FileErrors listing all problems."""
-    problems = yamlfile.Problems()
     folder = Path(rules_dir)
+    key = (str(folder.resolve()), _signature(folder))
+    with _BUILT_LOCK:
+        built = _BUILT.get(key) if key[1] else None
+    if built is not None:
+        return built
+    rulebook = _load_rulebook(folder)
+    if key[1] and _signature(folder) == key[1]:  # not changed while we read it
+        with _BUILT_LOCK:
+            while len(_BUILT) >= _BUILT_MAX:
+                _BUILT.pop(next(iter(_BUILT)))
+            _BUILT[key] = rulebook
+    return rulebook
+
+
+def _load_rulebook(folder: Path) -> Rulebook:
+    problems = yamlfile.Problems()
     listening = problems.attempt(load_listening_rules, folder)
     checks = problems.attempt(load_check_rules, folder)
     sla = problems.attempt(load_policy, folder / "sla.yaml")

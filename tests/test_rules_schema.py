@@ -348,3 +348,25 @@ def test_broken_yaml_is_still_a_file_error(rules_dir: Path) -> None:
         load_check_rules(rules_dir)
     [error] = caught.value.errors
     assert isinstance(error, FileError) and "not valid YAML" in error.reason
+
+
+def test_a_rulebook_is_built_once_per_state_of_its_files(tmp_path):
+    """Unchanged files give the rulebook already built (a second app in the process, a
+    reload of an untouched folder); any edit gives a new one, and a broken edit an error."""
+    import shutil
+
+    from backend.rulebook import load_rulebook
+    from backend.yamlfile import FileErrors
+
+    folder = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", folder)
+    first = load_rulebook(folder)
+    assert load_rulebook(folder) is first
+    sla = folder / "sla.yaml"
+    sla.write_text(sla.read_text() + "\n# a lead's note\n")
+    edited = load_rulebook(folder)
+    assert edited is not first
+    sla.write_text("targets: soon\n")
+    with pytest.raises(FileErrors) as err:
+        load_rulebook(folder)
+    assert "sla.yaml" in str(err.value)
