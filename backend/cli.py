@@ -346,21 +346,19 @@ def cmd_ssh(args: argparse.Namespace) -> int:
 async def _serve_web(cfg: Config, url: str) -> None:
     from aiohttp import web
 
-    from backend.webconsole.server import init_web_app
+    from backend.webconsole.server import init_web_app, listen
 
     # No access log: a sign-in link's path holds its secret until it is used.
     runner = web.AppRunner(init_web_app(cfg, url), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, cfg.web.host, cfg.web.port)
     try:
-        await site.start()
+        port = await listen(runner, cfg.web.host, cfg.web.port)
     except OSError as exc:
         await runner.cleanup()
         raise CliError(
             f"cannot listen on {cfg.web.host}:{cfg.web.port}: {exc.strerror}; choose another "
             "with SHIFTDESK_WEB_PORT (or web.port in config)."
         ) from None
-    port = runner.addresses[0][1]
     logging.getLogger("shiftdesk").info(
         "the console in a browser on http://%s:%s (sign in with an operator token or a link "
         "from `shiftdesk operators link NAME`)",

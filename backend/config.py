@@ -290,6 +290,7 @@ class WebConfig(Schema):
     link_minutes: Annotated[int, Field(ge=1, le=1440)] = 15  # a one-time sign-in link expires
     session_hours: Annotated[float, Field(gt=0, le=24)] = 12.0  # a sign-in lasts about a shift
     max_consoles: Annotated[int, Field(ge=1)] = 20  # consoles running at once (a process each)
+    max_consoles_per_operator: Annotated[int, Field(ge=1)] = 3  # as ssh.max_sessions_per_operator
     # How often open sessions are checked against the database: a revoked operator's console
     # ends within this many seconds.
     check_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0

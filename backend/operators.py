@@ -3,7 +3,10 @@
 Besides an operator's own token there are console-session credentials: minted
 by a server that starts a console on an operator's behalf (the browser
 console), working only while that session is open, its operator active and
-its time not run out.
+its time not run out. A browser session's start and end are events
+(operator.web_signed_in, operator.web_signed_out with the reason), recorded in
+the transaction that opens or ends it, once each, whoever ends it: the web
+server, or a revoke or reissue run from the command line.
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
 
+from backend import events
 from backend.i18n import available_languages
 
 ROLES = ("operator", "lead")
@@ -144,29 +149,153 @@ async def authenticate(conn: asyncpg.Connection | asyncpg.Pool, token: str) -> O
     return Operator(**dict(row)) if row else None
 
 
+WEB_SIGNED_IN = "operator.web_signed_in"
+WEB_SIGNED_OUT = "operator.web_signed_out"
+# Why a browser session ended, as its sign-out event says.
+SIGNED_OUT = "signed out"
+REVOKED = "operator revoked"
+REISSUED = "token reissued"
+EXPIRED = "expired"
+SERVER_STOPPED = "server stopped"
+SERVER_RESTARTED = "server restarted"
+
+
+@asynccontextmanager
+async def _transaction(
+    conn: asyncpg.Connection | asyncpg.Pool,
+) -> AsyncIterator[asyncpg.Connection]:
+    # A change and its events commit together (events.record needs a transaction).
+    if isinstance(conn, asyncpg.Pool):
+        async with conn.acquire() as held, held.transaction():
+            yield held
+    else:
+        async with conn.transaction():
+            yield conn
+
+
 async def open_session(
-    conn: asyncpg.Connection | asyncpg.Pool, operator_id: int, via: str, lifetime: timedelta
+    conn: asyncpg.Connection | asyncpg.Pool,
+    operator_id: int,
+    via: str,
+    lifetime: timedelta,
+    address: str = "",
+    server: str | None = None,
+    run: str | None = None,
 ) -> tuple[int, str]:
     """A credential for a console started on this operator's behalf; (session id, credential).
-    The credential is shown once, to the server that hands it to the console; only its hash is kept."""
+    The credential is shown once, to the server that hands it to the console; only its hash is kept.
+    `via`: how the operator signed in ("token" or "link"); `server` and `run`: the server that
+    holds the session (see end_left_open)."""
     token = new_session_token()
-    session_id = await conn.fetchval(
-        """INSERT INTO console_sessions (operator_id, token_hash, via, expires_at)
-           VALUES ($1, $2, $3, now() + $4::interval) RETURNING id""",
-        operator_id,
-        hash_token(token),
-        via,
-        lifetime,
-    )
+    async with _transaction(conn) as tx:
+        session_id = await tx.fetchval(
+            """INSERT INTO console_sessions
+                   (operator_id, token_hash, via, expires_at, address, server, server_run)
+               VALUES ($1, $2, $3, now() + $4::interval, $5, $6, $7) RETURNING id""",
+            operator_id,
+            hash_token(token),
+            via,
+            lifetime,
+            address,
+            server,
+            run,
+        )
+        await events.record(
+            tx,
+            events.NewEvent(
+                WEB_SIGNED_IN,
+                operator_id=operator_id,
+                data={"how": via, "address": address, "session": session_id},
+            ),
+        )
     return int(session_id), token
 
 
-async def end_sessions(conn: asyncpg.Connection | asyncpg.Pool, session_ids: Sequence[int]) -> None:
-    """Sign these console sessions out: their credentials stop working."""
-    await conn.execute(
-        "UPDATE console_sessions SET ended_at = now() WHERE id = ANY($1) AND ended_at IS NULL",
-        list(session_ids),
+# What an ended browser session returns for its sign-out event.
+# (Every such UPDATE calls the table `s`.)
+_ENDED = """RETURNING s.id, s.operator_id, s.via, s.end_reason,
+                     extract(epoch FROM s.ended_at - s.started_at)::float8 AS seconds"""
+
+
+async def _signed_out(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> list[int]:
+    await events.record_many(
+        conn,
+        [
+            events.NewEvent(
+                WEB_SIGNED_OUT,
+                operator_id=r["operator_id"],
+                data={
+                    "how": r["via"],
+                    "reason": r["end_reason"],
+                    "session": r["id"],
+                    "seconds": round(r["seconds"], 1),
+                },
+            )
+            for r in rows
+        ],
     )
+    return [r["id"] for r in rows]
+
+
+async def end_sessions(
+    conn: asyncpg.Connection | asyncpg.Pool, session_ids: Sequence[int], reason: str
+) -> list[int]:
+    """Sign these browser sessions out: their credentials stop working, and an event says why
+    for each one that was still open (returned)."""
+    async with _transaction(conn) as tx:
+        rows = await tx.fetch(
+            f"""UPDATE console_sessions s SET ended_at = now(), end_reason = $2
+                WHERE id = ANY($1) AND ended_at IS NULL AND key_fingerprint IS NULL
+                {_ENDED}""",
+            list(session_ids),
+            reason,
+        )
+        return await _signed_out(tx, rows)
+
+
+async def end_left_open(
+    conn: asyncpg.Connection | asyncpg.Pool, server: str, run: str
+) -> list[int]:
+    """At a browser console server's start: end the sessions an earlier run of the same server
+    (same `server` name, another `run`) left open when it was killed. Their credentials were
+    held only by that run's consoles, which are gone. The ones whose time ran out meanwhile
+    say so; the others say the server restarted."""
+    async with _transaction(conn) as tx:
+        rows = await tx.fetch(
+            f"""UPDATE console_sessions s
+                SET ended_at = now(),
+                    end_reason = CASE WHEN expires_at <= now() THEN $3 ELSE $4 END
+                WHERE server = $1 AND server_run <> $2 AND ended_at IS NULL
+                  AND key_fingerprint IS NULL
+                {_ENDED}""",
+            server,
+            run,
+            EXPIRED,
+            SERVER_RESTARTED,
+        )
+        return await _signed_out(tx, rows)
+
+
+async def end_lapsed(
+    conn: asyncpg.Connection | asyncpg.Pool, session_ids: Sequence[int]
+) -> list[int]:
+    """Sign out these browser sessions if their credentials stopped working while still open:
+    their time ran out, or their operator was revoked by other means than `revoke` (which
+    ends them itself, as `reissue` does). Returns the ones signed out here."""
+    async with _transaction(conn) as tx:
+        rows = await tx.fetch(
+            f"""UPDATE console_sessions s SET ended_at = now(),
+                       end_reason = CASE WHEN o.revoked_at IS NOT NULL THEN $2 ELSE $3 END
+                FROM operators o
+                WHERE o.id = s.operator_id AND s.id = ANY($1) AND s.ended_at IS NULL
+                  AND s.key_fingerprint IS NULL
+                  AND (o.revoked_at IS NOT NULL OR s.expires_at <= now())
+                {_ENDED}""",
+            list(session_ids),
+            REVOKED,
+            EXPIRED,
+        )
+        return await _signed_out(tx, rows)
 
 
 async def open_sessions(
@@ -182,16 +311,19 @@ async def open_sessions(
 
 
 async def _end_browser_sessions_of(
-    conn: asyncpg.Connection | asyncpg.Pool, operator_id: int, via: Sequence[str]
+    conn: asyncpg.Connection, operator_id: int, via: Sequence[str], reason: str
 ) -> None:
     # Consoles over SSH are ended by their server, which records why (backend/ssh/consoles.py).
-    await conn.execute(
-        """UPDATE console_sessions SET ended_at = now()
-           WHERE operator_id = $1 AND ended_at IS NULL AND key_fingerprint IS NULL
-             AND via = ANY($2)""",
+    rows = await conn.fetch(
+        f"""UPDATE console_sessions s SET ended_at = now(), end_reason = $3
+            WHERE operator_id = $1 AND ended_at IS NULL AND key_fingerprint IS NULL
+              AND via = ANY($2)
+            {_ENDED}""",
         operator_id,
         list(via),
+        reason,
     )
+    await _signed_out(conn, rows)
 
 
 @dataclass(frozen=True)
@@ -219,26 +351,29 @@ async def list_all(conn: asyncpg.Connection | asyncpg.Pool) -> list[OperatorList
 async def reissue(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> tuple[Operator, str]:
     """A new token for an active operator who lost theirs; the old one stops working."""
     token = new_token()
-    row = await conn.fetchrow(
-        """UPDATE operators SET token_hash = $2 WHERE name = $1 AND revoked_at IS NULL
-           RETURNING id, name, display_name, role, language""",
-        name,
-        hash_token(token),
-    )
-    if row is None:
-        raise OperatorError(f"no active operator named {name!r}")
-    # A lost token may be in someone else's hands: what was signed in with it ends too.
-    await _end_browser_sessions_of(conn, row["id"], via=["token"])
+    async with _transaction(conn) as tx:
+        row = await tx.fetchrow(
+            """UPDATE operators SET token_hash = $2 WHERE name = $1 AND revoked_at IS NULL
+               RETURNING id, name, display_name, role, language""",
+            name,
+            hash_token(token),
+        )
+        if row is None:
+            raise OperatorError(f"no active operator named {name!r}")
+        # A lost token may be in someone else's hands: what was signed in with it ends too.
+        await _end_browser_sessions_of(tx, row["id"], ["token"], REISSUED)
     return Operator(**dict(row)), token
 
 
 async def revoke(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> int:
     """Stop an operator's token from working; returns their id."""
-    found = await conn.fetchval(
-        "UPDATE operators SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING id",
-        name,
-    )
-    if found is None:
-        raise OperatorError(f"no active operator named {name!r}")
-    await _end_browser_sessions_of(conn, int(found), via=["token", "link"])
+    async with _transaction(conn) as tx:
+        found = await tx.fetchval(
+            """UPDATE operators SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL
+               RETURNING id""",
+            name,
+        )
+        if found is None:
+            raise OperatorError(f"no active operator named {name!r}")
+        await _end_browser_sessions_of(tx, int(found), ["token", "link"], REVOKED)
     return int(found)

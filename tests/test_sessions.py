@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import timedelta
 
 import aiohttp
 import pytest
@@ -122,3 +123,66 @@ async def test_reissue_gives_a_new_token_and_ends_streams_of_the_old_one(backend
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {new}"}) as s:
         status, me, _ = await call(s, "GET", backend.url + "/api/me", {})
         assert status == 200 and me["name"] == "ben"
+
+
+async def _next_event(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict:
+    """Read the stream until an event of `kind` arrives (presence and others skipped)."""
+    while True:
+        msg = await ws.receive_json(timeout=5)
+        assert msg["type"] not in ("signed_out", "resync"), msg
+        if msg["type"] == "event" and msg["event"]["kind"] == kind:
+            return msg["event"]
+
+
+async def test_a_reissue_ends_only_the_streams_whose_credential_stopped_working(backend):
+    """Consoles over SSH and browser consoles signed in with a link run on credentials of their
+    own, which a reissue leaves working: their streams go on. The old token's stream ends, and
+    so does a browser console signed in with that token (a reissue signs it out)."""
+    import asyncssh
+
+    from backend.ssh import consoles, keys
+
+    ben, old = await backend.add_operator("ben")
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    public = keys.parse_public_key(key.export_public_key().decode(), "test key")
+    async with backend.pool.acquire() as conn:
+        await keys.add_key(conn, "ben", public)
+    ssh_console = await consoles.sign_in(
+        backend.pool, keys.KeyOwner(ben, public.fingerprint), "127.0.0.1"
+    )
+    assert ssh_console is not None
+    hours = timedelta(hours=1)
+    _, by_link = await operators.open_session(backend.pool, ben.id, "link", hours)
+    _, by_token = await operators.open_session(backend.pool, ben.id, "token", hours)
+    credentials = {"old": old, "ssh": ssh_console.token, "link": by_link, "token": by_token}
+    http = {
+        name: aiohttp.ClientSession(headers={"Authorization": f"Bearer {secret}"})
+        for name, secret in credentials.items()
+    }
+    try:
+        streams = {name: await _open_stream(s, backend.url) for name, s in http.items()}
+        async with backend.pool.acquire() as conn:
+            await operators.reissue(conn, "ben")
+            await sessions.token_reissued(conn, ben.id)
+        for ended in ("old", "token"):
+            seen = await _until_closed(streams[ended])
+            assert seen[-1]["type"] == "signed_out", ended
+            assert streams[ended].close_code == 4401
+        # The consoles' streams were told of the reissue and stay open: a later event reaches
+        # them too.
+        for name in ("ssh", "link"):
+            await _next_event(streams[name], sessions.REISSUED)
+        await mention(backend, "after-reissue")
+        for name in ("ssh", "link"):
+            await _next_event(streams[name], "conversation.opened")
+            assert not streams[name].closed
+        # And a revocation still ends every stream of theirs.
+        async with backend.pool.acquire() as conn:
+            await operators.revoke(conn, "ben")
+            await sessions.revoked(conn, ben.id, backend.services.clock.now())
+        for name in ("ssh", "link"):
+            seen = await _until_closed(streams[name])
+            assert seen[-1]["type"] == "signed_out", name
+    finally:
+        for s in http.values():
+            await s.close()

@@ -459,3 +459,86 @@ async def test_the_shiftdesk_ssh_command_serves_consoles_and_signs_them_out_when
             server.kill()
             server.wait(10)
         served.stop()
+
+
+@pytest.mark.faults
+async def test_a_killed_ssh_server_signs_out_what_it_left_open_when_it_starts_again(
+    backend, tmp_path
+):
+    """SIGKILL gives the server no chance to sign its consoles out. Started again on the same
+    host and port it does, with the reason; another server's consoles on the same database
+    are not its to end."""
+    import os
+    import signal
+    import subprocess
+
+    from tests.processes import free_port
+
+    pool = backend.pool
+    op, key = await operator_with_key(backend)
+    port = free_port()
+    environ = {
+        **os.environ,
+        "SHIFTDESK_DATABASE_URL": backend.db_url,
+        "SHIFTDESK_SSH_PORT": str(port),
+        "SHIFTDESK_TUI_BACKEND_URL": backend.url,
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+    }
+
+    def start(log: Path) -> subprocess.Popen:
+        with open(log, "wb") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "backend.cli", "ssh"], env=environ, stdout=out, stderr=out
+            )
+
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+    server = start(first_log)
+    try:
+        await until(lambda: "serving the console over SSH" in first_log.read_text(), "the server")
+        running = Running(Desk.__new__(Desk), port, backend)
+        conn, chan, screen = await running.console(key)
+        try:
+            await screen.shows("Nothing here")
+            server.send_signal(signal.SIGKILL)
+            server.wait(10)
+            await asyncio.wait_for(screen.closed.wait(), 15)
+        finally:
+            conn.close()
+        left = await pool.fetchrow("SELECT id, server FROM console_sessions WHERE ended_at IS NULL")
+        assert left is not None and left["server"] == f"ssh@{socket.gethostname()}:{port}"
+        # Another desk on this database (another host) holds a console of its own.
+        other = await consoles.sign_in(
+            pool, keys.KeyOwner(op, keys.fingerprint(key)), "10.0.0.9", "ssh@desk2:2222", "run-b"
+        )
+        assert other is not None
+
+        server = start(second_log)
+        await until(lambda: "serving the console over SSH" in second_log.read_text(), "again")
+        assert "signed out 1 console(s) the last run left open" in second_log.read_text()
+        ended = await pool.fetch(
+            "SELECT id, end_reason FROM console_sessions WHERE ended_at IS NOT NULL"
+        )
+        assert [(r["id"], r["end_reason"]) for r in ended] == [
+            (left["id"], consoles.SERVER_RESTARTED)
+        ]
+        (event,) = await pool.fetch(
+            "SELECT operator_id, data FROM events WHERE kind = $1", consoles.SIGNED_OUT
+        )
+        assert event["operator_id"] == op.id
+        assert event["data"]["console"] == left["id"]
+        assert event["data"]["reason"] == consoles.SERVER_RESTARTED
+        assert event["data"]["fingerprint"] == keys.fingerprint(key)
+        # The new run's own consoles are not touched by that, and sign out as usual.
+        conn, chan, screen = await running.console(key)
+        try:
+            await screen.shows("Nothing here")
+        finally:
+            conn.close()
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(15) == 0
+        still_open = await pool.fetch("SELECT id FROM console_sessions WHERE ended_at IS NULL")
+        assert [r["id"] for r in still_open] == [other.id]
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(10)

@@ -274,6 +274,182 @@ def test_the_cookie_is_signed_and_runs_out():
     assert cookies.read(key, f"8.{expires}.{mac}", now=1000) is None  # someone else's session
 
 
+async def _web_events(pool, operator_id: int) -> list[tuple[str, dict]]:
+    rows = await pool.fetch(
+        """SELECT kind, data FROM events WHERE operator_id = $1 AND kind LIKE 'operator.web%'
+           ORDER BY id""",
+        operator_id,
+    )
+    return [(r["kind"], r["data"]) for r in rows]
+
+
+def _browser() -> aiohttp.ClientSession:
+    # unsafe: the jar keeps cookies for 127.0.0.1 (it drops cookies of IP addresses by default)
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+async def _sign_in(http: aiohttp.ClientSession, url: str, token: str) -> None:
+    async with http.post(url + "/sign-in", data={"token": token}) as r:
+        assert r.status == 200 and r.url.path == "/"
+
+
+async def test_browser_sign_ins_and_sign_outs_are_events_once_each_with_why(web_console, backend):
+    url, pool = web_console.url, backend.pool
+    signed_in, signed_out = operators.WEB_SIGNED_IN, operators.WEB_SIGNED_OUT
+    anna, token = await backend.add_operator("anna")
+    async with _browser() as http:
+        await _sign_in(http, url, token)
+        async with http.post(url + "/sign-out") as r:
+            assert r.url.path == "/sign-in"
+    (first, _), (second, out) = await _web_events(pool, anna.id)
+    assert (first, second) == (signed_in, signed_out)
+    assert out["reason"] == operators.SIGNED_OUT and out["how"] == "token"
+    (_, into), _ = await _web_events(pool, anna.id)
+    assert into == {"how": "token", "address": "127.0.0.1", "session": out["session"]}
+
+    # A reissue signs out what the old token signed in, not what a link did; a revoke, the rest.
+    _, secret, _ = await links.create(pool, "anna", timedelta(minutes=5))
+    async with _browser() as by_token, _browser() as by_link:
+        await _sign_in(by_token, url, token)
+        async with by_link.post(url + "/link", data={"link": secret}) as r:
+            assert r.status == 200 and r.url.path == "/"
+        async with pool.acquire() as conn:
+            await operators.reissue(conn, "anna")
+            await sessions.token_reissued(conn, anna.id)
+        later = (await _web_events(pool, anna.id))[2:]
+        assert [(kind, data["how"]) for kind, data in later] == [
+            (signed_in, "token"),
+            (signed_in, "link"),
+            (signed_out, "token"),
+        ]
+        assert later[2][1]["reason"] == operators.REISSUED
+        async with pool.acquire() as conn:
+            await operators.revoke(conn, "anna")
+            await sessions.revoked(conn, anna.id, Clock().now())
+        # The web server notices too (its watcher) and ends the consoles, recording nothing more.
+        await until(lambda: not web_console.app[CONSOLE].signed_in, "the sign-ins forgotten")
+    last = (await _web_events(pool, anna.id))[5:]
+    assert [(kind, data["how"], data["reason"]) for kind, data in last] == [
+        (signed_out, "link", operators.REVOKED)
+    ]
+
+    # A sign-in whose time runs out is signed out by the server, once.
+    ben, ben_token = await backend.add_operator("ben")
+    async with _browser() as http:
+        await _sign_in(http, url, ben_token)
+        await pool.execute("UPDATE console_sessions SET expires_at = now() WHERE ended_at IS NULL")
+        await until(lambda: not web_console.app[CONSOLE].signed_in, "the sign-in run out")
+    kinds = [(kind, data.get("reason")) for kind, data in await _web_events(pool, ben.id)]
+    assert kinds == [(signed_in, None), (signed_out, operators.EXPIRED)]
+
+
+async def test_an_operator_s_browser_consoles_are_limited_with_a_clear_refusal(
+    web_console, backend
+):
+    anna, token = await backend.add_operator("anna")
+    _, ben_token = await backend.add_operator("ben")
+    served = web_console.app[CONSOLE]
+    served.cfg = served.cfg.model_copy(
+        update={"web": served.cfg.web.model_copy(update={"max_consoles_per_operator": 1})}
+    )
+    async with _browser() as http, _browser() as other_tab, _browser() as ben:
+        await _sign_in(http, web_console.url, token)
+        await _sign_in(other_tab, web_console.url, token)  # a second sign-in: still Anna
+        await _sign_in(ben, web_console.url, ben_token)
+        first = await http.ws_connect(web_console.url + "/ws?width=80&height=24")
+        try:
+            # Her next console, from either sign-in, is refused in words: the page and its socket.
+            for tab in (http, other_tab):
+                async with tab.get(web_console.url + "/") as r:
+                    assert r.status == 429
+                    assert "already have 1 console open here" in await r.text()
+                with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                    await tab.ws_connect(web_console.url + "/ws")
+                assert refused.value.status == 429
+            # Ben is not held back by Anna's consoles.
+            async with ben.get(web_console.url + "/") as r:
+                assert r.status == 200
+        finally:
+            await first.close()
+        await until(lambda: not served.running_for[anna.id], "the console counted out")
+        async with http.get(web_console.url + "/") as r:
+            assert r.status == 200  # closed one: room for the next
+    await until(lambda: not console_processes(), "the console process to stop")
+
+
+async def test_a_killed_web_server_signs_out_what_it_left_open_when_it_starts_again(
+    backend, tmp_path
+):
+    """As for `shiftdesk ssh`: after a SIGKILL the same server (host and port) signs out its
+    own leftover sessions when it starts again, saying why; another server's stay open."""
+    import signal
+    import socket
+
+    from tests.processes import free_port
+
+    pool = backend.pool
+    anna, token = await backend.add_operator("anna")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    environ = {
+        **os.environ,
+        "SHIFTDESK_DATABASE_URL": backend.db_url,
+        "SHIFTDESK_WEB_PORT": str(port),
+        "SHIFTDESK_TUI_BACKEND_URL": backend.url,
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+    }
+
+    def start(log: Path) -> subprocess.Popen:
+        with open(log, "wb") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "backend.cli", "web"], env=environ, stdout=out, stderr=out
+            )
+
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+    server = start(first_log)
+    try:
+        await until(lambda: "the console in a browser on" in first_log.read_text(), "the server")
+        for _ in range(2):
+            async with _browser() as http:
+                await _sign_in(http, url, token)
+        server.send_signal(signal.SIGKILL)
+        server.wait(10)
+        left = await pool.fetch("SELECT id, server FROM console_sessions ORDER BY id")
+        assert {r["server"] for r in left} == {f"web@{socket.gethostname()}:{port}"}
+        # One of them runs out while the server is down; another server holds one of its own.
+        await pool.execute("UPDATE console_sessions SET expires_at = now() WHERE id = $1", left[1]["id"])  # fmt: skip
+        other, _ = await operators.open_session(
+            pool, anna.id, "token", timedelta(hours=1), "10.0.0.9", "web@desk2:8471", "run-b"
+        )
+
+        server = start(second_log)
+        await until(lambda: "the console in a browser on" in second_log.read_text(), "again")
+        ended = await pool.fetch(
+            """SELECT data->>'session' AS session, data->>'reason' AS reason FROM events
+               WHERE kind = $1 ORDER BY id""",
+            operators.WEB_SIGNED_OUT,
+        )
+        assert sorted((int(r["session"]), r["reason"]) for r in ended) == [
+            (left[0]["id"], operators.SERVER_RESTARTED),
+            (left[1]["id"], operators.EXPIRED),
+        ]
+        assert "signed out 2 browser session(s) left open by the last run" in second_log.read_text()
+        # This run's own sign-ins are its to sign out when it stops.
+        async with _browser() as http:
+            await _sign_in(http, url, token)
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(15) == 0
+        reasons = await pool.fetch(
+            "SELECT id, end_reason FROM console_sessions WHERE id > $1 ORDER BY id", other
+        )
+        assert [r["end_reason"] for r in reasons] == [operators.SERVER_STOPPED]
+        assert await pool.fetchval("SELECT ended_at FROM console_sessions WHERE id = $1", other) is None  # fmt: skip
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(10)
+
+
 # -- in the browser -----------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from aiohttp import WSMsgType, web
 
 from backend import events, operators
@@ -15,7 +16,7 @@ from backend.i18n import available_languages, say
 from backend.live import sessions
 from backend.live.hub import HUB, MAX_STREAMS_PER_OPERATOR, REPLACED, announce
 from backend.operators import Operator
-from backend.web.errors import ApiError
+from backend.web.errors import DATABASE_DOWN, ApiError
 from backend.web.keys import CLOCK, CONFIG, OPERATOR, POOL, operator_of
 from backend.web.request import flag_field, int_param, is_id, read_json
 
@@ -160,10 +161,26 @@ async def events_page(request: web.Request) -> web.Response:
     return web.json_response({"events": rows})
 
 
+def _credential(request: web.Request) -> str:
+    # What the auth middleware signed this request in with ("Bearer <token>").
+    return request.headers.get("Authorization", "").partition(" ")[2].strip()
+
+
+async def _still_signed_in(pool: asyncpg.Pool, credential: str, operator_id: int) -> bool | None:
+    """Whether the credential a stream was opened with still works for its operator; None if
+    the database cannot say now."""
+    try:
+        op = await operators.authenticate(pool, credential)
+    except DATABASE_DOWN:
+        return None
+    return op is not None and op.id == operator_id
+
+
 async def stream(request: web.Request) -> web.WebSocketResponse:
     """Live events over a WebSocket, starting after the client's last seen id, plus presence."""
     pool, hub = request.app[POOL], request.app[HUB]
     op = operator_of(request)
+    credential = _credential(request)
     after = int_param(request, "after", 0, 0, 2**62)
     ws = web.WebSocketResponse(heartbeat=STREAM_HEARTBEAT)
     await ws.prepare(request)
@@ -209,12 +226,20 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
                         continue
                     last = event["id"]
                     if event["kind"] in sessions.ENDS_STREAMS and event["operator_id"] == op.id:
-                        # The token this stream was opened with no longer works: end it now,
-                        # not at the next reconnect (which would be refused anyway).
-                        await ws.send_json({"type": "signed_out", "reason": SIGNED_OUT_REASON})
-                        await ws.close(code=STREAM_SIGNED_OUT, message=b"signed out")
-                        signed_out = True
-                        break
+                        # Some of this operator's credentials stopped working (after the
+                        # change committed, so the database knows which). Only a stream whose
+                        # own one did ends: a reissue ends the old token's streams, not those
+                        # of consoles that run on a credential of their own (SSH, browser).
+                        works = await _still_signed_in(pool, credential, op.id)
+                        if works is None:  # cannot tell: the reconnect will be checked
+                            await ws.send_json({"type": "resync", "reason": "database away"})
+                            break
+                        if not works:
+                            # End it now, not at the next reconnect (refused anyway).
+                            await ws.send_json({"type": "signed_out", "reason": SIGNED_OUT_REASON})
+                            await ws.close(code=STREAM_SIGNED_OUT, message=b"signed out")
+                            signed_out = True
+                            break
                 await ws.send_json(message)
         finally:
             reader.cancel()

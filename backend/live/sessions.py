@@ -19,7 +19,8 @@ from backend.conversations.actions import release_claims_of
 REVOKED = "operator.revoked"
 REISSUED = "operator.token_reissued"
 SIGNED_OUT = "operator.signed_out"
-# Events after which an operator's open streams must end: their token no longer works.
+# Events after which an operator's open streams check the credential they were opened with
+# and end if it no longer works (all of them after a revoke; the old token's after a reissue).
 ENDS_STREAMS = (REVOKED, REISSUED)
 
 
@@ -41,7 +42,8 @@ async def sign_out(
 
 
 async def token_reissued(conn: asyncpg.Connection, operator_id: int) -> None:
-    """After `operators.reissue`: streams opened with the old token end; claims stay theirs."""
+    """After `operators.reissue`: streams opened with the old token end (consoles' own
+    credentials work on); claims stay theirs."""
     async with conn.transaction():
         await events.record(conn, events.NewEvent(REISSUED, operator_id=operator_id))
 

@@ -7,6 +7,8 @@ Nothing else is offered: no shell, no commands, no port, agent or X11
 forwarding, no subsystems (sftp). Keys are checked against operator_keys;
 consoles whose key is removed or whose operator is revoked end within a
 second, as do consoles left without a keypress for ssh.idle_timeout_seconds.
+Once listening, the server signs out the consoles a killed earlier run on the
+same host and port left open (backend/ssh/consoles.py, end_left_open).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import contextlib
 import logging
 import os
 import re
+import socket
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +92,9 @@ class Desk:
         self.guard.what = "refused SSH keys"
         self.unauthenticated = 0
         self.consoles: dict[int, ConsoleSession] = {}
+        # Who holds the consoles this run opens: named once listening (start_server).
+        self.server: str | None = None
+        self.run = uuid.uuid4().hex
 
     def open_for(self, operator_id: int) -> int:
         return sum(1 for c in self.consoles.values() if c.owner.operator.id == operator_id)
@@ -329,7 +336,10 @@ class ConsoleSession(asyncssh.SSHServerSession):
 
     async def _start(self) -> None:
         try:
-            console = await consoles.sign_in(self.desk.pool, self.owner, self.address)
+            desk = self.desk
+            console = await consoles.sign_in(
+                desk.pool, self.owner, self.address, desk.server, desk.run
+            )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning(
                 "cannot open a console for %s (database: %s)", self.owner.operator.name, exc
@@ -495,11 +505,12 @@ def host_key(path: Path) -> asyncssh.SSHKey:
 
 
 async def start_server(desk: Desk, key: asyncssh.SSHKey) -> asyncssh.SSHAcceptor:
-    """Listen for operators; the acceptor's sockets say where."""
+    """Listen for operators; the acceptor's sockets say where. Once listening, sign out the
+    consoles a killed earlier run on this host and port left open."""
     ssh = desk.settings.ssh
     # asyncssh logs each auth step at INFO; ours says what a team needs, by fingerprint.
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
-    return await asyncssh.create_server(
+    acceptor = await asyncssh.create_server(
         lambda: DeskConnection(desk),
         ssh.host,
         ssh.port,
@@ -522,6 +533,18 @@ async def start_server(desk: Desk, key: asyncssh.SSHKey) -> asyncssh.SSHAcceptor
         keepalive_interval=30,
         keepalive_count_max=3,
     )
+    # Named before anything can sign in (that takes a key check, a database round trip). Only
+    # one process at a time listens on a host's port, so open rows with this name and another
+    # run were left by a run that is gone: SIGKILLed, or its machine lost.
+    desk.server = f"ssh@{socket.gethostname()}:{listening_on(acceptor)[1]}"
+    try:
+        left = await consoles.end_left_open(desk.pool, desk.server, desk.run)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        log.warning("cannot sign out the consoles the last run left open (database: %s)", exc)
+    else:
+        if left:
+            log.info("signed out %d console(s) the last run left open", len(left))
+    return acceptor
 
 
 def listening_on(acceptor: asyncssh.SSHAcceptor) -> tuple[str, int]:

@@ -53,6 +53,17 @@ _LINK = Template("""<!DOCTYPE html>
 </main></body></html>
 """)
 
+_REFUSED = Template("""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>shiftdesk · no console</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style nonce="$nonce">$style</style></head>
+<body><main>
+<h1>shiftdesk · no console opened</h1>
+<p class="problem" role="alert">$problem</p>
+<form method="get" action="/"><button type="submit">Try again</button></form>
+</main></body></html>
+""")
+
 # textual-serve's page, less its web font and its start/ping dialog: the terminal, the
 # "session ended" dialog, and the WebSocket address taken from where the page was loaded
 # (wss:// behind a TLS proxy, with no setting to forget).
@@ -114,6 +125,16 @@ def link(secret: str) -> web.Response:
     link preview fetching the page does not spend it)."""
     nonce = secrets.token_urlsafe(16)
     return _page(_LINK.substitute(nonce=nonce, style=_STYLE, link=html.escape(secret)), nonce)
+
+
+def refused(problem: str, status: int) -> web.Response:
+    """Why no console was opened, with a way to try again."""
+    nonce = secrets.token_urlsafe(16)
+    return _page(
+        _REFUSED.substitute(nonce=nonce, style=_STYLE, problem=html.escape(problem)),
+        nonce,
+        status,
+    )
 
 
 def console(font_size: int) -> web.Response:

@@ -14,6 +14,11 @@ A sign-in mints a console-session credential for the operator
 never on a command line or in a URL. The browser holds only a signed,
 HttpOnly, SameSite=Strict cookie naming the session. Every `check_seconds` the
 open sessions are checked in the database: a revoked operator's consoles end.
+Signing in and out are events (operators.WEB_SIGNED_IN, WEB_SIGNED_OUT with why).
+
+Each run names itself in the sessions it opens (its host name and port, and a
+run id): one killed without signing out ends, when it starts again, the
+sessions it left open, and no other server's (operators.end_left_open).
 """
 
 from __future__ import annotations
@@ -23,8 +28,11 @@ import contextlib
 import logging
 import secrets
 import shlex
+import socket
 import sys
 import time
+import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -51,6 +59,8 @@ SIGNED_OUT = (
     4001  # WebSocket close code: the session no longer works (revoked, signed out, expired)
 )
 MAX_FORM_BYTES = 16 * 1024
+EXIT_WAIT = 5.0  # seconds a console whose output ended has to exit before it is killed
+TOO_MANY = "You already have {n} open here (the most allowed); close one first."
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -77,6 +87,15 @@ class OperatorConsole(AppService):
     async def run(self) -> None:
         try:
             await super().run()
+            # Its output ended: reap the process (textual-serve never waits for it, leaving its
+            # transport to be closed by the garbage collector, after the loop if it is late).
+            process = self._process
+            if process is not None:
+                try:
+                    await asyncio.wait_for(process.wait(), EXIT_WAIT)
+                except TimeoutError:
+                    process.kill()
+                    await process.wait()
         finally:
             # A console that exits or fails to start closes the tab's socket, so the page says
             # so (textual-serve closes it only on a clean exit).
@@ -106,14 +125,33 @@ class WebConsole:
         self.guard = AuthGuard()
         self.signed_in: dict[int, SignedIn] = {}
         self.running = 0
+        self.running_for: Counter[int] = Counter()  # consoles running, by operator id
+        # Who holds the sessions this run opens: named once listening (serving()).
+        self.server: str | None = None
+        self.run = uuid.uuid4().hex
         self.downloads = DownloadManager()
         self.secure = cfg.web.public_url.startswith("https://")
 
     # -- sessions ------------------------------------------------------------------------
 
-    async def start_session(self, op: Operator, via: str) -> web.Response:
+    async def serving(self, address: tuple[str, int]) -> None:
+        """Listening on `address` now: name this run's sessions after it, and end the ones an
+        earlier run on the same host and port left open (it was killed: nobody else can hold
+        that port while we do)."""
+        self.server = f"web@{socket.gethostname()}:{address[1]}"
+        try:
+            left = await operators.end_left_open(self.pool, self.server, self.run)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("cannot sign out the sessions the last run left open: %s", exc)
+            return
+        if left:
+            log.info("signed out %d browser session(s) left open by the last run", len(left))
+
+    async def start_session(self, op: Operator, via: str, address: str) -> web.Response:
         lifetime = timedelta(hours=self.cfg.web.session_hours)
-        session_id, credential = await operators.open_session(self.pool, op.id, via, lifetime)
+        session_id, credential = await operators.open_session(
+            self.pool, op.id, via, lifetime, address, self.server, self.run
+        )
         expires = int(time.time() + lifetime.total_seconds())
         self.signed_in[session_id] = SignedIn(session_id, op, credential, expires)
         log.info("web sign-in: %s (%s), session %d", op.name, via, session_id)
@@ -155,8 +193,22 @@ class WebConsole:
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("cannot check web sessions: %s", exc)
                 continue
-            for session_id in [s for s in self.signed_in if s not in still]:
+            gone = [s for s in self.signed_in if s not in still]
+            if not gone:
+                continue
+            # Revoked and reissued ones were signed out (with why) by whoever did it; the
+            # ones whose time ran out are signed out here.
+            with contextlib.suppress(OSError, asyncpg.PostgresError):
+                await operators.end_lapsed(self.pool, gone)
+            for session_id in gone:
                 await self.end(self.signed_in[session_id], "access revoked or session ended")
+
+    def too_many_for(self, op: Operator) -> str | None:
+        """Why `op` may not open another console here, if they may not."""
+        most = self.cfg.web.max_consoles_per_operator
+        if self.running_for[op.id] >= most:
+            return TOO_MANY.format(n=f"{most} console{'' if most == 1 else 's'}")
+        return None
 
     # -- sign-in attempts ----------------------------------------------------------------
 
@@ -224,7 +276,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     if op is None:
         web_console.refused(request, "unknown or revoked operator token")
         return pages.sign_in("That operator token is not valid (unknown or revoked).", 401)
-    return await web_console.start_session(op, "token")
+    return await web_console.start_session(op, "token", request.remote or "unknown")
 
 
 async def link_page(request: web.Request) -> web.StreamResponse:
@@ -245,14 +297,14 @@ async def use_link(request: web.Request) -> web.StreamResponse:
             "(shiftdesk operators link NAME), or sign in with your token.",
             403,
         )
-    return await web_console.start_session(op, "link")
+    return await web_console.start_session(op, "link", request.remote or "unknown")
 
 
 async def sign_out(request: web.Request) -> web.StreamResponse:
     web_console = request.app[CONSOLE]
     session = web_console.session_of(request)
     if session is not None:
-        await operators.end_sessions(web_console.pool, [session.session_id])
+        await operators.end_sessions(web_console.pool, [session.session_id], operators.SIGNED_OUT)
         await web_console.end(session, "signed out")
     response = web.Response(status=303, headers={"Location": "/sign-in"})
     response.del_cookie(cookies.COOKIE, path="/")
@@ -267,6 +319,11 @@ def _size(request: web.Request, name: str, default: int, most: int) -> int:
 
 
 async def console_page(request: web.Request) -> web.StreamResponse:
+    web_console = request.app[CONSOLE]
+    session = web_console.session_of(request)
+    # Said here in words; the console's socket checks again (the page alone starts nothing).
+    if session is not None and (refusal := web_console.too_many_for(session.operator)):
+        return pages.refused(refusal, 429)
     return pages.console(_size(request, "fontsize", 16, 48))
 
 
@@ -282,26 +339,35 @@ async def console_socket(request: web.Request) -> web.StreamResponse:
         return web.Response(status=401, text="Your sign-in no longer works; sign in again.")
     if web_console.running >= web_console.cfg.web.max_consoles:
         return web.Response(status=503, text="Too many consoles open on this server; try later.")
-    ws = web.WebSocketResponse(heartbeat=15)
-    await ws.prepare(request)
-    service = OperatorConsole(
-        web_console.command,
-        session.credential,
-        write_bytes=ws.send_bytes,
-        write_str=ws.send_str,
-        close=ws.close,
-        download_manager=web_console.downloads,
-    )
+    refusal = web_console.too_many_for(session.operator)
+    if refusal is not None:
+        log.warning("%s refused a browser console: %s", session.operator.name, refusal)
+        return web.Response(status=429, text=refusal)
+    # Counted before the first await: two tabs opening at once cannot both take the last place.
     web_console.running += 1
-    session.consoles.add(ws)
+    web_console.running_for[session.operator.id] += 1
+    ws = web.WebSocketResponse(heartbeat=15)
     try:
-        await service.start(_size(request, "width", 80, 500), _size(request, "height", 24, 200))
-        await _relay(ws, service)
+        await ws.prepare(request)
+        service = OperatorConsole(
+            web_console.command,
+            session.credential,
+            write_bytes=ws.send_bytes,
+            write_str=ws.send_str,
+            close=ws.close,
+            download_manager=web_console.downloads,
+        )
+        session.consoles.add(ws)
+        try:
+            await service.start(_size(request, "width", 80, 500), _size(request, "height", 24, 200))
+            await _relay(ws, service)
+        finally:
+            session.consoles.discard(ws)
+            with contextlib.suppress(Exception):
+                await service.stop()
     finally:
-        session.consoles.discard(ws)
         web_console.running -= 1
-        with contextlib.suppress(Exception):
-            await service.stop()
+        web_console.running_for[session.operator.id] -= 1
         await ws.close()
     return ws
 
@@ -350,7 +416,9 @@ def init_web_app(cfg: Config, db_url: str, command: list[str] | None = None) -> 
                 await watcher
             # This server's credentials die with it (nobody else holds them).
             with contextlib.suppress(OSError, asyncpg.PostgresError):
-                await operators.end_sessions(pool, list(web_console.signed_in))
+                await operators.end_sessions(
+                    pool, list(web_console.signed_in), operators.SERVER_STOPPED
+                )
             for session in list(web_console.signed_in.values()):
                 await web_console.end(session, "the web console server stopped")
             await pool.close()
@@ -366,3 +434,13 @@ def init_web_app(cfg: Config, db_url: str, command: list[str] | None = None) -> 
     r.add_get("/ws", console_socket)
     r.add_static("/static", STATIC)
     return app
+
+
+async def listen(runner: web.AppRunner, host: str, port: int) -> int:
+    """Serve `runner`'s app (set up) on host:port; the port it listens on. Once listening, the
+    sessions a killed earlier run on this port left open are signed out."""
+    site = web.TCPSite(runner, host, port)
+    await site.start()  # OSError if the port is taken
+    bound = int(runner.addresses[-1][1])
+    await runner.app[CONSOLE].serving((host, bound))
+    return bound
