@@ -170,3 +170,31 @@ def test_a_kept_text_comes_back_whole_and_broken_ones_still_show():
     assert str(decode("{not json")) == "{not json"
     assert str(decode('{"id": 3}')) == '{"id": 3}'
     assert render_stored({"check": "x", "texts": {"message": None}}, "de")["message"] == "null"
+
+
+async def test_the_german_console_shows_the_advisories_in_german(backend):
+    """--lang de and no profile: the composer's advisories come back German by Accept-Language
+    and the composer shows them as the backend words them."""
+    from textual.widgets import Static
+
+    from tests.test_tui_keys import Console, started
+    from tests.test_tui_language import console
+    from tui.i18n import use_language
+
+    await mention(backend, "@acme this is the worst service ever, I am furious", "p1")
+    _, anna = await backend.add_operator("anna")
+    app = console(backend, anna, "de")
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            c: Console = await started(app, pilot)
+            await c.open_first()
+            await c.claim()
+            await pilot.press("r")
+            await c.write("As we already said, that's not our fault.")
+            await c.until(lambda: c.composer.findings, "the backend's advisories while typing")
+            shown = str(c.composer.query_one("#composer-advice", Static).render())
+    finally:
+        use_language("en")
+    assert "⚠ Klingt nach Rechtfertigung — das kann wie „haben wir doch gesagt“ ankommen." in shown
+    assert "→ Lass den Verweis weg" in shown
+    assert "Sounds defensive" not in shown
