@@ -198,3 +198,42 @@ async def test_the_german_console_shows_the_advisories_in_german(backend):
     assert "⚠ Klingt nach Rechtfertigung — das kann wie „haben wir doch gesagt“ ankommen." in shown
     assert "→ Lass den Verweis weg" in shown
     assert "Sounds defensive" not in shown
+
+
+def test_every_text_the_shipped_rules_give_an_operator_is_in_every_language():
+    """Like the catalogs' test: a rules text added in English only would show English to a
+    German operator, so the shipped files give each one in every language we have."""
+    import dataclasses
+    from pathlib import Path
+
+    from backend.i18n import Wording, available_languages
+    from backend.rulebook import load_rulebook
+
+    rulebook = load_rulebook(Path(__file__).resolve().parent.parent / "rules")
+    found: dict[str, Wording] = {}
+
+    def walk(value: object) -> None:
+        if isinstance(value, Wording):
+            found[value.id] = value
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            for f in dataclasses.fields(value):
+                walk(getattr(value, f.name, None))
+        elif isinstance(value, (tuple, list)):
+            for item in value:
+                walk(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+
+    walk(rulebook.checks)
+    walk(rulebook.listener.rules.triage)
+    assert {"tone.defensive.message", "privacy.messages.refusal", "conduct.threats.message"} <= set(
+        found
+    )
+    assert {"triage.flags.threat.label", "triage.sentiment[0].label"} <= set(found)
+    missing = {
+        key: sorted(set(available_languages()) - set(w.texts))
+        for key, w in found.items()
+        if set(available_languages()) - set(w.texts)
+    }
+    assert missing == {}

@@ -96,12 +96,13 @@ def triage(
         for band in rules.sentiment:
             if sentiment < band.below:
                 score += band.points
+                # Rounded as shown: the same reason for the same score (cached, see encode).
                 reasons.append(
                     say(
                         "reason.sentiment",
                         "{label} ({score:+.2f})",
                         label=band.label,
-                        score=sentiment,
+                        score=round(sentiment, 2),
                     )
                 )
                 break
