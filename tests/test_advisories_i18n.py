@@ -237,3 +237,25 @@ def test_every_text_the_shipped_rules_give_an_operator_is_in_every_language():
         if set(available_languages()) - set(w.texts)
     }
     assert missing == {}
+
+
+async def test_the_stream_says_why_it_ends_in_the_operators_language(backend):
+    import aiohttp
+
+    from backend.live import sessions
+    from tests.test_sessions import _open_stream, _until_closed
+
+    gone, token = await backend.add_operator("gone")
+    headers = {"Authorization": f"Bearer {token}", "Accept-Language": "de"}
+    async with aiohttp.ClientSession(headers=headers) as s:
+        ws = await _open_stream(s, backend.url)
+        async with backend.pool.acquire() as conn:
+            await operators.revoke(conn, "gone")
+            await sessions.revoked(conn, gone.id, backend.services.clock.now())
+        seen = await _until_closed(ws)
+    assert ws.close_code == 4401
+    assert seen[-1] == {
+        "type": "signed_out",
+        "reason": "Dein Zugang wurde entzogen oder dein Token neu ausgestellt; melde dich neu an.",
+        "reason_id": "stream.signed_out",
+    }
