@@ -95,7 +95,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             exc.status,
             exc.text,
             language_of(request),
-            findings=[f.to_dict() for f in exc.findings],
+            findings=[f.to_dict(language_of(request)) for f in exc.findings],
             needs_confirmation=exc.status == 409,
         )
     except UnknownFilter as exc:

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import functools
 import gettext
+import json
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +59,9 @@ def babel_locale(language: str) -> Locale:
 
 
 def _json_ready(value: Any) -> Any:
-    if isinstance(value, Text):
+    if isinstance(value, Joined):
+        return [part.id for part in value.parts]
+    if isinstance(value, (Text, Wording)):
         return value.id  # a nested text (a state's wording, an action's name) by its stable id
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
@@ -78,9 +82,7 @@ class Text:
 
     def render(self, language: str = SOURCE_LANGUAGE) -> str:
         pattern = catalog(language).pgettext(self.id, self.english)
-        values = {
-            k: v.render(language) if isinstance(v, Text) else v for k, v in self.params.items()
-        }
+        values = _rendered_params(self.params, language)
         try:
             return pattern.format(**values)
         except (KeyError, IndexError, ValueError):
@@ -97,8 +99,177 @@ class Text:
             "params": {k: _json_ready(v) for k, v in self.params.items()},
         }
 
+    def ref(self) -> dict[str, Any]:
+        """The id and params without the wording, for clients that key on the text."""
+        return {"id": self.id, "params": {k: _json_ready(v) for k, v in self.params.items()}}
+
     def __str__(self) -> str:
         return self.render(SOURCE_LANGUAGE)
+
+
+def _rendered_params(params: Mapping[str, Any], language: str) -> dict[str, Any]:
+    return {
+        k: v.render(language) if isinstance(v, (Text, Wording, Joined)) else v
+        for k, v in params.items()
+    }
+
+
+_FIELD = re.compile(r"\{(\w+)\}")
+
+
+@dataclass(frozen=True)
+class Wording:
+    """A sentence a care lead wrote in a rules file, per language: `{en: ..., de: ...}`.
+
+    Not in a gettext catalog (the lead edits the YAML, not .po files), so it carries its own
+    texts; `id` names where it was written ("tone.defensive.message"). A language it lacks gets
+    the English. `{name}` fields are filled from `params`; other braces are left as written, so
+    a lead's text can never break rendering.
+    """
+
+    id: str
+    texts: Mapping[str, str]
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def render(self, language: str = SOURCE_LANGUAGE) -> str:
+        pattern = self.texts.get(language) or self.texts.get(SOURCE_LANGUAGE) or ""
+        if not self.params:
+            return pattern
+        values = _rendered_params(self.params, language)
+        return _FIELD.sub(
+            lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(), pattern
+        )
+
+    def ref(self) -> dict[str, Any]:
+        return {"id": self.id, "params": {k: _json_ready(v) for k, v in self.params.items()}}
+
+    def __str__(self) -> str:
+        return self.render(SOURCE_LANGUAGE)
+
+
+@dataclass(frozen=True)
+class Joined:
+    """Several texts read as one ("This cannot be posted publicly: A; B"), each in the language."""
+
+    parts: tuple[Text | Wording | Joined, ...]
+    separator: str = "; "
+    id: str = "joined"
+
+    def render(self, language: str = SOURCE_LANGUAGE) -> str:
+        return self.separator.join(part.render(language) for part in self.parts)
+
+    def ref(self) -> dict[str, Any]:
+        return {"id": self.id, "params": {"parts": [part.ref() for part in self.parts]}}
+
+    def __str__(self) -> str:
+        return self.render(SOURCE_LANGUAGE)
+
+
+Message = Text | Wording | Joined
+"""Anything a person reads that is rendered per language."""
+
+
+def with_params(message: Text | Wording, /, **params: Any) -> Text | Wording:
+    """`message` with more parameters (a rule's "Hi {name}" once the name is known)."""
+    return replace(message, params={**message.params, **params})
+
+
+# ------------------------------------------------------------------------- keeping texts
+# A text kept in the database (a flag on a post, an advisory sent despite, a priority reason) is
+# kept whole, so it can be shown later in whichever language the reader has: a catalog text by
+# its id, English and params; a rules text with all its languages as they were when it fired.
+
+
+def dump(message: Message) -> dict[str, Any]:
+    """`message` as plain JSON, for `load`."""
+    if isinstance(message, Joined):
+        return {
+            "id": message.id,
+            "parts": [dump(p) for p in message.parts],
+            "sep": message.separator,
+        }
+    params = {k: _dump_param(v) for k, v in message.params.items()}
+    if isinstance(message, Wording):
+        return {"id": message.id, "texts": dict(message.texts), "params": params}
+    return {"id": message.id, "en": message.english, "params": params}
+
+
+def _dump_param(value: Any) -> Any:
+    if isinstance(value, (Text, Wording, Joined)):
+        return {"$": dump(value)}
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def load(data: Any) -> Message:
+    """What `dump` gave, back as a text; anything else (an older row's plain string, a broken
+    value) as its English, untranslated, never an error: stored data must always show."""
+    if isinstance(data, dict) and isinstance(data.get("id"), str):
+        if isinstance(data.get("parts"), list):
+            return Joined(tuple(map(load, data["parts"])), str(data.get("sep", "; ")))
+        raw = data.get("params")
+        params = (
+            {
+                str(k): load(v["$"]) if isinstance(v, dict) and "$" in v else v
+                for k, v in raw.items()
+            }
+            if isinstance(raw, dict)
+            else {}
+        )
+        texts = data.get("texts")
+        if isinstance(texts, dict) and all(isinstance(t, str) for t in texts.values()):
+            return Wording(data["id"], texts, params)
+        if isinstance(data.get("en"), str):
+            return Text(data["id"], data["en"], params)
+    return as_text(data if isinstance(data, str) else json.dumps(data, ensure_ascii=False))
+
+
+# Ingest keeps a few reasons per post and they repeat ("tagged us", "urgent word: refund", a
+# sentiment to two places): encoding each anew cost ~10 µs a reason, most of listening's budget.
+_ENCODED: dict[tuple[Any, ...], tuple[Message, str]] = {}
+_ENCODED_MOST = 4096
+
+
+def _encoding_key(message: Message) -> tuple[Any, ...] | None:
+    """What decides `encode(message)`, cheaply; nested texts by identity (the cache keeps them
+    alive, so an identity is never reused while it is a key). None: not worth caching."""
+    if not isinstance(message, Text):
+        return None
+    parts: list[Any] = [message.id, message.english]
+    for name, value in message.params.items():
+        if isinstance(value, (Text, Wording, Joined)):
+            parts.append((name, id(value)))
+        elif value is None or isinstance(value, (str, int, float, bool)):
+            parts.append((name, type(value), value))
+        else:
+            return None
+    return tuple(parts)
+
+
+def encode(message: Message) -> str:
+    """`message` as one line of text (a priority reason in a text[] column)."""
+    key = _encoding_key(message)
+    if key is not None:
+        hit = _ENCODED.get(key)
+        if hit is not None:
+            return hit[1]
+    encoded = json.dumps(dump(message), ensure_ascii=False, separators=(",", ":"))
+    if key is not None:
+        if len(_ENCODED) >= _ENCODED_MOST:
+            _ENCODED.clear()
+        _ENCODED[key] = (message, encoded)
+    return encoded
+
+
+def decode(stored: str) -> Message:
+    """What `encode` gave, back as a text; a plain sentence (an older row) as it is."""
+    if stored.startswith("{"):
+        try:
+            return load(json.loads(stored))
+        except ValueError:
+            pass
+    return as_text(stored)
 
 
 def say(error_id: str, english: str, /, **params: Any) -> Text:

@@ -127,8 +127,9 @@ def _load_rulebook(folder: Path) -> Rulebook:
 
     def flagger(post: InboundPost, language: str | None) -> list[dict[str, Any]]:
         channel = "dm" if post.is_direct else "public"
+        # Kept whole (Finding.stored): the thread shows a flag in each reader's language.
         return [
-            f.to_dict()
+            f.stored()
             for f in check_inbound(rulebook_checks, post.text, channel=channel, language=language)
         ]
 

@@ -28,6 +28,7 @@ import annotated_types
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     TypeAdapter,
     ValidationError,
@@ -36,6 +37,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
+from backend.i18n import SOURCE_LANGUAGE, available_languages
 from backend.yamlfile import FileError, FileErrors, Located, describe
 
 M = TypeVar("M", bound=BaseModel)
@@ -113,6 +115,33 @@ Text = Annotated[str, AfterValidator(_not_blank)]
 
 Prose = Annotated[str, AfterValidator(_one_line)]
 """Text whose line breaks are only layout in the YAML: folded to single spaces."""
+
+
+def _per_language(value: Any) -> Any:
+    # A plain text is the English; every other language then shows it too.
+    return {SOURCE_LANGUAGE: value} if isinstance(value, str) else value
+
+
+def _known_languages(texts: dict[str, str]) -> dict[str, str]:
+    have = available_languages()
+    for language in texts:
+        if language not in have:
+            raise Problem(
+                f"no catalog for language {language!r} (have: {', '.join(have)}); "
+                f"start one with: python scripts/i18n.py init {language}",
+                language,
+            )
+    if SOURCE_LANGUAGE not in texts:
+        raise Problem(
+            f"needs the English text too ({SOURCE_LANGUAGE}:), shown where no other language fits"
+        )
+    return texts
+
+
+Said = Annotated[dict[str, Text], BeforeValidator(_per_language), AfterValidator(_known_languages)]
+"""What a person is told, per language: a plain text (English) or `{en: ..., de: ...}`; each
+language must have a backend catalog (backend/locale), so a typo such as `fr:` or `ed:` is
+reported at its own line."""
 
 
 # ------------------------------------------------------------------------- validating

@@ -31,3 +31,8 @@ def post(
         created_at=AT,
         **fields,
     )
+
+
+def english(reasons: tuple[object, ...]) -> tuple[str, ...]:
+    """Priority reasons as the English an operator without a language reads."""
+    return tuple(str(r) for r in reasons)

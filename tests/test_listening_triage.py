@@ -6,7 +6,7 @@ import pytest
 
 from backend.listening.text import fold
 from backend.listening.triage import followers_text, priority_for, triage, urgent_words
-from tests.listening_helpers import project_rules
+from tests.listening_helpers import english, project_rules
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def test_negative_big_reach_urgent_word_is_p1_with_reasons(rules):
         urgent=urgent_words(rules, fold("Ich will die Kündigung, sofort")),
     )
     assert result.priority == "P1"
-    assert result.reasons == (
+    assert english(result.reasons) == (
         "very negative (-0.72)",
         "reach 48k followers",
         "urgent word: Kündigung",
@@ -33,12 +33,12 @@ def test_negative_big_reach_urgent_word_is_p1_with_reasons(rules):
 
 def test_neutral_small_untagged_is_p4_without_reasons(rules):
     result = triage(rules, sentiment=0.1, followers=12, how=("name",))
-    assert (result.priority, result.reasons, result.score) == ("P4", (), 0)
+    assert (result.priority, english(result.reasons), result.score) == ("P4", (), 0)
 
 
 def test_direct_message_counts(rules):
     result = triage(rules, sentiment=-0.4, followers=0, how=("direct",))
-    assert result.reasons == ("negative (-0.40)", "direct message")
+    assert english(result.reasons) == ("negative (-0.40)", "direct message")
     assert result.priority == "P2"
 
 
@@ -55,7 +55,7 @@ def test_urgent_points_given_once(rules):
     one = triage(rules, sentiment=None, followers=0, how=(), urgent=["refund"])
     two = triage(rules, sentiment=None, followers=0, how=(), urgent=["refund", "lawyer"])
     assert one.score == two.score == rules.urgent_points
-    assert two.reasons == ("urgent words: refund, lawyer",)
+    assert english(two.reasons) == ("urgent words: refund, lawyer",)
 
 
 def test_flags_add_points_and_show_detail(rules):
@@ -70,7 +70,7 @@ def test_flags_add_points_and_show_detail(rules):
             {"check": "spam_link"},
         ],
     )
-    assert result.reasons == (
+    assert english(result.reasons) == (
         "personal data in public (iban)",
         "abusive language (high)",
         "flag: spam link",
@@ -79,17 +79,17 @@ def test_flags_add_points_and_show_detail(rules):
 
 
 def test_unknown_sentiment_gives_no_points(rules):
-    assert triage(rules, sentiment=None, followers=0, how=()).reasons == ()
+    assert english(triage(rules, sentiment=None, followers=0, how=()).reasons) == ()
 
 
 def test_reach_bands(rules):
-    assert triage(rules, sentiment=None, followers=2_400_000, how=()).reasons == (
+    assert english(triage(rules, sentiment=None, followers=2_400_000, how=()).reasons) == (
         "reach 2.4M followers",
     )
-    assert triage(rules, sentiment=None, followers=1500, how=()).reasons == (
+    assert english(triage(rules, sentiment=None, followers=1500, how=()).reasons) == (
         "reach 1.5k followers",
     )
-    assert triage(rules, sentiment=None, followers=999, how=()).reasons == ()
+    assert english(triage(rules, sentiment=None, followers=999, how=()).reasons) == ()
 
 
 def test_priority_thresholds(rules):
@@ -111,4 +111,29 @@ def test_followers_text():
         "48k",
         "1M",
         "1.3M",
+    ]
+
+
+def test_reasons_read_in_german_with_the_same_ids(rules):
+    result = triage(
+        rules,
+        sentiment=-0.72,
+        followers=48_000,
+        how=("tagged",),
+        urgent=["Kündigung"],
+        flags=[{"check": "threat", "detail": {"severity": "high"}}],
+    )
+    assert [r.render("de") for r in result.reasons] == [
+        "sehr negativ (-0.72)",
+        "Reichweite 48k Follower",
+        "hat uns getaggt",
+        "dringendes Wort: Kündigung",
+        "Drohung mit Gewalt oder Sachbeschädigung (high)",
+    ]
+    assert [r.id for r in result.reasons] == [
+        "reason.sentiment",
+        "reason.reach",
+        "reason.tagged",
+        "reason.urgent_word",
+        "reason.flag_detail",
     ]

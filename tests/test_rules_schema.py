@@ -79,9 +79,9 @@ CASES = {
     ),
     "triage unknown key": Case(
         "triage.yaml",
-        "{below: -0.3, points: 2, label: negative}",
-        "{below: -0.3, points: 2, lable: negative}",
-        "lable: negative",
+        "{below: -0.3, points: 2, label: {en: negative,",
+        "{below: -0.3, points: 2, lable: {en: negative,",
+        "lable: {en: negative",
         "sentiment[1].lable: unknown setting (did you mean sentiment[1].label?)",
     ),
     "triage out of range": Case(
@@ -115,9 +115,9 @@ CASES = {
     ),
     "tone unknown key": Case(
         "tone.yaml",
-        "  suggestion: Use normal capitalisation",
-        "  suggestions: Use normal capitalisation",
-        "suggestions: Use normal",
+        "  suggestion:\n    en: Use normal capitalisation",
+        "  suggestions:\n    en: Use normal capitalisation",
+        "suggestions:",
         "shouting.suggestions: unknown setting (did you mean shouting.suggestion?)",
     ),
     "tone bad regex": Case(
@@ -144,10 +144,43 @@ CASES = {
     ),
     "tone missing": Case(
         "tone.yaml",
-        "  message: The reply does not use the customer's name.\n",
+        "  message:\n    en: The reply does not use the customer's name.\n"
+        "    de: Die Antwort nennt die Person nicht beim Namen.\n",
         "",
         "name:",
         "name.message: missing",
+    ),
+    # A text for the operator in a language the backend has no catalog for: at its own line.
+    "tone message in an unknown language": Case(
+        "tone.yaml",
+        "    de: Wirkt wie Schreien.",
+        "    fr: Ça crie.",
+        "fr: Ça crie.",
+        "shouting.message.fr: no catalog for language 'fr' (have: de, en); "
+        "start one with: python scripts/i18n.py init fr",
+    ),
+    "tone message without English": Case(
+        "tone.yaml",
+        "  message:\n    en: Reads as shouting.\n    de: Wirkt wie Schreien.",
+        "  message: {de: Wirkt wie Schreien.}",
+        "message: {de: Wirkt wie Schreien.}",
+        "shouting.message: needs the English text too (en:), shown where no other language fits",
+    ),
+    "conduct suggestion in an unknown language": Case(
+        "conduct.yaml",
+        "    en: Answer once with the house rules; don't argue.",
+        "    eng: Answer once with the house rules; don't argue.",
+        "eng: Answer once",
+        "abusive.suggestion.eng: no catalog for language 'eng' (have: de, en); "
+        "start one with: python scripts/i18n.py init eng",
+    ),
+    "triage label in an unknown language": Case(
+        "triage.yaml",
+        "label: {en: negative, de: negativ}",
+        "label: {en: negative, es: negativo}",
+        "es: negativo",
+        "sentiment[1].label.es: no catalog for language 'es' (have: de, en); "
+        "start one with: python scripts/i18n.py init es",
     ),
     # rules/privacy.yaml
     "privacy wrong type": Case(
@@ -195,7 +228,8 @@ CASES = {
     ),
     "privacy missing": Case(
         "privacy.yaml",
-        "  flag: Personal data in a public post — suggest moving to a DM.\n",
+        "  flag:\n    en: Personal data in a public post — suggest moving to a DM.\n"
+        "    de: Persönliche Daten in einem öffentlichen Beitrag — am besten in eine DM verschieben.\n",
         "",
         "messages:",
         "messages.flag: missing",

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from backend.i18n import say
+
 from . import conduct as _conduct
 from . import privacy as _privacy
 from .canned import find_canned
@@ -58,7 +60,12 @@ def _personal_data(rules: CheckRules, text: str, kind: str) -> list[Finding]:
                     Finding(
                         "service_number",
                         ADVISORY,
-                        f"{p.service_message} ({item.text.strip()})",
+                        say(
+                            "finding.service_number",
+                            "{message} ({number})",
+                            message=p.service_message,
+                            number=item.text.strip(),
+                        ),
                         p.service_suggestion,
                         item.start,
                         item.end,
@@ -70,7 +77,14 @@ def _personal_data(rules: CheckRules, text: str, kind: str) -> list[Finding]:
             Finding(
                 "personal_data",
                 kind,
-                f"{message} ({what} at {item.start + 1}–{item.end})",
+                say(
+                    "finding.personal_data",
+                    "{message} ({what} at {start}–{end})",
+                    message=message,
+                    what=_privacy.describe_text(item),
+                    start=item.start + 1,
+                    end=item.end,
+                ),
                 suggestion,
                 item.start,
                 item.end,

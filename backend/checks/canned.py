@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from functools import lru_cache
 
+from backend.i18n import Message, say
+
 from .finding import ADVISORY, Finding
 
 
@@ -23,12 +25,16 @@ class CannedRule:
     template_similarity: float
     recent_similarity: float
     min_words: int
-    template_message: str
-    template_suggestion: str
-    recent_message: str
-    recent_suggestion: str
-    stock_message: str = "Stock apology — customers read it as copy-paste."
-    stock_suggestion: str = "Say sorry for what actually happened to this customer."
+    template_message: Message
+    template_suggestion: Message
+    recent_message: Message
+    recent_suggestion: Message
+    stock_message: Message = say(
+        "canned.stock_message", "Stock apology — customers read it as copy-paste."
+    )
+    stock_suggestion: Message = say(
+        "canned.stock_suggestion", "Say sorry for what actually happened to this customer."
+    )
     # language -> one pattern for the stock phrases (canned wherever they appear)
     stock: dict[str, re.Pattern[str]] = field(default_factory=dict)
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from backend.i18n import Message, say
+
 from .abuse_model import AbuseModel
 from .deobfuscate import Cleaned, Deobfuscator
 from .finding import ADVISORY, FLAG, Finding
@@ -47,17 +49,26 @@ class ConductRules:
     bio_lengths: dict[str, int]
     bio_texts: tuple[str, ...]
     replies: dict[str, str]
-    message: str
-    suggestion: str
+    message: Message
+    suggestion: Message
     # language -> severity ("high", "medium", "possible") -> one pattern for all its phrases
     abusive: dict[str, dict[str, re.Pattern[str]]] = field(default_factory=dict)
     not_abusive: dict[str, re.Pattern[str]] = field(default_factory=dict)
     models: dict[str, ModelSetting] = field(default_factory=dict)
-    possible_message: str = "Possibly abusive — read it before answering; nothing was routed."
-    possible_suggestion: str = "If it insults someone, answer once with the house rules."
+    possible_message: Message = say(
+        "conduct.possible_message",
+        "Possibly abusive — read it before answering; nothing was routed.",
+    )
+    possible_suggestion: Message = say(
+        "conduct.possible_suggestion", "If it insults someone, answer once with the house rules."
+    )
     threats: dict[str, re.Pattern[str]] = field(default_factory=dict)
-    threat_message: str = "Threat of violence or damage — priority P1, a lead is told."
-    threat_suggestion: str = "Don't argue; a lead decides whether to report it."
+    threat_message: Message = say(
+        "conduct.threat_message", "Threat of violence or damage — priority P1, a lead is told."
+    )
+    threat_suggestion: Message = say(
+        "conduct.threat_suggestion", "Don't argue; a lead decides whether to report it."
+    )
     deobfuscator: Deobfuscator = field(default_factory=lambda: Deobfuscator(frozenset()))
     # languages -> the phrase patterns find_abuse runs for them, gates resolved (see phrase_screen)
     _screens: dict[tuple[str, ...], PhraseScreen] = field(init=False, repr=False, compare=False)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from backend.i18n import Message
+
 
 def compile_phrase(phrase: str) -> re.Pattern[str]:
     """One phrase as a case-insensitive whole-word regular expression."""
@@ -31,8 +33,8 @@ class PhraseCheck:
     """A check that fires when any of its phrases appears (defensive, negative, blame)."""
 
     name: str
-    message: str
-    suggestion: str
+    message: Message
+    suggestion: Message
     by_language: dict[str, re.Pattern[str]] = field(default_factory=dict)
 
     def matches(self, text: str, languages: tuple[str, ...]) -> list[re.Match[str]]:

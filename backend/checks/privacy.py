@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from backend.i18n import Message, Text, as_text, say
+
 from .prefilter import count_digits, has_digit, min_digits
 
 # Length of an IBAN per country (ISO 13616 registry), so a candidate can be
@@ -142,10 +144,10 @@ class PrivacyRules:
     phone_max_digits: int
     numbers: tuple[NumberFormat, ...]
     allowed: tuple[re.Pattern[str], ...]
-    refusal_message: str
-    refusal_suggestion: str
-    flag_message: str
-    flag_suggestion: str
+    refusal_message: Message
+    refusal_suggestion: Message
+    flag_message: Message
+    flag_suggestion: Message
     mask_symbol: str = "•"
     mask_keep_last: int = 2
     # The brand's own published contact details (never personal data):
@@ -156,8 +158,13 @@ class PrivacyRules:
     # First digits (national form) of toll-free and service numbers: a
     # company's line, not a person's; at most an advisory.
     service_prefixes: tuple[str, ...] = ()
-    service_message: str = "A service or toll-free number — check it is ours before it goes out."
-    service_suggestion: str = "Give only the brand's own published numbers."
+    service_message: Message = say(
+        "privacy.service_message",
+        "A service or toll-free number — check it is ours before it goes out.",
+    )
+    service_suggestion: Message = say(
+        "privacy.service_suggestion", "Give only the brand's own published numbers."
+    )
     # Each configured pattern with the digits every match of it has (see
     # prefilter.min_digits), worked out once here rather than for every post:
     # most posts have no digit or one or two, too few for any of them.
@@ -383,6 +390,21 @@ TYPE_NAMES = {
 }
 
 
+# The same names for the operator's language (the English above stays in `detail["what"]`).
+TYPE_TEXTS = {
+    "iban": say("privacy.type.iban", "IBAN"),
+    "card": say("privacy.type.card", "payment card number"),
+    "email": say("privacy.type.email", "e-mail address"),
+    "phone": say("privacy.type.phone", "phone number"),
+    "service_number": say("privacy.type.service_number", "service or toll-free number"),
+}
+
+
 def describe(item: PersonalData) -> str:
     """The name an operator understands: "IBAN", "order number", ..."""
     return TYPE_NAMES.get(item.type, item.type)
+
+
+def describe_text(item: PersonalData) -> Text:
+    """`describe` in the reader's language; the brand's own number names as privacy.yaml has them."""
+    return TYPE_TEXTS.get(item.type) or as_text(item.type)

@@ -26,7 +26,8 @@ from pydantic import (
 )
 
 from backend import schema, yamlfile
-from backend.schema import Problem, Prose, Schema, Text
+from backend.i18n import Wording
+from backend.schema import Problem, Prose, Said, Schema, Text
 from backend.yamlfile import Located, describe
 
 from .abuse_model import AbuseModel, load_abuse_model
@@ -85,10 +86,10 @@ Share = Annotated[float, Field(ge=0.5, le=1)]
 
 
 class Advice(Schema):
-    """What the operator is told, and what to do instead."""
+    """What the operator is told, and what to do instead (each a text or one per language)."""
 
-    message: Text
-    suggestion: Text
+    message: Said
+    suggestion: Said
 
 
 class PhraseSection(Advice):
@@ -115,11 +116,6 @@ def _by_language(section: PhrasesByLanguage | PhraseSection) -> dict[str, re.Pat
     return out
 
 
-def _given(**values: Any) -> dict[str, Any]:
-    """The settings a file gave; the rest keep the defaults the dataclass declares."""
-    return {k: v for k, v in values.items() if v is not None}
-
-
 # ------------------------------------------------------------------------- tone.yaml
 
 
@@ -140,12 +136,12 @@ class CannedSection(Schema):
     template_similarity: Share
     recent_similarity: Share
     min_words: Annotated[int, Field(ge=1)]
-    template_message: Text
-    template_suggestion: Text
-    recent_message: Text
-    recent_suggestion: Text
-    stock_message: str | None = None
-    stock_suggestion: str | None = None
+    template_message: Said
+    template_suggestion: Said
+    recent_message: Said
+    recent_suggestion: Said
+    stock_message: Said | None = None
+    stock_suggestion: Said | None = None
     stock: PhrasesByLanguage = PhrasesByLanguage()
 
 
@@ -161,11 +157,31 @@ class ToneFile(Schema):
     canned: CannedSection
 
 
+def _said(file: str, key: str, texts: dict[str, str]) -> Wording:
+    """A rules text as the checks report it: its id says where it was written."""
+    return Wording(f"{file}.{key}", texts)
+
+
+def _advice(file: str, key: str, section: Advice) -> tuple[Wording, Wording]:
+    return (
+        _said(file, f"{key}.message", section.message),
+        _said(file, f"{key}.suggestion", section.suggestion),
+    )
+
+
+def _given_said(file: str, **fields: tuple[str, dict[str, str] | None]) -> dict[str, Wording]:
+    """The texts a file gave (field -> (key in the file, texts)) as wordings; the rest keep the
+    defaults the dataclass declares."""
+    return {
+        name: _said(file, key, texts) for name, (key, texts) in fields.items() if texts is not None
+    }
+
+
 def _tone(doc: Located) -> tuple[ToneRules, CannedRule]:
     f = schema.validate_document(doc, ToneFile)
     s, c = f.shouting, f.canned
     checks = tuple(
-        PhraseCheck(name, section.message, section.suggestion, _by_language(section))
+        PhraseCheck(name, *_advice("tone", name, section), _by_language(section))
         for name, section in (
             ("defensive", f.defensive),
             ("negative", f.negative),
@@ -173,11 +189,10 @@ def _tone(doc: Located) -> tuple[ToneRules, CannedRule]:
         )
     )
     apology = PhraseCheck(
-        "no_apology", f.apology.message, f.apology.suggestion, _by_language(f.apology)
+        "no_apology", *_advice("tone", "apology", f.apology), _by_language(f.apology)
     )
     shouting = ShoutingRule(
-        s.message,
-        s.suggestion,
+        *_advice("tone", "shouting", s),
         s.upper_share,
         s.min_letters,
         s.caps_words_in_row,
@@ -189,14 +204,18 @@ def _tone(doc: Located) -> tuple[ToneRules, CannedRule]:
         c.template_similarity,
         c.recent_similarity,
         c.min_words,
-        c.template_message,
-        c.template_suggestion,
-        c.recent_message,
-        c.recent_suggestion,
+        _said("tone", "canned.template_message", c.template_message),
+        _said("tone", "canned.template_suggestion", c.template_suggestion),
+        _said("tone", "canned.recent_message", c.recent_message),
+        _said("tone", "canned.recent_suggestion", c.recent_suggestion),
         stock=_by_language(c.stock),
-        **_given(stock_message=c.stock_message, stock_suggestion=c.stock_suggestion),
+        **_given_said(
+            "tone",
+            stock_message=("canned.stock_message", c.stock_message),
+            stock_suggestion=("canned.stock_suggestion", c.stock_suggestion),
+        ),
     )
-    return ToneRules(checks, shouting, apology, f.name.message, f.name.suggestion), canned
+    return ToneRules(checks, shouting, apology, *_advice("tone", "name", f.name)), canned
 
 
 # ------------------------------------------------------------------------- privacy.yaml
@@ -252,10 +271,10 @@ class NumberEntry(Schema):
 class PrivacyMessages(Schema):
     """`messages:`, what a refusal and a flag say."""
 
-    refusal: Text
-    refusal_suggestion: Text
-    flag: Text
-    flag_suggestion: Text
+    refusal: Said
+    refusal_suggestion: Said
+    flag: Said
+    flag_suggestion: Said
 
 
 class MaskSection(Schema):
@@ -277,8 +296,8 @@ class ServiceNumbers(Schema):
     """`service_numbers:`, toll-free and service lines by their first digits."""
 
     prefixes: list[Annotated[str, BeforeValidator(_digits)]] = []
-    message: Text | None = None
-    suggestion: Text | None = None
+    message: Said | None = None
+    suggestion: Said | None = None
 
 
 class PrivacyFile(Schema):
@@ -308,17 +327,21 @@ def _privacy(doc: Located) -> PrivacyRules:
         f.phone.max_digits,
         tuple(NumberFormat(n.name, compile_phrase(n.pattern)) for n in f.numbers),
         tuple(re.compile(p, re.IGNORECASE) for p in f.allowed),
-        m.refusal,
-        m.refusal_suggestion,
-        m.flag,
-        m.flag_suggestion,
+        _said("privacy", "messages.refusal", m.refusal),
+        _said("privacy", "messages.refusal_suggestion", m.refusal_suggestion),
+        _said("privacy", "messages.flag", m.flag),
+        _said("privacy", "messages.flag_suggestion", m.flag_suggestion),
         f.mask.symbol,
         f.mask.keep_last,
         frozenset(f.brand_contacts.phones),
         frozenset(f.brand_contacts.emails),
         tuple(d.lstrip("@") for d in f.brand_contacts.domains),
         tuple(service.prefixes),
-        **_given(service_message=service.message, service_suggestion=service.suggestion),
+        **_given_said(
+            "privacy",
+            service_message=("service_numbers.message", service.message),
+            service_suggestion=("service_numbers.suggestion", service.suggestion),
+        ),
     )
 
 
@@ -422,8 +445,8 @@ class Severities(Schema):
 class AbusiveSection(Advice):
     """`abusive:`, phrases and models for abusive language."""
 
-    possible_message: Text | None = None
-    possible_suggestion: Text | None = None
+    possible_message: Said | None = None
+    possible_suggestion: Said | None = None
     not_abusive: PhrasesByLanguage = PhrasesByLanguage()
     model: Models = Models()
     en: Severities
@@ -433,8 +456,8 @@ class AbusiveSection(Advice):
 class ThreatsSection(PhrasesByLanguage):
     """`threats:`, threats of violence or damage."""
 
-    message: Text | None = None
-    suggestion: Text | None = None
+    message: Said | None = None
+    suggestion: Said | None = None
 
 
 class Obfuscation(Schema):
@@ -472,18 +495,18 @@ def _conduct(doc: Located) -> ConductRules:
         dict(f.bio.lengths),
         tuple(sorted(f.bio.texts, key=len, reverse=True)),
         f.reply.model_dump(),
-        a.message,
-        a.suggestion,
+        *_advice("conduct", "abusive", a),
         abusive,
         _by_language(a.not_abusive),
         models,
         threats=_by_language(t),
         deobfuscator=Deobfuscator(frozenset(f.obfuscation.words)),
-        **_given(
-            threat_message=t.message,
-            threat_suggestion=t.suggestion,
-            possible_message=a.possible_message,
-            possible_suggestion=a.possible_suggestion,
+        **_given_said(
+            "conduct",
+            threat_message=("threats.message", t.message),
+            threat_suggestion=("threats.suggestion", t.suggestion),
+            possible_message=("abusive.possible_message", a.possible_message),
+            possible_suggestion=("abusive.possible_suggestion", a.possible_suggestion),
         ),
     )
 

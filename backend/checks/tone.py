@@ -7,6 +7,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from backend.i18n import Message, Text, Wording, with_params
+
 from .finding import ADVISORY, Finding
 from .phrases import PhraseCheck
 
@@ -15,8 +17,8 @@ from .phrases import PhraseCheck
 class ShoutingRule:
     """When a reply reads as shouting (rules/tone.yaml `shouting`)."""
 
-    message: str
-    suggestion: str
+    message: Message
+    suggestion: Message
     upper_share: float
     min_letters: int
     caps_words_in_row: int
@@ -32,8 +34,8 @@ class ToneRules:
     phrase_checks: tuple[PhraseCheck, ...]  # defensive, negative, blame
     shouting: ShoutingRule
     apology: PhraseCheck
-    name_message: str
-    name_suggestion: str
+    name_message: Message
+    name_suggestion: Text | Wording  # with {name}
 
 
 _WORD = re.compile(r"[^\W\d_]+")
@@ -150,7 +152,7 @@ def check_tone(
                 "no_name",
                 ADVISORY,
                 rules.name_message,
-                rules.name_suggestion.replace("{name}", first),
+                with_params(rules.name_suggestion, name=first),
                 None,
                 None,
                 {"name": first},

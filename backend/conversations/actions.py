@@ -29,7 +29,7 @@ from backend.conversations.lifecycle import (
     Sla,
     State,
 )
-from backend.i18n import Text, say
+from backend.i18n import Joined, Text, say
 from backend.operators import Operator
 from backend.sla.policy import Deadlines, fixed_deadlines
 
@@ -413,7 +413,7 @@ class Actions:
                 say(
                     "send.refused",
                     "This cannot be posted publicly: {findings}",
-                    findings="; ".join(f.message for f in refusals),
+                    findings=Joined(tuple(f.message for f in refusals)),
                 ),
                 refusals,
             )
@@ -424,11 +424,12 @@ class Actions:
                 say(
                     "send.confirm",
                     "Check the advisories, then send again to send anyway: {findings}",
-                    findings="; ".join(f.message for f in advisories),
+                    findings=Joined(tuple(f.message for f in advisories)),
                 ),
                 advisories,
             )
-        return [f.to_dict() for f in advisories]
+        # Kept with the message whole, so "sent despite" shows in each reader's language.
+        return [f.stored() for f in advisories]
 
     async def _latest_post(
         self, conn: asyncpg.Connection, conversation_id: int, direct: bool
@@ -575,7 +576,7 @@ class Actions:
                     "ok": False,
                     "text": text,
                     "error": exc.text,
-                    "findings": [f.to_dict() for f in exc.findings],
+                    "findings": [f.stored() for f in exc.findings],
                     "needs_confirmation": exc.status == 409,
                 }
             if preview:

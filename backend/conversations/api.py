@@ -70,13 +70,16 @@ async def queue_page(request: web.Request) -> web.Response:
         checks=request.app[RULES].current.checks,
         after=after,  # type: ignore[arg-type]
         before=before,
+        language=language_of(request),
     )
     return web.json_response(result)
 
 
 async def conversation(request: web.Request) -> web.Response:
     cid = conversation_id(request)
-    found = await queue.conversation(request.app[POOL], cid, request.app[RULES].current.checks)
+    found = await queue.conversation(
+        request.app[POOL], cid, request.app[RULES].current.checks, language_of(request)
+    )
     if found is None:
         raise ApiError(404, no_conversation(cid))
     return web.json_response(found)
@@ -194,7 +197,8 @@ async def advise(request: web.Request) -> web.Response:
     findings = await request.app[ACTIONS].advise(
         request.app[POOL], text_field(body, "text"), channel, cid
     )
-    return web.json_response({"findings": [f.to_dict() for f in findings]})
+    language = language_of(request)
+    return web.json_response({"findings": [f.to_dict(language) for f in findings]})
 
 
 BULK_ACTIONS = ("tag", "release", "assign")

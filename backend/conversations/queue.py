@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from backend.checks.finding import render_all_stored
 from backend.connectors.address import address_of
 from backend.connectors.payload import media_of, profile_of
 from backend.conversations import sql
 from backend.conversations.lifecycle import State
-from backend.i18n import Text, say
+from backend.i18n import SOURCE_LANGUAGE, Text, decode, say
 
 if TYPE_CHECKING:
     from backend.checks import CheckRules
@@ -55,14 +56,28 @@ def _iso(t: datetime | None) -> str | None:
     return t.isoformat() if t else None
 
 
-def queue_row(r: asyncpg.Record, checks: CheckRules | None = None) -> dict[str, Any]:
-    """A queue row; its preview is masked like the thread, so a row never shows personal data."""
+def reasons_shown(stored: list[str], language: str) -> dict[str, Any]:
+    """Why a conversation or post has its priority, in `language` (`priority_reasons`), with
+    each reason's id and params (`priority_reason_ids`) for clients that key on them. Reasons
+    stored before they were kept whole are shown as they are."""
+    reasons = [decode(r) for r in stored]
+    return {
+        "priority_reasons": [r.render(language) for r in reasons],
+        "priority_reason_ids": [r.ref() for r in reasons],
+    }
+
+
+def queue_row(
+    r: asyncpg.Record, checks: CheckRules | None = None, language: str = SOURCE_LANGUAGE
+) -> dict[str, Any]:
+    """A queue row; its preview is masked like the thread, so a row never shows personal data.
+    Reasons and flags are in `language`."""
     return {
         "id": r["id"],
         "platform": r["platform"],
         "state": r["state"],
         "priority": r["priority"],
-        "priority_reasons": list(r["priority_reasons"]),
+        **reasons_shown(r["priority_reasons"], language),
         "is_direct": r["is_direct"],
         "escalated": r["escalated"],
         "sla_kind": r["sla_kind"],
@@ -70,7 +85,7 @@ def queue_row(r: asyncpg.Record, checks: CheckRules | None = None) -> dict[str, 
         "sla_warn_at": _iso(r["sla_warn_at"]),
         "claim_expires_at": _iso(r["claim_expires_at"]),
         "last_inbound_at": _iso(r["last_inbound_at"]),
-        "flags": r["flags"],
+        "flags": render_all_stored(r["flags"], language),
         "language": r["language"],
         "sentiment": r["sentiment"],
         "author": {
@@ -380,6 +395,7 @@ async def page(
     checks: CheckRules | None = None,
     after: Key | None = None,
     before: Key | str | None = None,
+    language: str = SOURCE_LANGUAGE,
 ) -> dict[str, Any]:
     """One window of the queue in SLA order, with the total it is a window of.
 
@@ -418,7 +434,7 @@ async def page(
         )
         shown_offset = offset
     rows = await conn.fetch(f"SELECT {_ROW} {_FROM} WHERE c.id IN ({ids}) {ORDER}", *args.values)
-    out = [queue_row(r, checks) for r in rows]
+    out = [queue_row(r, checks, language) for r in rows]
     return {
         "filter": filter,
         "offset": shown_offset,
@@ -462,13 +478,17 @@ async def counts(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, Any]:
 
 
 async def conversation(
-    conn: asyncpg.Connection | asyncpg.Pool, conversation_id: int, checks: CheckRules | None = None
+    conn: asyncpg.Connection | asyncpg.Pool,
+    conversation_id: int,
+    checks: CheckRules | None = None,
+    language: str = SOURCE_LANGUAGE,
 ) -> dict[str, Any] | None:
-    """A conversation with its whole thread: inbound mentions and our messages, oldest first."""
+    """A conversation with its whole thread: inbound mentions and our messages, oldest first;
+    reasons, flags and the advisories sent despite in `language`."""
     row = await conn.fetchrow(f"SELECT {_ROW} {_FROM} WHERE c.id = $1", conversation_id)
     if row is None:
         return None
-    out = queue_row(row, checks)
+    out = queue_row(row, checks, language)
     out["address"] = address_of(out["platform"], out["author"]["handle"])  # see connectors.address
     mentions = await conn.fetch(
         """SELECT m.id, m.post_id, m.text, m.url, m.created_at, m.is_direct, m.is_ours, m.match_how,
@@ -507,8 +527,8 @@ async def conversation(
                 "url": m["url"],
                 "match_how": list(m["match_how"]),
                 "priority": m["priority"],
-                "priority_reasons": list(m["priority_reasons"]),
-                "flags": m["flags"],
+                **reasons_shown(m["priority_reasons"], language),
+                "flags": render_all_stored(m["flags"], language),
                 "language": m["language"],
                 "sentiment": m["sentiment"],
                 "media": media_of(m["raw"]),
@@ -529,7 +549,7 @@ async def conversation(
                 "url": g["url"],
                 "error": g["error"],
                 "published_at": _iso(g["published_at"]),
-                "advisories": g["advisories"],
+                "advisories": render_all_stored(g["advisories"], language),
             }
         )
     thread.sort(key=lambda e: (e["at"], e["kind"] == "outbound", e["id"]))

@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from backend.checks.finding import render_all_stored
 from backend.conversations import sql
 from backend.conversations.actions import ACTIONS
 from backend.i18n import Text, say
@@ -73,11 +74,16 @@ def _unknown_placeholders(*texts: str) -> Text:
 
 
 def _rendered(result: dict[str, Any], language: str) -> dict[str, Any]:
-    """A per-conversation refusal in the operator's language, with its message id and params."""
+    """A per-conversation result in the operator's language: its refusal with the message id and
+    params, its findings and advisories as the composer shows them."""
+    shown = dict(result)
+    for key in ("findings", "advisories"):
+        if key in result:
+            shown[key] = render_all_stored(result[key], language)
     error = result.get("error")
     if isinstance(error, Text):
-        return {**result, **error.to_json(language)}
-    return result
+        return {**shown, **error.to_json(language)}
+    return shown
 
 
 async def holding_statement(request: web.Request) -> web.Response:

@@ -30,6 +30,7 @@ from backend.conversations.lifecycle import (
     State,
     customer_writes,
 )
+from backend.i18n import encode
 from backend.model import InboundPost
 from backend.rulebook import Rulebook
 from backend.sla.policy import Deadlines
@@ -58,8 +59,8 @@ NEW, FLAGGED, DISMISSED = (
 
 # Priority reasons travel to SQL joined by the ASCII unit separator and are split
 # there with string_to_array: far cheaper per conversation than a JSON array
-# unpacked by a subquery. Reasons are rule labels and words from YAML, which
-# cannot hold control characters, so the separator never occurs inside one.
+# unpacked by a subquery. Reasons are JSON (backend.i18n.encode), which writes
+# control characters as escapes, so the separator never occurs inside one.
 REASON_SEPARATOR = "\x1f"
 
 
@@ -728,7 +729,8 @@ def make_processor(rulebook: Rulebook) -> Processor:
             language=e.language,
             sentiment=e.sentiment,
             priority=int(e.priority[1:]),
-            priority_reasons=tuple(e.reasons),
+            # Kept whole, so "why P1" shows in each reader's language (queue.reasons_shown).
+            priority_reasons=tuple(encode(r) for r in e.reasons),
             flags=tuple(e.flags),
             abusive=is_abusive(e.flags),
             threat=is_threat(e.flags),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from backend.i18n import Message
 from backend.model import InboundPost
 
 from . import language as lang
@@ -37,7 +38,7 @@ class Enrichment:
     flags: tuple[dict[str, Any], ...]
     priority: str  # "P1".."P4"
     score: int
-    reasons: tuple[str, ...]  # why it got its priority, for the operator
+    reasons: tuple[Message, ...]  # why it got its priority, for the operator
 
 
 @dataclass(frozen=True, slots=True)

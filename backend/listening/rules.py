@@ -19,7 +19,8 @@ from typing import Annotated, Literal, get_args
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from backend import schema, yamlfile
-from backend.schema import Problem, Schema
+from backend.i18n import SOURCE_LANGUAGE, Wording
+from backend.schema import Problem, Said, Schema
 from backend.yamlfile import Located
 
 from .sentiment import Lexicon, lexicon
@@ -78,7 +79,7 @@ class SentimentBand:
 
     below: float
     points: int
-    label: str
+    label: Wording  # in each language the file gives
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class FlagRule:
 
     check: str
     points: int
-    label: str
+    label: Wording
 
 
 @dataclass(frozen=True)
@@ -244,7 +245,7 @@ class SentimentEntry(Schema):
 
     below: Annotated[float, Field(ge=-1, le=1)]
     points: Points
-    label: str
+    label: Said  # a text, or one per language: {en: very negative, de: sehr negativ}
 
 
 class ReachEntry(Schema):
@@ -300,7 +301,7 @@ class FlagEntry(Schema):
     """One check under `flags:`."""
 
     points: Points
-    label: str | None = None  # the check's name, with spaces
+    label: Said | None = None  # the check's name, with spaces; or one per language
 
 
 WordValences = dict[Annotated[str, AfterValidator(_single_word)], Valence]
@@ -392,7 +393,10 @@ def triage_from_doc(doc: Located) -> TriageRules:
     return TriageRules(
         path=doc.path,
         thresholds={"P1": f.priorities.P1, "P2": f.priorities.P2, "P3": f.priorities.P3},
-        sentiment=tuple(SentimentBand(b.below, b.points, b.label) for b in f.sentiment),
+        sentiment=tuple(
+            SentimentBand(b.below, b.points, Wording(f"triage.sentiment[{i}].label", b.label))
+            for i, b in enumerate(f.sentiment)
+        ),
         reach=tuple(ReachBand(b.at_least, b.points) for b in f.reach),
         mentioned={
             kind: points
@@ -402,7 +406,14 @@ def triage_from_doc(doc: Located) -> TriageRules:
         urgent_points=urgent.points if urgent is not None else 0,
         urgent_words=urgent_words,
         flags={
-            check: FlagRule(check, flag.points, flag.label or check.replace("_", " "))
+            check: FlagRule(
+                check,
+                flag.points,
+                Wording(
+                    f"triage.flags.{check}.label",
+                    flag.label or {SOURCE_LANGUAGE: check.replace("_", " ")},
+                ),
+            )
             for check, flag in f.flags.items()
         },
         sentiment_words=sentiment_words,

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from backend.i18n import Message, as_text, say
+
 from .frozen import builder
 from .rules import PRIORITIES, TriageRules
 
@@ -22,16 +24,17 @@ class Triage:
 
     priority: str  # "P1".."P4"
     score: int
-    reasons: tuple[str, ...]  # "negative (-0.72)", "reach 48k followers", "urgent word: Kündigung"
+    # "negative (-0.72)", "reach 48k followers", "urgent word: Kündigung", in any language
+    reasons: tuple[Message, ...]
 
 
 _new_triage = builder(Triage)  # one per mention; see frozen.builder
 # The reason shown for each way the brand was mentioned.
 MENTION_REASONS = {
-    "direct": "direct message",
-    "tagged": "tagged us",
-    "hashtag": "used our hashtag",
-    "name": "named us",
+    "direct": say("reason.direct", "direct message"),
+    "tagged": say("reason.tagged", "tagged us"),
+    "hashtag": say("reason.hashtag", "used our hashtag"),
+    "name": say("reason.name", "named us"),
 }
 
 
@@ -53,12 +56,14 @@ def urgent_words(rules: TriageRules, folded: str) -> list[str]:
     return [w.rstrip("*").rstrip() for w in rules.urgent_terms.found(folded)]
 
 
-def _flag_reason(label: str, flag: Mapping[str, Any]) -> str:
+def _flag_reason(label: Message, flag: Mapping[str, Any]) -> Message:
     detail = flag.get("detail")
     if isinstance(detail, dict):
         for key in ("severity", "kind", "type"):
             if detail.get(key):
-                return f"{label} ({detail[key]})"
+                return say(
+                    "reason.flag_detail", "{label} ({detail})", label=label, detail=detail[key]
+                )
     return label
 
 
@@ -85,32 +90,49 @@ def triage(
     `flags` the privacy/conduct flags as {"check": ..., "detail": {...}}.
     """
     score = 0
-    reasons: list[str] = []
+    reasons: list[Message] = []
 
     if sentiment is not None:
         for band in rules.sentiment:
             if sentiment < band.below:
                 score += band.points
-                reasons.append(f"{band.label} ({sentiment:+.2f})")
+                # Rounded as shown: the same reason for the same score (cached, see encode).
+                reasons.append(
+                    say(
+                        "reason.sentiment",
+                        "{label} ({score:+.2f})",
+                        label=band.label,
+                        score=round(sentiment, 2),
+                    )
+                )
                 break
 
     for reach in rules.reach:
         if followers >= reach.at_least:
             score += reach.points
-            reasons.append(f"reach {followers_text(followers)} followers")
+            reasons.append(
+                say(
+                    "reason.reach",
+                    "reach {followers} followers",
+                    followers=followers_text(followers),
+                )
+            )
             break
 
     for kind in how:
         points = rules.mentioned.get(kind, 0)
         if points:
             score += points
-            reasons.append(MENTION_REASONS.get(kind, kind))
+            reasons.append(MENTION_REASONS.get(kind) or as_text(kind))
 
     found = list(dict.fromkeys(urgent))
     if found:
         score += rules.urgent_points
+        words = ", ".join(found)
         reasons.append(
-            ("urgent word: " if len(found) == 1 else "urgent words: ") + ", ".join(found)
+            say("reason.urgent_word", "urgent word: {words}", words=words)
+            if len(found) == 1
+            else say("reason.urgent_words", "urgent words: {words}", words=words)
         )
 
     seen_checks: set[str] = set()
@@ -121,7 +143,8 @@ def triage(
             continue
         seen_checks.add(check)
         if rule is None:
-            reasons.append(_flag_reason(f"flag: {check.replace('_', ' ')}", flag))
+            unknown = say("reason.flag", "flag: {check}", check=check.replace("_", " "))
+            reasons.append(_flag_reason(unknown, flag))
             continue
         score += rule.points
         reasons.append(_flag_reason(rule.label, flag))

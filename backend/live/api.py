@@ -12,21 +12,39 @@ from aiohttp import WSMsgType, web
 
 from backend import events, operators
 from backend.conversations import lifecycle, queue
-from backend.i18n import available_languages, say
+from backend.i18n import Text, available_languages, say
 from backend.live import sessions
 from backend.live.hub import HUB, MAX_STREAMS_PER_OPERATOR, REPLACED, announce
 from backend.operators import Operator
 from backend.web.errors import DATABASE_DOWN, ApiError
-from backend.web.keys import CLOCK, CONFIG, OPERATOR, POOL, operator_of
+from backend.web.keys import CLOCK, CONFIG, OPERATOR, POOL, language_of, operator_of
 from backend.web.request import flag_field, int_param, is_id, read_json
 
 STREAM_HEARTBEAT = 30.0  # seconds between pings: a dead peer is noticed, idle ones cost little
 STREAM_SIGNED_OUT = 4401  # WebSocket close code (application range): sign in again
-SIGNED_OUT_REASON = "Your access was revoked or your token was reissued; sign in again."
-STREAM_REPLACED = 4409  # WebSocket close code: this operator opened too many newer streams
-REPLACED_REASON = (
-    f"You opened more than {MAX_STREAMS_PER_OPERATOR} live streams; this, the oldest, was closed."
+SIGNED_OUT_REASON = say(
+    "stream.signed_out", "Your access was revoked or your token was reissued; sign in again."
 )
+STREAM_REPLACED = 4409  # WebSocket close code: this operator opened too many newer streams
+REPLACED_REASON = say(
+    "stream.replaced",
+    "You opened more than {most} live streams; this, the oldest, was closed.",
+    most=MAX_STREAMS_PER_OPERATOR,
+)
+BEHIND_REASON = say("stream.behind", "fell too far behind")
+# What a close frame says (at most 123 bytes), for tools that show only the frame.
+SIGNED_OUT_CLOSE = say("stream.signed_out_close", "signed out")
+REPLACED_CLOSE = say("stream.replaced_close", "replaced by a newer stream")
+
+
+def _notice(kind: str, reason: Text, language: str) -> dict[str, Any]:
+    """A message telling the console why its stream ends, in the operator's language."""
+    return {"type": kind, "reason": reason.render(language), "reason_id": reason.id}
+
+
+def _close_message(reason: Text, language: str) -> bytes:
+    data = reason.render(language).encode()
+    return data if len(data) <= 123 else str(reason).encode()[:123]
 
 
 def _profile(op: Operator) -> dict[str, Any]:
@@ -181,6 +199,7 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     pool, hub = request.app[POOL], request.app[HUB]
     op = operator_of(request)
     credential = _credential(request)
+    language = language_of(request)
     after = int_param(request, "after", 0, 0, 2**62)
     ws = web.WebSocketResponse(heartbeat=STREAM_HEARTBEAT)
     await ws.prepare(request)
@@ -214,11 +233,13 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
                     break
                 message = getter.result()
                 if message is None:
-                    await ws.send_json({"type": "resync", "reason": "fell too far behind"})
+                    await ws.send_json(_notice("resync", BEHIND_REASON, language))
                     break
                 if message is REPLACED:
-                    await ws.send_json({"type": "replaced", "reason": REPLACED_REASON})
-                    await ws.close(code=STREAM_REPLACED, message=b"replaced by a newer stream")
+                    await ws.send_json(_notice("replaced", REPLACED_REASON, language))
+                    await ws.close(
+                        code=STREAM_REPLACED, message=_close_message(REPLACED_CLOSE, language)
+                    )
                     break
                 if message["type"] == "event":
                     event = message["event"]
@@ -236,8 +257,11 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
                             break
                         if not works:
                             # End it now, not at the next reconnect (refused anyway).
-                            await ws.send_json({"type": "signed_out", "reason": SIGNED_OUT_REASON})
-                            await ws.close(code=STREAM_SIGNED_OUT, message=b"signed out")
+                            await ws.send_json(_notice("signed_out", SIGNED_OUT_REASON, language))
+                            await ws.close(
+                                code=STREAM_SIGNED_OUT,
+                                message=_close_message(SIGNED_OUT_CLOSE, language),
+                            )
                             signed_out = True
                             break
                 await ws.send_json(message)
