@@ -236,9 +236,12 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
                     await ws.send_json(_notice("resync", BEHIND_REASON, language))
                     break
                 if message is REPLACED:
-                    await ws.send_json(_notice("replaced", REPLACED_REASON, language))
-                    await ws.close(
-                        code=STREAM_REPLACED, message=_close_message(REPLACED_CLOSE, language)
+                    await _end(
+                        ws,
+                        reader,
+                        _notice("replaced", REPLACED_REASON, language),
+                        STREAM_REPLACED,
+                        _close_message(REPLACED_CLOSE, language),
                     )
                     break
                 if message["type"] == "event":
@@ -257,10 +260,12 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
                             break
                         if not works:
                             # End it now, not at the next reconnect (refused anyway).
-                            await ws.send_json(_notice("signed_out", SIGNED_OUT_REASON, language))
-                            await ws.close(
-                                code=STREAM_SIGNED_OUT,
-                                message=_close_message(SIGNED_OUT_CLOSE, language),
+                            await _end(
+                                ws,
+                                reader,
+                                _notice("signed_out", SIGNED_OUT_REASON, language),
+                                STREAM_SIGNED_OUT,
+                                _close_message(SIGNED_OUT_CLOSE, language),
                             )
                             signed_out = True
                             break
@@ -278,6 +283,23 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
                 hub.leave_later(op.id, presence_payload(op, "offline"))
         await ws.close()
     return ws
+
+
+async def _end(
+    ws: web.WebSocketResponse,
+    reader: asyncio.Task[None],
+    notice: dict[str, Any],
+    code: int,
+    message: bytes,
+) -> None:
+    """Say why, then close with `code`. The reader stops first: a close handshake racing
+    a receive in another task could end as an abnormal closure (1006) instead of `code`,
+    and the console reads the code to know it must not reconnect."""
+    reader.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reader
+    await ws.send_json(notice)
+    await ws.close(code=code, message=message)
 
 
 async def _drain_client(ws: web.WebSocketResponse) -> None:
