@@ -45,11 +45,10 @@ def test_the_fold_before_the_pattern_never_hides_a_match_the_pattern_would_find(
     """already_addressed skips the per-customer pattern when the folded address is not in
     the folded text; that is exact only if every pair of characters IGNORECASE takes as
     equal folds to the same text. Checked for every pair re's case handling relates."""
+    import _sre
     import sys
     from collections import defaultdict
     from re import _casefix  # type: ignore[attr-defined]  # re's table of extra case pairs
-
-    import _sre
 
     from backend.connectors.address import _fold
 
