@@ -163,3 +163,38 @@ async def test_breaching_is_decided_by_the_backends_clock_not_the_databases(conf
                 assert (await r.json())["breaching"] == 2
     finally:
         await backend.runner.cleanup()
+
+
+async def test_claim_next_reads_the_claimable_index_not_past_claimed_rows(pool):
+    """Half the queue claimed one by one, statistics from when all of it was new (as in
+    a busy shift): the next claim reads a handful of rows, not every claimed one."""
+    from backend import operators
+    from backend.conversations.actions import CLAIM_NEXT, Actions
+    from backend.ingest.store import Ingest, accept_all
+    from backend.model import Author, InboundPost
+    from backend.sla.policy import fixed_deadlines
+
+    clock = FrozenClock()
+    ingest = Ingest(accept_all, fixed_deadlines(timedelta(hours=1)), clock)
+    actions = Actions(clock, timedelta(minutes=5))
+    async with pool.acquire() as conn:
+        for start in (0, 600):
+            posts = [
+                InboundPost(
+                    "simulator",
+                    f"p{i}",
+                    Author(f"a{i}", f"c{i}"),
+                    f"@acme problem {i}",
+                    clock.advance(seconds=1),
+                )
+                for i in range(start, start + 600)
+            ]
+            await ingest.store(conn, posts)
+        op, _ = await operators.add(conn, "anna")
+        await conn.execute("ANALYZE conversations")
+        for _ in range(600):
+            assert await actions.claim_next(conn, op) is not None
+        async with conn.transaction():
+            plan = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {CLAIM_NEXT}")
+    assert "conversations_claimable" in str(plan)
+    assert scanned(plan[0]["Plan"]) <= 5
