@@ -55,7 +55,7 @@ RESTART_CLOCK_AFTER_HOLDING = """
 
 
 # The top unclaimed conversation, read from conversations_claimable (migrations 0002,
-# 0010): an index holding claimed rows too would be walked past each of them.
+# 0013): an index holding claimed rows too would be walked past each of them.
 CLAIM_NEXT = f"""
     SELECT c.id, c.state, c.claimed_by, c.claim_expires_at, c.platform, c.thread_root
     FROM conversations c
