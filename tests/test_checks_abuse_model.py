@@ -123,3 +123,21 @@ def test_wrong_metadata_is_named(tmp_path):
     np.savez(path, weights=np.zeros(4), meta=np.array(json.dumps({"format": "other"})))
     with pytest.raises(ValueError, match=FORMAT):
         load_abuse_model(path)
+
+
+GERMEVAL = ROOT.parent / "shared/data/germeval2018/germeval2018.training.txt"
+if not GERMEVAL.exists():
+    GERMEVAL = ROOT.parent.parent / "shared/data/germeval2018/germeval2018.training.txt"
+
+
+def test_batch_scores_are_one_at_a_time_scores_on_real_tweets():
+    """Training scores in batches, ingest one post at a time: the same numbers, bit for
+    bit, on GermEval 2018's training tweets (Wiegand et al., CC BY 4.0, read in place)."""
+    from backend.checks.quality import load_germeval
+
+    if not GERMEVAL.exists():
+        pytest.skip(f"GermEval 2018 data not found at {GERMEVAL}")
+    tweets = [t for t, _ in load_germeval(GERMEVAL)][::5]
+    for lang, path in MODELS.items():
+        model = load_abuse_model(path)
+        assert model.scores(tweets).tolist() == [model.score(t) for t in tweets], lang

@@ -65,6 +65,24 @@ def test_deobfuscation_only_resolves_known_words():
     assert cleaned.span(4, 9) == (4, 13)
 
 
+def test_remembered_resolutions_answer_as_a_fresh_deobfuscator_and_stay_bounded(monkeypatch):
+    from backend.checks import deobfuscate
+
+    words = frozenset({"fuck", "idiot", "asshole", "shit"})
+    tokens = ["f*cking", "F*CK", "1d10t", "@sshole", "@acme", "#acmefail", "sh!t", "B2B", "ps4"]
+    remembering = Deobfuscator(words)
+    first = [remembering.resolve(t) for t in tokens]
+    again = [remembering.resolve(t) for t in tokens]  # answered from memory
+    assert first == again == [Deobfuscator(words).resolve(t) for t in tokens]
+    assert first[:4] == ["fucking", "fuck", "idiot", "asshole"] and first[4] is None
+    monkeypatch.setattr(deobfuscate, "REMEMBERED_TOKENS", 3)
+    small = Deobfuscator(words)
+    for t in tokens:
+        small.resolve(t)
+    assert len(small._resolved) == 3  # the oldest went first
+    assert small.clean("f*cking 1d10t").text == "fucking idiot"
+
+
 def test_possibly_abusive_advises_without_routing(rules):
     text = "@acme Was seid ihr nur für erbärmliche Gestalten"
     fs = found(rules, text, "de")

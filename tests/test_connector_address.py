@@ -4,6 +4,7 @@ and the start-up identity check. No peer, no fake: plain functions."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -37,6 +38,50 @@ def test_mastodon_statuses_mention_the_customers_acct_once(handle, text, expecte
     assert out.prefix == expected[: len(expected) - len(text)]
 
 
+CASED_BELOW = 0x1F000  # no character from here on has a case (Unicode 15)
+
+
+def test_the_fold_before_the_pattern_never_hides_a_match_the_pattern_would_find():
+    """already_addressed skips the per-customer pattern when the folded address is not in
+    the folded text; that is exact only if every pair of characters IGNORECASE takes as
+    equal folds to the same text. Checked for every pair re's case handling relates."""
+    import _sre
+    import sys
+    from collections import defaultdict
+    from re import _casefix  # type: ignore[attr-defined]  # re's table of extra case pairs
+
+    from backend.connectors.address import _fold
+
+    by_lower: dict[int, set[int]] = defaultdict(set)
+    for cp in range(CASED_BELOW):
+        if not 0xD800 <= cp <= 0xDFFF:
+            by_lower[_sre.unicode_tolower(cp)].add(cp)
+    assert not any(chr(cp).casefold() != chr(cp) for cp in range(CASED_BELOW, sys.maxunicode + 1))
+    # IGNORECASE takes two characters as equal when their lower cases are equal, or
+    # when re's table of extra cases relates those lower cases: each such group folds
+    # to one text.
+    groups = 0
+    for low, same in by_lower.items():
+        related = set(same)
+        for extra in _casefix._EXTRA_CASES.get(low, ()):
+            related |= by_lower.get(extra, {extra})
+        if len(related) > 1:
+            groups += 1
+            assert len({_fold(chr(c)) for c in related}) == 1, sorted(map(hex, related))
+    assert groups > 1000  # the table was really walked (Turkish i, Kelvin sign, long s, ...)
+    assert re.fullmatch("\u212a", "k", re.IGNORECASE) and re.fullmatch("\u0131", "I", re.IGNORECASE)
+    # And the answers agree with the pattern alone on the cases that fold oddly.
+    for handle, text, said in [
+        ("kai", "Thanks @\u212aAI", True),  # Kelvin sign
+        ("ıris", "hi @IRIS", True),  # dotless i, as IGNORECASE reads it
+        ("iris", "hi @\u0130ris", True),  # dotted capital I
+        ("ſam", "hi @SAM", True),  # long s
+        ("strauß", "hi @STRAUSS", False),  # ß is not "ss" to IGNORECASE
+        ("jo", "no mention here", False),
+    ]:
+        assert already_addressed("mastodon", handle, text) is said, (handle, text)
+
+
 def test_bluesky_reply_to_the_customer_needs_no_text_anything_else_gets_the_handle():
     reply = address("bluesky", "jo.bsky.social", "Sorry, Jo", replies_to_customer=True)
     assert (reply.text, reply.prefix, reply.by_reply) == ("Sorry, Jo", "", True)
@@ -56,6 +101,9 @@ def test_lengths_count_as_the_platforms_do():
     assert platform_length("mastodon", f"@dave@remote.example see {url}") == len("@dave see ") + 23
     # Bluesky: graphemes; a family emoji and a combining accent are one each.
     assert platform_length("bluesky", "👨\u200d👩\u200d👧 e\u0301") == 3
+    # Plain ASCII counts one a character, on the fast path as on the slow one.
+    assert platform_length("bluesky", "Sorry, we're on it. ^Ben") == 24
+    assert platform_length("bluesky", "Sorry, we're on it. ^Bén") == 24
     long = address("mastodon", "jo", "x" * 497)
     assert long.length == 501 and long.too_long and long.limit == 500
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import aiohttp
 
+from backend.clock import FrozenClock
 from backend.conversations import queue
+from tests.conftest import start_backend
 
 SEED = """
 INSERT INTO authors (platform, platform_id, handle) SELECT 'simulator', 'a' || g, 'c' || g
@@ -21,7 +25,8 @@ FROM generate_series(1, $2::int) g;
 
 
 async def all_ids(conn, filter: str, operator_id: int) -> list[int]:
-    cond = queue.FILTERS[filter].replace("$1", str(operator_id))
+    # These tests run the backend on the real clock, so the database's now() stands in for it.
+    cond = queue.FILTERS[filter].replace("$1", str(operator_id)).replace(queue.NOW, "now()")
     return [
         r["id"]
         for r in await conn.fetch(f"SELECT c.id FROM conversations c WHERE {cond} {queue.ORDER}")
@@ -83,7 +88,7 @@ async def test_maintained_counts_follow_every_write(backend):
             totals = await queue.filter_totals(conn)
             for filter in queue.COUNTED:
                 assert totals[filter] == len(await all_ids(conn, filter, op.id)), filter
-            summary = await queue.counts(conn)
+            summary = await queue.counts(conn, datetime.now(UTC))
             assert summary["queue"] == totals["needs_us"]
             assert summary["breaching"] == len(await all_ids(conn, "breaching", op.id))
 
@@ -101,7 +106,7 @@ async def test_a_deep_key_page_reads_only_its_own_rows(backend):
         )
         for filter in ("needs_us", "open", "p1", "mine"):
             args = queue.Params()
-            cond, join = queue.condition(filter, "", args, op.id)
+            cond, join = queue.condition(filter, "", args, op.id, datetime.now(UTC))
             sql = queue.keyset_ids(
                 filter, cond, join, args, args(100), (last[0], last[1], last[2]), None
             )
@@ -118,3 +123,78 @@ def scanned(node: dict) -> int:
     )
     own += node.get("Rows Removed by Filter", 0)
     return own + sum(scanned(child) for child in node.get("Plans", []))
+
+
+async def test_breaching_is_decided_by_the_backends_clock_not_the_databases(config, db_url):
+    """Far from the real date, only the injected clock can say what is past due."""
+    clock = FrozenClock(datetime(2040, 3, 1, 12, 0, tzinfo=UTC))
+    backend = await start_backend(config, db_url, clock=clock)
+    try:
+        op, token = await backend.add_operator("anna")
+        async with backend.pool.acquire() as conn:
+            author = await conn.fetchval(
+                "INSERT INTO authors (platform, platform_id, handle) "
+                "VALUES ('simulator', 'a1', 'c1') RETURNING id"
+            )
+            ids = [
+                await conn.fetchval(
+                    """INSERT INTO conversations (platform, author_id, state, priority,
+                           first_inbound_at, last_inbound_at, sla_kind, sla_due_at)
+                       VALUES ('simulator', $1, 'new', 2, $2, $2, 'first', $3) RETURNING id""",
+                    author,
+                    clock.now() - timedelta(hours=1),
+                    clock.now() + timedelta(minutes=minutes),
+                )
+                for minutes in (-5, 5)
+            ]
+        late, on_time = ids
+        headers = {"Authorization": f"Bearer {token}"}
+        async with aiohttp.ClientSession(headers=headers) as s:
+            async with s.get(f"{backend.url}/api/queue", params={"filter": "breaching"}) as r:
+                page = await r.json()
+            assert [row["id"] for row in page["rows"]] == [late] and page["total"] == 1
+            async with s.get(f"{backend.url}/api/summary") as r:
+                assert (await r.json())["breaching"] == 1
+            clock.advance(minutes=10)  # now both are past due, by the clock alone
+            async with s.get(f"{backend.url}/api/queue", params={"filter": "breaching"}) as r:
+                page = await r.json()
+            assert [row["id"] for row in page["rows"]] == [late, on_time]
+            async with s.get(f"{backend.url}/api/summary") as r:
+                assert (await r.json())["breaching"] == 2
+    finally:
+        await backend.runner.cleanup()
+
+
+async def test_claim_next_reads_the_claimable_index_not_past_claimed_rows(pool):
+    """Half the queue claimed one by one, statistics from when all of it was new (as in
+    a busy shift): the next claim reads a handful of rows, not every claimed one."""
+    from backend import operators
+    from backend.conversations.actions import CLAIM_NEXT, Actions
+    from backend.ingest.store import Ingest, accept_all
+    from backend.model import Author, InboundPost
+    from backend.sla.policy import fixed_deadlines
+
+    clock = FrozenClock()
+    ingest = Ingest(accept_all, fixed_deadlines(timedelta(hours=1)), clock)
+    actions = Actions(clock, timedelta(minutes=5))
+    async with pool.acquire() as conn:
+        for start in (0, 600):
+            posts = [
+                InboundPost(
+                    "simulator",
+                    f"p{i}",
+                    Author(f"a{i}", f"c{i}"),
+                    f"@acme problem {i}",
+                    clock.advance(seconds=1),
+                )
+                for i in range(start, start + 600)
+            ]
+            await ingest.store(conn, posts)
+        op, _ = await operators.add(conn, "anna")
+        await conn.execute("ANALYZE conversations")
+        for _ in range(600):
+            assert await actions.claim_next(conn, op) is not None
+        async with conn.transaction():
+            plan = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {CLAIM_NEXT}")
+    assert "conversations_claimable" in str(plan)
+    assert scanned(plan[0]["Plan"]) <= 5

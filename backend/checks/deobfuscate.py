@@ -30,6 +30,7 @@ LEET = {
     "€": "e",
     "+": "t",
 }
+REMEMBERED_TOKENS = 50_000  # resolved tokens kept (a few MB at most)
 _MASKS = "*#%?_.-"  # stand for any letter: "f*ck", "sh#t", "a**hole"
 
 # A candidate: letters mixed with stand-ins or masks, at least one letter.
@@ -63,6 +64,12 @@ class Deobfuscator:
 
     words: frozenset[str]
     _by_length: dict[int, tuple[str, ...]] = field(init=False, repr=False, compare=False)
+    # token -> resolve(token), bounded: handles and tags ("@acme", "#acmefail") come with
+    # nearly every post, and resolving one tries every known word of its length at each
+    # cut (about 140 us a post on bench/ingest.py, half of listening, before this).
+    _resolved: dict[str, str | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         by_length: dict[int, list[str]] = {}
@@ -74,6 +81,17 @@ class Deobfuscator:
         """The known word an obfuscated token stands for, or None; a plain
         ending is kept ("f*cking" -> "fucking" when "fuck" is known)."""
         low = token.lower()
+        try:
+            return self._resolved[low]
+        except KeyError:
+            pass
+        found = self._resolve_uncached(low)
+        if len(self._resolved) >= REMEMBERED_TOKENS:
+            self._resolved.pop(next(iter(self._resolved)))  # the oldest first
+        self._resolved[low] = found
+        return found
+
+    def _resolve_uncached(self, low: str) -> str | None:
         found = self._resolve(low)
         if found is not None:
             return found

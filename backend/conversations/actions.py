@@ -55,6 +55,17 @@ RESTART_CLOCK_AFTER_HOLDING = """
 """
 
 
+# The top unclaimed conversation, read from conversations_claimable (migrations 0002,
+# 0013): an index holding claimed rows too would be walked past each of them.
+CLAIM_NEXT = f"""
+    SELECT c.id, c.state, c.claimed_by, c.claim_expires_at, c.platform, c.thread_root
+    FROM conversations c
+    WHERE {sql.IS_CLAIMABLE} AND c.claimed_by IS NULL
+    ORDER BY c.sla_due_at ASC NULLS LAST, c.priority, c.id
+    LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED
+"""
+
+
 class NotFound(Exception):
     """No such conversation (or tag on it): a 404."""
 
@@ -310,13 +321,7 @@ class Actions:
     async def claim_next(self, conn: asyncpg.Connection, op: Operator) -> dict[str, Any] | None:
         """Claim the top unclaimed conversation of the queue; concurrent callers skip each other's rows."""
         async with conn.transaction():
-            row = await conn.fetchrow(
-                f"""SELECT c.id, c.state, c.claimed_by, c.claim_expires_at, c.platform, c.thread_root
-                   FROM conversations c
-                   WHERE {sql.IS_CLAIMABLE} AND c.claimed_by IS NULL
-                   ORDER BY c.sla_due_at ASC NULLS LAST, c.priority, c.id
-                   LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED""",
-            )  # lapsed leases come back through the reaper within seconds
+            row = await conn.fetchrow(CLAIM_NEXT)  # lapsed leases come back through the reaper
             if row is None:
                 return None
             view = ConversationView(State(row["state"]), None, None)

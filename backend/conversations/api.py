@@ -18,7 +18,7 @@ from backend.i18n import Text, say
 from backend.operators import Operator
 from backend.rulebook import RULES
 from backend.web.errors import ApiError
-from backend.web.keys import POOL, language_of, operator_of
+from backend.web.keys import CLOCK, POOL, language_of, operator_of
 from backend.web.request import (
     conversation_id,
     flag_field,
@@ -63,6 +63,7 @@ async def queue_page(request: web.Request) -> web.Response:
     result = await queue.page(
         request.app[POOL],
         operator_of(request).id,
+        now=request.app[CLOCK].now(),
         filter=request.query.get("filter", "needs_us"),
         search=request.query.get("q", ""),
         offset=int_param(request, "offset", 0, 0, 10_000_000),

@@ -17,13 +17,16 @@ from backend.i18n import SOURCE_LANGUAGE, Text, decode, say
 if TYPE_CHECKING:
     from backend.checks import CheckRules
 
-# Saved filters: name -> SQL condition on conversations c (no parameters but $1 = operator id).
+# Saved filters: name -> SQL condition on conversations c. No parameters but two
+# placeholders `condition` binds: $1, the operator's id, and $now, the time by the
+# backend's clock (not the database's now(): a test's or a replay's clock decides).
+NOW = "$now"
 FILTERS: dict[str, str] = {
     "open": sql.IS_OPEN,
     "needs_us": sql.NEEDS_US_SQL,
     "mine": "c.claimed_by = $1",
     "unclaimed": f"{sql.IS_CLAIMABLE} AND c.claimed_by IS NULL",
-    "breaching": f"{sql.NEEDS_US_SQL} AND c.sla_due_at <= now()",
+    "breaching": f"{sql.NEEDS_US_SQL} AND c.sla_due_at <= {NOW}",
     "p1": f"{sql.IS_OPEN} AND c.priority = 1",
     "in_dm": sql.state_in([State.IN_DM]),
     "awaiting_customer": sql.state_in([State.AWAITING_CUSTOMER]),
@@ -192,7 +195,7 @@ END = "end"  # `before=end`: the last page, read backwards from the far end of t
 # Filters whose rows all have a due time: their keyset read skips the NULL half of the order.
 _ALWAYS_DUE = {"breaching"}
 # Totals past this are counted no further and reported as at least this many
-# (`total_exact: false`): breaching depends on now(), a search on the text, so
+# (`total_exact: false`): breaching depends on the time, a search on the text, so
 # neither has a maintained count. Counting 10,001 breaching entries read 102 index
 # pages (4 ms warm, 20-35 ms at a million when the pages had been evicted, which put
 # the summary's p99 at 60 ms); 1,001 read 11, and "1,000+" breaching says enough.
@@ -251,11 +254,15 @@ class Params:
         return f"${len(self.values)}{cast}"
 
 
-def condition(filter: str, like: str, args: Params, operator_id: int) -> tuple[str, str]:
+def condition(
+    filter: str, like: str, args: Params, operator_id: int, now: datetime
+) -> tuple[str, str]:
     """The filter's condition with its parameters, and the join a search needs."""
     cond = FILTERS[filter]
     if "$1" in cond:
         cond = cond.replace("$1", args(operator_id, "::bigint"))
+    if NOW in cond:
+        cond = cond.replace(NOW, args(now, "::timestamptz"))
     if not like:
         return cond, ""
     return f"{cond} AND {_search(args(like, '::text'))}", "JOIN authors a ON a.id = c.author_id"
@@ -372,13 +379,17 @@ async def _capped_count(
 
 
 async def total_of(
-    conn: asyncpg.Connection | asyncpg.Pool, operator_id: int, filter: str, like: str
+    conn: asyncpg.Connection | asyncpg.Pool,
+    operator_id: int,
+    filter: str,
+    like: str,
+    now: datetime,
 ) -> tuple[int, bool]:
-    """How many rows the filter (and search) holds, and whether that is exact."""
+    """How many rows the filter (and search) holds at `now`, and whether that is exact."""
     if not like and filter in COUNTED:
         return (await filter_totals(conn))[filter], True
     args = Params()
-    cond, join = condition(filter, like, args, operator_id)
+    cond, join = condition(filter, like, args, operator_id, now)
     return await _capped_count(
         conn, f"SELECT 1 FROM conversations c {join} WHERE {cond}", args.values
     )
@@ -388,6 +399,7 @@ async def page(
     conn: asyncpg.Connection | asyncpg.Pool,
     operator_id: int,
     *,
+    now: datetime,
     filter: str = "needs_us",
     search: str = "",
     offset: int = 0,
@@ -403,6 +415,7 @@ async def page(
     row's key, or END for the last page) the page is read from the filter's index
     at that key: its cost is the rows it returns, wherever they are. `offset`
     stays for older clients; it walks the rows it skips (from the nearer end).
+    `now` is the clock's time: what "breaching" compares due times with.
     """
     if filter not in FILTERS:
         raise UnknownFilter(
@@ -414,9 +427,9 @@ async def page(
             )
         )
     like = _like(search)
-    total, exact = await total_of(conn, operator_id, filter, like)
+    total, exact = await total_of(conn, operator_id, filter, like, now)
     args = Params()
-    cond, join = condition(filter, like, args, operator_id)
+    cond, join = condition(filter, like, args, operator_id, now)
     if after is not None or before is not None or offset == 0:
         ids = keyset_ids(filter, cond, join, args, args(limit), after, before)
         shown_offset: int | None = 0 if after is None and before is None else None
@@ -469,11 +482,11 @@ async def open_by_state(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, in
     return out
 
 
-async def counts(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, Any]:
-    """Header figures: queue depth (maintained, exact) and how many are past their SLA
-    (counted from the front of the queue's index up to COUNT_CAP, `breaching_exact` says)."""
+async def counts(conn: asyncpg.Connection | asyncpg.Pool, now: datetime) -> dict[str, Any]:
+    """Header figures: queue depth (maintained, exact) and how many are past their SLA at
+    `now` (counted from the front of the queue's index up to COUNT_CAP, `breaching_exact` says)."""
     totals = await filter_totals(conn)
-    breaching, exact = await total_of(conn, 0, "breaching", "")
+    breaching, exact = await total_of(conn, 0, "breaching", "", now)
     return {"queue": totals["needs_us"], "breaching": breaching, "breaching_exact": exact}
 
 

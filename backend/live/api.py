@@ -105,7 +105,7 @@ async def summary(request: web.Request) -> web.Response:
     """The console's header: queue counts, the crisis banner, who is online."""
     hub = request.app[HUB]
     brand = request.app[CONFIG].brand
-    counts = await queue.counts(request.app[POOL])
+    counts = await queue.counts(request.app[POOL], request.app[CLOCK].now())
     return web.json_response(
         {
             "brand": {"name": brand.name, "handle": brand.handle},
