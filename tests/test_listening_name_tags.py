@@ -28,7 +28,7 @@ def test_name_tags_can_be_switched_off(tmp_path):
 
 def _with_links(tmp_path: Path, mode: str) -> Path:
     text = (ROOT / "rules" / "listening.yaml").read_text(encoding="utf-8")
-    text = text.replace("  hashtags: prefix\n", f"  hashtags: prefix\n  links: {mode}\n", 1)
+    text = text.replace("  links: off\n", f"  links: {mode}\n", 1)
     (tmp_path / "listening.yaml").write_text(text, encoding="utf-8")
     return tmp_path / "listening.yaml"
 
