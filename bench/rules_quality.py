@@ -357,9 +357,10 @@ def care_section(rules, path: Path, quick: bool) -> None:
     listening_recall(dialogs)
 
 
-def listening_recall(dialogs: list[dict]) -> None:
+def listening_recall(dialogs: list[dict], *, brand_links: bool = True) -> None:
     """Share of conversations whose first customer post the brand's listening
-    rules catch, with one listening.yaml per brand."""
+    rules catch, with one listening.yaml per brand; and, as the false-match
+    side, how many other brands' first posts each brand's rules match."""
     triage_ok = load_triage(ROOT / "rules" / "triage.yaml") is not None
     by_brand: dict[str, list[str]] = defaultdict(list)
     for d in dialogs:
@@ -370,44 +371,64 @@ def listening_recall(dialogs: list[dict]) -> None:
     caught = total = 0
     missed: list[tuple[str, str]] = []
     how = Counter()
+    others: list[tuple[str, str, tuple[str, ...]]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for brand, posts in sorted(by_brand.items()):
+        brand_rules = {}
+        for brand in sorted(by_brand):
             names = BRAND_NAMES.get(brand, [brand])
             accounts = [brand, *BRAND_ACCOUNTS.get(brand, [])]
+            in_tags = {"handles": "prefix", "hashtags": "prefix"}
+            if brand_links:
+                in_tags["links"] = "prefix"
             doc = {
                 "brand": names[0],
                 "accounts": {"twitter": accounts},
                 "hashtags": [],
                 "names": names[:1],
                 "aliases": names[1:],
-                "names_in_tags": {"handles": "prefix", "hashtags": "prefix"},
+                "names_in_tags": in_tags,
                 "languages": ["en", "de"],
             }
             path = Path(tmp) / f"{brand}.yaml"
             path.write_text(json.dumps(doc), encoding="utf-8")  # JSON is YAML
-            rules = load_listening(path)
-            for i, text in enumerate(posts):
-                post = InboundPost(
-                    "twitter",
-                    f"{brand}-{i}",
-                    Author("c", "customer", "", 0),
-                    text,
-                    datetime(2020, 1, 1, tzinfo=UTC),
-                )
-                m = match(rules, post)
+            brand_rules[brand] = load_listening(path)
+    posts_of = [(brand, text) for brand, posts in sorted(by_brand.items()) for text in posts]
+    for brand, rules in brand_rules.items():
+        for i, (owner, text) in enumerate(posts_of):
+            post = InboundPost(
+                "twitter",
+                f"{owner}-{i}",
+                Author("c", "customer", "", 0),
+                text,
+                datetime(2020, 1, 1, tzinfo=UTC),
+            )
+            m = match(rules, post)
+            hit = m is not None and not m.ours
+            if owner == brand:
                 total += 1
-                if m is not None and not m.ours:
+                if hit:
                     caught += 1
+                    assert m is not None
                     how[m.how[0]] += 1
                 else:
                     missed.append((brand, text))
+            elif hit:
+                assert m is not None
+                others.append((brand, text, m.terms))
     print(
         f"\nListening recall on the customers' first posts (one listening.yaml per brand, "
+        f"names in handles, hashtags{' and link hosts' if brand_links else ''} by prefix, "
         f"triage rules {'ok' if triage_ok else 'missing'}): {caught}/{total} = "
         f"{caught / max(total, 1):.1%}  (strongest match: {dict(how)})"
     )
-    for brand, text in missed[:EXAMPLES]:
+    for brand, text in missed:
         print(f"    missed ({brand}): {' '.join(text.split())[:110]}")
+    print(
+        f"Other brands' first posts matched by a brand's rules: {len(others)} of "
+        f"{len(brand_rules) * total - total} pairs (mostly posts naming two brands)"
+    )
+    for brand, text, terms in others[:EXAMPLES]:
+        print(f"    {brand} {list(terms)}: {' '.join(text.split())[:90]}")
 
 
 def main() -> int:
