@@ -97,6 +97,25 @@ def test_no_apology_only_when_nobody_apologised_yet(rules):
 @pytest.mark.parametrize(
     "text,language",
     [
+        ("This is never the way we want you to feel and apologize. Please DM us.", "en"),
+        ("Apologies, Jo. Please DM us your order number.", "en"),
+        ("That doesn't sound right. Which version are you on?", "en"),
+        ("We understand how frustrating this is. Let's sort it out.", "en"),
+        ("Das klingt ärgerlich. Welche Version nutzt du?", "de"),
+        ("Ich kann mir vorstellen, wie lästig das ist. Schick uns eine DM.", "de"),
+    ],
+)
+def test_apologies_and_acknowledgements_in_any_form_count(rules, text, language):
+    """Real agents apologise in more shapes than "we apologise"; each one of
+    these answered an upset customer and must not be told it did not."""
+    assert "no_apology" not in checks(rules, text, language=language, customer_upset=True)
+    plain = "Please DM us your order number." if language == "en" else "Schick uns eine DM."
+    assert "no_apology" in checks(rules, plain, language=language, customer_upset=True)
+
+
+@pytest.mark.parametrize(
+    "text,language",
+    [
         ("Thanks for your patience. We apologise for any inconvenience caused.", "en"),
         ("Danke für deine Geduld. Wir entschuldigen uns für die Unannehmlichkeiten.", "de"),
     ],
