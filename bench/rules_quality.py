@@ -257,31 +257,31 @@ def care_section(rules, path: Path, quick: bool) -> None:
     dialogs = json.loads(path.read_text(encoding="utf-8"))
     if quick:
         dialogs = dialogs[::5]
-    # Every agent reply with the conversation before it, in time order.
+    # Every agent reply with the conversation before it, in time order. The
+    # closing reply (agentURL) has no datetime: its tweet ID carries the time.
     replies = []
     customer_posts = []
     for d in dialogs:
-        turns = sorted(d["dialogContent"], key=lambda t: t.get("datetime", ""))
+        turns = sorted(d["dialogContent"], key=_when)
         earlier: list[str] = []
         customer: list[str] = []
         brand = d["dialogHeader"]["company"]
         for t in turns:
             if "agent" in t:
-                replies.append(
-                    (t["message"], list(earlier), list(customer), t.get("datetime", ""), brand)
-                )
+                replies.append((t["message"], list(earlier), list(customer), _when(t), brand))
                 earlier.append(t["message"])
             else:
                 customer.append(t["message"])
                 customer_posts.append(t["message"])
-        closing = d.get("agentURL", {}).get("url_utterance")
-        if closing:
-            replies.append((closing, earlier, customer, "9999", brand))
+        closing = d.get("agentURL", {})
+        if closing.get("url_utterance"):
+            replies.append((closing["url_utterance"], earlier, customer, _when(closing), brand))
     replies.sort(key=lambda r: r[3])
-    fired: dict[str, list[str]] = defaultdict(list)
+    fired: dict[str, list[tuple[str, str, dict]]] = defaultdict(list)
     kinds: dict[str, str] = {}
     upset_count = 0
-    recent: list[str] = []
+    # Each brand's team sees its own recent replies, as the composer does.
+    recent: dict[str, list[str]] = defaultdict(list)
     languages = Counter()
     per_brand = {
         brand: dataclasses.replace(
@@ -303,13 +303,17 @@ def care_section(rules, path: Path, quick: bool) -> None:
             channel="public",
             language=language,
             customer_upset=upset,
-            recent_replies=recent[-200:][::-1],
+            recent_replies=recent[brand][-200:][::-1],
             earlier_replies=earlier,
         )
-        recent.append(text)
-        for check in sorted({(f.check, f.kind) for f in findings}):
-            fired[check[0]].append(text)
-            kinds[check[0]] = check[1]
+        recent[brand].append(text)
+        seen = set()
+        for f in findings:
+            if f.check in seen:
+                continue
+            seen.add(f.check)
+            fired[f.check].append((text, customer[-1] if customer else "", f.detail))
+            kinds[f.check] = f.kind
     n = len(replies)
     print(
         f"\nIBM Twitter customer care (ibm-care/dev.json): {len(dialogs)} conversations, "
@@ -318,7 +322,8 @@ def care_section(rules, path: Path, quick: bool) -> None:
     )
     print(
         f"(language detected from the customer's post: {dict(languages)}; customer upset "
-        f"(sentiment <= {UPSET_SENTIMENT}): {upset_count}; recent replies = the 200 before it)"
+        f"(sentiment <= {UPSET_SENTIMENT}): {upset_count}; recent replies = the brand's "
+        "200 before it)"
     )
     print(f"{'check':16} {'kind':8} {'fires':>5} {'share':>6}")
     for check in (
@@ -334,9 +339,13 @@ def care_section(rules, path: Path, quick: bool) -> None:
         hits = fired.get(check, [])
         print(f"{check:16} {kinds.get(check, '-'):8} {len(hits):5} {len(hits) / max(n, 1):6.1%}")
     for check, hits in sorted(fired.items()):
+        if check in ("canned", "no_apology"):
+            continue
         print(f"  {check} examples:")
-        for text in hits[:EXAMPLES]:
+        for text, _, _ in hits[:EXAMPLES]:
             print(f"    - {_short(rules, text)}")
+    canned_breakdown(rules, fired.get("canned", []), replies)
+    no_apology_breakdown(rules, fired.get("no_apology", []))
 
     # Inbound checks on the customers' own posts: how often they fire.
     inbound: dict[str, list[str]] = defaultdict(list)
@@ -355,6 +364,52 @@ def care_section(rules, path: Path, quick: bool) -> None:
             print(f"    {check}: {_short(rules, text)}")
 
     listening_recall(dialogs)
+
+
+def _when(turn: dict) -> str:
+    """A turn's time as sortable text: its datetime, else its tweet ID's
+    (Twitter IDs carry milliseconds since 2010-11-04 in their top bits)."""
+    if turn.get("datetime"):
+        return turn["datetime"]
+    ms = (int(turn.get("tweet_ID", 0)) >> 22) + 1288834974657
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def canned_breakdown(rules, hits: list[tuple[str, str, dict]], replies: list) -> None:
+    """Why "canned" fired: a stock phrase, a template, or a near-copy of one of
+    the brand's recent replies (which brands, how many distinct texts)."""
+    by_source = Counter(d.get("source") for _, _, d in hits)
+    print(f"  canned by reason: {dict(by_source)}")
+    recent = [(t, d) for t, _, d in hits if d.get("source") == "recent"]
+    brand_of = {r[0]: r[4] for r in replies}
+    per_brand = Counter(brand_of.get(t, "?") for t, _ in recent)
+    share = {b: f"{c}/{sum(1 for r in replies if r[4] == b)}" for b, c in per_brand.most_common(6)}
+    print(f"  near-copies of the brand's own recent replies, by brand: {share}")
+    for source in ("recent", "stock", "template"):
+        for text, _, d in [h for h in hits if h[2].get("source") == source][:EXAMPLES]:
+            why = (
+                d.get("phrase")
+                or f"{d.get('similarity')} like: {_short(rules, d['resembles'], 60)}"
+            )
+            print(f"    - [{source}] {_short(rules, text, 90)}  ({why})")
+
+
+def no_apology_breakdown(rules, hits: list[tuple[str, str, dict]]) -> None:
+    """Who "no_apology" fired for: how upset the customer's latest post reads."""
+    lex = senti.lexicon("en")
+    bands: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for text, customer, _ in hits:
+        lowered = lower(customer)
+        score = senti.polarity(lex, senti.words(lowered), lowered.count("!")) if lex else 0.0
+        band = "very negative (<= -0.5)" if score <= -0.5 else "negative (-0.5..-0.25]"
+        bands[band].append((text, customer))
+    print(
+        f"  no_apology by the customer's sentiment: {{{', '.join(f'{b}: {len(v)}' for b, v in sorted(bands.items()))}}}"
+    )
+    for band, pairs in sorted(bands.items()):
+        for text, customer in pairs[:EXAMPLES]:
+            print(f"    - [{band}] customer: {_short(rules, customer, 80)}")
+            print(f"        reply: {_short(rules, text, 90)}")
 
 
 def listening_recall(dialogs: list[dict], *, brand_links: bool = True) -> None:
