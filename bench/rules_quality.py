@@ -50,6 +50,7 @@ from backend.checks import (  # noqa: E402
     load_rules,
     mask_personal_data,
 )
+from backend.checks.language import languages_for  # noqa: E402
 from backend.checks.quality import (  # noqa: E402
     Counts,
     evaluate,
@@ -58,6 +59,7 @@ from backend.checks.quality import (  # noqa: E402
     load_germeval,
     load_labelled,
 )
+from backend.checks.tone import check_tone, customer_upset, feelings  # noqa: E402
 from backend.listening import sentiment as senti  # noqa: E402
 from backend.listening.language import detect_text  # noqa: E402
 from backend.listening.matching import match  # noqa: E402
@@ -279,7 +281,7 @@ def care_section(rules, path: Path, quick: bool) -> None:
     replies.sort(key=lambda r: r[3])
     fired: dict[str, list[tuple[str, str, dict]]] = defaultdict(list)
     kinds: dict[str, str] = {}
-    upset_count = 0
+    upset_count = upset_by_text = no_apology_by_sentiment = 0
     # Each brand's team sees its own recent replies, as the composer does.
     recent: dict[str, list[str]] = defaultdict(list)
     languages = Counter()
@@ -295,6 +297,9 @@ def care_section(rules, path: Path, quick: bool) -> None:
     for text, earlier, customer, _, brand in replies:
         language = detect_text(customer[-1] if customer else text)
         languages[language] += 1
+        # Upset as the composer decides today (the latest post's stored
+        # sentiment), and as the check decides from the post itself
+        # (customer_text: fault words like "error" do not count as feelings).
         upset = bool(customer) and _upset(customer[-1])
         upset_count += upset
         findings = check_outbound(
@@ -302,10 +307,23 @@ def care_section(rules, path: Path, quick: bool) -> None:
             text,
             channel="public",
             language=language,
-            customer_upset=upset,
             recent_replies=recent[brand][-200:][::-1],
             earlier_replies=earlier,
+            customer_text=customer[-1] if customer else None,
         )
+        by_sentiment = check_tone(
+            rules.tone,
+            text,
+            languages_for(language),
+            customer_name=None,
+            customer_upset=upset,
+            earlier_replies=earlier,
+        )
+        upset_by_text += customer_upset(
+            rules.tone.upset, customer[-1] if customer else "", languages_for(language)
+        )
+        if any(f.check == "no_apology" for f in by_sentiment):
+            no_apology_by_sentiment += 1
         recent[brand].append(text)
         seen = set()
         for f in findings:
@@ -321,9 +339,12 @@ def care_section(rules, path: Path, quick: bool) -> None:
         "domains configured, privacy.yaml brand_contacts.domains)"
     )
     print(
-        f"(language detected from the customer's post: {dict(languages)}; customer upset "
-        f"(sentiment <= {UPSET_SENTIMENT}): {upset_count}; recent replies = the brand's "
-        "200 before it)"
+        f"(language detected from the customer's post: {dict(languages)}; customer upset: "
+        f"{upset_by_text} by the post's feelings (tone.yaml apology.upset, as no_apology "
+        f"below), {upset_count} by raw sentiment <= {UPSET_SENTIMENT} as the composer "
+        f"passes it today, with which no_apology fires {no_apology_by_sentiment} times "
+        f"({no_apology_by_sentiment / max(len(replies), 1):.1%}); recent replies = the "
+        "brand's 200 before it)"
     )
     print(f"{'check':16} {'kind':8} {'fires':>5} {'share':>6}")
     for check in (
@@ -395,17 +416,15 @@ def canned_breakdown(rules, hits: list[tuple[str, str, dict]], replies: list) ->
 
 
 def no_apology_breakdown(rules, hits: list[tuple[str, str, dict]]) -> None:
-    """Who "no_apology" fired for: how upset the customer's latest post reads."""
-    lex = senti.lexicon("en")
+    """Who "no_apology" fired for: how upset the customer's latest post reads
+    (its feelings, fault words not counted, as the check reads it)."""
     bands: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for text, customer, _ in hits:
-        lowered = lower(customer)
-        score = senti.polarity(lex, senti.words(lowered), lowered.count("!")) if lex else 0.0
+        score = feelings(rules.tone.upset, customer, languages_for(detect_text(customer)))
         band = "very negative (<= -0.5)" if score <= -0.5 else "negative (-0.5..-0.25]"
         bands[band].append((text, customer))
-    print(
-        f"  no_apology by the customer's sentiment: {{{', '.join(f'{b}: {len(v)}' for b, v in sorted(bands.items()))}}}"
-    )
+    counts = ", ".join(f"{b}: {len(v)}" for b, v in sorted(bands.items()))
+    print(f"  no_apology by how upset the customer's post reads: {{{counts}}}")
     for band, pairs in sorted(bands.items()):
         for text, customer in pairs[:EXAMPLES]:
             print(f"    - [{band}] customer: {_short(rules, customer, 80)}")
