@@ -14,9 +14,11 @@ Prints:
 3. on IBM's Twitter customer-care conversations (ibm-care/dev.json, real
    brands' agents and customers, 2020): how often each advisory and
    refusal fires on the real agent replies, with a few examples (masked,
-   shortened); how often the inbound checks fire on the customers' posts;
-   and listening recall on the customers' first posts with a per-brand
-   configuration.
+   shortened), "canned" broken down by reason and brand and "no_apology" by
+   how upset the customer reads; how often the inbound checks fire on the
+   customers' posts; listening recall on the customers' first posts with a
+   per-brand configuration, every miss, and how many other brands' first
+   posts each brand's rules match (the false-match side).
 
 Sections whose data are missing are skipped. `--quick` samples the data
 so the whole run takes a few seconds.
