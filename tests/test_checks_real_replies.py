@@ -101,6 +101,7 @@ def test_no_apology_only_when_nobody_apologised_yet(rules):
         ("Apologies, Jo. Please DM us your order number.", "en"),
         ("That doesn't sound right. Which version are you on?", "en"),
         ("We understand how frustrating this is. Let's sort it out.", "en"),
+        ("That sounds like it can be difficult, so we want to help. Which model is it?", "en"),
         ("Das klingt ärgerlich. Welche Version nutzt du?", "de"),
         ("Ich kann mir vorstellen, wie lästig das ist. Schick uns eine DM.", "de"),
     ],
