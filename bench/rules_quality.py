@@ -14,9 +14,11 @@ Prints:
 3. on IBM's Twitter customer-care conversations (ibm-care/dev.json, real
    brands' agents and customers, 2020): how often each advisory and
    refusal fires on the real agent replies, with a few examples (masked,
-   shortened); how often the inbound checks fire on the customers' posts;
-   and listening recall on the customers' first posts with a per-brand
-   configuration.
+   shortened), "canned" broken down by reason and brand and "no_apology" by
+   how upset the customer reads; how often the inbound checks fire on the
+   customers' posts; listening recall on the customers' first posts with a
+   per-brand configuration, every miss, and how many other brands' first
+   posts each brand's rules match (the false-match side).
 
 Sections whose data are missing are skipped. `--quick` samples the data
 so the whole run takes a few seconds.
@@ -50,6 +52,7 @@ from backend.checks import (  # noqa: E402
     load_rules,
     mask_personal_data,
 )
+from backend.checks.language import languages_for  # noqa: E402
 from backend.checks.quality import (  # noqa: E402
     Counts,
     evaluate,
@@ -58,6 +61,7 @@ from backend.checks.quality import (  # noqa: E402
     load_germeval,
     load_labelled,
 )
+from backend.checks.tone import check_tone, customer_upset, feelings  # noqa: E402
 from backend.listening import sentiment as senti  # noqa: E402
 from backend.listening.language import detect_text  # noqa: E402
 from backend.listening.matching import match  # noqa: E402
@@ -257,31 +261,31 @@ def care_section(rules, path: Path, quick: bool) -> None:
     dialogs = json.loads(path.read_text(encoding="utf-8"))
     if quick:
         dialogs = dialogs[::5]
-    # Every agent reply with the conversation before it, in time order.
+    # Every agent reply with the conversation before it, in time order. The
+    # closing reply (agentURL) has no datetime: its tweet ID carries the time.
     replies = []
     customer_posts = []
     for d in dialogs:
-        turns = sorted(d["dialogContent"], key=lambda t: t.get("datetime", ""))
+        turns = sorted(d["dialogContent"], key=_when)
         earlier: list[str] = []
         customer: list[str] = []
         brand = d["dialogHeader"]["company"]
         for t in turns:
             if "agent" in t:
-                replies.append(
-                    (t["message"], list(earlier), list(customer), t.get("datetime", ""), brand)
-                )
+                replies.append((t["message"], list(earlier), list(customer), _when(t), brand))
                 earlier.append(t["message"])
             else:
                 customer.append(t["message"])
                 customer_posts.append(t["message"])
-        closing = d.get("agentURL", {}).get("url_utterance")
-        if closing:
-            replies.append((closing, earlier, customer, "9999", brand))
+        closing = d.get("agentURL", {})
+        if closing.get("url_utterance"):
+            replies.append((closing["url_utterance"], earlier, customer, _when(closing), brand))
     replies.sort(key=lambda r: r[3])
-    fired: dict[str, list[str]] = defaultdict(list)
+    fired: dict[str, list[tuple[str, str, dict]]] = defaultdict(list)
     kinds: dict[str, str] = {}
-    upset_count = 0
-    recent: list[str] = []
+    upset_count = upset_by_text = no_apology_by_sentiment = 0
+    # Each brand's team sees its own recent replies, as the composer does.
+    recent: dict[str, list[str]] = defaultdict(list)
     languages = Counter()
     per_brand = {
         brand: dataclasses.replace(
@@ -295,6 +299,9 @@ def care_section(rules, path: Path, quick: bool) -> None:
     for text, earlier, customer, _, brand in replies:
         language = detect_text(customer[-1] if customer else text)
         languages[language] += 1
+        # Upset as the composer decides today (the latest post's stored
+        # sentiment), and as the check decides from the post itself
+        # (customer_text: fault words like "error" do not count as feelings).
         upset = bool(customer) and _upset(customer[-1])
         upset_count += upset
         findings = check_outbound(
@@ -302,14 +309,31 @@ def care_section(rules, path: Path, quick: bool) -> None:
             text,
             channel="public",
             language=language,
+            recent_replies=recent[brand][-200:][::-1],
+            earlier_replies=earlier,
+            customer_text=customer[-1] if customer else None,
+        )
+        by_sentiment = check_tone(
+            rules.tone,
+            text,
+            languages_for(language),
+            customer_name=None,
             customer_upset=upset,
-            recent_replies=recent[-200:][::-1],
             earlier_replies=earlier,
         )
-        recent.append(text)
-        for check in sorted({(f.check, f.kind) for f in findings}):
-            fired[check[0]].append(text)
-            kinds[check[0]] = check[1]
+        upset_by_text += customer_upset(
+            rules.tone.upset, customer[-1] if customer else "", languages_for(language)
+        )
+        if any(f.check == "no_apology" for f in by_sentiment):
+            no_apology_by_sentiment += 1
+        recent[brand].append(text)
+        seen = set()
+        for f in findings:
+            if f.check in seen:
+                continue
+            seen.add(f.check)
+            fired[f.check].append((text, customer[-1] if customer else "", f.detail))
+            kinds[f.check] = f.kind
     n = len(replies)
     print(
         f"\nIBM Twitter customer care (ibm-care/dev.json): {len(dialogs)} conversations, "
@@ -317,8 +341,12 @@ def care_section(rules, path: Path, quick: bool) -> None:
         "domains configured, privacy.yaml brand_contacts.domains)"
     )
     print(
-        f"(language detected from the customer's post: {dict(languages)}; customer upset "
-        f"(sentiment <= {UPSET_SENTIMENT}): {upset_count}; recent replies = the 200 before it)"
+        f"(language detected from the customer's post: {dict(languages)}; customer upset: "
+        f"{upset_by_text} by the post's feelings (tone.yaml apology.upset, as no_apology "
+        f"below), {upset_count} by raw sentiment <= {UPSET_SENTIMENT} as the composer "
+        f"passes it today, with which no_apology fires {no_apology_by_sentiment} times "
+        f"({no_apology_by_sentiment / max(len(replies), 1):.1%}); recent replies = the "
+        "brand's 200 before it)"
     )
     print(f"{'check':16} {'kind':8} {'fires':>5} {'share':>6}")
     for check in (
@@ -334,9 +362,13 @@ def care_section(rules, path: Path, quick: bool) -> None:
         hits = fired.get(check, [])
         print(f"{check:16} {kinds.get(check, '-'):8} {len(hits):5} {len(hits) / max(n, 1):6.1%}")
     for check, hits in sorted(fired.items()):
+        if check in ("canned", "no_apology"):
+            continue
         print(f"  {check} examples:")
-        for text in hits[:EXAMPLES]:
+        for text, _, _ in hits[:EXAMPLES]:
             print(f"    - {_short(rules, text)}")
+    canned_breakdown(rules, fired.get("canned", []), replies)
+    no_apology_breakdown(rules, fired.get("no_apology", []))
 
     # Inbound checks on the customers' own posts: how often they fire.
     inbound: dict[str, list[str]] = defaultdict(list)
@@ -357,9 +389,54 @@ def care_section(rules, path: Path, quick: bool) -> None:
     listening_recall(dialogs)
 
 
-def listening_recall(dialogs: list[dict]) -> None:
+def _when(turn: dict) -> str:
+    """A turn's time as sortable text: its datetime, else its tweet ID's
+    (Twitter IDs carry milliseconds since 2010-11-04 in their top bits)."""
+    if turn.get("datetime"):
+        return turn["datetime"]
+    ms = (int(turn.get("tweet_ID", 0)) >> 22) + 1288834974657
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def canned_breakdown(rules, hits: list[tuple[str, str, dict]], replies: list) -> None:
+    """Why "canned" fired: a stock phrase, a template, or a near-copy of one of
+    the brand's recent replies (which brands, how many distinct texts)."""
+    by_source = Counter(d.get("source") for _, _, d in hits)
+    print(f"  canned by reason: {dict(by_source)}")
+    recent = [(t, d) for t, _, d in hits if d.get("source") == "recent"]
+    brand_of = {r[0]: r[4] for r in replies}
+    per_brand = Counter(brand_of.get(t, "?") for t, _ in recent)
+    share = {b: f"{c}/{sum(1 for r in replies if r[4] == b)}" for b, c in per_brand.most_common(6)}
+    print(f"  near-copies of the brand's own recent replies, by brand: {share}")
+    for source in ("recent", "stock", "template"):
+        for text, _, d in [h for h in hits if h[2].get("source") == source][:EXAMPLES]:
+            why = (
+                d.get("phrase")
+                or f"{d.get('similarity')} like: {_short(rules, d['resembles'], 60)}"
+            )
+            print(f"    - [{source}] {_short(rules, text, 90)}  ({why})")
+
+
+def no_apology_breakdown(rules, hits: list[tuple[str, str, dict]]) -> None:
+    """Who "no_apology" fired for: how upset the customer's latest post reads
+    (its feelings, fault words not counted, as the check reads it)."""
+    bands: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for text, customer, _ in hits:
+        score = feelings(rules.tone.upset, customer, languages_for(detect_text(customer)))
+        band = "very negative (<= -0.5)" if score <= -0.5 else "negative (-0.5..-0.25]"
+        bands[band].append((text, customer))
+    counts = ", ".join(f"{b}: {len(v)}" for b, v in sorted(bands.items()))
+    print(f"  no_apology by how upset the customer's post reads: {{{counts}}}")
+    for band, pairs in sorted(bands.items()):
+        for text, customer in pairs[:EXAMPLES]:
+            print(f"    - [{band}] customer: {_short(rules, customer, 80)}")
+            print(f"        reply: {_short(rules, text, 90)}")
+
+
+def listening_recall(dialogs: list[dict], *, brand_links: bool = True) -> None:
     """Share of conversations whose first customer post the brand's listening
-    rules catch, with one listening.yaml per brand."""
+    rules catch, with one listening.yaml per brand; and, as the false-match
+    side, how many other brands' first posts each brand's rules match."""
     triage_ok = load_triage(ROOT / "rules" / "triage.yaml") is not None
     by_brand: dict[str, list[str]] = defaultdict(list)
     for d in dialogs:
@@ -370,44 +447,64 @@ def listening_recall(dialogs: list[dict]) -> None:
     caught = total = 0
     missed: list[tuple[str, str]] = []
     how = Counter()
+    others: list[tuple[str, str, tuple[str, ...]]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for brand, posts in sorted(by_brand.items()):
+        brand_rules = {}
+        for brand in sorted(by_brand):
             names = BRAND_NAMES.get(brand, [brand])
             accounts = [brand, *BRAND_ACCOUNTS.get(brand, [])]
+            in_tags = {"handles": "prefix", "hashtags": "prefix"}
+            if brand_links:
+                in_tags["links"] = "prefix"
             doc = {
                 "brand": names[0],
                 "accounts": {"twitter": accounts},
                 "hashtags": [],
                 "names": names[:1],
                 "aliases": names[1:],
-                "names_in_tags": {"handles": "prefix", "hashtags": "prefix"},
+                "names_in_tags": in_tags,
                 "languages": ["en", "de"],
             }
             path = Path(tmp) / f"{brand}.yaml"
             path.write_text(json.dumps(doc), encoding="utf-8")  # JSON is YAML
-            rules = load_listening(path)
-            for i, text in enumerate(posts):
-                post = InboundPost(
-                    "twitter",
-                    f"{brand}-{i}",
-                    Author("c", "customer", "", 0),
-                    text,
-                    datetime(2020, 1, 1, tzinfo=UTC),
-                )
-                m = match(rules, post)
+            brand_rules[brand] = load_listening(path)
+    posts_of = [(brand, text) for brand, posts in sorted(by_brand.items()) for text in posts]
+    for brand, rules in brand_rules.items():
+        for i, (owner, text) in enumerate(posts_of):
+            post = InboundPost(
+                "twitter",
+                f"{owner}-{i}",
+                Author("c", "customer", "", 0),
+                text,
+                datetime(2020, 1, 1, tzinfo=UTC),
+            )
+            m = match(rules, post)
+            hit = m is not None and not m.ours
+            if owner == brand:
                 total += 1
-                if m is not None and not m.ours:
+                if hit:
                     caught += 1
+                    assert m is not None
                     how[m.how[0]] += 1
                 else:
                     missed.append((brand, text))
+            elif hit:
+                assert m is not None
+                others.append((brand, text, m.terms))
     print(
         f"\nListening recall on the customers' first posts (one listening.yaml per brand, "
+        f"names in handles, hashtags{' and link hosts' if brand_links else ''} by prefix, "
         f"triage rules {'ok' if triage_ok else 'missing'}): {caught}/{total} = "
         f"{caught / max(total, 1):.1%}  (strongest match: {dict(how)})"
     )
-    for brand, text in missed[:EXAMPLES]:
+    for brand, text in missed:
         print(f"    missed ({brand}): {' '.join(text.split())[:110]}")
+    print(
+        f"Other brands' first posts matched by a brand's rules: {len(others)} of "
+        f"{len(brand_rules) * total - total} pairs (mostly posts naming two brands)"
+    )
+    for brand, text, terms in others[:EXAMPLES]:
+        print(f"    {brand} {list(terms)}: {' '.join(text.split())[:90]}")
 
 
 def main() -> int:

@@ -71,6 +71,9 @@ def test_bio_fits_each_platform(rules):
         "@acme Euer Kundenservice ist eine Katastrophe, keiner geht ans Telefon",
         "@acme Ich bin stinksauer. Drei Anrufe, keine Antwort.",
         "@acme Was ist eigentlich mit Merkel und der AfD los, und wo ist mein Paket?",
+        # Packing a parcel is not the slur "Pack"; hating an app is a complaint.
+        "@acme Ich packe das Paket gleich wieder ein und schicke es zurück",
+        "@acme Ich hasse diese App",
     ],
 )
 def test_german_angry_complaints_pass_the_model(rules, text):

@@ -53,5 +53,5 @@ def test_germeval_operating_points_on_the_held_out_part(rules):
     counts = evaluate_germeval(rules, load_germeval(GERMEVAL), held_out=True)
     abusive, possible = counts["abusive"], counts["possible"]
     assert abusive.n > 400
-    assert abusive.precision >= 0.8, abusive
+    assert abusive.precision >= 0.8 and abusive.recall >= 0.45, abusive
     assert possible.f1 >= 0.65 and possible.recall > abusive.recall, possible

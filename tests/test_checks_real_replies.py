@@ -97,6 +97,26 @@ def test_no_apology_only_when_nobody_apologised_yet(rules):
 @pytest.mark.parametrize(
     "text,language",
     [
+        ("This is never the way we want you to feel and apologize. Please DM us.", "en"),
+        ("Apologies, Jo. Please DM us your order number.", "en"),
+        ("That doesn't sound right. Which version are you on?", "en"),
+        ("We understand how frustrating this is. Let's sort it out.", "en"),
+        ("That sounds like it can be difficult, so we want to help. Which model is it?", "en"),
+        ("Das klingt ärgerlich. Welche Version nutzt du?", "de"),
+        ("Ich kann mir vorstellen, wie lästig das ist. Schick uns eine DM.", "de"),
+    ],
+)
+def test_apologies_and_acknowledgements_in_any_form_count(rules, text, language):
+    """Real agents apologise in more shapes than "we apologise"; each one of
+    these answered an upset customer and must not be told it did not."""
+    assert "no_apology" not in checks(rules, text, language=language, customer_upset=True)
+    plain = "Please DM us your order number." if language == "en" else "Schick uns eine DM."
+    assert "no_apology" in checks(rules, plain, language=language, customer_upset=True)
+
+
+@pytest.mark.parametrize(
+    "text,language",
+    [
         ("Thanks for your patience. We apologise for any inconvenience caused.", "en"),
         ("Danke für deine Geduld. Wir entschuldigen uns für die Unannehmlichkeiten.", "de"),
     ],
@@ -134,3 +154,34 @@ def test_addresses_at_the_brands_own_domain_are_not_personal_data(rules):
     text = "Please forward it to abuse@acme.example and we'll look into it."
     assert "personal_data" not in checks(rules, text)
     assert "personal_data" in checks(rules, "Write to jo.k@mailbox.example")
+
+
+@pytest.mark.parametrize(
+    "customer,language,upset",
+    [
+        ("@acme I get an error when I log in, the app crashed and I lost my basket", "en", False),
+        ("@acme worst customer service ever, why the hell is nobody answering?!", "en", True),
+        ("@acme Die App zeigt einen Fehler, die Bestellung ist verloren", "de", False),
+        ("@acme Ich bin total sauer, schon wieder keine Antwort!", "de", True),
+    ],
+)
+def test_the_customers_post_decides_upset_without_counting_fault_words(
+    rules, customer, language, upset
+):
+    """Reporting what went wrong ("error", "lost", "Fehler") is not being upset;
+    no_apology is for customers whose words are angry or hurt."""
+    reply = "Please DM us your order number." if language == "en" else "Schick uns eine DM."
+    found = checks(rules, reply, language=language, customer_text=customer)
+    assert ("no_apology" in found) is upset
+    # An apology earlier in the conversation still counts.
+    earlier = ["Sorry about this!"]
+    assert "no_apology" not in checks(
+        rules, reply, language=language, customer_text=customer, earlier_replies=earlier
+    )
+
+
+def test_customer_text_overrides_the_yes_no_and_detects_the_language(rules):
+    # German "die" is not the English word: with the language unknown, the post's own counts.
+    assert "no_apology" not in checks(
+        rules, "Schick uns eine DM.", customer_text="Die App stürzt ab", customer_upset=True
+    )

@@ -142,6 +142,13 @@ CASES = {
         "upper_share: 6",
         "shouting.upper_share: must be between 0.1 and 1, got 6",
     ),
+    "tone upset out of range": Case(
+        "tone.yaml",
+        "    sentiment_at_most: -0.25",
+        "    sentiment_at_most: 0.5",
+        "sentiment_at_most: 0.5",
+        "apology.upset.sentiment_at_most: must be between -1 and 0, got 0.5",
+    ),
     "tone missing": Case(
         "tone.yaml",
         "  message:\n    en: The reply does not use the customer's name.\n"

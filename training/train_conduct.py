@@ -29,8 +29,9 @@ What it does, deterministically:
 3. Chooses the two operating points on those out-of-fold scores, together
    with the phrase lists as shipped (see conduct.find_conduct):
    "possible" = the best F1; "abusive" = the best recall whose precision
-   reaches ABUSIVE_PRECISION (above the 0.80 target, to leave room for
-   data that differ from the training tweets).
+   is at least ABUSIVE_PRECISION with 90 % confidence (the one-sided Wilson
+   lower bound of the cross-validated precision): the margin above the
+   target is the estimate's own uncertainty, not a guess.
 4. Refits on all non-held-out data, writes the model (float16 weights,
    2**BITS buckets) and prints the held-out numbers. The scores of a few
    fixed example sentences are stored in the file so a test can check that
@@ -76,26 +77,35 @@ BITS = 18
 NORM_FLOOR = 300
 FOLDS = 5
 SEED = 7
-CS = (1.0, 2.0, 4.0, 8.0)
+# C of the logistic regression, chosen by cross-validated average precision.
+# German picked the largest of (1, 2, 4, 8) before; the grid now reaches past it.
+CS = (2.0, 4.0, 8.0, 16.0, 32.0)
 NB_ALPHA = 0.5
-ABUSIVE_PRECISION = 0.86
+# The "abusive" point: precision at least this, with 90 % confidence (WILSON_Z,
+# one-sided) on the out-of-fold scores. A fixed margin (0.86 on the point
+# estimate) cost a tenth of the recall for certainty the data did not need.
+ABUSIVE_PRECISION = 0.80
+WILSON_Z = 1.2816
 # Davidson's tweets are 83 % "offensive or hate"; posts to a care team are
 # mostly not. English precision is computed as if PREVALENCE of the posts
 # were abusive (each negative counted several times), so the thresholds are
 # not chosen for a data set where nearly everything is positive. German
 # GermEval has about the share of its test set (34 %): counted as it is.
 PREVALENCE = {"en": 0.10}
-THRESHOLDS = np.round(np.arange(0.05, 0.991, 0.01), 2)
+THRESHOLDS = np.round(np.arange(0.05, 0.9951, 0.005), 3)
 
 # Words the models must not learn from (lower case, umlauts folded; "x*" is
 # every word starting with x). Names of parties, politicians, countries and
 # religions: they correlate with offence in political tweets but a customer
 # is not abusive for naming them. Profanity: "Scheißservice" or "this update
 # is shit" is an angry complaint, not abuse of a person (insults built on
-# those words are in the phrase lists). Event words ("Anschlag") are news.
+# those words are in the phrase lists). So is hating something: "Ich hasse
+# diese App" is a complaint. Event words ("Anschlag") are news.
 # Care words (Packung, Paket, order, pack): what customers write about all
 # day; a word never seen in training must not be scored by the insult it
-# shares letters with ("Packung" and "Pack", "texture pack").
+# shares letters with ("Packung" and "Pack", "texture pack"). The verb
+# "packen" too ("Ich packe das Paket ein" scored as abuse): the slur "Pack"
+# is a routing phrase in conduct.yaml, so the model need not learn the word.
 IGNORED = {
     "de": """
 merkel merkels afd spd cdu csu fdp gruene gruenen linke linken npd
@@ -104,7 +114,8 @@ deutschland deutsche deutschen deutscher tuerkei tuerkische erdogan israel juden
 usa trump putin russland europa eu schulz seehofer gauland weidel petry maas nahles
 regierung politik politiker partei parteien anschlag anschlaege terror*
 scheiss* scheis* beschissen* kacke* kack* mist verdammt* fuck* shit* arschkarte
-packung* verpackung* paket* paeckchen* lieferung* liefer* bestellung* bestell* versand*
+hasse hasst hassen hasste hassten gehasst
+pack packe packen packt gepackt packte einpacken auspacken packung* verpackung* paket* paeckchen* lieferung* liefer* bestellung* bestell* versand*
 rechnung* konto* app apps update* kundenservice* kundendienst* hotline service* filiale*
 """,
     "en": """
@@ -200,11 +211,28 @@ def neg_weight(lang: str, y: np.ndarray) -> float:
     return (pos / neg) * (1 - share) / share
 
 
+def precision_floor(flagged: np.ndarray, y: np.ndarray, neg_weight: float = 1.0) -> float:
+    """One-sided lower confidence bound (Wilson, WILSON_Z) of the precision
+    of `flagged`; negatives count `neg_weight` times, as in `prf`."""
+    tp = float((flagged & (y == 1)).sum())
+    n = tp + float((flagged & (y == 0)).sum()) * neg_weight
+    if n == 0:
+        return 0.0
+    p, z2 = tp / n, WILSON_Z**2
+    centre = p + z2 / (2 * n)
+    spread = WILSON_Z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return float((centre - spread) / (1 + z2 / n))
+
+
 def choose(scores, y, sure, maybe, weight: float = 1.0) -> dict:
     """The two operating points on out-of-fold scores. `sure`: the phrase
     hits that route on their own; `maybe`: those that only advise."""
     best_f1 = max(THRESHOLDS, key=lambda t: prf(maybe | sure | (scores >= t), y, weight)[2])
-    ok = [t for t in THRESHOLDS if prf(sure | (scores >= t), y, weight)[0] >= ABUSIVE_PRECISION]
+    ok = [
+        t
+        for t in THRESHOLDS
+        if precision_floor(sure | (scores >= t), y, weight) >= ABUSIVE_PRECISION
+    ]
     abusive = min(ok) if ok else 0.99
     return {"possible": float(min(best_f1, abusive)), "abusive": float(abusive)}
 
@@ -307,7 +335,8 @@ def train(lang: str, data: Data, rules_dir: Path, out_dir: Path, quick: bool) ->
             "folds": FOLDS,
             "seed": SEED,
             "abusive_rule": f"lowest threshold whose cross-validated precision (with the "
-            f"routing phrases) reaches {ABUSIVE_PRECISION}",
+            f"routing phrases) is at least {ABUSIVE_PRECISION} with 90 % confidence "
+            f"(one-sided Wilson bound, z={WILSON_Z})",
             "possible_rule": "threshold with the best cross-validated F1 (with all phrases)",
             "precision_as_if_prevalence": PREVALENCE.get(lang),
             "cross_validated": cv,

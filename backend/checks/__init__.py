@@ -14,6 +14,7 @@ from backend.i18n import say
 
 from . import conduct as _conduct
 from . import privacy as _privacy
+from . import tone as _tone
 from .canned import find_canned
 from .finding import ADVISORY, FLAG, REFUSAL, Finding
 from .language import languages_for
@@ -106,6 +107,7 @@ def check_outbound(
     templates: Sequence[str] = (),
     earlier_replies: Sequence[str] = (),
     customer_handle: str | None = None,
+    customer_text: str | None = None,
 ) -> list[Finding]:
     """Findings for a reply or DM the operator is about to send.
 
@@ -113,8 +115,13 @@ def check_outbound(
     it); in a DM it is allowed. The brand's own service numbers are an
     advisory. Everything else is an advisory. `earlier_replies` are our
     earlier replies in this conversation: an apology there counts.
+    `customer_text`, the customer's latest post, when given decides whether
+    the customer is upset (tone.yaml `apology.upset`) instead of
+    `customer_upset`.
     """
     languages = languages_for(language)
+    if customer_text is not None:
+        customer_upset = _tone.customer_upset(rules.tone.upset, customer_text, languages)
     findings: list[Finding] = []
     if _channel(channel) == "public":
         findings += _personal_data(rules, text, REFUSAL)

@@ -113,6 +113,7 @@ def _explain_one(rules: CheckRules, raw: str, saved: Sequence[str] = ()) -> dict
             language=language,
             customer_name=item.get("customer_name") or None,
             customer_handle=item.get("customer_handle") or None,
+            customer_text=customer_text,  # as the composer: their post decides "upset"
             customer_upset=bool(item.get("customer_upset", False)),
             recent_replies=recent or [],
             templates=templates if templates is not None else list(saved),

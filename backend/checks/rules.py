@@ -37,7 +37,7 @@ from .deobfuscate import Deobfuscator
 from .language import LANGUAGES
 from .phrases import PhraseCheck, compile_phrase, compile_phrases
 from .privacy import NumberFormat, PrivacyRules, national_digits
-from .tone import ShoutingRule, ToneRules
+from .tone import ShoutingRule, ToneRules, UpsetRule
 
 RULE_FILES = ("tone.yaml", "privacy.yaml", "conduct.yaml")
 
@@ -130,6 +130,26 @@ class ShoutingSection(Advice):
     acronym_letters: Annotated[int, Field(ge=0)] = 0
 
 
+class WordsByLanguage(Schema):
+    """Plain words per language, either left out."""
+
+    en: list[Text] = []
+    de: list[Text] = []
+
+
+class UpsetSection(Schema):
+    """`apology.upset:`, when a customer's post reads as upset."""
+
+    sentiment_at_most: Annotated[float, Field(ge=-1, le=0)] = -0.25
+    fault_words: WordsByLanguage = WordsByLanguage()
+
+
+class ApologySection(PhraseSection):
+    """`apology:`, the phrases that apologise, and when the customer is upset."""
+
+    upset: UpsetSection = UpsetSection()
+
+
 class CannedSection(Schema):
     """`canned:`, templates sent unedited and copies of recent replies."""
 
@@ -152,7 +172,7 @@ class ToneFile(Schema):
     negative: PhraseSection
     blame: PhraseSection
     shouting: ShoutingSection
-    apology: PhraseSection
+    apology: ApologySection
     name: Advice
     canned: CannedSection
 
@@ -215,7 +235,12 @@ def _tone(doc: Located) -> tuple[ToneRules, CannedRule]:
             stock_suggestion=("canned.stock_suggestion", c.stock_suggestion),
         ),
     )
-    return ToneRules(checks, shouting, apology, *_advice("tone", "name", f.name)), canned
+    u = f.apology.upset
+    upset = UpsetRule(
+        u.sentiment_at_most,
+        {lang: frozenset(w.lower() for w in getattr(u.fault_words, lang)) for lang in LANGUAGES},
+    )
+    return ToneRules(checks, shouting, apology, *_advice("tone", "name", f.name), upset), canned
 
 
 # ------------------------------------------------------------------------- privacy.yaml

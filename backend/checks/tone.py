@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
 
 from backend.i18n import Message, Text, Wording, with_params
+from backend.listening import sentiment as _sentiment
+from backend.listening.language import detect_text
+from backend.listening.text import lower
 
 from .finding import ADVISORY, Finding
 from .phrases import PhraseCheck
@@ -28,6 +32,15 @@ class ShoutingRule:
 
 
 @dataclass(frozen=True)
+class UpsetRule:
+    """When a customer's post reads as upset (rules/tone.yaml `apology.upset`)."""
+
+    sentiment_at_most: float = -0.25
+    # language -> words that name the fault, not a feeling ("error", "lost")
+    fault_words: dict[str, frozenset[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ToneRules:
     """The compiled contents of rules/tone.yaml (apart from `canned`)."""
 
@@ -36,6 +49,38 @@ class ToneRules:
     apology: PhraseCheck
     name_message: Message
     name_suggestion: Text | Wording  # with {name}
+    upset: UpsetRule = field(default_factory=UpsetRule)
+
+
+@cache
+def _feelings_lexicon(language: str, fault_words: frozenset[str]) -> _sentiment.Lexicon | None:
+    """The sentiment lexicon with the fault words weighing nothing."""
+    return _sentiment.lexicon(language, dict.fromkeys(fault_words, 0.0))
+
+
+def feelings(rule: UpsetRule, customer_text: str, languages: tuple[str, ...]) -> float:
+    """The sentiment of the customer's post (as listening scores it) without
+    the words that only report the fault; the most negative reading when
+    several languages are scored. With more than one language possible, the
+    post's own language as listening detects it (English "die" is not German
+    "die"). 0.0 when no language has a lexicon."""
+    lowered = lower(customer_text)
+    tokens = _sentiment.words(lowered)
+    if len(languages) > 1:
+        detected = detect_text(customer_text)
+        languages = (detected,) if detected in languages else languages
+    scores = [
+        _sentiment.polarity(lex, tokens, lowered.count("!"))
+        for lang in languages
+        if (lex := _feelings_lexicon(lang, rule.fault_words.get(lang, frozenset()))) is not None
+    ]
+    return min(scores, default=0.0)
+
+
+def customer_upset(rule: UpsetRule, customer_text: str, languages: tuple[str, ...]) -> bool:
+    """Whether the customer's post reads as upset: its `feelings` are at most
+    the rule's sentiment."""
+    return feelings(rule, customer_text, languages) <= rule.sentiment_at_most
 
 
 _WORD = re.compile(r"[^\W\d_]+")

@@ -368,6 +368,7 @@ class Actions:
         r = await conn.fetchrow(
             f"""SELECT c.language, a.display_name, a.handle,
                       ({sql.latest_customer("sentiment")}) AS latest_sentiment,
+                      ({sql.latest_customer("text")}) AS latest_text,
                       ARRAY(SELECT m.text FROM messages m WHERE m.conversation_id = c.id
                             ORDER BY m.created_at, m.id) AS earlier_replies
                FROM conversations c JOIN authors a ON a.id = c.author_id WHERE c.id = $1""",
@@ -386,6 +387,9 @@ class Actions:
             "customer_name": name,
             "customer_handle": r["handle"],
             "customer_upset": upset,
+            # Their latest post decides "upset" when there is one (tone.yaml apology.upset:
+            # a post that only reports a fault, "I get an error", is not upset).
+            "customer_text": r["latest_text"],
             # An apology we already made in this conversation counts (no "does not apologise").
             "earlier_replies": list(r["earlier_replies"]),
         }

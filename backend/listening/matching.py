@@ -21,6 +21,8 @@ from .text import fold
 # sits after the literal '@' so the regex engine can skip quickly to each '@'.
 TAG = re.compile(r"@(?<![\w@]@)([\w][\w.@-]*)")
 HASHTAG = re.compile(r"#(?<![\w#&]#)(\w+)")
+# The host of a link: "https://www.primevideo.com/…", "www.acme-shop.de".
+LINK_HOST = re.compile(r"(?:https?://|(?<![\w.])www\.)([\w.-]+)")
 
 # Strongest first: someone writing to us privately, then tagging us, then using our tag, then our name.
 STRENGTH = ("direct", "tagged", "hashtag", "name")
@@ -119,6 +121,21 @@ def match_folded(rules: ListeningRules, post: InboundPost, folded: str) -> Match
             label = "@" + handle
             if label not in named_tags and _names_a_tag(rules, handle, rules.name_handles):
                 named_tags.append(label)
+
+    # Our name as the start of a link's host ("primevideo.com" for Prime,
+    # "acme-shop.de"): a post sharing one of our pages is about us. The
+    # plain name before a dot ("acme.com") is already a name match.
+    if rules.name_links != "off" and ("://" in folded or "www." in folded):
+        for m in LINK_HOST.finditer(folded):
+            host = m.group(1).strip(".-")
+            labels = host.split(".")
+            if labels and labels[0] == "www":
+                labels = labels[1:]
+            for label in labels[:-1]:  # not the top-level domain
+                if host not in named_tags and _names_a_tag(
+                    rules, label.replace("-", ""), rules.name_links
+                ):
+                    named_tags.append(host)
 
     hashtags: list[str] = []
     for tag in post.hashtags:

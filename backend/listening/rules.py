@@ -65,6 +65,8 @@ class ListeningRules:
     # "exact" (the tag is a name), "prefix" (the tag starts with one) or "off".
     name_handles: NameTagMode = "off"
     name_hashtags: NameTagMode = "off"
+    # The same for the host of a link ("primevideo.com" for "Prime").
+    name_links: NameTagMode = "off"
     # The names folded with spaces and punctuation removed, as they appear in a tag.
     name_tag_keys: tuple[str, ...] = field(compare=False, repr=False, default=())
 
@@ -203,6 +205,7 @@ class NamesInTags(Schema):
 
     handles: Mode = "off"
     hashtags: Mode = "off"
+    links: Mode = "off"
 
 
 class ListeningFile(Schema):
@@ -369,6 +372,7 @@ def listening_from_doc(doc: Located) -> ListeningRules:
         excluded_handles={p: frozenset(fold(h) for h in hs) for p, hs in excluded.items()},
         name_handles=in_tags.handles,
         name_hashtags=in_tags.hashtags,
+        name_links=in_tags.links,
         name_tag_keys=tuple(
             sorted({k for k in (re.sub(r"\W|_", "", fold(n)) for n in names) if k}, key=len)
         ),
