@@ -343,8 +343,9 @@ def care_section(rules, path: Path, quick: bool) -> None:
     print(
         f"(language detected from the customer's post: {dict(languages)}; customer upset: "
         f"{upset_by_text} by the post's feelings (tone.yaml apology.upset, as no_apology "
-        f"below), {upset_count} by raw sentiment <= {UPSET_SENTIMENT} as the composer "
-        f"passes it today, with which no_apology fires {no_apology_by_sentiment} times "
+        f"below, as the composer decides it), {upset_count} by raw sentiment <= "
+        f"{UPSET_SENTIMENT} (the composer's rule before), with which no_apology fires "
+        f"{no_apology_by_sentiment} times "
         f"({no_apology_by_sentiment / max(len(replies), 1):.1%}); recent replies = the "
         "brand's 200 before it)"
     )
