@@ -27,6 +27,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import babel
+import babel.numbers
 from babel import Locale, negotiate_locale
 
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -109,9 +111,41 @@ class Text:
 
 def _rendered_params(params: Mapping[str, Any], language: str) -> dict[str, Any]:
     return {
-        k: v.render(language) if isinstance(v, (Text, Wording, Joined)) else v
+        k: v.render(language)
+        if isinstance(v, (Text, Wording, Joined))
+        else _LocalNumber(v, language)
+        if isinstance(v, float)
+        else v
         for k, v in params.items()
     }
+
+
+class _LocalNumber:
+    """A decimal in a text, written the way the reader's language writes it: the pattern's
+    own format (`{score:+.2f}`) first, then the locale's decimal and group marks
+    ("-0,72" in German). Whole numbers are left alone: they are often ids."""
+
+    def __init__(self, value: float, language: str):
+        self.value = value
+        self.language = language
+
+    def __format__(self, spec: str) -> str:
+        text = format(self.value, spec)
+        decimal, group = _number_marks(self.language)
+        if (decimal, group) == (".", ","):
+            return text
+        return text.replace(",", "\0").replace(".", decimal).replace("\0", group)
+
+    def __str__(self) -> str:
+        return self.__format__("")
+
+
+@functools.cache
+def _number_marks(language: str) -> tuple[str, str]:
+    try:
+        return babel.numbers.get_decimal_symbol(language), babel.numbers.get_group_symbol(language)
+    except (ValueError, babel.UnknownLocaleError):
+        return ".", ","
 
 
 _FIELD = re.compile(r"\{(\w+)\}")

@@ -246,3 +246,16 @@ async def test_operators_cli_keeps_a_profile_language(db_url, pool):
     assert await pool.fetchval("SELECT language FROM operators WHERE name = 'anna'") is None
     bad = cli(db_url, "operators", "set-language", "anna", "xx")
     assert bad.returncode == 2 and "language 'xx': no such catalog" in bad.stderr
+
+
+def test_decimals_in_a_text_are_written_the_readers_way():
+    # "why P1: sehr negativ (-0,72)": the pattern's own format, then the locale's marks;
+    # whole numbers (often ids: "conversation 1234") are left alone.
+    from backend.i18n import say
+
+    reason = say(
+        "test.sentiment", "{label} ({score:+.2f}) in {id}", label="x", score=-0.7213, id=1234
+    )
+    assert reason.render("en") == "x (-0.72) in 1234"
+    assert reason.render("de") == "x (-0,72) in 1234"
+    assert reason.ref()["params"]["score"] == -0.7213  # the API's params stay numbers

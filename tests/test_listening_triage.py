@@ -124,7 +124,7 @@ def test_reasons_read_in_german_with_the_same_ids(rules):
         flags=[{"check": "threat", "detail": {"severity": "high"}}],
     )
     assert [r.render("de") for r in result.reasons] == [
-        "sehr negativ (-0.72)",
+        "sehr negativ (-0,72)",
         "Reichweite 48k Follower",
         "hat uns getaggt",
         "dringendes Wort: Kündigung",
