@@ -125,7 +125,7 @@ async def test_why_p1_and_the_flag_in_the_profile_language(backend):
     assert row_en["priority"] == 1
     assert "threat of violence or damage (high)" in row_en["priority_reasons"]
     assert "urgent word: money back" in row_en["priority_reasons"]
-    assert "Drohung mit Gewalt oder Sachbeschädigung (high)" in row_de["priority_reasons"]
+    assert "Drohung mit Gewalt oder Sachbeschädigung (hoch)" in row_de["priority_reasons"]
     assert "dringendes Wort: money back" in row_de["priority_reasons"]
     assert "hat uns getaggt" in row_de["priority_reasons"]
     assert row_de["priority_reason_ids"] == row_en["priority_reason_ids"]

@@ -71,7 +71,7 @@ def test_flags_add_points_and_show_detail(rules):
         ],
     )
     assert english(result.reasons) == (
-        "personal data in public (iban)",
+        "personal data in public (IBAN)",  # a code is shown as its name
         "abusive language (high)",
         "flag: spam link",
     )
@@ -128,7 +128,7 @@ def test_reasons_read_in_german_with_the_same_ids(rules):
         "Reichweite 48k Follower",
         "hat uns getaggt",
         "dringendes Wort: Kündigung",
-        "Drohung mit Gewalt oder Sachbeschädigung (high)",
+        "Drohung mit Gewalt oder Sachbeschädigung (hoch)",
     ]
     assert [r.id for r in result.reasons] == [
         "reason.sentiment",

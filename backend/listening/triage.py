@@ -56,14 +56,29 @@ def urgent_words(rules: TriageRules, folded: str) -> list[str]:
     return [w.rstrip("*").rstrip() for w in rules.urgent_terms.found(folded)]
 
 
+# The codes a flag's detail carries, in the reader's language ("Drohung … (hoch)"); a code
+# not listed here (a number name a brand configured) is shown as written.
+DETAIL_TEXTS = {
+    "high": say("flag.severity.high", "high"),
+    "medium": say("flag.severity.medium", "medium"),
+    "low": say("flag.severity.low", "low"),
+    "possible": say("flag.severity.possible", "possible"),
+    "iban": say("privacy.type.iban", "IBAN"),
+    "card": say("privacy.type.card", "payment card number"),
+    "email": say("privacy.type.email", "e-mail address"),
+    "phone": say("privacy.type.phone", "phone number"),
+    "service_number": say("privacy.type.service_number", "service or toll-free number"),
+}
+
+
 def _flag_reason(label: Message, flag: Mapping[str, Any]) -> Message:
     detail = flag.get("detail")
     if isinstance(detail, dict):
         for key in ("severity", "kind", "type"):
-            if detail.get(key):
-                return say(
-                    "reason.flag_detail", "{label} ({detail})", label=label, detail=detail[key]
-                )
+            code = detail.get(key)
+            if code:
+                shown = DETAIL_TEXTS.get(code, code) if isinstance(code, str) else code
+                return say("reason.flag_detail", "{label} ({detail})", label=label, detail=shown)
     return label
 
 
