@@ -45,8 +45,11 @@ async def test_a_composer_check_in_german_keeps_each_advisory_id(backend):
         == 'Sprich sie mit Namen an — „Hallo Jo, …“ / "Hi Jo, …".'
     )
     assert de["tone.name.message"]["suggestion_id"] == "tone.name.suggestion"
-    for key in ("check", "kind", "start", "end", "params", "suggestion_id", "detail"):
+    for key in ("check", "kind", "start", "end", "params", "suggestion_id"):
         assert [f[key] for f in english["findings"]] == [f[key] for f in german["findings"]]
+    # Why shouting fired is said in each language too; the other details are the same.
+    assert de["tone.shouting.message"]["detail"] == {"reason": "überwiegend Großbuchstaben"}
+    assert en["tone.shouting.message"]["detail"] == {"reason": "mostly capitals"}
     assert en["tone.name.message"]["params"] == {"name": "Jo"}
 
 
@@ -259,3 +262,15 @@ async def test_the_stream_says_why_it_ends_in_the_operators_language(backend):
         "reason": "Dein Zugang wurde entzogen oder dein Token neu ausgestellt; melde dich neu an.",
         "reason_id": "stream.signed_out",
     }
+
+
+def test_why_a_check_fired_reads_in_the_readers_language(rules):
+    # The thread shows why a flag fired ("phrase: “idiot”", the model's score): in German too.
+    from backend.checks import check_inbound
+    from backend.checks.finding import render_stored
+
+    [flag] = [f for f in check_inbound(rules, "you idiots", channel="public") if f.kind == "flag"]
+    kept = flag.stored()
+    assert flag.to_dict("en")["detail"]["reason"].startswith("phrase: “")
+    assert render_stored(kept, "de")["detail"]["reason"].startswith("Ausdruck: „")
+    assert "why" not in render_stored(kept, "de")["detail"]  # the kept text is not sent

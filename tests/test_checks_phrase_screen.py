@@ -8,11 +8,12 @@ import re
 from pathlib import Path
 
 from backend.checks.conduct import SEVERITIES, find_abuse
-from backend.checks.finding import FLAG, Finding
+from backend.checks.finding import FLAG, Finding, why
 from backend.checks.language import LANGUAGES
 from backend.checks.phrase_screen import PhraseScreen
 from backend.checks.prefilter import required
 from backend.checks.quality import load_germeval
+from backend.i18n import say
 
 ROOT = Path(__file__).resolve().parent.parent
 GERMEVAL = ROOT.parent / "shared/data/germeval2018/germeval2018.training.txt"
@@ -67,7 +68,9 @@ def _find_abuse_ungated(rules, text, languages):
                                 "severity": severity,
                                 "language": lang,
                                 "phrase": m.group(),
-                                "reason": f"phrase: “{m.group()}”",
+                                **why(
+                                    say("flag.why.phrase", "phrase: “{phrase}”", phrase=m.group())
+                                ),
                             },
                         )
                     ]

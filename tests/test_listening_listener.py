@@ -55,7 +55,7 @@ def test_flagger_gets_the_post_and_language_and_its_flags_feed_triage():
     result = Listener(project_rules(), flagger=flagger).process(post(text))
     assert calls == [(text, "en")]
     assert result.enrichment.flags == ({"check": "personal_data", "detail": {"kind": "phone"}},)
-    assert "personal data in public (phone)" in english(result.enrichment.reasons)
+    assert "personal data in public (phone number)" in english(result.enrichment.reasons)
 
 
 def test_enrich_function_matches_listener():

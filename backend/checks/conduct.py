@@ -20,11 +20,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from backend.i18n import Message, say
+from backend.i18n import Message, Text, say
 
 from .abuse_model import AbuseModel
 from .deobfuscate import Cleaned, Deobfuscator
-from .finding import ADVISORY, FLAG, Finding
+from .finding import ADVISORY, FLAG, Finding, why
 from .language import LANGUAGES
 from .phrase_screen import PhraseScreen
 
@@ -159,7 +159,7 @@ def _threat(rules: ConductRules, cleaned: Cleaned, languages: tuple[str, ...]) -
                         "phrase": m.group(),
                         "priority": "P1",
                         "escalate": "lead",
-                        "reason": f"threat: “{m.group()}”",
+                        **why(say("flag.why.threat", "threat: “{phrase}”", phrase=m.group())),
                     },
                 )
             ]
@@ -205,7 +205,7 @@ def _abuse(
                     "severity": severity,
                     "language": lang,
                     "phrase": original[p_start:p_end],
-                    "reason": f"phrase: “{m.group()}”",
+                    **why(say("flag.why.phrase", "phrase: “{phrase}”", phrase=m.group())),
                 },
             )
         ]
@@ -253,8 +253,7 @@ def _abuse(
                         "threshold": threshold,
                         "operating_point": point,
                         "model_words": words,
-                        "reason": f"model {score:.2f} ≥ {threshold:.2f} ({point})"
-                        + (f", words: {', '.join(words)}" if words else ""),
+                        **why(_model_reason(score, threshold, point, words)),
                     },
                 )
             ]
@@ -274,7 +273,7 @@ def _abuse(
                     "language": lang,
                     "phrase": original[p_start:p_end],
                     "operating_point": "possible",
-                    "reason": f"phrase: “{m.group()}”",
+                    **why(say("flag.why.phrase", "phrase: “{phrase}”", phrase=m.group())),
                 },
             )
         ]
@@ -299,3 +298,18 @@ def suggested_reply(rules: ConductRules, language: str | None) -> str:
     """The reply to an abusive post, in the post's language (English when unknown)."""
     code = (language or "en").lower().replace("_", "-").split("-")[0]
     return rules.replies.get(code) or rules.replies["en"]
+
+
+def _model_reason(score: float, threshold: float, point: str, words: list[str]) -> Text:
+    scored = say(
+        "flag.why.model",
+        "model {score:.2f} ≥ {threshold:.2f} ({point})",
+        score=float(score),
+        threshold=float(threshold),
+        point=point,
+    )
+    if not words:
+        return scored
+    return say(
+        "flag.why.model_words", "{model}, words: {words}", model=scored, words=", ".join(words)
+    )

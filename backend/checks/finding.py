@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.i18n import SOURCE_LANGUAGE, Message, dump, load
+from backend.i18n import SOURCE_LANGUAGE, Message, Text, dump, load
 
 ADVISORY = "advisory"  # warns; the operator may send anyway
 REFUSAL = "refusal"  # blocks sending (personal data in a public reply)
@@ -45,11 +45,21 @@ class Finding:
         """What the database keeps: the English form plus the texts whole, for `render_stored`."""
         return {
             **self.to_dict(),
+            "detail": dict(self.detail or {}),  # with the reason whole (WHY)
             "texts": {
                 "message": dump(self.message),
                 "suggestion": dump(self.suggestion) if self.suggestion is not None else None,
             },
         }
+
+
+WHY = "why"  # a detail key: why the check fired, kept whole (i18n.dump) to show per language
+
+
+def why(reason: Text) -> dict[str, Any]:
+    """Detail entries saying why a check fired: `reason` in English (logs, older readers)
+    and the text whole, which `_shown` renders as `reason` in the reader's language."""
+    return {"reason": str(reason), WHY: dump(reason)}
 
 
 def _shown(
@@ -76,8 +86,16 @@ def _shown(
         "params": {**(advice["params"] if advice else {}), **said["params"]},
         "start": get("start"),
         "end": get("end"),
-        "detail": dict(get("detail") or {}),
+        "detail": _detail(get("detail"), language),
     }
+
+
+def _detail(detail: Any, language: str) -> dict[str, Any]:
+    shown = dict(detail or {})
+    kept = shown.pop(WHY, None)
+    if kept is not None:
+        shown["reason"] = load(kept).render(language)
+    return shown
 
 
 def render_stored(finding: Any, language: str) -> Any:

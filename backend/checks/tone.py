@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
-from backend.i18n import Message, Text, Wording, with_params
+from backend.i18n import Message, Text, Wording, say, with_params
 from backend.listening import sentiment as _sentiment
 from backend.listening.language import detect_text
 from backend.listening.text import lower
 
-from .finding import ADVISORY, Finding
+from .finding import ADVISORY, Finding, why
 from .phrases import PhraseCheck
 
 
@@ -120,7 +120,7 @@ def find_shouting(rule: ShoutingRule, text: str) -> Finding | None:
             rule.suggestion,
             None,
             None,
-            {"reason": "mostly capitals"},
+            why(say("tone.why.mostly_capitals", "mostly capitals")),
         )
     run: list[tuple[int, int, str]] = []
     for start, end, word in words:
@@ -134,7 +134,7 @@ def find_shouting(rule: ShoutingRule, text: str) -> Finding | None:
                     rule.suggestion,
                     run[0][0],
                     run[-1][1],
-                    {"reason": "capitals"},
+                    why(say("tone.why.capitals", "capitals")),
                 )
         else:
             run = []
