@@ -26,11 +26,11 @@ def tmux(socket: str, *args: str) -> str:
     ).stdout
 
 
-def wait_until(check, what: str, timeout: float = 20.0) -> None:
+def wait_until(check, what: str, timeout: float = 20.0, screen=lambda: "") -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what}; the screen:\n{screen()}")
         time.sleep(0.05)  # polling another process's screen: there is no event to wait on
 
 
@@ -61,6 +61,7 @@ def test_demo_shows_a_queue_and_stops_cleanly(tmp_path, keys):
                 )
             ),
             "the queue on screen",
+            screen=lambda: tmux(socket, "capture-pane", "-p"),
             timeout=60,  # a first demo runs initdb: far slower on a loaded machine
         )
         elapsed = time.monotonic() - started
