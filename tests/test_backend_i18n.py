@@ -259,3 +259,34 @@ def test_decimals_in_a_text_are_written_the_readers_way():
     assert reason.render("en") == "x (-0.72) in 1234"
     assert reason.render("de") == "x (-0,72) in 1234"
     assert reason.ref()["params"]["score"] == -0.7213  # the API's params stay numbers
+
+
+async def test_a_console_started_with_lang_wins_over_the_profile(backend):
+    # `shiftdesk tui --lang en` by an operator whose profile says German: the console's own
+    # words and the backend's are both English (the console sends X-Shiftdesk-Language).
+    _, ben = await backend.add_operator("ben")
+    await operators.set_language(backend.pool, "ben", "de")
+    path = "/api/conversations/999999"
+    headers = {"Authorization": f"Bearer {ben}", "Accept-Language": "en"}
+    async with aiohttp.ClientSession(headers=headers) as s:
+        async with s.get(backend.url + path) as r:
+            profile = await r.json()
+        async with s.get(backend.url + path, headers={"X-Shiftdesk-Language": "en"}) as r:
+            chosen = await r.json()
+        async with s.get(backend.url + path, headers={"X-Shiftdesk-Language": "xx"}) as r:
+            unknown = await r.json()
+    assert profile["error_id"] == chosen["error_id"] == unknown["error_id"]
+    assert profile["error"] != chosen["error"]  # German by the profile, English by --lang
+    assert unknown["error"] == profile["error"]  # a language we have no catalog for: the profile
+
+
+def test_the_console_asks_for_its_language_only_when_the_operator_chose_it():
+    from tui.i18n import language_headers, use_language
+
+    try:
+        use_language("de")
+        assert language_headers() == {"Accept-Language": "de"}
+        use_language("de", chosen_by_operator=True)
+        assert language_headers() == {"Accept-Language": "de", "X-Shiftdesk-Language": "de"}
+    finally:
+        use_language("en")

@@ -52,9 +52,9 @@ async def refusal_on_screen(pilot) -> str:
     "lang,profile,locale,expected,backend_says",
     [
         (None, "de", "en_US.UTF-8", "de", "de"),  # the profile over the terminal's locale
-        # --lang over the profile for the console's own words; the backend's follow the profile
-        # (its rule: the profile over Accept-Language), so this one console mixes the two.
-        ("en", "de", "de_DE.UTF-8", "en", "de"),
+        # --lang over the profile, for the console's own words and the backend's alike
+        # (the console sends its choice as X-Shiftdesk-Language, read before the profile).
+        ("en", "de", "de_DE.UTF-8", "en", "en"),
         (None, None, "de_DE.UTF-8", "de", "de"),  # no profile: the locale, sent as Accept-Language
         (None, None, "C.UTF-8", "en", "en"),
     ],

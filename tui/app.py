@@ -88,7 +88,7 @@ class ShiftdeskApp(App[None]):
         self.language_asked = language
         self._startup_error = ""
         try:
-            use_language(choose_language(language))
+            use_language(choose_language(language), chosen_by_operator=language is not None)
         except ValueError as exc:
             self._startup_error = str(exc)
         self.client = client

@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from .i18n import _, language
+from .i18n import _, language_headers
 
 
 class BackendError(Exception):
@@ -67,9 +67,9 @@ class BackendClient:
 
     async def _call(self, method: str, path: str, **kw: Any) -> Any:
         try:
-            # The backend answers in the operator's profile language if they keep one, else in
-            # the console's (its refusals are shown as they come, in the `error` text).
-            headers = {"Accept-Language": language(), **kw.pop("headers", {})}
+            # The backend answers in --lang if given, else the operator's profile language,
+            # else the console's (its refusals are shown as they come, in the `error` text).
+            headers = {**language_headers(), **kw.pop("headers", {})}
             async with self.session.request(
                 method, self.base_url + path, headers=headers, **kw
             ) as resp:
@@ -249,7 +249,7 @@ class BackendClient:
             async with self.session.get(
                 self.base_url + "/api/handover",
                 params=params,
-                headers={"Accept-Language": language()},
+                headers=language_headers(),
             ) as resp:
                 if resp.status >= 400:
                     body = await resp.json(content_type=None)

@@ -25,6 +25,7 @@ SOURCE_LANGUAGE = "en"  # the texts in the code: no catalog needed
 
 _translations: gettext.NullTranslations = gettext.NullTranslations()
 _language = SOURCE_LANGUAGE
+_chosen_by_operator = False  # --lang: it wins over the profile, for the backend's words too
 
 
 def available_languages() -> list[str]:
@@ -62,15 +63,29 @@ def choose_language(explicit: str | None, environ: Mapping[str, str] | None = No
     return wanted if wanted in languages else SOURCE_LANGUAGE
 
 
-def use_language(language: str) -> None:
-    """Translate from now on into `language` (English, the source, needs no catalog)."""
-    global _translations, _language
+def use_language(language: str, *, chosen_by_operator: bool = False) -> None:
+    """Translate from now on into `language` (English, the source, needs no catalog).
+    `chosen_by_operator`: asked for with --lang, so the backend answers in it too."""
+    global _translations, _language, _chosen_by_operator
     _language = language
+    _chosen_by_operator = chosen_by_operator
     _translations = gettext.translation(DOMAIN, LOCALE_DIR, [language], fallback=True)
 
 
 def language() -> str:
     return _language
+
+
+def language_headers() -> dict[str, str]:
+    """How the console asks the backend for its language: Accept-Language always (the
+    profile wins over it), and the override header when the operator chose it with --lang."""
+    headers = {"Accept-Language": _language}
+    if _chosen_by_operator:
+        headers[LANGUAGE_OVERRIDE] = _language
+    return headers
+
+
+LANGUAGE_OVERRIDE = "X-Shiftdesk-Language"  # the backend reads it before the profile
 
 
 def babel_locale() -> Locale:

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from backend.clock import Clock
 from backend.config import Config
-from backend.i18n import negotiate
+from backend.i18n import available_languages, negotiate
 from backend.operators import Operator
 
 CONFIG = web.AppKey("config", Config)
@@ -30,11 +30,19 @@ def operator_of(request: web.Request) -> Operator:
     return request[OPERATOR]
 
 
+# A console started with --lang sends it here: the operator's choice for this console wins
+# over their profile (Accept-Language does not: a browser or library sends one unasked).
+LANGUAGE_OVERRIDE = "X-Shiftdesk-Language"
+
+
 def language_of(request: web.Request) -> str:
-    """The language to answer this request in: the signed-in operator's profile language, else
-    the best match for Accept-Language, else English (the operator may not be known yet)."""
+    """The language to answer this request in: the console's --lang, else the signed-in
+    operator's profile language, else the best match for Accept-Language, else English
+    (the operator may not be known yet)."""
     op = request.get(OPERATOR)
-    return negotiate(op.language if op else None, request.headers.get("Accept-Language"))
+    chosen = request.headers.get(LANGUAGE_OVERRIDE, "").strip()
+    preferred = chosen if chosen in available_languages() else (op.language if op else None)
+    return negotiate(preferred, request.headers.get("Accept-Language"))
 
 
 def brand_words(app: web.Application) -> tuple[str, str]:
