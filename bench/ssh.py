@@ -39,7 +39,7 @@ from backend import operators  # noqa: E402
 from backend.db.pool import connect as connect_db  # noqa: E402
 from backend.ssh import keys  # noqa: E402
 from backend.ssh.console import ConsoleProcess  # noqa: E402
-from bench.harness import drop_database, postgres, queue_database, resident_mb  # noqa: E402
+from bench.harness import drop_database, percentile, postgres, queue_database, resident_mb  # noqa: E402
 from tests.processes import BackendProcess, free_port, until  # noqa: E402
 
 COLUMNS, ROWS = 80, 24
@@ -224,11 +224,6 @@ async def run(admin_url: str, args: argparse.Namespace) -> dict[str, object]:
         await drop_database(admin_url, db_url)
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=20, help="consoles held at once")
@@ -247,10 +242,12 @@ def main() -> None:
         ("plain shiftdesk tui on a pty", base),
         ("over SSH (shiftdesk ssh)", ssh),
     ):
-        print(f"{label:<34}{pct(values, 50):>7.1f}ms{pct(values, 99):>7.1f}ms{max(values):>7.1f}ms")
+        print(
+            f"{label:<34}{percentile(values, 0.5):>7.1f}ms{percentile(values, 0.99):>7.1f}ms{max(values):>7.1f}ms"
+        )
     print(
-        f"{'SSH adds':<34}{pct(ssh, 50) - pct(base, 50):>+7.1f}ms"
-        f"{pct(ssh, 99) - pct(base, 99):>+7.1f}ms"
+        f"{'SSH adds':<34}{percentile(ssh, 0.5) - percentile(base, 0.5):>+7.1f}ms"
+        f"{percentile(ssh, 0.99) - percentile(base, 0.99):>+7.1f}ms"
     )
     print()
     print(f"sessions held at once: {len(rss)} of {args.sessions} consoles over SSH")

@@ -24,6 +24,7 @@ import asyncio
 import fcntl
 import os
 import pty
+import statistics
 import struct
 import subprocess
 import sys
@@ -38,47 +39,12 @@ sys.path.insert(0, str(ROOT))
 import asyncpg  # noqa: E402
 
 from backend import operators  # noqa: E402
-from bench.harness import drop_database, postgres, queue_database  # noqa: E402
+from bench.harness import drop_database, postgres, queue_database, resident_mb  # noqa: E402
+from tests.browser import BROWSER_ARGS, CHROMIUM, FIND_TERMINALS  # noqa: E402
 from tests.processes import BackendProcess, free_port, until  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-BROWSER_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 MARK = "@customer"  # the seeded customers' handles: a queue row is on screen
 COLS, ROWS = 100, 30
-# bench-only: a handle on the page's xterm.js Terminal, to read what it drew (as the tests do).
-FIND_TERMINAL = """
-window.__terminals = [];
-Object.defineProperty(Object.prototype, '_core', {
-  configurable: true,
-  set(value) {
-    Object.defineProperty(this, '_core', {value, writable: true, configurable: true, enumerable: true});
-    if (typeof this.loadAddon === 'function') window.__terminals.push(this);
-  },
-});
-window.__screen = () => {
-  const term = window.__terminals[0];
-  if (!term) return '';
-  const b = term.buffer.active, out = [];
-  for (let y = 0; y < term.rows; y++) { const l = b.getLine(b.viewportY + y); out.push(l ? l.translateToString(true) : ''); }
-  return out.join('\\n');
-};
-"""
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def descendants(root: int) -> list[int]:
@@ -96,11 +62,6 @@ def descendants(root: int) -> list[int]:
         found += sorted(children)
         frontier = children
     return found
-
-
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[len(ordered) // 2]
 
 
 class PlainConsole:
@@ -163,11 +124,15 @@ async def plain(backend_url: str, tokens: list[str], home: Path) -> dict[str, fl
             console = PlainConsole(backend_url, token, home / f"plain{i}")
             consoles.append(console)
             paints.append(await asyncio.wait_for(console.painted, 60))
-        rss = [rss_mb(c.proc.pid) for c in consoles]
+        rss = [resident_mb(c.proc.pid) for c in consoles]
     finally:
         for console in consoles:
             console.stop()
-    return {"paint_p50": median(paints), "paint_max": max(paints), "rss": median(rss)}
+    return {
+        "paint_p50": statistics.median(paints),
+        "paint_max": max(paints),
+        "rss": statistics.median(rss),
+    }
 
 
 async def socket_paint(url: str, token: str) -> float:
@@ -228,7 +193,7 @@ async def browser(backend_url: str, db_url: str, tokens: list[str], home: Path) 
         await until(up, "shiftdesk web to listen", 60)
         bare = [await socket_paint(url, token) for token in tokens]
         await until(lambda: not descendants(server.pid), "the measured consoles to stop", 30)
-        server_before = rss_mb(server.pid)
+        server_before = resident_mb(server.pid)
         paints = []
         async with async_playwright() as p:
             chromium = await p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
@@ -236,7 +201,7 @@ async def browser(backend_url: str, db_url: str, tokens: list[str], home: Path) 
                 for token in tokens:
                     context = await chromium.new_context(viewport={"width": 1000, "height": 600})
                     page = await context.new_page()
-                    await page.add_init_script(FIND_TERMINAL)
+                    await page.add_init_script(FIND_TERMINALS)
                     await page.goto(url + "/sign-in")
                     await page.fill("#token", token)
                     # Signed in, then the console page loaded afresh: its first paint alone.
@@ -251,8 +216,8 @@ async def browser(backend_url: str, db_url: str, tokens: list[str], home: Path) 
                     )
                     paints.append(time.perf_counter() - started)
                 consoles = descendants(server.pid)
-                consoles_mb = sum(rss_mb(pid) for pid in consoles)
-                server_after = rss_mb(server.pid)
+                consoles_mb = sum(resident_mb(pid) for pid in consoles)
+                server_after = resident_mb(server.pid)
             finally:
                 await chromium.close()
     finally:
@@ -263,8 +228,8 @@ async def browser(backend_url: str, db_url: str, tokens: list[str], home: Path) 
             server.kill()
     n = len(tokens)
     return {
-        "socket_p50": median(bare),
-        "paint_p50": median(paints),
+        "socket_p50": statistics.median(bare),
+        "paint_p50": statistics.median(paints),
         "paint_max": max(paints),
         "rss": consoles_mb / n,
         "processes": len(consoles) / n,

@@ -35,46 +35,14 @@ from backend.live import sessions
 from backend.model import Author, InboundPost
 from backend.webconsole import cookies, links
 from backend.webconsole.server import CONSOLE, console_command, init_web_app
+from tests.browser import BROWSER_ARGS, CHROMIUM, FIND_TERMINALS
 from tests.processes import until
 
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.faults,
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (.ci/run)"),
 ]
-BROWSER_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-# Test-only: keep a handle on each xterm.js Terminal the page builds (textual-serve's client
-# keeps none). The public Terminal is the object given a `_core` that also has loadAddon.
-FIND_TERMINALS = """
-window.__terminals = [];
-Object.defineProperty(Object.prototype, '_core', {
-  configurable: true,
-  set(value) {
-    Object.defineProperty(this, '_core', {value, writable: true, configurable: true, enumerable: true});
-    if (typeof this.loadAddon === 'function') window.__terminals.push(this);
-  },
-});
-window.__screen = () => {
-  const term = window.__terminals[0];
-  if (!term) return '';
-  const buffer = term.buffer.active, lines = [];
-  for (let y = 0; y < term.rows; y++) {
-    const line = buffer.getLine(buffer.viewportY + y);
-    lines.push(line ? line.translateToString(true) : '');
-  }
-  return lines.join('\\n');
-};
-"""
 SCREENSHOT_DIR = os.environ.get("SHIFTDESK_WEB_SCREENSHOTS")  # keep the screenshots here
 
 
