@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from backend.i18n import Message, Text, as_text, say
+from backend.listening.triage import PERSONAL_DATA_TEXTS
 
 from .prefilter import count_digits, has_digit, min_digits
 
@@ -381,30 +382,11 @@ def mask(rules: PrivacyRules, text: str) -> str:
     return "".join(pieces)
 
 
-TYPE_NAMES = {
-    "iban": "IBAN",
-    "card": "payment card number",
-    "email": "e-mail address",
-    "phone": "phone number",
-    "service_number": "service or toll-free number",
-}
-
-
-# The same names for the operator's language (the English above stays in `detail["what"]`).
-TYPE_TEXTS = {
-    "iban": say("privacy.type.iban", "IBAN"),
-    "card": say("privacy.type.card", "payment card number"),
-    "email": say("privacy.type.email", "e-mail address"),
-    "phone": say("privacy.type.phone", "phone number"),
-    "service_number": say("privacy.type.service_number", "service or toll-free number"),
-}
-
-
 def describe(item: PersonalData) -> str:
     """The name an operator understands: "IBAN", "order number", ..."""
-    return TYPE_NAMES.get(item.type, item.type)
+    return str(describe_text(item))
 
 
 def describe_text(item: PersonalData) -> Text:
     """`describe` in the reader's language; the brand's own number names as privacy.yaml has them."""
-    return TYPE_TEXTS.get(item.type) or as_text(item.type)
+    return PERSONAL_DATA_TEXTS.get(item.type) or as_text(item.type)

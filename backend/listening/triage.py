@@ -56,6 +56,15 @@ def urgent_words(rules: TriageRules, folded: str) -> list[str]:
     return [w.rstrip("*").rstrip() for w in rules.urgent_terms.found(folded)]
 
 
+# The kinds of personal data the privacy check finds (backend/checks/privacy.py), by code.
+PERSONAL_DATA_TEXTS = {
+    "iban": say("privacy.type.iban", "IBAN"),
+    "card": say("privacy.type.card", "payment card number"),
+    "email": say("privacy.type.email", "e-mail address"),
+    "phone": say("privacy.type.phone", "phone number"),
+    "service_number": say("privacy.type.service_number", "service or toll-free number"),
+}
+
 # The codes a flag's detail carries, in the reader's language ("Drohung … (hoch)"); a code
 # not listed here (a number name a brand configured) is shown as written.
 DETAIL_TEXTS = {
@@ -63,11 +72,7 @@ DETAIL_TEXTS = {
     "medium": say("flag.severity.medium", "medium"),
     "low": say("flag.severity.low", "low"),
     "possible": say("flag.severity.possible", "possible"),
-    "iban": say("privacy.type.iban", "IBAN"),
-    "card": say("privacy.type.card", "payment card number"),
-    "email": say("privacy.type.email", "e-mail address"),
-    "phone": say("privacy.type.phone", "phone number"),
-    "service_number": say("privacy.type.service_number", "service or toll-free number"),
+    **PERSONAL_DATA_TEXTS,
 }
 
 
