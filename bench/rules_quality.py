@@ -69,7 +69,9 @@ from backend.listening.rules import load_listening, load_triage  # noqa: E402
 from backend.listening.text import lower  # noqa: E402
 from backend.model import Author, InboundPost  # noqa: E402
 
-UPSET_SENTIMENT = -0.25  # as backend/actions.py: a customer this negative should hear an apology
+UPSET_SENTIMENT = (
+    -0.25
+)  # the composer's rule before tone.yaml apology.upset: any sentiment this low
 EXAMPLES = 3
 
 # What each brand in the IBM data calls itself besides its support handle:

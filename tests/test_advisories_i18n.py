@@ -274,3 +274,20 @@ def test_why_a_check_fired_reads_in_the_readers_language(rules):
     assert flag.to_dict("en")["detail"]["reason"].startswith("phrase: “")
     assert render_stored(kept, "de")["detail"]["reason"].startswith("Ausdruck: „")
     assert "why" not in render_stored(kept, "de")["detail"]  # the kept text is not sent
+
+
+async def test_the_composer_reads_upset_from_the_customers_latest_post(backend):
+    # An angry customer should hear an apology; one who only reports a fault ("I get an
+    # error") is not upset, though "error" scores negative (tone.yaml apology.upset).
+    _, token = await backend.add_operator("anna")
+    angry = await mention(backend, "@acme worst service ever, I am furious and fed up!")
+    fault = await mention(backend, "@acme I get an error when I log in", "p2", "kim_b", "Kim")
+    draft = "Hi Jo, please send us your order number."
+    checks = {}
+    for cid in (angry, fault):
+        body = {"text": draft, "conversation_id": cid}
+        status, got = await call(backend.url, "POST", "/api/advise", token, None, body)
+        assert status == 200
+        checks[cid] = {f["check"] for f in got["findings"]}
+    assert "no_apology" in checks[angry]
+    assert "no_apology" not in checks[fault]

@@ -35,7 +35,6 @@ from backend.sla.policy import Deadlines, fixed_deadlines
 
 RECENT_REPLIES = 200  # the team's replies a draft is compared with for canned wording
 RECENT_WINDOW = timedelta(days=7)
-UPSET_SENTIMENT = -0.25  # a customer this negative should hear an apology
 TAG_MAX = 40
 
 # A holding statement is for conversations waiting on us.
@@ -367,7 +366,6 @@ class Actions:
             return {}
         r = await conn.fetchrow(
             f"""SELECT c.language, a.display_name, a.handle,
-                      ({sql.latest_customer("sentiment")}) AS latest_sentiment,
                       ({sql.latest_customer("text")}) AS latest_text,
                       ARRAY(SELECT m.text FROM messages m WHERE m.conversation_id = c.id
                             ORDER BY m.created_at, m.id) AS earlier_replies
@@ -381,14 +379,12 @@ class Actions:
             if (r["display_name"] or "").strip()
             else r["handle"]
         )
-        upset = r["latest_sentiment"] is not None and r["latest_sentiment"] <= UPSET_SENTIMENT
         return {
             "language": r["language"],
             "customer_name": name,
             "customer_handle": r["handle"],
-            "customer_upset": upset,
-            # Their latest post decides "upset" when there is one (tone.yaml apology.upset:
-            # a post that only reports a fault, "I get an error", is not upset).
+            # Their latest post decides whether they are upset (tone.yaml apology.upset: a
+            # post that only reports a fault, "I get an error", is not); no post, not upset.
             "customer_text": r["latest_text"],
             # An apology we already made in this conversation counts (no "does not apologise").
             "earlier_replies": list(r["earlier_replies"]),
