@@ -860,64 +860,55 @@ def build_parser() -> argparse.ArgumentParser:
         help="their profile language, e.g. de (default: none, the console's --lang or LANG decides)",
     )
     a.set_defaults(func=cmd_operators)
-    sl = op_sub.add_parser(
+
+    # The other actions each name an operator (and some one more thing).
+    def operator_action(
+        action: str, help: str, description: str, *more: tuple[str, dict[str, Any]]
+    ) -> None:
+        sp = op_sub.add_parser(action, help=help, description=description)
+        if action != "list":
+            sp.add_argument("name")
+        for arg, options in more:
+            sp.add_argument(arg, **options)
+        sp.set_defaults(func=cmd_operators)
+
+    operator_action(
         "set-language",
-        help="set an operator's profile language",
-        description="Keep LANG (e.g. de) as the operator's language for the console and the "
-        "backend's words; 'none' lets the console's --lang or LANG decide again.",
+        "set an operator's profile language",
+        "Keep LANG (e.g. de) as the operator's language for the console and the backend's "
+        "words; 'none' lets the console's --lang or LANG decide again.",
+        ("language", {"metavar": "LANG", "help": "a language with a catalog, or 'none'"}),
     )
-    sl.add_argument("name")
-    sl.add_argument("language", metavar="LANG", help="a language with a catalog, or 'none'")
-    sl.set_defaults(func=cmd_operators)
-    ls = op_sub.add_parser(
-        "list", help="list operators", description="List operators and whether they are active."
-    )
-    ls.set_defaults(func=cmd_operators)
-    rv = op_sub.add_parser(
-        "revoke", help="revoke an operator's token", description="Revoke an operator's token."
-    )
-    rv.add_argument("name")
-    rv.set_defaults(func=cmd_operators)
-    ri = op_sub.add_parser(
+    operator_action("list", "list operators", "List operators and whether they are active.")
+    operator_action("revoke", "revoke an operator's token", "Revoke an operator's token.")
+    operator_action(
         "reissue",
-        help="give an operator a new token (the old one stops working)",
-        description="Give an active operator a new token, printed once; the old token stops "
-        "working and consoles signed in with it are signed out.",
+        "give an operator a new token (the old one stops working)",
+        "Give an active operator a new token, printed once; the old token stops working and "
+        "consoles signed in with it are signed out.",
     )
-    ri.add_argument("name")
-    ri.set_defaults(func=cmd_operators)
-    ak = op_sub.add_parser(
+    operator_action(
         "add-key",
-        help="let an operator sign in over SSH with a public key",
-        description="Add an SSH public key (e.g. ~/.ssh/id_ed25519.pub, '-' for standard input) "
-        "as the operator's identity for `shiftdesk ssh`. A key belongs to one operator only.",
+        "let an operator sign in over SSH with a public key",
+        "Add an SSH public key (e.g. ~/.ssh/id_ed25519.pub, '-' for standard input) as the "
+        "operator's identity for `shiftdesk ssh`. A key belongs to one operator only.",
+        ("public_key_file", {"metavar": "PUBLIC_KEY_FILE"}),
     )
-    ak.add_argument("name")
-    ak.add_argument("public_key_file", metavar="PUBLIC_KEY_FILE")
-    ak.set_defaults(func=cmd_operators)
-    rk = op_sub.add_parser(
+    operator_action(
         "remove-key",
-        help="take an SSH key from an operator (their consoles with it end)",
-        description="Remove an operator's SSH key by its fingerprint (SHA256:..., as "
-        "`shiftdesk operators keys NAME` or `ssh-keygen -lf FILE` prints it). Consoles "
-        "open with that key end within seconds.",
+        "take an SSH key from an operator (their consoles with it end)",
+        "Remove an operator's SSH key by its fingerprint (SHA256:..., as `shiftdesk operators "
+        "keys NAME` or `ssh-keygen -lf FILE` prints it). Consoles open with that key end "
+        "within seconds.",
+        ("fingerprint", {}),
     )
-    rk.add_argument("name")
-    rk.add_argument("fingerprint")
-    rk.set_defaults(func=cmd_operators)
-    ks = op_sub.add_parser(
-        "keys", help="list an operator's SSH keys", description="List an operator's SSH keys."
-    )
-    ks.add_argument("name")
-    ks.set_defaults(func=cmd_operators)
-    lk = op_sub.add_parser(
+    operator_action("keys", "list an operator's SSH keys", "List an operator's SSH keys.")
+    operator_action(
         "link",
-        help="print a one-time sign-in link for the browser console",
-        description="Print a link that signs the operator in to `shiftdesk web` once; it expires "
-        "after web.link_minutes (default 15). Only a hash of it is stored.",
+        "print a one-time sign-in link for the browser console",
+        "Print a link that signs the operator in to `shiftdesk web` once; it expires after "
+        "web.link_minutes (default 15). Only a hash of it is stored.",
     )
-    lk.add_argument("name")
-    lk.set_defaults(func=cmd_operators)
 
     p = sub.add_parser(
         "handover",
