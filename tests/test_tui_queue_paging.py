@@ -7,7 +7,8 @@ from typing import Any
 
 from textual.app import App, ComposeResult
 
-from tui.widgets.queue_list import PAGE, QueueList, key_of
+from backend.conversations.queue import key_of
+from tui.widgets.queue_list import PAGE, QueueList
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 TOTAL = 350
@@ -25,6 +26,8 @@ ROWS = [
     }
     for i in range(TOTAL)
 ]
+for _row in ROWS:  # as the backend gives each row its key
+    _row["key"] = key_of(_row)
 
 
 class Harness(App[None]):
@@ -37,7 +40,7 @@ class Harness(App[None]):
             filter: str, search: str, offset: int, limit: int, **key: str
         ) -> dict[str, Any]:
             self.asked.append({"offset": offset, "limit": limit, **key})
-            keys = [key_of(r) for r in ROWS]
+            keys = [r["key"] for r in ROWS]
             if "after" in key:
                 start = keys.index(key["after"]) + 1
             elif key.get("before") == "end":

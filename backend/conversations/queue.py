@@ -448,6 +448,8 @@ async def page(
         shown_offset = offset
     rows = await conn.fetch(f"SELECT {_ROW} {_FROM} WHERE c.id IN ({ids}) {ORDER}", *args.values)
     out = [queue_row(r, checks, language) for r in rows]
+    for row in out:  # the console asks for a neighbouring page by a row's key, never builds one
+        row["key"] = key_of(row)
     return {
         "filter": filter,
         "offset": shown_offset,

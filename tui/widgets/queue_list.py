@@ -72,11 +72,6 @@ def preview(text: str) -> str:
 PageLoader = Callable[..., Awaitable[dict[str, Any]]]
 
 
-def key_of(row: dict[str, Any]) -> str:
-    """A row's place in the queue's order, as the API's after=/before= take it."""
-    return f"{row.get('sla_due_at') or ''},{row['priority']},{row['id']}"
-
-
 def urgency_of(row: dict[str, Any], now: datetime) -> tuple[float | None, str]:
     """Seconds left on the row's SLA clock and the style name it shows in."""
     seconds = remaining_seconds(parse_time(row.get("sla_due_at")), now)
@@ -286,9 +281,9 @@ class QueueList(ScrollView, can_focus=True):
             return 0, PAGE, {}
         before, after = known.get(number + 1), known.get(number - 1)
         if after is not None and len(after) == PAGE:
-            return number * PAGE, PAGE, {"after": key_of(after[-1])}
+            return number * PAGE, PAGE, {"after": after[-1]["key"]}
         if before:
-            return number * PAGE, PAGE, {"before": key_of(before[0])}
+            return number * PAGE, PAGE, {"before": before[0]["key"]}
         if number == (self.total - 1) // PAGE:
             # G: the last page, read backwards from the far end of the index.
             return number * PAGE, max(self.total - number * PAGE, 1), {"before": "end"}
