@@ -358,6 +358,7 @@ async def fold_if_due(conn: asyncpg.Connection | asyncpg.Pool) -> None:
     """Fold when the deltas have grown past FOLD_AT (readers call this; writers never wait)."""
     pending = await conn.fetchval(
         "SELECT (SELECT count(*) FROM conversation_count_deltas) + (SELECT count(*) FROM tally_deltas)"
+        " + (SELECT count(*) FROM mention_hour_deltas)"
     )
     if pending > FOLD_AT:
         await fold(conn)
