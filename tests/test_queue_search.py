@@ -169,3 +169,12 @@ async def test_a_rare_search_reads_its_matches_not_the_queue(backend):
             sql = queue.keyset_ids(filter, cond, source, args, args(100), None, None)
             plan = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args.values)
             assert scanned(plan[0]["Plan"]) <= 100, filter
+        # A word in every post: past SEARCH_HITS, so the queue is walked and each row tested,
+        # never every matching post hashed first.
+        common = await search.prepare(conn, "late")
+        assert common is not None and common.ids is None
+        args = queue.Params()
+        cond, source = queue.condition("needs_us", common, args, 0, datetime.now(UTC))
+        sql = queue.keyset_ids("needs_us", cond, source, args, args(100), None, None)
+        plan = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args.values)
+        assert "hashed" not in json.dumps(plan) and scanned(plan[0]["Plan"]) <= 300

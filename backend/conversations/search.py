@@ -81,8 +81,10 @@ async def prepare(conn: asyncpg.Connection | asyncpg.Pool, text: str) -> Search 
 
 
 def tested(query_param: str) -> str:
-    """The per-conversation test of a common search (the walk): a post or the author matches."""
+    """The per-conversation test of a common search (the walk): a post or the author matches.
+    OFFSET 0 keeps each EXISTS a test of this row: without it PostgreSQL hashed every
+    matching post first (a million for a word in every post, 0.9 s a page)."""
     return f"""(EXISTS (SELECT 1 FROM mentions s WHERE s.conversation_id = c.id
-                        AND {POST_WORDS.format(p="s")} @@ {query_param})
+                        AND {POST_WORDS.format(p="s")} @@ {query_param} OFFSET 0)
              OR EXISTS (SELECT 1 FROM authors a WHERE a.id = c.author_id
-                        AND {AUTHOR_WORDS.format(a="a")} @@ {query_param}))"""
+                        AND {AUTHOR_WORDS.format(a="a")} @@ {query_param} OFFSET 0))"""
