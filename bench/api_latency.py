@@ -11,7 +11,9 @@ same run. The deep offset page is the old way, shown for contrast.
 
 Targets at every size: queue page p99 < 50 ms, summary < 50 ms, handover < 1 s,
 /metrics < 100 ms. Sign-in shows the last stored handover (POST /api/shift/start);
-the live report (GET /api/handover, the H key) also counts the period's mentions.
+the live report (GET /api/handover, the H key) also counts the period's mentions
+(a million, all received at seeding, in its period). The searches (`q=`): an order
+number and a handle match one post and 50 conversations; "late" is in every post.
 """
 
 from __future__ import annotations

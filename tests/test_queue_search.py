@@ -148,7 +148,7 @@ def test_the_tsquery_quotes_every_word():
     assert search.prefix_query(["it's", "a\\b"]) == "'it''s':* & 'a\\\\b':*"
 
 
-async def test_a_rare_search_reads_its_matches_not_the_queue(backend):
+async def test_a_rare_search_reads_its_matches_not_the_queue(backend, monkeypatch):
     """Plan check: a handle among 20,000 open conversations reads its own rows from the
     word indexes; the page's total and rows are read by id."""
     await seeded(backend, 20000)
@@ -178,3 +178,11 @@ async def test_a_rare_search_reads_its_matches_not_the_queue(backend):
         sql = queue.keyset_ids("needs_us", cond, source, args, args(100), None, None)
         plan = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args.values)
         assert "hashed" not in json.dumps(plan) and scanned(plan[0]["Plan"]) <= 300
+        # Common in the newest posts: straight to the walk, its matches never read.
+        monkeypatch.setattr(search, "COMMON", 1000)
+        common, rare = (
+            await search.prepare(conn, "late"),
+            await search.prepare(conn, "customer1234"),
+        )
+        assert common is not None and common.ids is None
+        assert rare is not None and rare.ids == found_search.ids

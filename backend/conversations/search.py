@@ -17,7 +17,9 @@ each word quoted, so no input makes a tsquery syntax error.
 A search costs the posts and authors it matches, up to SEARCH_HITS: those
 conversations are read by id and ordered. Past that (a word in most posts),
 the filter's own index is walked in the queue's order and each conversation
-is tested, which finds a page quickly because matches are that common.
+is tested, which finds a page quickly because matches are that common. A
+word common in the newest posts (SAMPLE) goes to the walk without reading
+its matches at all.
 """
 
 from __future__ import annotations
@@ -49,6 +51,19 @@ _HITS = f"""
 """
 
 
+# Before reading a word's matches from its index (which reads its whole list: 160 ms for a
+# word in a million posts), the newest SAMPLE posts are tested (a few ms). A word in enough
+# of them to be past COMMON posts in all is searched by walking the queue straight away.
+SAMPLE = 500
+COMMON = 4 * SEARCH_HITS
+
+_SAMPLED = f"""
+    SELECT (SELECT count(*) FROM (SELECT s.text FROM mentions s ORDER BY s.id DESC LIMIT $2) s
+            WHERE {POST_WORDS.format(p="s")} @@ $1::tsquery) AS matched,
+           (SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'mentions'::regclass) AS posts
+"""
+
+
 @dataclass(frozen=True)
 class Search:
     """A search ready to run: its tsquery, and the conversations it matches when there are
@@ -71,6 +86,9 @@ async def prepare(conn: asyncpg.Connection | asyncpg.Pool, text: str) -> Search 
     if not lexemes:
         return None
     query = prefix_query(sorted(lexemes))
+    sampled = await conn.fetchrow(_SAMPLED, query, SAMPLE)
+    if sampled["matched"] * sampled["posts"] / SAMPLE > COMMON:
+        return Search(query, None)
     rows = await conn.fetch(_HITS, query, SEARCH_HITS + 1)
     if (
         sum(r["via"] == "post" for r in rows) > SEARCH_HITS
