@@ -52,9 +52,9 @@ _HITS = f"""
 
 
 # Before reading a word's matches from its index (which reads its whole list: 160 ms for a
-# word in a million posts), the newest SAMPLE posts are tested (a few ms). A word in enough
-# of them to be past COMMON posts in all is searched by walking the queue straight away.
-SAMPLE = 500
+# word in a million posts), the newest SAMPLE posts are tested (1-3 ms; 500 took 10-20). A word
+# in enough of them to be past COMMON posts in all is searched by walking the queue straight away.
+SAMPLE = 100
 COMMON = 4 * SEARCH_HITS
 
 _SAMPLED = f"""
@@ -87,7 +87,7 @@ async def prepare(conn: asyncpg.Connection | asyncpg.Pool, text: str) -> Search 
         return None
     query = prefix_query(sorted(lexemes))
     sampled = await conn.fetchrow(_SAMPLED, query, SAMPLE)
-    if sampled["matched"] * sampled["posts"] / SAMPLE > COMMON:
+    if sampled["matched"] >= 5 and sampled["matched"] * sampled["posts"] / SAMPLE > COMMON:
         return Search(query, None)
     rows = await conn.fetch(_HITS, query, SEARCH_HITS + 1)
     if (
