@@ -52,10 +52,13 @@ _HITS = f"""
 
 
 # Before reading a word's matches from its index (which reads its whole list: 160 ms for a
-# word in a million posts), the newest SAMPLE posts are tested (1-3 ms; 500 took 10-20). A word
-# in enough of them to be past COMMON posts in all is searched by walking the queue straight away.
+# word in a million posts, and 10,000 conversations to sort for one in every post of ten
+# thousand), the newest SAMPLE posts are tested (1-3 ms; 500 took 10-20). A word in a fifth
+# of them or more, and more than WALK_ABOVE posts in all, is searched by walking the queue
+# straight away: a page is found in ~500 rows, a total capped at 1,000 in ~5,000.
 SAMPLE = 100
-COMMON = 4 * SEARCH_HITS
+COMMON_SHARE = 0.2
+WALK_ABOVE = 1_000
 
 _SAMPLED = f"""
     SELECT (SELECT count(*) FROM (SELECT s.text FROM mentions s ORDER BY s.id DESC LIMIT $2) s
@@ -87,7 +90,8 @@ async def prepare(conn: asyncpg.Connection | asyncpg.Pool, text: str) -> Search 
         return None
     query = prefix_query(sorted(lexemes))
     sampled = await conn.fetchrow(_SAMPLED, query, SAMPLE)
-    if sampled["matched"] >= 5 and sampled["matched"] * sampled["posts"] / SAMPLE > COMMON:
+    share = sampled["matched"] / SAMPLE
+    if share >= COMMON_SHARE and share * sampled["posts"] > WALK_ABOVE:
         return Search(query, None)
     rows = await conn.fetch(_HITS, query, SEARCH_HITS + 1)
     if (
