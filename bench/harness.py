@@ -112,7 +112,9 @@ async def queue_database(admin_url: str, n: int, keep: bool = False) -> tuple[st
         if exists:
             await conn.execute("TRUNCATE authors, conversations, mentions, events CASCADE")
             await conn.execute(
-                "TRUNCATE conversation_counts, conversation_count_deltas, tallies, tally_deltas"
+                # TRUNCATE fires no row or statement trigger: the kept counts go with the rows.
+                "TRUNCATE conversation_counts, conversation_count_deltas, tallies, tally_deltas,"
+                " mention_hours, mention_hour_deltas"
             )
         started = time.perf_counter()
         await conn.execute(QUEUE_SEED.replace("$N", str(int(n))))

@@ -327,12 +327,15 @@ REVIEWED_SQL = {
     ("backend/handover/queries.py", "collect"): {
         "<IfExp: NEGATIVE_TEXTS if negative_below <= 0 else NEGATIVE_TEXTS_AB>"
     },
+    # the search's sample and matches: module constants of fixed index expressions; the words
+    # are bound
+    ("backend/conversations/search.py", "prepare"): {"_HITS", "_SAMPLED"},
+    # a period's mention counts: hours.count_sql() of fixed pieces, the times bound as $n
+    ("backend/handover/queries.py", "mention_counts"): {"sql"},
     ("backend/db/embedded.py", "ensure_database"): {"sql"},  # CREATE DATABASE of a configured name
     ("backend/db/migrate.py", "migrate"): {"sql"},  # the migration files' own text
     ("backend/conversations/queue.py", "page"): {
         "cond",
-        "_search('$4')",
-        "_search('$2')",
         "order",
         "ids",  # the page's ids: keyset_ids() or an OFFSET query, values bound through Params
     },  # FILTERS[key], ORDER/REVERSE

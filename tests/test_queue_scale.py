@@ -106,9 +106,9 @@ async def test_a_deep_key_page_reads_only_its_own_rows(backend):
         )
         for filter in ("needs_us", "open", "p1", "mine"):
             args = queue.Params()
-            cond, join = queue.condition(filter, "", args, op.id, datetime.now(UTC))
+            cond, source = queue.condition(filter, None, args, op.id, datetime.now(UTC))
             sql = queue.keyset_ids(
-                filter, cond, join, args, args(100), (last[0], last[1], last[2]), None
+                filter, cond, source, args, args(100), (last[0], last[1], last[2]), None
             )
             plan = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args.values)
             read = scanned(plan[0]["Plan"])

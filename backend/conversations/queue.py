@@ -12,6 +12,7 @@ from backend.connectors.address import address_of
 from backend.connectors.payload import media_of, profile_of
 from backend.conversations import sql
 from backend.conversations.lifecycle import State
+from backend.conversations.search import Search, prepare, tested
 from backend.i18n import SOURCE_LANGUAGE, Text, decode, say
 
 if TYPE_CHECKING:
@@ -165,20 +166,6 @@ class UnknownFilter(ValueError):
         super().__init__(self.message)
 
 
-# Search: the author's handle or name, or any of the customer's posts, contains the text.
-def _search(param: str) -> str:
-    return f"""({param}::text = '' OR a.handle ILIKE {param} OR a.display_name ILIKE {param}
-             OR EXISTS (SELECT 1 FROM mentions s WHERE s.conversation_id = c.id AND s.text ILIKE {param}))"""
-
-
-def _like(search: str) -> str:
-    search = search.strip()
-    if not search:
-        return ""
-    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 class BadKey(ValueError):
     """A queue key (after/before) that is not one the queue gave."""
 
@@ -254,24 +241,33 @@ class Params:
         return f"${len(self.values)}{cast}"
 
 
+# Where a filter's rows are read from: the table, or (a rare search) only the conversations
+# the search matched, read by id first (OFFSET 0 keeps PostgreSQL from walking the queue's
+# index past rows the search does not hold, as it may when it guesses the matches are many).
+TABLE = "conversations c"
+
+
 def condition(
-    filter: str, like: str, args: Params, operator_id: int, now: datetime
+    filter: str, search: Search | None, args: Params, operator_id: int, now: datetime
 ) -> tuple[str, str]:
-    """The filter's condition with its parameters, and the join a search needs."""
+    """The filter's condition with its parameters, and where its rows are read from."""
     cond = FILTERS[filter]
     if "$1" in cond:
         cond = cond.replace("$1", args(operator_id, "::bigint"))
     if NOW in cond:
         cond = cond.replace(NOW, args(now, "::timestamptz"))
-    if not like:
-        return cond, ""
-    return f"{cond} AND {_search(args(like, '::text'))}", "JOIN authors a ON a.id = c.author_id"
+    if search is None:
+        return cond, TABLE
+    if search.ids is None:
+        return f"{cond} AND {tested(args(search.query, '::tsquery'))}", TABLE
+    ids = args(search.ids, "::bigint[]")
+    return cond, f"(SELECT * FROM conversations WHERE id = ANY({ids}) OFFSET 0) c"
 
 
 def keyset_ids(
     filter: str,
     cond: str,
-    join: str,
+    source: str,
     args: Params,
     take: str,
     after: Key | None,
@@ -283,9 +279,9 @@ def keyset_ids(
     times sort last, so the order is two ranges (due, then not due) glued with
     UNION ALL, the second read only when the first runs out.
     """
-    cols = "SELECT c.id FROM conversations c"
-    due_part = f"({cols} {join} WHERE {cond} AND c.sla_due_at IS NOT NULL"
-    null_part = f"({cols} {join} WHERE {cond} AND c.sla_due_at IS NULL"
+    cols = f"SELECT c.id FROM {source}"
+    due_part = f"({cols} WHERE {cond} AND c.sla_due_at IS NOT NULL"
+    null_part = f"({cols} WHERE {cond} AND c.sla_due_at IS NULL"
     forward = before is None
     key = after if forward else (None if before == END else before)
     parts: list[str] = []
@@ -358,6 +354,7 @@ async def fold_if_due(conn: asyncpg.Connection | asyncpg.Pool) -> None:
     """Fold when the deltas have grown past FOLD_AT (readers call this; writers never wait)."""
     pending = await conn.fetchval(
         "SELECT (SELECT count(*) FROM conversation_count_deltas) + (SELECT count(*) FROM tally_deltas)"
+        " + (SELECT count(*) FROM mention_hour_deltas)"
     )
     if pending > FOLD_AT:
         await fold(conn)
@@ -382,17 +379,15 @@ async def total_of(
     conn: asyncpg.Connection | asyncpg.Pool,
     operator_id: int,
     filter: str,
-    like: str,
+    search: Search | None,
     now: datetime,
 ) -> tuple[int, bool]:
     """How many rows the filter (and search) holds at `now`, and whether that is exact."""
-    if not like and filter in COUNTED:
+    if search is None and filter in COUNTED:
         return (await filter_totals(conn))[filter], True
     args = Params()
-    cond, join = condition(filter, like, args, operator_id, now)
-    return await _capped_count(
-        conn, f"SELECT 1 FROM conversations c {join} WHERE {cond}", args.values
-    )
+    cond, source = condition(filter, search, args, operator_id, now)
+    return await _capped_count(conn, f"SELECT 1 FROM {source} WHERE {cond}", args.values)
 
 
 async def page(
@@ -426,12 +421,12 @@ async def page(
                 filters=", ".join(FILTERS),
             )
         )
-    like = _like(search)
-    total, exact = await total_of(conn, operator_id, filter, like, now)
+    found = await prepare(conn, search) if search.strip() else None
+    total, exact = await total_of(conn, operator_id, filter, found, now)
     args = Params()
-    cond, join = condition(filter, like, args, operator_id, now)
+    cond, source = condition(filter, found, args, operator_id, now)
     if after is not None or before is not None or offset == 0:
-        ids = keyset_ids(filter, cond, join, args, args(limit), after, before)
+        ids = keyset_ids(filter, cond, source, args, args(limit), after, before)
         shown_offset: int | None = 0 if after is None and before is None else None
         if before == END and exact:
             shown_offset = None  # the client places the last page at total - len(rows)
@@ -442,8 +437,7 @@ async def page(
             order, take = REVERSE, max(min(limit, total - offset), 0)
             skip = max(total - offset - take, 0)
         ids = (
-            f"SELECT c.id FROM conversations c {join} WHERE {cond} {order} "
-            f"OFFSET {args(skip)} LIMIT {args(take)}"
+            f"SELECT c.id FROM {source} WHERE {cond} {order} OFFSET {args(skip)} LIMIT {args(take)}"
         )
         shown_offset = offset
     rows = await conn.fetch(f"SELECT {_ROW} {_FROM} WHERE c.id IN ({ids}) {ORDER}", *args.values)
@@ -488,7 +482,7 @@ async def counts(conn: asyncpg.Connection | asyncpg.Pool, now: datetime) -> dict
     """Header figures: queue depth (maintained, exact) and how many are past their SLA at
     `now` (counted from the front of the queue's index up to COUNT_CAP, `breaching_exact` says)."""
     totals = await filter_totals(conn)
-    breaching, exact = await total_of(conn, 0, "breaching", "", now)
+    breaching, exact = await total_of(conn, 0, "breaching", None, now)
     return {"queue": totals["needs_us"], "breaching": breaching, "breaching_exact": exact}
 
 
