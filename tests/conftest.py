@@ -9,11 +9,14 @@ see each other's rows.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import itertools
 import os
 import shutil
+import sys
 import tempfile
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -30,6 +33,12 @@ from backend.db.embedded import scratch_server, start_embedded
 from backend.db.migrate import migrate_url
 from backend.db.pool import connect, create_pool
 from backend.db.setup import with_database
+
+# The suite starts a few hundred Python processes (workers, backends, consoles, the CLI):
+# with PYTHONDONTWRITEBYTECODE set (as in our sandboxes) each compiled every module again
+# and re-rewrote every test module's asserts. The caches are __pycache__ files git ignores.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 TEMPLATE = f"shiftdesk_test_template_{os.getpid()}"
 _counter = itertools.count()
@@ -105,23 +114,85 @@ def pg_template(pg_admin_url: str) -> Iterator[str]:
     asyncio.run(drop())
 
 
+class Databases:
+    """Fresh copies of the migrated template, one made ahead of the test that will use it.
+
+    Making a copy and dropping a used one cost a test about 0.1-0.3 s of waiting on the
+    server (checkpoints). Both run in a thread of their own with its own event loop, while
+    the previous test runs, so a test usually finds its database ready; each test still gets
+    a database nobody else has touched."""
+
+    def __init__(self, admin_url: str, template: str) -> None:
+        self._admin_url = admin_url
+        self._template = template
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._conn: asyncpg.Connection | None = None
+        self._lock = asyncio.Lock()  # one admin connection: one statement at a time
+        self._pending: set[concurrent.futures.Future[Any]] = set()
+        self._next = self._submit(self._create())
+
+    def _submit(self, coro: Any) -> concurrent.futures.Future[Any]:
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+        return future
+
+    async def _connection(self) -> asyncpg.Connection:
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await asyncpg.connect(self._admin_url)
+        return self._conn
+
+    async def _create(self) -> str:
+        name = f"t_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+        async with self._lock:
+            conn = await self._connection()
+            # FILE_COPY copies the small template's files instead of logging every block.
+            strategy = " STRATEGY FILE_COPY" if conn.get_server_version().major >= 15 else ""
+            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self._template}"{strategy}')
+        return name
+
+    async def _drop(self, name: str) -> None:
+        async with self._lock:
+            conn = await self._connection()
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    async def take(self) -> str:
+        """A database of the caller's own; the next one starts being made at once."""
+        name: str = await asyncio.wrap_future(self._next)
+        self._next = self._submit(self._create())
+        return name
+
+    def give_back(self, name: str) -> None:
+        """Drop a used database, without making the test wait for it."""
+        self._submit(self._drop(name))
+
+    def close(self) -> None:
+        spare = self._next.result()
+        self.give_back(spare)
+        for future in list(self._pending):
+            future.result()
+        if self._conn is not None:
+            asyncio.run_coroutine_threadsafe(self._conn.close(), self._loop).result()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+
+@pytest.fixture(scope="session")
+def databases(pg_admin_url: str, pg_template: str) -> Iterator[Databases]:
+    made = Databases(pg_admin_url, pg_template)
+    yield made
+    made.close()
+
+
 @pytest.fixture
-async def db_url(pg_admin_url: str, pg_template: str) -> AsyncIterator[str]:
+async def db_url(pg_admin_url: str, databases: Databases) -> AsyncIterator[str]:
     """A freshly migrated database of this test's own."""
-    name = f"t_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
-    conn = await asyncpg.connect(pg_admin_url)
-    try:
-        # FILE_COPY copies the small template's files instead of logging every block.
-        strategy = " STRATEGY FILE_COPY" if conn.get_server_version().major >= 15 else ""
-        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"{strategy}')
-    finally:
-        await conn.close()
+    name = await databases.take()
     yield with_database(pg_admin_url, name)
-    conn = await asyncpg.connect(pg_admin_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    databases.give_back(name)
 
 
 @pytest.fixture

@@ -4,11 +4,10 @@ handover report comes in German with German numbers and dates; the CLI keeps a p
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import pytest
 from backend import operators
 from backend.handover.report import render_markdown, summarise
 from backend.i18n import accepted_languages, negotiate, say
+from tests.processes import run_cli
 from tests.test_handover import BERLIN, shift
 from tests.test_workflow import mention
 
@@ -208,15 +208,10 @@ async def test_the_handover_markdown_over_http_follows_the_request(backend):
 
 
 def cli(db_url: str, *args: str, lang: str = "C.UTF-8") -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("LC_ALL", "LC_MESSAGES", "LANGUAGE")}
-    env.update(SHIFTDESK_DATABASE_URL=db_url, LANG=lang)
-    return subprocess.run(
-        [sys.executable, "-m", "backend.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
+    return run_cli(
+        *args,
+        env={"SHIFTDESK_DATABASE_URL": db_url, "LANG": lang},
+        unset=("LC_ALL", "LC_MESSAGES", "LANGUAGE"),
     )
 
 
@@ -235,16 +230,16 @@ def test_handover_cli_in_german_by_flag_or_by_locale(db_url):
 
 
 async def test_operators_cli_keeps_a_profile_language(db_url, pool):
-    added = cli(db_url, "operators", "add", "anna", "--language", "de")
+    added = await asyncio.to_thread(cli, db_url, "operators", "add", "anna", "--language", "de")
     assert added.returncode == 0, added.stderr
     assert await pool.fetchval("SELECT language FROM operators WHERE name = 'anna'") == "de"
-    changed = cli(db_url, "operators", "set-language", "anna", "en")
+    changed = await asyncio.to_thread(cli, db_url, "operators", "set-language", "anna", "en")
     assert changed.returncode == 0 and "anna now reads shiftdesk in en" in changed.stdout
     assert await pool.fetchval("SELECT language FROM operators WHERE name = 'anna'") == "en"
-    cleared = cli(db_url, "operators", "set-language", "anna", "none")
+    cleared = await asyncio.to_thread(cli, db_url, "operators", "set-language", "anna", "none")
     assert cleared.returncode == 0, cleared.stderr
     assert await pool.fetchval("SELECT language FROM operators WHERE name = 'anna'") is None
-    bad = cli(db_url, "operators", "set-language", "anna", "xx")
+    bad = await asyncio.to_thread(cli, db_url, "operators", "set-language", "anna", "xx")
     assert bad.returncode == 2 and "language 'xx': no such catalog" in bad.stderr
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -11,46 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import run_cli as shiftdesk
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def shiftdesk(
-    *args: str, env: dict | None = None, stdin: str | None = None, process: bool = False
-) -> subprocess.CompletedProcess:
-    """Run the command: in this process by default (the same main(), without a Python
-    start-up each, which made this file the suite's slowest), or as a real process."""
-    if process:
-        return subprocess.run(
-            [sys.executable, "-m", "backend.cli", *args],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            input=stdin,
-            env={**os.environ, **(env or {})},
-            timeout=120,
-        )
-    import contextlib
-    import io
-
-    from backend.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    saved_env, saved_stdin, saved_cwd = dict(os.environ), sys.stdin, os.getcwd()
-    os.environ.update(env or {})
-    sys.stdin = io.StringIO(stdin or "")
-    os.chdir(ROOT)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = main(list(args))
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        os.environ.clear()
-        os.environ.update(saved_env)
-        sys.stdin = saved_stdin
-        os.chdir(saved_cwd)
-    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 def test_help_names_every_command(capsys):

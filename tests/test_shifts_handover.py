@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -15,6 +12,7 @@ import pytest
 from backend.config import CrisisConfig, MetricsConfig
 from backend.model import Author, InboundPost
 from tests.conftest import start_backend
+from tests.processes import run_cli
 from tests.test_workflow import Api
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,17 +141,12 @@ async def test_handover_report_counts_real_activity(timed, team, clock):
 
 def test_handover_cli_prints_markdown_and_json(db_url):
     # The report follows the locale (issue 17): pin English whatever the developer's LANG.
-    env = {k: v for k, v in os.environ.items() if k not in ("LC_ALL", "LC_MESSAGES")}
-    env.update(SHIFTDESK_DATABASE_URL=db_url, LANG="C.UTF-8")
-
     def run(*a):
-        return subprocess.run(
-            [sys.executable, "-m", "backend.cli", "handover", *a],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
+        return run_cli(
+            "handover",
+            *a,
+            env={"SHIFTDESK_DATABASE_URL": db_url, "LANG": "C.UTF-8"},
+            unset=("LC_ALL", "LC_MESSAGES"),
         )
 
     md = run("--since", "2020-01-01T00:00:00Z")

@@ -13,7 +13,7 @@ import tui.widgets.composer as composer_module
 from backend.cli import load_console_config
 from backend.config import DEFAULT_CONFIG
 from backend.yamlfile import FileErrors
-from tests.test_cli import shiftdesk
+from tests.processes import run_cli as shiftdesk
 from tests.test_tui_keys import Console, console, mention, started, state_of
 from tui.app import ShiftdeskApp
 from tui.client import BackendClient
