@@ -31,6 +31,7 @@ from backend.conversations.lifecycle import (
     customer_writes,
 )
 from backend.i18n import encode
+from backend.listening import only_by_thread
 from backend.model import InboundPost
 from backend.rulebook import Rulebook
 from backend.sla.policy import Deadlines
@@ -102,7 +103,7 @@ class Processed:
 
     post: InboundPost
     ours: bool = False  # the brand's own post: stored, never queued
-    match_how: tuple[str, ...] = ()  # tagged, hashtag, name, direct
+    match_how: tuple[str, ...] = ()  # tagged, hashtag, name, direct; thread (see only_by_thread)
     language: str | None = None
     sentiment: float | None = None
     priority: int = 3
@@ -279,6 +280,7 @@ class Ingest:
         new_convs: list[dict[str, Any]] = []  # conversations to create
         assign: list[Any] = []  # per post: existing id, or ("new", index)
         touched: dict[int, dict[str, Any]] = {}  # existing conversation id -> inbound summary
+        kept: list[Processed] = []  # `fresh` less the thread-only posts outside our threads
         for p in fresh:
             post = p.post
             author_id = author_ids[(post.platform, post.author.platform_id)]
@@ -286,15 +288,21 @@ class Ingest:
                 conv: Any = thread_of.get((post.platform, post.in_reply_to or "")) or thread_of.get(
                     (post.platform, post.thread_root or "")
                 )
+                kept.append(p)
                 assign.append(conv)  # our own post: joins its thread if known, never queued
                 if conv is not None:
                     thread_of[(post.platform, post.post_id)] = conv
                 continue
             conv = None
-            for ref in own_posts.thread_refs(post):
+            by_thread = only_by_thread(p.match_how)
+            for ref in own_posts.thread_refs(post, answered_only=by_thread):
                 if ref and (post.platform, ref) in thread_of:
                     conv = thread_of[(post.platform, ref)]
                     break
+            if conv is None and by_thread:
+                result.dropped += 1  # answers a post that is in no conversation of ours
+                continue
+            kept.append(p)
             if conv is None:
                 conv = open_of.get((author_id, post.is_direct))
             if conv is None:
@@ -351,6 +359,7 @@ class Ingest:
                 return new_ids[a[1]]
             return a
 
+        fresh = kept
         records = []
         for p, a in zip(fresh, assign):
             post = p.post
