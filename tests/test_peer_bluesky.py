@@ -13,7 +13,8 @@ where a test holds a write back.
 
 Checked here against dev-env (issue 13):
 - start-up: our account is known by its DID from the session; rules naming
-  another handle than the login stop `serve` (exit 2, both named);
+  another handle than the login are the start-up error (`serve` exiting 2 on
+  it is run against mastodon-mock in test_peer_mastodon);
 - 1: the customer's notifications include our reply, whose reply refs point
   at the customer's post (root and parent); a public message that is not such
   a reply (the acknowledgement before a DM is one) carries a mention facet
@@ -44,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import shutil
 import time
@@ -58,6 +60,9 @@ import pytest
 from aiohttp import web
 
 from backend import operators
+from backend.clock import Clock
+from backend.connectors.bluesky import BlueskyConfig, BlueskyConnector
+from backend.connectors.own import Identity, check_identities
 from tests import bluesky_peer
 from tests.processes import ROOT, BackendProcess, until
 from tests.test_peer_mastodon import Console
@@ -72,7 +77,7 @@ POST = "app.bsky.feed.post"
 def peer() -> Iterator[bluesky_peer.Peer]:
     reason = bluesky_peer.missing()
     if reason is not None:
-        if __import__("os").environ.get("CI"):
+        if os.environ.get("CI"):
             pytest.fail(f"CI must run the Bluesky peer, but it is not installed: {reason}")
         pytest.skip(f"Bluesky peer not installed: {reason}")
     with bluesky_peer.running_peer() as running:
@@ -180,6 +185,7 @@ class Relay:
         self._held: tuple[dict[str, str], bytes] | None = None
         self._looked = 0
         self.late_write: asyncio.Event = asyncio.Event()
+        self._closing = asyncio.Event()  # ends the held request, or cleanup waits a minute
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -193,6 +199,7 @@ class Relay:
         self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
 
     async def close(self) -> None:
+        self._closing.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -222,7 +229,8 @@ class Relay:
         if nsid == "com.atproto.repo.createRecord" and self._hold and self._held is None:
             self._held = (headers, body)
             self.log.append((nsid, rkey, 0, "held"))
-            await asyncio.Event().wait()  # never answered: the connector times out
+            await self._closing.wait()  # not answered: the connector times out
+            return web.Response(status=502)
         status, out, kind = await self._forward(request.method, request.path_qs, headers, body)
         if nsid == "com.atproto.repo.getRecord" and self._held is not None and self._hold:
             self._looked += 1
@@ -234,7 +242,7 @@ class Relay:
                 self.log.append(("late write", rkey, landed, None))
                 self._hold = False
                 self.late_write.set()
-        self.log.append((nsid, rkey, status, out[:300].decode(errors="replace")))
+        self.log.append((nsid, rkey, status, out.decode(errors="replace")))
         return web.Response(status=status, body=out, content_type=kind or "application/json")
 
 
@@ -304,29 +312,31 @@ async def test_customers_on_bluesky_are_answered_and_heard(peer, db_url, tmp_pat
     await relay.start()
     db = await asyncpg.connect(db_url)
     env = {**ENV, "SHIFTDESK_BLUESKY_APP_PASSWORD": peer.brand_password}
-    backends: list[BackendProcess] = []
+    backend: BackendProcess | None = None
     try:
-        # -- start-up: rules naming another account than the login is an error
-        wrong = BackendProcess(
-            db_url,
-            config_files=[
-                config_file(
-                    tmp_path,
-                    relay.url,
-                    peer.brand_handle,
-                    rules_dir(tmp_path / "wrong", "acmecare-support.test"),
-                )
-            ],
-            env=env,
-            log_path=tmp_path / "wrong.log",
+        # -- start-up: our account is known by the DID of its session, and rules naming
+        #    another handle than the login are an error (serve exits 2 on it: that path is
+        #    run against mastodon-mock; here the check itself, on the real session).
+        connector = BlueskyConnector(
+            BlueskyConfig(
+                service_url=peer.pds, identifier=peer.brand_handle, password_env="PASSWORD"
+            ),
+            Clock(),
+            env={"PASSWORD": peer.brand_password},
         )
-        backends.append(wrong)
-        with pytest.raises(AssertionError, match="backend exited with 2"):
-            await wrong.start(timeout=60)
-        assert (
-            "lists @acmecare-support.test, but the bluesky connector logs in as "
-            f"@{peer.brand_handle}" in wrong.log()
-        )
+        try:
+            assert await connector.identify() == Identity(
+                "bluesky", peer.brand_did, peer.brand_handle
+            )
+            assert await check_identities([connector], {"bluesky": [peer.brand_handle]}) == []
+            problems = await check_identities([connector], {"bluesky": ["acmecare-support.test"]})
+            assert problems == [
+                "rules/listening.yaml: accounts.bluesky lists @acmecare-support.test, but the "
+                f"bluesky connector logs in as @{peer.brand_handle}: add it, or our own posts "
+                "would be taken for customers' and tags of us would be missed"
+            ]
+        finally:
+            await connector.close()
 
         backend = BackendProcess(
             db_url,
@@ -338,7 +348,6 @@ async def test_customers_on_bluesky_are_answered_and_heard(peer, db_url, tmp_pat
             env=env,
             log_path=tmp_path / "serve.log",
         )
-        backends.append(backend)
         began = time.monotonic()
         await backend.start(timeout=60)
         _, token = await operators.add(db, "anna", "Anna", "operator")
@@ -384,6 +393,15 @@ async def test_customers_on_bluesky_are_answered_and_heard(peer, db_url, tmp_pat
 
         # -- 3: our reply came back (notifications of the thread, the name search) in
         #    those same rounds, and is the outbox's message, never an inbound post.
+        def came_back() -> set[str]:
+            return {
+                nsid
+                for nsid, _, status, out in list(relay.log)
+                if status == 200 and reply_uri in str(out) and nsid.startswith("app.bsky.feed.")
+            }
+
+        channels = {"app.bsky.feed.searchPosts", "app.bsky.feed.getPostThread"}
+        await until(lambda: came_back() >= channels, "our reply back by search and thread", 30)
         assert await db.fetchval("SELECT count(*) FROM mentions WHERE post_id = $1", reply_uri) == 0
 
         # -- 1 (not a reply to the customer's post) and 7: someone else answers in Mo's
@@ -434,7 +452,7 @@ async def test_customers_on_bluesky_are_answered_and_heard(peer, db_url, tmp_pat
         # The held first try, then the retry the real PDS refused: the record was there.
         # (dev-env's PDS answers a second record under a key with 500 InternalServerError,
         # not a 4xx: the connector looks the key up after any failure, so either will do.)
-        assert [e[2] for e in creates] == [0, 500], (creates, relay.log)
+        assert [e[2] for e in creates] == [0, 500], creates
         print("\nthe PDS refused the retry with", creates[1])
         listed = await xrpc(
             peer.pds,
@@ -459,8 +477,8 @@ async def test_customers_on_bluesky_are_answered_and_heard(peer, db_url, tmp_pat
         )
         assert peer.brand_password not in backend.log()
     finally:
-        for b in backends:
-            b.stop()
+        if backend is not None:
+            backend.stop()
         await db.close()
         await relay.close()
 
