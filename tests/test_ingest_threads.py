@@ -104,7 +104,7 @@ async def test_bluesky_replies_and_quotes_in_our_threads_join(db, clock):
     addendum = fake.post("jo.bsky.social", "order 4411", reply_to=complaint["uri"])
     quote = fake.post("max.bsky.social", "look at this", quote=complaint["uri"])
     unrelated = fake.post(
-        "max.bsky.social", "nice", quote=fake.post("kim.bsky.social", "hi")["uri"]
+        "lee.bsky.social", "nice", quote=fake.post("kim.bsky.social", "hi")["uri"]
     )
     posts = [post_to_inbound(v, us=us) for v in (addendum, quote, unrelated)]
     assert posts[0].in_reply_to == complaint["uri"] and posts[1].quote_of == complaint["uri"]
@@ -113,6 +113,8 @@ async def test_bluesky_replies_and_quotes_in_our_threads_join(db, clock):
     assert await conversation_of(db, "bluesky", quote["uri"]) == cid
     assert await conversation_of(db, "bluesky", unrelated["uri"]) is None
     assert result.stored == 2 and result.dropped == 1
+    # Left out before anything is written: no author row for Lee either.
+    assert await db.fetchval("SELECT count(*) FROM authors WHERE handle = 'lee.bsky.social'") == 0
     match_how = await db.fetchval(
         "SELECT match_how FROM mentions WHERE post_id = $1", addendum["uri"]
     )
@@ -132,7 +134,7 @@ async def test_webhook_replies_and_quotes_in_our_threads_join(db, clock):
             "id": pid,
             "author": {"id": f"u-{author}", "handle": author},
             "text": text,
-            "created_at": "2026-11-25T09:00:00Z",
+            "created_at": kw.pop("created_at", "2026-11-25T09:00:00Z"),
             **kw,
         }
 
@@ -144,9 +146,15 @@ async def test_webhook_replies_and_quotes_in_our_threads_join(db, clock):
             item("2", "jo", "since this morning", in_reply_to="1", thread_root="1"),
             item("3", "max", "this", quote_of="1"),
             item("4", "max", "same", in_reply_to="99"),
+            # A post that opens a conversation, and an answer to it in the same batch.
+            item("5", "kim", "#acmefail no signal", created_at="2026-11-25T09:01:00Z"),
+            item("6", "lee", "here too", in_reply_to="5", created_at="2026-11-25T09:02:00Z"),
         ),
     )
     assert await conversation_of(db, "partner", "2") == cid
     assert await conversation_of(db, "partner", "3") == cid
     assert await conversation_of(db, "partner", "4") is None
+    kim = await conversation_of(db, "partner", "5")
+    assert kim is not None and kim != cid
+    assert await conversation_of(db, "partner", "6") == kim
     assert result.dropped == 1

@@ -153,6 +153,27 @@ def unique_posts(posts: Sequence[InboundPost]) -> tuple[list[InboundPost], int]:
     return unique, len(posts) - len(unique)
 
 
+def in_our_threads(
+    batch: list[Processed], thread_of: dict[tuple[str, str], Any]
+) -> tuple[list[Processed], int]:
+    """`batch` without the posts kept only for where they sit (listening's
+    `thread`) that answer or quote no post of a conversation: neither a stored
+    one (`thread_of`) nor one of this batch that is itself kept. Also how many
+    were left out. `batch` is in the order the posts were written."""
+    kept: list[Processed] = []
+    ours = set(thread_of)
+    for p in batch:
+        post = p.post
+        if only_by_thread(p.match_how) and not any(
+            ref and (post.platform, ref) in ours
+            for ref in own_posts.thread_refs(post, answered_only=True)
+        ):
+            continue
+        kept.append(p)
+        ours.add((post.platform, post.post_id))
+    return kept, len(batch) - len(kept)
+
+
 def prepared(found: list[Processed | None], duplicates: int) -> Prepared:
     """A Prepared from each unique post's listening result (None: not about us)."""
     processed = [p for p in found if p is not None]
@@ -271,8 +292,12 @@ class Ingest:
         if not fresh:
             return
 
-        author_ids = await self._upsert_authors(conn, fresh)
         thread_of = await self._conversations_of_posts(conn, fresh)
+        fresh, outside = in_our_threads(fresh, thread_of)
+        result.dropped += outside
+        if not fresh:
+            return
+        author_ids = await self._upsert_authors(conn, fresh)
         open_of = await self._open_conversations_of_authors(conn, fresh, author_ids)
 
         # Decide each post's conversation in arrival order, so a follow-up in the
@@ -299,8 +324,8 @@ class Ingest:
                 if ref and (post.platform, ref) in thread_of:
                     conv = thread_of[(post.platform, ref)]
                     break
-            if conv is None and by_thread:
-                result.dropped += 1  # answers a post that is in no conversation of ours
+            if conv is None and by_thread:  # it answers one of our own posts outside any thread
+                result.dropped += 1
                 continue
             kept.append(p)
             if conv is None:
