@@ -22,7 +22,9 @@ Checked here against dev-env (issue 13):
 - 3: our reply comes back (notifications, search for our name) and is never
   stored as an inbound post;
 - 4: a plain reply to our post (no @mention, no name) joins the conversation,
-  and so does the customer replying to their own complaint without naming us;
+  so does a quote of our post, and so does the customer replying to their own
+  complaint without naming us (read from the complaint's replies: the
+  AppView notifies us of replies below our own posts only);
 - 6: a late write leaves one copy: the relay holds our first createRecord
   until the connector has given up and looked (nothing there), lets it land
   just before the retry, and the real PDS refuses the retry's second record
@@ -104,10 +106,16 @@ class Account:
         return await xrpc(self.pds, method, nsid, jwt=self.jwt, **kw)
 
     async def post(
-        self, text: str, *, mention: Any = None, reply_to: dict | None = None
+        self,
+        text: str,
+        *,
+        mention: Any = None,
+        reply_to: dict | None = None,
+        quote: dict | None = None,
     ) -> dict[str, Any]:
         """createRecord of a post: a mention facet for `mention` (handle, did) where
-        its @handle is written, reply refs (root from the parent's own) for `reply_to`."""
+        its @handle is written, reply refs (root from the parent's own) for `reply_to`,
+        an app.bsky.embed.record of `quote`."""
         record: dict[str, Any] = {
             "$type": POST,
             "text": text,
@@ -130,6 +138,9 @@ class Account:
             parent = {"uri": reply_to["uri"], "cid": reply_to["cid"]}
             root = (reply_to.get("record") or {}).get("reply", {}).get("root") or parent
             record["reply"] = {"root": root, "parent": parent}
+        if quote is not None:
+            ref = {"uri": quote["uri"], "cid": quote["cid"]}
+            record["embed"] = {"$type": "app.bsky.embed.record", "record": ref}
         out = await self.call(
             "POST",
             "com.atproto.repo.createRecord",
@@ -387,6 +398,10 @@ async def test_customers_on_bluesky_are_answered_and_heard(peer, db_url, tmp_pat
         assert ours is not None
         answer = await jo.post("thanks, still waiting though", reply_to=ours)
         assert await until(lambda: stored(db, answer["uri"]), "the plain reply stored", 30) == cid
+        # ... a quote of our post by someone else, saying nothing of us ...
+        lou = await Account.create(peer.pds, "lou")
+        quoted = await lou.post("this is how they treat people", quote=ours)
+        assert await until(lambda: stored(db, quoted["uri"]), "the quote stored", 30) == cid
         # ... and the customer adding to their own complaint without naming us (issue 13, 4).
         addendum = await jo.post("it was order 4411, paid by card", reply_to=complaint)
         assert await until(lambda: stored(db, addendum["uri"]), "the addendum stored", 30) == cid
