@@ -386,3 +386,27 @@ async def test_a_post_indexed_late_below_the_high_water_mark_is_read_in_the_wind
     )
     assert late["uri"] not in {p.post_id for p in (await blind.poll(cursor)).posts}
     assert late["uri"] in {p.post_id for p in (await c.poll(cursor)).posts}
+
+
+async def test_replies_below_a_post_we_found_are_read_though_nothing_notifies_us(fake, make):
+    """The AppView notifies us of replies below our own posts only (checked against
+    dev-env in test_peer_bluesky): a customer adding to their own complaint, or
+    someone answering them, comes only from reading the complaint's replies."""
+    c = make(watch_posts=2)
+    cursor = (await c.poll({})).cursor
+    complaint = fake.post("jo.bsky.social", "@acme.bsky.social parcel lost")
+    first = await c.poll(cursor)
+    assert [p.post_id for p in first.posts] == [complaint["uri"]]
+    assert list(first.cursor["watch"]) == [complaint["uri"]]
+    addendum = fake.post("jo.bsky.social", "order 4411", reply_to=complaint["uri"])
+    assert not any(n["uri"] == addendum["uri"] for n in fake.notifications)
+    second = await c.poll(first.cursor)
+    assert [p.post_id for p in second.posts] == [addendum["uri"]]
+    assert second.posts[0].in_reply_to == complaint["uri"]
+    # Read once; the addendum is watched in turn, the oldest drop out past watch_posts.
+    third = await c.poll(second.cursor)
+    assert third.posts == []
+    assert set(third.cursor["watch"]) == {complaint["uri"], addendum["uri"]}
+    threads = [p for m, p, h in fake.requests if "getPostThread" in p]
+    assert len(threads) == 1 + 1 + 2  # the addendum is read from the round after it came
+    assert (await make(watch_posts=0).poll(first.cursor)).cursor["watch"] == {}

@@ -5,7 +5,8 @@ createRecord; DMs through the chat service (atproto-proxy header).
 Cursor (JSON, stored by the caller in connector_state), per stream:
     {"notifications": {"seen_at": "<newest indexedAt>", "uris": [<uris at that instant>],
                        "backfill": {...}},      # only while catching up past max_pages
-     "search": {"<query>": {...same shape...}}}
+     "search": {"<query>": {...same shape...}},
+     "watch": {"<post uri>": {"at": "<found>", "seen_at": "<newest reply's indexedAt>"}}}
 
 Both endpoints answer newest first with an opaque paging cursor, so a poll
 pages down until it meets what it has seen. One cut short at `max_pages`
@@ -20,6 +21,15 @@ drops what it has already stored).
 Notifications keep their reason: a reply to or a quote of one of our posts
 is addressed to us whatever its text (the post records our handle as tagged),
 and a quote carries the quoted post, so it joins that post's conversation.
+
+Watched posts: the AppView notifies us only of replies below our own posts,
+so a customer adding to their own complaint, or someone answering in their
+thread, reaches no notification and no search. The connector therefore
+keeps the most recent `watch_posts` posts it found (not ours) for
+`watch_hours` in the cursor ("watch": {uri: {"at", "seen_at"}}) and reads
+their direct replies (getPostThread, depth 1) with what is left of a round's
+request budget; ingest keeps such a reply only when the post it answers is
+in one of our conversations (listening's `thread` match).
 
 Exactly once: Bluesky has no idempotency key, but a record key is ours to
 choose. Each outbox message gets one record key (a TID made from the time it
@@ -83,6 +93,8 @@ class BlueskyConfig:
     app_url: str = "https://bsky.app"  # for links operators can open
     max_requests: int = 50  # requests per poll round, all streams together
     reread_seconds: float = 120.0  # how far below its high-water mark a round reads on
+    watch_posts: int = 20  # recent posts whose replies each round reads (0: none)
+    watch_hours: float = 24.0  # how long a post found stays watched
 
 
 def read_config(doc: Located, key: str = "connectors.bluesky") -> BlueskyConfig:
@@ -100,7 +112,11 @@ def read_config(doc: Located, key: str = "connectors.bluesky") -> BlueskyConfig:
         app_url=(s.get("app_url", str, "https://bsky.app") or "").rstrip("/"),
         max_requests=s.get("max_requests", int, 50),
         reread_seconds=s.get("reread_seconds", float, 120.0),
+        watch_posts=s.get("watch_posts", int, 20),
+        watch_hours=s.get("watch_hours", float, 24.0),
     )
+    s.check(cfg.watch_posts >= 0, "watch_posts", "expected 0 or more posts")
+    s.check(cfg.watch_hours > 0, "watch_hours", "expected a positive number of hours")
     s.check(cfg.max_requests >= 1, "max_requests", "expected at least 1")
     s.check(cfg.reread_seconds >= 0, "reread_seconds", "expected 0 or more seconds")
     s.check(
@@ -394,7 +410,65 @@ class BlueskyConnector:
             found, new_cursor["search"][query], cut = await self._walk(search, state)
             more |= cut
             self._collect(posts, found, us)
+        new_cursor["watch"] = await self._watch(cursor.get("watch") or {}, posts, us)
         return PollResult(posts=list(posts.values()), cursor=new_cursor, more=more)
+
+    async def _watch(
+        self, watched: Mapping[str, Any], posts: dict[str, InboundPost], us: Identity
+    ) -> dict[str, Any]:
+        """Read the new direct replies to the watched posts into `posts`; the watch
+        list for the next round (see the module doc)."""
+        if not self.config.watch_posts:
+            return {}
+        now = self._clock.now()
+        oldest = now - timedelta(hours=self.config.watch_hours)
+        watch = {
+            uri: dict(entry)
+            for uri, entry in watched.items()
+            if isinstance(entry, dict) and _when(entry.get("at") or now.isoformat()) >= oldest
+        }
+
+        def add_found() -> dict[str, Any]:
+            for post in list(posts.values()):
+                if not post.by_us and not post.is_direct and post.post_id not in watch:
+                    watch[post.post_id] = {"at": now.isoformat(), "seen_at": None}
+            newest = sorted(watch, key=lambda u: watch[u]["at"], reverse=True)
+            return {u: watch[u] for u in newest[: self.config.watch_posts]}
+
+        watch = add_found()
+        keep = list(watch)
+        window = timedelta(seconds=self.config.reread_seconds)
+        for uri in keep:
+            if not self._budget.take():
+                break
+            try:
+                response = await self._call(
+                    "GET",
+                    "app.bsky.feed.getPostThread",
+                    params=[("uri", uri), ("depth", "1"), ("parentHeight", "0")],
+                )
+            except PermanentError:
+                del watch[uri]  # deleted, or blocked: nothing more will come
+                continue
+            thread = response.body.get("thread") if isinstance(response.body, dict) else None
+            if not isinstance(thread, dict):
+                raise malformed(response, "expected a thread")
+            seen = _when(watch[uri]["seen_at"]) if watch[uri].get("seen_at") else None
+            floor = seen - window if seen is not None else None
+            found: list[tuple[Response, int, dict]] = []
+            for i, reply in enumerate(thread.get("replies") or ()):
+                view = reply.get("post") if isinstance(reply, dict) else None
+                if not isinstance(view, dict) or "indexedAt" not in view:
+                    continue  # notFoundPost, blockedPost
+                at = _when(view["indexedAt"])
+                if floor is not None and (at < floor or (not window and at <= floor)):
+                    continue
+                found.append((response, i, view))
+                if seen is None or at > seen:
+                    seen = at
+            watch[uri]["seen_at"] = seen.isoformat() if seen is not None else None
+            self._collect(posts, found, us)
+        return add_found()  # the replies just read are watched in turn
 
     def _reread_from(self, seen_at: str | None) -> str | None:
         """The time `reread_seconds` before `seen_at`: where a round reads down to."""

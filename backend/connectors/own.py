@@ -148,7 +148,12 @@ async def recognise(conn: asyncpg.Connection, batch: list[P]) -> list[P]:
     return out
 
 
-def thread_refs(post: InboundPost) -> tuple[str | None, ...]:
+def thread_refs(post: InboundPost, answered_only: bool = False) -> tuple[str | None, ...]:
     """The posts that place `post` in a conversation, nearest first: the one it
-    answers, the one it quotes, its thread's root."""
+    answers, the one it quotes, its thread's root. `answered_only` leaves the
+    root out: a post kept only for where it sits must answer or quote a post
+    of the conversation itself, not merely hang somewhere below it (a busy
+    thread under a complaint is not all the customer's)."""
+    if answered_only:
+        return (post.in_reply_to, post.quote_of)
     return (post.in_reply_to, post.quote_of, post.thread_root)

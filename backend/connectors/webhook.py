@@ -20,6 +20,7 @@ or {"posts": [post, ...]}; a post is:
      "created_at": "2026-11-25T09:00:00Z",   ISO 8601 with a timezone, required
      "url": "https://…",                     text, optional
      "in_reply_to": "122",                   text or null, optional
+     "quote_of": "121",                      text or null, optional: the post it quotes
      "thread_root": "100",                   text or null, optional
      "is_direct": false,                     true/false, optional
      "language": "de",                       text or null, optional
@@ -28,8 +29,8 @@ or {"posts": [post, ...]}; a post is:
 
 Other keys are kept in `raw` only, after the same checks (no NUL, no lone
 surrogate, no NaN/Infinity, no integer of more than 20 digits, at most
-RAW_DEPTH levels deep). Limits (LIMITS below): id, author.id, in_reply_to and
-thread_root 200 characters, handle 100, display_name 200, text 10,000, url
+RAW_DEPTH levels deep). Limits (LIMITS below): id, author.id, in_reply_to,
+quote_of and thread_root 200 characters, handle 100, display_name 200, text 10,000, url
 2,000, language 35, at most 100 mentions and 100 hashtags of 100 characters;
 followers below 2**31; created_at between 2000-01-01 and 2100-01-01.
 
@@ -67,6 +68,7 @@ LIMITS = {
     "text": 10_000,
     "url": 2_000,
     "in_reply_to": 200,
+    "quote_of": 200,
     "thread_root": 200,
     "language": 35,
     "created_at": 64,
@@ -287,6 +289,7 @@ def _post(source: str, item: Any, path: str) -> InboundPost:
         url=_text(item, "url", path, required=False) or "",
         in_reply_to=_optional_text(item, "in_reply_to", path),
         thread_root=_optional_text(item, "thread_root", path),
+        quote_of=_optional_text(item, "quote_of", path),
         is_direct=is_direct,
         language=_optional_text(item, "language", path),
         mentioned_handles=tuple(h.lstrip("@") for h in _texts(item, "mentions", path)),

@@ -31,6 +31,7 @@ from backend.conversations.lifecycle import (
     customer_writes,
 )
 from backend.i18n import encode
+from backend.listening import only_by_thread
 from backend.model import InboundPost
 from backend.rulebook import Rulebook
 from backend.sla.policy import Deadlines
@@ -102,7 +103,7 @@ class Processed:
 
     post: InboundPost
     ours: bool = False  # the brand's own post: stored, never queued
-    match_how: tuple[str, ...] = ()  # tagged, hashtag, name, direct
+    match_how: tuple[str, ...] = ()  # tagged, hashtag, name, direct; thread (see only_by_thread)
     language: str | None = None
     sentiment: float | None = None
     priority: int = 3
@@ -150,6 +151,27 @@ def unique_posts(posts: Sequence[InboundPost]) -> tuple[list[InboundPost], int]:
             seen.add(key)
             unique.append(post)
     return unique, len(posts) - len(unique)
+
+
+def in_our_threads(
+    batch: list[Processed], thread_of: dict[tuple[str, str], Any]
+) -> tuple[list[Processed], int]:
+    """`batch` without the posts kept only for where they sit (listening's
+    `thread`) that answer or quote no post of a conversation: neither a stored
+    one (`thread_of`) nor one of this batch that is itself kept. Also how many
+    were left out. `batch` is in the order the posts were written."""
+    kept: list[Processed] = []
+    ours = set(thread_of)
+    for p in batch:
+        post = p.post
+        if only_by_thread(p.match_how) and not any(
+            ref and (post.platform, ref) in ours
+            for ref in own_posts.thread_refs(post, answered_only=True)
+        ):
+            continue
+        kept.append(p)
+        ours.add((post.platform, post.post_id))
+    return kept, len(batch) - len(kept)
 
 
 def prepared(found: list[Processed | None], duplicates: int) -> Prepared:
@@ -270,8 +292,12 @@ class Ingest:
         if not fresh:
             return
 
-        author_ids = await self._upsert_authors(conn, fresh)
         thread_of = await self._conversations_of_posts(conn, fresh)
+        fresh, outside = in_our_threads(fresh, thread_of)
+        result.dropped += outside
+        if not fresh:
+            return
+        author_ids = await self._upsert_authors(conn, fresh)
         open_of = await self._open_conversations_of_authors(conn, fresh, author_ids)
 
         # Decide each post's conversation in arrival order, so a follow-up in the
@@ -279,6 +305,7 @@ class Ingest:
         new_convs: list[dict[str, Any]] = []  # conversations to create
         assign: list[Any] = []  # per post: existing id, or ("new", index)
         touched: dict[int, dict[str, Any]] = {}  # existing conversation id -> inbound summary
+        kept: list[Processed] = []  # `fresh` less the thread-only posts outside our threads
         for p in fresh:
             post = p.post
             author_id = author_ids[(post.platform, post.author.platform_id)]
@@ -286,15 +313,21 @@ class Ingest:
                 conv: Any = thread_of.get((post.platform, post.in_reply_to or "")) or thread_of.get(
                     (post.platform, post.thread_root or "")
                 )
+                kept.append(p)
                 assign.append(conv)  # our own post: joins its thread if known, never queued
                 if conv is not None:
                     thread_of[(post.platform, post.post_id)] = conv
                 continue
             conv = None
-            for ref in own_posts.thread_refs(post):
+            by_thread = only_by_thread(p.match_how)
+            for ref in own_posts.thread_refs(post, answered_only=by_thread):
                 if ref and (post.platform, ref) in thread_of:
                     conv = thread_of[(post.platform, ref)]
                     break
+            if conv is None and by_thread:  # it answers one of our own posts outside any thread
+                result.dropped += 1
+                continue
+            kept.append(p)
             if conv is None:
                 conv = open_of.get((author_id, post.is_direct))
             if conv is None:
@@ -351,6 +384,7 @@ class Ingest:
                 return new_ids[a[1]]
             return a
 
+        fresh = kept
         records = []
         for p, a in zip(fresh, assign):
             post = p.post

@@ -92,6 +92,8 @@ def _listening_fields(post: InboundPost) -> tuple[Any, ...]:
         post.language,
         post.mentioned_handles,
         post.hashtags,
+        post.in_reply_to,  # a reply or quote may join a thread by where it sits
+        post.quote_of,
     )
 
 
@@ -108,6 +110,8 @@ def _listen_in_worker(batch: list[tuple[Any, ...]]) -> list[tuple[Any, ...] | No
         language,
         handles,
         hashtags,
+        in_reply_to,
+        quote_of,
     ) in batch:
         post = InboundPost(
             platform,
@@ -119,6 +123,8 @@ def _listen_in_worker(batch: list[tuple[Any, ...]]) -> list[tuple[Any, ...] | No
             language=language,
             mentioned_handles=handles,
             hashtags=hashtags,
+            in_reply_to=in_reply_to,
+            quote_of=quote_of,
         )
         p = _worker_process(post)
         out.append(

@@ -4,7 +4,7 @@ Pure functions on plain data; ingest calls `Listener.process` for each post.
 """
 
 from .enrich import Enrichment, Flagger, Listener, ProcessedMention, enrich
-from .matching import Match, match
+from .matching import THREAD, Match, match, only_by_thread
 from .rules import ListeningRules, Rules, TriageRules, load_listening, load_rules, load_triage
 from .triage import Triage, triage
 
@@ -16,6 +16,8 @@ __all__ = [
     "enrich",
     "Match",
     "match",
+    "THREAD",
+    "only_by_thread",
     "ListeningRules",
     "Rules",
     "TriageRules",

@@ -18,7 +18,7 @@ from backend.model import InboundPost
 from . import language as lang
 from . import sentiment as senti
 from .frozen import builder
-from .matching import Match, match_folded
+from .matching import Match, answers_thread, match_folded
 from .rules import Rules, load_rules
 from .text import lower, strip_accents
 from .triage import triage, urgent_words
@@ -112,6 +112,9 @@ class Listener:
         lowered = lower(post.text)
         folded = strip_accents(lowered)
         found = match_folded(self.rules.listening, post, folded)
+        if found is None:
+            # Not about us by its words; perhaps by where it sits (ingest decides).
+            found = answers_thread(self.rules.listening, post)
         if found is None:
             return None
         if found.ours:

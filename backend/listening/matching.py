@@ -1,7 +1,12 @@
 """Decide whether a post mentions the brand, and how.
 
 A post mentions us when it is a DM to us, tags one of our accounts, uses one
-of our hashtags, or writes one of our names. Posts by our own accounts are
+of our hashtags, or writes one of our names. A post that does none of these
+but answers or quotes another post may still be ours: when that post is in a
+conversation we hold, it joins that conversation whatever its text (the
+customer adding to their own complaint, someone answering in their thread).
+Listening cannot know that (it sees no database): it marks such a post
+`thread` only, and ingest keeps it only if it lands in a stored thread. Posts by our own accounts are
 recognised as ours (stored, never queued). Excluded accounts are dropped;
 excluded phrases drop a post only when our name is all that matched.
 """
@@ -26,6 +31,8 @@ LINK_HOST = re.compile(r"(?:https?://|(?<![\w.])www\.)([\w.-]+)")
 
 # Strongest first: someone writing to us privately, then tagging us, then using our tag, then our name.
 STRENGTH = ("direct", "tagged", "hashtag", "name")
+# Matched by nothing but where it sits: a reply to (or quote of) a post, kept if that post is ours.
+THREAD = "thread"
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,3 +185,17 @@ def match(rules: ListeningRules, post: InboundPost) -> Match | None:
     in their thread without queueing them.
     """
     return match_folded(rules, post, fold(post.text))
+
+
+def answers_thread(rules: ListeningRules, post: InboundPost) -> Match | None:
+    """For a post `match` found not about us: a `thread`-only match when it
+    answers or quotes another post (ingest keeps it only if that post is in a
+    conversation we hold), else None. Excluded accounts stay out either way."""
+    if not (post.in_reply_to or post.quote_of) or is_excluded_account(rules, post):
+        return None
+    return _new_match((THREAD,), (), False)
+
+
+def only_by_thread(how: tuple[str, ...] | list[str]) -> bool:
+    """Whether a post was kept only for where it sits (see `answers_thread`)."""
+    return len(how) == 1 and how[0] == THREAD

@@ -232,6 +232,7 @@ class FakeBluesky:
         r.add_get("/xrpc/app.bsky.notification.listNotifications", self._list_notifications)
         r.add_get("/xrpc/app.bsky.feed.searchPosts", self._search)
         r.add_get("/xrpc/app.bsky.feed.getPosts", self._get_posts)
+        r.add_get("/xrpc/app.bsky.feed.getPostThread", self._get_post_thread)
         r.add_post("/xrpc/com.atproto.repo.createRecord", self._create_record)
         r.add_get("/xrpc/com.atproto.repo.listRecords", self._list_records)
         r.add_get("/xrpc/com.atproto.repo.getRecord", self._get_record)
@@ -332,6 +333,21 @@ class FakeBluesky:
             ):
                 hits.append(view)
         return self._page(request, hits, "posts", 25)
+
+    async def _get_post_thread(self, request: web.Request) -> web.Response:
+        """A post and its direct replies (depth 1), as the AppView's threadViewPost."""
+        uri = request.query.get("uri", "")
+        if uri not in self.posts:
+            return _error(400, "NotFound", f"Post not found: {uri}")
+        kind = "app.bsky.feed.defs#threadViewPost"
+        replies = [
+            {"$type": kind, "post": v, "replies": []}
+            for v in self.posts.values()
+            if v["record"].get("reply", {}).get("parent", {}).get("uri") == uri
+        ]
+        return web.json_response(
+            {"thread": {"$type": kind, "post": self.posts[uri], "replies": replies}}
+        )
 
     async def _get_posts(self, request: web.Request) -> web.Response:
         return web.json_response(
